@@ -1,0 +1,72 @@
+-- Statements for `events`; loaded by store::statements, one per "-- name:" section.
+
+-- name: lookup
+-- The stored raw_json and whether the row is live, to tell inserts, updates and
+-- unchanged rows apart before writing anything.
+SELECT raw_json, removed_at IS NULL FROM events WHERE id = :id;
+
+-- name: upsert
+INSERT INTO events (
+    id,
+    state,
+    visibility,
+    experience_id,
+    capacity_total,
+    capacity_reserved,
+    session_count,
+    first_session_start,
+    first_session_end,
+    timezone,
+    location_id,
+    sessions_json,
+    created_at,
+    updated_at,
+    metadata_json,
+    removed_at,
+    raw_json,
+    first_synced_at,
+    last_changed_at
+) VALUES (
+    :id,
+    :state,
+    :visibility,
+    :experience_id,
+    :capacity_total,
+    :capacity_reserved,
+    :session_count,
+    :first_session_start,
+    :first_session_end,
+    :timezone,
+    :location_id,
+    :sessions_json,
+    :created_at,
+    :updated_at,
+    :metadata_json,
+    NULL,
+    :raw_json,
+    :now,
+    :now
+)
+ON CONFLICT (id) DO UPDATE SET
+    state = excluded.state,
+    visibility = excluded.visibility,
+    experience_id = excluded.experience_id,
+    capacity_total = excluded.capacity_total,
+    capacity_reserved = excluded.capacity_reserved,
+    session_count = excluded.session_count,
+    first_session_start = excluded.first_session_start,
+    first_session_end = excluded.first_session_end,
+    timezone = excluded.timezone,
+    location_id = excluded.location_id,
+    sessions_json = excluded.sessions_json,
+    created_at = excluded.created_at,
+    updated_at = excluded.updated_at,
+    metadata_json = excluded.metadata_json,
+    removed_at = excluded.removed_at,
+    raw_json = excluded.raw_json,
+    last_changed_at = excluded.last_changed_at;
+
+-- name: mark_removed
+-- After a complete scan: rows it did not list. :seen is a JSON array of keys.
+UPDATE events SET removed_at = :now, last_changed_at = :now
+WHERE removed_at IS NULL AND id NOT IN (SELECT value FROM json_each(:seen));

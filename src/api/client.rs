@@ -1,0 +1,203 @@
+//! The HTTP client: one `reqwest::Client` (rustls, gzip, timeouts, no redirects), the shared
+//! pacer, the token source, and the retry loop.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use bytes::Bytes;
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, ACCEPT_LANGUAGE, AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::limit::Pacer;
+use super::retry::{Retry, classify};
+use super::types::ApiErrorBody;
+use super::{Error, describe};
+use crate::auth::TokenSource;
+use crate::config::{ApiConfig, Config, RetryConfig};
+use crate::shutdown::Stop;
+
+/// Counters of one stream's traffic, for the run summary.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+    pub rate_limited: AtomicU64,
+}
+
+/// Builds the one HTTP client every request uses. Redirects are never followed: a token must
+/// not be replayed to wherever a `Location` points (oauth2-rs's SSRF warning).
+pub fn build_http(cfg: &ApiConfig) -> Result<reqwest::Client, String> {
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    // Required by experiences; harmless elsewhere, and one header for all keeps it simple.
+    let lang = HeaderValue::from_str(&cfg.accept_language)
+        .map_err(|_| "api.accept_language is not a valid header value".to_owned())?;
+    headers.insert(ACCEPT_LANGUAGE, lang);
+    reqwest::Client::builder()
+        .user_agent(cfg.user_agent.clone())
+        .default_headers(headers)
+        .connect_timeout(cfg.connect_timeout)
+        .timeout(cfg.request_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .gzip(true)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: Url,
+    tokens: TokenSource,
+    pacer: Pacer,
+    retry: RetryConfig,
+    /// Retries left in this run, over all streams.
+    budget: AtomicU32,
+    stop: Stop,
+}
+
+impl ApiClient {
+    /// A client for `config`, asking for `scopes` (derived from the enabled streams).
+    pub fn new(config: &Config, scopes: &[&str], stop: Stop) -> Result<Self, String> {
+        let http = build_http(&config.api)?;
+        let tokens = TokenSource::new(
+            http.clone(),
+            config.auth.token_url.clone(),
+            config.auth.audience.clone(),
+            config.auth.client_id.clone(),
+            config.auth.client_secret.clone(),
+            scopes,
+            config.auth.renew_before,
+        );
+        Ok(Self {
+            http,
+            base: config.api.base_url.clone(),
+            tokens,
+            pacer: Pacer::new(config.api.requests_per_second, config.api.burst, config.api.max_concurrent),
+            retry: config.retry.clone(),
+            budget: AtomicU32::new(config.retry.run_budget),
+            stop,
+        })
+    }
+
+    pub fn tokens(&self) -> &TokenSource {
+        &self.tokens
+    }
+
+    /// GETs `path` (relative to `api.base_url`) and parses the body as `T`, retrying what
+    /// `retry::classify` says is worth retrying.
+    #[tracing::instrument(level = "debug", skip_all, fields(path = path))]
+    pub async fn get<T: DeserializeOwned>(&self, stats: &Stats, path: &str, query: &[(&str, String)]) -> Result<T, Error> {
+        let backoff = ExponentialBuilder::new()
+            .with_jitter()
+            .with_min_delay(self.retry.initial_backoff)
+            .with_max_delay(self.retry.max_backoff)
+            .with_max_times(self.retry.max_attempts.saturating_sub(1) as usize);
+        let attempts = AtomicU32::new(0);
+        let budget_spent = AtomicBool::new(false);
+        let wait_429 = self.retry.rate_limited_wait;
+        let stop = self.stop.clone();
+        let result = (|| async {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            let body = self.attempt(stats, path, query).await?;
+            serde_json::from_slice::<T>(&body)
+                .map_err(|e| Error::Malformed { path: path.to_owned(), detail: e.to_string() })
+        })
+        .retry(backoff)
+        .sleep(move |d: Duration| {
+            let stop = stop.clone();
+            async move { stop.sleep(d).await }
+        })
+        .when(|e| {
+            if classify(e, wait_429) == Retry::Never || self.stop.is_stopped() {
+                return false;
+            }
+            let took = self.budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1)).is_ok();
+            if !took {
+                budget_spent.store(true, Ordering::Relaxed);
+            }
+            took
+        })
+        .adjust(|e, delay| match classify(e, wait_429) {
+            Retry::After(d) => delay.map(|_| d),
+            _ => delay,
+        })
+        .notify(|e, delay| {
+            stats.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(path, error = %e, retry_in_ms = delay.as_millis() as u64, "request failed, retrying");
+        })
+        .await;
+        result.map_err(|e| {
+            if classify(&e, wait_429) == Retry::Never || self.stop.is_stopped() {
+                e
+            } else {
+                Error::GaveUp {
+                    last: Box::new(e),
+                    attempts: attempts.load(Ordering::Relaxed),
+                    budget: budget_spent.load(Ordering::Relaxed),
+                }
+            }
+        })
+    }
+
+    /// One try, renewing the token once if the API answers 401.
+    async fn attempt(&self, stats: &Stats, path: &str, query: &[(&str, String)]) -> Result<Bytes, Error> {
+        let err_path = || path.to_owned();
+        let url = self
+            .base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| Error::Refused { path: err_path(), status: 0, code: "BAD_PATH".into(), message: e.to_string() })?;
+        let mut renewed = false;
+        loop {
+            if self.stop.is_stopped() {
+                return Err(Error::Stopped { path: err_path() });
+            }
+            let _permit = self.pacer.admit().await;
+            let token = self.tokens.token().await?;
+            let mut authorization = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+                .map_err(|_| Error::Auth(crate::auth::Error::BadResponse("the access token is not a valid header value".into())))?;
+            authorization.set_sensitive(true);
+            stats.requests.fetch_add(1, Ordering::Relaxed);
+            let network = |e: reqwest::Error| Error::Network { path: err_path(), detail: describe(&e) };
+            let resp = self
+                .http
+                .get(url.clone())
+                .query(query)
+                .header(AUTHORIZATION, authorization)
+                .send()
+                .await
+                .map_err(network)?;
+            let status = resp.status();
+            let retry_after = resp
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let body = resp.bytes().await.map_err(network)?;
+            match status {
+                s if s.is_success() => return Ok(body),
+                StatusCode::UNAUTHORIZED if !renewed => {
+                    tracing::info!(path, "access token refused (401); fetching a new one");
+                    self.tokens.invalidate(&token).await;
+                    renewed = true;
+                }
+                StatusCode::UNAUTHORIZED => return Err(Error::Unauthorized { path: err_path() }),
+                StatusCode::TOO_MANY_REQUESTS => {
+                    stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    return Err(Error::RateLimited { path: err_path(), retry_after });
+                }
+                s if s.is_server_error() => return Err(Error::Server { path: err_path(), status: s.as_u16() }),
+                s => {
+                    let (code, message) = match serde_json::from_slice::<ApiErrorBody>(&body) {
+                        Ok(b) => (b.code, b.message),
+                        Err(_) => ("UNKNOWN".to_owned(), String::from_utf8_lossy(&body).chars().take(200).collect()),
+                    };
+                    return Err(Error::Refused { path: err_path(), status: s.as_u16(), code, message });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Talking to the Understory API: its types, the HTTP client with pacing and retries.
+//!
+//! Retry *policy* (`retry::classify`) is a pure function of the error; the *mechanics*
+//! (backoff with jitter, the per-run budget, waiting out 429s) live in `client`.
+
+pub mod client;
+pub mod limit;
+pub mod retry;
+pub mod types;
+
+use std::time::Duration;
+
+pub use client::{ApiClient, Stats};
+
+/// A request that did not produce a usable answer. Every variant names the URL path (never the
+/// query's token or any header) so that the operator can tell which call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 400, 403, 404 and other 4xx: the request itself is wrong, retrying cannot help.
+    #[error("GET {path} was refused with HTTP {status} {code}: {message}{}", hint(*status))]
+    Refused { path: String, status: u16, code: String, message: String },
+    /// 401 even with a freshly fetched token.
+    #[error("GET {path} was refused with HTTP 401 even with a new token: check the key is still active in Backoffice")]
+    Unauthorized { path: String },
+    /// 429: over Understory's rate limit.
+    #[error("GET {path} was rate limited (HTTP 429)")]
+    RateLimited { path: String, retry_after: Option<Duration> },
+    /// 5xx.
+    #[error("GET {path} failed with HTTP {status}")]
+    Server { path: String, status: u16 },
+    /// Connect failure, timeout, reset, or a body cut short.
+    #[error("GET {path} failed: {detail}")]
+    Network { path: String, detail: String },
+    /// The body is not the JSON the endpoint documents (garbled, or truncated by a proxy).
+    #[error("GET {path} returned a malformed body: {detail}")]
+    Malformed { path: String, detail: String },
+    #[error(transparent)]
+    Auth(#[from] crate::auth::Error),
+    /// Retries are exhausted for this request or for the whole run.
+    #[error("{last} (gave up after {attempts} attempts{})", if *budget { "; the run's retry budget is spent" } else { "" })]
+    GaveUp { last: Box<Error>, attempts: u32, budget: bool },
+    /// The run is stopping (SIGTERM/SIGINT); no new request was sent.
+    #[error("stopped before GET {path}")]
+    Stopped { path: String },
+}
+
+fn hint(status: u16) -> &'static str {
+    match status {
+        403 => " (the key lacks this endpoint's scope: grant it in Backoffice or disable the stream)",
+        404 => " (check api.base_url)",
+        _ => "",
+    }
+}
+
+impl Error {
+    /// The error that ended the retries, looking through `GaveUp`.
+    pub fn root(&self) -> &Error {
+        match self {
+            Self::GaveUp { last, .. } => last.root(),
+            other => other,
+        }
+    }
+
+    /// True when the server refused a cursor we sent: the pass restarts without it.
+    pub fn is_bad_request(&self) -> bool {
+        matches!(self.root(), Self::Refused { status: 400, .. })
+    }
+}
+
+/// A `reqwest` error as one line, with its causes but never a URL query (tokens never travel
+/// in URLs here, but cursors do and they are noise).
+pub fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "the response body was cut short"
+    } else if e.is_request() {
+        "the connection failed"
+    } else {
+        "HTTP error"
+    };
+    let mut detail = kind.to_owned();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        source = s.source();
+    }
+    detail
+}

@@ -1,0 +1,238 @@
+//! The command line: `sync` (one run, for timers), `demo` (the sandbox synced into a local
+//! file, no credentials needed) and `sandbox` (serve the stand-in API).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+
+use understory_sync::config::{self, Config, RawConfig};
+use understory_sync::sandbox::{Sandbox, SandboxConfig};
+use understory_sync::shutdown;
+use understory_sync::store::Store;
+use understory_sync::sync::{self, Failure, RunReport, RunStatus};
+
+/// Exit codes, documented in the README: each names a class of problem an operator acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    Ok = 0,
+    /// A bug or an environment problem not covered below.
+    Internal = 1,
+    /// The config file, a key, or a flag is wrong.
+    Config = 2,
+    /// The token endpoint refused the key, or the API refused the token.
+    Auth = 3,
+    /// The API was unreachable or kept failing after retries, or sent unreadable data.
+    Api = 4,
+    /// Some streams synced, others failed.
+    Partial = 5,
+    /// Another instance holds the database's lock.
+    LockBusy = 6,
+    /// Stopped by SIGTERM/SIGINT; the next run resumes.
+    Interrupted = 7,
+    /// The database could not be written (disk full, permissions, corruption).
+    Database = 8,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e as u8)
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "understory-sync", version, about = "Sync the Understory API into SQLite")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format on stderr; `auto` is text with colours on a terminal, plain otherwise.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one sync and exit (for systemd timers and cron).
+    Sync {
+        /// The TOML config file.
+        #[arg(long, short, env = "UNDERSTORY_SYNC_CONFIG", default_value = "config/understory-sync.toml")]
+        config: PathBuf,
+    },
+    /// Start the sandbox in-process, sync it into a local file and print rows per table.
+    Demo {
+        #[arg(long, default_value = "understory-demo.sqlite")]
+        database: PathBuf,
+        /// Bookings in the generated sandbox (orders follow one to one).
+        #[arg(long, default_value_t = 1_000)]
+        bookings: u32,
+    },
+    /// Serve the stand-in Understory API (auth server and `/v1`) on loopback.
+    Sandbox {
+        #[arg(long, default_value_t = 8787)]
+        port: u16,
+        #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+        bind: IpAddr,
+        /// Sandbox settings (see config/sandbox.toml); flags below override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long)]
+        bookings: Option<u32>,
+        #[arg(long)]
+        token_ttl_secs: Option<u64>,
+        #[arg(long)]
+        cursor_ttl_secs: Option<u64>,
+        /// Advance the simulated clock one mutation step this often.
+        #[arg(long)]
+        mutate_every_secs: Option<u64>,
+    },
+}
+
+/// Runs the parsed command; errors carry their exit code.
+pub async fn run(cli: Cli) -> Result<Exit, (Exit, anyhow::Error)> {
+    match cli.command {
+        Command::Sync { config } => {
+            let cfg = config::load(&config, &config::Environment::from_process())
+                .map_err(|e| (Exit::Config, anyhow::Error::new(e)))?;
+            sync_once(&cfg).await
+        }
+        Command::Demo { database, bookings } => demo(database, bookings).await,
+        Command::Sandbox { port, bind, config, seed, bookings, token_ttl_secs, cursor_ttl_secs, mutate_every_secs } => {
+            let mut cfg = match config {
+                Some(p) => SandboxConfig::from_file(&p).map_err(|e| (Exit::Config, anyhow::anyhow!(e)))?,
+                None => SandboxConfig::default(),
+            };
+            cfg.seed = seed.unwrap_or(cfg.seed);
+            cfg.data.bookings = bookings.unwrap_or(cfg.data.bookings);
+            cfg.token_ttl_secs = token_ttl_secs.unwrap_or(cfg.token_ttl_secs);
+            cfg.cursor_ttl_secs = cursor_ttl_secs.unwrap_or(cfg.cursor_ttl_secs);
+            let key = cfg.clients.first().map(|k| k.client_id.clone()).unwrap_or_default();
+            let sandbox = Sandbox::start(cfg, SocketAddr::new(bind, port))
+                .await
+                .with_context(|| format!("cannot listen on {bind}:{port}"))
+                .map_err(|e| (Exit::Internal, e))?;
+            eprintln!("sandbox: serving Understory's API and token endpoint on {}", sandbox.base_url());
+            eprintln!("sandbox: token endpoint {} (client_id {key}; secret as configured, default 'sandbox-secret')", sandbox.token_url());
+            if let Some(every) = mutate_every_secs.filter(|s| *s > 0) {
+                let handle = std::sync::Arc::new(sandbox);
+                let h = std::sync::Arc::clone(&handle);
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(std::time::Duration::from_secs(every)).await;
+                        h.mutate(1);
+                        tracing::info!("sandbox: advanced the simulated clock one step");
+                    }
+                });
+                tokio::signal::ctrl_c().await.ok();
+                return Ok(Exit::Ok);
+            }
+            tokio::select! {
+                r = sandbox.serve_forever() => r.map_err(|e| (Exit::Internal, e.into()))?,
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+async fn sync_once(cfg: &Config) -> Result<Exit, (Exit, anyhow::Error)> {
+    let (trigger, stop) = shutdown::channel();
+    shutdown::on_signals(trigger).map_err(|e| (Exit::Internal, anyhow::Error::new(e)))?;
+    let report = sync::run(cfg, stop).await.map_err(|e| {
+        let exit = match e.failure() {
+            Failure::Auth => Exit::Auth,
+            Failure::Store => Exit::Database,
+            Failure::Api => Exit::Api,
+            Failure::Stopped => Exit::Interrupted,
+            Failure::Internal => Exit::Internal,
+        };
+        (exit, anyhow::Error::new(e))
+    })?;
+    summarise(&report);
+    Ok(exit_for(&report))
+}
+
+/// The exit code of a finished run.
+pub fn exit_for(report: &RunReport) -> Exit {
+    match report.status {
+        RunStatus::Succeeded => Exit::Ok,
+        RunStatus::Interrupted => Exit::Interrupted,
+        RunStatus::Partial => match report.failure() {
+            Some(Failure::Auth) => Exit::Auth,
+            Some(Failure::Store) => Exit::Database,
+            _ => Exit::Partial,
+        },
+        RunStatus::Failed => match report.failure() {
+            Some(Failure::Auth) => Exit::Auth,
+            Some(Failure::Store) => Exit::Database,
+            Some(Failure::Stopped) => Exit::Interrupted,
+            Some(Failure::Internal) => Exit::Internal,
+            _ => Exit::Api,
+        },
+    }
+}
+
+fn summarise(report: &RunReport) {
+    let total = report.total();
+    tracing::info!(
+        run_id = report.run_id,
+        status = report.status.as_str(),
+        inserted = total.inserted,
+        updated = total.updated,
+        unchanged = total.unchanged,
+        removed = total.removed,
+        duration_ms = report.duration_ms,
+        "run finished"
+    );
+    for s in &report.streams {
+        if let Some(e) = &s.error {
+            eprintln!("error: {e}");
+        }
+    }
+}
+
+async fn demo(database: PathBuf, bookings: u32) -> Result<Exit, (Exit, anyhow::Error)> {
+    let mut sandbox_cfg = SandboxConfig::default();
+    sandbox_cfg.data.bookings = bookings;
+    sandbox_cfg.data.consents = bookings / 4;
+    sandbox_cfg.data.events = (bookings / 20).max(10);
+    let key = sandbox_cfg.clients[0].clone();
+    let sandbox = Sandbox::start(sandbox_cfg, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .context("cannot start the sandbox")
+        .map_err(|e| (Exit::Internal, e))?;
+    eprintln!("demo: sandbox serving on {} with {bookings} bookings", sandbox.base_url());
+    let mut raw = RawConfig { database: database.clone(), ..RawConfig::default() };
+    raw.auth.token_url = sandbox.token_url();
+    raw.auth.client_id = Some(key.client_id);
+    raw.auth.client_secret = Some(SecretString::from(key.client_secret));
+    raw.api.base_url = sandbox.base_url();
+    raw.api.requests_per_second = 2_000;
+    raw.api.burst = 200;
+    raw.api.max_concurrent = 8;
+    raw.streams.events = true;
+    raw.streams.experiences = true;
+    let cfg = config::validate(raw, &config::Environment::default(), None).map_err(|e| (Exit::Config, e.into()))?;
+    let exit = sync_once(&cfg).await?;
+    let counts = Store::open(&database)
+        .and_then(|s| s.counts())
+        .map_err(|e| (Exit::Database, anyhow::Error::new(e)))?;
+    println!("synced {} from the sandbox at {}:", database.display(), sandbox.base_url());
+    for (table, n) in counts {
+        println!("  {table:<20} {n:>8} rows");
+    }
+    println!("open it with: sqlite3 {}", database.display());
+    Ok(exit)
+}

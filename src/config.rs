@@ -1,0 +1,386 @@
+//! Configuration: a TOML file through the `config` crate, every key overridable from the
+//! environment, then validated into typed values before any work starts.
+//!
+//! Environment overrides use the prefix `UNDERSTORY_SYNC__` and `__` between levels, e.g.
+//! `UNDERSTORY_SYNC__API__BASE_URL`. Credentials also come from `UNDERSTORY_CLIENT_ID`,
+//! `UNDERSTORY_CLIENT_SECRET`, `auth.client_secret_file`, or systemd's `$CREDENTIALS_DIRECTORY`.
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+use crate::streams::StreamKind;
+
+/// Understory's production endpoints (`understory-api.md` §1, §3).
+pub const DEFAULT_BASE_URL: &str = "https://api.understory.io";
+pub const DEFAULT_TOKEN_URL: &str = "https://api.auth.understory.io/oauth2/token";
+pub const DEFAULT_AUDIENCE: &str = "https://api.understory.io";
+/// The file name looked up in `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`).
+pub const CREDENTIAL_NAME: &str = "understory-client-secret";
+const ENV_PREFIX: &str = "UNDERSTORY_SYNC";
+
+/// A configuration problem, naming what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("config: {0}")]
+    Load(String),
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> Error {
+    Error::Invalid { key, message: message.into() }
+}
+
+// ---- raw, as written -------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub database: PathBuf,
+    pub schedule: Option<String>,
+    pub auth: RawAuth,
+    pub api: RawApi,
+    pub retry: RawRetry,
+    pub sync: RawSync,
+    pub streams: RawStreams,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            database: PathBuf::from("understory.sqlite"),
+            schedule: None,
+            auth: RawAuth::default(),
+            api: RawApi::default(),
+            retry: RawRetry::default(),
+            sync: RawSync::default(),
+            streams: RawStreams::default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAuth {
+    pub token_url: String,
+    pub audience: String,
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub client_secret_file: Option<PathBuf>,
+    pub renew_before_secs: u64,
+}
+
+impl Default for RawAuth {
+    fn default() -> Self {
+        Self {
+            token_url: DEFAULT_TOKEN_URL.to_owned(),
+            audience: DEFAULT_AUDIENCE.to_owned(),
+            client_id: None,
+            client_secret: None,
+            client_secret_file: None,
+            renew_before_secs: 120,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawApi {
+    pub base_url: String,
+    pub user_agent: String,
+    pub accept_language: String,
+    pub connect_timeout_secs: u64,
+    pub request_timeout_secs: u64,
+    pub requests_per_second: u32,
+    pub burst: u32,
+    pub max_concurrent: u32,
+    pub page_size: u32,
+}
+
+impl Default for RawApi {
+    fn default() -> Self {
+        Self {
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            user_agent: format!("understory-sync/{}", env!("CARGO_PKG_VERSION")),
+            accept_language: "en".to_owned(),
+            connect_timeout_secs: 10,
+            request_timeout_secs: 60,
+            requests_per_second: 5,
+            burst: 10,
+            max_concurrent: 4,
+            page_size: 100,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRetry {
+    pub max_attempts: u32,
+    pub initial_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    pub rate_limited_wait_secs: u64,
+    pub run_budget: u32,
+}
+
+impl Default for RawRetry {
+    fn default() -> Self {
+        Self {
+            max_attempts: 6,
+            initial_backoff_ms: 500,
+            max_backoff_ms: 30_000,
+            rate_limited_wait_secs: 60,
+            run_budget: 200,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSync {
+    pub overlap_secs: u64,
+    pub cursor_ttl_secs: u64,
+}
+
+impl Default for RawSync {
+    fn default() -> Self {
+        Self { overlap_secs: 300, cursor_ttl_secs: 300 }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawStreams {
+    pub bookings: bool,
+    pub orders: bool,
+    pub marketing_consents: bool,
+    pub events: bool,
+    pub experiences: bool,
+}
+
+impl Default for RawStreams {
+    fn default() -> Self {
+        Self { bookings: true, orders: true, marketing_consents: true, events: false, experiences: false }
+    }
+}
+
+// ---- validated ---------------------------------------------------------------------------
+
+/// The validated configuration the job runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: PathBuf,
+    pub schedule: Option<String>,
+    pub auth: AuthConfig,
+    pub api: ApiConfig,
+    pub retry: RetryConfig,
+    pub sync: SyncConfig,
+    pub streams: Vec<StreamKind>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub token_url: Url,
+    pub audience: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// Renew this long before `expires_in` runs out (at most half the lifetime).
+    pub renew_before: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub base_url: Url,
+    pub user_agent: String,
+    pub accept_language: String,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub requests_per_second: NonZeroU32,
+    pub burst: NonZeroU32,
+    pub max_concurrent: usize,
+    pub page_size: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct RetryConfig {
+    /// Tries of one request, the first included.
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    /// How long a 429 without `Retry-After` waits: the docs ask for at least a minute (§4).
+    pub rate_limited_wait: Duration,
+    /// Retries allowed in one run over all requests, so a dead API ends the run.
+    pub run_budget: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// How far below the high-water mark an incremental pass keeps reading.
+    pub overlap: Duration,
+    /// A checkpointed cursor older than this is not used to resume (§1.1: "short-lived").
+    pub cursor_ttl: Duration,
+}
+
+/// Where credentials may come from besides the file, injectable for tests.
+#[derive(Debug, Default, Clone)]
+pub struct Environment {
+    pub vars: Vec<(String, String)>,
+}
+
+impl Environment {
+    pub fn from_process() -> Self {
+        Self { vars: std::env::vars().collect() }
+    }
+    fn get(&self, name: &str) -> Option<&str> {
+        self.vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+    }
+}
+
+/// Reads `path` (TOML) with environment overrides and validates it.
+pub fn load(path: &Path, env: &Environment) -> Result<Config, Error> {
+    if !path.exists() {
+        return Err(Error::Load(format!("{} does not exist; copy config/understory-sync.toml and edit it", path.display())));
+    }
+    let overrides = config::Environment::with_prefix(ENV_PREFIX)
+        .prefix_separator("__")
+        .separator("__")
+        .try_parsing(true)
+        .source(Some(env.vars.iter().cloned().collect()));
+    let raw: RawConfig = config::Config::builder()
+        .add_source(config::File::from(path).format(config::FileFormat::Toml))
+        .add_source(overrides)
+        .build()
+        .and_then(config::Config::try_deserialize)
+        .map_err(|e| Error::Load(format!("{}: {e}", path.display())))?;
+    validate(raw, env, path.parent())
+}
+
+/// Turns a raw configuration into typed values; relative paths resolve against `base`.
+pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Result<Config, Error> {
+    let url = |key: &'static str, s: &str| {
+        let u = Url::parse(s).map_err(|e| invalid(key, format!("'{s}' is not a URL: {e}")))?;
+        match u.scheme() {
+            "https" | "http" => Ok(u),
+            other => Err(invalid(key, format!("scheme '{other}' is not http(s)"))),
+        }
+    };
+    let positive = |key: &'static str, n: u32| NonZeroU32::new(n).ok_or_else(|| invalid(key, "must be at least 1"));
+    let token_url = url("auth.token_url", &raw.auth.token_url)?;
+    let mut base_url = url("api.base_url", &raw.api.base_url)?;
+    if !base_url.path().ends_with('/') {
+        let p = format!("{}/", base_url.path());
+        base_url.set_path(&p);
+    }
+    let client_secret = secret(&raw.auth, env, base)?;
+    let client_id = env
+        .get("UNDERSTORY_CLIENT_ID")
+        .map(str::to_owned)
+        .or(raw.auth.client_id.filter(|s| !s.is_empty()))
+        .ok_or_else(|| invalid("auth.client_id", "missing: set it in the config file or UNDERSTORY_CLIENT_ID"))?;
+    if !(1..=100).contains(&raw.api.page_size) {
+        return Err(invalid("api.page_size", "must be between 1 and 100 (the API's limit)"));
+    }
+    if raw.retry.max_attempts == 0 {
+        return Err(invalid("retry.max_attempts", "must be at least 1"));
+    }
+    if raw.api.user_agent.trim().is_empty() {
+        return Err(invalid("api.user_agent", "must not be empty: Understory may require it"));
+    }
+    if raw.api.accept_language.trim().is_empty() {
+        return Err(invalid("api.accept_language", "must not be empty: experiences require it"));
+    }
+    let streams: Vec<StreamKind> = [
+        (raw.streams.bookings, StreamKind::Bookings),
+        (raw.streams.orders, StreamKind::Orders),
+        (raw.streams.marketing_consents, StreamKind::MarketingConsents),
+        (raw.streams.events, StreamKind::Events),
+        (raw.streams.experiences, StreamKind::Experiences),
+    ]
+    .into_iter()
+    .filter_map(|(on, kind)| on.then_some(kind))
+    .collect();
+    if streams.is_empty() {
+        return Err(invalid("streams", "no stream is enabled"));
+    }
+    let database = match base {
+        Some(b) if raw.database.is_relative() && !b.as_os_str().is_empty() => b.join(&raw.database),
+        _ => raw.database,
+    };
+    Ok(Config {
+        database,
+        schedule: raw.schedule,
+        auth: AuthConfig {
+            token_url,
+            audience: raw.auth.audience,
+            client_id,
+            client_secret,
+            renew_before: Duration::from_secs(raw.auth.renew_before_secs),
+        },
+        api: ApiConfig {
+            base_url,
+            user_agent: raw.api.user_agent,
+            accept_language: raw.api.accept_language,
+            connect_timeout: Duration::from_secs(raw.api.connect_timeout_secs.max(1)),
+            request_timeout: Duration::from_secs(raw.api.request_timeout_secs.max(1)),
+            requests_per_second: positive("api.requests_per_second", raw.api.requests_per_second)?,
+            burst: positive("api.burst", raw.api.burst)?,
+            max_concurrent: positive("api.max_concurrent", raw.api.max_concurrent)?.get() as usize,
+            page_size: raw.api.page_size,
+        },
+        retry: RetryConfig {
+            max_attempts: raw.retry.max_attempts,
+            initial_backoff: Duration::from_millis(raw.retry.initial_backoff_ms),
+            max_backoff: Duration::from_millis(raw.retry.max_backoff_ms.max(raw.retry.initial_backoff_ms)),
+            rate_limited_wait: Duration::from_secs(raw.retry.rate_limited_wait_secs),
+            run_budget: raw.retry.run_budget,
+        },
+        sync: SyncConfig {
+            overlap: Duration::from_secs(raw.sync.overlap_secs),
+            cursor_ttl: Duration::from_secs(raw.sync.cursor_ttl_secs),
+        },
+        streams,
+    })
+}
+
+/// The client secret, from the first of: `UNDERSTORY_CLIENT_SECRET`, `auth.client_secret_file`,
+/// `$CREDENTIALS_DIRECTORY/understory-client-secret`, `auth.client_secret`.
+fn secret(raw: &RawAuth, env: &Environment, base: Option<&Path>) -> Result<SecretString, Error> {
+    if let Some(s) = env.get("UNDERSTORY_CLIENT_SECRET") {
+        return Ok(SecretString::from(s.to_owned()));
+    }
+    let from_file = |key: &'static str, path: &Path| {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| invalid(key, format!("cannot read {}: {e}", path.display())))?;
+        // A trailing newline from `echo` or an editor is never part of the secret.
+        let s = text.trim_end_matches(['\r', '\n']);
+        if s.is_empty() {
+            return Err(invalid(key, format!("{} is empty", path.display())));
+        }
+        Ok(SecretString::from(s.to_owned()))
+    };
+    if let Some(path) = &raw.client_secret_file {
+        let path = match base {
+            Some(b) if path.is_relative() => b.join(path),
+            _ => path.clone(),
+        };
+        return from_file("auth.client_secret_file", &path);
+    }
+    if let Some(dir) = env.get("CREDENTIALS_DIRECTORY") {
+        let path = Path::new(dir).join(CREDENTIAL_NAME);
+        if path.exists() {
+            return from_file("auth.client_secret_file", &path);
+        }
+    }
+    match &raw.client_secret {
+        Some(s) if !secrecy::ExposeSecret::expose_secret(s).is_empty() => Ok(s.clone()),
+        _ => Err(invalid(
+            "auth.client_secret",
+            "missing: set auth.client_secret_file, UNDERSTORY_CLIENT_SECRET, or a systemd credential named understory-client-secret",
+        )),
+    }
+}

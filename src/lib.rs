@@ -1,0 +1,16 @@
+//! understory-sync: keeps a SQLite file equal to an Understory account, run after run.
+//!
+//! Data flow: `config` → `auth` (client_credentials token) → `api` (rate-limited, retried HTTP)
+//! → `streams` (one per resource: how to page it, what a row is) → `sync` (page by page, rows
+//! and checkpoint committed together) → `store` (SQLite, migrations, upserts). `sandbox` is a
+//! stand-in Understory for tests, the demo and integrators.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod sandbox;
+pub mod shutdown;
+pub mod store;
+pub mod streams;
+pub mod sync;

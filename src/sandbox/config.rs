@@ -1,0 +1,242 @@
+//! Sandbox settings: `config/sandbox.toml`, overridden by `understory-sync sandbox` flags.
+//!
+//! Every default is what the real API is believed to do (`understory-api.md` §6), except where a
+//! simulator must be friendlier to be useful (a generous rate limit, no faults).
+
+use std::{collections::BTreeSet, path::Path};
+
+use serde::Deserialize;
+
+/// The audience every token request must name (seeds: "Literal string https://api.understory.io").
+pub const AUDIENCE: &str = "https://api.understory.io";
+
+/// Read scopes the sync needs; the sandbox's default key is granted all of them.
+pub const READ_SCOPES: [&str; 5] = [
+    "booking.read",
+    "order.read",
+    "marketing.read",
+    "event.read",
+    "experience.read",
+];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxConfig {
+    /// Seed of every generated value: the same seed and sizes give the same data.
+    pub seed: u64,
+    pub data: DataConfig,
+    pub clients: Vec<ClientKey>,
+    /// Lifetime of issued access tokens; the real server says 3599.
+    pub token_ttl_secs: u64,
+    /// How long a cursor stays valid; "short-lived" with no number in the docs (§6.5).
+    pub cursor_ttl_secs: u64,
+    /// `empty`, `absent` or `mixed`: how the last page says it is the last (§6.4).
+    pub end_of_list: EndOfList,
+    /// Reject (the default) or clamp a `limit` outside the endpoint's bounds (§6.3).
+    pub clamp_limit: bool,
+    /// Reject token requests whose body has `%7E` instead of `~`, as one integrator reports (§3).
+    pub strict_tilde: bool,
+    /// Answer 400 to requests without a `User-Agent` (§6.16).
+    pub require_user_agent: bool,
+    pub rate_limit: RateLimitConfig,
+    pub faults: FaultConfig,
+    pub mutate: MutateConfig,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            seed: 42,
+            data: DataConfig::default(),
+            clients: vec![ClientKey::default()],
+            token_ttl_secs: 3599,
+            cursor_ttl_secs: 600,
+            end_of_list: EndOfList::Mixed,
+            clamp_limit: false,
+            strict_tilde: true,
+            require_user_agent: false,
+            rate_limit: RateLimitConfig::default(),
+            faults: FaultConfig::default(),
+            mutate: MutateConfig::default(),
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// Reads a TOML file; unknown keys are errors so that a typo never silently does nothing.
+    pub fn from_file(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read sandbox config {}: {e}", path.display()))?;
+        toml_from_str(&text).map_err(|e| format!("sandbox config {}: {e}", path.display()))
+    }
+}
+
+fn toml_from_str(text: &str) -> Result<SandboxConfig, String> {
+    config::Config::builder()
+        .add_source(config::File::from_str(text, config::FileFormat::Toml))
+        .build()
+        .and_then(|c| c.try_deserialize())
+        .map_err(|e| e.to_string())
+}
+
+/// How many rows the generated world starts with. Orders follow bookings one to one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    pub bookings: u32,
+    pub consents: u32,
+    pub events: u32,
+    pub experiences: u32,
+    /// Share of optional fields sent as `null` instead of being left out (§6.10).
+    pub null_share: f64,
+    /// Share of enum values the docs do not list (§6.11).
+    pub unknown_enum_share: f64,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            bookings: 10_000,
+            consents: 2_500,
+            events: 500,
+            experiences: 12,
+            null_share: 0.2,
+            unknown_enum_share: 0.01,
+        }
+    }
+}
+
+/// One internal integration key.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientKey {
+    pub client_id: String,
+    pub client_secret: String,
+    pub scopes: BTreeSet<String>,
+    #[serde(default = "default_company")]
+    pub company_name: String,
+}
+
+fn default_company() -> String {
+    "Sandbox Adventures ApS".to_owned()
+}
+
+impl std::fmt::Debug for ClientKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientKey")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
+impl Default for ClientKey {
+    fn default() -> Self {
+        Self {
+            client_id: "sandbox-client".to_owned(),
+            client_secret: "sandbox-secret".to_owned(),
+            scopes: READ_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            company_name: default_company(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndOfList {
+    /// `"next": ""` on the last page.
+    Empty,
+    /// No `next` key on the last page.
+    Absent,
+    /// Either, chosen per request from the seed.
+    Mixed,
+}
+
+/// A request budget per client: the docs say both a window count and a concurrency cap exist.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    pub requests_per_window: u32,
+    pub window_ms: u64,
+    pub max_concurrent: u32,
+    /// Send `Retry-After: N` with 429s; the real API sends none (§4), hence off by default.
+    pub retry_after_secs: Option<u64>,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            requests_per_window: 5_000,
+            window_ms: 1_000,
+            max_concurrent: 32,
+            retry_after_secs: None,
+        }
+    }
+}
+
+/// Shares (0.0–1.0) of `/v1` requests that fail, each way; decided from the seed and the
+/// request's sequence number, so a sequential client sees the same faults every time.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaultConfig {
+    pub status_500: f64,
+    pub status_502: f64,
+    pub status_503: f64,
+    /// The connection is closed without an answer.
+    pub reset: f64,
+    /// The answer is delayed by `slow_ms`.
+    pub slow: f64,
+    pub slow_ms: u64,
+    /// The body stops half-way although its `Content-Length` promised more.
+    pub truncated: f64,
+    /// A complete 200 answer whose body is not JSON.
+    pub malformed: f64,
+}
+
+/// What one mutation step does to the world; see `World::mutate`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MutateConfig {
+    /// Simulated time one step advances.
+    pub step_secs: i64,
+    /// New bookings (and their orders) per step, as a share of current bookings (at least 1).
+    pub new_share: f64,
+    /// Bookings, orders and events updated per step, as a share (at least 1).
+    pub update_share: f64,
+    /// Orders that receive a refund per step, as a share (at least 1).
+    pub refund_share: f64,
+    /// Consents removed per step, and added, as a share (at least 1).
+    pub consent_churn_share: f64,
+}
+
+impl Default for MutateConfig {
+    fn default() -> Self {
+        Self {
+            step_secs: 3_600,
+            new_share: 0.01,
+            update_share: 0.02,
+            refund_share: 0.01,
+            consent_churn_share: 0.01,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_key_debug_redacts_the_secret() {
+        let key = ClientKey::default();
+        let shown = format!("{key:?}");
+        assert!(!shown.contains("sandbox-secret"), "{shown}");
+        assert!(shown.contains("[redacted]"));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = toml_from_str("sed = 1").unwrap_err();
+        assert!(err.contains("sed"), "{err}");
+    }
+}

@@ -1,0 +1,240 @@
+//! A faithful stand-in for Understory's auth server and API, served on loopback.
+//!
+//! Understory has no sandbox of its own; the tests, the README demo, the benchmarks and
+//! integrators all talk to this one instead. It simulates `understory-api.md` §1–§4 including
+//! the awkward parts: expiring tokens and cursors, scope checks, limit bounds, a `+` that must
+//! be escaped, both end-of-list forms, best-effort traversal under concurrent changes, 429s
+//! without `Retry-After`, and faults on demand.
+//!
+//! The server runs in-process (`Sandbox::start`) on any address, `127.0.0.1:0` for tests.
+//! Faults are applied in front of the router, at the connection, because a reset or a truncated
+//! body is something a proxy does to any answer, not something an endpoint decides.
+
+pub mod auth;
+pub mod config;
+pub mod cursor;
+pub mod faults;
+pub mod limits;
+pub mod routes;
+pub mod world;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, Response, StatusCode, header};
+use axum::Router;
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tower::ServiceExt;
+
+pub use config::SandboxConfig;
+pub use faults::Fault;
+pub use world::Truth;
+
+/// Shared by every request.
+pub struct State {
+    pub config: SandboxConfig,
+    world: RwLock<world::World>,
+    tokens: auth::Tokens,
+    cursors: cursor::Cursors,
+    limiter: limits::RateLimiter,
+    faults: faults::Faults,
+    requests: std::sync::atomic::AtomicU64,
+}
+
+impl State {
+    fn new(config: SandboxConfig) -> Self {
+        let seed = config.seed;
+        Self {
+            world: RwLock::new(world::World::new(seed, config.data.clone(), config.mutate.clone())),
+            tokens: auth::Tokens::new(seed, Duration::from_secs(config.token_ttl_secs)),
+            cursors: cursor::Cursors::new(seed, Duration::from_secs(config.cursor_ttl_secs)),
+            limiter: limits::RateLimiter::new(config.rate_limit.clone()),
+            faults: faults::Faults::new(seed, config.faults.clone()),
+            requests: std::sync::atomic::AtomicU64::new(0),
+            config,
+        }
+    }
+
+    fn mutate(&self, steps: u32) {
+        let mut w = self.world.write().unwrap_or_else(|e| e.into_inner());
+        for _ in 0..steps {
+            w.mutate();
+        }
+    }
+}
+
+/// A running sandbox. Dropping it stops accepting connections.
+pub struct Sandbox {
+    state: Arc<State>,
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Sandbox {
+    /// Generates the world and starts serving on `addr` (port 0 picks a free port).
+    pub async fn start(config: SandboxConfig, addr: SocketAddr) -> io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(tokio::task::spawn_blocking(move || State::new(config)).await?);
+        let router = routes::router(Arc::clone(&state));
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&state), router));
+        Ok(Self { state, addr, task })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The API base URL, for `api.base_url`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The token endpoint, for `auth.token_url`.
+    pub fn token_url(&self) -> String {
+        format!("http://{}/oauth2/token", self.addr)
+    }
+
+    /// Advances the simulated clock `steps` times (see `world::World::mutate`).
+    pub fn mutate(&self, steps: u32) {
+        self.state.mutate(steps);
+    }
+
+    /// What a correct, complete sync must hold now.
+    pub fn truth(&self) -> Truth {
+        self.state.world.read().unwrap_or_else(|e| e.into_inner()).truth()
+    }
+
+    pub fn expire_cursors(&self) {
+        self.state.cursors.expire_all();
+    }
+
+    pub fn set_cursor_ttl(&self, ttl: Duration) {
+        self.state.cursors.set_ttl(ttl);
+    }
+
+    /// Expires every access token issued so far: the next request with one answers 401.
+    pub fn expire_tokens(&self) {
+        self.state.tokens.expire_all();
+    }
+
+    pub fn set_token_ttl(&self, ttl: Duration) {
+        self.state.tokens.set_ttl(ttl);
+    }
+
+    /// Every access token issued so far.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.state.tokens.all()
+    }
+
+    pub fn set_faults(&self, faults: config::FaultConfig) {
+        self.state.faults.set(faults);
+    }
+
+    /// Makes the next `count` `/v1` requests fail with `fault`.
+    pub fn inject(&self, fault: Fault, count: usize) {
+        self.state.faults.inject(fault, count);
+    }
+
+    pub fn set_rate_limit(&self, limit: config::RateLimitConfig) {
+        self.state.limiter.set(limit);
+    }
+
+    /// Requests served so far (every path).
+    pub fn requests(&self) -> u64 {
+        self.state.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Serves until the process ends (the `sandbox` command).
+    pub async fn serve_forever(mut self) -> io::Result<()> {
+        (&mut self.task).await.map_err(io::Error::other)
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<State>, router: Router) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        // Without it every page pays the ~40 ms Nagle/delayed-ACK stall (STYLE.md).
+        let _ = stream.set_nodelay(true);
+        let state = Arc::clone(&state);
+        let router = router.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                serve(Arc::clone(&state), router.clone(), req)
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// One request: draws a fault for `/v1` paths, then lets the router answer (or not).
+async fn serve(state: Arc<State>, router: Router, req: Request<Incoming>) -> io::Result<Response<Body>> {
+    state.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let method = req.method().clone();
+    let target = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    let fault = if req.uri().path().starts_with("/v1/") { state.faults.draw() } else { None };
+    let resp = match fault {
+        Some(Fault::Reset) => {
+            tracing::debug!(%method, %target, "sandbox: injected connection reset");
+            return Err(io::Error::new(io::ErrorKind::ConnectionReset, "injected reset"));
+        }
+        Some(Fault::Status(code)) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            routes::error(status, "INTERNAL_SERVER_ERROR", "injected server error")
+        }
+        Some(Fault::RateLimited) => routes::too_many(state.config.rate_limit.retry_after_secs, "injected rate limit"),
+        other => {
+            if let Some(Fault::Slow(delay)) = other {
+                tokio::time::sleep(delay).await;
+            }
+            let resp = match router.oneshot(req.map(Body::new)).await {
+                Ok(r) => r,
+                Err(never) => match never {},
+            };
+            match other {
+                Some(Fault::Truncated) => truncate(resp).await,
+                Some(Fault::Malformed) => malformed(resp),
+                _ => resp,
+            }
+        }
+    };
+    tracing::debug!(%method, %target, status = resp.status().as_u16(), fault = ?fault, "sandbox request");
+    Ok(resp)
+}
+
+/// Sends half of the body under a `Content-Length` for all of it, then breaks the stream.
+async fn truncate(resp: Response<Body>) -> Response<Body> {
+    let (mut parts, body) = resp.into_parts();
+    let full = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let half = full.slice(..full.len() / 2);
+    let chunks: Vec<io::Result<Bytes>> =
+        vec![Ok(half), Err(io::Error::new(io::ErrorKind::UnexpectedEof, "injected truncation"))];
+    parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(full.len()));
+    Response::from_parts(parts, Body::from_stream(futures::stream::iter(chunks)))
+}
+
+/// A complete 200 answer whose body is not JSON, as a misbehaving proxy might send.
+fn malformed(resp: Response<Body>) -> Response<Body> {
+    let (mut parts, _) = resp.into_parts();
+    parts.status = StatusCode::OK;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from("{\"next\": \"abc\", \"items\": [{\"id\": <html>upstream hiccup</html>"))
+}

@@ -1,0 +1,330 @@
+//! The sandbox's resource API under `/v1` and its admin controls under `/_sandbox`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::config::EndOfList;
+use super::limits::Slot;
+use super::world::{self, Kind, LANGUAGES, Listing, Sort, World};
+use super::{State, auth};
+use crate::api::types::{ApiErrorBody, Items, Me, Page};
+
+pub fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(auth::discovery))
+        .route("/oauth2/token", post(auth::token))
+        .route("/v1/me", get(me))
+        .route("/v1/bookings", get(list_bookings))
+        .route("/v1/bookings/{id}", get(booking))
+        .route("/v1/orders", get(list_orders))
+        .route("/v1/orders/{id}", get(order))
+        .route("/v1/orders/{id}/line-items", get(line_items))
+        .route("/v1/orders/{id}/transactions", get(transactions))
+        .route("/v1/orders/{id}/refunds", get(refunds))
+        .route("/v1/marketing-consents", get(list_consents))
+        .route("/v1/events", get(list_events))
+        .route("/v1/events/{id}", get(event))
+        .route("/v1/experiences", get(list_experiences))
+        .route("/v1/experiences/{id}", get(experience))
+        .route("/_sandbox/mutate", post(mutate))
+        .route("/_sandbox/expire-cursors", post(expire_cursors))
+        .route("/_sandbox/expire-tokens", post(expire_tokens))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint") })
+        .with_state(state)
+}
+
+/// The API's error body (§4) with `code` and `message`.
+pub fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(ApiErrorBody { code: code.to_owned(), message: message.to_owned() })).into_response()
+}
+
+fn bad_request(message: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+}
+
+/// A 429 as the real API sends it: no headers unless configured (§6.7).
+pub fn too_many(retry_after: Option<u64>, why: &str) -> Response {
+    let mut resp = error(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", why);
+    if let Some(secs) = retry_after {
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+/// Checks user agent, token, scope and rate limit, in that order; the slot is held until the
+/// answer is built so the concurrency cap counts requests in flight.
+fn admit(state: &State, headers: &HeaderMap, scope: Option<&str>) -> Result<(auth::Grant, Slot), Response> {
+    if state.config.require_user_agent && !headers.contains_key(header::USER_AGENT) {
+        return Err(bad_request("a User-Agent header is required"));
+    }
+    let authz = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let grant = state
+        .tokens
+        .check(authz)
+        .map_err(|p| error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", p.message()))?;
+    if let Some(scope) = scope
+        && !grant.scopes.contains(scope)
+    {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "UNAUTHORIZED",
+            &format!("the access token lacks the '{scope}' scope"),
+        ));
+    }
+    let slot = state
+        .limiter
+        .admit(&grant.client_id)
+        .map_err(|o| too_many(o.retry_after, o.why))?;
+    Ok((grant, slot))
+}
+
+fn world(state: &State) -> std::sync::RwLockReadGuard<'_, World> {
+    state.world.read().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn me(AxState(state): AxState<Arc<State>>, headers: HeaderMap) -> Response {
+    let (grant, _slot) = match admit(&state, &headers, None) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let w = world(&state);
+    let key = state.config.clients.iter().find(|k| k.client_id == grant.client_id);
+    Json(Me {
+        company_id: w.company_id().to_owned(),
+        company_name: key.map_or_else(String::new, |k| k.company_name.clone()),
+        user_id: format!("integration:{}", grant.client_id),
+        email: "integrations@example.org".to_owned(),
+    })
+    .into_response()
+}
+
+/// Query parameters of every list; all strings so bad values get the API's own 400 body.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    cursor: Option<String>,
+    limit: Option<String>,
+    sort: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// What differs between the lists.
+struct Spec {
+    scope: &'static str,
+    max_limit: usize,
+    sortable: bool,
+    /// `from`/`to` are local date-times (events) rather than instants.
+    local_range: bool,
+    filterable: bool,
+}
+
+const fn spec(listing: Listing) -> Spec {
+    let (scope, max_limit, sortable, filterable) = match listing {
+        Listing::Bookings => ("booking.read", 100, true, true),
+        Listing::Orders => ("order.read", 100, true, true),
+        Listing::Consents => ("marketing.read", 100, false, false),
+        Listing::Events => ("event.read", 500, false, true),
+        Listing::Experiences => ("experience.read", 100, false, false),
+    };
+    Spec { scope, max_limit, sortable, local_range: matches!(listing, Listing::Events), filterable }
+}
+
+async fn list_bookings(s: AxState<Arc<State>>, h: HeaderMap, q: Query<ListQuery>) -> Response {
+    list(s, h, q, Listing::Bookings)
+}
+async fn list_orders(s: AxState<Arc<State>>, h: HeaderMap, q: Query<ListQuery>) -> Response {
+    list(s, h, q, Listing::Orders)
+}
+async fn list_consents(s: AxState<Arc<State>>, h: HeaderMap, q: Query<ListQuery>) -> Response {
+    list(s, h, q, Listing::Consents)
+}
+async fn list_events(s: AxState<Arc<State>>, h: HeaderMap, q: Query<ListQuery>) -> Response {
+    list(s, h, q, Listing::Events)
+}
+async fn list_experiences(s: AxState<Arc<State>>, h: HeaderMap, q: Query<ListQuery>) -> Response {
+    list(s, h, q, Listing::Experiences)
+}
+
+/// The language to render experiences in: the best `Accept-Language` entry the storefront has.
+fn language(headers: &HeaderMap) -> Result<&'static str, Response> {
+    let raw = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| bad_request("the Accept-Language header is required"))?;
+    let mut ranked: Vec<(f32, &str)> = raw
+        .split(',')
+        .filter_map(|part| {
+            let mut it = part.split(';');
+            let tag = it.next()?.trim();
+            let q = it
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .and_then(|q| q.parse().ok())
+                .unwrap_or(1.0);
+            Some((q, tag))
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+    ranked
+        .iter()
+        .find_map(|(_, tag)| {
+            let primary = tag.split('-').next().unwrap_or_default();
+            LANGUAGES.iter().find(|l| **l == primary).copied()
+        })
+        .ok_or_else(|| bad_request(&format!("none of the languages '{raw}' is offered; use one of da, en, de")))
+}
+
+fn list(AxState(state): AxState<Arc<State>>, headers: HeaderMap, Query(q): Query<ListQuery>, listing: Listing) -> Response {
+    let spec = spec(listing);
+    let (grant, _slot) = match admit(&state, &headers, Some(spec.scope)) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let lang = if listing == Listing::Experiences {
+        match language(&headers) {
+            Ok(l) => l,
+            Err(r) => return r,
+        }
+    } else {
+        "en"
+    };
+    let limit = match q.limit.as_deref() {
+        None | Some("") => 100.min(spec.max_limit),
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(n) if (1..=spec.max_limit as i64).contains(&n) => n as usize,
+            Ok(n) if state.config.clamp_limit => n.clamp(1, spec.max_limit as i64) as usize,
+            _ => return bad_request(&format!("limit must be an integer between 1 and {}", spec.max_limit)),
+        },
+    };
+    let sort = match (q.sort.as_deref(), spec.sortable) {
+        (None | Some(""), _) => Sort::CreatedDesc,
+        (Some(raw), true) => match Sort::parse(raw) {
+            Ok(s) => s,
+            Err(m) => return bad_request(&m),
+        },
+        (Some(_), false) => return bad_request("this list cannot be sorted"),
+    };
+    let parse = if spec.local_range { world::parse_local } else { world::parse_instant };
+    let mut range = [None, None];
+    for (slot, (name, raw)) in range.iter_mut().zip([("from", &q.from), ("to", &q.to)]) {
+        if let Some(raw) = raw.as_deref().filter(|r| !r.is_empty()) {
+            if !spec.filterable {
+                return bad_request(&format!("'{name}' is not supported on this list"));
+            }
+            match parse(raw) {
+                Some(t) => *slot = Some(t),
+                None => return bad_request(&format!("'{name}' must be an RFC 3339 date-time, got '{raw}'")),
+            }
+        }
+    }
+    let [from, to] = range;
+    let query = world::mix(
+        (listing as u64) << 56
+            ^ (sort as u64) << 48
+            ^ world::mix(from.unwrap_or(i64::MIN) as u64)
+            ^ world::mix(to.unwrap_or(i64::MAX) as u64).rotate_left(7)
+            ^ world::hash_str(&grant.client_id),
+    );
+    let pos = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => 0,
+        Some(raw) => match state.cursors.check(raw, query) {
+            Ok(c) => c.pos as usize,
+            Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_CURSOR", e.message()),
+        },
+    };
+    let w = world(&state);
+    let (rows, more) = w.select(listing, sort, from, to, pos, limit);
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|&i| match listing {
+            Listing::Bookings => w.booking(i as usize),
+            Listing::Orders => w.order(i as usize),
+            Listing::Consents => w.consent(i as usize),
+            Listing::Events => w.event(i as usize),
+            Listing::Experiences => w.experience(i as usize, lang),
+        })
+        .collect();
+    let next = if more {
+        Some(state.cursors.issue((pos + rows.len()) as u64, query))
+    } else {
+        match state.config.end_of_list {
+            EndOfList::Empty => Some(String::new()),
+            EndOfList::Absent => None,
+            EndOfList::Mixed => (world::mix(w.seed() ^ pos as u64 ^ listing as u64) & 1 == 0).then(String::new),
+        }
+    };
+    Json(Page { next, items }).into_response()
+}
+
+fn found(w: &World, kind: Kind, id: &str) -> Result<usize, Response> {
+    w.lookup(kind, id)
+        .map(|i| i as usize)
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("no such resource: {id}")))
+}
+
+/// Serves one item, or all of an order's sub-resources, after the usual checks.
+fn one(state: &State, headers: &HeaderMap, scope: &str, kind: Kind, id: &str, render: impl Fn(&World, usize) -> Value) -> Response {
+    if let Err(r) = admit(state, headers, Some(scope)) {
+        return r;
+    }
+    let w = world(state);
+    match found(&w, kind, id) {
+        Ok(i) => Json(render(&w, i)).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn booking(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
+    one(&s, &h, "booking.read", Kind::Booking, &id, World::booking)
+}
+async fn order(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
+    one(&s, &h, "order.read", Kind::Order, &id, World::order)
+}
+async fn line_items(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
+    one(&s, &h, "order.read", Kind::Order, &id, |w, j| json!(Items { items: w.line_items(j) }))
+}
+async fn transactions(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
+    one(&s, &h, "order.read", Kind::Order, &id, |w, j| json!(Items { items: w.transactions(j) }))
+}
+async fn refunds(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
+    one(&s, &h, "order.read", Kind::Order, &id, |w, j| json!(Items { items: w.refunds(j) }))
+}
+async fn event(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
+    one(&s, &h, "event.read", Kind::Event, &id, World::event)
+}
+async fn experience(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
+    let lang = match language(&h) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    one(&s, &h, "experience.read", Kind::Experience, &id, |w, e| w.experience(e, lang))
+}
+
+#[derive(Deserialize)]
+struct MutateQuery {
+    steps: Option<u32>,
+}
+
+/// `POST /_sandbox/mutate?steps=N`: advances the simulated clock N steps.
+async fn mutate(AxState(s): AxState<Arc<State>>, Query(q): Query<MutateQuery>) -> Response {
+    s.mutate(q.steps.unwrap_or(1));
+    let w = world(&s);
+    Json(json!({ "now": w.now(), "bookings": w.booking_count(), "consents": w.consent_count() })).into_response()
+}
+
+async fn expire_cursors(AxState(s): AxState<Arc<State>>) -> StatusCode {
+    s.cursors.expire_all();
+    StatusCode::NO_CONTENT
+}
+
+async fn expire_tokens(AxState(s): AxState<Arc<State>>) -> StatusCode {
+    s.tokens.expire_all();
+    StatusCode::NO_CONTENT
+}

@@ -1,0 +1,938 @@
+//! The sandbox's data: a deterministic world generated from a seed.
+//!
+//! Rows are not stored. Each one is rendered on demand from `(seed, kind, index, version)`, and
+//! only what changes over time is kept: a row's creation time, its last update time and version
+//! (24 bytes a row), the refunds that appeared on orders, and which consents were removed. That
+//! is what keeps a million bookings well under 200 MiB.
+//!
+//! Mutation advances a simulated clock (not the wall clock: cursors and tokens expire in real
+//! time, the data ages in simulated time) and creates, updates and removes rows; `truth` renders
+//! everything a correct sync must hold afterwards.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDateTime};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::config::{DataConfig, MutateConfig};
+use crate::api::types::{
+    Address, Booking, Capacity, ConsentReference, Customer, Event, Experience, LineItem,
+    LineItemDetails, LineItemDiscount, MarketingConsent, Media, Metadata, Money, Order, OrderOrigin,
+    OrderTotals, Refund, Session, Timestamp, Transaction, TransactionDetails,
+};
+
+/// The simulated "now" when the world is generated: 2026-01-01T00:00:00Z.
+pub const START: i64 = 1_767_225_600;
+/// Generated history reaches back one year before `START`.
+const HISTORY: i64 = 365 * 86_400;
+const CURRENCY: &str = "DKK";
+
+/// splitmix64's finaliser: a cheap, well-mixed hash of one word.
+pub(crate) fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A hash of a string, for fingerprints.
+pub(crate) fn hash_str(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| mix(h ^ u64::from(b)))
+}
+
+/// A small deterministic generator; every draw depends only on the parts it was made from.
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(parts: &[u64]) -> Self {
+        Self(
+            parts
+                .iter()
+                .fold(0x243f_6a88_85a3_08d3, |acc, p| mix(acc ^ mix(*p))),
+        )
+    }
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        mix(self.0)
+    }
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next_u64() % n }
+    }
+    /// A uniform float in [0, 1).
+    pub(crate) fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    pub(crate) fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// What a generated id names; part of the id so that ids of different kinds never collide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    Booking = 1,
+    Order = 2,
+    Consent = 3,
+    Event = 4,
+    Experience = 5,
+    Company = 6,
+    Transaction = 7,
+    Refund = 8,
+    Session = 9,
+    Location = 10,
+    GiftCard = 11,
+    User = 12,
+    Ticket = 13,
+}
+
+/// A UUID-shaped id whose last group carries the kind and index, so lookups need no map; the
+/// rest is a hash of the seed, so a guessed id for another seed is rejected.
+pub fn make_id(seed: u64, kind: Kind, index: u64) -> String {
+    let h = mix(seed ^ mix(((kind as u64) << 48) ^ index));
+    format!(
+        "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+        h >> 32,
+        (h >> 16) & 0xffff,
+        (h >> 4) & 0xfff,
+        h & 0xfff,
+        ((kind as u64) << 40) | (index & 0xff_ffff_ffff)
+    )
+}
+
+/// The index of an id made by `make_id` for this seed and kind, if it is one.
+pub fn parse_id(seed: u64, kind: Kind, id: &str) -> Option<u64> {
+    let tail = id.get(id.len().checked_sub(12)?..)?;
+    let packed = u64::from_str_radix(tail, 16).ok()?;
+    let index = packed & 0xff_ffff_ffff;
+    (make_id(seed, kind, index) == id).then_some(index)
+}
+
+fn ts(secs: i64) -> Timestamp {
+    DateTime::from_timestamp(secs, 0).unwrap_or_default()
+}
+
+fn local(secs: i64) -> String {
+    ts(secs).naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+/// The mutable facts of one kind of timestamped row.
+#[derive(Default)]
+struct Table {
+    created: Vec<i64>,
+    updated: Vec<i64>,
+    version: Vec<u32>,
+    /// Row indices ordered by (`updated`, index): what `sort=±updated_at` walks.
+    by_updated: Vec<u32>,
+}
+
+impl Table {
+    fn len(&self) -> usize {
+        self.created.len()
+    }
+    fn push(&mut self, created: i64, updated: i64) {
+        self.created.push(created);
+        self.updated.push(updated);
+        self.version.push(0);
+    }
+    fn touch(&mut self, i: usize, at: i64) {
+        self.updated[i] = self.updated[i].max(at);
+        self.version[i] += 1;
+    }
+    fn reindex(&mut self) {
+        let mut order: Vec<u32> = (0..self.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| (self.updated[i as usize], i));
+        self.by_updated = order;
+    }
+    /// Indices whose creation time is in `[from, to)`; `created` is non-decreasing by index.
+    fn created_range(&self, from: Option<i64>, to: Option<i64>) -> std::ops::Range<usize> {
+        let lo = from.map_or(0, |f| self.created.partition_point(|&c| c < f));
+        let hi = to.map_or(self.len(), |t| self.created.partition_point(|&c| c < t));
+        lo..hi.max(lo)
+    }
+}
+
+/// The order a list is walked in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    CreatedAsc,
+    CreatedDesc,
+    UpdatedAsc,
+    UpdatedDesc,
+}
+
+impl Sort {
+    /// Parses the `sort` query value; `None` names what is wrong.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw {
+            "+created_at" => Ok(Self::CreatedAsc),
+            "-created_at" => Ok(Self::CreatedDesc),
+            "+updated_at" => Ok(Self::UpdatedAsc),
+            "-updated_at" => Ok(Self::UpdatedDesc),
+            s if s.starts_with(' ') => Err(format!(
+                "invalid sort '{s}': a leading '+' must be URL-escaped as %2B"
+            )),
+            s => Err(format!(
+                "invalid sort '{s}': use one of +created_at, -created_at, +updated_at, -updated_at"
+            )),
+        }
+    }
+}
+
+/// The rows a list request selects, in walk order: the resource, its sort and its filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Listing {
+    Bookings,
+    Orders,
+    Consents,
+    Events,
+    Experiences,
+}
+
+/// Everything the sandbox serves.
+pub struct World {
+    seed: u64,
+    data: DataConfig,
+    mutate: MutateConfig,
+    now: i64,
+    steps: u64,
+    company_id: String,
+    initial_events: u64,
+    bookings: Table,
+    /// Orders follow bookings one to one: order `i` is paid for booking `i` (or a gift card).
+    orders: Table,
+    /// Refund creation times per order index; few orders have any.
+    refunds: BTreeMap<u32, Vec<i64>>,
+    consents_removed: Vec<bool>,
+    consents_alive: Vec<u32>,
+    events: Table,
+    experiences: Table,
+}
+
+/// Lists as a correct sync must hold them, rendered as the API sends them.
+#[derive(Debug, Default, PartialEq)]
+pub struct Truth {
+    pub bookings: BTreeMap<String, Value>,
+    pub orders: BTreeMap<String, Value>,
+    /// Keyed by (order id, position in the order's list).
+    pub line_items: BTreeMap<(String, i64), Value>,
+    /// Keyed by id; the value is (order id, item).
+    pub transactions: BTreeMap<String, (String, Value)>,
+    pub refunds: BTreeMap<String, (String, Value)>,
+    /// Keyed by `MarketingConsent::natural_key`; removed consents are absent.
+    pub consents: BTreeMap<String, Value>,
+    pub events: BTreeMap<String, Value>,
+    /// Rendered for `Accept-Language: en`.
+    pub experiences: BTreeMap<String, Value>,
+}
+
+const FIRST: [&str; 10] = [
+    "Anna", "Mads", "Sofie", "Lars", "Emma", "Jonas", "Ida", "Oliver", "Freja", "Noah",
+];
+const LAST: [&str; 8] = [
+    "Jensen", "Nielsen", "Hansen", "Pedersen", "Andersen", "Larsen", "Berg", "Holm",
+];
+const CITIES: [&str; 5] = ["København", "Aarhus", "Odense", "Aalborg", "Skagen"];
+const EXPERIENCES: [(&str, &str, &str); 6] = [
+    ("Kayak tour", "Kajaktur", "Kajaktour"),
+    ("Wine tasting", "Vinsmagning", "Weinprobe"),
+    ("Guided city walk", "Byvandring", "Stadtführung"),
+    ("Sourdough workshop", "Surdejsværksted", "Sauerteig-Workshop"),
+    ("Seal safari", "Sælsafari", "Robbensafari"),
+    ("Sunset sailing", "Solnedgangssejlads", "Segeln bei Sonnenuntergang"),
+];
+/// Languages the sandbox's storefront offers; `Accept-Language` must match one.
+pub const LANGUAGES: [&str; 3] = ["en", "da", "de"];
+
+impl World {
+    pub fn new(seed: u64, data: DataConfig, mutate: MutateConfig) -> Self {
+        let mut w = Self {
+            seed,
+            company_id: make_id(seed, Kind::Company, 0),
+            initial_events: u64::from(data.events.max(1)),
+            data,
+            mutate,
+            now: START,
+            steps: 0,
+            bookings: Table::default(),
+            orders: Table::default(),
+            refunds: BTreeMap::new(),
+            consents_removed: Vec::new(),
+            consents_alive: Vec::new(),
+            events: Table::default(),
+            experiences: Table::default(),
+        };
+        w.generate();
+        w
+    }
+
+    fn generate(&mut self) {
+        let n = i64::from(self.data.bookings.max(1));
+        for i in 0..self.data.bookings {
+            let mut r = Rng::new(&[self.seed, Kind::Booking as u64, u64::from(i)]);
+            let created = START - HISTORY + i64::from(i) * HISTORY / n;
+            let updated = (created + r.below(30 * 86_400) as i64).min(START);
+            self.bookings.push(created, updated);
+            let order_updated = (created + r.below(20 * 86_400) as i64).min(START);
+            self.orders.push(created, order_updated);
+            // Some paid orders were refunded before the world began.
+            if r.chance(0.03) && self.order_is_paid(i as usize) {
+                self.refunds.insert(i, vec![order_updated]);
+            }
+        }
+        let ne = i64::from(self.data.events.max(1));
+        for k in 0..self.data.events {
+            let mut r = Rng::new(&[self.seed, Kind::Event as u64, u64::from(k)]);
+            let created = START - HISTORY + i64::from(k) * HISTORY / ne;
+            self.events
+                .push(created, (created + r.below(10 * 86_400) as i64).min(START));
+        }
+        for e in 0..self.data.experiences {
+            let created = START - HISTORY - (i64::from(self.data.experiences) - i64::from(e)) * 7 * 86_400;
+            self.experiences.push(created, created + 86_400);
+        }
+        self.consents_removed = vec![false; self.data.consents as usize];
+        self.reindex();
+    }
+
+    fn reindex(&mut self) {
+        self.bookings.reindex();
+        self.orders.reindex();
+        self.events.reindex();
+        self.experiences.reindex();
+        self.consents_alive = (0..self.consents_removed.len() as u32)
+            .filter(|&c| !self.consents_removed[c as usize])
+            .collect();
+    }
+
+    /// The simulated clock, Unix seconds.
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    pub fn company_id(&self) -> &str {
+        &self.company_id
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    pub fn booking_count(&self) -> usize {
+        self.bookings.len()
+    }
+
+    pub fn consent_count(&self) -> usize {
+        self.consents_alive.len()
+    }
+
+    /// Advances the simulated clock by one step: new bookings with their orders, status changes
+    /// on bookings and orders (`updated_at` moves), refunds appearing on paid orders, capacity
+    /// changes on events, and consents removed and added.
+    pub fn mutate(&mut self) {
+        let cfg = self.mutate.clone();
+        let step = cfg.step_secs.max(1);
+        let t0 = self.now;
+        let mut r = Rng::new(&[self.seed, 0x6d75_7461_7465, self.steps]);
+        let share = |n: usize, s: f64| ((n as f64 * s).round() as usize).max(1);
+        let old = self.bookings.len();
+
+        let fresh = share(old, cfg.new_share);
+        for k in 0..fresh {
+            let created = t0 + 1 + (k as i64 * step) / fresh as i64;
+            self.bookings.push(created, created);
+            self.orders.push(created, created);
+        }
+        for _ in 0..share(old, cfg.update_share) {
+            let i = r.below(old as u64) as usize;
+            self.bookings.touch(i, t0 + 1 + r.below(step as u64) as i64);
+            let j = r.below(old as u64) as usize;
+            self.orders.touch(j, t0 + 1 + r.below(step as u64) as i64);
+        }
+        for _ in 0..share(old, cfg.refund_share) {
+            let j = r.below(old as u64) as usize;
+            let count = self.refunds.get(&(j as u32)).map_or(0, Vec::len);
+            if self.order_is_paid(j) && count < 2 {
+                let at = t0 + 1 + r.below(step as u64) as i64;
+                self.refunds.entry(j as u32).or_default().push(at);
+                self.orders.touch(j, at);
+            }
+        }
+        let events = self.events.len();
+        if events > 0 {
+            for _ in 0..share(events, cfg.update_share) {
+                let k = r.below(events as u64) as usize;
+                self.events.touch(k, t0 + 1 + r.below(step as u64) as i64);
+            }
+        }
+        let consents = self.consents_removed.len();
+        let churn = share(self.consents_alive.len(), cfg.consent_churn_share);
+        if !self.consents_alive.is_empty() {
+            for _ in 0..churn {
+                let pick = self.consents_alive[r.below(self.consents_alive.len() as u64) as usize];
+                self.consents_removed[pick as usize] = true;
+            }
+        }
+        self.consents_removed.extend(std::iter::repeat_n(false, churn));
+        debug_assert!(self.consents_removed.len() == consents + churn);
+
+        self.now = t0 + step;
+        self.steps += 1;
+        self.reindex();
+    }
+
+    // ---- selection -------------------------------------------------------------------
+
+    /// The rows of a listing at `pos..pos+limit` in walk order, and whether more follow.
+    /// `from`/`to` filter creation time (bookings, orders) or local start time (events).
+    pub fn select(
+        &self,
+        listing: Listing,
+        sort: Sort,
+        from: Option<i64>,
+        to: Option<i64>,
+        pos: usize,
+        limit: usize,
+    ) -> (Vec<u32>, bool) {
+        let table = match listing {
+            Listing::Bookings => &self.bookings,
+            Listing::Orders => &self.orders,
+            Listing::Consents => return slice(&self.consents_alive, pos, limit),
+            Listing::Events => {
+                if from.is_none() && to.is_none() {
+                    return range_slice(0..self.events.len(), false, pos, limit);
+                }
+                let hits: Vec<u32> = (0..self.events.len() as u32)
+                    .filter(|&k| {
+                        let start = self.event_start(k as usize);
+                        from.is_none_or(|f| start >= f) && to.is_none_or(|t| start < t)
+                    })
+                    .collect();
+                return slice(&hits, pos, limit);
+            }
+            Listing::Experiences => return range_slice(0..self.experiences.len(), false, pos, limit),
+        };
+        let range = table.created_range(from, to);
+        match sort {
+            Sort::CreatedAsc => range_slice(range, false, pos, limit),
+            Sort::CreatedDesc => range_slice(range, true, pos, limit),
+            Sort::UpdatedAsc | Sort::UpdatedDesc => {
+                let desc = sort == Sort::UpdatedDesc;
+                let full = range.start == 0 && range.end == table.len();
+                let ordered: Box<dyn Iterator<Item = &u32>> = if desc {
+                    Box::new(table.by_updated.iter().rev())
+                } else {
+                    Box::new(table.by_updated.iter())
+                };
+                let mut it: Box<dyn Iterator<Item = u32>> = if full {
+                    Box::new(ordered.copied())
+                } else {
+                    Box::new(ordered.copied().filter(move |&i| range.contains(&(i as usize))))
+                };
+                let rows: Vec<u32> = it.by_ref().skip(pos).take(limit).collect();
+                let more = it.next().is_some();
+                (rows, more)
+            }
+        }
+    }
+
+    /// Index of a booking, order or event id, when it exists in this world.
+    pub fn lookup(&self, kind: Kind, id: &str) -> Option<u32> {
+        let index = parse_id(self.seed, kind, id)?;
+        let len = match kind {
+            Kind::Booking => self.bookings.len(),
+            Kind::Order => self.orders.len(),
+            Kind::Event => self.events.len(),
+            Kind::Experience => self.experiences.len(),
+            _ => 0,
+        };
+        (index < len as u64).then_some(index as u32)
+    }
+
+    // ---- rendering -------------------------------------------------------------------
+
+    /// A typed item as JSON, with some absent optional fields sent as `null` instead (§6.10);
+    /// which ones depends on the row and its version only, so unchanged rows render the same.
+    fn render<T: Serialize>(&self, item: &T, optional: &[&str], salt: &[u64]) -> Value {
+        let mut value = serde_json::to_value(item).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut value {
+            let mut r = Rng::new(salt);
+            for key in optional {
+                if !map.contains_key(*key) && r.chance(self.data.null_share) {
+                    map.insert((*key).to_owned(), Value::Null);
+                }
+            }
+        }
+        value
+    }
+
+    fn customer(&self, i: usize) -> Customer {
+        let mut r = Rng::new(&[self.seed, 0x6375_7374, i as u64]);
+        let first = r.pick(&FIRST);
+        let last = r.pick(&LAST);
+        let address = Address {
+            address_lines: if r.chance(0.3) {
+                vec![format!("Strandvejen {}", 1 + r.below(200)), format!("{}. tv", 1 + r.below(5))]
+            } else {
+                vec![format!("Havnegade {}", 1 + r.below(90))]
+            },
+            city: Some(r.pick(&CITIES).to_owned()),
+            zip_code: Some(format!("{}", 1000 + r.below(8990))),
+            region: r.chance(0.4).then(|| "Hovedstaden".to_owned()),
+            country: Some("DK".to_owned()),
+        };
+        let email = Some(format!("guest{i}@example.org"));
+        let phone = r.chance(0.9).then(|| format!("+45 2{:07}", r.below(10_000_000)));
+        if r.chance(0.8) {
+            Customer {
+                customer_type: "PRIVATE".to_owned(),
+                full_name: Some(format!("{first} {last}")),
+                email,
+                phone,
+                address: Some(address),
+                ..Customer::default()
+            }
+        } else {
+            Customer {
+                customer_type: "COMPANY".to_owned(),
+                company_name: Some(format!("{last} & Co ApS")),
+                vat_number: Some(format!("DK{:08}", r.below(100_000_000))),
+                name: Some(format!("{first} {last}")),
+                email,
+                phone,
+                address: Some(address),
+                ..Customer::default()
+            }
+        }
+    }
+
+    fn booking_event(&self, i: usize) -> usize {
+        let mut r = Rng::new(&[self.seed, 0x6576_656e, i as u64]);
+        r.below(self.initial_events) as usize
+    }
+
+    fn event_experience(&self, k: usize) -> usize {
+        let mut r = Rng::new(&[self.seed, Kind::Event as u64, k as u64, 1]);
+        r.below(u64::from(self.data.experiences.max(1))) as usize
+    }
+
+    fn unknown(&self, r: &mut Rng) -> bool {
+        r.chance(self.data.unknown_enum_share)
+    }
+
+    pub fn booking(&self, i: usize) -> Value {
+        let v = self.bookings.version[i];
+        let mut r = Rng::new(&[self.seed, Kind::Booking as u64, i as u64, 7]);
+        let mut rv = Rng::new(&[self.seed, Kind::Booking as u64, i as u64, 1000 + u64::from(v)]);
+        let status = if self.unknown(&mut rv) {
+            "WAITLISTED"
+        } else if v == 0 {
+            *[
+                "ACTIVE", "ACTIVE", "ACTIVE", "ACTIVE", "ACTIVE", "ACTIVE", "CHECKED_IN",
+                "CHECKED_IN", "CANCELLED", "PROCESSING",
+            ]
+            .get(r.below(10) as usize)
+            .unwrap_or(&"ACTIVE")
+        } else {
+            rv.pick(&["CANCELLED", "MOVED", "CHECKED_IN", "ACTIVE"])
+        };
+        let event = self.booking_event(i);
+        let booking = Booking {
+            id: make_id(self.seed, Kind::Booking, i as u64),
+            status: status.to_owned(),
+            created_at: ts(self.bookings.created[i]),
+            updated_at: ts(self.bookings.updated[i]),
+            company_id: self.company_id.clone(),
+            experience_id: make_id(self.seed, Kind::Experience, self.event_experience(event) as u64),
+            event_id: make_id(self.seed, Kind::Event, event as u64),
+            customer: self.customer(i),
+            locale: r.pick(&["da", "en", "en-US", "de"]).to_owned(),
+            source: r
+                .chance(0.7)
+                .then(|| r.pick(&["WEBSITE", "BACKOFFICE", "MARKETPLACE"]).to_owned()),
+            internal_note: rv.chance(0.1).then(|| format!("note v{v}: allergic to shellfish")),
+            metadata: r.chance(0.2).then(|| meta(&[("campaign", "spring-2026")])),
+        };
+        self.render(
+            &booking,
+            &["source", "internal_note", "metadata"],
+            &[self.seed, 1, i as u64, u64::from(v)],
+        )
+    }
+
+    fn experience_price(&self, e: usize) -> i64 {
+        25_000 + (mix(self.seed ^ e as u64) % 12) as i64 * 10_000
+    }
+
+    fn order_is_paid(&self, j: usize) -> bool {
+        let mut r = Rng::new(&[self.seed, Kind::Order as u64, j as u64]);
+        j % 10 == 9 || r.below(100) < 85
+    }
+
+    fn line_item_list(&self, j: usize) -> Vec<LineItem> {
+        let mut r = Rng::new(&[self.seed, Kind::Order as u64, j as u64, 3]);
+        let money = |value: i64| Money { currency: CURRENCY.to_owned(), value, exponent: 2 };
+        if j % 10 == 9 {
+            let value = 50_000 + r.below(10) as i64 * 10_000;
+            return vec![LineItem {
+                quantity: 1,
+                unit_price: money(value),
+                unit_vat_amount: money(0),
+                product_type: "GIFTCARD".to_owned(),
+                product_id: make_id(self.seed, Kind::GiftCard, j as u64),
+                details: LineItemDetails {
+                    kind: "GIFT_CARD".to_owned(),
+                    gift_card_id: Some(make_id(self.seed, Kind::GiftCard, j as u64)),
+                    ..LineItemDetails::default()
+                },
+                discount: None,
+            }];
+        }
+        let experience = self.event_experience(self.booking_event(j));
+        let price = self.experience_price(experience);
+        (0..1 + r.below(3))
+            .map(|n| {
+                let addon = n > 0 && r.chance(0.5);
+                let unit = if addon { price / 5 } else { price };
+                LineItem {
+                    quantity: 1 + r.below(4) as i64,
+                    unit_price: money(unit),
+                    unit_vat_amount: money(unit / 5),
+                    product_type: if addon { "TICKET_ADDON" } else { "TICKET" }.to_owned(),
+                    product_id: make_id(self.seed, Kind::Ticket, experience as u64 * 8 + n),
+                    details: LineItemDetails {
+                        kind: "TICKET".to_owned(),
+                        experience_id: Some(make_id(self.seed, Kind::Experience, experience as u64)),
+                        ticket_id: Some(make_id(self.seed, Kind::Ticket, (j as u64) << 3 | n)),
+                        gift_card_id: None,
+                    },
+                    discount: r.chance(0.1).then(|| LineItemDiscount {
+                        amount: money(unit / 10),
+                        code: Some("WELCOME10".to_owned()),
+                    }),
+                }
+            })
+            .collect()
+    }
+
+    fn order_total(&self, j: usize) -> OrderTotals {
+        let items = self.line_item_list(j);
+        let money = |value: i64| Money { currency: CURRENCY.to_owned(), value, exponent: 2 };
+        let gross: i64 = items.iter().map(|l| l.quantity * l.unit_price.value).sum();
+        let vat: i64 = items.iter().map(|l| l.quantity * l.unit_vat_amount.value).sum();
+        let discount: i64 = items
+            .iter()
+            .filter_map(|l| l.discount.as_ref().map(|d| d.amount.value * l.quantity))
+            .sum();
+        OrderTotals { discount: money(discount), vat_amount: money(vat), amount: money(gross - discount) }
+    }
+
+    pub fn order(&self, j: usize) -> Value {
+        let v = self.orders.version[j];
+        let mut r = Rng::new(&[self.seed, Kind::Order as u64, j as u64, 9]);
+        let mut rv = Rng::new(&[self.seed, Kind::Order as u64, j as u64, 1000 + u64::from(v)]);
+        let refunds = self.refunds.get(&(j as u32)).map_or(0, Vec::len);
+        let paid = self.order_is_paid(j);
+        let (status, payment) = match (paid, refunds) {
+            (true, 0) => ("COMPLETED", "PAID"),
+            (true, 1) => ("COMPLETED", "PARTIALLY_REFUNDED"),
+            (true, _) => ("CANCELLED", "REFUNDED"),
+            (false, _) if v > 0 => ("CANCELLED", "UNPAID"),
+            (false, _) => ("PENDING", "UNPAID"),
+        };
+        let payment = if self.unknown(&mut rv) { "AUTHORIZED" } else { payment };
+        let gift = j % 10 == 9;
+        let order = Order {
+            id: make_id(self.seed, Kind::Order, j as u64),
+            number: format!("{}", 100_000 + j),
+            status: status.to_owned(),
+            payment_status: (!r.chance(0.05)).then(|| payment.to_owned()),
+            created_at: ts(self.orders.created[j]),
+            updated_at: ts(self.orders.updated[j]),
+            customer: self.customer(j),
+            origin: if gift {
+                OrderOrigin { kind: "GIFT_CARD".to_owned(), id: make_id(self.seed, Kind::GiftCard, j as u64) }
+            } else {
+                OrderOrigin { kind: "BOOKING".to_owned(), id: make_id(self.seed, Kind::Booking, j as u64) }
+            },
+            totals: self.order_total(j),
+            metadata: r.chance(0.15).then(|| meta(&[("channel", "partner")])),
+        };
+        self.render(&order, &["payment_status", "metadata"], &[self.seed, 2, j as u64, u64::from(v)])
+    }
+
+    pub fn line_items(&self, j: usize) -> Vec<Value> {
+        self.line_item_list(j)
+            .iter()
+            .enumerate()
+            .map(|(n, l)| self.render(l, &["discount"], &[self.seed, 3, j as u64, n as u64]))
+            .collect()
+    }
+
+    fn transaction_list(&self, j: usize) -> Vec<Transaction> {
+        if !self.order_is_paid(j) {
+            return Vec::new();
+        }
+        let gift = j % 10 == 9;
+        vec![Transaction {
+            id: make_id(self.seed, Kind::Transaction, j as u64),
+            status: "COMPLETED".to_owned(),
+            provider: if gift { "STRIPE" } else { "ADYEN" }.to_owned(),
+            amount: self.order_total(j).amount,
+            created_at: ts(self.orders.created[j] + 60),
+            details: Some(TransactionDetails { kind: "CARD".to_owned(), gift_card_id: None }),
+        }]
+    }
+
+    pub fn transactions(&self, j: usize) -> Vec<Value> {
+        self.transaction_list(j)
+            .iter()
+            .map(|t| self.render(t, &["details"], &[self.seed, 4, j as u64]))
+            .collect()
+    }
+
+    pub fn refunds(&self, j: usize) -> Vec<Value> {
+        let Some(times) = self.refunds.get(&(j as u32)) else { return Vec::new() };
+        let total = self.order_total(j).amount;
+        times
+            .iter()
+            .enumerate()
+            .map(|(k, &at)| {
+                let refund = Refund {
+                    id: make_id(self.seed, Kind::Refund, (j as u64) << 2 | k as u64),
+                    status: "COMPLETED".to_owned(),
+                    amount: Money { value: total.value / 2, ..total.clone() },
+                    transaction_id: make_id(self.seed, Kind::Transaction, j as u64),
+                    created_at: ts(at),
+                };
+                self.render(&refund, &[], &[])
+            })
+            .collect()
+    }
+
+    fn consent_item(&self, c: usize) -> MarketingConsent {
+        let mut r = Rng::new(&[self.seed, Kind::Consent as u64, c as u64]);
+        let legacy = r.chance(0.3);
+        let bookings = self.bookings.len().max(1) as u64;
+        MarketingConsent {
+            id: (!legacy).then(|| make_id(self.seed, Kind::Consent, c as u64)),
+            company_id: self.company_id.clone(),
+            full_name: format!("{} {}", r.pick(&FIRST), r.pick(&LAST)),
+            email: format!("subscriber{c}@example.net"),
+            source: r.pick(&["checkout", "newsletter", "import", "backoffice"]).to_owned(),
+            references: (!legacy && r.chance(0.8)).then(|| {
+                vec![ConsentReference {
+                    kind: "BOOKING".to_owned(),
+                    id: make_id(self.seed, Kind::Booking, r.below(bookings)),
+                }]
+            }),
+        }
+    }
+
+    pub fn consent(&self, c: usize) -> Value {
+        self.render(&self.consent_item(c), &["references"], &[self.seed, 5, c as u64])
+    }
+
+    /// The first session's local start: a whole hour between 08:00 and 17:00, 1–60 days after
+    /// the event was created.
+    fn event_start(&self, k: usize) -> i64 {
+        let mut r = Rng::new(&[self.seed, Kind::Event as u64, k as u64, 2]);
+        let day = self.events.created[k] + (1 + r.below(60) as i64) * 86_400;
+        day - day.rem_euclid(86_400) + (8 + r.below(10) as i64) * 3_600
+    }
+
+    pub fn event(&self, k: usize) -> Value {
+        let v = self.events.version[k];
+        let mut r = Rng::new(&[self.seed, Kind::Event as u64, k as u64, 4]);
+        let total = 10 + r.below(50) as i64;
+        let reserved = (r.below(total as u64) as i64 + i64::from(v) * 2).min(total);
+        let start = self.event_start(k);
+        let experience = self.event_experience(k);
+        let sessions = (0..if r.chance(0.15) { 2 } else { 1 })
+            .map(|s| {
+                let at = start + s * 86_400;
+                Session {
+                    id: make_id(self.seed, Kind::Session, (k as u64) << 1 | s as u64),
+                    start_time: local(at),
+                    end_time: local(at + 7_200),
+                    timezone: "Europe/Copenhagen".to_owned(),
+                    location_id: make_id(self.seed, Kind::Location, experience as u64),
+                    languages: if r.chance(0.5) { vec!["en".to_owned()] } else { vec!["da".to_owned(), "en".to_owned()] },
+                }
+            })
+            .collect();
+        let state = if self.unknown(&mut r) {
+            "POSTPONED"
+        } else if start < self.now {
+            "COMPLETED"
+        } else {
+            r.pick(&["ACTIVE", "ACTIVE", "ACTIVE", "INACTIVE", "CANCELLED"])
+        };
+        let event = Event {
+            id: make_id(self.seed, Kind::Event, k as u64),
+            state: state.to_owned(),
+            visibility: r.pick(&["PUBLIC", "PUBLIC", "PRIVATE"]).to_owned(),
+            experience_id: make_id(self.seed, Kind::Experience, experience as u64),
+            capacity: Capacity { total, reserved },
+            sessions,
+            created_at: ts(self.events.created[k]),
+            updated_at: ts(self.events.updated[k]),
+            metadata: None,
+        };
+        self.render(&event, &["metadata"], &[self.seed, 6, k as u64, u64::from(v)])
+    }
+
+    /// An experience with its name in `language` (one of `LANGUAGES`).
+    pub fn experience(&self, e: usize, language: &str) -> Value {
+        let (en, da, de) = EXPERIENCES[e % EXPERIENCES.len()];
+        let base = match language {
+            "da" => da,
+            "de" => de,
+            _ => en,
+        };
+        let mut r = Rng::new(&[self.seed, Kind::Experience as u64, e as u64]);
+        let experience = Experience {
+            id: make_id(self.seed, Kind::Experience, e as u64),
+            kind: r.pick(&["SINGLE_SESSION", "SINGLE_SESSION", "MULTI_SESSION"]).to_owned(),
+            state: r.pick(&["ACTIVE", "ACTIVE", "ACTIVE", "ARCHIVED"]).to_owned(),
+            name: format!("{base} #{}", e + 1),
+            created_at: ts(self.experiences.created[e]),
+            updated_at: ts(self.experiences.updated[e]),
+            description: r.chance(0.7).then(|| format!("**{base}** with a local guide.")),
+            tag_ids: r.chance(0.5).then(|| vec![format!("tag-{}", e % 3)]),
+            media: r.chance(0.5).then(|| {
+                vec![Media {
+                    kind: "IMAGE".to_owned(),
+                    url: format!("https://cdn.example.org/experiences/{e}.jpg"),
+                    mime_type: Some("image/jpeg".to_owned()),
+                }]
+            }),
+            metadata: None,
+        };
+        self.render(&experience, &["description", "tag_ids", "media", "metadata"], &[self.seed, 7, e as u64])
+    }
+
+    /// Everything a complete, correct sync of this world must hold.
+    pub fn truth(&self) -> Truth {
+        let mut t = Truth::default();
+        for i in 0..self.bookings.len() {
+            t.bookings.insert(make_id(self.seed, Kind::Booking, i as u64), self.booking(i));
+        }
+        for j in 0..self.orders.len() {
+            let id = make_id(self.seed, Kind::Order, j as u64);
+            for (n, item) in self.line_items(j).into_iter().enumerate() {
+                t.line_items.insert((id.clone(), n as i64), item);
+            }
+            for tx in self.transactions(j) {
+                let tid = tx["id"].as_str().unwrap_or_default().to_owned();
+                t.transactions.insert(tid, (id.clone(), tx));
+            }
+            for refund in self.refunds(j) {
+                let rid = refund["id"].as_str().unwrap_or_default().to_owned();
+                t.refunds.insert(rid, (id.clone(), refund));
+            }
+            t.orders.insert(id, self.order(j));
+        }
+        for &c in &self.consents_alive {
+            t.consents.insert(self.consent_item(c as usize).natural_key(), self.consent(c as usize));
+        }
+        for k in 0..self.events.len() {
+            t.events.insert(make_id(self.seed, Kind::Event, k as u64), self.event(k));
+        }
+        for e in 0..self.experiences.len() {
+            t.experiences.insert(make_id(self.seed, Kind::Experience, e as u64), self.experience(e, "en"));
+        }
+        t
+    }
+}
+
+fn meta(pairs: &[(&str, &str)]) -> Metadata {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+fn slice(rows: &[u32], pos: usize, limit: usize) -> (Vec<u32>, bool) {
+    let start = pos.min(rows.len());
+    let end = pos.saturating_add(limit).min(rows.len());
+    (rows[start..end].to_vec(), end < rows.len())
+}
+
+fn range_slice(range: std::ops::Range<usize>, desc: bool, pos: usize, limit: usize) -> (Vec<u32>, bool) {
+    let len = range.len();
+    let start = pos.min(len);
+    let end = pos.saturating_add(limit).min(len);
+    let rows = (start..end)
+        .map(|k| if desc { range.end - 1 - k } else { range.start + k } as u32)
+        .collect();
+    (rows, end < len)
+}
+
+/// Parses a `from`/`to` value on creation time: RFC 3339 with an offset.
+pub fn parse_instant(raw: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(raw).ok().map(|t| t.timestamp())
+}
+
+/// Parses an events `from`/`to` value: a local date-time without offset (Gen C) or RFC 3339
+/// (Gen B); both are compared with the session's local start time (§6.17).
+pub fn parse_local(raw: &str) -> Option<i64> {
+    if let Some(t) = parse_instant(raw) {
+        return Some(t);
+    }
+    NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S")
+        .ok()
+        .map(|t| t.and_utc().timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> World {
+        World::new(7, DataConfig { bookings: 300, consents: 100, events: 20, ..DataConfig::default() }, MutateConfig::default())
+    }
+
+    #[test]
+    fn ids_round_trip_and_reject_other_seeds() {
+        let id = make_id(7, Kind::Booking, 12_345);
+        assert_eq!(parse_id(7, Kind::Booking, &id), Some(12_345));
+        assert_eq!(parse_id(8, Kind::Booking, &id), None);
+        assert_eq!(parse_id(7, Kind::Order, &id), None);
+        assert_eq!(parse_id(7, Kind::Booking, "nonsense"), None);
+    }
+
+    #[test]
+    fn same_seed_same_world() {
+        assert_eq!(small().truth(), small().truth());
+        let other = World::new(8, DataConfig { bookings: 300, consents: 100, events: 20, ..DataConfig::default() }, MutateConfig::default());
+        assert_ne!(small().truth().bookings, other.truth().bookings);
+    }
+
+    #[test]
+    fn created_is_monotonic_and_walks_agree() {
+        let w = small();
+        let (asc, _) = w.select(Listing::Bookings, Sort::CreatedAsc, None, None, 0, 1000);
+        let (desc, _) = w.select(Listing::Bookings, Sort::CreatedDesc, None, None, 0, 1000);
+        assert_eq!(asc.len(), 300);
+        assert_eq!(asc.iter().rev().copied().collect::<Vec<_>>(), desc);
+        let (upd, more) = w.select(Listing::Bookings, Sort::UpdatedDesc, None, None, 0, 10);
+        assert!(more);
+        assert!(upd.windows(2).all(|p| w.bookings.updated[p[0] as usize] >= w.bookings.updated[p[1] as usize]));
+    }
+
+    #[test]
+    fn mutation_changes_the_truth_and_is_deterministic() {
+        let mut a = small();
+        let before = a.truth();
+        a.mutate();
+        let after = a.truth();
+        assert!(after.bookings.len() > before.bookings.len());
+        assert_ne!(before.consents, after.consents);
+        let changed = before.bookings.iter().filter(|(k, v)| after.bookings.get(*k) != Some(v)).count();
+        assert!(changed > 0);
+        let mut b = small();
+        b.mutate();
+        assert_eq!(after, b.truth());
+    }
+}

@@ -1,0 +1,308 @@
+//! The SQLite file: opening it (the only place that does), migrations, and the one write that
+//! matters — a page's rows together with the stream's checkpoint, in one transaction.
+//!
+//! Terms: a *row* is one item as typed columns plus its `raw_json`; a *checkpoint* is the
+//! stream's `sync_state` row (see `checkpoint`). Rows whose content did not change are not
+//! written at all, so an unchanged run leaves the data tables byte for byte as they were.
+
+pub mod checkpoint;
+mod statements;
+
+use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
+
+use chrono::SecondsFormat;
+use include_dir::{Dir, include_dir};
+use rusqlite::types::Value;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior};
+use rusqlite_migration::Migrations;
+
+pub use checkpoint::Checkpoint;
+
+use crate::api::types::Timestamp;
+
+static MIGRATIONS_DIR: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/sql/migrations");
+static MIGRATIONS: LazyLock<Result<Migrations<'static>, String>> =
+    LazyLock::new(|| Migrations::from_directory(&MIGRATIONS_DIR).map_err(|e| e.to_string()));
+
+/// How long a write waits for an analyst's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database {path}: the disk is full; free some space and run again (nothing already stored was lost)")]
+    DiskFull { path: PathBuf },
+    #[error("database {path}: {message}")]
+    Sqlite { path: PathBuf, message: String },
+    #[error("database {path}: cannot migrate the schema: {message}")]
+    Migration { path: PathBuf, message: String },
+}
+
+/// A timestamp as stored: UTC, millisecond precision, fixed width so text order is time order.
+pub fn iso(t: Timestamp) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Opens (creating if needed) the database at `path`, sets the pragmas and migrates it.
+/// WAL lets analysts read while the job writes; `synchronous=NORMAL` is durable across
+/// process crashes in WAL mode, which is the failure this job must survive.
+pub fn open(path: &Path) -> Result<Connection, Error> {
+    let fail = |e: rusqlite::Error| classify(path, e);
+    #[allow(clippy::disallowed_methods)] // this is the one place allowed to open a connection
+    let mut conn = Connection::open(path).map_err(fail)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(fail)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(fail)?;
+    let migrations = MIGRATIONS
+        .as_ref()
+        .map_err(|m| Error::Migration { path: path.to_owned(), message: m.clone() })?;
+    migrations.to_latest(&mut conn).map_err(|e| match e {
+        rusqlite_migration::Error::RusqliteError { err, .. } => classify(path, err),
+        other => Error::Migration { path: path.to_owned(), message: other.to_string() },
+    })?;
+    Ok(conn)
+}
+
+fn classify(path: &Path, e: rusqlite::Error) -> Error {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => Error::DiskFull { path: path.to_owned() },
+        _ => Error::Sqlite { path: path.to_owned(), message: e.to_string() },
+    }
+}
+
+/// A table the sync writes, named as in the schema (and as its statements file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Bookings,
+    Orders,
+    OrderLineItems,
+    OrderTransactions,
+    OrderRefunds,
+    MarketingConsents,
+    Events,
+    Experiences,
+}
+
+impl Table {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Bookings => "bookings",
+            Self::Orders => "orders",
+            Self::OrderLineItems => "order_line_items",
+            Self::OrderTransactions => "order_transactions",
+            Self::OrderRefunds => "order_refunds",
+            Self::MarketingConsents => "marketing_consents",
+            Self::Events => "events",
+            Self::Experiences => "experiences",
+        }
+    }
+}
+
+/// Named SQL parameters, e.g. `(":id", Value::Text(..))`.
+pub type Params = Vec<(&'static str, Value)>;
+
+/// One item as it will be stored.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub table: Table,
+    /// The primary key's parameters (bound to `lookup` and `upsert`).
+    pub key: Params,
+    /// Every other column's parameters, `:raw_json` included.
+    pub cols: Params,
+    pub raw_json: String,
+}
+
+/// How to remove an order's sub-resources that the API no longer lists.
+#[derive(Debug, Clone)]
+pub enum Prune {
+    /// Line items: positions at or beyond this count.
+    BeyondPosition(i64),
+    /// Transactions and refunds: ids not in this list.
+    NotIn(Vec<String>),
+}
+
+/// All of one order's sub-resources of one kind, replacing what is stored.
+#[derive(Debug, Clone)]
+pub struct Children {
+    pub table: Table,
+    pub order_id: String,
+    pub rows: Vec<Row>,
+    pub prune: Prune,
+}
+
+/// What the last page of a complete scan removes: live rows whose key it never listed.
+#[derive(Debug, Clone)]
+pub struct Removals {
+    pub table: Table,
+    pub seen: Vec<String>,
+}
+
+/// Rows written by one commit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub removed: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, o: Counts) {
+        self.inserted += o.inserted;
+        self.updated += o.updated;
+        self.unchanged += o.unchanged;
+        self.removed += o.removed;
+    }
+}
+
+/// The database, shared by all streams; writes are serialised through the one connection.
+pub struct Store {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        Ok(Self { path: path.to_owned(), conn: Mutex::new(open(path)?) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, Error> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut conn).map_err(|e| classify(&self.path, e))
+    }
+
+    pub fn load_checkpoint(&self, stream: &str) -> Result<Checkpoint, Error> {
+        self.with(|c| checkpoint::load(c, stream))
+    }
+
+    /// The stored `updated_at` of each order id that is stored.
+    pub fn order_updated_at(&self, ids: &[String]) -> Result<Vec<Option<String>>, Error> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(statements::get("orders", "updated_at"))?;
+            ids.iter()
+                .map(|id| stmt.query_row(&[(":id", id)], |r| r.get::<_, String>(0)).optional())
+                .collect()
+        })
+    }
+
+    /// Writes a page's rows, their sub-resources, the stream's checkpoint and (at the end of a
+    /// complete scan) its removals, all or nothing. Either the page and the cursor that follows
+    /// it are both stored, or neither is, so a kill at any instant loses and repeats nothing.
+    pub fn commit_page(
+        &self,
+        stream: &str,
+        rows: &[Row],
+        children: &[Children],
+        checkpoint: &Checkpoint,
+        removals: Option<&Removals>,
+        now: Timestamp,
+    ) -> Result<Counts, Error> {
+        let now = iso(now);
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut counts = Counts::default();
+            for row in rows {
+                counts.add(upsert(&tx, row, &now)?);
+            }
+            for set in children {
+                for row in &set.rows {
+                    counts.add(upsert(&tx, row, &now)?);
+                }
+                let sql = statements::get(set.table.name(), "prune");
+                let pruned = match &set.prune {
+                    Prune::BeyondPosition(n) => tx
+                        .prepare_cached(sql)?
+                        .execute(rusqlite::named_params! {":order_id": set.order_id, ":count": n})?,
+                    Prune::NotIn(ids) => {
+                        let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+                        tx.prepare_cached(sql)?
+                            .execute(rusqlite::named_params! {":order_id": set.order_id, ":ids": ids})?
+                    }
+                };
+                counts.removed += pruned as u64;
+            }
+            if let Some(r) = removals {
+                let seen = serde_json::to_string(&r.seen).unwrap_or_else(|_| "[]".into());
+                let n = tx
+                    .prepare_cached(statements::get(r.table.name(), "mark_removed"))?
+                    .execute(rusqlite::named_params! {":now": now, ":seen": seen})?;
+                counts.removed += n as u64;
+            }
+            checkpoint::save(&tx, stream, checkpoint, &now)?;
+            tx.commit()?;
+            Ok(counts)
+        })
+    }
+
+    /// Saves a checkpoint on its own (a pass restarted, a bootstrap's starting mark).
+    pub fn save_checkpoint(&self, stream: &str, checkpoint: &Checkpoint, now: Timestamp) -> Result<(), Error> {
+        let now = iso(now);
+        self.with(|c| checkpoint::save(c, stream, checkpoint, &now))
+    }
+
+    /// Rows per data table (live rows for tables with removals).
+    pub fn counts(&self) -> Result<Vec<(String, i64)>, Error> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(statements::get("summary", "counts"))?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })
+    }
+
+    /// Records a new run; runs still marked running were killed and become `abandoned`.
+    pub fn start_run(&self, now: Timestamp) -> Result<i64, Error> {
+        let now = iso(now);
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.prepare_cached(statements::get("sync_runs", "abandon"))?
+                .execute(rusqlite::named_params! {":now": now})?;
+            tx.prepare_cached(statements::get("sync_runs", "start"))?
+                .execute(rusqlite::named_params! {":now": now})?;
+            let id = tx.last_insert_rowid();
+            tx.commit()?;
+            Ok(id)
+        })
+    }
+
+    pub fn finish_run(&self, id: i64, params: &Params, now: Timestamp) -> Result<(), Error> {
+        let now = Value::Text(iso(now));
+        let id = Value::Integer(id);
+        self.with(|c| {
+            let mut all: Vec<(&str, &dyn rusqlite::ToSql)> = vec![(":now", &now), (":id", &id)];
+            all.extend(params.iter().map(|(k, v)| (*k, v as &dyn rusqlite::ToSql)));
+            c.prepare_cached(statements::get("sync_runs", "finish"))?.execute(all.as_slice())?;
+            Ok(())
+        })
+    }
+}
+
+/// Inserts or updates `row` unless the stored copy is identical and live.
+fn upsert(conn: &Connection, row: &Row, now: &str) -> rusqlite::Result<Counts> {
+    let table = row.table.name();
+    let key: Vec<(&str, &dyn rusqlite::ToSql)> = row.key.iter().map(|(k, v)| (*k, v as &dyn rusqlite::ToSql)).collect();
+    let stored: Option<(String, bool)> = conn
+        .prepare_cached(statements::get(table, "lookup"))?
+        .query_row(key.as_slice(), |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let mut counts = Counts::default();
+    match &stored {
+        Some((raw, true)) if *raw == row.raw_json => {
+            counts.unchanged = 1;
+            return Ok(counts);
+        }
+        Some(_) => counts.updated = 1,
+        None => counts.inserted = 1,
+    }
+    let now_value = now.to_owned();
+    let mut all = key;
+    all.extend(row.cols.iter().map(|(k, v)| (*k, v as &dyn rusqlite::ToSql)));
+    all.push((":now", &now_value));
+    conn.prepare_cached(statements::get(table, "upsert"))?.execute(all.as_slice())?;
+    Ok(counts)
+}

@@ -1,0 +1,459 @@
+//! The sync engine: walks each enabled stream page by page and commits every page's rows
+//! together with the stream's checkpoint in one SQLite transaction.
+//!
+//! A *pass* is one walk of a stream's list (see `store::checkpoint::PassKind`):
+//! - *bootstrap* (first run of bookings and orders): `sort=+created_at`; before it starts, the
+//!   newest `updated_at` is noted as the pass's *candidate* high-water mark. A pass whose cursor
+//!   went stale resumes with `from=` the newest `created_at` it committed.
+//! - *incremental* (later runs): `sort=-updated_at`, stopping once items are older than the
+//!   high-water mark minus `sync.overlap_secs`; the candidate is the newest item seen first.
+//! - *scan* (consents, events, experiences): the whole list; a scan that ran from its first page
+//!   to its last in this process marks live rows it did not list as removed.
+//!
+//! The high-water mark advances only in the transaction of a pass's last page. The cursor is
+//! checkpointed after every page but used only to resume a crashed pass while it is younger than
+//! `sync.cursor_ttl_secs`; a stale or refused cursor restarts the pass — a warning, not an error,
+//! and never a loss, because every row is upserted by key and unchanged rows are not rewritten.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use chrono::Utc;
+use futures::{StreamExt, TryStreamExt};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::api::types::{Items, Page, Timestamp};
+use crate::api::{self, ApiClient, Stats};
+use crate::auth;
+use crate::config::Config;
+use crate::shutdown::Stop;
+use crate::store::checkpoint::{Pass, PassKind};
+use crate::store::{self, Checkpoint, Children, Counts, Removals, Store, iso};
+use crate::streams::{self, Item, Mode, StreamKind};
+
+/// Why a stream (or the run) failed, and so which exit code it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error("{stream}: {source}")]
+    Api { stream: &'static str, source: api::Error },
+    #[error("{stream}: the API sent an item this job cannot read ({detail}); nothing from that page was stored")]
+    Malformed { stream: &'static str, detail: String },
+    #[error("{0}")]
+    Auth(auth::Error),
+    #[error("cannot start the sync: {0}")]
+    Setup(String),
+}
+
+/// The coarse kind of a failure, for exit codes and `sync_runs.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Failure {
+    Auth,
+    Api,
+    Store,
+    Stopped,
+    Internal,
+}
+
+impl Error {
+    pub fn failure(&self) -> Failure {
+        match self {
+            Self::Store(_) => Failure::Store,
+            Self::Auth(_) => Failure::Auth,
+            Self::Api { source, .. } => match source.root() {
+                api::Error::Auth(a) if !a.is_transient() => Failure::Auth,
+                api::Error::Unauthorized { .. } => Failure::Auth,
+                api::Error::Stopped { .. } => Failure::Stopped,
+                _ => Failure::Api,
+            },
+            Self::Malformed { .. } => Failure::Api,
+            Self::Setup(_) => Failure::Internal,
+        }
+    }
+}
+
+/// How one stream's part of a run went.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StreamReport {
+    pub stream: &'static str,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub removed: u64,
+    pub pages: u64,
+    pub requests: u64,
+    pub retries: u64,
+    pub rate_limited: u64,
+    pub duration_ms: u64,
+    /// True when this run completed a pass (the high-water mark moved, removals were applied).
+    pub pass_completed: bool,
+    pub error: Option<String>,
+    pub failure: Option<Failure>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Succeeded,
+    Partial,
+    Failed,
+    Interrupted,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Partial => "partial",
+            Self::Failed => "failed",
+            Self::Interrupted => "interrupted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub run_id: i64,
+    pub status: RunStatus,
+    pub streams: Vec<StreamReport>,
+    pub duration_ms: u64,
+}
+
+impl RunReport {
+    /// The most telling failure of the run: auth beats the others, then the rest in order.
+    pub fn failure(&self) -> Option<Failure> {
+        let all: Vec<Failure> = self.streams.iter().filter_map(|s| s.failure).collect();
+        [Failure::Auth, Failure::Store, Failure::Api, Failure::Internal, Failure::Stopped]
+            .into_iter()
+            .find(|f| all.contains(f))
+    }
+    pub fn total(&self) -> Counts {
+        let mut c = Counts::default();
+        for s in &self.streams {
+            c.add(Counts { inserted: s.inserted, updated: s.updated, unchanged: s.unchanged, removed: s.removed });
+        }
+        c
+    }
+}
+
+/// What every stream task shares.
+struct Ctx {
+    api: ApiClient,
+    store: Arc<Store>,
+    config: Config,
+    stop: Stop,
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, store::Error> + Send + 'static) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Setup(format!("a database task failed: {e}")))?
+        .map_err(Error::Store)
+}
+
+/// Runs one sync of every enabled stream, concurrently, and records it in `sync_runs`.
+pub async fn run(config: &Config, stop: Stop) -> Result<RunReport, Error> {
+    let started = Instant::now();
+    let path = config.database.clone();
+    let store = Arc::new(blocking(move || Store::open(&path)).await?);
+    let scopes: Vec<&str> = config.streams.iter().map(|s| s.scope()).collect();
+    let api = ApiClient::new(config, &scopes, stop.clone()).map_err(Error::Setup)?;
+    // A refused key fails the run at once with one clear line, before any stream starts; an
+    // unreachable token endpoint is left to the streams' retries.
+    if let Err(e) = api.tokens().token().await
+        && !e.is_transient()
+    {
+        return Err(Error::Auth(e));
+    }
+    let s = Arc::clone(&store);
+    let run_id = blocking(move || s.start_run(Utc::now())).await?;
+    let ctx = Arc::new(Ctx { api, store: Arc::clone(&store), config: config.clone(), stop: stop.clone() });
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for (n, kind) in config.streams.iter().copied().enumerate() {
+        let ctx = Arc::clone(&ctx);
+        tasks.spawn(async move { (n, run_stream(&ctx, kind).await) });
+    }
+    let mut streams: Vec<(usize, StreamReport)> = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(r) => streams.push(r),
+            Err(e) => return Err(Error::Setup(format!("a stream task failed: {e}"))),
+        }
+    }
+    streams.sort_by_key(|(n, _)| *n);
+    let streams: Vec<StreamReport> = streams.into_iter().map(|(_, r)| r).collect();
+    let failed = streams.iter().filter(|s| s.error.is_some()).count();
+    let status = if stop.is_stopped() && failed > 0 {
+        RunStatus::Interrupted
+    } else if failed == 0 {
+        RunStatus::Succeeded
+    } else if failed == streams.len() {
+        RunStatus::Failed
+    } else {
+        RunStatus::Partial
+    };
+    let report = RunReport { run_id, status, streams, duration_ms: started.elapsed().as_millis() as u64 };
+    let total = report.total();
+    let sum = |f: fn(&StreamReport) -> u64| report.streams.iter().map(f).sum::<u64>() as i64;
+    let errors: Vec<String> = report.streams.iter().filter_map(|s| s.error.clone()).collect();
+    use rusqlite::types::Value;
+    let params: store::Params = vec![
+        (":status", Value::Text(status.as_str().to_owned())),
+        (":rows_inserted", Value::Integer(total.inserted as i64)),
+        (":rows_updated", Value::Integer(total.updated as i64)),
+        (":rows_unchanged", Value::Integer(total.unchanged as i64)),
+        (":requests", Value::Integer(sum(|s| s.requests))),
+        (":retries", Value::Integer(sum(|s| s.retries))),
+        (":rate_limited", Value::Integer(sum(|s| s.rate_limited))),
+        (":streams_json", Value::Text(serde_json::to_string(&report.streams).unwrap_or_default())),
+        (":error", if errors.is_empty() { Value::Null } else { Value::Text(errors.join("; ")) }),
+    ];
+    blocking(move || store.finish_run(run_id, &params, Utc::now())).await?;
+    Ok(report)
+}
+
+#[tracing::instrument(name = "stream", skip_all, fields(stream = kind.name()))]
+async fn run_stream(ctx: &Ctx, kind: StreamKind) -> StreamReport {
+    let started = Instant::now();
+    let stats = Stats::default();
+    let mut report = StreamReport { stream: kind.name(), ..StreamReport::default() };
+    let result = walk(ctx, kind, &stats, &mut report).await;
+    report.requests = stats.requests.load(Ordering::Relaxed);
+    report.retries = stats.retries.load(Ordering::Relaxed);
+    report.rate_limited = stats.rate_limited.load(Ordering::Relaxed);
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    if let Err(e) = result {
+        let failure = e.failure();
+        if failure == Failure::Stopped {
+            tracing::warn!(pages = report.pages, "stopped; the next run resumes from the checkpoint");
+        } else {
+            tracing::error!(error = %e, "stream failed; rows committed before the failure are kept");
+        }
+        report.failure = Some(failure);
+        report.error = Some(e.to_string());
+    }
+    tracing::info!(
+        inserted = report.inserted,
+        updated = report.updated,
+        unchanged = report.unchanged,
+        removed = report.removed,
+        pages = report.pages,
+        requests = report.requests,
+        retries = report.retries,
+        rate_limited = report.rate_limited,
+        duration_ms = report.duration_ms,
+        "stream finished"
+    );
+    report
+}
+
+fn new_pass(kind: StreamKind, cp: &Checkpoint, now: Timestamp) -> Pass {
+    let pass_kind = match (kind.mode(), cp.high_water_mark) {
+        (Mode::Scan, _) => PassKind::Scan,
+        (Mode::Incremental, None) => PassKind::Bootstrap,
+        (Mode::Incremental, Some(_)) => PassKind::Incremental,
+    };
+    Pass { kind: pass_kind, started_at: now, candidate: None, from: None, progress: None, pages: 0, rows: 0 }
+}
+
+/// Starts the pass's walk again from its first page: bootstrap from its progress, the others
+/// from the top. The candidate is kept: the older it is, the safer.
+fn restart(pass: &mut Pass) {
+    if pass.kind == PassKind::Bootstrap {
+        pass.from = pass.progress;
+    }
+}
+
+fn query(kind: StreamKind, pass: &Pass, cursor: Option<&str>, limit: u32) -> Vec<(&'static str, String)> {
+    let mut q = vec![("limit", limit.to_string())];
+    match pass.kind {
+        // reqwest escapes the `+` as %2B, as the docs require.
+        PassKind::Bootstrap => {
+            q.push(("sort", "+created_at".to_owned()));
+            if let Some(from) = pass.from {
+                q.push(("from", iso(from)));
+            }
+        }
+        PassKind::Incremental => q.push(("sort", "-updated_at".to_owned())),
+        PassKind::Scan => {}
+    }
+    let _ = kind;
+    if let Some(c) = cursor {
+        q.push(("cursor", c.to_owned()));
+    }
+    q
+}
+
+async fn walk(ctx: &Ctx, kind: StreamKind, stats: &Stats, report: &mut StreamReport) -> Result<(), Error> {
+    let name = kind.name();
+    let api_err = |source| Error::Api { stream: name, source };
+    let store = Arc::clone(&ctx.store);
+    let mut cp = blocking(move || store.load_checkpoint(name)).await?;
+    let now = Utc::now();
+    let ttl = chrono::Duration::from_std(ctx.config.sync.cursor_ttl).unwrap_or_default();
+    let mut cursor = None;
+    let mut pass = match cp.pass.take() {
+        Some(mut pass) => {
+            match (&cp.cursor, cp.cursor_saved_at) {
+                (Some(c), Some(at)) if now - at < ttl => {
+                    tracing::info!(pages_done = pass.pages, "resuming the interrupted pass from its checkpointed cursor");
+                    cursor = Some(c.clone());
+                }
+                _ => {
+                    tracing::warn!(pass = pass.kind.as_str(), "the checkpointed cursor is too old to use; restarting the pass from the high-water mark");
+                    restart(&mut pass);
+                }
+            }
+            pass
+        }
+        None => new_pass(kind, &cp, now),
+    };
+    // A scan detects removals only if this process saw it from its first page to its last.
+    let mut whole_scan = cursor.is_none();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut restarted = false;
+
+    if pass.kind == PassKind::Bootstrap && pass.candidate.is_none() {
+        // Noted before the crawl: anything updated while it runs is newer, so the first
+        // incremental run after it will pick it up.
+        let top: Page<Box<RawValue>> = ctx
+            .api
+            .get(stats, kind.path(), &[("limit", "1".to_owned()), ("sort", "-updated_at".to_owned())])
+            .await
+            .map_err(api_err)?;
+        let first = top.items.first().map(|r| kind.parse(r)).transpose().map_err(|detail| Error::Malformed { stream: name, detail })?;
+        pass.candidate = first.and_then(|i| i.updated_at);
+    }
+
+    let floor = cp.high_water_mark.map(|h| h - chrono::Duration::from_std(ctx.config.sync.overlap).unwrap_or_default());
+    loop {
+        if ctx.stop.is_stopped() {
+            return Err(api_err(api::Error::Stopped { path: kind.path().to_owned() }));
+        }
+        let q = query(kind, &pass, cursor.as_deref(), ctx.config.api.page_size);
+        let page: Page<Box<RawValue>> = match ctx.api.get(stats, kind.path(), &q).await {
+            Ok(p) => p,
+            Err(e) if cursor.is_some() && e.is_bad_request() && !restarted => {
+                tracing::warn!(error = %e, "the API refused the cursor; restarting the pass from the high-water mark");
+                restart(&mut pass);
+                cursor = None;
+                restarted = true;
+                whole_scan = true;
+                seen.clear();
+                continue;
+            }
+            Err(e) => return Err(api_err(e)),
+        };
+        let mut items: Vec<Item> = page
+            .items
+            .iter()
+            .map(|r| kind.parse(r))
+            .collect::<Result<_, _>>()
+            .map_err(|detail| Error::Malformed { stream: name, detail })?;
+        let children = if kind == StreamKind::Orders {
+            order_children(ctx, stats, &mut items).await?
+        } else {
+            Vec::new()
+        };
+        let next = page.next.filter(|n| !n.is_empty());
+        let reached_floor = pass.kind == PassKind::Incremental
+            && floor.is_some_and(|f| items.iter().filter_map(|i| i.updated_at).min().is_some_and(|u| u < f));
+        if pass.kind == PassKind::Incremental && pass.candidate.is_none() {
+            pass.candidate = items.iter().filter_map(|i| i.updated_at).max();
+        }
+        if pass.kind == PassKind::Bootstrap {
+            pass.progress = pass.progress.max(items.iter().filter_map(|i| i.created_at).max());
+        }
+        pass.pages += 1;
+        pass.rows += items.len() as i64;
+        let done = next.is_none() || reached_floor;
+        if kind.mode() == Mode::Scan {
+            seen.extend(items.iter().map(|i| i.key.clone()));
+        }
+        let now = Utc::now();
+        let mut next_cp = Checkpoint { high_water_mark: cp.high_water_mark, ..Checkpoint::default() };
+        if done {
+            next_cp.high_water_mark = cp.high_water_mark.max(pass.candidate);
+            next_cp.completed = true;
+        } else {
+            next_cp.cursor = next.clone();
+            next_cp.cursor_saved_at = Some(now);
+            next_cp.pass = Some(pass.clone());
+        }
+        let removals = (done && kind.mode() == Mode::Scan && whole_scan)
+            .then(|| Removals { table: kind.table(), seen: seen.iter().cloned().collect() });
+        if done && kind.mode() == Mode::Scan && !whole_scan {
+            tracing::info!("this scan resumed from a checkpoint, so removals wait for the next complete scan");
+        }
+        let rows: Vec<store::Row> = items.into_iter().map(|i| i.row).collect();
+        let store = Arc::clone(&ctx.store);
+        let cp_to_save = next_cp.clone();
+        let counts = blocking(move || store.commit_page(name, &rows, &children, &cp_to_save, removals.as_ref(), now)).await?;
+        report.inserted += counts.inserted;
+        report.updated += counts.updated;
+        report.unchanged += counts.unchanged;
+        report.removed += counts.removed;
+        report.pages += 1;
+        tracing::debug!(page = pass.pages, inserted = counts.inserted, updated = counts.updated, unchanged = counts.unchanged, "page committed");
+        cp = next_cp;
+        if done {
+            report.pass_completed = true;
+            return Ok(());
+        }
+        cursor = next;
+    }
+}
+
+/// Fetches the sub-resources of the page's orders that are new or whose `updated_at` moved.
+/// An order that vanished meanwhile (404) is left out of the page, to be seen next run.
+async fn order_children(ctx: &Ctx, stats: &Stats, items: &mut Vec<Item>) -> Result<Vec<Children>, Error> {
+    let mut unique = HashSet::new();
+    items.retain(|i| unique.insert(i.key.clone()));
+    let ids: Vec<String> = items.iter().map(|i| i.key.clone()).collect();
+    let store = Arc::clone(&ctx.store);
+    let stored = blocking(move || store.order_updated_at(&ids)).await?;
+    let changed: Vec<String> = items
+        .iter()
+        .zip(stored)
+        .filter(|(item, stored)| stored.as_deref() != item.updated_at.map(iso).as_deref())
+        .map(|(item, _)| item.key.clone())
+        .collect();
+    let requests: Vec<(store::Table, String)> = changed
+        .iter()
+        .flat_map(|id| streams::SUBRESOURCES.iter().map(move |t| (*t, id.clone())))
+        .collect();
+    let fetched: Vec<(String, Result<Children, Error>)> = futures::stream::iter(requests)
+        .map(|(table, id)| async move {
+            let path = streams::subresource_path(table, &id);
+            let result = match ctx.api.get::<Items<Box<RawValue>>>(stats, &path, &[]).await {
+                Ok(list) => streams::order_children(table, &id, &list.items)
+                    .map_err(|detail| Error::Malformed { stream: "orders", detail }),
+                Err(e) => Err(Error::Api { stream: "orders", source: e }),
+            };
+            Ok::<_, Error>((id, result))
+        })
+        .buffer_unordered(ctx.config.api.max_concurrent.max(1))
+        .try_collect()
+        .await?;
+    let mut gone = HashSet::new();
+    let mut children = Vec::new();
+    for (id, result) in fetched {
+        match result {
+            Ok(c) => children.push(c),
+            Err(Error::Api { source, .. }) if matches!(source.root(), api::Error::Refused { status: 404, .. }) => {
+                tracing::warn!(order_id = %id, "order vanished while its details were fetched; it will be synced next run");
+                gone.insert(id);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    items.retain(|i| !gone.contains(&i.key));
+    children.retain(|c| !gone.contains(&c.order_id));
+    Ok(children)
+}
