@@ -45,7 +45,11 @@ impl From<Exit> for ExitCode {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "understory-sync", version, about = "Sync the Understory API into SQLite")]
+#[command(
+    name = "understory-sync",
+    version,
+    about = "Sync the Understory API into SQLite"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -66,7 +70,12 @@ pub enum Command {
     /// Run one sync and exit (for systemd timers and cron).
     Sync {
         /// The TOML config file.
-        #[arg(long, short, env = "UNDERSTORY_SYNC_CONFIG", default_value = "config/understory-sync.toml")]
+        #[arg(
+            long,
+            short,
+            env = "UNDERSTORY_SYNC_CONFIG",
+            default_value = "config/understory-sync.toml"
+        )]
         config: PathBuf,
     },
     /// Start the sandbox in-process, sync it into a local file and print rows per table.
@@ -109,7 +118,16 @@ pub async fn run(cli: Cli) -> Result<Exit, (Exit, anyhow::Error)> {
             sync_once(&cfg).await
         }
         Command::Demo { database, bookings } => demo(database, bookings).await,
-        Command::Sandbox { port, bind, config, seed, bookings, token_ttl_secs, cursor_ttl_secs, mutate_every_secs } => {
+        Command::Sandbox {
+            port,
+            bind,
+            config,
+            seed,
+            bookings,
+            token_ttl_secs,
+            cursor_ttl_secs,
+            mutate_every_secs,
+        } => {
             let mut cfg = match config {
                 Some(p) => SandboxConfig::from_file(&p).map_err(|e| (Exit::Config, anyhow::anyhow!(e)))?,
                 None => SandboxConfig::default(),
@@ -118,13 +136,23 @@ pub async fn run(cli: Cli) -> Result<Exit, (Exit, anyhow::Error)> {
             cfg.data.bookings = bookings.unwrap_or(cfg.data.bookings);
             cfg.token_ttl_secs = token_ttl_secs.unwrap_or(cfg.token_ttl_secs);
             cfg.cursor_ttl_secs = cursor_ttl_secs.unwrap_or(cfg.cursor_ttl_secs);
-            let key = cfg.clients.first().map(|k| k.client_id.clone()).unwrap_or_default();
+            let key = cfg
+                .clients
+                .first()
+                .map(|k| k.client_id.clone())
+                .unwrap_or_default();
             let sandbox = Sandbox::start(cfg, SocketAddr::new(bind, port))
                 .await
                 .with_context(|| format!("cannot listen on {bind}:{port}"))
                 .map_err(|e| (Exit::Internal, e))?;
-            eprintln!("sandbox: serving Understory's API and token endpoint on {}", sandbox.base_url());
-            eprintln!("sandbox: token endpoint {} (client_id {key}; secret as configured, default 'sandbox-secret')", sandbox.token_url());
+            eprintln!(
+                "sandbox: serving Understory's API and token endpoint on {}",
+                sandbox.base_url()
+            );
+            eprintln!(
+                "sandbox: token endpoint {} (client_id {key}; secret as configured, default 'sandbox-secret')",
+                sandbox.token_url()
+            );
             if let Some(every) = mutate_every_secs.filter(|s| *s > 0) {
                 let handle = std::sync::Arc::new(sandbox);
                 let h = std::sync::Arc::clone(&handle);
@@ -213,8 +241,14 @@ async fn demo(database: PathBuf, bookings: u32) -> Result<Exit, (Exit, anyhow::E
         .await
         .context("cannot start the sandbox")
         .map_err(|e| (Exit::Internal, e))?;
-    eprintln!("demo: sandbox serving on {} with {bookings} bookings", sandbox.base_url());
-    let mut raw = RawConfig { database: database.clone(), ..RawConfig::default() };
+    eprintln!(
+        "demo: sandbox serving on {} with {bookings} bookings",
+        sandbox.base_url()
+    );
+    let mut raw = RawConfig {
+        database: database.clone(),
+        ..RawConfig::default()
+    };
     raw.auth.token_url = sandbox.token_url();
     raw.auth.client_id = Some(key.client_id);
     raw.auth.client_secret = Some(SecretString::from(key.client_secret));
@@ -224,12 +258,17 @@ async fn demo(database: PathBuf, bookings: u32) -> Result<Exit, (Exit, anyhow::E
     raw.api.max_concurrent = 8;
     raw.streams.events = true;
     raw.streams.experiences = true;
-    let cfg = config::validate(raw, &config::Environment::default(), None).map_err(|e| (Exit::Config, e.into()))?;
+    let cfg =
+        config::validate(raw, &config::Environment::default(), None).map_err(|e| (Exit::Config, e.into()))?;
     let exit = sync_once(&cfg).await?;
     let counts = Store::open(&database)
         .and_then(|s| s.counts())
         .map_err(|e| (Exit::Database, anyhow::Error::new(e)))?;
-    println!("synced {} from the sandbox at {}:", database.display(), sandbox.base_url());
+    println!(
+        "synced {} from the sandbox at {}:",
+        database.display(),
+        sandbox.base_url()
+    );
     for (table, n) in counts {
         println!("  {table:<20} {n:>8} rows");
     }

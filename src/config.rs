@@ -33,7 +33,10 @@ pub enum Error {
 }
 
 fn invalid(key: &'static str, message: impl Into<String>) -> Error {
-    Error::Invalid { key, message: message.into() }
+    Error::Invalid {
+        key,
+        message: message.into(),
+    }
 }
 
 // ---- raw, as written -------------------------------------------------------------------
@@ -149,7 +152,10 @@ pub struct RawSync {
 
 impl Default for RawSync {
     fn default() -> Self {
-        Self { overlap_secs: 300, cursor_ttl_secs: 300 }
+        Self {
+            overlap_secs: 300,
+            cursor_ttl_secs: 300,
+        }
     }
 }
 
@@ -165,7 +171,13 @@ pub struct RawStreams {
 
 impl Default for RawStreams {
     fn default() -> Self {
-        Self { bookings: true, orders: true, marketing_consents: true, events: false, experiences: false }
+        Self {
+            bookings: true,
+            orders: true,
+            marketing_consents: true,
+            events: false,
+            experiences: false,
+        }
     }
 }
 
@@ -234,17 +246,26 @@ pub struct Environment {
 
 impl Environment {
     pub fn from_process() -> Self {
-        Self { vars: std::env::vars().collect() }
+        Self {
+            vars: std::env::vars().collect(),
+        }
     }
     fn get(&self, name: &str) -> Option<&str> {
-        self.vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+        self.vars
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
     }
 }
 
 /// Reads `path` (TOML) with environment overrides and validates it.
 pub fn load(path: &Path, env: &Environment) -> Result<Config, Error> {
     if !path.exists() {
-        return Err(Error::Load(format!("{} does not exist; copy config/understory-sync.toml and edit it", path.display())));
+        return Err(Error::Load(format!(
+            "{} does not exist; copy config/understory-sync.toml and edit it",
+            path.display()
+        )));
     }
     let overrides = config::Environment::with_prefix(ENV_PREFIX)
         .prefix_separator("__")
@@ -269,7 +290,8 @@ pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Resul
             other => Err(invalid(key, format!("scheme '{other}' is not http(s)"))),
         }
     };
-    let positive = |key: &'static str, n: u32| NonZeroU32::new(n).ok_or_else(|| invalid(key, "must be at least 1"));
+    let positive =
+        |key: &'static str, n: u32| NonZeroU32::new(n).ok_or_else(|| invalid(key, "must be at least 1"));
     let token_url = url("auth.token_url", &raw.auth.token_url)?;
     let mut base_url = url("api.base_url", &raw.api.base_url)?;
     if !base_url.path().ends_with('/') {
@@ -281,18 +303,32 @@ pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Resul
         .get("UNDERSTORY_CLIENT_ID")
         .map(str::to_owned)
         .or(raw.auth.client_id.filter(|s| !s.is_empty()))
-        .ok_or_else(|| invalid("auth.client_id", "missing: set it in the config file or UNDERSTORY_CLIENT_ID"))?;
+        .ok_or_else(|| {
+            invalid(
+                "auth.client_id",
+                "missing: set it in the config file or UNDERSTORY_CLIENT_ID",
+            )
+        })?;
     if !(1..=100).contains(&raw.api.page_size) {
-        return Err(invalid("api.page_size", "must be between 1 and 100 (the API's limit)"));
+        return Err(invalid(
+            "api.page_size",
+            "must be between 1 and 100 (the API's limit)",
+        ));
     }
     if raw.retry.max_attempts == 0 {
         return Err(invalid("retry.max_attempts", "must be at least 1"));
     }
     if raw.api.user_agent.trim().is_empty() {
-        return Err(invalid("api.user_agent", "must not be empty: Understory may require it"));
+        return Err(invalid(
+            "api.user_agent",
+            "must not be empty: Understory may require it",
+        ));
     }
     if raw.api.accept_language.trim().is_empty() {
-        return Err(invalid("api.accept_language", "must not be empty: experiences require it"));
+        return Err(invalid(
+            "api.accept_language",
+            "must not be empty: experiences require it",
+        ));
     }
     let streams: Vec<StreamKind> = [
         (raw.streams.bookings, StreamKind::Bookings),

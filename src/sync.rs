@@ -4,7 +4,8 @@
 //! A *pass* is one walk of a stream's list (see `store::checkpoint::PassKind`):
 //! - *bootstrap* (first run of bookings and orders): `sort=+created_at`; before it starts, the
 //!   newest `updated_at` is noted as the pass's *candidate* high-water mark. A pass whose cursor
-//!   went stale resumes with `from=` the newest `created_at` it committed.
+//!   went stale resumes with `from=` the newest `created_at` it committed. An incremental pass
+//!   follows at once, for rows updated behind the crawl's position while it ran.
 //! - *incremental* (later runs): `sort=-updated_at`, stopping once items are older than the
 //!   high-water mark minus `sync.overlap_secs`; the candidate is the newest item seen first.
 //! - *scan* (consents, events, experiences): the whole list; a scan that ran from its first page
@@ -40,8 +41,13 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] store::Error),
     #[error("{stream}: {source}")]
-    Api { stream: &'static str, source: api::Error },
-    #[error("{stream}: the API sent an item this job cannot read ({detail}); nothing from that page was stored")]
+    Api {
+        stream: &'static str,
+        source: api::Error,
+    },
+    #[error(
+        "{stream}: the API sent an item this job cannot read ({detail}); nothing from that page was stored"
+    )]
     Malformed { stream: &'static str, detail: String },
     #[error("{0}")]
     Auth(auth::Error),
@@ -128,14 +134,25 @@ impl RunReport {
     /// The most telling failure of the run: auth beats the others, then the rest in order.
     pub fn failure(&self) -> Option<Failure> {
         let all: Vec<Failure> = self.streams.iter().filter_map(|s| s.failure).collect();
-        [Failure::Auth, Failure::Store, Failure::Api, Failure::Internal, Failure::Stopped]
-            .into_iter()
-            .find(|f| all.contains(f))
+        [
+            Failure::Auth,
+            Failure::Store,
+            Failure::Api,
+            Failure::Internal,
+            Failure::Stopped,
+        ]
+        .into_iter()
+        .find(|f| all.contains(f))
     }
     pub fn total(&self) -> Counts {
         let mut c = Counts::default();
         for s in &self.streams {
-            c.add(Counts { inserted: s.inserted, updated: s.updated, unchanged: s.unchanged, removed: s.removed });
+            c.add(Counts {
+                inserted: s.inserted,
+                updated: s.updated,
+                unchanged: s.unchanged,
+                removed: s.removed,
+            });
         }
         c
     }
@@ -149,7 +166,9 @@ struct Ctx {
     stop: Stop,
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, store::Error> + Send + 'static) -> Result<T, Error> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, store::Error> + Send + 'static,
+) -> Result<T, Error> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Setup(format!("a database task failed: {e}")))?
@@ -172,7 +191,12 @@ pub async fn run(config: &Config, stop: Stop) -> Result<RunReport, Error> {
     }
     let s = Arc::clone(&store);
     let run_id = blocking(move || s.start_run(Utc::now())).await?;
-    let ctx = Arc::new(Ctx { api, store: Arc::clone(&store), config: config.clone(), stop: stop.clone() });
+    let ctx = Arc::new(Ctx {
+        api,
+        store: Arc::clone(&store),
+        config: config.clone(),
+        stop: stop.clone(),
+    });
 
     let mut tasks = tokio::task::JoinSet::new();
     for (n, kind) in config.streams.iter().copied().enumerate() {
@@ -198,7 +222,12 @@ pub async fn run(config: &Config, stop: Stop) -> Result<RunReport, Error> {
     } else {
         RunStatus::Partial
     };
-    let report = RunReport { run_id, status, streams, duration_ms: started.elapsed().as_millis() as u64 };
+    let report = RunReport {
+        run_id,
+        status,
+        streams,
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
     let total = report.total();
     let sum = |f: fn(&StreamReport) -> u64| report.streams.iter().map(f).sum::<u64>() as i64;
     let errors: Vec<String> = report.streams.iter().filter_map(|s| s.error.clone()).collect();
@@ -211,8 +240,18 @@ pub async fn run(config: &Config, stop: Stop) -> Result<RunReport, Error> {
         (":requests", Value::Integer(sum(|s| s.requests))),
         (":retries", Value::Integer(sum(|s| s.retries))),
         (":rate_limited", Value::Integer(sum(|s| s.rate_limited))),
-        (":streams_json", Value::Text(serde_json::to_string(&report.streams).unwrap_or_default())),
-        (":error", if errors.is_empty() { Value::Null } else { Value::Text(errors.join("; ")) }),
+        (
+            ":streams_json",
+            Value::Text(serde_json::to_string(&report.streams).unwrap_or_default()),
+        ),
+        (
+            ":error",
+            if errors.is_empty() {
+                Value::Null
+            } else {
+                Value::Text(errors.join("; "))
+            },
+        ),
     ];
     blocking(move || store.finish_run(run_id, &params, Utc::now())).await?;
     Ok(report)
@@ -222,7 +261,10 @@ pub async fn run(config: &Config, stop: Stop) -> Result<RunReport, Error> {
 async fn run_stream(ctx: &Ctx, kind: StreamKind) -> StreamReport {
     let started = Instant::now();
     let stats = Stats::default();
-    let mut report = StreamReport { stream: kind.name(), ..StreamReport::default() };
+    let mut report = StreamReport {
+        stream: kind.name(),
+        ..StreamReport::default()
+    };
     let result = walk(ctx, kind, &stats, &mut report).await;
     report.requests = stats.requests.load(Ordering::Relaxed);
     report.retries = stats.retries.load(Ordering::Relaxed);
@@ -231,7 +273,10 @@ async fn run_stream(ctx: &Ctx, kind: StreamKind) -> StreamReport {
     if let Err(e) = result {
         let failure = e.failure();
         if failure == Failure::Stopped {
-            tracing::warn!(pages = report.pages, "stopped; the next run resumes from the checkpoint");
+            tracing::warn!(
+                pages = report.pages,
+                "stopped; the next run resumes from the checkpoint"
+            );
         } else {
             tracing::error!(error = %e, "stream failed; rows committed before the failure are kept");
         }
@@ -259,7 +304,15 @@ fn new_pass(kind: StreamKind, cp: &Checkpoint, now: Timestamp) -> Pass {
         (Mode::Incremental, None) => PassKind::Bootstrap,
         (Mode::Incremental, Some(_)) => PassKind::Incremental,
     };
-    Pass { kind: pass_kind, started_at: now, candidate: None, from: None, progress: None, pages: 0, rows: 0 }
+    Pass {
+        kind: pass_kind,
+        started_at: now,
+        candidate: None,
+        from: None,
+        progress: None,
+        pages: 0,
+        rows: 0,
+    }
 }
 
 /// Starts the pass's walk again from its first page: bootstrap from its progress, the others
@@ -302,11 +355,17 @@ async fn walk(ctx: &Ctx, kind: StreamKind, stats: &Stats, report: &mut StreamRep
         Some(mut pass) => {
             match (&cp.cursor, cp.cursor_saved_at) {
                 (Some(c), Some(at)) if now - at < ttl => {
-                    tracing::info!(pages_done = pass.pages, "resuming the interrupted pass from its checkpointed cursor");
+                    tracing::info!(
+                        pages_done = pass.pages,
+                        "resuming the interrupted pass from its checkpointed cursor"
+                    );
                     cursor = Some(c.clone());
                 }
                 _ => {
-                    tracing::warn!(pass = pass.kind.as_str(), "the checkpointed cursor is too old to use; restarting the pass from the high-water mark");
+                    tracing::warn!(
+                        pass = pass.kind.as_str(),
+                        "the checkpointed cursor is too old to use; restarting the pass from the high-water mark"
+                    );
                     restart(&mut pass);
                 }
             }
@@ -324,17 +383,29 @@ async fn walk(ctx: &Ctx, kind: StreamKind, stats: &Stats, report: &mut StreamRep
         // incremental run after it will pick it up.
         let top: Page<Box<RawValue>> = ctx
             .api
-            .get(stats, kind.path(), &[("limit", "1".to_owned()), ("sort", "-updated_at".to_owned())])
+            .get(
+                stats,
+                kind.path(),
+                &[("limit", "1".to_owned()), ("sort", "-updated_at".to_owned())],
+            )
             .await
             .map_err(api_err)?;
-        let first = top.items.first().map(|r| kind.parse(r)).transpose().map_err(|detail| Error::Malformed { stream: name, detail })?;
+        let first = top
+            .items
+            .first()
+            .map(|r| kind.parse(r))
+            .transpose()
+            .map_err(|detail| Error::Malformed { stream: name, detail })?;
         pass.candidate = first.and_then(|i| i.updated_at);
     }
 
-    let floor = cp.high_water_mark.map(|h| h - chrono::Duration::from_std(ctx.config.sync.overlap).unwrap_or_default());
+    let overlap = chrono::Duration::from_std(ctx.config.sync.overlap).unwrap_or_default();
     loop {
+        let floor = cp.high_water_mark.map(|h| h - overlap);
         if ctx.stop.is_stopped() {
-            return Err(api_err(api::Error::Stopped { path: kind.path().to_owned() }));
+            return Err(api_err(api::Error::Stopped {
+                path: kind.path().to_owned(),
+            }));
         }
         let q = query(kind, &pass, cursor.as_deref(), ctx.config.api.page_size);
         let page: Page<Box<RawValue>> = match ctx.api.get(stats, kind.path(), &q).await {
@@ -363,7 +434,13 @@ async fn walk(ctx: &Ctx, kind: StreamKind, stats: &Stats, report: &mut StreamRep
         };
         let next = page.next.filter(|n| !n.is_empty());
         let reached_floor = pass.kind == PassKind::Incremental
-            && floor.is_some_and(|f| items.iter().filter_map(|i| i.updated_at).min().is_some_and(|u| u < f));
+            && floor.is_some_and(|f| {
+                items
+                    .iter()
+                    .filter_map(|i| i.updated_at)
+                    .min()
+                    .is_some_and(|u| u < f)
+            });
         if pass.kind == PassKind::Incremental && pass.candidate.is_none() {
             pass.candidate = items.iter().filter_map(|i| i.updated_at).max();
         }
@@ -377,7 +454,10 @@ async fn walk(ctx: &Ctx, kind: StreamKind, stats: &Stats, report: &mut StreamRep
             seen.extend(items.iter().map(|i| i.key.clone()));
         }
         let now = Utc::now();
-        let mut next_cp = Checkpoint { high_water_mark: cp.high_water_mark, ..Checkpoint::default() };
+        let mut next_cp = Checkpoint {
+            high_water_mark: cp.high_water_mark,
+            ..Checkpoint::default()
+        };
         if done {
             next_cp.high_water_mark = cp.high_water_mark.max(pass.candidate);
             next_cp.completed = true;
@@ -386,24 +466,43 @@ async fn walk(ctx: &Ctx, kind: StreamKind, stats: &Stats, report: &mut StreamRep
             next_cp.cursor_saved_at = Some(now);
             next_cp.pass = Some(pass.clone());
         }
-        let removals = (done && kind.mode() == Mode::Scan && whole_scan)
-            .then(|| Removals { table: kind.table(), seen: seen.iter().cloned().collect() });
+        let removals = (done && kind.mode() == Mode::Scan && whole_scan).then(|| Removals {
+            table: kind.table(),
+            seen: seen.iter().cloned().collect(),
+        });
         if done && kind.mode() == Mode::Scan && !whole_scan {
-            tracing::info!("this scan resumed from a checkpoint, so removals wait for the next complete scan");
+            tracing::info!(
+                "this scan resumed from a checkpoint, so removals wait for the next complete scan"
+            );
         }
         let rows: Vec<store::Row> = items.into_iter().map(|i| i.row).collect();
         let store = Arc::clone(&ctx.store);
         let cp_to_save = next_cp.clone();
-        let counts = blocking(move || store.commit_page(name, &rows, &children, &cp_to_save, removals.as_ref(), now)).await?;
+        let counts =
+            blocking(move || store.commit_page(name, &rows, &children, &cp_to_save, removals.as_ref(), now))
+                .await?;
         report.inserted += counts.inserted;
         report.updated += counts.updated;
         report.unchanged += counts.unchanged;
         report.removed += counts.removed;
         report.pages += 1;
-        tracing::debug!(page = pass.pages, inserted = counts.inserted, updated = counts.updated, unchanged = counts.unchanged, "page committed");
+        tracing::debug!(
+            page = pass.pages,
+            inserted = counts.inserted,
+            updated = counts.updated,
+            unchanged = counts.unchanged,
+            "page committed"
+        );
         cp = next_cp;
         if done {
             report.pass_completed = true;
+            // Rows updated during the crawl, behind its position, are newer than the
+            // candidate: one incremental pass now brings them in, so a run ends converged.
+            if pass.kind == PassKind::Bootstrap && cp.high_water_mark.is_some() {
+                pass = new_pass(kind, &cp, Utc::now());
+                cursor = None;
+                continue;
+            }
             return Ok(());
         }
         cursor = next;
@@ -432,9 +531,16 @@ async fn order_children(ctx: &Ctx, stats: &Stats, items: &mut Vec<Item>) -> Resu
         .map(|(table, id)| async move {
             let path = streams::subresource_path(table, &id);
             let result = match ctx.api.get::<Items<Box<RawValue>>>(stats, &path, &[]).await {
-                Ok(list) => streams::order_children(table, &id, &list.items)
-                    .map_err(|detail| Error::Malformed { stream: "orders", detail }),
-                Err(e) => Err(Error::Api { stream: "orders", source: e }),
+                Ok(list) => {
+                    streams::order_children(table, &id, &list.items).map_err(|detail| Error::Malformed {
+                        stream: "orders",
+                        detail,
+                    })
+                }
+                Err(e) => Err(Error::Api {
+                    stream: "orders",
+                    source: e,
+                }),
             };
             Ok::<_, Error>((id, result))
         })
@@ -446,7 +552,9 @@ async fn order_children(ctx: &Ctx, stats: &Stats, items: &mut Vec<Item>) -> Resu
     for (id, result) in fetched {
         match result {
             Ok(c) => children.push(c),
-            Err(Error::Api { source, .. }) if matches!(source.root(), api::Error::Refused { status: 404, .. }) => {
+            Err(Error::Api { source, .. })
+                if matches!(source.root(), api::Error::Refused { status: 404, .. }) =>
+            {
                 tracing::warn!(order_id = %id, "order vanished while its details were fetched; it will be synced next run");
                 gone.insert(id);
             }

@@ -75,7 +75,11 @@ impl ApiClient {
             http,
             base: config.api.base_url.clone(),
             tokens,
-            pacer: Pacer::new(config.api.requests_per_second, config.api.burst, config.api.max_concurrent),
+            pacer: Pacer::new(
+                config.api.requests_per_second,
+                config.api.burst,
+                config.api.max_concurrent,
+            ),
             retry: config.retry.clone(),
             budget: AtomicU32::new(config.retry.run_budget),
             stop,
@@ -89,7 +93,12 @@ impl ApiClient {
     /// GETs `path` (relative to `api.base_url`) and parses the body as `T`, retrying what
     /// `retry::classify` says is worth retrying.
     #[tracing::instrument(level = "debug", skip_all, fields(path = path))]
-    pub async fn get<T: DeserializeOwned>(&self, stats: &Stats, path: &str, query: &[(&str, String)]) -> Result<T, Error> {
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        stats: &Stats,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, Error> {
         let backoff = ExponentialBuilder::new()
             .with_jitter()
             .with_min_delay(self.retry.initial_backoff)
@@ -148,7 +157,12 @@ impl ApiClient {
         let url = self
             .base
             .join(path.trim_start_matches('/'))
-            .map_err(|e| Error::Refused { path: err_path(), status: 0, code: "BAD_PATH".into(), message: e.to_string() })?;
+            .map_err(|e| Error::Refused {
+                path: err_path(),
+                status: 0,
+                code: "BAD_PATH".into(),
+                message: e.to_string(),
+            })?;
         let mut renewed = false;
         loop {
             if self.stop.is_stopped() {
@@ -156,11 +170,18 @@ impl ApiClient {
             }
             let _permit = self.pacer.admit().await;
             let token = self.tokens.token().await?;
-            let mut authorization = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-                .map_err(|_| Error::Auth(crate::auth::Error::BadResponse("the access token is not a valid header value".into())))?;
+            let mut authorization =
+                HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                    Error::Auth(crate::auth::Error::BadResponse(
+                        "the access token is not a valid header value".into(),
+                    ))
+                })?;
             authorization.set_sensitive(true);
             stats.requests.fetch_add(1, Ordering::Relaxed);
-            let network = |e: reqwest::Error| Error::Network { path: err_path(), detail: describe(&e) };
+            let network = |e: reqwest::Error| Error::Network {
+                path: err_path(),
+                detail: describe(&e),
+            };
             let resp = self
                 .http
                 .get(url.clone())
@@ -187,15 +208,31 @@ impl ApiClient {
                 StatusCode::UNAUTHORIZED => return Err(Error::Unauthorized { path: err_path() }),
                 StatusCode::TOO_MANY_REQUESTS => {
                     stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-                    return Err(Error::RateLimited { path: err_path(), retry_after });
+                    return Err(Error::RateLimited {
+                        path: err_path(),
+                        retry_after,
+                    });
                 }
-                s if s.is_server_error() => return Err(Error::Server { path: err_path(), status: s.as_u16() }),
+                s if s.is_server_error() => {
+                    return Err(Error::Server {
+                        path: err_path(),
+                        status: s.as_u16(),
+                    });
+                }
                 s => {
                     let (code, message) = match serde_json::from_slice::<ApiErrorBody>(&body) {
                         Ok(b) => (b.code, b.message),
-                        Err(_) => ("UNKNOWN".to_owned(), String::from_utf8_lossy(&body).chars().take(200).collect()),
+                        Err(_) => (
+                            "UNKNOWN".to_owned(),
+                            String::from_utf8_lossy(&body).chars().take(200).collect(),
+                        ),
                     };
-                    return Err(Error::Refused { path: err_path(), status: s.as_u16(), code, message });
+                    return Err(Error::Refused {
+                        path: err_path(),
+                        status: s.as_u16(),
+                        code,
+                        message,
+                    });
                 }
             }
         }

@@ -18,13 +18,23 @@ pub use client::{ApiClient, Stats};
 pub enum Error {
     /// 400, 403, 404 and other 4xx: the request itself is wrong, retrying cannot help.
     #[error("GET {path} was refused with HTTP {status} {code}: {message}{}", hint(*status))]
-    Refused { path: String, status: u16, code: String, message: String },
+    Refused {
+        path: String,
+        status: u16,
+        code: String,
+        message: String,
+    },
     /// 401 even with a freshly fetched token.
-    #[error("GET {path} was refused with HTTP 401 even with a new token: check the key is still active in Backoffice")]
+    #[error(
+        "GET {path} was refused with HTTP 401 even with a new token: check the key is still active in Backoffice"
+    )]
     Unauthorized { path: String },
     /// 429: over Understory's rate limit.
     #[error("GET {path} was rate limited (HTTP 429)")]
-    RateLimited { path: String, retry_after: Option<Duration> },
+    RateLimited {
+        path: String,
+        retry_after: Option<Duration>,
+    },
     /// 5xx.
     #[error("GET {path} failed with HTTP {status}")]
     Server { path: String, status: u16 },
@@ -38,7 +48,11 @@ pub enum Error {
     Auth(#[from] crate::auth::Error),
     /// Retries are exhausted for this request or for the whole run.
     #[error("{last} (gave up after {attempts} attempts{})", if *budget { "; the run's retry budget is spent" } else { "" })]
-    GaveUp { last: Box<Error>, attempts: u32, budget: bool },
+    GaveUp {
+        last: Box<Error>,
+        attempts: u32,
+        budget: bool,
+    },
     /// The run is stopping (SIGTERM/SIGINT); no new request was sent.
     #[error("stopped before GET {path}")]
     Stopped { path: String },

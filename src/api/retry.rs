@@ -40,17 +40,81 @@ mod tests {
         let p = || "/v1/bookings".to_owned();
         let minute = Duration::from_secs(60);
         let cases = [
-            (Error::Server { path: p(), status: 503 }, Retry::Backoff),
-            (Error::Network { path: p(), detail: "reset".into() }, Retry::Backoff),
-            (Error::Malformed { path: p(), detail: "eof".into() }, Retry::Backoff),
-            (Error::RateLimited { path: p(), retry_after: None }, Retry::After(minute)),
-            (Error::RateLimited { path: p(), retry_after: Some(Duration::from_secs(3)) }, Retry::After(Duration::from_secs(3))),
-            (Error::Refused { path: p(), status: 400, code: "BAD_REQUEST".into(), message: String::new() }, Retry::Never),
-            (Error::Refused { path: p(), status: 403, code: "UNAUTHORIZED".into(), message: String::new() }, Retry::Never),
-            (Error::Refused { path: p(), status: 404, code: "NOT_FOUND".into(), message: String::new() }, Retry::Never),
+            (
+                Error::Server {
+                    path: p(),
+                    status: 503,
+                },
+                Retry::Backoff,
+            ),
+            (
+                Error::Network {
+                    path: p(),
+                    detail: "reset".into(),
+                },
+                Retry::Backoff,
+            ),
+            (
+                Error::Malformed {
+                    path: p(),
+                    detail: "eof".into(),
+                },
+                Retry::Backoff,
+            ),
+            (
+                Error::RateLimited {
+                    path: p(),
+                    retry_after: None,
+                },
+                Retry::After(minute),
+            ),
+            (
+                Error::RateLimited {
+                    path: p(),
+                    retry_after: Some(Duration::from_secs(3)),
+                },
+                Retry::After(Duration::from_secs(3)),
+            ),
+            (
+                Error::Refused {
+                    path: p(),
+                    status: 400,
+                    code: "BAD_REQUEST".into(),
+                    message: String::new(),
+                },
+                Retry::Never,
+            ),
+            (
+                Error::Refused {
+                    path: p(),
+                    status: 403,
+                    code: "UNAUTHORIZED".into(),
+                    message: String::new(),
+                },
+                Retry::Never,
+            ),
+            (
+                Error::Refused {
+                    path: p(),
+                    status: 404,
+                    code: "NOT_FOUND".into(),
+                    message: String::new(),
+                },
+                Retry::Never,
+            ),
             (Error::Unauthorized { path: p() }, Retry::Never),
-            (Error::Auth(auth::Error::Unreachable("down".into())), Retry::Backoff),
-            (Error::Auth(auth::Error::Rejected { error: "invalid_client".into(), description: None, hint: "" }), Retry::Never),
+            (
+                Error::Auth(auth::Error::Unreachable("down".into())),
+                Retry::Backoff,
+            ),
+            (
+                Error::Auth(auth::Error::Rejected {
+                    error: "invalid_client".into(),
+                    description: None,
+                    hint: "",
+                }),
+                Retry::Never,
+            ),
         ];
         for (error, expected) in cases {
             assert_eq!(classify(&error, minute), expected, "{error}");

@@ -74,7 +74,10 @@ impl TokenSource {
         // Renew `renew_before` early, but never later than half-way: short-lived tokens would
         // otherwise be renewed before every request or, worse, used after they expired.
         let margin = self.renew_before.min(lifetime / 2);
-        *cached = Some(Cached { token: token.clone(), renew_at: Instant::now() + lifetime - margin });
+        *cached = Some(Cached {
+            token: token.clone(),
+            renew_at: Instant::now() + lifetime - margin,
+        });
         Ok(token)
     }
 
@@ -105,13 +108,20 @@ impl TokenSource {
             .await
             .map_err(|e| Error::Unreachable(crate::api::describe(&e)))?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| Error::Unreachable(crate::api::describe(&e)))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| Error::Unreachable(crate::api::describe(&e)))?;
         if status.is_server_error() {
             return Err(Error::Unreachable(format!("HTTP {status}")));
         }
         if !status.is_success() {
             return Err(match serde_json::from_slice::<OAuthErrorBody>(&bytes) {
-                Ok(e) => Error::Rejected { hint: hint(&e.error), error: e.error, description: e.error_description },
+                Ok(e) => Error::Rejected {
+                    hint: hint(&e.error),
+                    error: e.error,
+                    description: e.error_description,
+                },
                 Err(_) => Error::BadResponse(format!("HTTP {status} without an OAuth error body")),
             });
         }
@@ -124,7 +134,11 @@ impl TokenSource {
         }
         // The docs leave the lifetime undocumented; an absent one is treated as the seeds' hour.
         let lifetime = Duration::from_secs(token.expires_in.unwrap_or(3_599).max(1));
-        tracing::debug!(lifetime_secs = lifetime.as_secs(), scope = token.scope.as_deref().unwrap_or(""), "fetched access token");
+        tracing::debug!(
+            lifetime_secs = lifetime.as_secs(),
+            scope = token.scope.as_deref().unwrap_or(""),
+            "fetched access token"
+        );
         Ok((AccessToken::new(token.access_token), lifetime))
     }
 }

@@ -46,7 +46,11 @@ impl PartialEq for AccessToken {
 pub enum Error {
     /// The token endpoint refused the request (RFC 6749 §5.2); retrying cannot help.
     #[error("the token endpoint refused the credentials: {error}{}; {hint}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
-    Rejected { error: String, description: Option<String>, hint: &'static str },
+    Rejected {
+        error: String,
+        description: Option<String>,
+        hint: &'static str,
+    },
     /// The token endpoint could not be reached or answered 5xx; worth retrying.
     #[error("the token endpoint is unreachable: {0}")]
     Unreachable(String),
@@ -64,10 +68,16 @@ impl Error {
 /// What the operator must change for each RFC 6749 §5.2 error.
 fn hint(error: &str) -> &'static str {
     match error {
-        "invalid_client" => "check auth.client_id and the client secret (a Backoffice key's secret is shown only once)",
-        "invalid_scope" => "grant the key the scopes of the enabled streams in Backoffice, or disable those streams",
+        "invalid_client" => {
+            "check auth.client_id and the client secret (a Backoffice key's secret is shown only once)"
+        }
+        "invalid_scope" => {
+            "grant the key the scopes of the enabled streams in Backoffice, or disable those streams"
+        }
         "invalid_request" => "check auth.audience and auth.token_url",
-        "unauthorized_client" => "this key may not use the client_credentials grant; create an internal integration key",
+        "unauthorized_client" => {
+            "this key may not use the client_credentials grant; create an internal integration key"
+        }
         "unsupported_grant_type" => "check auth.token_url points at Understory's token endpoint",
         _ => "check the auth section of the config",
     }

@@ -77,11 +77,15 @@ impl Tokens {
             ^ u64::from(std::process::id());
         let token = format!(
             "sbx.{:016x}{:016x}",
-            mix(self.seed ^ n ^ 0x746f_6b),
+            mix(self.seed ^ n ^ 0x0074_6f6b),
             mix(n.wrapping_mul(31) ^ nanos ^ self.seed.rotate_left(17))
         );
         let ttl = Duration::from_millis(self.ttl_ms.load(Ordering::Relaxed));
-        let grant = Grant { client_id: client_id.to_owned(), scopes, expires: Instant::now() + ttl };
+        let grant = Grant {
+            client_id: client_id.to_owned(),
+            scopes,
+            expires: Instant::now() + ttl,
+        };
         self.issued
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -112,12 +116,20 @@ impl Tokens {
 
     /// Every token issued so far, so tests can look for them where they must not be.
     pub fn all(&self) -> Vec<String> {
-        self.issued.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+        self.issued
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
     }
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    let body = OAuthErrorBody { error: error.to_owned(), error_description: Some(description.to_owned()) };
+    let body = OAuthErrorBody {
+        error: error.to_owned(),
+        error_description: Some(description.to_owned()),
+    };
     (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
@@ -128,15 +140,27 @@ pub async fn token(AxState(state): AxState<Arc<State>>, headers: HeaderMap, body
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if !form_type.starts_with("application/x-www-form-urlencoded") {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Content-Type must be application/x-www-form-urlencoded");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Content-Type must be application/x-www-form-urlencoded",
+        );
     }
     if state.config.strict_tilde && (body.windows(3).any(|w| w.eq_ignore_ascii_case(b"%7e"))) {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "the request body is malformed: send '~' unescaped");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the request body is malformed: send '~' unescaped",
+        );
     }
     let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     let field = |k: &str| form.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let Some(grant_type) = field("grant_type") else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "grant_type is required");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "grant_type is required",
+        );
     };
     match grant_type {
         "client_credentials" => {}
@@ -150,18 +174,34 @@ pub async fn token(AxState(state): AxState<Arc<State>>, headers: HeaderMap, body
         }
     }
     let (Some(client_id), Some(secret)) = (field("client_id"), field("client_secret")) else {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed: client_id and client_secret are required");
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client authentication failed: client_id and client_secret are required",
+        );
     };
     let Some(key) = state.config.clients.iter().find(|k| k.client_id == client_id) else {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client authentication failed",
+        );
     };
     if key.client_secret != secret {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client authentication failed",
+        );
     }
     match field("audience") {
         Some(AUDIENCE) => {}
         Some(other) => {
-            return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &format!("requested audience '{other}' has not been whitelisted by the OAuth 2.0 client"));
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("requested audience '{other}' has not been whitelisted by the OAuth 2.0 client"),
+            );
         }
         None => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "audience is required"),
     }
@@ -171,8 +211,15 @@ pub async fn token(AxState(state): AxState<Arc<State>>, headers: HeaderMap, body
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
-    if let Some(missing) = requested.iter().find(|s| *s != "openid" && !key.scopes.contains(*s)) {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", &format!("the requested scope '{missing}' is not granted to this client"));
+    if let Some(missing) = requested
+        .iter()
+        .find(|s| *s != "openid" && !key.scopes.contains(*s))
+    {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            &format!("the requested scope '{missing}' is not granted to this client"),
+        );
     }
     let scope = requested.iter().cloned().collect::<Vec<_>>().join(" ");
     let (access_token, expires_in) = state.tokens.issue(client_id, requested);

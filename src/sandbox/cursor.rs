@@ -75,23 +75,25 @@ impl Cursors {
             raw.get(k * 16..(k + 1) * 16)
                 .and_then(|s| u64::from_str_radix(s, 16).ok())
         };
-        let (Some(pos), Some(issued_ms), Some(q), Some(mac)) = (word(0), word(1), word(2), word(3))
-        else {
+        let (Some(pos), Some(issued_ms), Some(q), Some(mac)) = (word(0), word(1), word(2), word(3)) else {
             return Err(CursorError::Malformed);
         };
         if raw.len() != 64 || mac != self.seal(pos, issued_ms, q) {
             return Err(CursorError::Malformed);
         }
         let age = now_ms().saturating_sub(issued_ms);
-        if age > self.ttl_ms.load(Ordering::Relaxed)
-            || issued_ms < self.not_before_ms.load(Ordering::Relaxed)
+        if age > self.ttl_ms.load(Ordering::Relaxed) || issued_ms < self.not_before_ms.load(Ordering::Relaxed)
         {
             return Err(CursorError::Expired);
         }
         if q != query {
             return Err(CursorError::OtherQuery);
         }
-        Ok(Cursor { pos, issued_ms, query })
+        Ok(Cursor {
+            pos,
+            issued_ms,
+            query,
+        })
     }
 
     /// Expires every cursor issued so far.

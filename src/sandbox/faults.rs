@@ -4,8 +4,8 @@
 //! the same faults on every run. Tests can also queue exact faults for the next requests.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::config::FaultConfig;
@@ -32,12 +32,18 @@ pub struct Faults {
     seed: u64,
     seq: AtomicU64,
     config: Mutex<FaultConfig>,
-    queued: Mutex<VecDeque<Fault>>,
+    /// Decisions queued by tests, taken before any random draw; `None` lets a request through.
+    queued: Mutex<VecDeque<Option<Fault>>>,
 }
 
 impl Faults {
     pub fn new(seed: u64, config: FaultConfig) -> Self {
-        Self { seed, seq: AtomicU64::new(0), config: Mutex::new(config), queued: Mutex::default() }
+        Self {
+            seed,
+            seq: AtomicU64::new(0),
+            config: Mutex::new(config),
+            queued: Mutex::default(),
+        }
     }
 
     pub fn set(&self, config: FaultConfig) {
@@ -46,20 +52,24 @@ impl Faults {
 
     /// Makes the next `count` `/v1` requests fail with `fault`, before any random draw.
     pub fn inject(&self, fault: Fault, count: usize) {
-        self.queued
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(std::iter::repeat_n(fault, count));
+        self.inject_after(0, fault, count);
+    }
+
+    /// Lets `skip` requests through, then fails the next `count` with `fault`.
+    pub fn inject_after(&self, skip: usize, fault: Fault, count: usize) {
+        let mut q = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+        q.extend(std::iter::repeat_n(None, skip));
+        q.extend(std::iter::repeat_n(Some(fault), count));
     }
 
     /// The fault for the next `/v1` request, if any.
     pub fn draw(&self) -> Option<Fault> {
-        if let Some(f) = self.queued.lock().unwrap_or_else(|e| e.into_inner()).pop_front() {
-            return Some(f);
+        if let Some(decided) = self.queued.lock().unwrap_or_else(|e| e.into_inner()).pop_front() {
+            return decided;
         }
         let cfg = self.config.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let mut x = Rng::new(&[self.seed, 0x6661_756c_74, seq]).unit();
+        let mut x = Rng::new(&[self.seed, 0x0066_6175_6c74, seq]).unit();
         let table = [
             (cfg.status_500, Fault::Status(500)),
             (cfg.status_502, Fault::Status(502)),
@@ -85,7 +95,11 @@ mod tests {
 
     #[test]
     fn draws_are_reproducible_and_near_their_share() {
-        let cfg = FaultConfig { status_503: 0.1, reset: 0.05, ..FaultConfig::default() };
+        let cfg = FaultConfig {
+            status_503: 0.1,
+            reset: 0.05,
+            ..FaultConfig::default()
+        };
         let a = Faults::new(3, cfg.clone());
         let b = Faults::new(3, cfg);
         let da: Vec<_> = (0..2000).map(|_| a.draw()).collect();

@@ -42,7 +42,10 @@ pub struct Over {
 
 impl RateLimiter {
     pub fn new(config: RateLimitConfig) -> Self {
-        Self { config: Mutex::new(config), usage: Arc::default() }
+        Self {
+            config: Mutex::new(config),
+            usage: Arc::default(),
+        }
     }
 
     pub fn set(&self, config: RateLimitConfig) {
@@ -60,13 +63,22 @@ impl RateLimiter {
             u.count = 0;
         }
         if u.count >= cfg.requests_per_window {
-            return Err(Over { retry_after: cfg.retry_after_secs, why: "request rate limit exceeded" });
+            return Err(Over {
+                retry_after: cfg.retry_after_secs,
+                why: "request rate limit exceeded",
+            });
         }
         if u.in_flight >= cfg.max_concurrent {
-            return Err(Over { retry_after: cfg.retry_after_secs, why: "too many concurrent requests" });
+            return Err(Over {
+                retry_after: cfg.retry_after_secs,
+                why: "too many concurrent requests",
+            });
         }
         u.count += 1;
         u.in_flight += 1;
-        Ok(Slot { client: client.to_owned(), usage: Arc::clone(&self.usage) })
+        Ok(Slot {
+            client: client.to_owned(),
+            usage: Arc::clone(&self.usage),
+        })
     }
 }

@@ -23,9 +23,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderValue, Request, Response, StatusCode, header};
-use axum::Router;
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -52,7 +52,11 @@ impl State {
     fn new(config: SandboxConfig) -> Self {
         let seed = config.seed;
         Self {
-            world: RwLock::new(world::World::new(seed, config.data.clone(), config.mutate.clone())),
+            world: RwLock::new(world::World::new(
+                seed,
+                config.data.clone(),
+                config.mutate.clone(),
+            )),
             tokens: auth::Tokens::new(seed, Duration::from_secs(config.token_ttl_secs)),
             cursors: cursor::Cursors::new(seed, Duration::from_secs(config.cursor_ttl_secs)),
             limiter: limits::RateLimiter::new(config.rate_limit.clone()),
@@ -143,6 +147,11 @@ impl Sandbox {
         self.state.faults.inject(fault, count);
     }
 
+    /// Lets `skip` `/v1` requests through, then fails the next `count` with `fault`.
+    pub fn inject_after(&self, skip: usize, fault: Fault, count: usize) {
+        self.state.faults.inject_after(skip, fault, count);
+    }
+
     pub fn set_rate_limit(&self, limit: config::RateLimitConfig) {
         self.state.limiter.set(limit);
     }
@@ -189,8 +198,16 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>, router: Router) {
 async fn serve(state: Arc<State>, router: Router, req: Request<Incoming>) -> io::Result<Response<Body>> {
     state.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let method = req.method().clone();
-    let target = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
-    let fault = if req.uri().path().starts_with("/v1/") { state.faults.draw() } else { None };
+    let target = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let fault = if req.uri().path().starts_with("/v1/") {
+        state.faults.draw()
+    } else {
+        None
+    };
     let resp = match fault {
         Some(Fault::Reset) => {
             tracing::debug!(%method, %target, "sandbox: injected connection reset");
@@ -200,7 +217,9 @@ async fn serve(state: Arc<State>, router: Router, req: Request<Incoming>) -> io:
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             routes::error(status, "INTERNAL_SERVER_ERROR", "injected server error")
         }
-        Some(Fault::RateLimited) => routes::too_many(state.config.rate_limit.retry_after_secs, "injected rate limit"),
+        Some(Fault::RateLimited) => {
+            routes::too_many(state.config.rate_limit.retry_after_secs, "injected rate limit")
+        }
         other => {
             if let Some(Fault::Slow(delay)) = other {
                 tokio::time::sleep(delay).await;
@@ -225,10 +244,31 @@ async fn truncate(resp: Response<Body>) -> Response<Body> {
     let (mut parts, body) = resp.into_parts();
     let full = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
     let half = full.slice(..full.len() / 2);
-    let chunks: Vec<io::Result<Bytes>> =
-        vec![Ok(half), Err(io::Error::new(io::ErrorKind::UnexpectedEof, "injected truncation"))];
-    parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(full.len()));
-    Response::from_parts(parts, Body::from_stream(futures::stream::iter(chunks)))
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(full.len()));
+    // The pause lets hyper flush the headers and the first half before the stream breaks, so the
+    // client sees a 200 whose body ends early rather than no answer at all.
+    let body = futures::stream::unfold(0u8, move |step| {
+        let half = half.clone();
+        async move {
+            match step {
+                0 => Some((Ok::<Bytes, io::Error>(half), 1)),
+                1 => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Some((
+                        Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "injected truncation",
+                        )),
+                        2,
+                    ))
+                }
+                _ => None,
+            }
+        }
+    });
+    Response::from_parts(parts, Body::from_stream(body))
 }
 
 /// A complete 200 answer whose body is not JSON, as a misbehaving proxy might send.
@@ -236,5 +276,8 @@ fn malformed(resp: Response<Body>) -> Response<Body> {
     let (mut parts, _) = resp.into_parts();
     parts.status = StatusCode::OK;
     parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from("{\"next\": \"abc\", \"items\": [{\"id\": <html>upstream hiccup</html>"))
+    Response::from_parts(
+        parts,
+        Body::from("{\"next\": \"abc\", \"items\": [{\"id\": <html>upstream hiccup</html>"),
+    )
 }

@@ -1,4 +1,6 @@
 //! The sandbox's resource API under `/v1` and its admin controls under `/_sandbox`.
+// A ready `Response` is the natural error of an axum handler step; boxing it buys nothing here.
+#![allow(clippy::result_large_err)]
 
 use std::sync::Arc;
 
@@ -43,7 +45,14 @@ pub fn router(state: Arc<State>) -> Router {
 
 /// The API's error body (§4) with `code` and `message`.
 pub fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(ApiErrorBody { code: code.to_owned(), message: message.to_owned() })).into_response()
+    (
+        status,
+        Json(ApiErrorBody {
+            code: code.to_owned(),
+            message: message.to_owned(),
+        }),
+    )
+        .into_response()
 }
 
 fn bad_request(message: &str) -> Response {
@@ -54,7 +63,8 @@ fn bad_request(message: &str) -> Response {
 pub fn too_many(retry_after: Option<u64>, why: &str) -> Response {
     let mut resp = error(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", why);
     if let Some(secs) = retry_after {
-        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     resp
 }
@@ -96,7 +106,11 @@ async fn me(AxState(state): AxState<Arc<State>>, headers: HeaderMap) -> Response
         Err(r) => return r,
     };
     let w = world(&state);
-    let key = state.config.clients.iter().find(|k| k.client_id == grant.client_id);
+    let key = state
+        .config
+        .clients
+        .iter()
+        .find(|k| k.client_id == grant.client_id);
     Json(Me {
         company_id: w.company_id().to_owned(),
         company_name: key.map_or_else(String::new, |k| k.company_name.clone()),
@@ -134,7 +148,13 @@ const fn spec(listing: Listing) -> Spec {
         Listing::Events => ("event.read", 500, false, true),
         Listing::Experiences => ("experience.read", 100, false, false),
     };
-    Spec { scope, max_limit, sortable, local_range: matches!(listing, Listing::Events), filterable }
+    Spec {
+        scope,
+        max_limit,
+        sortable,
+        local_range: matches!(listing, Listing::Events),
+        filterable,
+    }
 }
 
 async fn list_bookings(s: AxState<Arc<State>>, h: HeaderMap, q: Query<ListQuery>) -> Response {
@@ -178,10 +198,19 @@ fn language(headers: &HeaderMap) -> Result<&'static str, Response> {
             let primary = tag.split('-').next().unwrap_or_default();
             LANGUAGES.iter().find(|l| **l == primary).copied()
         })
-        .ok_or_else(|| bad_request(&format!("none of the languages '{raw}' is offered; use one of da, en, de")))
+        .ok_or_else(|| {
+            bad_request(&format!(
+                "none of the languages '{raw}' is offered; use one of da, en, de"
+            ))
+        })
 }
 
-fn list(AxState(state): AxState<Arc<State>>, headers: HeaderMap, Query(q): Query<ListQuery>, listing: Listing) -> Response {
+fn list(
+    AxState(state): AxState<Arc<State>>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+    listing: Listing,
+) -> Response {
     let spec = spec(listing);
     let (grant, _slot) = match admit(&state, &headers, Some(spec.scope)) {
         Ok(a) => a,
@@ -200,7 +229,12 @@ fn list(AxState(state): AxState<Arc<State>>, headers: HeaderMap, Query(q): Query
         Some(raw) => match raw.parse::<i64>() {
             Ok(n) if (1..=spec.max_limit as i64).contains(&n) => n as usize,
             Ok(n) if state.config.clamp_limit => n.clamp(1, spec.max_limit as i64) as usize,
-            _ => return bad_request(&format!("limit must be an integer between 1 and {}", spec.max_limit)),
+            _ => {
+                return bad_request(&format!(
+                    "limit must be an integer between 1 and {}",
+                    spec.max_limit
+                ));
+            }
         },
     };
     let sort = match (q.sort.as_deref(), spec.sortable) {
@@ -211,7 +245,11 @@ fn list(AxState(state): AxState<Arc<State>>, headers: HeaderMap, Query(q): Query
         },
         (Some(_), false) => return bad_request("this list cannot be sorted"),
     };
-    let parse = if spec.local_range { world::parse_local } else { world::parse_instant };
+    let parse = if spec.local_range {
+        world::parse_local
+    } else {
+        world::parse_instant
+    };
     let mut range = [None, None];
     for (slot, (name, raw)) in range.iter_mut().zip([("from", &q.from), ("to", &q.to)]) {
         if let Some(raw) = raw.as_deref().filter(|r| !r.is_empty()) {
@@ -257,20 +295,33 @@ fn list(AxState(state): AxState<Arc<State>>, headers: HeaderMap, Query(q): Query
         match state.config.end_of_list {
             EndOfList::Empty => Some(String::new()),
             EndOfList::Absent => None,
-            EndOfList::Mixed => (world::mix(w.seed() ^ pos as u64 ^ listing as u64) & 1 == 0).then(String::new),
+            EndOfList::Mixed => {
+                (world::mix(w.seed() ^ pos as u64 ^ listing as u64) & 1 == 0).then(String::new)
+            }
         }
     };
     Json(Page { next, items }).into_response()
 }
 
 fn found(w: &World, kind: Kind, id: &str) -> Result<usize, Response> {
-    w.lookup(kind, id)
-        .map(|i| i as usize)
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("no such resource: {id}")))
+    w.lookup(kind, id).map(|i| i as usize).ok_or_else(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            &format!("no such resource: {id}"),
+        )
+    })
 }
 
 /// Serves one item, or all of an order's sub-resources, after the usual checks.
-fn one(state: &State, headers: &HeaderMap, scope: &str, kind: Kind, id: &str, render: impl Fn(&World, usize) -> Value) -> Response {
+fn one(
+    state: &State,
+    headers: &HeaderMap,
+    scope: &str,
+    kind: Kind,
+    id: &str,
+    render: impl Fn(&World, usize) -> Value,
+) -> Response {
     if let Err(r) = admit(state, headers, Some(scope)) {
         return r;
     }
@@ -288,13 +339,23 @@ async fn order(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<Str
     one(&s, &h, "order.read", Kind::Order, &id, World::order)
 }
 async fn line_items(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    one(&s, &h, "order.read", Kind::Order, &id, |w, j| json!(Items { items: w.line_items(j) }))
+    one(&s, &h, "order.read", Kind::Order, &id, |w, j| {
+        json!(Items {
+            items: w.line_items(j)
+        })
+    })
 }
 async fn transactions(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    one(&s, &h, "order.read", Kind::Order, &id, |w, j| json!(Items { items: w.transactions(j) }))
+    one(&s, &h, "order.read", Kind::Order, &id, |w, j| {
+        json!(Items {
+            items: w.transactions(j)
+        })
+    })
 }
 async fn refunds(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    one(&s, &h, "order.read", Kind::Order, &id, |w, j| json!(Items { items: w.refunds(j) }))
+    one(&s, &h, "order.read", Kind::Order, &id, |w, j| {
+        json!(Items { items: w.refunds(j) })
+    })
 }
 async fn event(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
     one(&s, &h, "event.read", Kind::Event, &id, World::event)
@@ -304,7 +365,9 @@ async fn experience(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Pat
         Ok(l) => l,
         Err(r) => return r,
     };
-    one(&s, &h, "experience.read", Kind::Experience, &id, |w, e| w.experience(e, lang))
+    one(&s, &h, "experience.read", Kind::Experience, &id, |w, e| {
+        w.experience(e, lang)
+    })
 }
 
 #[derive(Deserialize)]
@@ -316,7 +379,8 @@ struct MutateQuery {
 async fn mutate(AxState(s): AxState<Arc<State>>, Query(q): Query<MutateQuery>) -> Response {
     s.mutate(q.steps.unwrap_or(1));
     let w = world(&s);
-    Json(json!({ "now": w.now(), "bookings": w.booking_count(), "consents": w.consent_count() })).into_response()
+    Json(json!({ "now": w.now(), "bookings": w.booking_count(), "consents": w.consent_count() }))
+        .into_response()
 }
 
 async fn expire_cursors(AxState(s): AxState<Arc<State>>) -> StatusCode {

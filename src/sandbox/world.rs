@@ -17,9 +17,9 @@ use serde_json::Value;
 
 use super::config::{DataConfig, MutateConfig};
 use crate::api::types::{
-    Address, Booking, Capacity, ConsentReference, Customer, Event, Experience, LineItem,
-    LineItemDetails, LineItemDiscount, MarketingConsent, Media, Metadata, Money, Order, OrderOrigin,
-    OrderTotals, Refund, Session, Timestamp, Transaction, TransactionDetails,
+    Address, Booking, Capacity, ConsentReference, Customer, Event, Experience, LineItem, LineItemDetails,
+    LineItemDiscount, MarketingConsent, Media, Metadata, Money, Order, OrderOrigin, OrderTotals, Refund,
+    Session, Timestamp, Transaction, TransactionDetails,
 };
 
 /// The simulated "now" when the world is generated: 2026-01-01T00:00:00Z.
@@ -37,7 +37,8 @@ pub(crate) fn mix(mut z: u64) -> u64 {
 
 /// A hash of a string, for fingerprints.
 pub(crate) fn hash_str(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| mix(h ^ u64::from(b)))
+    s.bytes()
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| mix(h ^ u64::from(b)))
 }
 
 /// A small deterministic generator; every draw depends only on the parts it was made from.
@@ -242,7 +243,11 @@ const EXPERIENCES: [(&str, &str, &str); 6] = [
     ("Guided city walk", "Byvandring", "Stadtführung"),
     ("Sourdough workshop", "Surdejsværksted", "Sauerteig-Workshop"),
     ("Seal safari", "Sælsafari", "Robbensafari"),
-    ("Sunset sailing", "Solnedgangssejlads", "Segeln bei Sonnenuntergang"),
+    (
+        "Sunset sailing",
+        "Solnedgangssejlads",
+        "Segeln bei Sonnenuntergang",
+    ),
 ];
 /// Languages the sandbox's storefront offers; `Accept-Language` must match one.
 pub const LANGUAGES: [&str; 3] = ["en", "da", "de"];
@@ -475,7 +480,10 @@ impl World {
         let last = r.pick(&LAST);
         let address = Address {
             address_lines: if r.chance(0.3) {
-                vec![format!("Strandvejen {}", 1 + r.below(200)), format!("{}. tv", 1 + r.below(5))]
+                vec![
+                    format!("Strandvejen {}", 1 + r.below(200)),
+                    format!("{}. tv", 1 + r.below(5)),
+                ]
             } else {
                 vec![format!("Havnegade {}", 1 + r.below(90))]
             },
@@ -531,8 +539,16 @@ impl World {
             "WAITLISTED"
         } else if v == 0 {
             *[
-                "ACTIVE", "ACTIVE", "ACTIVE", "ACTIVE", "ACTIVE", "ACTIVE", "CHECKED_IN",
-                "CHECKED_IN", "CANCELLED", "PROCESSING",
+                "ACTIVE",
+                "ACTIVE",
+                "ACTIVE",
+                "ACTIVE",
+                "ACTIVE",
+                "ACTIVE",
+                "CHECKED_IN",
+                "CHECKED_IN",
+                "CANCELLED",
+                "PROCESSING",
             ]
             .get(r.below(10) as usize)
             .unwrap_or(&"ACTIVE")
@@ -553,7 +569,9 @@ impl World {
             source: r
                 .chance(0.7)
                 .then(|| r.pick(&["WEBSITE", "BACKOFFICE", "MARKETPLACE"]).to_owned()),
-            internal_note: rv.chance(0.1).then(|| format!("note v{v}: allergic to shellfish")),
+            internal_note: rv
+                .chance(0.1)
+                .then(|| format!("note v{v}: allergic to shellfish")),
             metadata: r.chance(0.2).then(|| meta(&[("campaign", "spring-2026")])),
         };
         self.render(
@@ -574,7 +592,11 @@ impl World {
 
     fn line_item_list(&self, j: usize) -> Vec<LineItem> {
         let mut r = Rng::new(&[self.seed, Kind::Order as u64, j as u64, 3]);
-        let money = |value: i64| Money { currency: CURRENCY.to_owned(), value, exponent: 2 };
+        let money = |value: i64| Money {
+            currency: CURRENCY.to_owned(),
+            value,
+            exponent: 2,
+        };
         if j % 10 == 9 {
             let value = 50_000 + r.below(10) as i64 * 10_000;
             return vec![LineItem {
@@ -620,14 +642,22 @@ impl World {
 
     fn order_total(&self, j: usize) -> OrderTotals {
         let items = self.line_item_list(j);
-        let money = |value: i64| Money { currency: CURRENCY.to_owned(), value, exponent: 2 };
+        let money = |value: i64| Money {
+            currency: CURRENCY.to_owned(),
+            value,
+            exponent: 2,
+        };
         let gross: i64 = items.iter().map(|l| l.quantity * l.unit_price.value).sum();
         let vat: i64 = items.iter().map(|l| l.quantity * l.unit_vat_amount.value).sum();
         let discount: i64 = items
             .iter()
             .filter_map(|l| l.discount.as_ref().map(|d| d.amount.value * l.quantity))
             .sum();
-        OrderTotals { discount: money(discount), vat_amount: money(vat), amount: money(gross - discount) }
+        OrderTotals {
+            discount: money(discount),
+            vat_amount: money(vat),
+            amount: money(gross - discount),
+        }
     }
 
     pub fn order(&self, j: usize) -> Value {
@@ -643,7 +673,11 @@ impl World {
             (false, _) if v > 0 => ("CANCELLED", "UNPAID"),
             (false, _) => ("PENDING", "UNPAID"),
         };
-        let payment = if self.unknown(&mut rv) { "AUTHORIZED" } else { payment };
+        let payment = if self.unknown(&mut rv) {
+            "AUTHORIZED"
+        } else {
+            payment
+        };
         let gift = j % 10 == 9;
         let order = Order {
             id: make_id(self.seed, Kind::Order, j as u64),
@@ -654,14 +688,24 @@ impl World {
             updated_at: ts(self.orders.updated[j]),
             customer: self.customer(j),
             origin: if gift {
-                OrderOrigin { kind: "GIFT_CARD".to_owned(), id: make_id(self.seed, Kind::GiftCard, j as u64) }
+                OrderOrigin {
+                    kind: "GIFT_CARD".to_owned(),
+                    id: make_id(self.seed, Kind::GiftCard, j as u64),
+                }
             } else {
-                OrderOrigin { kind: "BOOKING".to_owned(), id: make_id(self.seed, Kind::Booking, j as u64) }
+                OrderOrigin {
+                    kind: "BOOKING".to_owned(),
+                    id: make_id(self.seed, Kind::Booking, j as u64),
+                }
             },
             totals: self.order_total(j),
             metadata: r.chance(0.15).then(|| meta(&[("channel", "partner")])),
         };
-        self.render(&order, &["payment_status", "metadata"], &[self.seed, 2, j as u64, u64::from(v)])
+        self.render(
+            &order,
+            &["payment_status", "metadata"],
+            &[self.seed, 2, j as u64, u64::from(v)],
+        )
     }
 
     pub fn line_items(&self, j: usize) -> Vec<Value> {
@@ -683,7 +727,10 @@ impl World {
             provider: if gift { "STRIPE" } else { "ADYEN" }.to_owned(),
             amount: self.order_total(j).amount,
             created_at: ts(self.orders.created[j] + 60),
-            details: Some(TransactionDetails { kind: "CARD".to_owned(), gift_card_id: None }),
+            details: Some(TransactionDetails {
+                kind: "CARD".to_owned(),
+                gift_card_id: None,
+            }),
         }]
     }
 
@@ -695,7 +742,9 @@ impl World {
     }
 
     pub fn refunds(&self, j: usize) -> Vec<Value> {
-        let Some(times) = self.refunds.get(&(j as u32)) else { return Vec::new() };
+        let Some(times) = self.refunds.get(&(j as u32)) else {
+            return Vec::new();
+        };
         let total = self.order_total(j).amount;
         times
             .iter()
@@ -704,7 +753,10 @@ impl World {
                 let refund = Refund {
                     id: make_id(self.seed, Kind::Refund, (j as u64) << 2 | k as u64),
                     status: "COMPLETED".to_owned(),
-                    amount: Money { value: total.value / 2, ..total.clone() },
+                    amount: Money {
+                        value: total.value / 2,
+                        ..total.clone()
+                    },
                     transaction_id: make_id(self.seed, Kind::Transaction, j as u64),
                     created_at: ts(at),
                 };
@@ -722,7 +774,9 @@ impl World {
             company_id: self.company_id.clone(),
             full_name: format!("{} {}", r.pick(&FIRST), r.pick(&LAST)),
             email: format!("subscriber{c}@example.net"),
-            source: r.pick(&["checkout", "newsletter", "import", "backoffice"]).to_owned(),
+            source: r
+                .pick(&["checkout", "newsletter", "import", "backoffice"])
+                .to_owned(),
             references: (!legacy && r.chance(0.8)).then(|| {
                 vec![ConsentReference {
                     kind: "BOOKING".to_owned(),
@@ -760,7 +814,11 @@ impl World {
                     end_time: local(at + 7_200),
                     timezone: "Europe/Copenhagen".to_owned(),
                     location_id: make_id(self.seed, Kind::Location, experience as u64),
-                    languages: if r.chance(0.5) { vec!["en".to_owned()] } else { vec!["da".to_owned(), "en".to_owned()] },
+                    languages: if r.chance(0.5) {
+                        vec!["en".to_owned()]
+                    } else {
+                        vec!["da".to_owned(), "en".to_owned()]
+                    },
                 }
             })
             .collect();
@@ -796,7 +854,9 @@ impl World {
         let mut r = Rng::new(&[self.seed, Kind::Experience as u64, e as u64]);
         let experience = Experience {
             id: make_id(self.seed, Kind::Experience, e as u64),
-            kind: r.pick(&["SINGLE_SESSION", "SINGLE_SESSION", "MULTI_SESSION"]).to_owned(),
+            kind: r
+                .pick(&["SINGLE_SESSION", "SINGLE_SESSION", "MULTI_SESSION"])
+                .to_owned(),
             state: r.pick(&["ACTIVE", "ACTIVE", "ACTIVE", "ARCHIVED"]).to_owned(),
             name: format!("{base} #{}", e + 1),
             created_at: ts(self.experiences.created[e]),
@@ -812,14 +872,19 @@ impl World {
             }),
             metadata: None,
         };
-        self.render(&experience, &["description", "tag_ids", "media", "metadata"], &[self.seed, 7, e as u64])
+        self.render(
+            &experience,
+            &["description", "tag_ids", "media", "metadata"],
+            &[self.seed, 7, e as u64],
+        )
     }
 
     /// Everything a complete, correct sync of this world must hold.
     pub fn truth(&self) -> Truth {
         let mut t = Truth::default();
         for i in 0..self.bookings.len() {
-            t.bookings.insert(make_id(self.seed, Kind::Booking, i as u64), self.booking(i));
+            t.bookings
+                .insert(make_id(self.seed, Kind::Booking, i as u64), self.booking(i));
         }
         for j in 0..self.orders.len() {
             let id = make_id(self.seed, Kind::Order, j as u64);
@@ -837,20 +902,30 @@ impl World {
             t.orders.insert(id, self.order(j));
         }
         for &c in &self.consents_alive {
-            t.consents.insert(self.consent_item(c as usize).natural_key(), self.consent(c as usize));
+            t.consents.insert(
+                self.consent_item(c as usize).natural_key(),
+                self.consent(c as usize),
+            );
         }
         for k in 0..self.events.len() {
-            t.events.insert(make_id(self.seed, Kind::Event, k as u64), self.event(k));
+            t.events
+                .insert(make_id(self.seed, Kind::Event, k as u64), self.event(k));
         }
         for e in 0..self.experiences.len() {
-            t.experiences.insert(make_id(self.seed, Kind::Experience, e as u64), self.experience(e, "en"));
+            t.experiences.insert(
+                make_id(self.seed, Kind::Experience, e as u64),
+                self.experience(e, "en"),
+            );
         }
         t
     }
 }
 
 fn meta(pairs: &[(&str, &str)]) -> Metadata {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 fn slice(rows: &[u32], pos: usize, limit: usize) -> (Vec<u32>, bool) {
@@ -890,7 +965,16 @@ mod tests {
     use super::*;
 
     fn small() -> World {
-        World::new(7, DataConfig { bookings: 300, consents: 100, events: 20, ..DataConfig::default() }, MutateConfig::default())
+        World::new(
+            7,
+            DataConfig {
+                bookings: 300,
+                consents: 100,
+                events: 20,
+                ..DataConfig::default()
+            },
+            MutateConfig::default(),
+        )
     }
 
     #[test]
@@ -905,7 +989,16 @@ mod tests {
     #[test]
     fn same_seed_same_world() {
         assert_eq!(small().truth(), small().truth());
-        let other = World::new(8, DataConfig { bookings: 300, consents: 100, events: 20, ..DataConfig::default() }, MutateConfig::default());
+        let other = World::new(
+            8,
+            DataConfig {
+                bookings: 300,
+                consents: 100,
+                events: 20,
+                ..DataConfig::default()
+            },
+            MutateConfig::default(),
+        );
         assert_ne!(small().truth().bookings, other.truth().bookings);
     }
 
@@ -918,7 +1011,10 @@ mod tests {
         assert_eq!(asc.iter().rev().copied().collect::<Vec<_>>(), desc);
         let (upd, more) = w.select(Listing::Bookings, Sort::UpdatedDesc, None, None, 0, 10);
         assert!(more);
-        assert!(upd.windows(2).all(|p| w.bookings.updated[p[0] as usize] >= w.bookings.updated[p[1] as usize]));
+        assert!(
+            upd.windows(2)
+                .all(|p| w.bookings.updated[p[0] as usize] >= w.bookings.updated[p[1] as usize])
+        );
     }
 
     #[test]
@@ -929,7 +1025,11 @@ mod tests {
         let after = a.truth();
         assert!(after.bookings.len() > before.bookings.len());
         assert_ne!(before.consents, after.consents);
-        let changed = before.bookings.iter().filter(|(k, v)| after.bookings.get(*k) != Some(v)).count();
+        let changed = before
+            .bookings
+            .iter()
+            .filter(|(k, v)| after.bookings.get(*k) != Some(v))
+            .count();
         assert!(changed > 0);
         let mut b = small();
         b.mutate();

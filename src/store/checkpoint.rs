@@ -65,7 +65,8 @@ pub struct Checkpoint {
 }
 
 fn parse(s: Option<String>) -> Option<Timestamp> {
-    s.and_then(|s| chrono::DateTime::parse_from_rfc3339(&s).ok()).map(|t| t.to_utc())
+    s.and_then(|s| chrono::DateTime::parse_from_rfc3339(&s).ok())
+        .map(|t| t.to_utc())
 }
 
 pub(super) fn load(conn: &Connection, stream: &str) -> rusqlite::Result<Checkpoint> {
@@ -99,20 +100,21 @@ pub(super) fn load(conn: &Connection, stream: &str) -> rusqlite::Result<Checkpoi
 pub(super) fn save(conn: &Connection, stream: &str, c: &Checkpoint, now: &str) -> rusqlite::Result<()> {
     let t = |x: Option<Timestamp>| x.map(iso);
     let p = c.pass.as_ref();
-    conn.prepare_cached(statements::get("sync_state", "save"))?.execute(rusqlite::named_params! {
-        ":stream": stream,
-        ":high_water_mark": t(c.high_water_mark),
-        ":cursor": c.cursor,
-        ":cursor_saved_at": t(c.cursor_saved_at),
-        ":pass_kind": p.map(|p| p.kind.as_str()),
-        ":pass_started_at": t(p.map(|p| p.started_at)),
-        ":pass_candidate": t(p.and_then(|p| p.candidate)),
-        ":pass_from": t(p.and_then(|p| p.from)),
-        ":pass_progress": t(p.and_then(|p| p.progress)),
-        ":pass_pages": p.map_or(0, |p| p.pages),
-        ":pass_rows": p.map_or(0, |p| p.rows),
-        ":last_completed_at": c.completed.then_some(now),
-        ":now": now,
-    })?;
+    conn.prepare_cached(statements::get("sync_state", "save"))?
+        .execute(rusqlite::named_params! {
+            ":stream": stream,
+            ":high_water_mark": t(c.high_water_mark),
+            ":cursor": c.cursor,
+            ":cursor_saved_at": t(c.cursor_saved_at),
+            ":pass_kind": p.map(|p| p.kind.as_str()),
+            ":pass_started_at": t(p.map(|p| p.started_at)),
+            ":pass_candidate": t(p.and_then(|p| p.candidate)),
+            ":pass_from": t(p.and_then(|p| p.from)),
+            ":pass_progress": t(p.and_then(|p| p.progress)),
+            ":pass_pages": p.map_or(0, |p| p.pages),
+            ":pass_rows": p.map_or(0, |p| p.rows),
+            ":last_completed_at": c.completed.then_some(now),
+            ":now": now,
+        })?;
     Ok(())
 }

@@ -31,7 +31,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("database {path}: the disk is full; free some space and run again (nothing already stored was lost)")]
+    #[error(
+        "database {path}: the disk is full; free some space and run again (nothing already stored was lost)"
+    )]
     DiskFull { path: PathBuf },
     #[error("database {path}: {message}")]
     Sqlite { path: PathBuf, message: String },
@@ -55,20 +57,29 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
     conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(fail)?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(fail)?;
-    let migrations = MIGRATIONS
-        .as_ref()
-        .map_err(|m| Error::Migration { path: path.to_owned(), message: m.clone() })?;
+    let migrations = MIGRATIONS.as_ref().map_err(|m| Error::Migration {
+        path: path.to_owned(),
+        message: m.clone(),
+    })?;
     migrations.to_latest(&mut conn).map_err(|e| match e {
         rusqlite_migration::Error::RusqliteError { err, .. } => classify(path, err),
-        other => Error::Migration { path: path.to_owned(), message: other.to_string() },
+        other => Error::Migration {
+            path: path.to_owned(),
+            message: other.to_string(),
+        },
     })?;
     Ok(conn)
 }
 
 fn classify(path: &Path, e: rusqlite::Error) -> Error {
     match e.sqlite_error_code() {
-        Some(ErrorCode::DiskFull) => Error::DiskFull { path: path.to_owned() },
-        _ => Error::Sqlite { path: path.to_owned(), message: e.to_string() },
+        Some(ErrorCode::DiskFull) => Error::DiskFull {
+            path: path.to_owned(),
+        },
+        _ => Error::Sqlite {
+            path: path.to_owned(),
+            message: e.to_string(),
+        },
     }
 }
 
@@ -165,7 +176,10 @@ pub struct Store {
 
 impl Store {
     pub fn open(path: &Path) -> Result<Self, Error> {
-        Ok(Self { path: path.to_owned(), conn: Mutex::new(open(path)?) })
+        Ok(Self {
+            path: path.to_owned(),
+            conn: Mutex::new(open(path)?),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -186,7 +200,10 @@ impl Store {
         self.with(|c| {
             let mut stmt = c.prepare_cached(statements::get("orders", "updated_at"))?;
             ids.iter()
-                .map(|id| stmt.query_row(&[(":id", id)], |r| r.get::<_, String>(0)).optional())
+                .map(|id| {
+                    stmt.query_row(&[(":id", id)], |r| r.get::<_, String>(0))
+                        .optional()
+                })
                 .collect()
         })
     }
@@ -241,7 +258,12 @@ impl Store {
     }
 
     /// Saves a checkpoint on its own (a pass restarted, a bootstrap's starting mark).
-    pub fn save_checkpoint(&self, stream: &str, checkpoint: &Checkpoint, now: Timestamp) -> Result<(), Error> {
+    pub fn save_checkpoint(
+        &self,
+        stream: &str,
+        checkpoint: &Checkpoint,
+        now: Timestamp,
+    ) -> Result<(), Error> {
         let now = iso(now);
         self.with(|c| checkpoint::save(c, stream, checkpoint, &now))
     }
@@ -276,7 +298,8 @@ impl Store {
         self.with(|c| {
             let mut all: Vec<(&str, &dyn rusqlite::ToSql)> = vec![(":now", &now), (":id", &id)];
             all.extend(params.iter().map(|(k, v)| (*k, v as &dyn rusqlite::ToSql)));
-            c.prepare_cached(statements::get("sync_runs", "finish"))?.execute(all.as_slice())?;
+            c.prepare_cached(statements::get("sync_runs", "finish"))?
+                .execute(all.as_slice())?;
             Ok(())
         })
     }
@@ -285,7 +308,11 @@ impl Store {
 /// Inserts or updates `row` unless the stored copy is identical and live.
 fn upsert(conn: &Connection, row: &Row, now: &str) -> rusqlite::Result<Counts> {
     let table = row.table.name();
-    let key: Vec<(&str, &dyn rusqlite::ToSql)> = row.key.iter().map(|(k, v)| (*k, v as &dyn rusqlite::ToSql)).collect();
+    let key: Vec<(&str, &dyn rusqlite::ToSql)> = row
+        .key
+        .iter()
+        .map(|(k, v)| (*k, v as &dyn rusqlite::ToSql))
+        .collect();
     let stored: Option<(String, bool)> = conn
         .prepare_cached(statements::get(table, "lookup"))?
         .query_row(key.as_slice(), |r| Ok((r.get(0)?, r.get(1)?)))
@@ -303,6 +330,7 @@ fn upsert(conn: &Connection, row: &Row, now: &str) -> rusqlite::Result<Counts> {
     let mut all = key;
     all.extend(row.cols.iter().map(|(k, v)| (*k, v as &dyn rusqlite::ToSql)));
     all.push((":now", &now_value));
-    conn.prepare_cached(statements::get(table, "upsert"))?.execute(all.as_slice())?;
+    conn.prepare_cached(statements::get(table, "upsert"))?
+        .execute(all.as_slice())?;
     Ok(counts)
 }

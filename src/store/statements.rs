@@ -9,12 +9,27 @@ use std::sync::LazyLock;
 const FILES: [(&str, &str); 11] = [
     ("bookings", include_str!("../../sql/statements/bookings.sql")),
     ("orders", include_str!("../../sql/statements/orders.sql")),
-    ("order_line_items", include_str!("../../sql/statements/order_line_items.sql")),
-    ("order_transactions", include_str!("../../sql/statements/order_transactions.sql")),
-    ("order_refunds", include_str!("../../sql/statements/order_refunds.sql")),
-    ("marketing_consents", include_str!("../../sql/statements/marketing_consents.sql")),
+    (
+        "order_line_items",
+        include_str!("../../sql/statements/order_line_items.sql"),
+    ),
+    (
+        "order_transactions",
+        include_str!("../../sql/statements/order_transactions.sql"),
+    ),
+    (
+        "order_refunds",
+        include_str!("../../sql/statements/order_refunds.sql"),
+    ),
+    (
+        "marketing_consents",
+        include_str!("../../sql/statements/marketing_consents.sql"),
+    ),
     ("events", include_str!("../../sql/statements/events.sql")),
-    ("experiences", include_str!("../../sql/statements/experiences.sql")),
+    (
+        "experiences",
+        include_str!("../../sql/statements/experiences.sql"),
+    ),
     ("sync_state", include_str!("../../sql/statements/sync_state.sql")),
     ("sync_runs", include_str!("../../sql/statements/sync_runs.sql")),
     ("summary", include_str!("../../sql/statements/summary.sql")),
@@ -63,7 +78,16 @@ mod tests {
 
     #[test]
     fn every_statement_the_code_uses_exists() {
-        let tables = ["bookings", "orders", "order_line_items", "order_transactions", "order_refunds", "marketing_consents", "events", "experiences"];
+        let tables = [
+            "bookings",
+            "orders",
+            "order_line_items",
+            "order_transactions",
+            "order_refunds",
+            "marketing_consents",
+            "events",
+            "experiences",
+        ];
         for t in tables {
             for n in ["lookup", "upsert"] {
                 assert!(STATEMENTS.contains_key(&(file_key(t), n.to_owned())), "{t}.{n}");

@@ -19,7 +19,12 @@ pub fn parse(raw: &RawValue) -> Result<Item, String> {
         (":references_json", json(c.references.as_ref())),
     ];
     Ok(Item {
-        row: row(Table::MarketingConsents, vec![(":consent_key", text(&key))], cols, raw),
+        row: row(
+            Table::MarketingConsents,
+            vec![(":consent_key", text(&key))],
+            cols,
+            raw,
+        ),
         key,
         created_at: None,
         updated_at: None,

@@ -18,7 +18,10 @@ pub fn parse(raw: &RawValue) -> Result<Item, String> {
         (":capacity_total", Value::Integer(e.capacity.total)),
         (":capacity_reserved", Value::Integer(e.capacity.reserved)),
         (":session_count", Value::Integer(e.sessions.len() as i64)),
-        (":first_session_start", opt_text(first.map(|s| s.start_time.as_str()))),
+        (
+            ":first_session_start",
+            opt_text(first.map(|s| s.start_time.as_str())),
+        ),
         (":first_session_end", opt_text(first.map(|s| s.end_time.as_str()))),
         (":timezone", opt_text(first.map(|s| s.timezone.as_str()))),
         (":location_id", opt_text(first.map(|s| s.location_id.as_str()))),

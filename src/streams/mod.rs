@@ -38,8 +38,13 @@ pub enum Mode {
 }
 
 impl StreamKind {
-    pub const ALL: [StreamKind; 5] =
-        [Self::Bookings, Self::Orders, Self::MarketingConsents, Self::Events, Self::Experiences];
+    pub const ALL: [StreamKind; 5] = [
+        Self::Bookings,
+        Self::Orders,
+        Self::MarketingConsents,
+        Self::Events,
+        Self::Experiences,
+    ];
 
     /// The stream's name in config, logs, `sync_state` and `sync_runs`.
     pub fn name(self) -> &'static str {
@@ -138,14 +143,18 @@ fn ts(t: Timestamp) -> Value {
 }
 
 fn json<T: Serialize>(v: Option<&T>) -> Value {
-    v.and_then(|v| serde_json::to_string(v).ok()).map_or(Value::Null, Value::Text)
+    v.and_then(|v| serde_json::to_string(v).ok())
+        .map_or(Value::Null, Value::Text)
 }
 
 /// A Money object as its three columns, named by `names` (`:x_minor`, `:x_currency`, `:x_exponent`).
 fn money(p: &mut Params, names: [&'static str; 3], m: Option<&Money>) {
     p.push((names[0], m.map_or(Value::Null, |m| Value::Integer(m.value))));
     p.push((names[1], opt_text(m.map(|m| m.currency.as_str()))));
-    p.push((names[2], m.map_or(Value::Null, |m| Value::Integer(i64::from(m.exponent)))));
+    p.push((
+        names[2],
+        m.map_or(Value::Null, |m| Value::Integer(i64::from(m.exponent))),
+    ));
 }
 
 /// The customer union flattened; the contact name is `full_name` or, failing that, `name`.
@@ -154,21 +163,41 @@ fn customer(p: &mut Params, c: &Customer) {
     let line = |n: usize| address.and_then(|a| a.address_lines.get(n)).map(String::as_str);
     p.extend([
         (":customer_type", text(&c.customer_type)),
-        (":customer_name", opt_text(c.full_name.as_deref().or(c.name.as_deref()))),
+        (
+            ":customer_name",
+            opt_text(c.full_name.as_deref().or(c.name.as_deref())),
+        ),
         (":customer_company_name", opt_text(c.company_name.as_deref())),
         (":customer_vat_number", opt_text(c.vat_number.as_deref())),
         (":customer_email", opt_text(c.email.as_deref())),
         (":customer_phone", opt_text(c.phone.as_deref())),
         (":customer_address_line1", opt_text(line(0))),
         (":customer_address_line2", opt_text(line(1))),
-        (":customer_city", opt_text(address.and_then(|a| a.city.as_deref()))),
-        (":customer_zip_code", opt_text(address.and_then(|a| a.zip_code.as_deref()))),
-        (":customer_region", opt_text(address.and_then(|a| a.region.as_deref()))),
-        (":customer_country", opt_text(address.and_then(|a| a.country.as_deref()))),
+        (
+            ":customer_city",
+            opt_text(address.and_then(|a| a.city.as_deref())),
+        ),
+        (
+            ":customer_zip_code",
+            opt_text(address.and_then(|a| a.zip_code.as_deref())),
+        ),
+        (
+            ":customer_region",
+            opt_text(address.and_then(|a| a.region.as_deref())),
+        ),
+        (
+            ":customer_country",
+            opt_text(address.and_then(|a| a.country.as_deref())),
+        ),
     ]);
 }
 
 fn row(table: Table, key: Params, mut cols: Params, raw: &RawValue) -> Row {
     cols.push((":raw_json", text(raw.get())));
-    Row { table, key, cols, raw_json: raw.get().to_owned() }
+    Row {
+        table,
+        key,
+        cols,
+        raw_json: raw.get().to_owned(),
+    }
 }

@@ -9,7 +9,11 @@ use crate::api::types::{LineItem, Order, Refund, Transaction};
 use crate::store::{Children, Prune, Table};
 
 /// The per-order endpoints, fetched when an order is new or its `updated_at` moved.
-pub const SUBRESOURCES: [Table; 3] = [Table::OrderLineItems, Table::OrderTransactions, Table::OrderRefunds];
+pub const SUBRESOURCES: [Table; 3] = [
+    Table::OrderLineItems,
+    Table::OrderTransactions,
+    Table::OrderRefunds,
+];
 
 pub fn parse(raw: &RawValue) -> Result<Item, String> {
     let o: Order = typed(raw)?;
@@ -24,9 +28,25 @@ pub fn parse(raw: &RawValue) -> Result<Item, String> {
         (":metadata_json", json(o.metadata.as_ref())),
     ];
     customer(&mut cols, &o.customer);
-    money(&mut cols, [":discount_minor", ":discount_currency", ":discount_exponent"], Some(&o.totals.discount));
-    money(&mut cols, [":vat_amount_minor", ":vat_amount_currency", ":vat_amount_exponent"], Some(&o.totals.vat_amount));
-    money(&mut cols, [":amount_minor", ":amount_currency", ":amount_exponent"], Some(&o.totals.amount));
+    money(
+        &mut cols,
+        [":discount_minor", ":discount_currency", ":discount_exponent"],
+        Some(&o.totals.discount),
+    );
+    money(
+        &mut cols,
+        [
+            ":vat_amount_minor",
+            ":vat_amount_currency",
+            ":vat_amount_exponent",
+        ],
+        Some(&o.totals.vat_amount),
+    );
+    money(
+        &mut cols,
+        [":amount_minor", ":amount_currency", ":amount_exponent"],
+        Some(&o.totals.amount),
+    );
     Ok(Item {
         row: row(Table::Orders, vec![(":id", text(&o.id))], cols, raw),
         key: o.id,
@@ -62,12 +82,40 @@ pub fn children(table: Table, order_id: &str, items: &[Box<RawValue>]) -> Result
                     (":experience_id", opt_text(l.details.experience_id.as_deref())),
                     (":ticket_id", opt_text(l.details.ticket_id.as_deref())),
                     (":gift_card_id", opt_text(l.details.gift_card_id.as_deref())),
-                    (":discount_code", opt_text(l.discount.as_ref().and_then(|d| d.code.as_deref()))),
+                    (
+                        ":discount_code",
+                        opt_text(l.discount.as_ref().and_then(|d| d.code.as_deref())),
+                    ),
                 ];
-                money(&mut cols, [":unit_price_minor", ":unit_price_currency", ":unit_price_exponent"], Some(&l.unit_price));
-                money(&mut cols, [":unit_vat_amount_minor", ":unit_vat_amount_currency", ":unit_vat_amount_exponent"], Some(&l.unit_vat_amount));
-                money(&mut cols, [":discount_minor", ":discount_currency", ":discount_exponent"], l.discount.as_ref().map(|d| &d.amount));
-                row(table, vec![oid(), (":position", Value::Integer(position as i64))], cols, raw)
+                money(
+                    &mut cols,
+                    [
+                        ":unit_price_minor",
+                        ":unit_price_currency",
+                        ":unit_price_exponent",
+                    ],
+                    Some(&l.unit_price),
+                );
+                money(
+                    &mut cols,
+                    [
+                        ":unit_vat_amount_minor",
+                        ":unit_vat_amount_currency",
+                        ":unit_vat_amount_exponent",
+                    ],
+                    Some(&l.unit_vat_amount),
+                );
+                money(
+                    &mut cols,
+                    [":discount_minor", ":discount_currency", ":discount_exponent"],
+                    l.discount.as_ref().map(|d| &d.amount),
+                );
+                row(
+                    table,
+                    vec![oid(), (":position", Value::Integer(position as i64))],
+                    cols,
+                    raw,
+                )
             }
             Table::OrderTransactions => {
                 let t: Transaction = typed(raw)?;
@@ -78,9 +126,16 @@ pub fn children(table: Table, order_id: &str, items: &[Box<RawValue>]) -> Result
                     (":provider", text(&t.provider)),
                     (":created_at", ts(t.created_at)),
                     (":details_type", opt_text(details.map(|d| d.kind.as_str()))),
-                    (":gift_card_id", opt_text(details.and_then(|d| d.gift_card_id.as_deref()))),
+                    (
+                        ":gift_card_id",
+                        opt_text(details.and_then(|d| d.gift_card_id.as_deref())),
+                    ),
                 ];
-                money(&mut cols, [":amount_minor", ":amount_currency", ":amount_exponent"], Some(&t.amount));
+                money(
+                    &mut cols,
+                    [":amount_minor", ":amount_currency", ":amount_exponent"],
+                    Some(&t.amount),
+                );
                 ids.push(t.id.clone());
                 row(table, vec![(":id", text(&t.id))], cols, raw)
             }
@@ -92,7 +147,11 @@ pub fn children(table: Table, order_id: &str, items: &[Box<RawValue>]) -> Result
                     (":transaction_id", text(&f.transaction_id)),
                     (":created_at", ts(f.created_at)),
                 ];
-                money(&mut cols, [":amount_minor", ":amount_currency", ":amount_exponent"], Some(&f.amount));
+                money(
+                    &mut cols,
+                    [":amount_minor", ":amount_currency", ":amount_exponent"],
+                    Some(&f.amount),
+                );
                 ids.push(f.id.clone());
                 row(table, vec![(":id", text(&f.id))], cols, raw)
             }
@@ -103,5 +162,10 @@ pub fn children(table: Table, order_id: &str, items: &[Box<RawValue>]) -> Result
         Table::OrderLineItems => Prune::BeyondPosition(items.len() as i64),
         _ => Prune::NotIn(ids),
     };
-    Ok(Children { table, order_id: order_id.to_owned(), rows, prune })
+    Ok(Children {
+        table,
+        order_id: order_id.to_owned(),
+        rows,
+        prune,
+    })
 }

@@ -1,0 +1,255 @@
+//! The binary itself: SIGKILL at any point, secrets kept out of logs, exit codes, the demo.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use understory_sync::sandbox::Sandbox;
+use understory_sync::sandbox::config::{ClientKey, FaultConfig};
+
+use crate::support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_understory-sync");
+
+/// A config file for the binary, pointed at `sb`; the secret is passed through the environment.
+fn write_config(dir: &Path, sb: &Sandbox, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("understory-sync.toml");
+    let text = format!(
+        r#"database = "sync.sqlite"
+[auth]
+token_url = "{token}"
+client_id = "sandbox-client"
+[api]
+base_url = "{base}"
+requests_per_second = 5000
+burst = 500
+max_concurrent = 8
+[retry]
+initial_backoff_ms = 5
+max_backoff_ms = 50
+rate_limited_wait_secs = 1
+[streams]
+events = true
+experiences = true
+{extra}
+"#,
+        token = sb.token_url(),
+        base = sb.base_url()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn sync_cmd(config: &Path, secret: &str) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(["sync", "--config"])
+        .arg(config)
+        .env("UNDERSTORY_CLIENT_SECRET", secret)
+        .env_remove("RUST_LOG");
+    c
+}
+
+/// Waits until another process has committed `commits` transactions to `db` (or `give_up`).
+async fn wait_for_commits(db: &Path, commits: u32, give_up: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !db.exists() {
+        if give_up() || Instant::now() > deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let c = open(db);
+    let version = || {
+        c.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0))
+            .unwrap_or(0)
+    };
+    let mut last = version();
+    let mut seen = 0;
+    while seen < commits && !give_up() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let v = version();
+        if v != last {
+            seen += 1;
+            last = v;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_several_points_then_a_normal_run_converges() {
+    let mut sc = small();
+    // Slow answers stretch the run so the kills land mid-pass, mid-page.
+    sc.faults = FaultConfig {
+        slow: 1.0,
+        slow_ms: 15,
+        ..FaultConfig::default()
+    };
+    let sb = start(sc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb, "");
+    let db = dir.path().join("sync.sqlite");
+    for commits in [2, 6, 12] {
+        // Small pages: many commits per pass, so each kill lands inside one.
+        let child = std::sync::Mutex::new(
+            sync_cmd(&cfg, "sandbox-secret")
+                .env("UNDERSTORY_SYNC__API__PAGE_SIZE", "10")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let exited = || child.lock().unwrap().try_wait().unwrap().is_some();
+        wait_for_commits(&db, commits, exited).await;
+        assert!(!exited(), "the run ended before the kill; slow the sandbox down");
+        let mut child = child.into_inner().unwrap();
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        // Let a few rows change between the crashed run and the next, as in real life.
+        sb.mutate(1);
+    }
+    sb.set_faults(FaultConfig::default());
+    let status = sync_cmd(&cfg, "sandbox-secret")
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_converged(&db, &sb);
+    let abandoned: i64 = open(&db)
+        .query_row(
+            "SELECT COUNT(*) FROM sync_runs WHERE status = 'abandoned'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(abandoned, 3, "killed runs are recorded as abandoned");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_most_verbose_logs_hold_neither_the_secret_nor_any_token() {
+    let secret = "Sup3r~secret+value/with=odd&chars";
+    let mut sc = small();
+    sc.clients = vec![ClientKey {
+        client_secret: secret.to_owned(),
+        ..ClientKey::default()
+    }];
+    sc.token_ttl_secs = 1;
+    sc.faults = FaultConfig {
+        status_503: 0.02,
+        ..FaultConfig::default()
+    };
+    let sb = start(sc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb, "");
+    let out = sync_cmd(&cfg, secret).env("RUST_LOG", "trace").output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(logs.len() > 10_000, "trace logging was on ({} bytes)", logs.len());
+    assert!(!logs.contains(secret), "the client secret leaked into the logs");
+    assert!(
+        !logs.contains("Sup3r"),
+        "part of the client secret leaked into the logs"
+    );
+    let tokens = sb.issued_tokens();
+    assert!(!tokens.is_empty());
+    for t in tokens {
+        assert!(!logs.contains(&t), "an access token leaked into the logs");
+    }
+    let raw = std::fs::read(dir.path().join("sync.sqlite")).unwrap();
+    assert!(
+        !raw.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "the secret is not in the database"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_and_auth_errors_are_one_clear_line_with_their_exit_code() {
+    let sb = start(small()).await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let cfg = write_config(dir.path(), &sb, "[sync]\noverlap_seconds = 5\n");
+    let out = sync_cmd(&cfg, "sandbox-secret").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("overlap_seconds"), "{err}");
+
+    let cfg = write_config(dir.path(), &sb, "");
+    let out = sync_cmd(&cfg, "not-the-secret").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    let line = err.lines().find(|l| l.starts_with("error:")).unwrap();
+    assert!(
+        line.contains("invalid_client") && line.contains("client secret"),
+        "{line}"
+    );
+
+    let out = Command::new(BIN)
+        .args(["sync", "--config"])
+        .arg(dir.path().join("missing.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    let cfg = write_config(dir.path(), &sb, "");
+    let out = sync_cmd(&cfg, "sandbox-secret")
+        .env("UNDERSTORY_SYNC__API__PAGE_SIZE", "500")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("api.page_size"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_pages_beyond_the_retries_fail_with_exit_4_and_keep_the_data() {
+    let sb = start(small()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb, "");
+    assert_eq!(
+        sync_cmd(&cfg, "sandbox-secret")
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .code(),
+        Some(0)
+    );
+    let db = dir.path().join("sync.sqlite");
+    let before = fingerprint(&db);
+    sb.mutate(1);
+    sb.set_faults(FaultConfig {
+        malformed: 1.0,
+        ..FaultConfig::default()
+    });
+    let out = sync_cmd(&cfg, "sandbox-secret").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("malformed body"), "{err}");
+    assert_eq!(fingerprint(&db), before);
+}
+
+#[test]
+fn the_demo_runs_without_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["demo", "--bookings", "200"])
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("bookings") && stdout.contains("200 rows"),
+        "{stdout}"
+    );
+    assert!(dir.path().join("understory-demo.sqlite").exists());
+}

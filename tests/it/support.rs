@@ -1,0 +1,247 @@
+//! Shared test fixtures: a small sandbox, a fast sync config, and ground-truth comparison.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+use secrecy::SecretString;
+use serde_json::Value;
+use understory_sync::config::{self, Config, RawConfig};
+use understory_sync::sandbox::{Sandbox, SandboxConfig, Truth};
+use understory_sync::shutdown::Stop;
+use understory_sync::sync::{self, RunReport};
+
+/// A sandbox small enough for a test to sync in about a second.
+pub fn small() -> SandboxConfig {
+    let mut c = SandboxConfig::default();
+    c.data.bookings = 240;
+    c.data.consents = 90;
+    c.data.events = 25;
+    c.data.experiences = 6;
+    c
+}
+
+pub async fn start(cfg: SandboxConfig) -> Sandbox {
+    Sandbox::start(cfg, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("sandbox starts")
+}
+
+/// A raw config pointed at `sb`, fast enough for tests: 429s wait 1 s, backoff is short.
+pub fn raw_config(sb: &Sandbox, db: &Path) -> RawConfig {
+    let mut raw = RawConfig {
+        database: db.to_owned(),
+        ..RawConfig::default()
+    };
+    raw.auth.token_url = sb.token_url();
+    raw.auth.client_id = Some("sandbox-client".into());
+    raw.auth.client_secret = Some(SecretString::from("sandbox-secret".to_owned()));
+    raw.api.base_url = sb.base_url();
+    raw.api.requests_per_second = 5_000;
+    raw.api.burst = 500;
+    raw.api.max_concurrent = 8;
+    raw.api.request_timeout_secs = 5;
+    raw.retry.initial_backoff_ms = 5;
+    raw.retry.max_backoff_ms = 50;
+    raw.retry.rate_limited_wait_secs = 1;
+    raw.streams.events = true;
+    raw.streams.experiences = true;
+    raw
+}
+
+pub fn config(raw: RawConfig) -> Config {
+    config::validate(raw, &config::Environment::default(), None).expect("valid config")
+}
+
+pub async fn sync(cfg: &Config) -> RunReport {
+    sync::run(cfg, Stop::never()).await.expect("sync runs")
+}
+
+pub fn stream<'a>(r: &'a RunReport, name: &str) -> &'a sync::StreamReport {
+    r.streams
+        .iter()
+        .find(|s| s.stream == name)
+        .expect("stream in report")
+}
+
+pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("sync.sqlite");
+    (dir, db)
+}
+
+/// Opens the database as an analyst would: a plain connection, no migrations.
+pub fn open(db: &Path) -> Connection {
+    #[allow(clippy::disallowed_methods)] // deliberately not store::open: tests read as outsiders
+    let c = Connection::open(db).expect("open db");
+    c.busy_timeout(std::time::Duration::from_secs(10)).expect("busy timeout");
+    c
+}
+
+fn map(conn: &Connection, sql: &str) -> BTreeMap<String, Value> {
+    let mut stmt = conn.prepare(sql).expect("prepare");
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .expect("query");
+    rows.map(|r| {
+        let (k, raw) = r.expect("row");
+        (k, serde_json::from_str(&raw).expect("raw_json is JSON"))
+    })
+    .collect()
+}
+
+/// Reads the database back in the shape of `Truth`.
+pub fn stored(db: &Path) -> Truth {
+    let c = open(db);
+    let pairs = |sql: &str| -> BTreeMap<String, (String, Value)> {
+        let mut stmt = c.prepare(sql).expect("prepare");
+        stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .expect("query")
+        .map(|r| {
+            let (id, order, raw) = r.expect("row");
+            (id, (order, serde_json::from_str(&raw).expect("json")))
+        })
+        .collect()
+    };
+    let mut line_items = BTreeMap::new();
+    let mut stmt = c
+        .prepare("SELECT order_id, position, raw_json FROM order_line_items")
+        .expect("prepare");
+    for r in stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .expect("query")
+    {
+        let (o, p, raw) = r.expect("row");
+        line_items.insert((o, p), serde_json::from_str(&raw).expect("json"));
+    }
+    Truth {
+        bookings: map(&c, "SELECT id, raw_json FROM bookings"),
+        orders: map(&c, "SELECT id, raw_json FROM orders"),
+        line_items,
+        transactions: pairs("SELECT id, order_id, raw_json FROM order_transactions"),
+        refunds: pairs("SELECT id, order_id, raw_json FROM order_refunds"),
+        consents: map(
+            &c,
+            "SELECT consent_key, raw_json FROM marketing_consents WHERE removed_at IS NULL",
+        ),
+        events: map(&c, "SELECT id, raw_json FROM events WHERE removed_at IS NULL"),
+        experiences: map(
+            &c,
+            "SELECT id, raw_json FROM experiences WHERE removed_at IS NULL",
+        ),
+    }
+}
+
+/// Asserts the database holds exactly the sandbox's ground truth, table by table.
+pub fn assert_converged(db: &Path, sb: &Sandbox) {
+    let truth = sb.truth();
+    let got = stored(db);
+    assert_eq!(got.bookings.len(), truth.bookings.len(), "bookings count");
+    assert!(got.bookings == truth.bookings, "bookings differ from the sandbox");
+    assert!(
+        got.orders == truth.orders,
+        "orders differ ({} vs {})",
+        got.orders.len(),
+        truth.orders.len()
+    );
+    assert!(
+        got.line_items == truth.line_items,
+        "line items differ ({} vs {})",
+        got.line_items.len(),
+        truth.line_items.len()
+    );
+    assert!(got.transactions == truth.transactions, "transactions differ");
+    assert!(
+        got.refunds == truth.refunds,
+        "refunds differ ({} vs {})",
+        got.refunds.len(),
+        truth.refunds.len()
+    );
+    assert!(
+        got.consents == truth.consents,
+        "consents differ ({} vs {})",
+        got.consents.len(),
+        truth.consents.len()
+    );
+    assert!(got.events == truth.events, "events differ");
+    assert!(got.experiences == truth.experiences, "experiences differ");
+    let ok: String = open(db)
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity_check");
+    assert_eq!(ok, "ok");
+}
+
+/// A checksum of every data table's content, to prove a run wrote nothing.
+pub fn fingerprint(db: &Path) -> String {
+    let c = open(db);
+    let mut out = String::new();
+    for t in [
+        "bookings",
+        "orders",
+        "order_line_items",
+        "order_transactions",
+        "order_refunds",
+        "marketing_consents",
+        "events",
+        "experiences",
+    ] {
+        let sql = format!(
+            "SELECT group_concat(x, '|') FROM (SELECT raw_json || coalesce(removed_at, '') || last_changed_at AS x FROM {t} ORDER BY rowid)"
+        );
+        let sql = sql.replace(
+            "coalesce(removed_at, '')",
+            if matches!(t, "marketing_consents" | "events" | "experiences") {
+                "coalesce(removed_at, '')"
+            } else {
+                "''"
+            },
+        );
+        let v: Option<String> = c.query_row(&sql, [], |r| r.get(0)).expect("fingerprint");
+        out.push_str(&format!(
+            "{t}:{}:{};",
+            v.as_deref().map_or(0, str::len),
+            v.map_or(0, |s| s
+                .bytes()
+                .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))))
+        ));
+    }
+    out
+}
+
+/// An access token for the sandbox's default key with `scope`.
+pub async fn token(sb: &Sandbox, scope: &str) -> String {
+    let body = format!(
+        "grant_type=client_credentials&scope={scope}&audience=https://api.understory.io&client_id=sandbox-client&client_secret=sandbox-secret"
+    );
+    let v: Value = http()
+        .post(sb.token_url())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("token request")
+        .json()
+        .await
+        .expect("token json");
+    v["access_token"].as_str().expect("access_token").to_owned()
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent("understory-sync-tests")
+        .build()
+        .expect("client")
+}

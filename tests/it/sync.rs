@@ -1,0 +1,337 @@
+//! Issue 3: the sync job against the in-process sandbox, into real SQLite files.
+
+use secrecy::SecretString;
+use understory_sync::sandbox::Fault;
+use understory_sync::sandbox::config::{ClientKey, FaultConfig, RateLimitConfig};
+use understory_sync::shutdown::Stop;
+use understory_sync::sync::{self, RunStatus};
+
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_sync_equals_the_ground_truth_and_a_second_run_writes_nothing() {
+    let sb = start(small()).await;
+    let (_dir, db) = temp_db();
+    let cfg = config(raw_config(&sb, &db));
+    let first = sync(&cfg).await;
+    assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
+    assert_converged(&db, &sb);
+    assert!(stream(&first, "bookings").inserted == 240);
+
+    let before = fingerprint(&db);
+    let second = sync(&cfg).await;
+    assert_eq!(second.status, RunStatus::Succeeded);
+    assert_eq!(
+        fingerprint(&db),
+        before,
+        "an unchanged run must not rewrite any row"
+    );
+    let total = second.total();
+    assert_eq!(
+        (total.inserted, total.updated, total.removed),
+        (0, 0, 0),
+        "{second:?}"
+    );
+    // Incremental streams need a page or two, not a crawl; scans list their (small) lists once.
+    assert!(
+        stream(&second, "bookings").requests <= 3,
+        "{:?}",
+        stream(&second, "bookings")
+    );
+    assert!(
+        stream(&second, "orders").requests <= 3,
+        "{:?}",
+        stream(&second, "orders")
+    );
+    assert!(stream(&second, "marketing_consents").requests <= 2);
+    let runs: i64 = open(&db)
+        .query_row(
+            "SELECT COUNT(*) FROM sync_runs WHERE status = 'succeeded'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(runs, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_mutations_an_incremental_run_converges_including_consent_removals() {
+    let sb = start(small()).await;
+    let (_dir, db) = temp_db();
+    let cfg = config(raw_config(&sb, &db));
+    sync(&cfg).await;
+    sb.mutate(3);
+    let run = sync(&cfg).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    assert_converged(&db, &sb);
+    assert!(stream(&run, "bookings").updated > 0 && stream(&run, "bookings").inserted > 0);
+    assert!(
+        stream(&run, "marketing_consents").removed > 0,
+        "removed consents are marked"
+    );
+    // Only what changed was walked: far fewer booking pages than a full crawl of ~250 rows.
+    assert!(
+        stream(&run, "bookings").pages < 3,
+        "{:?}",
+        stream(&run, "bookings")
+    );
+    let removed: i64 = open(&db)
+        .query_row(
+            "SELECT COUNT(*) FROM marketing_consents WHERE removed_at IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(removed > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn converges_through_expiring_tokens_429s_5xx_resets_and_malformed_pages() {
+    let mut sc = small();
+    sc.faults = FaultConfig {
+        status_500: 0.02,
+        status_502: 0.02,
+        status_503: 0.02,
+        reset: 0.02,
+        truncated: 0.02,
+        malformed: 0.02,
+        ..FaultConfig::default()
+    };
+    sc.token_ttl_secs = 1;
+    let sb = start(sc).await;
+    let (_dir, db) = temp_db();
+    let mut raw = raw_config(&sb, &db);
+    raw.retry.run_budget = 10_000;
+    raw.retry.max_attempts = 10;
+    let cfg = config(raw);
+    // Tokens live one second, so they expire mid-run; a 429 burst lands mid-run too.
+    sb.inject_after(50, Fault::RateLimited, 2);
+    let run = sync(&cfg).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    let retries: u64 = run.streams.iter().map(|s| s.retries).sum();
+    let limited: u64 = run.streams.iter().map(|s| s.rate_limited).sum();
+    assert!(retries > 10, "faults were retried: {retries}");
+    assert!(limited >= 2, "429s were seen and waited out: {limited}");
+    assert!(sb.issued_tokens().len() > 1, "the short-lived token was renewed");
+    sb.set_faults(FaultConfig::default());
+    sb.expire_tokens();
+    sb.mutate(1);
+    let run = sync(&cfg).await;
+    assert_eq!(
+        run.status,
+        RunStatus::Succeeded,
+        "a refused token is renewed once: {run:?}"
+    );
+    assert_converged(&db, &sb);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_side_rate_limit_is_waited_out() {
+    let sb = start(small()).await;
+    sb.set_rate_limit(RateLimitConfig {
+        requests_per_window: 150,
+        window_ms: 1_000,
+        max_concurrent: 4,
+        retry_after_secs: None,
+    });
+    let (_dir, db) = temp_db();
+    let mut raw = raw_config(&sb, &db);
+    raw.streams.orders = false;
+    raw.retry.run_budget = 1_000;
+    raw.retry.max_attempts = 20;
+    let run = sync(&config(raw)).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    let truth = sb.truth();
+    assert_eq!(stored(&db).bookings, truth.bookings);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_api_fails_the_run_clearly_and_keeps_what_was_stored() {
+    let sb = start(small()).await;
+    let (_dir, db) = temp_db();
+    let mut raw = raw_config(&sb, &db);
+    raw.retry.run_budget = 5;
+    let cfg = config(raw);
+    sync(&cfg).await;
+    let before = fingerprint(&db);
+    sb.set_faults(FaultConfig {
+        status_503: 1.0,
+        ..FaultConfig::default()
+    });
+    let run = sync(&cfg).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    let err = stream(&run, "bookings").error.clone().unwrap();
+    assert!(err.contains("v1/bookings") && err.contains("503"), "{err}");
+    assert!(!err.contains("sbx."), "no token in errors: {err}");
+    assert_eq!(fingerprint(&db), before, "a failed run loses and changes nothing");
+    let (status, error): (String, String) = open(&db)
+        .query_row(
+            "SELECT status, error FROM sync_runs ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(status, "failed");
+    assert!(error.contains("503"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_expired_between_runs_restarts_the_pass_from_the_high_water_mark() {
+    let sb = start(small()).await;
+    let (_dir, db) = temp_db();
+    let mut raw = raw_config(&sb, &db);
+    raw.streams = bookings_only();
+    raw.retry.run_budget = 0;
+    raw.api.page_size = 20;
+    let cfg = config(raw);
+    // The bootstrap pass dies after a few pages, leaving a cursor in its checkpoint.
+    sb.inject_after(4, Fault::Status(503), 1);
+    let run = sync(&cfg).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    let (cursor, pages): (Option<String>, i64) = open(&db)
+        .query_row(
+            "SELECT cursor, pass_pages FROM sync_state WHERE stream = 'bookings'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(
+        cursor.is_some() && pages >= 2,
+        "a cursor was checkpointed after {pages} pages"
+    );
+
+    sb.expire_cursors();
+    let run = sync(&cfg).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    assert_eq!(stored(&db).bookings, sb.truth().bookings);
+    let (hwm, cursor): (Option<String>, Option<String>) = open(&db)
+        .query_row(
+            "SELECT high_water_mark, cursor FROM sync_state WHERE stream = 'bookings'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(hwm.is_some() && cursor.is_none());
+    // The restart resumed from the committed progress, not from the very beginning.
+    assert!(
+        stream(&run, "bookings").pages < 240 / 20,
+        "{:?}",
+        stream(&run, "bookings")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_young_cursor_resumes_the_interrupted_pass() {
+    let sb = start(small()).await;
+    let (_dir, db) = temp_db();
+    let mut raw = raw_config(&sb, &db);
+    raw.streams = bookings_only();
+    raw.retry.run_budget = 0;
+    raw.api.page_size = 20;
+    let cfg = config(raw);
+    sb.inject_after(6, Fault::Status(503), 1);
+    assert_eq!(sync(&cfg).await.status, RunStatus::Failed);
+    let stored_before = open(&db)
+        .query_row("SELECT COUNT(*) FROM bookings", [], |r| r.get::<_, i64>(0))
+        .unwrap() as u64;
+    assert!(stored_before >= 60, "{stored_before}");
+    let run = sync(&cfg).await;
+    assert_eq!(run.status, RunStatus::Succeeded);
+    let b = stream(&run, "bookings");
+    // The bootstrap resumed at its cursor: it re-read none of the stored rows; only the one
+    // page of the catch-up incremental pass that follows a bootstrap is unchanged.
+    assert_eq!(b.inserted, 240 - stored_before, "{b:?}");
+    assert_eq!(b.unchanged, 20, "{b:?}");
+    assert_eq!(b.pages, (240 - stored_before) / 20 + 1, "{b:?}");
+    assert_eq!(stored(&db).bookings, sb.truth().bookings);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_with_awkward_characters_authenticates() {
+    let secret = "s3cr~t+with&odd=chars%2F/and space";
+    let mut sc = small();
+    sc.clients = vec![ClientKey {
+        client_secret: secret.to_owned(),
+        ..ClientKey::default()
+    }];
+    let sb = start(sc).await;
+    let (_dir, db) = temp_db();
+    let mut raw = raw_config(&sb, &db);
+    raw.auth.client_secret = Some(SecretString::from(secret.to_owned()));
+    raw.streams = bookings_only();
+    let run = sync(&config(raw)).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_or_missing_scope_ends_the_run_with_what_to_fix() {
+    let sb = start(small()).await;
+    let (_dir, db) = temp_db();
+    let mut raw = raw_config(&sb, &db);
+    raw.auth.client_secret = Some(SecretString::from("wrong".to_owned()));
+    let err = sync::run(&config(raw), Stop::never()).await.unwrap_err();
+    assert_eq!(err.failure(), sync::Failure::Auth);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("invalid_client") && msg.contains("auth.client_id"),
+        "{msg}"
+    );
+    assert!(!msg.contains("wrong"), "the secret is not echoed: {msg}");
+
+    let mut sc = small();
+    sc.clients = vec![ClientKey {
+        scopes: ["booking.read".to_owned()].into(),
+        ..ClientKey::default()
+    }];
+    let sb = start(sc).await;
+    let err = sync::run(&config(raw_config(&sb, &db)), Stop::never())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("invalid_scope"), "{err}");
+}
+
+fn bookings_only() -> understory_sync::config::RawStreams {
+    understory_sync::config::RawStreams {
+        bookings: true,
+        orders: false,
+        marketing_consents: false,
+        events: false,
+        experiences: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_from_both_null_and_absent_optional_fields_map_to_sql_null() {
+    let sb = start(small()).await;
+    let (_dir, db) = temp_db();
+    sync(&config(raw_config(&sb, &db))).await;
+    let c = open(&db);
+    let (nulls, explicit): (i64, i64) = c
+        .query_row(
+            "SELECT SUM(internal_note IS NULL), SUM(json_type(raw_json, '$.internal_note') = 'null') FROM bookings",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(explicit > 0, "the sandbox sent some explicit nulls");
+    assert!(nulls > explicit, "absent fields are NULL too");
+    let legacy: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM marketing_consents WHERE id IS NULL AND consent_key LIKE 'legacy:%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        legacy > 0,
+        "legacy consents without id are kept, keyed by company, email and source"
+    );
+    let money: (i64, String, i64) = c
+        .query_row(
+            "SELECT amount_minor, amount_currency, amount_exponent FROM orders LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((money.1.as_str(), money.2), ("DKK", 2));
+}
