@@ -2,6 +2,7 @@
 //! sandbox on 127.0.0.1 and writes real SQLite files in a temporary directory.
 
 mod cli;
+mod configs;
 mod sandbox;
 mod support;
 mod sync;

@@ -75,7 +75,8 @@ pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
 pub fn open(db: &Path) -> Connection {
     #[allow(clippy::disallowed_methods)] // deliberately not store::open: tests read as outsiders
     let c = Connection::open(db).expect("open db");
-    c.busy_timeout(std::time::Duration::from_secs(10)).expect("busy timeout");
+    c.busy_timeout(std::time::Duration::from_secs(10))
+        .expect("busy timeout");
     c
 }
 

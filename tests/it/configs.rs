@@ -1,0 +1,98 @@
+//! The shipped example configs parse, and name every key the code reads.
+
+use std::path::Path;
+
+use understory_sync::config::{self, Environment};
+use understory_sync::sandbox::SandboxConfig;
+
+/// Every key `RawConfig` reads; `deny_unknown_fields` makes sure nothing else is accepted.
+const KEYS: [&str; 29] = [
+    "database",
+    "schedule",
+    "auth.token_url",
+    "auth.audience",
+    "auth.client_id",
+    "auth.client_secret",
+    "auth.client_secret_file",
+    "auth.renew_before_secs",
+    "api.base_url",
+    "api.user_agent",
+    "api.accept_language",
+    "api.connect_timeout_secs",
+    "api.request_timeout_secs",
+    "api.requests_per_second",
+    "api.burst",
+    "api.max_concurrent",
+    "api.page_size",
+    "retry.max_attempts",
+    "retry.initial_backoff_ms",
+    "retry.max_backoff_ms",
+    "retry.rate_limited_wait_secs",
+    "retry.run_budget",
+    "sync.overlap_secs",
+    "sync.cursor_ttl_secs",
+    "streams.bookings",
+    "streams.orders",
+    "streams.marketing_consents",
+    "streams.events",
+    "streams.experiences",
+];
+
+#[test]
+fn the_example_config_loads_and_documents_every_key() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/understory-sync.toml");
+    let env = Environment {
+        vars: vec![
+            ("UNDERSTORY_CLIENT_ID".into(), "id".into()),
+            ("UNDERSTORY_CLIENT_SECRET".into(), "s".into()),
+        ],
+    };
+    let cfg = config::load(&path, &env).expect("example config loads");
+    assert_eq!(cfg.api.base_url.as_str(), "https://api.understory.io/");
+    let text = std::fs::read_to_string(&path).unwrap();
+    for key in KEYS {
+        let leaf = key.rsplit('.').next().unwrap();
+        assert!(
+            text.lines()
+                .any(|l| l.trim_start_matches("# ").starts_with(&format!("{leaf} ="))),
+            "config/understory-sync.toml does not mention {key}"
+        );
+    }
+    // Every key really is read: setting it through the environment is accepted, not unknown.
+    for key in KEYS
+        .iter()
+        .filter(|k| !k.starts_with("auth.client_secret") && **k != "schedule")
+    {
+        let var = format!("UNDERSTORY_SYNC__{}", key.replace('.', "__").to_uppercase());
+        let value = if key.starts_with("streams.") {
+            "true"
+        } else if key.ends_with("_url") {
+            "http://127.0.0.1:1/"
+        } else if key == &"database"
+            || key.contains("user_agent")
+            || key.contains("language")
+            || key.contains("audience")
+            || key.contains("client_id")
+        {
+            "x"
+        } else {
+            "7"
+        };
+        let mut env = env.clone();
+        env.vars.push((var.clone(), value.into()));
+        config::load(&path, &env).unwrap_or_else(|e| panic!("{var}={value}: {e}"));
+    }
+    let mut env = env.clone();
+    env.vars
+        .push(("UNDERSTORY_SYNC__API__BASE_URLL".into(), "x".into()));
+    let err = config::load(&path, &env).unwrap_err().to_string();
+    assert!(err.contains("base_url"), "{err}");
+}
+
+#[test]
+fn the_example_sandbox_config_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sandbox.toml");
+    let cfg = SandboxConfig::from_file(&path).expect("sandbox config loads");
+    assert_eq!(cfg.data.bookings, 10_000);
+    assert_eq!(cfg.clients[0].client_id, "sandbox-client");
+}
