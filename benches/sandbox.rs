@@ -60,7 +60,8 @@ async fn main() {
     };
     let ready = started.elapsed();
     let rss_idle = rss_mib(child.id());
-    let client = reqwest::Client::new();
+    // A plain client on purpose: the figure is the sandbox's, not our client's settings.
+    let client = reqwest::Client::builder().build().expect("client");
     let token: serde_json::Value = client
         .post(format!("{base}/oauth2/token"))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -83,6 +84,7 @@ async fn main() {
             .sum();
     let rss_after = rss_mib(child.id());
     let _ = child.kill();
+    let _ = child.wait();
 
     println!("sandbox benchmark ({BOOKINGS} bookings, pages of 100, sort=-updated_at)");
     println!("  ready after            {:>10.2} s", ready.as_secs_f64());
