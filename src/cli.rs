@@ -78,6 +78,42 @@ pub enum Command {
         )]
         config: PathBuf,
     },
+    /// Stay running and sync on the config's `schedule` (cron) until SIGTERM/SIGINT.
+    Run {
+        #[arg(
+            long,
+            short,
+            env = "UNDERSTORY_SYNC_CONFIG",
+            default_value = "config/understory-sync.toml"
+        )]
+        config: PathBuf,
+    },
+    /// Check the config, the key (token, /v1/me, scopes) and the database, one line each.
+    Check {
+        #[arg(
+            long,
+            short,
+            env = "UNDERSTORY_SYNC_CONFIG",
+            default_value = "config/understory-sync.toml"
+        )]
+        config: PathBuf,
+    },
+    /// Show recent runs, each stream's checkpoint and rows per table; reads the database only.
+    Status {
+        #[arg(
+            long,
+            short,
+            env = "UNDERSTORY_SYNC_CONFIG",
+            default_value = "config/understory-sync.toml"
+        )]
+        config: PathBuf,
+        /// Read this database instead of the config's.
+        #[arg(long)]
+        database: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Start the sandbox in-process, sync it into a local file and print rows per table.
     Demo {
         #[arg(long, default_value = "understory-demo.sqlite")]
@@ -117,6 +153,17 @@ pub async fn run(cli: Cli) -> Result<Exit, (Exit, anyhow::Error)> {
                 .map_err(|e| (Exit::Config, anyhow::Error::new(e)))?;
             sync_once(&cfg).await
         }
+        Command::Run { config } => {
+            let cfg = config::load(&config, &config::Environment::from_process())
+                .map_err(|e| (Exit::Config, anyhow::Error::new(e)))?;
+            run_scheduled(cfg).await
+        }
+        Command::Check { config } => check(&config).await,
+        Command::Status {
+            config,
+            database,
+            json,
+        } => status(&config, database, json),
         Command::Demo { database, bookings } => demo(database, bookings).await,
         Command::Sandbox {
             port,
@@ -178,18 +225,230 @@ pub async fn run(cli: Cli) -> Result<Exit, (Exit, anyhow::Error)> {
 async fn sync_once(cfg: &Config) -> Result<Exit, (Exit, anyhow::Error)> {
     let (trigger, stop) = shutdown::channel();
     shutdown::on_signals(trigger).map_err(|e| (Exit::Internal, anyhow::Error::new(e)))?;
-    let report = sync::run(cfg, stop).await.map_err(|e| {
-        let exit = match e.failure() {
-            Failure::Auth => Exit::Auth,
-            Failure::Store => Exit::Database,
-            Failure::Api => Exit::Api,
-            Failure::Stopped => Exit::Interrupted,
-            Failure::Internal => Exit::Internal,
+    sync_with(cfg, stop).await
+}
+
+fn exit_for_failure(f: Failure) -> Exit {
+    match f {
+        Failure::Auth => Exit::Auth,
+        Failure::Store => Exit::Database,
+        Failure::Api => Exit::Api,
+        Failure::Stopped => Exit::Interrupted,
+        Failure::Internal => Exit::Internal,
+        Failure::LockBusy => Exit::LockBusy,
+    }
+}
+
+/// One sync, its summary and its metrics file.
+async fn sync_with(cfg: &Config, stop: shutdown::Stop) -> Result<Exit, (Exit, anyhow::Error)> {
+    let report = sync::run(cfg, stop)
+        .await
+        .map_err(|e| (exit_for_failure(e.failure()), anyhow::Error::new(e)))?;
+    summarise(&report);
+    if let Some(path) = &cfg.metrics_textfile {
+        let last_success = Store::open(&cfg.database)
+            .and_then(|s| s.last_success())
+            .ok()
+            .flatten()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.to_utc());
+        let text = understory_sync::metrics::render(&report, chrono::Utc::now(), last_success);
+        if let Err(e) = understory_sync::metrics::write(path, &text) {
+            tracing::warn!(path = %path.display(), error = %e, "could not write the metrics textfile");
+        }
+    }
+    Ok(exit_for(&report))
+}
+
+/// `run`: the cron loop. A clean stop (SIGTERM/SIGINT) exits 0; the sync it interrupted is
+/// recorded as interrupted and the next run resumes it.
+async fn run_scheduled(cfg: Config) -> Result<Exit, (Exit, anyhow::Error)> {
+    let schedule = cfg.schedule.clone().ok_or_else(|| {
+        (
+            Exit::Config,
+            anyhow::anyhow!(
+                "config key `schedule`: missing: `run` needs a cron expression, e.g. \"*/15 * * * *\""
+            ),
+        )
+    })?;
+    let (trigger, stop) = shutdown::channel();
+    shutdown::on_signals(trigger).map_err(|e| (Exit::Internal, anyhow::Error::new(e)))?;
+    let cfg = std::sync::Arc::new(cfg);
+    let job_stop = stop.clone();
+    understory_sync::schedule::run_loop(
+        &schedule,
+        stop,
+        move || {
+            let cfg = std::sync::Arc::clone(&cfg);
+            let stop = job_stop.clone();
+            async move {
+                if let Err((exit, e)) = sync_with(&cfg, stop).await {
+                    tracing::error!(exit_code = exit as u8, "sync failed: {e:#}");
+                }
+            }
+        },
+        |_| {},
+    )
+    .await;
+    tracing::info!("stopped");
+    Ok(Exit::Ok)
+}
+
+/// `check`: each step prints one `ok:` line, or fails with one `error:` line and its exit code.
+async fn check(path: &std::path::Path) -> Result<Exit, (Exit, anyhow::Error)> {
+    let cfg =
+        config::load(path, &config::Environment::from_process()).map_err(|e| (Exit::Config, e.into()))?;
+    let names: Vec<&str> = cfg.streams.iter().map(|s| s.name()).collect();
+    println!(
+        "ok: config {} is valid; streams: {}",
+        path.display(),
+        names.join(", ")
+    );
+    let scopes: Vec<&str> = cfg.streams.iter().map(|s| s.scope()).collect();
+    let api = understory_sync::api::ApiClient::new(&cfg, &scopes, shutdown::Stop::never())
+        .map_err(|e| (Exit::Config, anyhow::anyhow!(e)))?;
+    match api.tokens().token().await {
+        Ok(_) => {}
+        Err(understory_sync::auth::Error::Rejected { error, .. }) if error == "invalid_scope" => {
+            let missing = missing_scopes(&cfg, &scopes).await;
+            return Err((
+                Exit::Auth,
+                anyhow::anyhow!(
+                    "the key lacks {} needed by the enabled streams (invalid_scope); grant it in Backoffice or disable those streams",
+                    missing.join(", ")
+                ),
+            ));
+        }
+        Err(e) => {
+            let exit = if e.is_transient() { Exit::Api } else { Exit::Auth };
+            return Err((exit, anyhow::Error::new(e)));
+        }
+    }
+    println!("ok: the token endpoint {} issued a token", cfg.auth.token_url);
+    let stats = understory_sync::api::Stats::default();
+    let me: understory_sync::api::types::Me = api.get(&stats, "v1/me", &[]).await.map_err(|e| {
+        let exit = if matches!(e.root(), understory_sync::api::Error::Unauthorized { .. }) {
+            Exit::Auth
+        } else {
+            Exit::Api
         };
         (exit, anyhow::Error::new(e))
     })?;
-    summarise(&report);
-    Ok(exit_for(&report))
+    println!("ok: /v1/me: company \"{}\" ({})", me.company_name, me.company_id);
+    if let Some(granted) = api.tokens().granted_scopes().await {
+        let missing: Vec<&str> = scopes
+            .iter()
+            .copied()
+            .filter(|s| !granted.iter().any(|g| g == s))
+            .collect();
+        if !missing.is_empty() {
+            return Err((
+                Exit::Auth,
+                anyhow::anyhow!(
+                    "the key was not granted {} needed by the enabled streams; grant it in Backoffice or disable those streams",
+                    missing.join(", ")
+                ),
+            ));
+        }
+        println!(
+            "ok: granted scopes cover the enabled streams ({})",
+            granted.join(" ")
+        );
+    }
+    let store = Store::open(&cfg.database).map_err(|e| (Exit::Database, e.into()))?;
+    store.check_writable().map_err(|e| (Exit::Database, e.into()))?;
+    println!("ok: database {} is writable and migrated", cfg.database.display());
+    Ok(Exit::Ok)
+}
+
+/// Asks for each scope alone, to name every one the key lacks (the server names only one).
+async fn missing_scopes<'a>(cfg: &Config, scopes: &[&'a str]) -> Vec<&'a str> {
+    let Ok(http) = understory_sync::api::client::build_http(&cfg.api) else {
+        return scopes.to_vec();
+    };
+    let mut missing = Vec::new();
+    for scope in scopes {
+        let probe = understory_sync::auth::TokenSource::new(
+            http.clone(),
+            cfg.auth.token_url.clone(),
+            cfg.auth.audience.clone(),
+            cfg.auth.client_id.clone(),
+            cfg.auth.client_secret.clone(),
+            &[scope],
+            cfg.auth.renew_before,
+        );
+        if probe.token().await.is_err() {
+            missing.push(*scope);
+        }
+    }
+    missing
+}
+
+/// `status`: reads the database only.
+fn status(
+    config: &std::path::Path,
+    database: Option<PathBuf>,
+    json: bool,
+) -> Result<Exit, (Exit, anyhow::Error)> {
+    let db = match database {
+        Some(db) => db,
+        None => config::database_path(config, &config::Environment::from_process())
+            .map_err(|e| (Exit::Config, e.into()))?,
+    };
+    let st = understory_sync::store::status(&db, 10).map_err(|e| (Exit::Database, e.into()))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&st).map_err(|e| (Exit::Internal, e.into()))?
+        );
+        return Ok(Exit::Ok);
+    }
+    println!("database {}", st.database.display());
+    println!("recent runs:");
+    for r in &st.runs {
+        println!(
+            "  #{:<5} {} → {}  {:<11} +{} ~{} ={}  requests {} retries {} 429s {}{}",
+            r.id,
+            r.started_at,
+            r.ended_at.as_deref().unwrap_or("…"),
+            r.status,
+            r.rows_inserted,
+            r.rows_updated,
+            r.rows_unchanged,
+            r.requests,
+            r.retries,
+            r.rate_limited,
+            r.error
+                .as_deref()
+                .map(|e| format!("  error: {e}"))
+                .unwrap_or_default()
+        );
+    }
+    println!("streams:");
+    let now = chrono::Utc::now();
+    for s in &st.streams {
+        let age = s
+            .cursor_saved_at
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| format!("checkpoint {}s old", (now - t.to_utc()).num_seconds()))
+            .unwrap_or_else(|| "no pass in progress".to_owned());
+        println!(
+            "  {:<20} high-water mark {:<26} {}{}",
+            s.stream,
+            s.high_water_mark.as_deref().unwrap_or("-"),
+            age,
+            s.pass_in_progress
+                .as_deref()
+                .map(|p| format!(" ({p} pass, {} pages)", s.pass_pages))
+                .unwrap_or_default()
+        );
+    }
+    println!("rows:");
+    for (t, n) in &st.rows {
+        println!("  {t:<20} {n:>10}");
+    }
+    Ok(Exit::Ok)
 }
 
 /// The exit code of a finished run.

@@ -51,6 +51,14 @@ pub struct RawConfig {
     pub retry: RawRetry,
     pub sync: RawSync,
     pub streams: RawStreams,
+    pub metrics: RawMetrics,
+}
+
+/// Optional Prometheus textfile, rewritten after each run.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawMetrics {
+    pub textfile: Option<PathBuf>,
 }
 
 impl Default for RawConfig {
@@ -63,6 +71,7 @@ impl Default for RawConfig {
             retry: RawRetry::default(),
             sync: RawSync::default(),
             streams: RawStreams::default(),
+            metrics: RawMetrics::default(),
         }
     }
 }
@@ -187,12 +196,14 @@ impl Default for RawStreams {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database: PathBuf,
-    pub schedule: Option<String>,
+    /// For `run`; validated at load so a bad expression fails before anything starts.
+    pub schedule: Option<cron::Schedule>,
     pub auth: AuthConfig,
     pub api: ApiConfig,
     pub retry: RetryConfig,
     pub sync: SyncConfig,
     pub streams: Vec<StreamKind>,
+    pub metrics_textfile: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -281,6 +292,25 @@ pub fn load(path: &Path, env: &Environment) -> Result<Config, Error> {
     validate(raw, env, path.parent())
 }
 
+/// Only the database path of the config at `path`: what `status` needs, without credentials.
+pub fn database_path(path: &Path, env: &Environment) -> Result<PathBuf, Error> {
+    let overrides = config::Environment::with_prefix(ENV_PREFIX)
+        .prefix_separator("__")
+        .separator("__")
+        .try_parsing(true)
+        .source(Some(env.vars.iter().cloned().collect()));
+    let raw: RawConfig = config::Config::builder()
+        .add_source(config::File::from(path).format(config::FileFormat::Toml))
+        .add_source(overrides)
+        .build()
+        .and_then(config::Config::try_deserialize)
+        .map_err(|e| Error::Load(format!("{}: {e}", path.display())))?;
+    Ok(match path.parent() {
+        Some(b) if raw.database.is_relative() && !b.as_os_str().is_empty() => b.join(raw.database),
+        _ => raw.database,
+    })
+}
+
 /// Turns a raw configuration into typed values; relative paths resolve against `base`.
 pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Result<Config, Error> {
     let url = |key: &'static str, s: &str| {
@@ -343,13 +373,21 @@ pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Resul
     if streams.is_empty() {
         return Err(invalid("streams", "no stream is enabled"));
     }
-    let database = match base {
-        Some(b) if raw.database.is_relative() && !b.as_os_str().is_empty() => b.join(&raw.database),
-        _ => raw.database,
+    let resolve = |p: PathBuf| match base {
+        Some(b) if p.is_relative() && !b.as_os_str().is_empty() => b.join(p),
+        _ => p,
+    };
+    let database = resolve(raw.database);
+    let schedule = match raw.schedule.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(expr) => Some(
+            crate::schedule::parse(expr)
+                .map_err(|e| invalid("schedule", format!("'{}': {}", e.expr, e.why)))?,
+        ),
+        None => None,
     };
     Ok(Config {
         database,
-        schedule: raw.schedule,
+        schedule,
         auth: AuthConfig {
             token_url,
             audience: raw.auth.audience,
@@ -380,6 +418,7 @@ pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Resul
             cursor_ttl: Duration::from_secs(raw.sync.cursor_ttl_secs),
         },
         streams,
+        metrics_textfile: raw.metrics.textfile.map(resolve),
     })
 }
 

@@ -9,7 +9,10 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod lock;
+pub mod metrics;
 pub mod sandbox;
+pub mod schedule;
 pub mod shutdown;
 pub mod store;
 pub mod streams;

@@ -9,7 +9,8 @@
 //! - *incremental* (later runs): `sort=-updated_at`, stopping once items are older than the
 //!   high-water mark minus `sync.overlap_secs`; the candidate is the newest item seen first.
 //! - *scan* (consents, events, experiences): the whole list; a scan that ran from its first page
-//!   to its last in this process marks live rows it did not list as removed.
+//!   to its last in this process marks live rows it did not list as removed. A scan resumed from
+//!   a checkpoint cannot, so a whole scan follows it at once.
 //!
 //! The high-water mark advances only in the transaction of a pass's last page. The cursor is
 //! checkpointed after every page but used only to resume a crashed pass while it is younger than
@@ -53,6 +54,8 @@ pub enum Error {
     Auth(auth::Error),
     #[error("cannot start the sync: {0}")]
     Setup(String),
+    #[error(transparent)]
+    Lock(#[from] crate::lock::Error),
 }
 
 /// The coarse kind of a failure, for exit codes and `sync_runs.status`.
@@ -64,6 +67,7 @@ pub enum Failure {
     Store,
     Stopped,
     Internal,
+    LockBusy,
 }
 
 impl Error {
@@ -79,6 +83,8 @@ impl Error {
             },
             Self::Malformed { .. } => Failure::Api,
             Self::Setup(_) => Failure::Internal,
+            Self::Lock(crate::lock::Error::Busy { .. }) => Failure::LockBusy,
+            Self::Lock(_) => Failure::Store,
         }
     }
 }
@@ -178,6 +184,9 @@ async fn blocking<T: Send + 'static>(
 /// Runs one sync of every enabled stream, concurrently, and records it in `sync_runs`.
 pub async fn run(config: &Config, stop: Stop) -> Result<RunReport, Error> {
     let started = Instant::now();
+    // Held until the run ends: one sync per database, and `start_run` may then safely mark
+    // runs still "running" as abandoned.
+    let _lock = crate::lock::acquire(&config.database)?;
     let path = config.database.clone();
     let store = Arc::new(blocking(move || Store::open(&path)).await?);
     let scopes: Vec<&str> = config.streams.iter().map(|s| s.scope()).collect();
@@ -470,11 +479,6 @@ async fn walk(ctx: &Ctx, kind: StreamKind, stats: &Stats, report: &mut StreamRep
             table: kind.table(),
             seen: seen.iter().cloned().collect(),
         });
-        if done && kind.mode() == Mode::Scan && !whole_scan {
-            tracing::info!(
-                "this scan resumed from a checkpoint, so removals wait for the next complete scan"
-            );
-        }
         let rows: Vec<store::Row> = items.into_iter().map(|i| i.row).collect();
         let store = Arc::clone(&ctx.store);
         let cp_to_save = next_cp.clone();
@@ -501,6 +505,18 @@ async fn walk(ctx: &Ctx, kind: StreamKind, stats: &Stats, report: &mut StreamRep
             if pass.kind == PassKind::Bootstrap && cp.high_water_mark.is_some() {
                 pass = new_pass(kind, &cp, Utc::now());
                 cursor = None;
+                continue;
+            }
+            // A scan resumed from a checkpoint saw only part of the list, so it could not tell
+            // what was removed: one whole scan now does, so a run after a crash ends converged.
+            if pass.kind == PassKind::Scan && !whole_scan {
+                tracing::info!(
+                    "the resumed scan is complete; scanning once more from the start to detect removals"
+                );
+                pass = new_pass(kind, &cp, Utc::now());
+                cursor = None;
+                whole_scan = true;
+                seen.clear();
                 continue;
             }
             return Ok(());

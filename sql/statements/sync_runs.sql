@@ -21,3 +21,11 @@ UPDATE sync_runs SET
     streams_json = :streams_json,
     error = :error
 WHERE id = :id;
+
+-- name: last_success
+SELECT MAX(ended_at) FROM sync_runs WHERE status = 'succeeded';
+
+-- name: recent
+SELECT id, started_at, ended_at, status, rows_inserted, rows_updated, rows_unchanged,
+       requests, retries, rate_limited, error
+FROM sync_runs ORDER BY id DESC LIMIT :limit;

@@ -27,3 +27,8 @@ ON CONFLICT (stream) DO UPDATE SET
     pass_rows = excluded.pass_rows,
     last_completed_at = COALESCE(excluded.last_completed_at, sync_state.last_completed_at),
     updated_at = excluded.updated_at;
+
+-- name: all
+SELECT stream, high_water_mark, cursor IS NOT NULL, cursor_saved_at, pass_kind, pass_pages,
+       last_completed_at
+FROM sync_state ORDER BY stream;

@@ -182,22 +182,31 @@ impl ApiClient {
                 path: err_path(),
                 detail: describe(&e),
             };
-            let resp = self
-                .http
-                .get(url.clone())
-                .query(query)
-                .header(AUTHORIZATION, authorization)
-                .send()
-                .await
-                .map_err(network)?;
-            let status = resp.status();
-            let retry_after = resp
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let body = resp.bytes().await.map_err(network)?;
+            let exchange = async {
+                let resp = self
+                    .http
+                    .get(url.clone())
+                    .query(query)
+                    .header(AUTHORIZATION, authorization)
+                    .send()
+                    .await
+                    .map_err(network)?;
+                let status = resp.status();
+                let retry_after = resp
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                let body = resp.bytes().await.map_err(network)?;
+                Ok::<_, Error>((status, retry_after, body))
+            };
+            // A stop abandons the request in flight: nothing was written for it yet, and the
+            // next run asks again. Waiting out a slow server could take `request_timeout`.
+            let (status, retry_after, body) = tokio::select! {
+                r = exchange => r?,
+                () = self.stop.stopped() => return Err(Error::Stopped { path: err_path() }),
+            };
             match status {
                 s if s.is_success() => return Ok(body),
                 StatusCode::UNAUTHORIZED if !renewed => {

@@ -25,6 +25,8 @@ struct TokenResponse {
 struct Cached {
     token: AccessToken,
     renew_at: Instant,
+    /// The scopes the server says it granted (RFC 6749 §5.1), if it said.
+    scope: Option<String>,
 }
 
 /// Hands out a valid access token, fetching a new one only when needed.
@@ -70,15 +72,29 @@ impl TokenSource {
         {
             return Ok(c.token.clone());
         }
-        let (token, lifetime) = self.fetch().await?;
+        let (token, lifetime, scope) = self.fetch().await?;
         // Renew `renew_before` early, but never later than half-way: short-lived tokens would
         // otherwise be renewed before every request or, worse, used after they expired.
         let margin = self.renew_before.min(lifetime / 2);
         *cached = Some(Cached {
             token: token.clone(),
             renew_at: Instant::now() + lifetime - margin,
+            scope,
         });
         Ok(token)
+    }
+
+    /// The scopes granted with the current token (after `token()`), as the server listed them.
+    pub async fn granted_scopes(&self) -> Option<Vec<String>> {
+        let cached = self.cached.lock().await;
+        let scope = cached.as_ref()?.scope.as_ref()?;
+        Some(
+            scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )
     }
 
     /// Forgets `stale` after the API refused it, so the next `token()` fetches a new one.
@@ -90,7 +106,7 @@ impl TokenSource {
     }
 
     #[tracing::instrument(skip_all, fields(token_url = %self.token_url, client_id = %self.client_id))]
-    async fn fetch(&self) -> Result<(AccessToken, Duration), Error> {
+    async fn fetch(&self) -> Result<(AccessToken, Duration, Option<String>), Error> {
         let body = form::encode(&[
             ("grant_type", "client_credentials"),
             ("client_id", &self.client_id),
@@ -139,6 +155,6 @@ impl TokenSource {
             scope = token.scope.as_deref().unwrap_or(""),
             "fetched access token"
         );
-        Ok((AccessToken::new(token.access_token), lifetime))
+        Ok((AccessToken::new(token.access_token), lifetime, token.scope))
     }
 }

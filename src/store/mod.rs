@@ -50,6 +50,12 @@ pub fn iso(t: Timestamp) -> String {
 /// WAL lets analysts read while the job writes; `synchronous=NORMAL` is durable across
 /// process crashes in WAL mode, which is the failure this job must survive.
 pub fn open(path: &Path) -> Result<Connection, Error> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        return Err(Error::Sqlite {
+            path: path.to_owned(),
+            message: format!("the directory {} does not exist", dir.display()),
+        });
+    }
     let fail = |e: rusqlite::Error| classify(path, e);
     #[allow(clippy::disallowed_methods)] // this is the one place allowed to open a connection
     let mut conn = Connection::open(path).map_err(fail)?;
@@ -69,6 +75,111 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
         },
     })?;
     Ok(conn)
+}
+
+/// Opens an existing database read-only, without migrating: what `status` uses, so looking never
+/// changes anything.
+pub fn open_read_only(path: &Path) -> Result<Connection, Error> {
+    if !path.exists() {
+        return Err(Error::Sqlite {
+            path: path.to_owned(),
+            message: "does not exist yet: no sync has run".into(),
+        });
+    }
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| classify(path, e))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| classify(path, e))?;
+    Ok(conn)
+}
+
+/// A stream's checkpoint as `status` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StreamState {
+    pub stream: String,
+    pub high_water_mark: Option<String>,
+    pub has_cursor: bool,
+    pub cursor_saved_at: Option<String>,
+    pub pass_in_progress: Option<String>,
+    pub pass_pages: i64,
+    pub last_completed_at: Option<String>,
+}
+
+/// One `sync_runs` row as `status` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunRow {
+    pub id: i64,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub status: String,
+    pub rows_inserted: i64,
+    pub rows_updated: i64,
+    pub rows_unchanged: i64,
+    pub requests: i64,
+    pub retries: i64,
+    pub rate_limited: i64,
+    pub error: Option<String>,
+}
+
+/// What `status` reports: recent runs, each stream's checkpoint, rows per table.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    pub database: PathBuf,
+    pub runs: Vec<RunRow>,
+    pub streams: Vec<StreamState>,
+    pub rows: Vec<(String, i64)>,
+}
+
+/// Reads the status of the database at `path` without writing to it.
+pub fn status(path: &Path, runs: i64) -> Result<Status, Error> {
+    let conn = open_read_only(path)?;
+    let fail = |e: rusqlite::Error| classify(path, e);
+    let mut stmt = conn
+        .prepare(statements::get("sync_runs", "recent"))
+        .map_err(fail)?;
+    let runs = stmt
+        .query_map(&[(":limit", &runs)], |r| {
+            Ok(RunRow {
+                id: r.get(0)?,
+                started_at: r.get(1)?,
+                ended_at: r.get(2)?,
+                status: r.get(3)?,
+                rows_inserted: r.get(4)?,
+                rows_updated: r.get(5)?,
+                rows_unchanged: r.get(6)?,
+                requests: r.get(7)?,
+                retries: r.get(8)?,
+                rate_limited: r.get(9)?,
+                error: r.get(10)?,
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(fail)?;
+    let mut stmt = conn.prepare(statements::get("sync_state", "all")).map_err(fail)?;
+    let streams = stmt
+        .query_map([], |r| {
+            Ok(StreamState {
+                stream: r.get(0)?,
+                high_water_mark: r.get(1)?,
+                has_cursor: r.get(2)?,
+                cursor_saved_at: r.get(3)?,
+                pass_in_progress: r.get(4)?,
+                pass_pages: r.get(5)?,
+                last_completed_at: r.get(6)?,
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(fail)?;
+    let mut stmt = conn.prepare(statements::get("summary", "counts")).map_err(fail)?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(Iterator::collect)
+        .map_err(fail)?;
+    Ok(Status {
+        database: path.to_owned(),
+        runs,
+        streams,
+        rows,
+    })
 }
 
 fn classify(path: &Path, e: rusqlite::Error) -> Error {
@@ -274,6 +385,19 @@ impl Store {
             let mut stmt = c.prepare_cached(statements::get("summary", "counts"))?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect()
+        })
+    }
+
+    /// When the last successful run ended, if any did.
+    pub fn last_success(&self) -> Result<Option<String>, Error> {
+        self.with(|c| c.query_row(statements::get("sync_runs", "last_success"), [], |r| r.get(0)))
+    }
+
+    /// Proves the database can be written, without changing it.
+    pub fn check_writable(&self) -> Result<(), Error> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.rollback()
         })
     }
 

@@ -107,6 +107,9 @@ mod tests {
             ("sync_runs", "finish"),
             ("sync_runs", "abandon"),
             ("summary", "counts"),
+            ("sync_runs", "last_success"),
+            ("sync_runs", "recent"),
+            ("sync_state", "all"),
         ] {
             assert!(STATEMENTS.contains_key(&(file_key(t), n.to_owned())), "{t}.{n}");
         }

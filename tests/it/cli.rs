@@ -9,10 +9,10 @@ use understory_sync::sandbox::config::{ClientKey, FaultConfig};
 
 use crate::support::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_understory-sync");
+pub const BIN: &str = env!("CARGO_BIN_EXE_understory-sync");
 
 /// A config file for the binary, pointed at `sb`; the secret is passed through the environment.
-fn write_config(dir: &Path, sb: &Sandbox, extra: &str) -> std::path::PathBuf {
+pub fn write_config(dir: &Path, sb: &Sandbox, extra: &str) -> std::path::PathBuf {
     let path = dir.join("understory-sync.toml");
     let text = format!(
         r#"database = "sync.sqlite"
@@ -40,7 +40,7 @@ experiences = true
     path
 }
 
-fn sync_cmd(config: &Path, secret: &str) -> Command {
+pub fn sync_cmd(config: &Path, secret: &str) -> Command {
     let mut c = Command::new(BIN);
     c.args(["sync", "--config"])
         .arg(config)
@@ -50,7 +50,7 @@ fn sync_cmd(config: &Path, secret: &str) -> Command {
 }
 
 /// Waits until another process has committed `commits` transactions to `db` (or `give_up`).
-async fn wait_for_commits(db: &Path, commits: u32, give_up: impl Fn() -> bool) {
+pub async fn wait_for_commits(db: &Path, commits: u32, give_up: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !db.exists() {
         if give_up() || Instant::now() > deadline {

@@ -3,6 +3,7 @@
 
 mod cli;
 mod configs;
+mod ops;
 mod sandbox;
 mod support;
 mod sync;

@@ -335,3 +335,27 @@ async fn rows_from_both_null_and_absent_optional_fields_map_to_sql_null() {
         .unwrap();
     assert_eq!((money.1.as_str(), money.2), ("DKK", 2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_resumed_after_a_crash_is_followed_by_a_whole_scan_that_marks_removals() {
+    let sb = start(small()).await;
+    let (_dir, db) = temp_db();
+    let mut raw = raw_config(&sb, &db);
+    raw.streams = understory_sync::config::RawStreams {
+        marketing_consents: true,
+        ..bookings_only()
+    };
+    raw.streams.bookings = false;
+    raw.retry.run_budget = 0;
+    raw.api.page_size = 10;
+    let cfg = config(raw);
+    assert_eq!(sync(&cfg).await.status, RunStatus::Succeeded);
+    sb.inject_after(3, Fault::Status(503), 1); // the next scan dies on its fourth page
+    assert_eq!(sync(&cfg).await.status, RunStatus::Failed);
+    sb.mutate(2); // consents removed and added meanwhile
+    let run = sync(&cfg).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    let c = stream(&run, "marketing_consents");
+    assert!(c.removed > 0, "{c:?}");
+    assert_eq!(stored(&db).consents, sb.truth().consents);
+}

@@ -1,0 +1,94 @@
+//! One sync per database: an exclusive lock on `<database>.lock`.
+//!
+//! The lock is an OS file lock (`flock`), so the kernel drops it when its holder dies, however it
+//! dies: a stale lock file from a killed process never blocks the next run. The holder's pid is
+//! written into the file only to name it in the "busy" message.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("another understory-sync{} is syncing {db}; it holds {lock}", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Busy {
+        db: PathBuf,
+        lock: PathBuf,
+        pid: Option<u32>,
+    },
+    #[error("cannot open the lock file {lock}: {source}")]
+    Io { lock: PathBuf, source: std::io::Error },
+}
+
+/// Held for as long as it lives.
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl Lock {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The lock file that guards `database`.
+pub fn path_for(database: &Path) -> PathBuf {
+    let mut name = database.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    database.with_file_name(name)
+}
+
+/// Takes the lock of `database` or says who holds it; never waits.
+pub fn acquire(database: &Path) -> Result<Lock, Error> {
+    let path = path_for(database);
+    let io = |source| Error::Io {
+        lock: path.clone(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0).map_err(io)?;
+            file.seek(SeekFrom::Start(0)).map_err(io)?;
+            writeln!(file, "{}", std::process::id()).map_err(io)?;
+            Ok(Lock { _file: file, path })
+        }
+        Err(TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            Err(Error::Busy {
+                db: database.to_owned(),
+                lock: path.clone(),
+                pid: text.trim().parse().ok(),
+            })
+        }
+        Err(TryLockError::Error(e)) => Err(io(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_holder_is_refused_with_the_pid_and_release_frees_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("x.sqlite");
+        let held = acquire(&db).unwrap();
+        assert_eq!(held.path(), dir.path().join("x.sqlite.lock"));
+        match acquire(&db) {
+            Err(Error::Busy { pid, .. }) => assert_eq!(pid, Some(std::process::id())),
+            other => panic!("expected busy, got {other:?}"),
+        }
+        drop(held);
+        assert!(acquire(&db).is_ok());
+    }
+}

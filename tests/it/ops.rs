@@ -1,0 +1,443 @@
+//! Issue 4: running unattended — lock, graceful stop, exit codes, check, status, metrics, the
+//! cron loop, and the systemd units.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use understory_sync::sandbox::config::{ClientKey, FaultConfig};
+
+use crate::cli::{BIN, sync_cmd, wait_for_commits, write_config};
+use crate::support::*;
+
+fn sigterm(child: &Child) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -TERM");
+}
+
+/// Waits for `child` to exit, at most `limit`; returns its exit code and how long it took.
+async fn exit_within(child: &mut Child, limit: Duration) -> (Option<i32>, Duration) {
+    let t = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status.code(), t.elapsed());
+        }
+        if t.elapsed() > limit {
+            let _ = child.kill();
+            panic!("did not exit within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn last_run(db: &Path) -> (String, Option<String>) {
+    open(db)
+        .query_row(
+            "SELECT status, ended_at FROM sync_runs ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_sync_exits_promptly_records_interrupted_and_the_next_run_converges() {
+    let mut sc = small();
+    sc.faults = FaultConfig {
+        slow: 1.0,
+        slow_ms: 40,
+        ..FaultConfig::default()
+    };
+    let sb = start(sc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb, "");
+    let db = dir.path().join("sync.sqlite");
+    let child = std::sync::Mutex::new(
+        sync_cmd(&cfg, "sandbox-secret")
+            .env("UNDERSTORY_SYNC__API__PAGE_SIZE", "10")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_commits(&db, 4, || child.lock().unwrap().try_wait().unwrap().is_some()).await;
+    let mut child = child.into_inner().unwrap();
+    sigterm(&child);
+    let (code, took) = exit_within(&mut child, Duration::from_secs(5)).await;
+    assert_eq!(code, Some(7), "interrupted exit code (took {took:?})");
+    let (status, ended) = last_run(&db);
+    assert_eq!(status, "interrupted");
+    assert!(ended.is_some());
+    sb.set_faults(FaultConfig::default());
+    assert_eq!(
+        sync_cmd(&cfg, "sandbox-secret")
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .code(),
+        Some(0)
+    );
+    assert_converged(&db, &sb);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_instance_is_refused_and_a_killed_holder_does_not_block() {
+    let mut sc = small();
+    sc.faults = FaultConfig {
+        slow: 1.0,
+        slow_ms: 30,
+        ..FaultConfig::default()
+    };
+    let sb = start(sc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb, "");
+    let db = dir.path().join("sync.sqlite");
+    let first = std::sync::Mutex::new(
+        sync_cmd(&cfg, "sandbox-secret")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_commits(&db, 2, || first.lock().unwrap().try_wait().unwrap().is_some()).await;
+    let mut first = first.into_inner().unwrap();
+
+    let second = sync_cmd(&cfg, "sandbox-secret").output().unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(6), "{err}");
+    assert!(
+        err.contains(&format!("pid {}", first.id())),
+        "names the holder: {err}"
+    );
+
+    first.kill().unwrap(); // SIGKILL: the lock file stays behind, the OS lock does not
+    first.wait().unwrap();
+    assert!(dir.path().join("sync.sqlite.lock").exists());
+    sb.set_faults(FaultConfig::default());
+    let out = sync_cmd(&cfg, "sandbox-secret").output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_converged(&db, &sb);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_documented_exit_code() {
+    let sb = start(small()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let code = |cmd: &mut Command| {
+        cmd.stderr(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .code()
+    };
+
+    // 0: success.
+    let cfg = write_config(dir.path(), &sb, "");
+    assert_eq!(code(&mut sync_cmd(&cfg, "sandbox-secret")), Some(0));
+    // 2: configuration (unknown key; bad schedule; missing secret).
+    let bad = write_config(dir.path(), &sb, "[streams.extra]\nfoo = 1\n");
+    assert_eq!(code(&mut sync_cmd(&bad, "sandbox-secret")), Some(2));
+    let cfg = write_config(dir.path(), &sb, "");
+    assert_eq!(
+        code(sync_cmd(&cfg, "sandbox-secret").env("UNDERSTORY_SYNC__SCHEDULE", "every day")),
+        Some(2)
+    );
+    assert_eq!(
+        code(
+            Command::new(BIN)
+                .args(["sync", "--config"])
+                .arg(&cfg)
+                .env_remove("UNDERSTORY_CLIENT_SECRET")
+        ),
+        Some(2)
+    );
+    // 3: authentication.
+    assert_eq!(code(&mut sync_cmd(&cfg, "wrong-secret")), Some(3));
+    // 4: the API failing after retries.
+    sb.set_faults(FaultConfig {
+        status_502: 1.0,
+        ..FaultConfig::default()
+    });
+    assert_eq!(
+        code(sync_cmd(&cfg, "sandbox-secret").env("UNDERSTORY_SYNC__RETRY__RUN_BUDGET", "3")),
+        Some(4)
+    );
+    sb.set_faults(FaultConfig::default());
+    // 5: partial — experiences refuse an unknown language, the other streams sync.
+    assert_eq!(
+        code(sync_cmd(&cfg, "sandbox-secret").env("UNDERSTORY_SYNC__API__ACCEPT_LANGUAGE", "fr")),
+        Some(5)
+    );
+    // 6: lock busy.
+    let held = understory_sync::lock::acquire(&dir.path().join("sync.sqlite")).unwrap();
+    assert_eq!(code(&mut sync_cmd(&cfg, "sandbox-secret")), Some(6));
+    drop(held);
+    // 8: the database cannot be written.
+    assert_eq!(
+        code(sync_cmd(&cfg, "sandbox-secret").env(
+            "UNDERSTORY_SYNC__DATABASE",
+            dir.path().join("no/such/dir/x.sqlite")
+        )),
+        Some(8)
+    );
+    // (7, interrupted, is shown by the SIGTERM test.)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_a_good_key_a_bad_secret_and_a_missing_scope() {
+    let sb = start(small()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb, "");
+    let run = |secret: &str, cfg: &Path| {
+        Command::new(BIN)
+            .args(["check", "--config"])
+            .arg(cfg)
+            .env("UNDERSTORY_CLIENT_SECRET", secret)
+            .output()
+            .unwrap()
+    };
+    let out = run("sandbox-secret", &cfg);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("company \"Sandbox Adventures ApS\""), "{stdout}");
+    assert!(
+        stdout.contains("granted scopes cover") && stdout.contains("writable and migrated"),
+        "{stdout}"
+    );
+
+    let out = run("nope", &cfg);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("invalid_client"));
+
+    let mut sc = small();
+    sc.clients = vec![ClientKey {
+        scopes: ["booking.read".to_owned(), "order.read".to_owned()].into(),
+        ..ClientKey::default()
+    }];
+    let narrow = start(sc).await;
+    let cfg = write_config(dir.path(), &narrow, "");
+    let out = run("sandbox-secret", &cfg);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("invalid_scope") && err.contains("marketing.read, event.read, experience.read"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_json_and_the_metrics_textfile_after_runs() {
+    let sb = start(small()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = dir.path().join("understory.prom");
+    let cfg = write_config(
+        dir.path(),
+        &sb,
+        &format!("[metrics]\ntextfile = \"{}\"\n", metrics.display()),
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            sync_cmd(&cfg, "sandbox-secret")
+                .stderr(Stdio::null())
+                .status()
+                .unwrap()
+                .code(),
+            Some(0)
+        );
+    }
+    let out = Command::new(BIN)
+        .args(["status", "--json", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(st["runs"].as_array().unwrap().len(), 2);
+    assert_eq!(st["runs"][0]["status"], "succeeded");
+    assert_eq!(
+        st["runs"][0]["rows_inserted"], 0,
+        "the second run changed nothing"
+    );
+    let bookings = st["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stream"] == "bookings")
+        .unwrap();
+    assert!(
+        bookings["high_water_mark"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-01-01")
+    );
+    assert_eq!(bookings["has_cursor"], false);
+    let rows: Vec<(String, i64)> = serde_json::from_value(st["rows"].clone()).unwrap();
+    assert!(rows.contains(&("bookings".to_owned(), 240)));
+    let text = Command::new(BIN)
+        .args(["status", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).contains("high-water mark"));
+
+    // The textfile, parsed back sample by sample.
+    let prom = std::fs::read_to_string(&metrics).unwrap();
+    let sample = |name: &str| -> f64 {
+        prom.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing in\n{prom}"))
+    };
+    let now = chrono::Utc::now().timestamp() as f64;
+    assert!((now - sample("understory_sync_last_run_timestamp_seconds")).abs() < 120.0);
+    assert!(sample("understory_sync_last_success_timestamp_seconds") > 0.0);
+    assert_eq!(
+        sample("understory_sync_last_run_status{status=\"succeeded\"}"),
+        1.0
+    );
+    assert!(sample("understory_sync_last_run_rows{stream=\"bookings\",change=\"unchanged\"}") > 0.0);
+    assert_eq!(
+        sample("understory_sync_last_run_rows{stream=\"bookings\",change=\"inserted\"}"),
+        0.0
+    );
+    assert!(sample("understory_sync_last_run_requests{stream=\"orders\"}") >= 1.0);
+    assert!(prom.contains("# TYPE understory_sync_last_run_retries gauge"));
+    assert!(
+        !dir.path()
+            .read_dir()
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().contains(".tmp.")),
+        "no temp file left"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_mode_syncs_on_schedule_and_stops_cleanly_on_sigterm() {
+    let sb = start(small()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb, "");
+    let db = dir.path().join("sync.sqlite");
+    let mut child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("UNDERSTORY_CLIENT_SECRET", "sandbox-secret")
+        .env("UNDERSTORY_SYNC__SCHEDULE", "*/2 * * * * *")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let succeeded = || -> i64 {
+        if !db.exists() {
+            return 0;
+        }
+        open(&db)
+            .query_row(
+                "SELECT COUNT(*) FROM sync_runs WHERE status = 'succeeded'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(0)
+    };
+    while succeeded() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(succeeded() >= 2, "two scheduled runs happened");
+    sigterm(&child);
+    let (code, _) = exit_within(&mut child, Duration::from_secs(5)).await;
+    assert_eq!(code, Some(0));
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut logs).unwrap();
+    assert!(logs.contains("next_run"), "logs the next fire time: {logs}");
+}
+
+/// The shipped units, with ExecStart pointed at the built binary, in a temporary directory.
+fn units_for_analysis(dir: &Path) -> Vec<String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("/usr/local/bin/understory-sync", BIN);
+        // A template is verified through an instance of it.
+        let name = name.replace("@.", "@acme.");
+        std::fs::write(dir.join(&name), text).unwrap();
+        names.push(name);
+    }
+    names.sort();
+    names
+}
+
+#[test]
+fn systemd_units_verify_and_their_exposure_is_at_most_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = units_for_analysis(dir.path());
+    assert_eq!(units.len(), 5, "{units:?}");
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg("--man=no")
+        .args(&units)
+        .current_dir(dir.path())
+        .output()
+        .expect("systemd-analyze is installed (CI installs it)");
+    assert!(
+        out.status.success(),
+        "verify: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "verify warnings: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for unit in units.iter().filter(|u| u.ends_with(".service")) {
+        let out = Command::new("systemd-analyze")
+            .args(["security", "--offline=yes", "--no-pager", unit])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text
+            .lines()
+            .find(|l| l.contains("Overall exposure level"))
+            .unwrap_or_else(|| panic!("{text}"));
+        let level: f64 = line
+            .split(':')
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(level <= 2.0, "{unit}: {line}");
+        assert!(line.contains("OK"), "{unit}: {line}");
+    }
+}
