@@ -147,6 +147,11 @@ pub enum Command {
 
 /// Runs the parsed command; errors carry their exit code.
 pub async fn run(cli: Cli) -> Result<Exit, (Exit, anyhow::Error)> {
+    use std::io::IsTerminal;
+    let live = cli.log_format == LogFormat::Auto
+        && std::io::stderr().is_terminal()
+        && std::env::var_os("JOURNAL_STREAM").is_none();
+    LIVE_PROGRESS.store(live, std::sync::atomic::Ordering::Relaxed);
     match cli.command {
         Command::Sync { config } => {
             let cfg = config::load(&config, &config::Environment::from_process())
@@ -239,11 +244,28 @@ fn exit_for_failure(f: Failure) -> Exit {
     }
 }
 
+/// Whether to draw the live progress line: only for a person at a terminal.
+static LIVE_PROGRESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// One sync, its summary and its metrics file.
 async fn sync_with(cfg: &Config, stop: shutdown::Stop) -> Result<Exit, (Exit, anyhow::Error)> {
-    let report = sync::run(cfg, stop)
-        .await
-        .map_err(|e| (exit_for_failure(e.failure()), anyhow::Error::new(e)))?;
+    let progress = std::sync::Arc::new(sync::Progress::default());
+    let painter = LIVE_PROGRESS.load(std::sync::atomic::Ordering::Relaxed).then(|| {
+        let progress = std::sync::Arc::clone(&progress);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                // Redraws one line in place; a log line printed meanwhile simply pushes it down.
+                eprint!("\r\x1b[2K{}", progress.render());
+            }
+        })
+    });
+    let result = sync::run_with_progress(cfg, stop, progress).await;
+    if let Some(painter) = painter {
+        painter.abort();
+        eprint!("\r\x1b[2K");
+    }
+    let report = result.map_err(|e| (exit_for_failure(e.failure()), anyhow::Error::new(e)))?;
     summarise(&report);
     if let Some(path) = &cfg.metrics_textfile {
         let last_success = Store::open(&cfg.database)

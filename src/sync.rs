@@ -164,12 +164,60 @@ impl RunReport {
     }
 }
 
+/// Live counters of a run in progress, for the terminal display; updated after every page.
+#[derive(Debug, Default)]
+pub struct Progress {
+    streams: std::sync::Mutex<Vec<(&'static str, StreamProgress)>>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamProgress {
+    pub pages: u64,
+    pub rows: u64,
+    pub done: bool,
+    pub failed: bool,
+}
+
+impl Progress {
+    fn update(&self, stream: &'static str, f: impl FnOnce(&mut StreamProgress)) {
+        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        match streams.iter_mut().find(|(s, _)| *s == stream) {
+            Some((_, p)) => f(p),
+            None => {
+                let mut p = StreamProgress::default();
+                f(&mut p);
+                streams.push((stream, p));
+            }
+        }
+    }
+
+    /// One line: `bookings 12 pages 1200 rows · orders done · …`.
+    pub fn render(&self) -> String {
+        let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        streams
+            .iter()
+            .map(|(name, p)| {
+                let state = if p.failed {
+                    " failed"
+                } else if p.done {
+                    " done"
+                } else {
+                    ""
+                };
+                format!("{name} {} pages {} rows{state}", p.pages, p.rows)
+            })
+            .collect::<Vec<_>>()
+            .join(" · ")
+    }
+}
+
 /// What every stream task shares.
 struct Ctx {
     api: ApiClient,
     store: Arc<Store>,
     config: Config,
     stop: Stop,
+    progress: Arc<Progress>,
 }
 
 async fn blocking<T: Send + 'static>(
@@ -183,6 +231,15 @@ async fn blocking<T: Send + 'static>(
 
 /// Runs one sync of every enabled stream, concurrently, and records it in `sync_runs`.
 pub async fn run(config: &Config, stop: Stop) -> Result<RunReport, Error> {
+    run_with_progress(config, stop, Arc::default()).await
+}
+
+/// `run`, reporting each committed page to `progress` (the terminal display reads it).
+pub async fn run_with_progress(
+    config: &Config,
+    stop: Stop,
+    progress: Arc<Progress>,
+) -> Result<RunReport, Error> {
     let started = Instant::now();
     // Held until the run ends: one sync per database, and `start_run` may then safely mark
     // runs still "running" as abandoned.
@@ -205,6 +262,7 @@ pub async fn run(config: &Config, stop: Stop) -> Result<RunReport, Error> {
         store: Arc::clone(&store),
         config: config.clone(),
         stop: stop.clone(),
+        progress,
     });
 
     let mut tasks = tokio::task::JoinSet::new();
@@ -274,7 +332,13 @@ async fn run_stream(ctx: &Ctx, kind: StreamKind) -> StreamReport {
         stream: kind.name(),
         ..StreamReport::default()
     };
+    ctx.progress.update(kind.name(), |_| {});
     let result = walk(ctx, kind, &stats, &mut report).await;
+    let failed = result.is_err();
+    ctx.progress.update(kind.name(), |p| {
+        p.done = true;
+        p.failed = failed;
+    });
     report.requests = stats.requests.load(Ordering::Relaxed);
     report.retries = stats.retries.load(Ordering::Relaxed);
     report.rate_limited = stats.rate_limited.load(Ordering::Relaxed);
@@ -332,7 +396,7 @@ fn restart(pass: &mut Pass) {
     }
 }
 
-fn query(kind: StreamKind, pass: &Pass, cursor: Option<&str>, limit: u32) -> Vec<(&'static str, String)> {
+fn query(pass: &Pass, cursor: Option<&str>, limit: u32) -> Vec<(&'static str, String)> {
     let mut q = vec![("limit", limit.to_string())];
     match pass.kind {
         // reqwest escapes the `+` as %2B, as the docs require.
@@ -345,7 +409,6 @@ fn query(kind: StreamKind, pass: &Pass, cursor: Option<&str>, limit: u32) -> Vec
         PassKind::Incremental => q.push(("sort", "-updated_at".to_owned())),
         PassKind::Scan => {}
     }
-    let _ = kind;
     if let Some(c) = cursor {
         q.push(("cursor", c.to_owned()));
     }
@@ -416,7 +479,7 @@ async fn walk(ctx: &Ctx, kind: StreamKind, stats: &Stats, report: &mut StreamRep
                 path: kind.path().to_owned(),
             }));
         }
-        let q = query(kind, &pass, cursor.as_deref(), ctx.config.api.page_size);
+        let q = query(&pass, cursor.as_deref(), ctx.config.api.page_size);
         let page: Page<Box<RawValue>> = match ctx.api.get(stats, kind.path(), &q).await {
             Ok(p) => p,
             Err(e) if cursor.is_some() && e.is_bad_request() && !restarted => {
@@ -490,6 +553,10 @@ async fn walk(ctx: &Ctx, kind: StreamKind, stats: &Stats, report: &mut StreamRep
         report.unchanged += counts.unchanged;
         report.removed += counts.removed;
         report.pages += 1;
+        ctx.progress.update(name, |p| {
+            p.pages += 1;
+            p.rows += counts.inserted + counts.updated + counts.unchanged;
+        });
         tracing::debug!(
             page = pass.pages,
             inserted = counts.inserted,

@@ -441,3 +441,76 @@ fn systemd_units_verify_and_their_exposure_is_at_most_2() {
         assert!(line.contains("OK"), "{unit}: {line}");
     }
 }
+
+#[test]
+fn live_progress_is_drawn_on_a_terminal_and_never_into_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tty.sqlite");
+    // `script` gives the binary a pseudo-terminal, as a person's shell would.
+    let out = Command::new("script")
+        .args([
+            "-qec",
+            &format!("{BIN} demo --bookings 2000 --database {}", db.display()),
+            "/dev/null",
+        ])
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("script(1) from util-linux is installed (CI installs it)");
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{tty}");
+    assert!(
+        tty.contains("\r\x1b[2Kbookings "),
+        "a progress line is redrawn in place: {tty}"
+    );
+    assert!(tty.contains(" pages ") && tty.contains(" rows"), "{tty}");
+
+    let piped = Command::new(BIN)
+        .args(["demo", "--bookings", "2000", "--database"])
+        .arg(dir.path().join("pipe.sqlite"))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(piped.status.success());
+    assert!(
+        !String::from_utf8_lossy(&piped.stderr).contains('\r'),
+        "no progress line when not a terminal"
+    );
+}
+
+#[test]
+fn logs_are_journald_friendly_under_systemd_and_json_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["demo", "--bookings", "100", "--database"])
+        .arg(dir.path().join("j.sqlite"))
+        .env("JOURNAL_STREAM", "8:12345")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let logs: Vec<&str> = err.lines().filter(|l| l.starts_with('<')).collect();
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("<6>") && l.contains("stream finished")),
+        "{err}"
+    );
+    assert!(!err.contains('\x1b'), "no colours for the journal: {err}");
+
+    let out = Command::new(BIN)
+        .args(["--log-format", "json", "demo", "--bookings", "100", "--database"])
+        .arg(dir.path().join("json.sqlite"))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let json: Vec<Value> = err
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        json.iter()
+            .any(|v| v["fields"]["message"] == "run finished" && v["level"] == "INFO"),
+        "{err}"
+    );
+}
