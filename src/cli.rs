@@ -65,48 +65,40 @@ pub enum LogFormat {
     Json,
 }
 
+/// `--config FILE`, shared by every command that reads the job's config.
+#[derive(Debug, clap::Args)]
+pub struct ConfigArg {
+    /// The TOML config file (see config/understory-sync.toml).
+    #[arg(
+        long = "config",
+        short = 'c',
+        env = "UNDERSTORY_SYNC_CONFIG",
+        default_value = "config/understory-sync.toml"
+    )]
+    pub path: PathBuf,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run one sync and exit (for systemd timers and cron).
     Sync {
-        /// The TOML config file.
-        #[arg(
-            long,
-            short,
-            env = "UNDERSTORY_SYNC_CONFIG",
-            default_value = "config/understory-sync.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Stay running and sync on the config's `schedule` (cron) until SIGTERM/SIGINT.
     Run {
-        #[arg(
-            long,
-            short,
-            env = "UNDERSTORY_SYNC_CONFIG",
-            default_value = "config/understory-sync.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Check the config, the key (token, /v1/me, scopes) and the database, one line each.
     Check {
-        #[arg(
-            long,
-            short,
-            env = "UNDERSTORY_SYNC_CONFIG",
-            default_value = "config/understory-sync.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Show recent runs, each stream's checkpoint and rows per table; reads the database only.
     Status {
-        #[arg(
-            long,
-            short,
-            env = "UNDERSTORY_SYNC_CONFIG",
-            default_value = "config/understory-sync.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
         /// Read this database instead of the config's.
         #[arg(long)]
         database: Option<PathBuf>,
@@ -154,21 +146,21 @@ pub async fn run(cli: Cli) -> Result<Exit, (Exit, anyhow::Error)> {
     LIVE_PROGRESS.store(live, std::sync::atomic::Ordering::Relaxed);
     match cli.command {
         Command::Sync { config } => {
-            let cfg = config::load(&config, &config::Environment::from_process())
+            let cfg = config::load(&config.path, &config::Environment::from_process())
                 .map_err(|e| (Exit::Config, anyhow::Error::new(e)))?;
             sync_once(&cfg).await
         }
         Command::Run { config } => {
-            let cfg = config::load(&config, &config::Environment::from_process())
+            let cfg = config::load(&config.path, &config::Environment::from_process())
                 .map_err(|e| (Exit::Config, anyhow::Error::new(e)))?;
             run_scheduled(cfg).await
         }
-        Command::Check { config } => check(&config).await,
+        Command::Check { config } => check(&config.path).await,
         Command::Status {
             config,
             database,
             json,
-        } => status(&config, database, json),
+        } => status(&config.path, database, json),
         Command::Demo { database, bookings } => demo(database, bookings).await,
         Command::Sandbox {
             port,

@@ -272,6 +272,17 @@ impl Environment {
 
 /// Reads `path` (TOML) with environment overrides and validates it.
 pub fn load(path: &Path, env: &Environment) -> Result<Config, Error> {
+    validate(read_raw(path, env)?, env, path.parent())
+}
+
+/// Only the database path of the config at `path`: what `status` needs, without credentials.
+pub fn database_path(path: &Path, env: &Environment) -> Result<PathBuf, Error> {
+    Ok(relative_to(path.parent(), read_raw(path, env)?.database))
+}
+
+/// The file's keys with the environment's `UNDERSTORY_SYNC__…` overrides on top; unknown keys
+/// and wrongly typed values fail here, naming the key.
+fn read_raw(path: &Path, env: &Environment) -> Result<RawConfig, Error> {
     if !path.exists() {
         return Err(Error::Load(format!(
             "{} does not exist; copy config/understory-sync.toml and edit it",
@@ -283,32 +294,20 @@ pub fn load(path: &Path, env: &Environment) -> Result<Config, Error> {
         .separator("__")
         .try_parsing(true)
         .source(Some(env.vars.iter().cloned().collect()));
-    let raw: RawConfig = config::Config::builder()
+    config::Config::builder()
         .add_source(config::File::from(path).format(config::FileFormat::Toml))
         .add_source(overrides)
         .build()
         .and_then(config::Config::try_deserialize)
-        .map_err(|e| Error::Load(format!("{}: {e}", path.display())))?;
-    validate(raw, env, path.parent())
+        .map_err(|e| Error::Load(format!("{}: {e}", path.display())))
 }
 
-/// Only the database path of the config at `path`: what `status` needs, without credentials.
-pub fn database_path(path: &Path, env: &Environment) -> Result<PathBuf, Error> {
-    let overrides = config::Environment::with_prefix(ENV_PREFIX)
-        .prefix_separator("__")
-        .separator("__")
-        .try_parsing(true)
-        .source(Some(env.vars.iter().cloned().collect()));
-    let raw: RawConfig = config::Config::builder()
-        .add_source(config::File::from(path).format(config::FileFormat::Toml))
-        .add_source(overrides)
-        .build()
-        .and_then(config::Config::try_deserialize)
-        .map_err(|e| Error::Load(format!("{}: {e}", path.display())))?;
-    Ok(match path.parent() {
-        Some(b) if raw.database.is_relative() && !b.as_os_str().is_empty() => b.join(raw.database),
-        _ => raw.database,
-    })
+/// `path` as written in the config file at `base`: relative paths are relative to the file.
+fn relative_to(base: Option<&Path>, path: PathBuf) -> PathBuf {
+    match base {
+        Some(b) if path.is_relative() && !b.as_os_str().is_empty() => b.join(path),
+        _ => path,
+    }
 }
 
 /// Turns a raw configuration into typed values; relative paths resolve against `base`.
@@ -373,11 +372,7 @@ pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Resul
     if streams.is_empty() {
         return Err(invalid("streams", "no stream is enabled"));
     }
-    let resolve = |p: PathBuf| match base {
-        Some(b) if p.is_relative() && !b.as_os_str().is_empty() => b.join(p),
-        _ => p,
-    };
-    let database = resolve(raw.database);
+    let database = relative_to(base, raw.database);
     let schedule = match raw.schedule.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(expr) => Some(
             crate::schedule::parse(expr)
@@ -418,7 +413,7 @@ pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Resul
             cursor_ttl: Duration::from_secs(raw.sync.cursor_ttl_secs),
         },
         streams,
-        metrics_textfile: raw.metrics.textfile.map(resolve),
+        metrics_textfile: raw.metrics.textfile.map(|p| relative_to(base, p)),
     })
 }
 
@@ -439,11 +434,7 @@ fn secret(raw: &RawAuth, env: &Environment, base: Option<&Path>) -> Result<Secre
         Ok(SecretString::from(s.to_owned()))
     };
     if let Some(path) = &raw.client_secret_file {
-        let path = match base {
-            Some(b) if path.is_relative() => b.join(path),
-            _ => path.clone(),
-        };
-        return from_file("auth.client_secret_file", &path);
+        return from_file("auth.client_secret_file", &relative_to(base, path.clone()));
     }
     if let Some(dir) = env.get("CREDENTIALS_DIRECTORY") {
         let path = Path::new(dir).join(CREDENTIAL_NAME);

@@ -965,16 +965,17 @@ mod tests {
     use super::*;
 
     fn small() -> World {
-        World::new(
-            7,
-            DataConfig {
-                bookings: 300,
-                consents: 100,
-                events: 20,
-                ..DataConfig::default()
-            },
-            MutateConfig::default(),
-        )
+        seeded(7)
+    }
+
+    fn seeded(seed: u64) -> World {
+        let data = DataConfig {
+            bookings: 300,
+            consents: 100,
+            events: 20,
+            ..DataConfig::default()
+        };
+        World::new(seed, data, MutateConfig::default())
     }
 
     #[test]
@@ -989,16 +990,7 @@ mod tests {
     #[test]
     fn same_seed_same_world() {
         assert_eq!(small().truth(), small().truth());
-        let other = World::new(
-            8,
-            DataConfig {
-                bookings: 300,
-                consents: 100,
-                events: 20,
-                ..DataConfig::default()
-            },
-            MutateConfig::default(),
-        );
+        let other = seeded(8);
         assert_ne!(small().truth().bookings, other.truth().bookings);
     }
 

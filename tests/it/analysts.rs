@@ -224,18 +224,7 @@ async fn a_database_from_the_previous_schema_version_upgrades_with_its_data_inta
     c.pragma_update(None, "user_version", 1).unwrap();
     c.execute("ATTACH DATABASE ?1 AS cur", [current.to_str().unwrap()])
         .unwrap();
-    for t in [
-        "bookings",
-        "orders",
-        "order_line_items",
-        "order_transactions",
-        "order_refunds",
-        "marketing_consents",
-        "events",
-        "experiences",
-        "sync_state",
-        "sync_runs",
-    ] {
+    for t in DATA_TABLES.iter().chain(&["sync_state", "sync_runs"]) {
         c.execute_batch(&format!("INSERT INTO main.{t} SELECT * FROM cur.{t}"))
             .unwrap();
     }

@@ -49,13 +49,14 @@ pub fn sync_cmd(config: &Path, secret: &str) -> Command {
     c
 }
 
-/// Waits until another process has committed `commits` transactions to `db` (or `give_up`).
-pub async fn wait_for_commits(db: &Path, commits: u32, give_up: impl Fn() -> bool) {
+/// Starts `cmd` and returns it once it has committed `commits` transactions to `db`, still
+/// running (the test fails if it finished first: slow the sandbox down).
+pub async fn spawn_until_commits(cmd: &mut Command, db: &Path, commits: u32) -> std::process::Child {
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !db.exists() {
-        if give_up() || Instant::now() > deadline {
-            return;
-        }
+    let running =
+        |child: &mut std::process::Child| child.try_wait().unwrap().is_none() && Instant::now() < deadline;
+    while !db.exists() && running(&mut child) {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let c = open(db);
@@ -65,7 +66,7 @@ pub async fn wait_for_commits(db: &Path, commits: u32, give_up: impl Fn() -> boo
     };
     let mut last = version();
     let mut seen = 0;
-    while seen < commits && !give_up() && Instant::now() < deadline {
+    while seen < commits && running(&mut child) {
         tokio::time::sleep(Duration::from_millis(2)).await;
         let v = version();
         if v != last {
@@ -73,6 +74,11 @@ pub async fn wait_for_commits(db: &Path, commits: u32, give_up: impl Fn() -> boo
             last = v;
         }
     }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run ended before {commits} commits; slow the sandbox down"
+    );
+    child
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,18 +96,12 @@ async fn sigkill_at_several_points_then_a_normal_run_converges() {
     let db = dir.path().join("sync.sqlite");
     for commits in [2, 6, 12] {
         // Small pages: many commits per pass, so each kill lands inside one.
-        let child = std::sync::Mutex::new(
-            sync_cmd(&cfg, "sandbox-secret")
-                .env("UNDERSTORY_SYNC__API__PAGE_SIZE", "10")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let exited = || child.lock().unwrap().try_wait().unwrap().is_some();
-        wait_for_commits(&db, commits, exited).await;
-        assert!(!exited(), "the run ended before the kill; slow the sandbox down");
-        let mut child = child.into_inner().unwrap();
+        let mut child = spawn_until_commits(
+            sync_cmd(&cfg, "sandbox-secret").env("UNDERSTORY_SYNC__API__PAGE_SIZE", "10"),
+            &db,
+            commits,
+        )
+        .await;
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         // Let a few rows change between the crashed run and the next, as in real life.

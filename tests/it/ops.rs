@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use understory_sync::sandbox::config::{ClientKey, FaultConfig};
 
-use crate::cli::{BIN, sync_cmd, wait_for_commits, write_config};
+use crate::cli::{BIN, spawn_until_commits, sync_cmd, write_config};
 use crate::support::*;
 
 fn sigterm(child: &Child) {
@@ -57,15 +57,12 @@ async fn sigterm_mid_sync_exits_promptly_records_interrupted_and_the_next_run_co
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb, "");
     let db = dir.path().join("sync.sqlite");
-    let child = std::sync::Mutex::new(
-        sync_cmd(&cfg, "sandbox-secret")
-            .env("UNDERSTORY_SYNC__API__PAGE_SIZE", "10")
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_commits(&db, 4, || child.lock().unwrap().try_wait().unwrap().is_some()).await;
-    let mut child = child.into_inner().unwrap();
+    let mut child = spawn_until_commits(
+        sync_cmd(&cfg, "sandbox-secret").env("UNDERSTORY_SYNC__API__PAGE_SIZE", "10"),
+        &db,
+        4,
+    )
+    .await;
     sigterm(&child);
     let (code, took) = exit_within(&mut child, Duration::from_secs(5)).await;
     assert_eq!(code, Some(7), "interrupted exit code (took {took:?})");
@@ -96,14 +93,7 @@ async fn a_second_instance_is_refused_and_a_killed_holder_does_not_block() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb, "");
     let db = dir.path().join("sync.sqlite");
-    let first = std::sync::Mutex::new(
-        sync_cmd(&cfg, "sandbox-secret")
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_commits(&db, 2, || first.lock().unwrap().try_wait().unwrap().is_some()).await;
-    let mut first = first.into_inner().unwrap();
+    let mut first = spawn_until_commits(&mut sync_cmd(&cfg, "sandbox-secret"), &db, 2).await;
 
     let second = sync_cmd(&cfg, "sandbox-secret").output().unwrap();
     let err = String::from_utf8_lossy(&second.stderr);

@@ -185,20 +185,23 @@ pub fn assert_converged(db: &Path, sb: &Sandbox) {
     assert_eq!(ok, "ok");
 }
 
+/// The tables holding the API's data.
+pub const DATA_TABLES: [&str; 8] = [
+    "bookings",
+    "orders",
+    "order_line_items",
+    "order_transactions",
+    "order_refunds",
+    "marketing_consents",
+    "events",
+    "experiences",
+];
+
 /// A checksum of every data table's content, to prove a run wrote nothing.
 pub fn fingerprint(db: &Path) -> String {
     let c = open(db);
     let mut out = String::new();
-    for t in [
-        "bookings",
-        "orders",
-        "order_line_items",
-        "order_transactions",
-        "order_refunds",
-        "marketing_consents",
-        "events",
-        "experiences",
-    ] {
+    for t in DATA_TABLES {
         let sql = format!(
             "SELECT group_concat(x, '|') FROM (SELECT raw_json || coalesce(removed_at, '') || last_changed_at AS x FROM {t} ORDER BY rowid)"
         );
