@@ -82,3 +82,39 @@ impl RateLimiter {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter(requests: u32, concurrent: u32) -> RateLimiter {
+        RateLimiter::new(RateLimitConfig {
+            requests_per_window: requests,
+            window_ms: 60_000,
+            max_concurrent: concurrent,
+            retry_after_secs: Some(3),
+        })
+    }
+
+    #[test]
+    fn concurrent_requests_beyond_the_cap_are_refused_until_one_finishes() {
+        let l = limiter(100, 2);
+        let a = l.admit("c").ok().unwrap();
+        let _b = l.admit("c").ok().unwrap();
+        let over = l.admit("c").err().unwrap();
+        assert_eq!(
+            (over.why, over.retry_after),
+            ("too many concurrent requests", Some(3))
+        );
+        assert!(l.admit("other-client").is_ok(), "budgets are per client");
+        drop(a);
+        assert!(l.admit("c").is_ok());
+    }
+
+    #[test]
+    fn the_window_count_refuses_the_request_over_budget() {
+        let l = limiter(2, 10);
+        assert!(l.admit("c").is_ok() && l.admit("c").is_ok());
+        assert_eq!(l.admit("c").err().unwrap().why, "request rate limit exceeded");
+    }
+}

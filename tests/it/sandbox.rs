@@ -487,3 +487,84 @@ async fn experiences_need_accept_language_and_single_items_404() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["code"], "NOT_FOUND");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_command_serves_the_seeds_curl_unchanged_but_for_the_host() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_understory-sync"))
+        .args(["sandbox", "--port", "0", "--bookings", "500"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = lines
+        .find_map(|l| {
+            l.ok()?
+                .strip_prefix("sandbox: serving Understory's API and token endpoint on ")
+                .map(str::to_owned)
+        })
+        .expect("the sandbox says where it serves");
+    // The seeds' commands, byte for byte, with only the host changed.
+    let (client_id, client_secret, scopes) = (
+        "sandbox-client",
+        "sandbox-secret",
+        "openid marketing.read booking.read",
+    );
+    let token = Command::new("curl")
+        .args(["-s", "-X", "POST", &format!("{base}/oauth2/token")])
+        .args(["-H", "User-Agent: My-Company/Marketing-Automation-App"])
+        .args(["-H", "Content-Type: application/x-www-form-urlencoded"])
+        .args(["-d", &format!("grant_type=client_credentials&scope={scopes}&audience=https://api.understory.io&client_id={client_id}&client_secret={client_secret}")])
+        .output()
+        .expect("curl is installed (CI installs it)");
+    let token: Value = serde_json::from_slice(&token.stdout).unwrap();
+    assert_eq!(token["token_type"], "bearer");
+    let access = token["access_token"].as_str().unwrap();
+    let page = Command::new("curl")
+        .args([
+            "-s",
+            "-X",
+            "GET",
+            &format!("{base}/v1/bookings?cursor=&limit=100"),
+        ])
+        .args(["-H", &format!("Authorization: Bearer {access}")])
+        .output()
+        .unwrap();
+    let page: Value = serde_json::from_slice(&page.stdout).unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 100);
+    let consents = Command::new("curl")
+        .args([
+            "-s",
+            "-i",
+            "-X",
+            "GET",
+            &format!("{base}/v1/marketing-consents?cursor=string&limit=100"),
+        ])
+        .args(["-H", &format!("Authorization: Bearer {access}")])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&consents.stdout).contains("INVALID_CURSOR"),
+        "a made-up cursor is refused"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn the_strict_user_agent_mode_refuses_requests_without_one() {
+    let mut cfg = small();
+    cfg.require_user_agent = true;
+    let sb = start(cfg).await;
+    let t = token(&sb, "booking.read").await;
+    let bare = reqwest::Client::builder().build().unwrap(); // sends no User-Agent
+    let resp = bare
+        .get(format!("{}/v1/bookings", sb.base_url()))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(get(&sb, &t, "/v1/bookings?limit=1").await.0, StatusCode::OK);
+}

@@ -359,3 +359,57 @@ async fn a_scan_resumed_after_a_crash_is_followed_by_a_whole_scan_that_marks_rem
     assert!(c.removed > 0, "{c:?}");
     assert_eq!(stored(&db).consents, sb.truth().consents);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_are_retried_but_a_400_is_not_and_names_stream_and_path() {
+    let mut sc = small();
+    sc.require_user_agent = true; // the job always sends one
+    let sb = start(sc).await;
+    let (_dir, db) = temp_db();
+    let mut raw = raw_config(&sb, &db);
+    raw.api.request_timeout_secs = 1;
+    raw.streams = bookings_only();
+    sb.inject(Fault::Slow(std::time::Duration::from_millis(1_500)), 2);
+    let run = sync(&config(raw)).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    assert!(
+        stream(&run, "bookings").retries >= 2,
+        "{:?}",
+        stream(&run, "bookings")
+    );
+
+    let mut raw = raw_config(&sb, &db);
+    raw.api.accept_language = "fr".into(); // experiences answer 400
+    let run = sync(&config(raw)).await;
+    assert_eq!(run.status, RunStatus::Partial);
+    let x = stream(&run, "experiences");
+    assert_eq!((x.retries, x.requests), (0, 1), "a 400 is not retried: {x:?}");
+    let err = x.error.as_deref().unwrap();
+    assert!(
+        err.starts_with("experiences: GET v1/experiences") && err.contains("HTTP 400 BAD_REQUEST"),
+        "{err}"
+    );
+    assert!(!err.contains("Bearer") && !err.contains("sbx."), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_never_followed() {
+    use axum::response::Redirect;
+    // A token endpoint that redirects elsewhere: following it would replay the secret.
+    let app = axum::Router::new().route(
+        "/oauth2/token",
+        axum::routing::post(|| async { Redirect::temporary("http://127.0.0.1:9/steal") }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let sb = start(small()).await;
+    let (_dir, db) = temp_db();
+    let mut raw = raw_config(&sb, &db);
+    raw.auth.token_url = format!("http://{addr}/oauth2/token");
+    let err = sync::run(&config(raw), Stop::never()).await.unwrap_err();
+    assert!(
+        err.to_string().contains("307") || err.to_string().contains("unexpected answer"),
+        "{err}"
+    );
+}
