@@ -1,6 +1,8 @@
 //! The cron loop of `understory-sync run`: parse the `schedule` expression, sleep until it
 //! fires, run a sync, repeat. A tick that comes while a sync still runs is skipped, never queued.
 //!
+//! Fire times are computed in UTC, so a schedule means the same on every server.
+//!
 //! Both the standard 5-field crontab syntax and the `cron` crate's seconds-first 6/7-field form
 //! are accepted. The two number weekdays differently (crontab: 0 or 7 is Sunday; `cron`: 1 is
 //! Sunday), so 5-field expressions have their weekday numbers translated, not just a seconds

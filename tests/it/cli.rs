@@ -159,11 +159,18 @@ async fn the_most_verbose_logs_hold_neither_the_secret_nor_any_token() {
     for t in tokens {
         assert!(!logs.contains(&t), "an access token leaked into the logs");
     }
-    let raw = std::fs::read(dir.path().join("sync.sqlite")).unwrap();
+    let mut raw = std::fs::read(dir.path().join("sync.sqlite")).unwrap();
+    raw.extend(std::fs::read(dir.path().join("sync.sqlite-wal")).unwrap_or_default());
     assert!(
         !raw.windows(secret.len()).any(|w| w == secret.as_bytes()),
         "the secret is not in the database"
     );
+    for t in sb.issued_tokens() {
+        assert!(
+            !raw.windows(t.len()).any(|w| w == t.as_bytes()),
+            "an access token is in the database"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
