@@ -450,3 +450,134 @@ fn secret(raw: &RawAuth, env: &Environment, base: Option<&Path>) -> Result<Secre
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    fn raw(secret: Option<&str>, file: Option<PathBuf>) -> RawConfig {
+        let mut r = RawConfig::default();
+        r.auth.client_id = Some("id".into());
+        r.auth.client_secret = secret.map(|s| SecretString::from(s.to_owned()));
+        r.auth.client_secret_file = file;
+        r
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Environment {
+        Environment {
+            vars: pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    fn secret_of(r: RawConfig, e: &Environment) -> String {
+        validate(r, e, None)
+            .unwrap()
+            .auth
+            .client_secret
+            .expose_secret()
+            .to_owned()
+    }
+
+    #[test]
+    fn the_secret_comes_from_env_then_file_then_systemd_credentials_then_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "from-file\n").unwrap();
+        std::fs::write(dir.path().join(CREDENTIAL_NAME), "from-credentials\n").unwrap();
+        let creds = env(&[("CREDENTIALS_DIRECTORY", dir.path().to_str().unwrap())]);
+
+        let with_env = env(&[
+            ("UNDERSTORY_CLIENT_SECRET", "from-env"),
+            ("CREDENTIALS_DIRECTORY", dir.path().to_str().unwrap()),
+        ]);
+        assert_eq!(
+            secret_of(raw(Some("cfg"), Some(file.clone())), &with_env),
+            "from-env"
+        );
+        assert_eq!(
+            secret_of(raw(Some("cfg"), Some(file.clone())), &creds),
+            "from-file",
+            "trailing newline dropped"
+        );
+        assert_eq!(secret_of(raw(Some("cfg"), None), &creds), "from-credentials");
+        assert_eq!(secret_of(raw(Some("cfg"), None), &env(&[])), "cfg");
+        let err = validate(raw(None, None), &env(&[]), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("auth.client_secret") && err.contains("UNDERSTORY_CLIENT_SECRET"),
+            "{err}"
+        );
+        let err = validate(raw(None, Some(dir.path().join("missing"))), &env(&[]), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("auth.client_secret_file"), "{err}");
+    }
+
+    #[test]
+    fn the_client_id_comes_from_env_first_and_is_required() {
+        let mut r = raw(Some("s"), None);
+        r.auth.client_id = None;
+        let err = validate(r, &env(&[]), None).unwrap_err().to_string();
+        assert!(err.contains("auth.client_id"), "{err}");
+        let cfg = validate(
+            raw(Some("s"), None),
+            &env(&[("UNDERSTORY_CLIENT_ID", "from-env")]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(cfg.auth.client_id, "from-env");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let mut r = raw(Some("s"), None);
+        r.api.base_url = "ftp://example.org".into();
+        assert!(
+            validate(r, &env(&[]), None)
+                .unwrap_err()
+                .to_string()
+                .contains("api.base_url")
+        );
+        let mut r = raw(Some("s"), None);
+        r.api.page_size = 0;
+        assert!(
+            validate(r, &env(&[]), None)
+                .unwrap_err()
+                .to_string()
+                .contains("api.page_size")
+        );
+        let mut r = raw(Some("s"), None);
+        r.schedule = Some("every now and then".into());
+        let err = validate(r, &env(&[]), None).unwrap_err().to_string();
+        assert!(
+            err.contains("`schedule`") && err.contains("every now and then"),
+            "{err}"
+        );
+        let mut r = raw(Some("s"), None);
+        r.streams = RawStreams {
+            bookings: false,
+            orders: false,
+            marketing_consents: false,
+            events: false,
+            experiences: false,
+        };
+        assert!(
+            validate(r, &env(&[]), None)
+                .unwrap_err()
+                .to_string()
+                .contains("streams")
+        );
+    }
+
+    #[test]
+    fn a_secret_never_shows_in_debug_output() {
+        let cfg = validate(raw(Some("hunter2-very-secret"), None), &env(&[]), None).unwrap();
+        assert!(!format!("{cfg:?}").contains("hunter2"));
+    }
+}
