@@ -216,7 +216,7 @@ mod tests {
             )
             .await;
         });
-        tokio::time::sleep(std::time::Duration::from_millis(4_600)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(5_600)).await;
         trigger.stop();
         tokio::time::timeout(std::time::Duration::from_secs(3), looping)
             .await
