@@ -35,6 +35,10 @@ pub enum Error {
         "database {path}: the disk is full; free some space and run again (nothing already stored was lost)"
     )]
     DiskFull { path: PathBuf },
+    #[error(
+        "database {path}: a write failed ({message}); check free space, quotas and permissions, then run again (nothing already stored was lost)"
+    )]
+    Io { path: PathBuf, message: String },
     #[error("database {path}: {message}")]
     Sqlite { path: PathBuf, message: String },
     #[error("database {path}: cannot migrate the schema: {message}")]
@@ -186,6 +190,10 @@ fn classify(path: &Path, e: rusqlite::Error) -> Error {
     match e.sqlite_error_code() {
         Some(ErrorCode::DiskFull) => Error::DiskFull {
             path: path.to_owned(),
+        },
+        Some(ErrorCode::SystemIoFailure | ErrorCode::CannotOpen | ErrorCode::ReadOnly) => Error::Io {
+            path: path.to_owned(),
+            message: e.to_string(),
         },
         _ => Error::Sqlite {
             path: path.to_owned(),

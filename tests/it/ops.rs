@@ -504,3 +504,82 @@ fn logs_are_journald_friendly_under_systemd_and_json_on_request() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_one_clear_error_with_exit_8_and_loses_nothing() {
+    let sb = start(small()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb, "");
+    let db = dir.path().join("sync.sqlite");
+    assert_eq!(
+        sync_cmd(&cfg, "sandbox-secret")
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .code(),
+        Some(0)
+    );
+    let before: Vec<(String, String)> = {
+        let c = open(&db);
+        let mut stmt = c.prepare("SELECT id, raw_json FROM bookings").unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    sb.mutate(5);
+    // No file may grow past 256 KiB: with small pages, a few commit before the write-ahead log
+    // fills up mid-run, as on a full disk. SIGXFSZ is ignored so the write fails with an error
+    // instead of killing the process.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f 512; exec {BIN} sync --config {}",
+            cfg.display()
+        ))
+        .env("UNDERSTORY_CLIENT_SECRET", "sandbox-secret")
+        .env("UNDERSTORY_SYNC__API__PAGE_SIZE", "10")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        line.contains("free space") && line.contains("nothing already stored was lost"),
+        "{line}"
+    );
+
+    let c = open(&db);
+    let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(ok, "ok");
+    let pages_kept: i64 = c
+        .query_row("SELECT COALESCE(SUM(pass_pages), 0) FROM sync_state", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(
+        pages_kept > 0,
+        "some pages committed before the disk filled, and their checkpoints with them"
+    );
+    for (id, _) in &before {
+        let n: i64 = c
+            .query_row("SELECT COUNT(*) FROM bookings WHERE id = ?1", [id], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1, "booking {id} survived");
+    }
+    drop(c);
+    // With space again, the next run converges.
+    assert_eq!(
+        sync_cmd(&cfg, "sandbox-secret")
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .code(),
+        Some(0)
+    );
+    assert_converged(&db, &sb);
+}
