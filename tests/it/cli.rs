@@ -40,6 +40,29 @@ experiences = true
     path
 }
 
+/// A sandbox whose answers are each delayed by `slow_ms` (so a run lasts long enough to be
+/// interrupted), a config file for the binary pointed at it, and where its database goes.
+pub struct Job {
+    pub sb: Sandbox,
+    pub dir: tempfile::TempDir,
+    pub cfg: std::path::PathBuf,
+    pub db: std::path::PathBuf,
+}
+
+pub async fn slow_job(slow_ms: u64) -> Job {
+    let mut sc = small();
+    sc.faults = FaultConfig {
+        slow: 1.0,
+        slow_ms,
+        ..FaultConfig::default()
+    };
+    let sb = start(sc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb, "");
+    let db = dir.path().join("sync.sqlite");
+    Job { sb, dir, cfg, db }
+}
+
 pub fn sync_cmd(config: &Path, secret: &str) -> Command {
     let mut c = Command::new(BIN);
     c.args(["sync", "--config"])
@@ -83,18 +106,15 @@ pub async fn spawn_until_commits(cmd: &mut Command, db: &Path, commits: u32) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_several_points_then_a_normal_run_converges() {
-    let mut sc = small();
     // Slow answers stretch the run so the kills land mid-pass, mid-page.
-    sc.faults = FaultConfig {
-        slow: 1.0,
-        slow_ms: 15,
-        ..FaultConfig::default()
-    };
-    let sb = start(sc).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &sb, "");
-    let db = dir.path().join("sync.sqlite");
-    for commits in [2, 6, 12] {
+    let Job {
+        sb,
+        dir: _dir,
+        cfg,
+        db,
+    } = slow_job(15).await;
+    // Migrations and the run's own row take the first three commits; every kill lands later.
+    for commits in [4, 8, 14] {
         // Small pages: many commits per pass, so each kill lands inside one.
         let mut child = spawn_until_commits(
             sync_cmd(&cfg, "sandbox-secret").env("UNDERSTORY_SYNC__API__PAGE_SIZE", "10"),

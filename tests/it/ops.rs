@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use understory_sync::sandbox::config::{ClientKey, FaultConfig};
 
-use crate::cli::{BIN, spawn_until_commits, sync_cmd, write_config};
+use crate::cli::{BIN, Job, slow_job, spawn_until_commits, sync_cmd, write_config};
 use crate::support::*;
 
 fn sigterm(child: &Child) {
@@ -47,16 +47,12 @@ fn last_run(db: &Path) -> (String, Option<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_sync_exits_promptly_records_interrupted_and_the_next_run_converges() {
-    let mut sc = small();
-    sc.faults = FaultConfig {
-        slow: 1.0,
-        slow_ms: 40,
-        ..FaultConfig::default()
-    };
-    let sb = start(sc).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &sb, "");
-    let db = dir.path().join("sync.sqlite");
+    let Job {
+        sb,
+        dir: _dir,
+        cfg,
+        db,
+    } = slow_job(40).await;
     let mut child = spawn_until_commits(
         sync_cmd(&cfg, "sandbox-secret").env("UNDERSTORY_SYNC__API__PAGE_SIZE", "10"),
         &db,
@@ -83,16 +79,7 @@ async fn sigterm_mid_sync_exits_promptly_records_interrupted_and_the_next_run_co
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_instance_is_refused_and_a_killed_holder_does_not_block() {
-    let mut sc = small();
-    sc.faults = FaultConfig {
-        slow: 1.0,
-        slow_ms: 30,
-        ..FaultConfig::default()
-    };
-    let sb = start(sc).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &sb, "");
-    let db = dir.path().join("sync.sqlite");
+    let Job { sb, dir, cfg, db } = slow_job(30).await;
     let mut first = spawn_until_commits(&mut sync_cmd(&cfg, "sandbox-secret"), &db, 2).await;
 
     let second = sync_cmd(&cfg, "sandbox-secret").output().unwrap();
@@ -436,16 +423,22 @@ fn systemd_units_verify_and_their_exposure_is_at_most_2() {
 fn live_progress_is_drawn_on_a_terminal_and_never_into_a_pipe() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("tty.sqlite");
-    // `script` gives the binary a pseudo-terminal, as a person's shell would.
-    let out = Command::new("script")
+    // `script` gives the binary a pseudo-terminal, as a person's shell would. It ends the session
+    // when its own stdin reaches EOF (CI has none), so it gets a pipe held open until it exits.
+    let mut child = Command::new("script")
         .args([
             "-qec",
             &format!("{BIN} demo --bookings 2000 --database {}", db.display()),
             "/dev/null",
         ])
         .env_remove("RUST_LOG")
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
         .expect("script(1) from util-linux is installed (CI installs it)");
+    let stdin = child.stdin.take();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
     let tty = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{tty}");
     assert!(
