@@ -265,6 +265,10 @@ pub async fn run_with_progress(
         progress,
     });
 
+    // Listed in config order, so the live display does not depend on which task starts first.
+    for kind in &config.streams {
+        ctx.progress.update(kind.name(), |_| {});
+    }
     let mut tasks = tokio::task::JoinSet::new();
     for (n, kind) in config.streams.iter().copied().enumerate() {
         let ctx = Arc::clone(&ctx);
@@ -332,7 +336,6 @@ async fn run_stream(ctx: &Ctx, kind: StreamKind) -> StreamReport {
         stream: kind.name(),
         ..StreamReport::default()
     };
-    ctx.progress.update(kind.name(), |_| {});
     let result = walk(ctx, kind, &stats, &mut report).await;
     let failed = result.is_err();
     ctx.progress.update(kind.name(), |p| {
