@@ -568,3 +568,110 @@ async fn the_strict_user_agent_mode_refuses_requests_without_one() {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert_eq!(get(&sb, &t, "/v1/bookings?limit=1").await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn admin_endpoints_mutate_and_expire_over_http() {
+    let sb = start(small()).await;
+    let t = token(&sb, "booking.read").await;
+    let first = get(&sb, &t, "/v1/bookings?limit=10").await.2;
+    let cursor = first["next"].as_str().unwrap().to_owned();
+
+    let resp: Value = http()
+        .post(format!("{}/_sandbox/mutate?steps=2", sb.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(resp["bookings"].as_u64().unwrap() > 240, "{resp}");
+    assert_eq!(
+        resp["bookings"].as_u64().unwrap() as usize,
+        sb.truth().bookings.len()
+    );
+
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let status = http()
+        .post(format!("{}/_sandbox/expire-cursors", sb.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        get(&sb, &t, &format!("/v1/bookings?limit=10&cursor={cursor}"))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+
+    let status = http()
+        .post(format!("{}/_sandbox/expire-tokens", sb.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        get(&sb, &t, "/v1/bookings?limit=1").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_command_can_mutate_on_a_timer() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_understory-sync"))
+        .args([
+            "sandbox",
+            "--port",
+            "0",
+            "--bookings",
+            "300",
+            "--mutate-every-secs",
+            "1",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = lines
+        .find_map(|l| {
+            l.ok()?
+                .strip_prefix("sandbox: serving Understory's API and token endpoint on ")
+                .map(str::to_owned)
+        })
+        .unwrap();
+    let token: Value = http()
+        .post(format!("{base}/oauth2/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("{GOOD}&scope=booking.read"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let newest = || async {
+        let v: Value = http()
+            .get(format!("{base}/v1/bookings?limit=1"))
+            .bearer_auth(token["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["items"][0]["created_at"].as_str().unwrap().to_owned()
+    };
+    let before = newest().await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let after = newest().await;
+    assert!(
+        after > before,
+        "the clock advanced and new bookings appeared: {before} → {after}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
