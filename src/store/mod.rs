@@ -216,6 +216,18 @@ pub enum Table {
 }
 
 impl Table {
+    /// Every table holding the API's data, in schema order.
+    pub const ALL: [Table; 8] = [
+        Self::Bookings,
+        Self::Orders,
+        Self::OrderLineItems,
+        Self::OrderTransactions,
+        Self::OrderRefunds,
+        Self::MarketingConsents,
+        Self::Events,
+        Self::Experiences,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Bookings => "bookings",

@@ -78,17 +78,7 @@ mod tests {
 
     #[test]
     fn every_statement_the_code_uses_exists() {
-        let tables = [
-            "bookings",
-            "orders",
-            "order_line_items",
-            "order_transactions",
-            "order_refunds",
-            "marketing_consents",
-            "events",
-            "experiences",
-        ];
-        for t in tables {
+        for t in crate::store::Table::ALL.map(crate::store::Table::name) {
             for n in ["lookup", "upsert"] {
                 assert!(STATEMENTS.contains_key(&(file_key(t), n.to_owned())), "{t}.{n}");
             }

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use understory_sync::store::Table;
 use understory_sync::sync::RunStatus;
 
 use crate::support::*;
@@ -224,7 +225,11 @@ async fn a_database_from_the_previous_schema_version_upgrades_with_its_data_inta
     c.pragma_update(None, "user_version", 1).unwrap();
     c.execute("ATTACH DATABASE ?1 AS cur", [current.to_str().unwrap()])
         .unwrap();
-    for t in DATA_TABLES.iter().chain(&["sync_state", "sync_runs"]) {
+    for t in Table::ALL
+        .map(Table::name)
+        .iter()
+        .chain(&["sync_state", "sync_runs"])
+    {
         c.execute_batch(&format!("INSERT INTO main.{t} SELECT * FROM cur.{t}"))
             .unwrap();
     }

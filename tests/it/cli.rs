@@ -40,8 +40,8 @@ experiences = true
     path
 }
 
-/// A sandbox whose answers are each delayed by `slow_ms` (so a run lasts long enough to be
-/// interrupted), a config file for the binary pointed at it, and where its database goes.
+/// A sandbox whose answers are each delayed by `slow_ms` (0: not at all; more: a run lasts long
+/// enough to be interrupted), a config file for the binary pointed at it, and its database path.
 pub struct Job {
     pub sb: Sandbox,
     pub dir: tempfile::TempDir,
@@ -49,7 +49,7 @@ pub struct Job {
     pub db: std::path::PathBuf,
 }
 
-pub async fn slow_job(slow_ms: u64) -> Job {
+pub async fn job(slow_ms: u64) -> Job {
     let mut sc = small();
     sc.faults = FaultConfig {
         slow: 1.0,
@@ -70,6 +70,17 @@ pub fn sync_cmd(config: &Path, secret: &str) -> Command {
         .env("UNDERSTORY_CLIENT_SECRET", secret)
         .env_remove("RUST_LOG");
     c
+}
+
+/// Runs one sync with the sandbox's secret and asserts it succeeded, showing its stderr if not.
+pub fn sync_ok(cfg: &Path) {
+    let out = sync_cmd(cfg, "sandbox-secret").output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Starts `cmd` and returns it once it has committed `commits` transactions to `db`, still
@@ -112,7 +123,7 @@ async fn sigkill_at_several_points_then_a_normal_run_converges() {
         dir: _dir,
         cfg,
         db,
-    } = slow_job(15).await;
+    } = job(15).await;
     // Migrations and the run's own row take the first three commits; every kill lands later.
     for commits in [4, 8, 14] {
         // Small pages: many commits per pass, so each kill lands inside one.
@@ -236,14 +247,7 @@ async fn malformed_pages_beyond_the_retries_fail_with_exit_4_and_keep_the_data()
     let sb = start(small()).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb, "");
-    assert_eq!(
-        sync_cmd(&cfg, "sandbox-secret")
-            .stderr(Stdio::null())
-            .status()
-            .unwrap()
-            .code(),
-        Some(0)
-    );
+    sync_ok(&cfg);
     let db = dir.path().join("sync.sqlite");
     let before = fingerprint(&db);
     sb.mutate(1);

@@ -6,7 +6,7 @@ use understory_sync::config::{self, Environment};
 use understory_sync::sandbox::SandboxConfig;
 
 /// Every key `RawConfig` reads; `deny_unknown_fields` makes sure nothing else is accepted.
-const KEYS: [&str; 29] = [
+const KEYS: [&str; 30] = [
     "database",
     "schedule",
     "auth.token_url",
@@ -36,6 +36,7 @@ const KEYS: [&str; 29] = [
     "streams.marketing_consents",
     "streams.events",
     "streams.experiences",
+    "metrics.textfile",
 ];
 
 #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use understory_sync::sandbox::config::{ClientKey, FaultConfig};
 
-use crate::cli::{BIN, Job, slow_job, spawn_until_commits, sync_cmd, write_config};
+use crate::cli::{BIN, Job, job, spawn_until_commits, sync_cmd, sync_ok, write_config};
 use crate::support::*;
 
 fn sigterm(child: &Child) {
@@ -52,7 +52,7 @@ async fn sigterm_mid_sync_exits_promptly_records_interrupted_and_the_next_run_co
         dir: _dir,
         cfg,
         db,
-    } = slow_job(40).await;
+    } = job(40).await;
     let mut child = spawn_until_commits(
         sync_cmd(&cfg, "sandbox-secret").env("UNDERSTORY_SYNC__API__PAGE_SIZE", "10"),
         &db,
@@ -66,20 +66,13 @@ async fn sigterm_mid_sync_exits_promptly_records_interrupted_and_the_next_run_co
     assert_eq!(status, "interrupted");
     assert!(ended.is_some());
     sb.set_faults(FaultConfig::default());
-    assert_eq!(
-        sync_cmd(&cfg, "sandbox-secret")
-            .stderr(Stdio::null())
-            .status()
-            .unwrap()
-            .code(),
-        Some(0)
-    );
+    sync_ok(&cfg);
     assert_converged(&db, &sb);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_instance_is_refused_and_a_killed_holder_does_not_block() {
-    let Job { sb, dir, cfg, db } = slow_job(30).await;
+    let Job { sb, dir, cfg, db } = job(30).await;
     let mut first = spawn_until_commits(&mut sync_cmd(&cfg, "sandbox-secret"), &db, 2).await;
 
     let second = sync_cmd(&cfg, "sandbox-secret").output().unwrap();
@@ -232,14 +225,7 @@ async fn status_json_and_the_metrics_textfile_after_runs() {
         &format!("[metrics]\ntextfile = \"{}\"\n", metrics.display()),
     );
     for _ in 0..2 {
-        assert_eq!(
-            sync_cmd(&cfg, "sandbox-secret")
-                .stderr(Stdio::null())
-                .status()
-                .unwrap()
-                .code(),
-            Some(0)
-        );
+        sync_ok(&cfg);
     }
     let out = Command::new(BIN)
         .args(["status", "--json", "--config"])
@@ -315,10 +301,12 @@ async fn status_json_and_the_metrics_textfile_after_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_mode_syncs_on_schedule_and_stops_cleanly_on_sigterm() {
-    let sb = start(small()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &sb, "");
-    let db = dir.path().join("sync.sqlite");
+    let Job {
+        sb: _sb,
+        dir: _dir,
+        cfg,
+        db,
+    } = job(0).await;
     let mut child = Command::new(BIN)
         .args(["run", "--config"])
         .arg(&cfg)
@@ -503,18 +491,13 @@ fn logs_are_journald_friendly_under_systemd_and_json_on_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_is_one_clear_error_with_exit_8_and_loses_nothing() {
-    let sb = start(small()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &sb, "");
-    let db = dir.path().join("sync.sqlite");
-    assert_eq!(
-        sync_cmd(&cfg, "sandbox-secret")
-            .stderr(Stdio::null())
-            .status()
-            .unwrap()
-            .code(),
-        Some(0)
-    );
+    let Job {
+        sb,
+        dir: _dir,
+        cfg,
+        db,
+    } = job(0).await;
+    sync_ok(&cfg);
     let before: Vec<(String, String)> = {
         let c = open(&db);
         let mut stmt = c.prepare("SELECT id, raw_json FROM bookings").unwrap();
@@ -569,13 +552,6 @@ async fn a_full_disk_is_one_clear_error_with_exit_8_and_loses_nothing() {
     }
     drop(c);
     // With space again, the next run converges.
-    assert_eq!(
-        sync_cmd(&cfg, "sandbox-secret")
-            .stderr(Stdio::null())
-            .status()
-            .unwrap()
-            .code(),
-        Some(0)
-    );
+    sync_ok(&cfg);
     assert_converged(&db, &sb);
 }

@@ -39,6 +39,31 @@ async fn get(
     (status, headers, body)
 }
 
+/// Starts the real `understory-sync sandbox` binary on a free port with `args`; returns it and
+/// the base URL it announces.
+fn sandbox_binary(args: &[&str]) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_understory-sync"))
+        .args(["sandbox", "--port", "0"])
+        .args(args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = lines
+        .find_map(|l| {
+            l.ok()?
+                .strip_prefix("sandbox: serving Understory's API and token endpoint on ")
+                .map(str::to_owned)
+        })
+        .expect("the sandbox says where it serves");
+    (child, base)
+}
+/// Sends `req` and parses the answer as JSON.
+async fn json_of(req: reqwest::RequestBuilder) -> Value {
+    req.send().await.unwrap().json().await.unwrap()
+}
+
 const GOOD: &str = "grant_type=client_credentials&audience=https://api.understory.io&client_id=sandbox-client&client_secret=sandbox-secret";
 
 #[tokio::test]
@@ -107,14 +132,8 @@ async fn token_errors_follow_rfc_6749() {
         assert_eq!(json["error"], error, "{body}");
         assert!(json["error_description"].is_string());
     }
-    let discovery: Value = http()
-        .get(format!("{}/.well-known/openid-configuration", sb.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery: Value =
+        json_of(http().get(format!("{}/.well-known/openid-configuration", sb.base_url()))).await;
     assert_eq!(discovery["token_endpoint"], sb.token_url());
 }
 
@@ -490,21 +509,8 @@ async fn experiences_need_accept_language_and_single_items_404() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sandbox_command_serves_the_seeds_curl_unchanged_but_for_the_host() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_understory-sync"))
-        .args(["sandbox", "--port", "0", "--bookings", "500"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = lines
-        .find_map(|l| {
-            l.ok()?
-                .strip_prefix("sandbox: serving Understory's API and token endpoint on ")
-                .map(str::to_owned)
-        })
-        .expect("the sandbox says where it serves");
+    use std::process::Command;
+    let (mut child, base) = sandbox_binary(&["--bookings", "500"]);
     // The seeds' commands, byte for byte, with only the host changed.
     let (client_id, client_secret, scopes) = (
         "sandbox-client",
@@ -576,14 +582,7 @@ async fn admin_endpoints_mutate_and_expire_over_http() {
     let first = get(&sb, &t, "/v1/bookings?limit=10").await.2;
     let cursor = first["next"].as_str().unwrap().to_owned();
 
-    let resp: Value = http()
-        .post(format!("{}/_sandbox/mutate?steps=2", sb.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let resp: Value = json_of(http().post(format!("{}/_sandbox/mutate?steps=2", sb.base_url()))).await;
     assert!(resp["bookings"].as_u64().unwrap() > 240, "{resp}");
     assert_eq!(
         resp["bookings"].as_u64().unwrap() as usize,
@@ -620,49 +619,21 @@ async fn admin_endpoints_mutate_and_expire_over_http() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sandbox_command_can_mutate_on_a_timer() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_understory-sync"))
-        .args([
-            "sandbox",
-            "--port",
-            "0",
-            "--bookings",
-            "300",
-            "--mutate-every-secs",
-            "1",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = lines
-        .find_map(|l| {
-            l.ok()?
-                .strip_prefix("sandbox: serving Understory's API and token endpoint on ")
-                .map(str::to_owned)
-        })
-        .unwrap();
-    let token: Value = http()
-        .post(format!("{base}/oauth2/token"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("{GOOD}&scope=booking.read"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (mut child, base) = sandbox_binary(&["--bookings", "300", "--mutate-every-secs", "1"]);
+    let token: Value = json_of(
+        http()
+            .post(format!("{base}/oauth2/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("{GOOD}&scope=booking.read")),
+    )
+    .await;
     let newest = || async {
-        let v: Value = http()
-            .get(format!("{base}/v1/bookings?limit=1"))
-            .bearer_auth(token["access_token"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = json_of(
+            http()
+                .get(format!("{base}/v1/bookings?limit=1"))
+                .bearer_auth(token["access_token"].as_str().unwrap()),
+        )
+        .await;
         v["items"][0]["created_at"].as_str().unwrap().to_owned()
     };
     let before = newest().await;

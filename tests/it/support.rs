@@ -10,6 +10,7 @@ use serde_json::Value;
 use understory_sync::config::{self, Config, RawConfig};
 use understory_sync::sandbox::{Sandbox, SandboxConfig, Truth};
 use understory_sync::shutdown::Stop;
+use understory_sync::store::Table;
 use understory_sync::sync::{self, RunReport};
 
 /// A sandbox small enough for a test to sync in about a second.
@@ -185,23 +186,11 @@ pub fn assert_converged(db: &Path, sb: &Sandbox) {
     assert_eq!(ok, "ok");
 }
 
-/// The tables holding the API's data.
-pub const DATA_TABLES: [&str; 8] = [
-    "bookings",
-    "orders",
-    "order_line_items",
-    "order_transactions",
-    "order_refunds",
-    "marketing_consents",
-    "events",
-    "experiences",
-];
-
 /// A checksum of every data table's content, to prove a run wrote nothing.
 pub fn fingerprint(db: &Path) -> String {
     let c = open(db);
     let mut out = String::new();
-    for t in DATA_TABLES {
+    for t in Table::ALL.map(Table::name) {
         let sql = format!(
             "SELECT group_concat(x, '|') FROM (SELECT raw_json || coalesce(removed_at, '') || last_changed_at AS x FROM {t} ORDER BY rowid)"
         );
