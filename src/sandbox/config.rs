@@ -38,6 +38,8 @@ pub struct SandboxConfig {
     pub strict_tilde: bool,
     /// Answer 400 to requests without a `User-Agent` (§6.16).
     pub require_user_agent: bool,
+    /// Gzip answers for clients that send `Accept-Encoding: gzip`, as production APIs do.
+    pub gzip: bool,
     pub rate_limit: RateLimitConfig,
     pub faults: FaultConfig,
     pub mutate: MutateConfig,
@@ -55,6 +57,7 @@ impl Default for SandboxConfig {
             clamp_limit: false,
             strict_tilde: true,
             require_user_agent: false,
+            gzip: true,
             rate_limit: RateLimitConfig::default(),
             faults: FaultConfig::default(),
             mutate: MutateConfig::default(),

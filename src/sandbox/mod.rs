@@ -46,6 +46,8 @@ pub struct State {
     limiter: limits::RateLimiter,
     faults: faults::Faults,
     requests: std::sync::atomic::AtomicU64,
+    /// Requests that accepted a gzip answer.
+    gzip_requests: std::sync::atomic::AtomicU64,
 }
 
 impl State {
@@ -62,6 +64,7 @@ impl State {
             limiter: limits::RateLimiter::new(config.rate_limit.clone()),
             faults: faults::Faults::new(seed, config.faults.clone()),
             requests: std::sync::atomic::AtomicU64::new(0),
+            gzip_requests: std::sync::atomic::AtomicU64::new(0),
             config,
         }
     }
@@ -161,6 +164,13 @@ impl Sandbox {
         self.state.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Requests so far whose `Accept-Encoding` allowed gzip.
+    pub fn gzip_requests(&self) -> u64 {
+        self.state
+            .gzip_requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Serves until the process ends (the `sandbox` command).
     pub async fn serve_forever(mut self) -> io::Result<()> {
         (&mut self.task).await.map_err(io::Error::other)
@@ -197,6 +207,16 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>, router: Router) {
 /// One request: draws a fault for `/v1` paths, then lets the router answer (or not).
 async fn serve(state: Arc<State>, router: Router, req: Request<Incoming>) -> io::Result<Response<Body>> {
     state.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let accepts_gzip = req
+        .headers()
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("gzip"));
+    if accepts_gzip {
+        state
+            .gzip_requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     let method = req.method().clone();
     let target = req
         .uri()
@@ -276,6 +296,7 @@ fn malformed(resp: Response<Body>) -> Response<Body> {
     let (mut parts, _) = resp.into_parts();
     parts.status = StatusCode::OK;
     parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_ENCODING);
     Response::from_parts(
         parts,
         Body::from("{\"next\": \"abc\", \"items\": [{\"id\": <html>upstream hiccup</html>"),

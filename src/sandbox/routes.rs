@@ -20,7 +20,7 @@ use super::{State, auth};
 use crate::api::types::{ApiErrorBody, Items, Me, Page};
 
 pub fn router(state: Arc<State>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/.well-known/openid-configuration", get(auth::discovery))
         .route("/oauth2/token", post(auth::token))
         .route("/v1/me", get(me))
@@ -39,8 +39,14 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/_sandbox/mutate", post(mutate))
         .route("/_sandbox/expire-cursors", post(expire_cursors))
         .route("/_sandbox/expire-tokens", post(expire_tokens))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint") })
-        .with_state(state)
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint") });
+    let gzip = state.config.gzip;
+    let router = router.with_state(state);
+    if gzip {
+        router.layer(tower_http::compression::CompressionLayer::new().gzip(true))
+    } else {
+        router
+    }
 }
 
 /// The API's error body (§4) with `code` and `message`.

@@ -646,3 +646,38 @@ async fn the_sandbox_command_can_mutate_on_a_timer() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[tokio::test]
+async fn answers_are_gzipped_for_clients_that_ask() {
+    for gzip in [true, false] {
+        let mut cfg = small();
+        cfg.gzip = gzip;
+        let sb = start(cfg).await;
+        let t = token(&sb, "booking.read").await;
+        // A client that does not decompress, to see the wire.
+        let raw = reqwest::Client::builder()
+            .no_gzip()
+            .user_agent("test")
+            .build()
+            .unwrap();
+        let resp = raw
+            .get(format!("{}/v1/bookings?limit=100", sb.base_url()))
+            .bearer_auth(&t)
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        let encoding = resp
+            .headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = resp.bytes().await.unwrap();
+        if gzip {
+            assert_eq!(encoding.as_deref(), Some("gzip"));
+            assert_eq!(&body[..2], &[0x1f, 0x8b], "a gzip stream");
+        } else {
+            assert_eq!(encoding, None);
+            assert!(serde_json::from_slice::<Value>(&body).is_ok());
+        }
+    }
+}

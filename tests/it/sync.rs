@@ -17,6 +17,11 @@ async fn full_sync_equals_the_ground_truth_and_a_second_run_writes_nothing() {
     assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
     assert_converged(&db, &sb);
     assert!(stream(&first, "bookings").inserted == 240);
+    assert_eq!(
+        sb.gzip_requests(),
+        sb.requests(),
+        "every request accepted gzip, and the answers were read"
+    );
 
     let before = fingerprint(&db);
     let second = sync(&cfg).await;
