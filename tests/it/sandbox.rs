@@ -57,6 +57,8 @@ fn sandbox_binary(args: &[&str]) -> (std::process::Child, String) {
                 .map(str::to_owned)
         })
         .expect("the sandbox says where it serves");
+    // Keep reading its stderr: a closed pipe would make its next log line kill it.
+    std::thread::spawn(move || lines.for_each(drop));
     (child, base)
 }
 /// Sends `req` and parses the answer as JSON.
