@@ -260,13 +260,7 @@ async fn sync_with(cfg: &Config, stop: shutdown::Stop) -> Result<Exit, (Exit, an
     let report = result.map_err(|e| (exit_for_failure(e.failure()), anyhow::Error::new(e)))?;
     summarise(&report);
     if let Some(path) = &cfg.metrics_textfile {
-        let last_success = Store::open(&cfg.database)
-            .and_then(|s| s.last_success())
-            .ok()
-            .flatten()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
-            .map(|t| t.to_utc());
-        let text = understory_sync::metrics::render(&report, chrono::Utc::now(), last_success);
+        let text = understory_sync::metrics::render(&report, chrono::Utc::now());
         if let Err(e) = understory_sync::metrics::write(path, &text) {
             tracing::warn!(path = %path.display(), error = %e, "could not write the metrics textfile");
         }
@@ -475,13 +469,7 @@ pub fn exit_for(report: &RunReport) -> Exit {
             Some(Failure::Store) => Exit::Database,
             _ => Exit::Partial,
         },
-        RunStatus::Failed => match report.failure() {
-            Some(Failure::Auth) => Exit::Auth,
-            Some(Failure::Store) => Exit::Database,
-            Some(Failure::Stopped) => Exit::Interrupted,
-            Some(Failure::Internal) => Exit::Internal,
-            _ => Exit::Api,
-        },
+        RunStatus::Failed => report.failure().map_or(Exit::Api, exit_for_failure),
     }
 }
 
@@ -534,9 +522,9 @@ async fn demo(database: PathBuf, bookings: u32) -> Result<Exit, (Exit, anyhow::E
     let cfg =
         config::validate(raw, &config::Environment::default(), None).map_err(|e| (Exit::Config, e.into()))?;
     let exit = sync_once(&cfg).await?;
-    let counts = Store::open(&database)
-        .and_then(|s| s.counts())
-        .map_err(|e| (Exit::Database, anyhow::Error::new(e)))?;
+    let counts = understory_sync::store::status(&database, 0)
+        .map_err(|e| (Exit::Database, anyhow::Error::new(e)))?
+        .rows;
     println!(
         "synced {} from the sandbox at {}:",
         database.display(),

@@ -14,7 +14,8 @@ use crate::sync::RunReport;
 const STATUSES: [&str; 4] = ["succeeded", "partial", "failed", "interrupted"];
 
 /// The textfile's content for a finished run.
-pub fn render(report: &RunReport, finished: DateTime<Utc>, last_success: Option<DateTime<Utc>>) -> String {
+pub fn render(report: &RunReport, finished: DateTime<Utc>) -> String {
+    let last_success = report.last_success;
     let mut out = String::new();
     let mut gauge = |name: &str, help: &str, samples: Vec<(String, f64)>| {
         let _ = writeln!(

@@ -134,6 +134,8 @@ pub struct RunReport {
     pub status: RunStatus,
     pub streams: Vec<StreamReport>,
     pub duration_ms: u64,
+    /// When the last successful run ended (this one, if it succeeded), for the metrics file.
+    pub last_success: Option<Timestamp>,
 }
 
 impl RunReport {
@@ -179,15 +181,17 @@ pub struct StreamProgress {
 }
 
 impl Progress {
+    /// Lists the run's streams, in config order, so the display does not depend on which
+    /// task starts first.
+    fn register(&self, kinds: &[StreamKind]) {
+        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        streams.extend(kinds.iter().map(|k| (k.name(), StreamProgress::default())));
+    }
+
     fn update(&self, stream: &'static str, f: impl FnOnce(&mut StreamProgress)) {
         let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-        match streams.iter_mut().find(|(s, _)| *s == stream) {
-            Some((_, p)) => f(p),
-            None => {
-                let mut p = StreamProgress::default();
-                f(&mut p);
-                streams.push((stream, p));
-            }
+        if let Some((_, p)) = streams.iter_mut().find(|(s, _)| *s == stream) {
+            f(p);
         }
     }
 
@@ -265,10 +269,7 @@ pub async fn run_with_progress(
         progress,
     });
 
-    // Listed in config order, so the live display does not depend on which task starts first.
-    for kind in &config.streams {
-        ctx.progress.update(kind.name(), |_| {});
-    }
+    ctx.progress.register(&config.streams);
     let mut tasks = tokio::task::JoinSet::new();
     for (n, kind) in config.streams.iter().copied().enumerate() {
         let ctx = Arc::clone(&ctx);
@@ -293,11 +294,12 @@ pub async fn run_with_progress(
     } else {
         RunStatus::Partial
     };
-    let report = RunReport {
+    let mut report = RunReport {
         run_id,
         status,
         streams,
         duration_ms: started.elapsed().as_millis() as u64,
+        last_success: None,
     };
     let total = report.total();
     let sum = |f: fn(&StreamReport) -> u64| report.streams.iter().map(f).sum::<u64>() as i64;
@@ -324,7 +326,13 @@ pub async fn run_with_progress(
             },
         ),
     ];
-    blocking(move || store.finish_run(run_id, &params, Utc::now())).await?;
+    report.last_success = blocking(move || {
+        store.finish_run(run_id, &params, Utc::now())?;
+        store.last_success()
+    })
+    .await?
+    .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+    .map(|t| t.to_utc());
     Ok(report)
 }
 

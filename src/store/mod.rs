@@ -399,15 +399,6 @@ impl Store {
         self.with(|c| checkpoint::save(c, stream, checkpoint, &now))
     }
 
-    /// Rows per data table (live rows for tables with removals).
-    pub fn counts(&self) -> Result<Vec<(String, i64)>, Error> {
-        self.with(|c| {
-            let mut stmt = c.prepare_cached(statements::get("summary", "counts"))?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect()
-        })
-    }
-
     /// When the last successful run ended, if any did.
     pub fn last_success(&self) -> Result<Option<String>, Error> {
         self.with(|c| c.query_row(statements::get("sync_runs", "last_success"), [], |r| r.get(0)))

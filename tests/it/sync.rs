@@ -184,15 +184,8 @@ async fn a_dead_api_fails_the_run_clearly_and_keeps_what_was_stored() {
 async fn a_cursor_expired_between_runs_restarts_the_pass_from_the_high_water_mark() {
     let sb = start(small()).await;
     let (_dir, db) = temp_db();
-    let mut raw = raw_config(&sb, &db);
-    raw.streams = bookings_only();
-    raw.retry.run_budget = 0;
-    raw.api.page_size = 20;
-    let cfg = config(raw);
     // The bootstrap pass dies after a few pages, leaving a cursor in its checkpoint.
-    sb.inject_after(4, Fault::Status(503), 1);
-    let run = sync(&cfg).await;
-    assert_eq!(run.status, RunStatus::Failed);
+    let cfg = interrupted_bookings_pass(&sb, &db, 4).await;
     let (cursor, pages): (Option<String>, i64) = open(&db)
         .query_row(
             "SELECT cursor, pass_pages FROM sync_state WHERE stream = 'bookings'",
@@ -229,13 +222,7 @@ async fn a_cursor_expired_between_runs_restarts_the_pass_from_the_high_water_mar
 async fn a_young_cursor_resumes_the_interrupted_pass() {
     let sb = start(small()).await;
     let (_dir, db) = temp_db();
-    let mut raw = raw_config(&sb, &db);
-    raw.streams = bookings_only();
-    raw.retry.run_budget = 0;
-    raw.api.page_size = 20;
-    let cfg = config(raw);
-    sb.inject_after(6, Fault::Status(503), 1);
-    assert_eq!(sync(&cfg).await.status, RunStatus::Failed);
+    let cfg = interrupted_bookings_pass(&sb, &db, 6).await;
     let stored_before = open(&db)
         .query_row("SELECT COUNT(*) FROM bookings", [], |r| r.get::<_, i64>(0))
         .unwrap() as u64;
@@ -293,6 +280,23 @@ async fn a_wrong_secret_or_missing_scope_ends_the_run_with_what_to_fix() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("invalid_scope"), "{err}");
+}
+
+/// Bookings only, in pages of 20, with no retries: a first run that dies (503) after `pages`
+/// requests, leaving a bootstrap pass with a cursor in its checkpoint. Returns the config.
+async fn interrupted_bookings_pass(
+    sb: &understory_sync::sandbox::Sandbox,
+    db: &std::path::Path,
+    pages: usize,
+) -> understory_sync::config::Config {
+    let mut raw = raw_config(sb, db);
+    raw.streams = bookings_only();
+    raw.retry.run_budget = 0;
+    raw.api.page_size = 20;
+    let cfg = config(raw);
+    sb.inject_after(pages, Fault::Status(503), 1);
+    assert_eq!(sync(&cfg).await.status, RunStatus::Failed);
+    cfg
 }
 
 fn bookings_only() -> understory_sync::config::RawStreams {
