@@ -31,6 +31,7 @@ async fn main() {
     raw.auth.client_secret = Some(SecretString::from("sandbox-secret".to_owned()));
     raw.api.base_url = sb.base_url();
     raw.api.requests_per_second = 1_000_000;
+    raw.api.max_requests_per_second = 1_000_000;
     raw.api.burst = 10_000;
     raw.api.max_concurrent = 16;
     let cfg = config::validate(raw, &config::Environment::default(), None).expect("config");

@@ -313,7 +313,7 @@ async fn check(path: &std::path::Path) -> Result<Exit, (Exit, anyhow::Error)> {
         names.join(", ")
     );
     let scopes: Vec<&str> = cfg.streams.iter().map(|s| s.scope()).collect();
-    let api = understory_sync::api::ApiClient::new(&cfg, &scopes, shutdown::Stop::never())
+    let api = understory_sync::api::ApiClient::new(&cfg, &scopes, shutdown::Stop::never(), None)
         .map_err(|e| (Exit::Config, anyhow::anyhow!(e)))?;
     match api.tokens().token().await {
         Ok(_) => {}
@@ -378,6 +378,7 @@ async fn missing_scopes<'a>(cfg: &Config, scopes: &[&'a str]) -> Vec<&'a str> {
     for scope in scopes {
         let probe = understory_sync::auth::TokenSource::new(
             http.clone(),
+            understory_sync::pace::Pace::new(understory_sync::pace::Settings::from_config(cfg), None),
             cfg.auth.token_url.clone(),
             cfg.auth.audience.clone(),
             cfg.auth.client_id.clone(),
@@ -415,7 +416,7 @@ fn status(
     println!("recent runs:");
     for r in &st.runs {
         println!(
-            "  #{:<5} {} → {}  {:<11} +{} ~{} ={}  requests {} retries {} 429s {}{}",
+            "  #{:<5} {} → {}  {:<11} +{} ~{} ={}  requests {} retries {} 429s {} paused {}s pace {}{}",
             r.id,
             r.started_at,
             r.ended_at.as_deref().unwrap_or("…"),
@@ -426,6 +427,8 @@ fn status(
             r.requests,
             r.retries,
             r.rate_limited,
+            r.paused_ms / 1000,
+            r.pace_rps.map_or_else(|| "-".to_owned(), |p| format!("{p:.1}/s")),
             r.error
                 .as_deref()
                 .map(|e| format!("  error: {e}"))
@@ -483,6 +486,10 @@ fn summarise(report: &RunReport) {
         unchanged = total.unchanged,
         removed = total.removed,
         duration_ms = report.duration_ms,
+        pace_rps = format!("{:.1}", report.pace.rate),
+        peak_pace_rps = format!("{:.1}", report.pace.peak_rate),
+        rate_limited = report.pace.rate_limited,
+        paused_ms = report.pace.paused_ms,
         "run finished"
     );
     for s in &report.streams {
@@ -515,6 +522,7 @@ async fn demo(database: PathBuf, bookings: u32) -> Result<Exit, (Exit, anyhow::E
     raw.auth.client_secret = Some(SecretString::from(key.client_secret));
     raw.api.base_url = sandbox.base_url();
     raw.api.requests_per_second = 2_000;
+    raw.api.max_requests_per_second = 2_000;
     raw.api.burst = 200;
     raw.api.max_concurrent = 8;
     raw.streams.events = true;

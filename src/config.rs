@@ -22,6 +22,18 @@ pub const DEFAULT_AUDIENCE: &str = "https://api.understory.io";
 /// The file name looked up in `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`).
 pub const CREDENTIAL_NAME: &str = "understory-client-secret";
 const ENV_PREFIX: &str = "UNDERSTORY_SYNC";
+/// The docs ask clients to back off "for at least one minute" after a 429 (§4).
+const MIN_RATE_LIMITED_WAIT_SECS: u64 = 60;
+
+/// True for an API on this machine (the sandbox), where shorter 429 waits make tests practical.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
 
 /// A configuration problem, naming what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +121,7 @@ pub struct RawApi {
     pub connect_timeout_secs: u64,
     pub request_timeout_secs: u64,
     pub requests_per_second: u32,
+    pub max_requests_per_second: u32,
     pub burst: u32,
     pub max_concurrent: u32,
     pub page_size: u32,
@@ -123,6 +136,7 @@ impl Default for RawApi {
             connect_timeout_secs: 10,
             request_timeout_secs: 60,
             requests_per_second: 5,
+            max_requests_per_second: 50,
             burst: 10,
             max_concurrent: 4,
             page_size: 100,
@@ -137,6 +151,7 @@ pub struct RawRetry {
     pub initial_backoff_ms: u64,
     pub max_backoff_ms: u64,
     pub rate_limited_wait_secs: u64,
+    pub max_retry_after_secs: u64,
     pub run_budget: u32,
 }
 
@@ -147,6 +162,7 @@ impl Default for RawRetry {
             initial_backoff_ms: 500,
             max_backoff_ms: 30_000,
             rate_limited_wait_secs: 60,
+            max_retry_after_secs: 600,
             run_budget: 200,
         }
     }
@@ -223,8 +239,12 @@ pub struct ApiConfig {
     pub accept_language: String,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
+    /// The pace of a first run; later runs start at the pace the previous one learned.
     pub requests_per_second: NonZeroU32,
+    /// The pace never grows beyond this, whatever the API tolerates.
+    pub max_requests_per_second: NonZeroU32,
     pub burst: NonZeroU32,
+    /// Requests in flight at once: the start and the ceiling of the adaptive cap.
     pub max_concurrent: usize,
     pub page_size: u32,
 }
@@ -235,8 +255,11 @@ pub struct RetryConfig {
     pub max_attempts: u32,
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
-    /// How long a 429 without `Retry-After` waits: the docs ask for at least a minute (§4).
+    /// How long a 429 without `Retry-After` pauses every stream: the docs ask for at least a
+    /// minute (§4); shorter only for an API on loopback (the sandbox).
     pub rate_limited_wait: Duration,
+    /// A `Retry-After` longer than this is capped to it, so a bad header cannot stall a run.
+    pub max_retry_after: Duration,
     /// Retries allowed in one run over all requests, so a dead API ends the run.
     pub run_budget: u32,
 }
@@ -359,6 +382,31 @@ pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Resul
             "must not be empty: experiences require it",
         ));
     }
+    if raw.retry.rate_limited_wait_secs < MIN_RATE_LIMITED_WAIT_SECS && !is_loopback(&base_url) {
+        return Err(invalid(
+            "retry.rate_limited_wait_secs",
+            format!(
+                "must be at least {MIN_RATE_LIMITED_WAIT_SECS}: Understory asks clients to back off for a minute after a 429 (shorter waits are allowed only for an API on loopback)"
+            ),
+        ));
+    }
+    if raw.retry.rate_limited_wait_secs == 0 {
+        return Err(invalid("retry.rate_limited_wait_secs", "must be at least 1"));
+    }
+    if raw.retry.max_retry_after_secs < raw.retry.rate_limited_wait_secs {
+        return Err(invalid(
+            "retry.max_retry_after_secs",
+            "must be at least retry.rate_limited_wait_secs",
+        ));
+    }
+    let requests_per_second = positive("api.requests_per_second", raw.api.requests_per_second)?;
+    let max_requests_per_second = positive("api.max_requests_per_second", raw.api.max_requests_per_second)?;
+    if requests_per_second > max_requests_per_second {
+        return Err(invalid(
+            "api.requests_per_second",
+            format!("{requests_per_second} is above api.max_requests_per_second ({max_requests_per_second})"),
+        ));
+    }
     let streams: Vec<StreamKind> = [
         (raw.streams.bookings, StreamKind::Bookings),
         (raw.streams.orders, StreamKind::Orders),
@@ -396,7 +444,8 @@ pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Resul
             accept_language: raw.api.accept_language,
             connect_timeout: Duration::from_secs(raw.api.connect_timeout_secs.max(1)),
             request_timeout: Duration::from_secs(raw.api.request_timeout_secs.max(1)),
-            requests_per_second: positive("api.requests_per_second", raw.api.requests_per_second)?,
+            requests_per_second,
+            max_requests_per_second,
             burst: positive("api.burst", raw.api.burst)?,
             max_concurrent: positive("api.max_concurrent", raw.api.max_concurrent)?.get() as usize,
             page_size: raw.api.page_size,
@@ -406,6 +455,7 @@ pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Resul
             initial_backoff: Duration::from_millis(raw.retry.initial_backoff_ms),
             max_backoff: Duration::from_millis(raw.retry.max_backoff_ms.max(raw.retry.initial_backoff_ms)),
             rate_limited_wait: Duration::from_secs(raw.retry.rate_limited_wait_secs),
+            max_retry_after: Duration::from_secs(raw.retry.max_retry_after_secs),
             run_budget: raw.retry.run_budget,
         },
         sync: SyncConfig {

@@ -1,6 +1,7 @@
 //! understory-sync: keeps a SQLite file equal to an Understory account, run after run.
 //!
-//! Data flow: `config` → `auth` (client_credentials token) → `api` (rate-limited, retried HTTP)
+//! Data flow: `config` → `auth` (client_credentials token) → `api` (retried HTTP, paced by
+//! `pace`, one adaptive controller for every request)
 //! → `streams` (one per resource: how to page it, what a row is) → `sync` (page by page, rows
 //! and checkpoint committed together) → `store` (SQLite, migrations, upserts). `sandbox` is a
 //! stand-in Understory for tests, the demo and integrators.
@@ -11,6 +12,7 @@ pub mod auth;
 pub mod config;
 pub mod lock;
 pub mod metrics;
+pub mod pace;
 pub mod sandbox;
 pub mod schedule;
 pub mod shutdown;

@@ -96,6 +96,26 @@ pub fn render(report: &RunReport, finished: DateTime<Utc>) -> String {
         per_stream(|s| s.rate_limited),
     );
     gauge(
+        "last_run_pace_requests_per_second",
+        "The adaptive pace at the end of the last run.",
+        vec![(String::new(), report.pace.rate)],
+    );
+    gauge(
+        "last_run_peak_pace_requests_per_second",
+        "The highest pace the last run reached.",
+        vec![(String::new(), report.pace.peak_rate)],
+    );
+    gauge(
+        "last_run_rate_limited_total",
+        "429 answers the last run received from any endpoint, the token endpoint included.",
+        vec![(String::new(), report.pace.rate_limited as f64)],
+    );
+    gauge(
+        "last_run_paused_seconds",
+        "Time every stream spent paused after 429s in the last run.",
+        vec![(String::new(), report.pace.paused_ms as f64 / 1000.0)],
+    );
+    gauge(
         "last_run_stream_ok",
         "1 if the stream synced without error in the last run.",
         per_stream(|s| u64::from(s.error.is_none())),

@@ -136,6 +136,8 @@ pub struct RunReport {
     pub duration_ms: u64,
     /// When the last successful run ended (this one, if it succeeded), for the metrics file.
     pub last_success: Option<Timestamp>,
+    /// The adaptive pace: where it ended, its peak, the 429s and the time paused.
+    pub pace: crate::pace::Report,
 }
 
 impl RunReport {
@@ -251,13 +253,19 @@ pub async fn run_with_progress(
     let path = config.database.clone();
     let store = Arc::new(blocking(move || Store::open(&path)).await?);
     let scopes: Vec<&str> = config.streams.iter().map(|s| s.scope()).collect();
-    let api = ApiClient::new(config, &scopes, stop.clone()).map_err(Error::Setup)?;
-    // A refused key fails the run at once with one clear line, before any stream starts; an
-    // unreachable token endpoint is left to the streams' retries.
-    if let Err(e) = api.tokens().token().await
-        && !e.is_transient()
-    {
-        return Err(Error::Auth(e));
+    let s = Arc::clone(&store);
+    let learned = blocking(move || s.load_pace()).await?;
+    let api = ApiClient::new(config, &scopes, stop.clone(), learned).map_err(Error::Setup)?;
+    // A refused key or a dead token endpoint fails the run here, once, with one clear line,
+    // before any stream starts (and retries it three times over).
+    if let Err(e) = api.authenticate(&Stats::default()).await {
+        return Err(match e {
+            api::Error::Auth(a) => Error::Auth(a),
+            other => Error::Api {
+                stream: "auth",
+                source: other,
+            },
+        });
     }
     let s = Arc::clone(&store);
     let run_id = blocking(move || s.start_run(Utc::now())).await?;
@@ -294,12 +302,15 @@ pub async fn run_with_progress(
     } else {
         RunStatus::Partial
     };
+    let pace = ctx.api.pace().report();
+    let learned = ctx.api.pace().learned();
     let mut report = RunReport {
         run_id,
         status,
         streams,
         duration_ms: started.elapsed().as_millis() as u64,
         last_success: None,
+        pace,
     };
     let total = report.total();
     let sum = |f: fn(&StreamReport) -> u64| report.streams.iter().map(f).sum::<u64>() as i64;
@@ -312,7 +323,10 @@ pub async fn run_with_progress(
         (":rows_unchanged", Value::Integer(total.unchanged as i64)),
         (":requests", Value::Integer(sum(|s| s.requests))),
         (":retries", Value::Integer(sum(|s| s.retries))),
-        (":rate_limited", Value::Integer(sum(|s| s.rate_limited))),
+        (":rate_limited", Value::Integer(pace.rate_limited as i64)),
+        (":pace_rps", Value::Real(pace.rate)),
+        (":peak_pace_rps", Value::Real(pace.peak_rate)),
+        (":paused_ms", Value::Integer(pace.paused_ms as i64)),
         (
             ":streams_json",
             Value::Text(serde_json::to_string(&report.streams).unwrap_or_default()),
@@ -327,6 +341,7 @@ pub async fn run_with_progress(
         ),
     ];
     report.last_success = blocking(move || {
+        store.save_pace(&learned, Utc::now())?;
         store.finish_run(run_id, &params, Utc::now())?;
         store.last_success()
     })

@@ -18,6 +18,9 @@ UPDATE sync_runs SET
     requests = :requests,
     retries = :retries,
     rate_limited = :rate_limited,
+    pace_rps = :pace_rps,
+    peak_pace_rps = :peak_pace_rps,
+    paused_ms = :paused_ms,
     streams_json = :streams_json,
     error = :error
 WHERE id = :id;
@@ -27,5 +30,5 @@ SELECT MAX(ended_at) FROM sync_runs WHERE status = 'succeeded';
 
 -- name: recent
 SELECT id, started_at, ended_at, status, rows_inserted, rows_updated, rows_unchanged,
-       requests, retries, rate_limited, error
+       requests, retries, rate_limited, error, pace_rps, paused_ms
 FROM sync_runs ORDER BY id DESC LIMIT :limit;

@@ -1,5 +1,5 @@
 //! The HTTP client: one `reqwest::Client` (rustls, gzip, timeouts, no redirects), the shared
-//! pacer, the token source, and the retry loop.
+//! pace, the token source, and the retry loop.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -7,16 +7,16 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, ACCEPT_LANGUAGE, AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{ACCEPT, ACCEPT_LANGUAGE, AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::limit::Pacer;
 use super::retry::{Retry, classify};
 use super::types::ApiErrorBody;
-use super::{Error, describe};
-use crate::auth::TokenSource;
+use super::{Error, describe, retry_after};
+use crate::auth::{AccessToken, TokenSource};
 use crate::config::{ApiConfig, Config, RetryConfig};
+use crate::pace::{self, Pace};
 use crate::shutdown::Stop;
 
 /// Counters of one stream's traffic, for the run summary.
@@ -51,7 +51,7 @@ pub struct ApiClient {
     http: reqwest::Client,
     base: Url,
     tokens: TokenSource,
-    pacer: Pacer,
+    pace: Pace,
     retry: RetryConfig,
     /// Retries left in this run, over all streams.
     budget: AtomicU32,
@@ -59,11 +59,19 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
-    /// A client for `config`, asking for `scopes` (derived from the enabled streams).
-    pub fn new(config: &Config, scopes: &[&str], stop: Stop) -> Result<Self, String> {
+    /// A client for `config`, asking for `scopes` (derived from the enabled streams), starting
+    /// at the pace a previous run `learned`, if any.
+    pub fn new(
+        config: &Config,
+        scopes: &[&str],
+        stop: Stop,
+        learned: Option<pace::Learned>,
+    ) -> Result<Self, String> {
         let http = build_http(&config.api)?;
+        let pace = Pace::new(pace::Settings::from_config(config), learned);
         let tokens = TokenSource::new(
             http.clone(),
+            pace.clone(),
             config.auth.token_url.clone(),
             config.auth.audience.clone(),
             config.auth.client_id.clone(),
@@ -75,11 +83,7 @@ impl ApiClient {
             http,
             base: config.api.base_url.clone(),
             tokens,
-            pacer: Pacer::new(
-                config.api.requests_per_second,
-                config.api.burst,
-                config.api.max_concurrent,
-            ),
+            pace,
             retry: config.retry.clone(),
             budget: AtomicU32::new(config.retry.run_budget),
             stop,
@@ -88,6 +92,19 @@ impl ApiClient {
 
     pub fn tokens(&self) -> &TokenSource {
         &self.tokens
+    }
+
+    pub fn pace(&self) -> &Pace {
+        &self.pace
+    }
+
+    /// Fetches the first token with the usual retries: a dead or refusing token endpoint is found
+    /// here, once, before any stream starts.
+    pub async fn authenticate(&self, stats: &Stats) -> Result<AccessToken, Error> {
+        self.retrying(stats, "/oauth2/token", || async {
+            self.tokens.token().await.map_err(Error::Auth)
+        })
+        .await
     }
 
     /// GETs `path` (relative to `api.base_url`) and parses the body as `T`, retrying what
@@ -99,6 +116,21 @@ impl ApiClient {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<T, Error> {
+        self.retrying(stats, path, || async {
+            let body = self.attempt(stats, path, query).await?;
+            serde_json::from_slice::<T>(&body)
+                .map_err(|e| Error::Malformed { path: path.to_owned(), detail: e.to_string() })
+        })
+        .await
+    }
+
+    /// Runs `op` until it succeeds, fails for good, or the attempts or the run's budget run out.
+    async fn retrying<T, F, Fut>(&self, stats: &Stats, path: &str, op: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let mut op = op;
         let backoff = ExponentialBuilder::new()
             .with_jitter()
             .with_min_delay(self.retry.initial_backoff)
@@ -106,13 +138,10 @@ impl ApiClient {
             .with_max_times(self.retry.max_attempts.saturating_sub(1) as usize);
         let attempts = AtomicU32::new(0);
         let budget_spent = AtomicBool::new(false);
-        let wait_429 = self.retry.rate_limited_wait;
         let stop = self.stop.clone();
-        let result = (|| async {
+        let result = (|| {
             attempts.fetch_add(1, Ordering::Relaxed);
-            let body = self.attempt(stats, path, query).await?;
-            serde_json::from_slice::<T>(&body)
-                .map_err(|e| Error::Malformed { path: path.to_owned(), detail: e.to_string() })
+            op()
         })
         .retry(backoff)
         .sleep(move |d: Duration| {
@@ -120,7 +149,7 @@ impl ApiClient {
             async move { stop.sleep(d).await }
         })
         .when(|e| {
-            if classify(e, wait_429) == Retry::Never || self.stop.is_stopped() {
+            if classify(e) == Retry::Never || self.stop.is_stopped() {
                 return false;
             }
             let took = self.budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1)).is_ok();
@@ -129,8 +158,8 @@ impl ApiClient {
             }
             took
         })
-        .adjust(|e, delay| match classify(e, wait_429) {
-            Retry::After(d) => delay.map(|_| d),
+        .adjust(|e, delay| match classify(e) {
+            Retry::Paced => delay.map(|_| Duration::ZERO),
             _ => delay,
         })
         .notify(|e, delay| {
@@ -139,7 +168,7 @@ impl ApiClient {
         })
         .await;
         result.map_err(|e| {
-            if classify(&e, wait_429) == Retry::Never || self.stop.is_stopped() {
+            if classify(&e) == Retry::Never || self.stop.is_stopped() {
                 e
             } else {
                 Error::GaveUp {
@@ -168,8 +197,12 @@ impl ApiClient {
             if self.stop.is_stopped() {
                 return Err(Error::Stopped { path: err_path() });
             }
-            let _permit = self.pacer.admit().await;
+            // The token first: fetching one takes a place of its own.
             let token = self.tokens.token().await?;
+            let permit = tokio::select! {
+                p = self.pace.admit() => p,
+                () = self.stop.stopped() => return Err(Error::Stopped { path: err_path() }),
+            };
             let mut authorization =
                 HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
                     Error::Auth(crate::auth::Error::BadResponse(
@@ -192,12 +225,7 @@ impl ApiClient {
                     .await
                     .map_err(network)?;
                 let status = resp.status();
-                let retry_after = resp
-                    .headers()
-                    .get(RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
+                let retry_after = retry_after(resp.headers());
                 let body = resp.bytes().await.map_err(network)?;
                 Ok::<_, Error>((status, retry_after, body))
             };
@@ -207,6 +235,12 @@ impl ApiClient {
                 r = exchange => r?,
                 () = self.stop.stopped() => return Err(Error::Stopped { path: err_path() }),
             };
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                permit.throttled(retry_after);
+            } else {
+                permit.success();
+            }
+            drop(permit);
             match status {
                 s if s.is_success() => return Ok(body),
                 StatusCode::UNAUTHORIZED if !renewed => {

@@ -1,10 +1,10 @@
 //! Talking to the Understory API: its types, the HTTP client with pacing and retries.
 //!
 //! Retry *policy* (`retry::classify`) is a pure function of the error; the *mechanics*
-//! (backoff with jitter, the per-run budget, waiting out 429s) live in `client`.
+//! (backoff with jitter, the per-run budget) live in `client`; pacing and waiting out 429s are
+//! `crate::pace`'s.
 
 pub mod client;
-pub mod limit;
 pub mod retry;
 pub mod types;
 
@@ -79,6 +79,15 @@ impl Error {
     pub fn is_bad_request(&self) -> bool {
         matches!(self.root(), Self::Refused { status: 400, .. })
     }
+}
+
+/// A `Retry-After` given in seconds (the only form Understory could plausibly send).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
 }
 
 /// A `reqwest` error as one line, with its causes but never a URL query (tokens never travel

@@ -1,26 +1,27 @@
 //! Which failures are worth another try, and after how long. Pure, so it is table-tested.
 
-use std::time::Duration;
-
 use super::Error;
+use crate::auth;
 
 /// What to do after a failed request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
     /// Try again after the usual exponential backoff with jitter.
     Backoff,
-    /// Try again after exactly this long (a 429's `Retry-After`, or the documented minute).
-    After(Duration),
+    /// Try again at once: the shared pace (`crate::pace`) already paused every stream after the
+    /// 429, so the retry waits there, not here.
+    Paced,
     /// Give up: the request is wrong, or the credentials are.
     Never,
 }
 
-/// `rate_limited_wait` is what a 429 without `Retry-After` waits: the docs ask clients to back
-/// off for at least a minute and send no header (`understory-api.md` §4).
-pub fn classify(error: &Error, rate_limited_wait: Duration) -> Retry {
+/// A 429 — from the API or from the token endpoint — is retried like any other transient
+/// failure; how long it waits is the pace's business.
+pub fn classify(error: &Error) -> Retry {
     match error {
         Error::Server { .. } | Error::Network { .. } | Error::Malformed { .. } => Retry::Backoff,
-        Error::RateLimited { retry_after, .. } => Retry::After(retry_after.unwrap_or(rate_limited_wait)),
+        Error::RateLimited { .. } => Retry::Paced,
+        Error::Auth(auth::Error::RateLimited) => Retry::Paced,
         Error::Auth(a) if a.is_transient() => Retry::Backoff,
         Error::Auth(_)
         | Error::Refused { .. }
@@ -32,13 +33,13 @@ pub fn classify(error: &Error, rate_limited_wait: Duration) -> Retry {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
-    use crate::auth;
 
     #[test]
     fn classification_table() {
         let p = || "/v1/bookings".to_owned();
-        let minute = Duration::from_secs(60);
         let cases = [
             (
                 Error::Server {
@@ -66,15 +67,16 @@ mod tests {
                     path: p(),
                     retry_after: None,
                 },
-                Retry::After(minute),
+                Retry::Paced,
             ),
             (
                 Error::RateLimited {
                     path: p(),
                     retry_after: Some(Duration::from_secs(3)),
                 },
-                Retry::After(Duration::from_secs(3)),
+                Retry::Paced,
             ),
+            (Error::Auth(auth::Error::RateLimited), Retry::Paced),
             (
                 Error::Refused {
                     path: p(),
@@ -117,7 +119,7 @@ mod tests {
             ),
         ];
         for (error, expected) in cases {
-            assert_eq!(classify(&error, minute), expected, "{error}");
+            assert_eq!(classify(&error), expected, "{error}");
         }
     }
 }

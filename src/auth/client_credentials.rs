@@ -11,6 +11,7 @@ use url::Url;
 
 use super::{AccessToken, Error, form, hint};
 use crate::api::types::OAuthErrorBody;
+use crate::pace::Pace;
 
 #[derive(Deserialize)]
 struct TokenResponse {
@@ -32,6 +33,8 @@ struct Cached {
 /// Hands out a valid access token, fetching a new one only when needed.
 pub struct TokenSource {
     http: reqwest::Client,
+    /// The job's one pace: token requests count against the same budget as the rest.
+    pace: Pace,
     token_url: Url,
     audience: String,
     client_id: String,
@@ -43,8 +46,10 @@ pub struct TokenSource {
 }
 
 impl TokenSource {
+    #[allow(clippy::too_many_arguments)] // one per grant parameter; a struct would only rename them
     pub fn new(
         http: reqwest::Client,
+        pace: Pace,
         token_url: Url,
         audience: String,
         client_id: String,
@@ -54,6 +59,7 @@ impl TokenSource {
     ) -> Self {
         Self {
             http,
+            pace,
             token_url,
             audience,
             client_id,
@@ -114,6 +120,7 @@ impl TokenSource {
             ("audience", &self.audience),
             ("scope", &self.scopes),
         ]);
+        let permit = self.pace.admit().await;
         let resp = self
             .http
             .post(self.token_url.clone())
@@ -124,10 +131,16 @@ impl TokenSource {
             .await
             .map_err(|e| Error::Unreachable(crate::api::describe(&e)))?;
         let status = resp.status();
+        let retry_after = crate::api::retry_after(resp.headers());
         let bytes = resp
             .bytes()
             .await
             .map_err(|e| Error::Unreachable(crate::api::describe(&e)))?;
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            permit.throttled(retry_after);
+            return Err(Error::RateLimited);
+        }
+        permit.success();
         if status.is_server_error() {
             return Err(Error::Unreachable(format!("HTTP {status}")));
         }

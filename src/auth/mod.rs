@@ -51,6 +51,9 @@ pub enum Error {
         description: Option<String>,
         hint: &'static str,
     },
+    /// The token endpoint answered 429: over the rate budget like any other request.
+    #[error("the token endpoint is rate limiting (HTTP 429)")]
+    RateLimited,
     /// The token endpoint could not be reached or answered 5xx; worth retrying.
     #[error("the token endpoint is unreachable: {0}")]
     Unreachable(String),
@@ -61,7 +64,7 @@ pub enum Error {
 
 impl Error {
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unreachable(_))
+        matches!(self, Self::Unreachable(_) | Self::RateLimited)
     }
 }
 

@@ -156,7 +156,8 @@ pub enum EndOfList {
     Mixed,
 }
 
-/// A request budget per client: the docs say both a window count and a concurrency cap exist.
+/// A request budget per client: the docs say both a window count and a concurrency cap exist,
+/// and give no numbers; the client is never told these (no `X-RateLimit-*` headers).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
@@ -165,6 +166,9 @@ pub struct RateLimitConfig {
     pub max_concurrent: u32,
     /// Send `Retry-After: N` with 429s; the real API sends none (§4), hence off by default.
     pub retry_after_secs: Option<u64>,
+    /// After going over the budget, every request of that client is refused for this long: the
+    /// docs' "back off for at least one minute", enforced. 0: only the window counts.
+    pub penalty_ms: u64,
 }
 
 impl Default for RateLimitConfig {
@@ -174,6 +178,7 @@ impl Default for RateLimitConfig {
             window_ms: 1_000,
             max_concurrent: 32,
             retry_after_secs: None,
+            penalty_ms: 0,
         }
     }
 }

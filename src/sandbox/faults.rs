@@ -34,6 +34,8 @@ pub struct Faults {
     config: Mutex<FaultConfig>,
     /// Decisions queued by tests, taken before any random draw; `None` lets a request through.
     queued: Mutex<VecDeque<Option<Fault>>>,
+    /// Decisions queued for the token endpoint, which otherwise never fails on its own.
+    token: Mutex<VecDeque<Fault>>,
 }
 
 impl Faults {
@@ -43,6 +45,7 @@ impl Faults {
             seq: AtomicU64::new(0),
             config: Mutex::new(config),
             queued: Mutex::default(),
+            token: Mutex::default(),
         }
     }
 
@@ -60,6 +63,17 @@ impl Faults {
         let mut q = self.queued.lock().unwrap_or_else(|e| e.into_inner());
         q.extend(std::iter::repeat_n(None, skip));
         q.extend(std::iter::repeat_n(Some(fault), count));
+    }
+
+    /// Makes the next `count` token requests fail with `fault`.
+    pub fn inject_token(&self, fault: Fault, count: usize) {
+        let mut q = self.token.lock().unwrap_or_else(|e| e.into_inner());
+        q.extend(std::iter::repeat_n(fault, count));
+    }
+
+    /// The fault for the next token request, if one was queued.
+    pub fn draw_token(&self) -> Option<Fault> {
+        self.token.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
     }
 
     /// The fault for the next `/v1` request, if any.

@@ -12,6 +12,8 @@ struct Usage {
     window_start: Option<Instant>,
     count: u32,
     in_flight: u32,
+    /// Refused until then, after going over the budget (`penalty_ms`).
+    penalised_until: Option<Instant>,
 }
 
 pub struct RateLimiter {
@@ -62,16 +64,26 @@ impl RateLimiter {
             u.window_start = Some(now);
             u.count = 0;
         }
-        if u.count >= cfg.requests_per_window {
+        if u.penalised_until.is_some_and(|p| now < p) {
             return Err(Over {
                 retry_after: cfg.retry_after_secs,
-                why: "request rate limit exceeded",
+                why: "rate limit penalty: back off before retrying",
             });
         }
-        if u.in_flight >= cfg.max_concurrent {
+        let over = if u.count >= cfg.requests_per_window {
+            Some("request rate limit exceeded")
+        } else if u.in_flight >= cfg.max_concurrent {
+            Some("too many concurrent requests")
+        } else {
+            None
+        };
+        if let Some(why) = over {
+            if cfg.penalty_ms > 0 {
+                u.penalised_until = Some(now + Duration::from_millis(cfg.penalty_ms));
+            }
             return Err(Over {
                 retry_after: cfg.retry_after_secs,
-                why: "too many concurrent requests",
+                why,
             });
         }
         u.count += 1;
@@ -93,6 +105,7 @@ mod tests {
             window_ms: 60_000,
             max_concurrent: concurrent,
             retry_after_secs: Some(3),
+            penalty_ms: 0,
         })
     }
 
@@ -109,6 +122,22 @@ mod tests {
         assert!(l.admit("other-client").is_ok(), "budgets are per client");
         drop(a);
         assert!(l.admit("c").is_ok());
+    }
+
+    #[test]
+    fn going_over_earns_a_penalty_during_which_everything_is_refused() {
+        let l = RateLimiter::new(RateLimitConfig {
+            requests_per_window: 1,
+            window_ms: 1,
+            max_concurrent: 10,
+            retry_after_secs: None,
+            penalty_ms: 60_000,
+        });
+        assert!(l.admit("c").is_ok());
+        assert!(l.admit("c").is_err(), "over the window");
+        std::thread::sleep(Duration::from_millis(5));
+        let refused = l.admit("c").err().unwrap();
+        assert!(refused.why.contains("penalty"), "a new window, but still penalised");
     }
 
     #[test]

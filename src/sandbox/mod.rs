@@ -48,6 +48,16 @@ pub struct State {
     requests: std::sync::atomic::AtomicU64,
     /// Requests that accepted a gzip answer.
     gzip_requests: std::sync::atomic::AtomicU64,
+    /// Every request's arrival, path and status, while a test records them.
+    log: std::sync::Mutex<Option<Vec<Arrival>>>,
+}
+
+/// One request as the sandbox saw it, for tests that check when requests were sent.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    pub at: std::time::Instant,
+    pub path: String,
+    pub status: u16,
 }
 
 impl State {
@@ -65,6 +75,7 @@ impl State {
             faults: faults::Faults::new(seed, config.faults.clone()),
             requests: std::sync::atomic::AtomicU64::new(0),
             gzip_requests: std::sync::atomic::AtomicU64::new(0),
+            log: std::sync::Mutex::new(None),
             config,
         }
     }
@@ -145,6 +156,27 @@ impl Sandbox {
         self.state.faults.set(faults);
     }
 
+    /// Makes the next `count` token requests fail with `fault` (only `Status`, `RateLimited`
+    /// and `Reset` apply there).
+    pub fn inject_token(&self, fault: Fault, count: usize) {
+        self.state.faults.inject_token(fault, count);
+    }
+
+    /// Starts keeping a log of every request (see `arrivals`).
+    pub fn record(&self) {
+        *self.state.log.lock().unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
+    }
+
+    /// The requests seen since `record`, in the order they were answered.
+    pub fn arrivals(&self) -> Vec<Arrival> {
+        self.state
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_default()
+    }
+
     /// Makes the next `count` `/v1` requests fail with `fault`.
     pub fn inject(&self, fault: Fault, count: usize) {
         self.state.faults.inject(fault, count);
@@ -217,14 +249,18 @@ async fn serve(state: Arc<State>, router: Router, req: Request<Incoming>) -> io:
             .gzip_requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
+    let arrived = std::time::Instant::now();
+    let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let target = req
         .uri()
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
-    let fault = if req.uri().path().starts_with("/v1/") {
+    let fault = if path.starts_with("/v1/") {
         state.faults.draw()
+    } else if path == "/oauth2/token" {
+        state.faults.draw_token()
     } else {
         None
     };
@@ -256,6 +292,13 @@ async fn serve(state: Arc<State>, router: Router, req: Request<Incoming>) -> io:
         }
     };
     tracing::debug!(%method, %target, status = resp.status().as_u16(), fault = ?fault, "sandbox request");
+    if let Some(log) = state.log.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        log.push(Arrival {
+            at: arrived,
+            path,
+            status: resp.status().as_u16(),
+        });
+    }
     Ok(resp)
 }
 

@@ -122,6 +122,9 @@ pub struct RunRow {
     pub retries: i64,
     pub rate_limited: i64,
     pub error: Option<String>,
+    /// The adaptive pace at the end of the run, requests per second.
+    pub pace_rps: Option<f64>,
+    pub paused_ms: i64,
 }
 
 /// What `status` reports: recent runs, each stream's checkpoint, rows per table.
@@ -154,6 +157,8 @@ pub fn status(path: &Path, runs: i64) -> Result<Status, Error> {
                 retries: r.get(8)?,
                 rate_limited: r.get(9)?,
                 error: r.get(10)?,
+                pace_rps: r.get(11)?,
+                paused_ms: r.get(12)?,
             })
         })
         .and_then(Iterator::collect)
@@ -397,6 +402,34 @@ impl Store {
     ) -> Result<(), Error> {
         let now = iso(now);
         self.with(|c| checkpoint::save(c, stream, checkpoint, &now))
+    }
+
+    /// The pace the last run ended with, if any run saved one.
+    pub fn load_pace(&self) -> Result<Option<crate::pace::Learned>, Error> {
+        self.with(|c| {
+            c.query_row(statements::get("pace_state", "load"), [], |r| {
+                Ok(crate::pace::Learned {
+                    rate: r.get(0)?,
+                    ceiling: r.get(1)?,
+                    concurrency: r.get::<_, i64>(2)?.max(1) as usize,
+                })
+            })
+            .optional()
+        })
+    }
+
+    pub fn save_pace(&self, learned: &crate::pace::Learned, now: Timestamp) -> Result<(), Error> {
+        let now = iso(now);
+        self.with(|c| {
+            c.prepare_cached(statements::get("pace_state", "save"))?
+                .execute(rusqlite::named_params! {
+                    ":rate": learned.rate,
+                    ":ceiling": learned.ceiling,
+                    ":concurrency": learned.concurrency as i64,
+                    ":now": now,
+                })?;
+            Ok(())
+        })
     }
 
     /// When the last successful run ended, if any did.

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-const FILES: [(&str, &str); 11] = [
+const FILES: [(&str, &str); 12] = [
     ("bookings", include_str!("../../sql/statements/bookings.sql")),
     ("orders", include_str!("../../sql/statements/orders.sql")),
     (
@@ -33,6 +33,7 @@ const FILES: [(&str, &str); 11] = [
     ("sync_state", include_str!("../../sql/statements/sync_state.sql")),
     ("sync_runs", include_str!("../../sql/statements/sync_runs.sql")),
     ("summary", include_str!("../../sql/statements/summary.sql")),
+    ("pace_state", include_str!("../../sql/statements/pace_state.sql")),
 ];
 
 static STATEMENTS: LazyLock<HashMap<(&'static str, String), String>> = LazyLock::new(|| {
@@ -100,6 +101,8 @@ mod tests {
             ("sync_runs", "last_success"),
             ("sync_runs", "recent"),
             ("sync_state", "all"),
+            ("pace_state", "load"),
+            ("pace_state", "save"),
         ] {
             assert!(STATEMENTS.contains_key(&(file_key(t), n.to_owned())), "{t}.{n}");
         }

@@ -22,6 +22,7 @@ client_id = "sandbox-client"
 [api]
 base_url = "{base}"
 requests_per_second = 5000
+max_requests_per_second = 5000
 burst = 500
 max_concurrent = 8
 [retry]

@@ -6,7 +6,7 @@ use understory_sync::config::{self, Environment};
 use understory_sync::sandbox::SandboxConfig;
 
 /// Every key `RawConfig` reads; `deny_unknown_fields` makes sure nothing else is accepted.
-const KEYS: [&str; 30] = [
+const KEYS: [&str; 32] = [
     "database",
     "schedule",
     "auth.token_url",
@@ -21,6 +21,7 @@ const KEYS: [&str; 30] = [
     "api.connect_timeout_secs",
     "api.request_timeout_secs",
     "api.requests_per_second",
+    "api.max_requests_per_second",
     "api.burst",
     "api.max_concurrent",
     "api.page_size",
@@ -28,6 +29,7 @@ const KEYS: [&str; 30] = [
     "retry.initial_backoff_ms",
     "retry.max_backoff_ms",
     "retry.rate_limited_wait_secs",
+    "retry.max_retry_after_secs",
     "retry.run_budget",
     "sync.overlap_secs",
     "sync.cursor_ttl_secs",
@@ -69,6 +71,8 @@ fn the_example_config_loads_and_documents_every_key() {
             "true"
         } else if key.ends_with("_url") {
             "http://127.0.0.1:1/"
+        } else if key.contains("rate_limited_wait") || key.contains("retry_after") {
+            "60"
         } else if key == &"database"
             || key.contains("user_agent")
             || key.contains("language")

@@ -5,6 +5,7 @@ mod analysts;
 mod cli;
 mod configs;
 mod ops;
+mod pace;
 mod sandbox;
 mod support;
 mod sync;

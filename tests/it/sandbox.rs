@@ -318,6 +318,7 @@ async fn rate_limit_answers_429_with_and_without_retry_after() {
             window_ms: 60_000,
             max_concurrent: 10,
             retry_after_secs: retry_after,
+            penalty_ms: 0,
         });
         let mut last = None;
         for _ in 0..3 {
@@ -336,6 +337,7 @@ async fn rate_limit_answers_429_with_and_without_retry_after() {
             window_ms: 1,
             max_concurrent: 10,
             retry_after_secs: None,
+            penalty_ms: 0,
         });
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

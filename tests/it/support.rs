@@ -40,6 +40,7 @@ pub fn raw_config(sb: &Sandbox, db: &Path) -> RawConfig {
     raw.auth.client_secret = Some(SecretString::from("sandbox-secret".to_owned()));
     raw.api.base_url = sb.base_url();
     raw.api.requests_per_second = 5_000;
+    raw.api.max_requests_per_second = 5_000;
     raw.api.burst = 500;
     raw.api.max_concurrent = 8;
     raw.api.request_timeout_secs = 5;

@@ -134,18 +134,25 @@ async fn converges_through_expiring_tokens_429s_5xx_resets_and_malformed_pages()
 async fn a_server_side_rate_limit_is_waited_out() {
     let sb = start(small()).await;
     sb.set_rate_limit(RateLimitConfig {
-        requests_per_window: 150,
+        requests_per_window: 30,
         window_ms: 1_000,
         max_concurrent: 4,
         retry_after_secs: None,
+        penalty_ms: 0,
     });
     let (_dir, db) = temp_db();
     let mut raw = raw_config(&sb, &db);
     raw.streams.orders = false;
+    raw.api.requests_per_second = 100;
+    raw.api.burst = 1;
+    raw.api.page_size = 5;
     raw.retry.run_budget = 1_000;
     raw.retry.max_attempts = 20;
     let run = sync(&config(raw)).await;
     assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    assert!(run.pace.rate_limited >= 1, "the budget was reached: {:?}", run.pace);
+    assert!(run.pace.paused_ms >= 1_000, "and waited out: {:?}", run.pace);
+    assert!(run.pace.rate < run.pace.peak_rate, "and the pace was cut: {:?}", run.pace);
     let truth = sb.truth();
     assert_eq!(stored(&db).bookings, truth.bookings);
 }
