@@ -151,7 +151,11 @@ impl Pace {
                     let left = ((1.0 - rate / c) / (1.0 - CUT)).clamp(0.0, 1.0).cbrt();
                     (c, now - RECOVERY.mul_f64(1.0 - left))
                 });
-                (rate, ceiling, l.concurrency.clamp(1, settings.max_concurrent.max(1)))
+                (
+                    rate,
+                    ceiling,
+                    l.concurrency.clamp(1, settings.max_concurrent.max(1)),
+                )
             }
             None => (
                 settings.start_rate.clamp(FLOOR, max_rate),
@@ -212,7 +216,8 @@ impl Pace {
                 let mut s = self.lock();
                 let now = Instant::now();
                 let base = s.paused_until.map_or(now, |p| p.max(now));
-                let interval = Duration::from_secs_f64(1.0 / s.rate);
+                // `rate` is at least FLOOR, so the interval is finite.
+                let interval = Duration::from_nanos((1e9 / s.rate) as u64);
                 let tolerance = interval * self.settings.burst.saturating_sub(1);
                 let slot = base.max(s.tat.checked_sub(tolerance).unwrap_or(s.tat));
                 s.tat = s.tat.max(slot) + interval;
@@ -291,7 +296,10 @@ impl Pace {
             }
         };
         s.last_growth = now;
-        s.rate = s.rate.max(target.min(usable)).clamp(FLOOR, self.settings.max_rate);
+        s.rate = s
+            .rate
+            .max(target.min(usable))
+            .clamp(FLOOR, self.settings.max_rate);
         s.peak = s.peak.max(s.rate);
         if s.concurrency < self.settings.max_concurrent
             && now.duration_since(s.last_concurrency_change) >= CONCURRENCY_GROWTH
@@ -313,7 +321,9 @@ impl Pace {
             d.min(self.settings.max_retry_after)
         });
         if epoch != s.epoch {
-            return s.paused_until.map_or(Duration::ZERO, |p| p.saturating_duration_since(now));
+            return s
+                .paused_until
+                .map_or(Duration::ZERO, |p| p.saturating_duration_since(now));
         }
         s.epoch += 1;
         // What was really being sent: the current window if it is long enough to tell.
@@ -432,7 +442,10 @@ mod tests {
     async fn slow_start_then_settles_under_the_budget() {
         let pace = Pace::new(settings(), None);
         let throttles = drive(&pace, 60, 40).await;
-        assert!((1..=3).contains(&throttles), "{throttles} 429s in the first minute");
+        assert!(
+            (1..=3).contains(&throttles),
+            "{throttles} 429s in the first minute"
+        );
         let first_minute = pace.report();
         assert!(first_minute.ceiling.is_some());
         // After learning, ten minutes see at most two more 429s.
@@ -464,7 +477,10 @@ mod tests {
     async fn retry_after_is_honoured_but_capped() {
         let pace = Pace::new(settings(), None);
         let p = pace.admit().await;
-        assert_eq!(p.throttled(Some(Duration::from_secs(3_600))), Duration::from_secs(120));
+        assert_eq!(
+            p.throttled(Some(Duration::from_secs(3_600))),
+            Duration::from_secs(120)
+        );
         let q = Pace::new(settings(), None).admit().await;
         assert_eq!(q.throttled(Some(Duration::from_secs(7))), Duration::from_secs(7));
     }

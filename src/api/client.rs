@@ -118,8 +118,10 @@ impl ApiClient {
     ) -> Result<T, Error> {
         self.retrying(stats, path, || async {
             let body = self.attempt(stats, path, query).await?;
-            serde_json::from_slice::<T>(&body)
-                .map_err(|e| Error::Malformed { path: path.to_owned(), detail: e.to_string() })
+            serde_json::from_slice::<T>(&body).map_err(|e| Error::Malformed {
+                path: path.to_owned(),
+                detail: e.to_string(),
+            })
         })
         .await
     }

@@ -137,7 +137,10 @@ mod tests {
         assert!(l.admit("c").is_err(), "over the window");
         std::thread::sleep(Duration::from_millis(5));
         let refused = l.admit("c").err().unwrap();
-        assert!(refused.why.contains("penalty"), "a new window, but still penalised");
+        assert!(
+            refused.why.contains("penalty"),
+            "a new window, but still penalised"
+        );
     }
 
     #[test]

@@ -32,7 +32,10 @@ async fn a_429_on_one_stream_pauses_every_stream() {
     assert_eq!(run.pace.rate_limited, 1, "{:?}", run.pace);
     assert_eq!(run.pace.paused_ms, 2_000, "{:?}", run.pace);
     let log = sb.arrivals();
-    let refused = log.iter().find(|a| a.status == 429).expect("the 429 is in the log");
+    let refused = log
+        .iter()
+        .find(|a| a.status == 429)
+        .expect("the 429 is in the log");
     // Requests already on the wire when the 429 left may still land; nothing is sent after.
     let quiet = refused.at + Duration::from_millis(150)..refused.at + Duration::from_millis(1_900);
     let during: Vec<_> = log.iter().filter(|a| quiet.contains(&a.at)).collect();
@@ -41,9 +44,20 @@ async fn a_429_on_one_stream_pauses_every_stream() {
         .iter()
         .filter(|a| a.at > quiet.end && a.path.starts_with("/v1/"))
         .map(|a| a.path.as_str())
-        .filter(|p| ["/v1/bookings", "/v1/marketing-consents", "/v1/events", "/v1/orders"].contains(p))
+        .filter(|p| {
+            [
+                "/v1/bookings",
+                "/v1/marketing-consents",
+                "/v1/events",
+                "/v1/orders",
+            ]
+            .contains(p)
+        })
         .collect();
-    assert!(after.len() >= 2, "several streams resumed after the pause: {after:?}");
+    assert!(
+        after.len() >= 2,
+        "several streams resumed after the pause: {after:?}"
+    );
     assert_converged(&db, &sb);
 }
 
@@ -67,9 +81,10 @@ async fn a_dead_token_endpoint_fails_the_run_once_before_any_stream() {
     // Nothing listens on port 1 of loopback.
     let extra = "[auth]\ntoken_url = \"http://127.0.0.1:1/oauth2/token\"\n";
     let cfg = write_config(dir.path(), &sb, "");
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace(&format!("token_url = \"{}\"", sb.token_url()), extra.trim_start_matches("[auth]\n").trim());
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        &format!("token_url = \"{}\"", sb.token_url()),
+        extra.trim_start_matches("[auth]\n").trim(),
+    );
     std::fs::write(&cfg, text).unwrap();
     sb.record();
     let out = sync_cmd(&cfg, "sandbox-secret").output().unwrap();
@@ -85,7 +100,11 @@ async fn a_dead_token_endpoint_fails_the_run_once_before_any_stream() {
     let out = sync_cmd(&cfg, "wrong").output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
-    assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 1, "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,11 +130,20 @@ async fn the_learned_pace_is_where_the_next_run_starts() {
     let cfg = config(raw);
     let first = sync(&cfg).await;
     assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
-    assert!(first.pace.rate_limited >= 1, "the budget was found: {:?}", first.pace);
+    assert!(
+        first.pace.rate_limited >= 1,
+        "the budget was found: {:?}",
+        first.pace
+    );
     let ceiling = first.pace.ceiling.expect("a ceiling was learned");
-    assert!(ceiling < 60.0, "the ceiling is near the budget of 40/s: {ceiling}");
+    assert!(
+        ceiling < 60.0,
+        "the ceiling is near the budget of 40/s: {ceiling}"
+    );
     let (rate, stored_ceiling): (f64, Option<f64>) = open(&db)
-        .query_row("SELECT rate, ceiling FROM pace_state", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row("SELECT rate, ceiling FROM pace_state", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .unwrap();
     assert_eq!((rate, stored_ceiling), (first.pace.rate, Some(ceiling)));
     let (pace, paused): (f64, i64) = open(&db)

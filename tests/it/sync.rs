@@ -150,9 +150,17 @@ async fn a_server_side_rate_limit_is_waited_out() {
     raw.retry.max_attempts = 20;
     let run = sync(&config(raw)).await;
     assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
-    assert!(run.pace.rate_limited >= 1, "the budget was reached: {:?}", run.pace);
+    assert!(
+        run.pace.rate_limited >= 1,
+        "the budget was reached: {:?}",
+        run.pace
+    );
     assert!(run.pace.paused_ms >= 1_000, "and waited out: {:?}", run.pace);
-    assert!(run.pace.rate < run.pace.peak_rate, "and the pace was cut: {:?}", run.pace);
+    assert!(
+        run.pace.rate < run.pace.peak_rate,
+        "and the pace was cut: {:?}",
+        run.pace
+    );
     let truth = sb.truth();
     assert_eq!(stored(&db).bookings, truth.bookings);
 }
