@@ -459,6 +459,14 @@ fn status(
     for (t, n) in &st.rows {
         println!("  {t:<20} {n:>10}");
     }
+    if st.quarantine.is_empty() {
+        println!("quarantine: empty");
+    } else {
+        println!("quarantine (items that could not be read; see the quarantine table):");
+        for (t, n) in &st.quarantine {
+            println!("  {t:<20} {n:>10}");
+        }
+    }
     Ok(Exit::Ok)
 }
 
@@ -490,6 +498,7 @@ fn summarise(report: &RunReport) {
         peak_pace_rps = format!("{:.1}", report.pace.peak_rate),
         rate_limited = report.pace.rate_limited,
         paused_ms = report.pace.paused_ms,
+        quarantined = report.quarantined,
         "run finished"
     );
     for s in &report.streams {

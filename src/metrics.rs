@@ -116,6 +116,16 @@ pub fn render(report: &RunReport, finished: DateTime<Utc>) -> String {
         vec![(String::new(), report.pace.paused_ms as f64 / 1000.0)],
     );
     gauge(
+        "quarantined_items",
+        "Items in quarantine (could not be read) when the last run ended.",
+        vec![(String::new(), report.quarantined as f64)],
+    );
+    gauge(
+        "last_run_newly_quarantined",
+        "Items the last run put in quarantine for the first time.",
+        per_stream(|s| s.quarantined),
+    );
+    gauge(
         "last_run_stream_ok",
         "1 if the stream synced without error in the last run.",
         per_stream(|s| u64::from(s.error.is_none())),

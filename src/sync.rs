@@ -33,7 +33,7 @@ use crate::auth;
 use crate::config::Config;
 use crate::shutdown::Stop;
 use crate::store::checkpoint::{Pass, PassKind};
-use crate::store::{self, Checkpoint, Children, Counts, Removals, Store, iso};
+use crate::store::{self, Checkpoint, Children, Commit, Counts, Quarantined, Removals, Store, iso};
 use crate::streams::{self, Item, Mode, StreamKind};
 
 /// Why a stream (or the run) failed, and so which exit code it maps to.
@@ -97,6 +97,8 @@ pub struct StreamReport {
     pub updated: u64,
     pub unchanged: u64,
     pub removed: u64,
+    /// Items put in quarantine for the first time this run.
+    pub quarantined: u64,
     pub pages: u64,
     pub requests: u64,
     pub retries: u64,
@@ -138,6 +140,8 @@ pub struct RunReport {
     pub last_success: Option<Timestamp>,
     /// The adaptive pace: where it ended, its peak, the 429s and the time paused.
     pub pace: crate::pace::Report,
+    /// Items in quarantine when the run ended, over all streams.
+    pub quarantined: u64,
 }
 
 impl RunReport {
@@ -311,10 +315,14 @@ pub async fn run_with_progress(
         duration_ms: started.elapsed().as_millis() as u64,
         last_success: None,
         pace,
+        quarantined: 0,
     };
     let total = report.total();
     let sum = |f: fn(&StreamReport) -> u64| report.streams.iter().map(f).sum::<u64>() as i64;
     let errors: Vec<String> = report.streams.iter().filter_map(|s| s.error.clone()).collect();
+    let s = Arc::clone(&store);
+    let quarantined = blocking(move || s.quarantine_count()).await?;
+    report.quarantined = quarantined;
     use rusqlite::types::Value;
     let params: store::Params = vec![
         (":status", Value::Text(status.as_str().to_owned())),
@@ -327,6 +335,7 @@ pub async fn run_with_progress(
         (":pace_rps", Value::Real(pace.rate)),
         (":peak_pace_rps", Value::Real(pace.peak_rate)),
         (":paused_ms", Value::Integer(pace.paused_ms as i64)),
+        (":quarantined", Value::Integer(quarantined as i64)),
         (
             ":streams_json",
             Value::Text(serde_json::to_string(&report.streams).unwrap_or_default()),
@@ -359,7 +368,10 @@ async fn run_stream(ctx: &Ctx, kind: StreamKind) -> StreamReport {
         stream: kind.name(),
         ..StreamReport::default()
     };
-    let result = walk(ctx, kind, &stats, &mut report).await;
+    let mut result = retry_quarantined(ctx, kind, &stats, &mut report).await;
+    if result.is_ok() {
+        result = walk(ctx, kind, &stats, &mut report).await;
+    }
     let failed = result.is_err();
     ctx.progress.update(kind.name(), |p| {
         p.done = true;
@@ -488,12 +500,8 @@ async fn walk(ctx: &Ctx, kind: StreamKind, stats: &Stats, report: &mut StreamRep
             )
             .await
             .map_err(api_err)?;
-        let first = top
-            .items
-            .first()
-            .map(|r| kind.parse(r))
-            .transpose()
-            .map_err(|detail| Error::Malformed { stream: name, detail })?;
+        // An unreadable first item only means no candidate yet: the crawl's own pages set it.
+        let first = top.items.first().and_then(|r| kind.parse(r).ok());
         pass.candidate = first.and_then(|i| i.updated_at);
     }
 
@@ -519,12 +527,7 @@ async fn walk(ctx: &Ctx, kind: StreamKind, stats: &Stats, report: &mut StreamRep
             }
             Err(e) => return Err(api_err(e)),
         };
-        let mut items: Vec<Item> = page
-            .items
-            .iter()
-            .map(|r| kind.parse(r))
-            .collect::<Result<_, _>>()
-            .map_err(|detail| Error::Malformed { stream: name, detail })?;
+        let (mut items, bad) = read_page(kind, &page.items);
         let children = if kind == StreamKind::Orders {
             order_children(ctx, stats, &mut items).await?
         } else {
@@ -568,16 +571,16 @@ async fn walk(ctx: &Ctx, kind: StreamKind, stats: &Stats, report: &mut StreamRep
             table: kind.table(),
             seen: seen.iter().cloned().collect(),
         });
-        let rows: Vec<store::Row> = items.into_iter().map(|i| i.row).collect();
-        let store = Arc::clone(&ctx.store);
-        let cp_to_save = next_cp.clone();
-        let counts =
-            blocking(move || store.commit_page(name, &rows, &children, &cp_to_save, removals.as_ref(), now))
-                .await?;
-        report.inserted += counts.inserted;
-        report.updated += counts.updated;
-        report.unchanged += counts.unchanged;
-        report.removed += counts.removed;
+        let commit = Commit {
+            stream: name,
+            rows: items.into_iter().map(|i| i.row).collect(),
+            children,
+            checkpoint: Some(next_cp.clone()),
+            sweep_quarantine_before: removals.as_ref().map(|_| pass.started_at),
+            removals,
+            quarantined: bad,
+        };
+        let counts = commit_page(ctx, commit, report).await?;
         report.pages += 1;
         ctx.progress.update(name, |p| {
             p.pages += 1;
@@ -640,12 +643,7 @@ async fn order_children(ctx: &Ctx, stats: &Stats, items: &mut Vec<Item>) -> Resu
         .map(|(table, id)| async move {
             let path = streams::subresource_path(table, &id);
             let result = match ctx.api.get::<Items<Box<RawValue>>>(stats, &path, &[]).await {
-                Ok(list) => {
-                    streams::order_children(table, &id, &list.items).map_err(|detail| Error::Malformed {
-                        stream: "orders",
-                        detail,
-                    })
-                }
+                Ok(list) => Ok(streams::order_children(table, &id, &list.items)),
                 Err(e) => Err(Error::Api {
                     stream: "orders",
                     source: e,
@@ -673,4 +671,91 @@ async fn order_children(ctx: &Ctx, stats: &Stats, items: &mut Vec<Item>) -> Resu
     items.retain(|i| !gone.contains(&i.key));
     children.retain(|c| !gone.contains(&c.order_id));
     Ok(children)
+}
+
+/// Splits a page into the items that read and those that go to quarantine.
+fn read_page(kind: StreamKind, raw: &[Box<RawValue>]) -> (Vec<Item>, Vec<Quarantined>) {
+    let mut items = Vec::with_capacity(raw.len());
+    let mut bad = Vec::new();
+    for r in raw {
+        match kind.parse(r) {
+            Ok(item) => items.push(item),
+            Err(error) => bad.push(streams::quarantined(kind.name(), r, error)),
+        }
+    }
+    (items, bad)
+}
+
+/// Commits one page's writes and counts them into `report`; each item quarantined for the first
+/// time gets one warning.
+async fn commit_page(ctx: &Ctx, commit: Commit, report: &mut StreamReport) -> Result<Counts, Error> {
+    let store = Arc::clone(&ctx.store);
+    let committed = blocking(move || store.commit(&commit, Utc::now())).await?;
+    for q in &committed.newly_quarantined {
+        tracing::warn!(
+            item = %q.key,
+            table = q.stream,
+            error = %q.error,
+            "an item could not be read: it is kept in quarantine, the rest of its page is stored, and it is tried again every run"
+        );
+    }
+    let counts = committed.counts;
+    report.quarantined += committed.newly_quarantined.len() as u64;
+    report.inserted += counts.inserted;
+    report.updated += counts.updated;
+    report.unchanged += counts.unchanged;
+    report.removed += counts.removed;
+    Ok(counts)
+}
+
+/// Fetches the stream's quarantined items again by id (incremental streams only: scans list
+/// them again anyway). One that reads now is stored and leaves quarantine; one the API no longer
+/// has (404) leaves it too.
+async fn retry_quarantined(
+    ctx: &Ctx,
+    kind: StreamKind,
+    stats: &Stats,
+    report: &mut StreamReport,
+) -> Result<(), Error> {
+    if kind.mode() != Mode::Incremental {
+        return Ok(());
+    }
+    let name = kind.name();
+    let store = Arc::clone(&ctx.store);
+    let ids = blocking(move || store.quarantined_ids(name)).await?;
+    for id in ids {
+        let path = format!("{}/{id}", kind.path());
+        let raw: Box<RawValue> = match ctx.api.get(stats, &path, &[]).await {
+            Ok(raw) => raw,
+            Err(e) if matches!(e.root(), api::Error::Refused { status: 404, .. }) => {
+                let store = Arc::clone(&ctx.store);
+                blocking(move || store.release_quarantine(name, &id)).await?;
+                continue;
+            }
+            Err(e) => {
+                return Err(Error::Api {
+                    stream: name,
+                    source: e,
+                });
+            }
+        };
+        let (mut items, bad) = read_page(kind, std::slice::from_ref(&raw));
+        let children = if kind == StreamKind::Orders && !items.is_empty() {
+            order_children(ctx, stats, &mut items).await?
+        } else {
+            Vec::new()
+        };
+        if !items.is_empty() {
+            tracing::info!(item = %id, "a quarantined item reads now; stored");
+        }
+        let commit = Commit {
+            stream: name,
+            rows: items.into_iter().map(|i| i.row).collect(),
+            children,
+            quarantined: bad,
+            ..Commit::default()
+        };
+        commit_page(ctx, commit, report).await?;
+    }
+    Ok(())
 }

@@ -21,6 +21,7 @@ UPDATE sync_runs SET
     pace_rps = :pace_rps,
     peak_pace_rps = :peak_pace_rps,
     paused_ms = :paused_ms,
+    quarantined = :quarantined,
     streams_json = :streams_json,
     error = :error
 WHERE id = :id;

@@ -19,7 +19,6 @@ use serde_json::json;
 use super::State;
 use super::config::AUDIENCE;
 use super::world::mix;
-use crate::api::types::OAuthErrorBody;
 
 /// What an access token allows.
 #[derive(Debug, Clone)]
@@ -126,10 +125,7 @@ impl Tokens {
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    let body = OAuthErrorBody {
-        error: error.to_owned(),
-        error_description: Some(description.to_owned()),
-    };
+    let body = serde_json::json!({"error": error, "error_description": description});
     (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 

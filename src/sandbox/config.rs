@@ -94,6 +94,11 @@ pub struct DataConfig {
     pub null_share: f64,
     /// Share of enum values the docs do not list (§6.11).
     pub unknown_enum_share: f64,
+    /// Send the shapes the docs leave open: unknown fields at every level, nulls inside nested
+    /// objects, `discounts[]` instead of `discount`, a consent reference without `type`, an order
+    /// `origin` without `type`, unknown transaction statuses, `next: null` on the last page, and
+    /// now and then an item missing a field the job needs (its id, key or timestamp).
+    pub variants: bool,
 }
 
 impl Default for DataConfig {
@@ -105,6 +110,7 @@ impl Default for DataConfig {
             experiences: 12,
             null_share: 0.2,
             unknown_enum_share: 0.01,
+            variants: false,
         }
     }
 }

@@ -7,6 +7,9 @@
 //! best-effort traversal the real API warns about.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::world::mix;
@@ -64,21 +67,30 @@ impl Cursors {
         mix(self.key ^ mix(pos ^ mix(issued_ms ^ mix(query))))
     }
 
+    /// A cursor as opaque as the real API's: standard base64 of 32 bytes, so it holds `+`, `/`
+    /// and a trailing `=` that a client must escape in the query string.
     pub fn issue(&self, pos: u64, query: u64) -> String {
         let issued = now_ms();
         let mac = self.seal(pos, issued, query);
-        format!("{pos:016x}{issued:016x}{query:016x}{mac:016x}")
+        let mut bytes = Vec::with_capacity(32);
+        for word in [pos, issued, query, mac] {
+            bytes.extend_from_slice(&word.to_be_bytes());
+        }
+        STANDARD.encode(bytes)
     }
 
     pub fn check(&self, raw: &str, query: u64) -> Result<Cursor, CursorError> {
-        let word = |k: usize| {
-            raw.get(k * 16..(k + 1) * 16)
-                .and_then(|s| u64::from_str_radix(s, 16).ok())
-        };
-        let (Some(pos), Some(issued_ms), Some(q), Some(mac)) = (word(0), word(1), word(2), word(3)) else {
+        let bytes = STANDARD.decode(raw).map_err(|_| CursorError::Malformed)?;
+        if bytes.len() != 32 {
             return Err(CursorError::Malformed);
+        }
+        let word = |k: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&bytes[k * 8..(k + 1) * 8]);
+            u64::from_be_bytes(w)
         };
-        if raw.len() != 64 || mac != self.seal(pos, issued_ms, q) {
+        let (pos, issued_ms, q, mac) = (word(0), word(1), word(2), word(3));
+        if mac != self.seal(pos, issued_ms, q) {
             return Err(CursorError::Malformed);
         }
         let age = now_ms().saturating_sub(issued_ms);
@@ -117,10 +129,13 @@ mod tests {
         assert_eq!(c.check(&raw, 99).map(|x| x.pos), Ok(200));
         assert_eq!(c.check(&raw, 98), Err(CursorError::OtherQuery));
         let mut bad = raw.clone().into_bytes();
-        bad[15] = if bad[15] == b'0' { b'1' } else { b'0' };
+        bad[10] = if bad[10] == b'A' { b'B' } else { b'A' };
         let bad = String::from_utf8(bad).unwrap();
         assert_eq!(c.check(&bad, 99), Err(CursorError::Malformed));
         assert_eq!(c.check("zz", 99), Err(CursorError::Malformed));
+        assert!(raw.ends_with('='), "base64 with padding: {raw}");
+        let many: String = (0..50).map(|p| c.issue(p, 1)).collect();
+        assert!(many.contains('+') && many.contains('/'), "cursors need escaping");
         std::thread::sleep(Duration::from_millis(3));
         c.expire_all();
         assert_eq!(c.check(&raw, 99), Err(CursorError::Expired));

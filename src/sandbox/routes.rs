@@ -17,7 +17,6 @@ use super::config::EndOfList;
 use super::limits::Slot;
 use super::world::{self, Kind, LANGUAGES, Listing, Sort, World};
 use super::{State, auth};
-use crate::api::types::{ApiErrorBody, Items, Me, Page};
 
 pub fn router(state: Arc<State>) -> Router {
     let router = Router::new()
@@ -32,6 +31,7 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/v1/orders/{id}/transactions", get(transactions))
         .route("/v1/orders/{id}/refunds", get(refunds))
         .route("/v1/marketing-consents", get(list_consents))
+        .route("/v1/marketing-consents/{id}", get(consent))
         .route("/v1/events", get(list_events))
         .route("/v1/events/{id}", get(event))
         .route("/v1/experiences", get(list_experiences))
@@ -51,14 +51,7 @@ pub fn router(state: Arc<State>) -> Router {
 
 /// The API's error body (§4) with `code` and `message`.
 pub fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        Json(ApiErrorBody {
-            code: code.to_owned(),
-            message: message.to_owned(),
-        }),
-    )
-        .into_response()
+    (status, Json(json!({"code": code, "message": message}))).into_response()
 }
 
 fn bad_request(message: &str) -> Response {
@@ -117,12 +110,12 @@ async fn me(AxState(state): AxState<Arc<State>>, headers: HeaderMap) -> Response
         .clients
         .iter()
         .find(|k| k.client_id == grant.client_id);
-    Json(Me {
-        company_id: w.company_id().to_owned(),
-        company_name: key.map_or_else(String::new, |k| k.company_name.clone()),
-        user_id: format!("integration:{}", grant.client_id),
-        email: "integrations@example.org".to_owned(),
-    })
+    Json(json!({
+        "company_id": w.company_id(),
+        "company_name": key.map_or("", |k| k.company_name.as_str()),
+        "user_id": format!("integration:{}", grant.client_id),
+        "email": "integrations@example.org",
+    }))
     .into_response()
 }
 
@@ -296,17 +289,23 @@ fn list(
         })
         .collect();
     let next = if more {
-        Some(state.cursors.issue((pos + rows.len()) as u64, query))
+        Some(json!(state.cursors.issue((pos + rows.len()) as u64, query)))
+    } else if state.config.data.variants {
+        Some(Value::Null)
     } else {
         match state.config.end_of_list {
-            EndOfList::Empty => Some(String::new()),
+            EndOfList::Empty => Some(json!("")),
             EndOfList::Absent => None,
             EndOfList::Mixed => {
-                (world::mix(w.seed() ^ pos as u64 ^ listing as u64) & 1 == 0).then(String::new)
+                (world::mix(w.seed() ^ pos as u64 ^ listing as u64) & 1 == 0).then(|| json!(""))
             }
         }
     };
-    Json(Page { next, items }).into_response()
+    let page = match next {
+        Some(next) => json!({"next": next, "items": items}),
+        None => json!({"items": items}),
+    };
+    Json(page).into_response()
 }
 
 fn found(w: &World, kind: Kind, id: &str) -> Result<usize, Response> {
@@ -345,24 +344,52 @@ async fn order(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<Str
     one(&s, &h, "order.read", Kind::Order, &id, World::order)
 }
 async fn line_items(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    one(&s, &h, "order.read", Kind::Order, &id, |w, j| {
-        json!(Items {
-            items: w.line_items(j)
-        })
-    })
+    one(
+        &s,
+        &h,
+        "order.read",
+        Kind::Order,
+        &id,
+        |w, j| json!({"items": w.line_items(j)}),
+    )
 }
 async fn transactions(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    one(&s, &h, "order.read", Kind::Order, &id, |w, j| {
-        json!(Items {
-            items: w.transactions(j)
-        })
-    })
+    one(
+        &s,
+        &h,
+        "order.read",
+        Kind::Order,
+        &id,
+        |w, j| json!({"items": w.transactions(j)}),
+    )
 }
 async fn refunds(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    one(&s, &h, "order.read", Kind::Order, &id, |w, j| {
-        json!(Items { items: w.refunds(j) })
-    })
+    one(
+        &s,
+        &h,
+        "order.read",
+        Kind::Order,
+        &id,
+        |w, j| json!({"items": w.refunds(j)}),
+    )
 }
+/// `GET /v1/marketing-consents/{id}` (Gen C): 404 once the consent is withdrawn; legacy consents
+/// have no id and cannot be fetched.
+async fn consent(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(r) = admit(&s, &h, Some("marketing.read")) {
+        return r;
+    }
+    let w = world(&s);
+    match w.consent_by_id(&id) {
+        Some(c) => Json(w.consent(c)).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            &format!("no such marketing consent: {id}"),
+        ),
+    }
+}
+
 async fn event(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
     one(&s, &h, "event.read", Kind::Event, &id, World::event)
 }

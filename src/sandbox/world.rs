@@ -11,16 +11,10 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDateTime};
-use serde::Serialize;
-use serde_json::Value;
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
 
 use super::config::{DataConfig, MutateConfig};
-use crate::api::types::{
-    Address, Booking, Capacity, ConsentReference, Customer, Event, Experience, LineItem, LineItemDetails,
-    LineItemDiscount, MarketingConsent, Media, Metadata, Money, Order, OrderOrigin, OrderTotals, Refund,
-    Session, Timestamp, Transaction, TransactionDetails,
-};
 
 /// The simulated "now" when the world is generated: 2026-01-01T00:00:00Z.
 pub const START: i64 = 1_767_225_600;
@@ -112,12 +106,17 @@ pub fn parse_id(seed: u64, kind: Kind, id: &str) -> Option<u64> {
     (make_id(seed, kind, index) == id).then_some(index)
 }
 
-fn ts(secs: i64) -> Timestamp {
+/// An RFC 3339 timestamp in UTC, as the API writes them (`2019-08-24T14:15:22Z`).
+fn ts(secs: i64) -> String {
+    instant(secs).to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn instant(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(secs, 0).unwrap_or_default()
 }
 
 fn local(secs: i64) -> String {
-    ts(secs).naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string()
+    instant(secs).naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
 /// The mutable facts of one kind of timestamped row.
@@ -202,6 +201,7 @@ pub struct World {
     steps: u64,
     company_id: String,
     initial_events: u64,
+    initial_bookings: u64,
     bookings: Table,
     /// Orders follow bookings one to one: order `i` is paid for booking `i` (or a gift card).
     orders: Table,
@@ -223,11 +223,14 @@ pub struct Truth {
     /// Keyed by id; the value is (order id, item).
     pub transactions: BTreeMap<String, (String, Value)>,
     pub refunds: BTreeMap<String, (String, Value)>,
-    /// Keyed by `MarketingConsent::natural_key`; removed consents are absent.
+    /// Keyed as the job keys consents (see `consent_key`); removed consents are absent.
     pub consents: BTreeMap<String, Value>,
     pub events: BTreeMap<String, Value>,
     /// Rendered for `Accept-Language: en`.
     pub experiences: BTreeMap<String, Value>,
+    /// Items the API lists that lack a field the job needs (variants only): they belong in
+    /// quarantine, as (stream, the item's JSON text).
+    pub broken: std::collections::BTreeSet<(String, String)>,
 }
 
 const FIRST: [&str; 10] = [
@@ -258,6 +261,7 @@ impl World {
             seed,
             company_id: make_id(seed, Kind::Company, 0),
             initial_events: u64::from(data.events.max(1)),
+            initial_bookings: u64::from(data.bookings.max(1)),
             data,
             mutate,
             now: START,
@@ -458,11 +462,14 @@ impl World {
     }
 
     // ---- rendering -------------------------------------------------------------------
+    //
+    // Items are built as plain JSON from `understory-api.md` §2, never from the job's own types:
+    // the sandbox must be able to send what the job cannot read, or shape bugs stay invisible.
 
-    /// A typed item as JSON, with some absent optional fields sent as `null` instead (§6.10);
-    /// which ones depends on the row and its version only, so unchanged rows render the same.
-    fn render<T: Serialize>(&self, item: &T, optional: &[&str], salt: &[u64]) -> Value {
-        let mut value = serde_json::to_value(item).unwrap_or(Value::Null);
+    /// Sends some absent optional keys as `null` instead (§6.10); which ones depends on the row and
+    /// its version only, so unchanged rows render the same. With variants on, the shapes the docs
+    /// leave open are sent too (see `vary`).
+    fn finish(&self, mut value: Value, optional: &[&str], salt: &[u64]) -> Value {
         if let Value::Object(map) = &mut value {
             let mut r = Rng::new(salt);
             for key in optional {
@@ -471,50 +478,78 @@ impl World {
                 }
             }
         }
+        if self.data.variants {
+            vary(
+                &mut value,
+                &mut Rng::new(&[salt.iter().fold(0, |a, b| mix(a ^ b)), 0x7661_7279]),
+                0,
+            );
+        }
         value
     }
 
-    fn customer(&self, i: usize) -> Customer {
+    /// With variants on, about one item in [`BROKEN_ONE_IN`] lacks a field the job needs; which
+    /// ones depends on the row and its version, so a later change can mend it.
+    fn broken(&self, kind: Kind, index: usize, version: u32) -> bool {
+        self.data.variants
+            && mix(self.seed ^ mix(((kind as u64) << 40) ^ ((index as u64) << 8) ^ u64::from(version)))
+                % BROKEN_ONE_IN
+                == 0
+    }
+
+    fn customer(&self, i: usize) -> Value {
         let mut r = Rng::new(&[self.seed, 0x6375_7374, i as u64]);
         let first = r.pick(&FIRST);
         let last = r.pick(&LAST);
-        let address = Address {
-            address_lines: if r.chance(0.3) {
-                vec![
-                    format!("Strandvejen {}", 1 + r.below(200)),
-                    format!("{}. tv", 1 + r.below(5)),
-                ]
-            } else {
-                vec![format!("Havnegade {}", 1 + r.below(90))]
-            },
-            city: Some(r.pick(&CITIES).to_owned()),
-            zip_code: Some(format!("{}", 1000 + r.below(8990))),
-            region: r.chance(0.4).then(|| "Hovedstaden".to_owned()),
-            country: Some("DK".to_owned()),
-        };
-        let email = Some(format!("guest{i}@example.org"));
-        let phone = r.chance(0.9).then(|| format!("+45 2{:07}", r.below(10_000_000)));
-        if r.chance(0.8) {
-            Customer {
-                customer_type: "PRIVATE".to_owned(),
-                full_name: Some(format!("{first} {last}")),
-                email,
-                phone,
-                address: Some(address),
-                ..Customer::default()
-            }
+        let lines = if r.chance(0.3) {
+            json!([
+                format!("Strandvejen {}", 1 + r.below(200)),
+                format!("{}. tv", 1 + r.below(5))
+            ])
         } else {
-            Customer {
-                customer_type: "COMPANY".to_owned(),
-                company_name: Some(format!("{last} & Co ApS")),
-                vat_number: Some(format!("DK{:08}", r.below(100_000_000))),
-                name: Some(format!("{first} {last}")),
-                email,
-                phone,
-                address: Some(address),
-                ..Customer::default()
+            json!([format!("Havnegade {}", 1 + r.below(90))])
+        };
+        let mut address = json!({
+            "address_lines": lines,
+            "city": r.pick(&CITIES),
+            "zip_code": format!("{}", 1000 + r.below(8990)),
+            "country": "DK",
+        });
+        if r.chance(0.4) {
+            address["region"] = json!("Hovedstaden");
+        }
+        let email = format!("guest{i}@example.org");
+        let phone = r.chance(0.9).then(|| format!("+45 2{:07}", r.below(10_000_000)));
+        let mut c = if r.chance(0.8) {
+            json!({
+                "customer_type": "PRIVATE",
+                "full_name": format!("{first} {last}"),
+                "email": email,
+                "address": address,
+            })
+        } else {
+            json!({
+                "customer_type": "COMPANY",
+                "company_name": format!("{last} & Co ApS"),
+                "vat_number": format!("DK{:08}", r.below(100_000_000)),
+                "name": format!("{first} {last}"),
+                "email": email,
+                "address": address,
+            })
+        };
+        if let Some(phone) = phone {
+            c["phone"] = json!(phone);
+        }
+        if self.data.variants {
+            // Nulls inside nested objects, as an API that marks nothing nullable may still send.
+            match r.below(4) {
+                0 => c["phone"] = Value::Null,
+                1 => c["address"]["address_lines"] = Value::Null,
+                2 => c["address"]["region"] = Value::Null,
+                _ => {}
             }
         }
+        c
     }
 
     fn booking_event(&self, i: usize) -> usize {
@@ -556,26 +591,31 @@ impl World {
             rv.pick(&["CANCELLED", "MOVED", "CHECKED_IN", "ACTIVE"])
         };
         let event = self.booking_event(i);
-        let booking = Booking {
-            id: make_id(self.seed, Kind::Booking, i as u64),
-            status: status.to_owned(),
-            created_at: ts(self.bookings.created[i]),
-            updated_at: ts(self.bookings.updated[i]),
-            company_id: self.company_id.clone(),
-            experience_id: make_id(self.seed, Kind::Experience, self.event_experience(event) as u64),
-            event_id: make_id(self.seed, Kind::Event, event as u64),
-            customer: self.customer(i),
-            locale: r.pick(&["da", "en", "en-US", "de"]).to_owned(),
-            source: r
-                .chance(0.7)
-                .then(|| r.pick(&["WEBSITE", "BACKOFFICE", "MARKETPLACE"]).to_owned()),
-            internal_note: rv
-                .chance(0.1)
-                .then(|| format!("note v{v}: allergic to shellfish")),
-            metadata: r.chance(0.2).then(|| meta(&[("campaign", "spring-2026")])),
-        };
-        self.render(
-            &booking,
+        let mut b = json!({
+            "id": make_id(self.seed, Kind::Booking, i as u64),
+            "status": status,
+            "created_at": ts(self.bookings.created[i]),
+            "updated_at": ts(self.bookings.updated[i]),
+            "company_id": self.company_id,
+            "experience_id": make_id(self.seed, Kind::Experience, self.event_experience(event) as u64),
+            "event_id": make_id(self.seed, Kind::Event, event as u64),
+            "customer": self.customer(i),
+            "locale": r.pick(&["da", "en", "en-US", "de"]),
+        });
+        if r.chance(0.7) {
+            b["source"] = json!(r.pick(&["WEBSITE", "BACKOFFICE", "MARKETPLACE"]));
+        }
+        if rv.chance(0.1) {
+            b["internal_note"] = json!(format!("note v{v}: allergic to shellfish"));
+        }
+        if r.chance(0.2) {
+            b["metadata"] = json!({"campaign": "spring-2026"});
+        }
+        if self.broken(Kind::Booking, i, v) {
+            remove(&mut b, "updated_at");
+        }
+        self.finish(
+            b,
             &["source", "internal_note", "metadata"],
             &[self.seed, 1, i as u64, u64::from(v)],
         )
@@ -590,26 +630,18 @@ impl World {
         j % 10 == 9 || r.below(100) < 85
     }
 
-    fn line_item_list(&self, j: usize) -> Vec<LineItem> {
+    /// An order's lines as the model holds them, before rendering.
+    fn lines(&self, j: usize) -> Vec<Line> {
         let mut r = Rng::new(&[self.seed, Kind::Order as u64, j as u64, 3]);
-        let money = |value: i64| Money {
-            currency: CURRENCY.to_owned(),
-            value,
-            exponent: 2,
-        };
         if j % 10 == 9 {
-            let value = 50_000 + r.below(10) as i64 * 10_000;
-            return vec![LineItem {
+            let gift = make_id(self.seed, Kind::GiftCard, j as u64);
+            return vec![Line {
                 quantity: 1,
-                unit_price: money(value),
-                unit_vat_amount: money(0),
-                product_type: "GIFTCARD".to_owned(),
-                product_id: make_id(self.seed, Kind::GiftCard, j as u64),
-                details: LineItemDetails {
-                    kind: "GIFT_CARD".to_owned(),
-                    gift_card_id: Some(make_id(self.seed, Kind::GiftCard, j as u64)),
-                    ..LineItemDetails::default()
-                },
+                unit: 50_000 + r.below(10) as i64 * 10_000,
+                vat: 0,
+                product_type: "GIFTCARD",
+                product_id: gift.clone(),
+                details: json!({"type": "GIFT_CARD", "gift_card_id": gift}),
                 discount: None,
             }];
         }
@@ -619,45 +651,33 @@ impl World {
             .map(|n| {
                 let addon = n > 0 && r.chance(0.5);
                 let unit = if addon { price / 5 } else { price };
-                LineItem {
+                Line {
                     quantity: 1 + r.below(4) as i64,
-                    unit_price: money(unit),
-                    unit_vat_amount: money(unit / 5),
-                    product_type: if addon { "TICKET_ADDON" } else { "TICKET" }.to_owned(),
+                    unit,
+                    vat: unit / 5,
+                    product_type: if addon { "TICKET_ADDON" } else { "TICKET" },
                     product_id: make_id(self.seed, Kind::Ticket, experience as u64 * 8 + n),
-                    details: LineItemDetails {
-                        kind: "TICKET".to_owned(),
-                        experience_id: Some(make_id(self.seed, Kind::Experience, experience as u64)),
-                        ticket_id: Some(make_id(self.seed, Kind::Ticket, (j as u64) << 3 | n)),
-                        gift_card_id: None,
-                    },
-                    discount: r.chance(0.1).then(|| LineItemDiscount {
-                        amount: money(unit / 10),
-                        code: Some("WELCOME10".to_owned()),
+                    details: json!({
+                        "type": "TICKET",
+                        "experience_id": make_id(self.seed, Kind::Experience, experience as u64),
+                        "ticket_id": make_id(self.seed, Kind::Ticket, (j as u64) << 3 | n),
                     }),
+                    discount: r.chance(0.1).then_some(unit / 10),
                 }
             })
             .collect()
     }
 
-    fn order_total(&self, j: usize) -> OrderTotals {
-        let items = self.line_item_list(j);
-        let money = |value: i64| Money {
-            currency: CURRENCY.to_owned(),
-            value,
-            exponent: 2,
-        };
-        let gross: i64 = items.iter().map(|l| l.quantity * l.unit_price.value).sum();
-        let vat: i64 = items.iter().map(|l| l.quantity * l.unit_vat_amount.value).sum();
-        let discount: i64 = items
+    /// (discount, VAT, amount) of an order, in øre.
+    fn totals(&self, j: usize) -> (i64, i64, i64) {
+        let lines = self.lines(j);
+        let gross: i64 = lines.iter().map(|l| l.quantity * l.unit).sum();
+        let vat: i64 = lines.iter().map(|l| l.quantity * l.vat).sum();
+        let discount: i64 = lines
             .iter()
-            .filter_map(|l| l.discount.as_ref().map(|d| d.amount.value * l.quantity))
+            .filter_map(|l| l.discount.map(|d| d * l.quantity))
             .sum();
-        OrderTotals {
-            discount: money(discount),
-            vat_amount: money(vat),
-            amount: money(gross - discount),
-        }
+        (discount, vat, gross - discount)
     }
 
     pub fn order(&self, j: usize) -> Value {
@@ -679,115 +699,158 @@ impl World {
             payment
         };
         let gift = j % 10 == 9;
-        let order = Order {
-            id: make_id(self.seed, Kind::Order, j as u64),
-            number: format!("{}", 100_000 + j),
-            status: status.to_owned(),
-            payment_status: (!r.chance(0.05)).then(|| payment.to_owned()),
-            created_at: ts(self.orders.created[j]),
-            updated_at: ts(self.orders.updated[j]),
-            customer: self.customer(j),
-            origin: if gift {
-                OrderOrigin {
-                    kind: "GIFT_CARD".to_owned(),
-                    id: make_id(self.seed, Kind::GiftCard, j as u64),
-                }
-            } else {
-                OrderOrigin {
-                    kind: "BOOKING".to_owned(),
-                    id: make_id(self.seed, Kind::Booking, j as u64),
-                }
-            },
-            totals: self.order_total(j),
-            metadata: r.chance(0.15).then(|| meta(&[("channel", "partner")])),
+        let (discount, vat, amount) = self.totals(j);
+        let mut origin = if gift {
+            json!({"type": "GIFT_CARD", "id": make_id(self.seed, Kind::GiftCard, j as u64)})
+        } else {
+            json!({"type": "BOOKING", "id": make_id(self.seed, Kind::Booking, j as u64)})
         };
-        self.render(
-            &order,
+        if self.data.variants && j % 7 == 3 {
+            remove(&mut origin, "type");
+        }
+        let mut o = json!({
+            "id": make_id(self.seed, Kind::Order, j as u64),
+            "number": format!("{}", 100_000 + j),
+            "status": status,
+            "created_at": ts(self.orders.created[j]),
+            "updated_at": ts(self.orders.updated[j]),
+            "customer": self.customer(j),
+            "origin": origin,
+            "totals": {"discount": money(discount), "vat_amount": money(vat), "amount": money(amount)},
+        });
+        if !r.chance(0.05) {
+            o["payment_status"] = json!(payment);
+        }
+        if r.chance(0.15) {
+            o["metadata"] = json!({"channel": "partner"});
+        }
+        if self.broken(Kind::Order, j, v) {
+            remove(&mut o, "created_at");
+        }
+        self.finish(
+            o,
             &["payment_status", "metadata"],
             &[self.seed, 2, j as u64, u64::from(v)],
         )
     }
 
     pub fn line_items(&self, j: usize) -> Vec<Value> {
-        self.line_item_list(j)
-            .iter()
+        self.lines(j)
+            .into_iter()
             .enumerate()
-            .map(|(n, l)| self.render(l, &["discount"], &[self.seed, 3, j as u64, n as u64]))
+            .map(|(n, l)| {
+                let mut item = json!({
+                    "quantity": l.quantity,
+                    "unit_price": money(l.unit),
+                    "unit_vat_amount": money(l.vat),
+                    "product_type": l.product_type,
+                    "product_id": l.product_id,
+                    "details": l.details,
+                });
+                if let Some(d) = l.discount {
+                    // The docs say `discount`; MindCloud's capture shows `discounts[]` (§6.15).
+                    if self.data.variants && (j + n) % 2 == 0 {
+                        item["discounts"] =
+                            json!([{"amount": money(d), "code": "WELCOME10", "type": "CODE"}]);
+                    } else {
+                        item["discount"] = json!({"amount": money(d), "code": "WELCOME10"});
+                    }
+                }
+                self.finish(item, &["discount"], &[self.seed, 3, j as u64, n as u64])
+            })
             .collect()
     }
 
-    fn transaction_list(&self, j: usize) -> Vec<Transaction> {
+    pub fn transactions(&self, j: usize) -> Vec<Value> {
         if !self.order_is_paid(j) {
             return Vec::new();
         }
         let gift = j % 10 == 9;
-        vec![Transaction {
-            id: make_id(self.seed, Kind::Transaction, j as u64),
-            status: "COMPLETED".to_owned(),
-            provider: if gift { "STRIPE" } else { "ADYEN" }.to_owned(),
-            amount: self.order_total(j).amount,
-            created_at: ts(self.orders.created[j] + 60),
-            details: Some(TransactionDetails {
-                kind: "CARD".to_owned(),
-                gift_card_id: None,
-            }),
-        }]
-    }
-
-    pub fn transactions(&self, j: usize) -> Vec<Value> {
-        self.transaction_list(j)
-            .iter()
-            .map(|t| self.render(t, &["details"], &[self.seed, 4, j as u64]))
-            .collect()
+        let mut r = Rng::new(&[self.seed, Kind::Transaction as u64, j as u64]);
+        let status = if self.data.variants && r.chance(0.2) {
+            "SETTLED_LATER"
+        } else {
+            "COMPLETED"
+        };
+        let t = json!({
+            "id": make_id(self.seed, Kind::Transaction, j as u64),
+            "status": status,
+            "provider": if gift { "STRIPE" } else { "ADYEN" },
+            "amount": money(self.totals(j).2),
+            "created_at": ts(self.orders.created[j] + 60),
+            "details": {"type": "CARD"},
+        });
+        vec![self.finish(t, &["details"], &[self.seed, 4, j as u64])]
     }
 
     pub fn refunds(&self, j: usize) -> Vec<Value> {
         let Some(times) = self.refunds.get(&(j as u32)) else {
             return Vec::new();
         };
-        let total = self.order_total(j).amount;
+        let total = self.totals(j).2;
         times
             .iter()
             .enumerate()
             .map(|(k, &at)| {
-                let refund = Refund {
-                    id: make_id(self.seed, Kind::Refund, (j as u64) << 2 | k as u64),
-                    status: "COMPLETED".to_owned(),
-                    amount: Money {
-                        value: total.value / 2,
-                        ..total.clone()
-                    },
-                    transaction_id: make_id(self.seed, Kind::Transaction, j as u64),
-                    created_at: ts(at),
-                };
-                self.render(&refund, &[], &[])
+                let refund = json!({
+                    "id": make_id(self.seed, Kind::Refund, (j as u64) << 2 | k as u64),
+                    "status": "COMPLETED",
+                    "amount": money(total / 2),
+                    "transaction_id": make_id(self.seed, Kind::Transaction, j as u64),
+                    "created_at": ts(at),
+                });
+                self.finish(refund, &[], &[])
             })
             .collect()
     }
 
-    fn consent_item(&self, c: usize) -> MarketingConsent {
-        let mut r = Rng::new(&[self.seed, Kind::Consent as u64, c as u64]);
-        let legacy = r.chance(0.3);
-        let bookings = self.bookings.len().max(1) as u64;
-        MarketingConsent {
-            id: (!legacy).then(|| make_id(self.seed, Kind::Consent, c as u64)),
-            company_id: self.company_id.clone(),
-            full_name: format!("{} {}", r.pick(&FIRST), r.pick(&LAST)),
-            email: format!("subscriber{c}@example.net"),
-            source: r
-                .pick(&["checkout", "newsletter", "import", "backoffice"])
-                .to_owned(),
-            references: (!legacy && r.chance(0.8)).then(|| {
-                vec![ConsentReference {
-                    kind: "BOOKING".to_owned(),
-                    id: make_id(self.seed, Kind::Booking, r.below(bookings)),
-                }]
-            }),
-        }
+    /// Whether consent `c` is a legacy one (no `id`, no `references`).
+    fn legacy(&self, c: usize) -> bool {
+        Rng::new(&[self.seed, Kind::Consent as u64, c as u64]).chance(0.3)
     }
 
+    /// A consent depends on nothing but itself: its reference points at a booking chosen among
+    /// those the world started with, so other rows changing never changes it.
     pub fn consent(&self, c: usize) -> Value {
-        self.render(&self.consent_item(c), &["references"], &[self.seed, 5, c as u64])
+        let mut r = Rng::new(&[self.seed, Kind::Consent as u64, c as u64]);
+        let legacy = r.chance(0.3);
+        let mut v = json!({
+            "company_id": self.company_id,
+            "full_name": format!("{} {}", r.pick(&FIRST), r.pick(&LAST)),
+            "email": format!("subscriber{c}@example.net"),
+            "source": r.pick(&["checkout", "newsletter", "import", "backoffice"]),
+        });
+        if !legacy {
+            v["id"] = json!(make_id(self.seed, Kind::Consent, c as u64));
+            if r.chance(0.8) {
+                let booking = make_id(self.seed, Kind::Booking, r.below(self.initial_bookings));
+                v["references"] = if self.data.variants && c % 5 == 0 {
+                    // A reference whose `type` the API left out.
+                    json!([{"id": booking}])
+                } else {
+                    json!([{"type": "BOOKING", "id": booking}])
+                };
+            }
+        } else if self.broken(Kind::Consent, c, 0) {
+            // A legacy consent without its e-mail cannot be told apart from others.
+            remove(&mut v, "email");
+        }
+        self.finish(v, &["references"], &[self.seed, 5, c as u64])
+    }
+
+    /// The consent's key as the job stores it (`docs/schema.md`, `marketing_consents`): `id:`
+    /// and its id, or `legacy:` and company, e-mail and source joined by U+001F.
+    fn consent_key(&self, c: usize) -> Option<String> {
+        let v = self.consent(c);
+        if let Some(id) = v["id"].as_str() {
+            return Some(format!("id:{id}"));
+        }
+        Some(format!(
+            "legacy:{}\u{1f}{}\u{1f}{}",
+            v["company_id"].as_str()?,
+            v["email"].as_str()?,
+            v["source"].as_str()?
+        ))
     }
 
     /// The first session's local start: a whole hour between 08:00 and 17:00, 1–60 days after
@@ -805,21 +868,17 @@ impl World {
         let reserved = (r.below(total as u64) as i64 + i64::from(v) * 2).min(total);
         let start = self.event_start(k);
         let experience = self.event_experience(k);
-        let sessions = (0..if r.chance(0.15) { 2 } else { 1 })
+        let sessions: Vec<Value> = (0..if r.chance(0.15) { 2 } else { 1 })
             .map(|s| {
                 let at = start + s * 86_400;
-                Session {
-                    id: make_id(self.seed, Kind::Session, (k as u64) << 1 | s as u64),
-                    start_time: local(at),
-                    end_time: local(at + 7_200),
-                    timezone: "Europe/Copenhagen".to_owned(),
-                    location_id: make_id(self.seed, Kind::Location, experience as u64),
-                    languages: if r.chance(0.5) {
-                        vec!["en".to_owned()]
-                    } else {
-                        vec!["da".to_owned(), "en".to_owned()]
-                    },
-                }
+                json!({
+                    "id": make_id(self.seed, Kind::Session, (k as u64) << 1 | s as u64),
+                    "start_time": local(at),
+                    "end_time": local(at + 7_200),
+                    "timezone": "Europe/Copenhagen",
+                    "location_id": make_id(self.seed, Kind::Location, experience as u64),
+                    "languages": if r.chance(0.5) { json!(["en"]) } else { json!(["da", "en"]) },
+                })
             })
             .collect();
         let state = if self.unknown(&mut r) {
@@ -829,18 +888,17 @@ impl World {
         } else {
             r.pick(&["ACTIVE", "ACTIVE", "ACTIVE", "INACTIVE", "CANCELLED"])
         };
-        let event = Event {
-            id: make_id(self.seed, Kind::Event, k as u64),
-            state: state.to_owned(),
-            visibility: r.pick(&["PUBLIC", "PUBLIC", "PRIVATE"]).to_owned(),
-            experience_id: make_id(self.seed, Kind::Experience, experience as u64),
-            capacity: Capacity { total, reserved },
-            sessions,
-            created_at: ts(self.events.created[k]),
-            updated_at: ts(self.events.updated[k]),
-            metadata: None,
-        };
-        self.render(&event, &["metadata"], &[self.seed, 6, k as u64, u64::from(v)])
+        let e = json!({
+            "id": make_id(self.seed, Kind::Event, k as u64),
+            "state": state,
+            "visibility": r.pick(&["PUBLIC", "PUBLIC", "PRIVATE"]),
+            "experience_id": make_id(self.seed, Kind::Experience, experience as u64),
+            "capacity": {"total": total, "reserved": reserved},
+            "sessions": sessions,
+            "created_at": ts(self.events.created[k]),
+            "updated_at": ts(self.events.updated[k]),
+        });
+        self.finish(e, &["metadata"], &[self.seed, 6, k as u64, u64::from(v)])
     }
 
     /// An experience with its name in `language` (one of `LANGUAGES`).
@@ -852,41 +910,70 @@ impl World {
             _ => en,
         };
         let mut r = Rng::new(&[self.seed, Kind::Experience as u64, e as u64]);
-        let experience = Experience {
-            id: make_id(self.seed, Kind::Experience, e as u64),
-            kind: r
-                .pick(&["SINGLE_SESSION", "SINGLE_SESSION", "MULTI_SESSION"])
-                .to_owned(),
-            state: r.pick(&["ACTIVE", "ACTIVE", "ACTIVE", "ARCHIVED"]).to_owned(),
-            name: format!("{base} #{}", e + 1),
-            created_at: ts(self.experiences.created[e]),
-            updated_at: ts(self.experiences.updated[e]),
-            description: r.chance(0.7).then(|| format!("**{base}** with a local guide.")),
-            tag_ids: r.chance(0.5).then(|| vec![format!("tag-{}", e % 3)]),
-            media: r.chance(0.5).then(|| {
-                vec![Media {
-                    kind: "IMAGE".to_owned(),
-                    url: format!("https://cdn.example.org/experiences/{e}.jpg"),
-                    mime_type: Some("image/jpeg".to_owned()),
-                }]
-            }),
-            metadata: None,
-        };
-        self.render(
-            &experience,
+        let mut x = json!({
+            "id": make_id(self.seed, Kind::Experience, e as u64),
+            "type": r.pick(&["SINGLE_SESSION", "SINGLE_SESSION", "MULTI_SESSION"]),
+            "state": r.pick(&["ACTIVE", "ACTIVE", "ACTIVE", "ARCHIVED"]),
+            "name": format!("{base} #{}", e + 1),
+            "created_at": ts(self.experiences.created[e]),
+            "updated_at": ts(self.experiences.updated[e]),
+        });
+        if r.chance(0.7) {
+            x["description"] = json!(format!("**{base}** with a local guide."));
+        }
+        if r.chance(0.5) {
+            x["tag_ids"] = json!([format!("tag-{}", e % 3)]);
+        }
+        if r.chance(0.5) {
+            x["media"] = json!([{
+                "type": "IMAGE",
+                "url": format!("https://cdn.example.org/experiences/{e}.jpg"),
+                "mime_type": "image/jpeg",
+            }]);
+        }
+        self.finish(
+            x,
             &["description", "tag_ids", "media", "metadata"],
             &[self.seed, 7, e as u64],
         )
     }
 
+    /// Consent `c` by id, if it has one and is still listed.
+    pub fn consent_by_id(&self, id: &str) -> Option<usize> {
+        let c = parse_id(self.seed, Kind::Consent, id)? as usize;
+        (c < self.consents_removed.len() && !self.consents_removed[c] && !self.legacy(c)).then_some(c)
+    }
+
     /// Everything a complete, correct sync of this world must hold.
     pub fn truth(&self) -> Truth {
         let mut t = Truth::default();
+        let keep = |t: &mut Truth, stream: &'static str, readable: bool, item: &Value| {
+            if !readable {
+                t.broken.insert((stream.to_owned(), item.to_string()));
+            }
+            readable
+        };
         for i in 0..self.bookings.len() {
-            t.bookings
-                .insert(make_id(self.seed, Kind::Booking, i as u64), self.booking(i));
+            let b = self.booking(i);
+            if keep(
+                &mut t,
+                "bookings",
+                !self.broken(Kind::Booking, i, self.bookings.version[i]),
+                &b,
+            ) {
+                t.bookings.insert(make_id(self.seed, Kind::Booking, i as u64), b);
+            }
         }
         for j in 0..self.orders.len() {
+            let o = self.order(j);
+            if !keep(
+                &mut t,
+                "orders",
+                !self.broken(Kind::Order, j, self.orders.version[j]),
+                &o,
+            ) {
+                continue;
+            }
             let id = make_id(self.seed, Kind::Order, j as u64);
             for (n, item) in self.line_items(j).into_iter().enumerate() {
                 t.line_items.insert((id.clone(), n as i64), item);
@@ -899,13 +986,18 @@ impl World {
                 let rid = refund["id"].as_str().unwrap_or_default().to_owned();
                 t.refunds.insert(rid, (id.clone(), refund));
             }
-            t.orders.insert(id, self.order(j));
+            t.orders.insert(id, o);
         }
         for &c in &self.consents_alive {
-            t.consents.insert(
-                self.consent_item(c as usize).natural_key(),
-                self.consent(c as usize),
-            );
+            let v = self.consent(c as usize);
+            match self.consent_key(c as usize) {
+                Some(key) => {
+                    t.consents.insert(key, v);
+                }
+                None => {
+                    t.broken.insert(("marketing_consents".to_owned(), v.to_string()));
+                }
+            }
         }
         for k in 0..self.events.len() {
             t.events
@@ -921,11 +1013,54 @@ impl World {
     }
 }
 
-fn meta(pairs: &[(&str, &str)]) -> Metadata {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
+/// With variants on, one item in this many lacks a field the job needs.
+const BROKEN_ONE_IN: u64 = 61;
+
+/// One order line as the model holds it.
+struct Line {
+    quantity: i64,
+    unit: i64,
+    vat: i64,
+    product_type: &'static str,
+    product_id: String,
+    details: Value,
+    /// Discount per unit, if any.
+    discount: Option<i64>,
+}
+
+fn money(value: i64) -> Value {
+    json!({"currency": CURRENCY, "value": value, "exponent": 2})
+}
+
+fn remove(v: &mut Value, key: &str) {
+    if let Value::Object(m) = v {
+        m.remove(key);
+    }
+}
+
+/// Adds fields the job has never heard of to every object, at every level, as an API that grows
+/// additively does (§4, versioning), and now and then a nested object of its own.
+fn vary(v: &mut Value, r: &mut Rng, depth: usize) {
+    match v {
+        Value::Object(m) => {
+            for child in m.values_mut() {
+                vary(child, r, depth + 1);
+            }
+            m.insert("x_added_later".to_owned(), json!(r.below(1000)));
+            if depth == 0 && r.chance(0.3) {
+                m.insert(
+                    "x_extension".to_owned(),
+                    json!({"kind": "beta", "nested": {"flag": true, "list": [1, null]}}),
+                );
+            }
+        }
+        Value::Array(items) => {
+            for child in items {
+                vary(child, r, depth + 1);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn slice(rows: &[u32], pos: usize, limit: usize) -> (Vec<u32>, bool) {

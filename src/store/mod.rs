@@ -66,7 +66,10 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(fail)?;
-    conn.pragma_update(None, "foreign_keys", "ON").map_err(fail)?;
+    // Off while migrating (the bundled SQLite defaults it to on, and a migration's transaction
+    // cannot change it): rebuilding `orders` by SQLite's documented procedure drops the old table,
+    // which would otherwise cascade into every line item, transaction and refund.
+    conn.pragma_update(None, "foreign_keys", "OFF").map_err(fail)?;
     let migrations = MIGRATIONS.as_ref().map_err(|m| Error::Migration {
         path: path.to_owned(),
         message: m.clone(),
@@ -78,6 +81,9 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
             message: other.to_string(),
         },
     })?;
+    // Only now: a migration that rebuilds a table (SQLite's documented procedure) must not
+    // cascade the old table's drop into its children.
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(fail)?;
     Ok(conn)
 }
 
@@ -134,6 +140,8 @@ pub struct Status {
     pub runs: Vec<RunRow>,
     pub streams: Vec<StreamState>,
     pub rows: Vec<(String, i64)>,
+    /// Items in quarantine, per stream.
+    pub quarantine: Vec<(String, i64)>,
 }
 
 /// Reads the status of the database at `path` without writing to it.
@@ -183,11 +191,19 @@ pub fn status(path: &Path, runs: i64) -> Result<Status, Error> {
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .and_then(Iterator::collect)
         .map_err(fail)?;
+    let mut stmt = conn
+        .prepare(statements::get("quarantine", "by_stream"))
+        .map_err(fail)?;
+    let quarantine = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(Iterator::collect)
+        .map_err(fail)?;
     Ok(Status {
         database: path.to_owned(),
         runs,
         streams,
         rows,
+        quarantine,
     })
 }
 
@@ -259,6 +275,8 @@ pub struct Row {
     /// Every other column's parameters, `:raw_json` included.
     pub cols: Params,
     pub raw_json: String,
+    /// The item's key in `quarantine` (its id, or a consent's key).
+    pub item_key: String,
 }
 
 /// How to remove an order's sub-resources that the API no longer lists.
@@ -277,6 +295,42 @@ pub struct Children {
     pub order_id: String,
     pub rows: Vec<Row>,
     pub prune: Prune,
+    /// Items of the list that could not be read.
+    pub quarantined: Vec<Quarantined>,
+}
+
+/// An item the job could not read, kept in `quarantine` until it reads.
+#[derive(Debug, Clone)]
+pub struct Quarantined {
+    /// The stream, or the sub-resource table.
+    pub stream: &'static str,
+    /// Its id, or a fingerprint of its JSON.
+    pub key: String,
+    pub id: Option<String>,
+    pub parent_id: Option<String>,
+    pub error: String,
+    pub raw_json: String,
+}
+
+/// Everything one page writes, in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Commit {
+    pub stream: &'static str,
+    pub rows: Vec<Row>,
+    pub children: Vec<Children>,
+    /// The stream's checkpoint after this page; `None` leaves it as it is.
+    pub checkpoint: Option<Checkpoint>,
+    pub removals: Option<Removals>,
+    pub quarantined: Vec<Quarantined>,
+    /// After a complete scan: quarantined items of the stream not seen since then are dropped.
+    pub sweep_quarantine_before: Option<Timestamp>,
+}
+
+/// What a commit wrote: row counts, and the items quarantined for the first time.
+#[derive(Debug, Clone, Default)]
+pub struct Committed {
+    pub counts: Counts,
+    pub newly_quarantined: Vec<Quarantined>,
 }
 
 /// What the last page of a complete scan removes: live rows whose key it never listed.
@@ -308,13 +362,21 @@ impl Counts {
 pub struct Store {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// Whether `quarantine` may hold rows: when it cannot, committing a row skips releasing it.
+    quarantine_in_use: std::sync::atomic::AtomicBool,
 }
 
 impl Store {
     pub fn open(path: &Path) -> Result<Self, Error> {
+        let conn = open(path)?;
+        let in_use = conn
+            .query_row(statements::get("quarantine", "count"), [], |r| r.get::<_, i64>(0))
+            .map_err(|e| classify(path, e))?
+            > 0;
         Ok(Self {
             path: path.to_owned(),
-            conn: Mutex::new(open(path)?),
+            conn: Mutex::new(conn),
+            quarantine_in_use: std::sync::atomic::AtomicBool::new(in_use),
         })
     }
 
@@ -344,28 +406,31 @@ impl Store {
         })
     }
 
-    /// Writes a page's rows, their sub-resources, the stream's checkpoint and (at the end of a
-    /// complete scan) its removals, all or nothing. Either the page and the cursor that follows
-    /// it are both stored, or neither is, so a kill at any instant loses and repeats nothing.
-    pub fn commit_page(
-        &self,
-        stream: &str,
-        rows: &[Row],
-        children: &[Children],
-        checkpoint: &Checkpoint,
-        removals: Option<&Removals>,
-        now: Timestamp,
-    ) -> Result<Counts, Error> {
+    /// Writes a page's rows, their sub-resources, the stream's checkpoint, its quarantined items
+    /// and (at the end of a complete scan) its removals, all or nothing. Either the page and the
+    /// cursor that follows it are both stored, or neither is, so a kill at any instant loses and
+    /// repeats nothing.
+    pub fn commit(&self, commit: &Commit, now: Timestamp) -> Result<Committed, Error> {
         let now = iso(now);
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut counts = Counts::default();
-            for row in rows {
-                counts.add(upsert(&tx, row, &now)?);
+            let mut out = Committed::default();
+            let stream = commit.stream;
+            let release = |tx: &Connection, stream: &str, key: &str| -> rusqlite::Result<()> {
+                tx.prepare_cached(statements::get("quarantine", "release"))?
+                    .execute(rusqlite::named_params! {":stream": stream, ":item_key": key})?;
+                Ok(())
+            };
+            let quarantine_in_use = self.quarantine_in_use.load(std::sync::atomic::Ordering::Relaxed);
+            for row in &commit.rows {
+                out.counts.add(upsert(&tx, row, &now)?);
+                if quarantine_in_use {
+                    release(&tx, stream, &row.item_key)?;
+                }
             }
-            for set in children {
+            for set in &commit.children {
                 for row in &set.rows {
-                    counts.add(upsert(&tx, row, &now)?);
+                    out.counts.add(upsert(&tx, row, &now)?);
                 }
                 let sql = statements::get(set.table.name(), "prune");
                 let pruned = match &set.prune {
@@ -378,18 +443,83 @@ impl Store {
                             .execute(rusqlite::named_params! {":order_id": set.order_id, ":ids": ids})?
                     }
                 };
-                counts.removed += pruned as u64;
+                out.counts.removed += pruned as u64;
+                if quarantine_in_use {
+                    tx.prepare_cached(statements::get("quarantine", "release_children"))?
+                        .execute(rusqlite::named_params! {
+                            ":stream": set.table.name(),
+                            ":parent_id": set.order_id,
+                        })?;
+                }
             }
-            if let Some(r) = removals {
+            let all_quarantined = commit
+                .quarantined
+                .iter()
+                .chain(commit.children.iter().flat_map(|c| &c.quarantined));
+            for q in all_quarantined {
+                let seen = tx
+                    .prepare_cached(statements::get("quarantine", "exists"))?
+                    .exists(rusqlite::named_params! {":stream": q.stream, ":item_key": q.key})?;
+                tx.prepare_cached(statements::get("quarantine", "upsert"))?
+                    .execute(rusqlite::named_params! {
+                        ":stream": q.stream,
+                        ":item_key": q.key,
+                        ":item_id": q.id,
+                        ":parent_id": q.parent_id,
+                        ":error": q.error,
+                        ":raw_json": q.raw_json,
+                        ":now": now,
+                    })?;
+                if !seen {
+                    out.newly_quarantined.push(q.clone());
+                }
+                self.quarantine_in_use
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            if let Some(since) = commit.sweep_quarantine_before
+                && quarantine_in_use
+            {
+                tx.prepare_cached(statements::get("quarantine", "sweep"))?
+                    .execute(rusqlite::named_params! {":stream": stream, ":since": iso(since)})?;
+            }
+            if let Some(r) = &commit.removals {
                 let seen = serde_json::to_string(&r.seen).unwrap_or_else(|_| "[]".into());
                 let n = tx
                     .prepare_cached(statements::get(r.table.name(), "mark_removed"))?
                     .execute(rusqlite::named_params! {":now": now, ":seen": seen})?;
-                counts.removed += n as u64;
+                out.counts.removed += n as u64;
             }
-            checkpoint::save(&tx, stream, checkpoint, &now)?;
+            if let Some(cp) = &commit.checkpoint {
+                checkpoint::save(&tx, stream, cp, &now)?;
+            }
             tx.commit()?;
-            Ok(counts)
+            Ok(out)
+        })
+    }
+
+    /// Ids of the stream's quarantined items, to fetch again.
+    pub fn quarantined_ids(&self, stream: &str) -> Result<Vec<String>, Error> {
+        self.with(|c| {
+            c.prepare_cached(statements::get("quarantine", "ids"))?
+                .query_map(&[(":stream", stream)], |r| r.get(0))?
+                .collect()
+        })
+    }
+
+    /// Takes an item out of quarantine (the API no longer has it).
+    pub fn release_quarantine(&self, stream: &str, key: &str) -> Result<(), Error> {
+        self.with(|c| {
+            c.prepare_cached(statements::get("quarantine", "release"))?
+                .execute(rusqlite::named_params! {":stream": stream, ":item_key": key})?;
+            Ok(())
+        })
+    }
+
+    /// Items in quarantine now, over all streams.
+    pub fn quarantine_count(&self) -> Result<u64, Error> {
+        self.with(|c| {
+            c.query_row(statements::get("quarantine", "count"), [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
         })
     }
 

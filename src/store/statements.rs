@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-const FILES: [(&str, &str); 12] = [
+const FILES: [(&str, &str); 13] = [
     ("bookings", include_str!("../../sql/statements/bookings.sql")),
     ("orders", include_str!("../../sql/statements/orders.sql")),
     (
@@ -34,6 +34,7 @@ const FILES: [(&str, &str); 12] = [
     ("sync_runs", include_str!("../../sql/statements/sync_runs.sql")),
     ("summary", include_str!("../../sql/statements/summary.sql")),
     ("pace_state", include_str!("../../sql/statements/pace_state.sql")),
+    ("quarantine", include_str!("../../sql/statements/quarantine.sql")),
 ];
 
 static STATEMENTS: LazyLock<HashMap<(&'static str, String), String>> = LazyLock::new(|| {
@@ -103,6 +104,14 @@ mod tests {
             ("sync_state", "all"),
             ("pace_state", "load"),
             ("pace_state", "save"),
+            ("quarantine", "exists"),
+            ("quarantine", "upsert"),
+            ("quarantine", "release"),
+            ("quarantine", "release_children"),
+            ("quarantine", "sweep"),
+            ("quarantine", "ids"),
+            ("quarantine", "count"),
+            ("quarantine", "by_stream"),
         ] {
             assert!(STATEMENTS.contains_key(&(file_key(t), n.to_owned())), "{t}.{n}");
         }

@@ -1,30 +1,34 @@
-//! `GET /v1/bookings` → `bookings`.
+//! `GET /v1/bookings` → `bookings`. Required: `id`, `created_at`, `updated_at` (the walk sorts
+//! and resumes by them); everything else is read leniently.
 
 use serde_json::value::RawValue;
 
-use super::{Item, customer, json, opt_text, row, text, ts, typed};
-use crate::api::types::Booking;
+use super::{Item, customer, item, opt_json, opt_text, row, text, ts};
 use crate::store::Table;
 
 pub fn parse(raw: &RawValue) -> Result<Item, String> {
-    let b: Booking = typed(raw)?;
-    let mut cols = vec![
-        (":status", text(&b.status)),
-        (":created_at", ts(b.created_at)),
-        (":updated_at", ts(b.updated_at)),
-        (":company_id", text(&b.company_id)),
-        (":experience_id", text(&b.experience_id)),
-        (":event_id", text(&b.event_id)),
-        (":locale", text(&b.locale)),
-        (":source", opt_text(b.source.as_deref())),
-        (":internal_note", opt_text(b.internal_note.as_deref())),
-        (":metadata_json", json(b.metadata.as_ref())),
-    ];
-    customer(&mut cols, &b.customer);
-    Ok(Item {
-        row: row(Table::Bookings, vec![(":id", text(&b.id))], cols, raw),
-        key: b.id,
-        created_at: Some(b.created_at),
-        updated_at: Some(b.updated_at),
+    item(raw, |b| {
+        let id = b.required_str("id")?;
+        let created_at = b.required_ts("created_at")?;
+        let updated_at = b.required_ts("updated_at")?;
+        let mut cols = vec![
+            (":status", opt_text(b.str("status"))),
+            (":created_at", ts(created_at)),
+            (":updated_at", ts(updated_at)),
+            (":company_id", opt_text(b.str("company_id"))),
+            (":experience_id", opt_text(b.str("experience_id"))),
+            (":event_id", opt_text(b.str("event_id"))),
+            (":locale", opt_text(b.str("locale"))),
+            (":source", opt_text(b.str("source"))),
+            (":internal_note", opt_text(b.str("internal_note"))),
+            (":metadata_json", opt_json(b.json("metadata"))),
+        ];
+        customer(&mut cols, b.obj("customer"));
+        Ok(Item {
+            row: row(Table::Bookings, vec![(":id", text(id))], cols, raw),
+            key: id.to_owned(),
+            created_at: Some(created_at),
+            updated_at: Some(updated_at),
+        })
     })
 }

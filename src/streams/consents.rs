@@ -1,32 +1,53 @@
 //! `GET /v1/marketing-consents` → `marketing_consents`. Consents have no timestamps, so every
-//! run scans them all; legacy consents have no `id` and are keyed by (company, email, source).
+//! run scans them all. Legacy consents have no `id` and are keyed by (company, email, source);
+//! a consent with neither an id nor that triple cannot be stored and is quarantined.
+//! `references` is kept as JSON whatever its shape: the docs never captured its elements.
 
 use serde_json::value::RawValue;
 
-use super::{Item, json, opt_text, row, text, typed};
-use crate::api::types::MarketingConsent;
+use super::read::Fields;
+use super::{Item, item, opt_json, opt_text, row, text};
 use crate::store::Table;
 
+/// The consent's identity in the store: `id` when the API sends one, else the
+/// (`company_id`, `email`, `source`) triple that legacy rows are unique on (§6.12).
+pub fn key(c: Fields<'_>) -> Result<String, String> {
+    if let Some(id) = c.str("id").filter(|s| !s.is_empty()) {
+        return Ok(format!("id:{id}"));
+    }
+    let part = |k: &str| {
+        c.str(k)
+            .ok_or_else(|| format!("a consent without `id` needs `{k}` to be told apart"))
+    };
+    Ok(format!(
+        "legacy:{}\u{1f}{}\u{1f}{}",
+        part("company_id")?,
+        part("email")?,
+        part("source")?
+    ))
+}
+
 pub fn parse(raw: &RawValue) -> Result<Item, String> {
-    let c: MarketingConsent = typed(raw)?;
-    let key = c.natural_key();
-    let cols = vec![
-        (":id", opt_text(c.id.as_deref())),
-        (":company_id", text(&c.company_id)),
-        (":full_name", text(&c.full_name)),
-        (":email", text(&c.email)),
-        (":source", text(&c.source)),
-        (":references_json", json(c.references.as_ref())),
-    ];
-    Ok(Item {
-        row: row(
-            Table::MarketingConsents,
-            vec![(":consent_key", text(&key))],
-            cols,
-            raw,
-        ),
-        key,
-        created_at: None,
-        updated_at: None,
+    item(raw, |c| {
+        let key = key(c)?;
+        let cols = vec![
+            (":id", opt_text(c.str("id").filter(|s| !s.is_empty()))),
+            (":company_id", opt_text(c.str("company_id"))),
+            (":full_name", opt_text(c.str("full_name"))),
+            (":email", opt_text(c.str("email"))),
+            (":source", opt_text(c.str("source"))),
+            (":references_json", opt_json(c.json("references"))),
+        ];
+        Ok(Item {
+            row: row(
+                Table::MarketingConsents,
+                vec![(":consent_key", text(&key))],
+                cols,
+                raw,
+            ),
+            key,
+            created_at: None,
+            updated_at: None,
+        })
     })
 }

@@ -1,39 +1,48 @@
 //! `GET /v1/events` → `events`. Its `from`/`to` filter the sessions' local start time, not
-//! changes, so the stream scans the whole list each run.
+//! changes, so the stream scans the whole list each run; only `id` is required.
 
-use rusqlite::types::Value;
 use serde_json::value::RawValue;
 
-use super::{Item, json, opt_text, row, text, ts, typed};
-use crate::api::types::Event;
+use super::read::Fields;
+use super::{Item, item, opt_int, opt_json, opt_text, opt_ts, row, text};
 use crate::store::Table;
 
 pub fn parse(raw: &RawValue) -> Result<Item, String> {
-    let e: Event = typed(raw)?;
-    let first = e.sessions.first();
-    let cols = vec![
-        (":state", text(&e.state)),
-        (":visibility", text(&e.visibility)),
-        (":experience_id", text(&e.experience_id)),
-        (":capacity_total", Value::Integer(e.capacity.total)),
-        (":capacity_reserved", Value::Integer(e.capacity.reserved)),
-        (":session_count", Value::Integer(e.sessions.len() as i64)),
-        (
-            ":first_session_start",
-            opt_text(first.map(|s| s.start_time.as_str())),
-        ),
-        (":first_session_end", opt_text(first.map(|s| s.end_time.as_str()))),
-        (":timezone", opt_text(first.map(|s| s.timezone.as_str()))),
-        (":location_id", opt_text(first.map(|s| s.location_id.as_str()))),
-        (":sessions_json", json(Some(&e.sessions))),
-        (":created_at", ts(e.created_at)),
-        (":updated_at", ts(e.updated_at)),
-        (":metadata_json", json(e.metadata.as_ref())),
-    ];
-    Ok(Item {
-        row: row(Table::Events, vec![(":id", text(&e.id))], cols, raw),
-        key: e.id,
-        created_at: Some(e.created_at),
-        updated_at: Some(e.updated_at),
+    item(raw, |e| {
+        let id = e.required_str("id")?;
+        let sessions = e.array("sessions");
+        let first = sessions.first().map(Fields::of);
+        let capacity = e.obj("capacity");
+        let cols = vec![
+            (":state", opt_text(e.str("state"))),
+            (":visibility", opt_text(e.str("visibility"))),
+            (":experience_id", opt_text(e.str("experience_id"))),
+            (":capacity_total", opt_int(capacity.int("total"))),
+            (":capacity_reserved", opt_int(capacity.int("reserved"))),
+            (
+                ":session_count",
+                opt_int(e.json("sessions").map(|_| sessions.len() as i64)),
+            ),
+            (
+                ":first_session_start",
+                opt_text(first.and_then(|s| s.str("start_time"))),
+            ),
+            (
+                ":first_session_end",
+                opt_text(first.and_then(|s| s.str("end_time"))),
+            ),
+            (":timezone", opt_text(first.and_then(|s| s.str("timezone")))),
+            (":location_id", opt_text(first.and_then(|s| s.str("location_id")))),
+            (":sessions_json", opt_json(e.json("sessions"))),
+            (":created_at", opt_ts(e.ts("created_at"))),
+            (":updated_at", opt_ts(e.ts("updated_at"))),
+            (":metadata_json", opt_json(e.json("metadata"))),
+        ];
+        Ok(Item {
+            row: row(Table::Events, vec![(":id", text(id))], cols, raw),
+            key: id.to_owned(),
+            created_at: e.ts("created_at"),
+            updated_at: e.ts("updated_at"),
+        })
     })
 }

@@ -1,28 +1,29 @@
-//! `GET /v1/experiences` → `experiences`, named in `api.accept_language`.
+//! `GET /v1/experiences` → `experiences`, named in `api.accept_language`; only `id` is required.
 
 use serde_json::value::RawValue;
 
-use super::{Item, json, opt_text, row, text, ts, typed};
-use crate::api::types::Experience;
+use super::{Item, item, opt_json, opt_text, opt_ts, row, text};
 use crate::store::Table;
 
 pub fn parse(raw: &RawValue) -> Result<Item, String> {
-    let x: Experience = typed(raw)?;
-    let cols = vec![
-        (":type", text(&x.kind)),
-        (":state", text(&x.state)),
-        (":name", text(&x.name)),
-        (":description", opt_text(x.description.as_deref())),
-        (":created_at", ts(x.created_at)),
-        (":updated_at", ts(x.updated_at)),
-        (":tag_ids_json", json(x.tag_ids.as_ref())),
-        (":media_json", json(x.media.as_ref())),
-        (":metadata_json", json(x.metadata.as_ref())),
-    ];
-    Ok(Item {
-        row: row(Table::Experiences, vec![(":id", text(&x.id))], cols, raw),
-        key: x.id,
-        created_at: Some(x.created_at),
-        updated_at: Some(x.updated_at),
+    item(raw, |x| {
+        let id = x.required_str("id")?;
+        let cols = vec![
+            (":type", opt_text(x.str("type"))),
+            (":state", opt_text(x.str("state"))),
+            (":name", opt_text(x.str("name"))),
+            (":description", opt_text(x.str("description"))),
+            (":created_at", opt_ts(x.ts("created_at"))),
+            (":updated_at", opt_ts(x.ts("updated_at"))),
+            (":tag_ids_json", opt_json(x.json("tag_ids"))),
+            (":media_json", opt_json(x.json("media"))),
+            (":metadata_json", opt_json(x.json("metadata"))),
+        ];
+        Ok(Item {
+            row: row(Table::Experiences, vec![(":id", text(id))], cols, raw),
+            key: id.to_owned(),
+            created_at: x.ts("created_at"),
+            updated_at: x.ts("updated_at"),
+        })
     })
 }

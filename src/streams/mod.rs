@@ -7,14 +7,14 @@ mod consents;
 mod events;
 mod experiences;
 mod orders;
+pub mod read;
 
 use rusqlite::types::Value;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-use crate::api::types::{Customer, Money, Timestamp};
+use crate::api::types::Timestamp;
 use crate::store::{Params, Row, Table, iso};
+use read::{Fields, Money};
 
 pub use orders::{SUBRESOURCES, children as order_children, subresource_path};
 
@@ -117,16 +117,14 @@ pub struct Item {
     pub updated_at: Option<Timestamp>,
 }
 
-/// Deserialises `raw` as `T`, naming the item's id (if any) in the error.
-fn typed<T: DeserializeOwned>(raw: &RawValue) -> Result<T, String> {
-    serde_json::from_str(raw.get()).map_err(|e| {
-        let id = serde_json::from_str::<serde_json::Value>(raw.get())
-            .ok()
-            .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned));
-        match id {
-            Some(id) => format!("item {id}: {e}"),
-            None => format!("item: {e}"),
-        }
+/// Reads `raw` as an object, naming the item's id (if it has one) in any error.
+fn item(raw: &RawValue, read: impl FnOnce(Fields<'_>) -> Result<Item, String>) -> Result<Item, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(raw.get()).map_err(|e| format!("item: not JSON: {e}"))?;
+    let fields = Fields::item(&value)?;
+    read(fields).map_err(|e| match fields.str("id") {
+        Some(id) => format!("item {id}: {e}"),
+        None => format!("item: {e}"),
     })
 }
 
@@ -138,66 +136,78 @@ fn opt_text(s: Option<&str>) -> Value {
     s.map_or(Value::Null, text)
 }
 
+fn opt_int(i: Option<i64>) -> Value {
+    i.map_or(Value::Null, Value::Integer)
+}
+
+fn opt_json(s: Option<String>) -> Value {
+    s.map_or(Value::Null, Value::Text)
+}
+
 fn ts(t: Timestamp) -> Value {
     Value::Text(iso(t))
 }
 
-fn json<T: Serialize>(v: Option<&T>) -> Value {
-    v.and_then(|v| serde_json::to_string(v).ok())
-        .map_or(Value::Null, Value::Text)
+fn opt_ts(t: Option<Timestamp>) -> Value {
+    t.map_or(Value::Null, ts)
 }
 
 /// A Money object as its three columns, named by `names` (`:x_minor`, `:x_currency`, `:x_exponent`).
-fn money(p: &mut Params, names: [&'static str; 3], m: Option<&Money>) {
-    p.push((names[0], m.map_or(Value::Null, |m| Value::Integer(m.value))));
-    p.push((names[1], opt_text(m.map(|m| m.currency.as_str()))));
-    p.push((
-        names[2],
-        m.map_or(Value::Null, |m| Value::Integer(i64::from(m.exponent))),
-    ));
+fn money(p: &mut Params, names: [&'static str; 3], m: Money<'_>) {
+    p.push((names[0], opt_int(m.value)));
+    p.push((names[1], opt_text(m.currency)));
+    p.push((names[2], opt_int(m.exponent)));
 }
 
 /// The customer union flattened; the contact name is `full_name` or, failing that, `name`.
-fn customer(p: &mut Params, c: &Customer) {
-    let address = c.address.as_ref();
-    let line = |n: usize| address.and_then(|a| a.address_lines.get(n)).map(String::as_str);
+/// `address_lines` may be absent, null, or hold nulls: each line is read on its own.
+fn customer(p: &mut Params, c: Fields<'_>) {
+    let address = c.obj("address");
+    let lines = address.array("address_lines");
+    let line = |n: usize| lines.get(n).and_then(serde_json::Value::as_str);
     p.extend([
-        (":customer_type", text(&c.customer_type)),
-        (
-            ":customer_name",
-            opt_text(c.full_name.as_deref().or(c.name.as_deref())),
-        ),
-        (":customer_company_name", opt_text(c.company_name.as_deref())),
-        (":customer_vat_number", opt_text(c.vat_number.as_deref())),
-        (":customer_email", opt_text(c.email.as_deref())),
-        (":customer_phone", opt_text(c.phone.as_deref())),
+        (":customer_type", opt_text(c.str("customer_type"))),
+        (":customer_name", opt_text(c.str("full_name").or(c.str("name")))),
+        (":customer_company_name", opt_text(c.str("company_name"))),
+        (":customer_vat_number", opt_text(c.str("vat_number"))),
+        (":customer_email", opt_text(c.str("email"))),
+        (":customer_phone", opt_text(c.str("phone"))),
         (":customer_address_line1", opt_text(line(0))),
         (":customer_address_line2", opt_text(line(1))),
-        (
-            ":customer_city",
-            opt_text(address.and_then(|a| a.city.as_deref())),
-        ),
-        (
-            ":customer_zip_code",
-            opt_text(address.and_then(|a| a.zip_code.as_deref())),
-        ),
-        (
-            ":customer_region",
-            opt_text(address.and_then(|a| a.region.as_deref())),
-        ),
-        (
-            ":customer_country",
-            opt_text(address.and_then(|a| a.country.as_deref())),
-        ),
+        (":customer_city", opt_text(address.str("city"))),
+        (":customer_zip_code", opt_text(address.str("zip_code"))),
+        (":customer_region", opt_text(address.str("region"))),
+        (":customer_country", opt_text(address.str("country"))),
     ]);
 }
 
 fn row(table: Table, key: Params, mut cols: Params, raw: &RawValue) -> Row {
     cols.push((":raw_json", text(raw.get())));
+    let item_key = match key.first() {
+        Some((_, Value::Text(k))) => k.clone(),
+        _ => String::new(),
+    };
     Row {
         table,
         key,
         cols,
+        raw_json: raw.get().to_owned(),
+        item_key,
+    }
+}
+
+/// An item that could not be read, as it goes to quarantine.
+pub fn quarantined(stream: &'static str, raw: &RawValue, error: String) -> crate::store::Quarantined {
+    let id = serde_json::from_str::<serde_json::Value>(raw.get())
+        .ok()
+        .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned))
+        .filter(|id| !id.is_empty());
+    crate::store::Quarantined {
+        stream,
+        key: id.clone().unwrap_or_else(|| read::fingerprint(raw.get())),
+        id,
+        parent_id: None,
+        error,
         raw_json: raw.get().to_owned(),
     }
 }

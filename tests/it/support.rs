@@ -145,6 +145,13 @@ pub fn stored(db: &Path) -> Truth {
             &c,
             "SELECT id, raw_json FROM experiences WHERE removed_at IS NULL",
         ),
+        broken: c
+            .prepare("SELECT stream, raw_json FROM quarantine WHERE parent_id IS NULL")
+            .expect("prepare")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows"),
     }
 }
 
@@ -181,6 +188,12 @@ pub fn assert_converged(db: &Path, sb: &Sandbox) {
     );
     assert!(got.events == truth.events, "events differ");
     assert!(got.experiences == truth.experiences, "experiences differ");
+    assert!(
+        got.broken == truth.broken,
+        "quarantine differs from the unreadable items the API lists: {:?} vs {:?}",
+        got.broken,
+        truth.broken
+    );
     let ok: String = open(db)
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .expect("integrity_check");
