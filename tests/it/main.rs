@@ -9,3 +9,4 @@ mod pace;
 mod sandbox;
 mod support;
 mod sync;
+mod variants;

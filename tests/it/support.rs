@@ -156,9 +156,26 @@ pub fn stored(db: &Path) -> Truth {
 }
 
 /// Asserts the database holds exactly the sandbox's ground truth, table by table.
+///
+/// An item the API now sends unreadable (variants) is in quarantine; if an earlier, readable
+/// version of it was stored, that row is kept — stale, never lost — so it is left out here.
 pub fn assert_converged(db: &Path, sb: &Sandbox) {
     let truth = sb.truth();
-    let got = stored(db);
+    let mut got = stored(db);
+    let stale: std::collections::BTreeSet<String> = truth
+        .broken
+        .iter()
+        .filter_map(|(_, raw)| {
+            serde_json::from_str::<Value>(raw).ok()?["id"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    got.bookings.retain(|id, _| !stale.contains(id));
+    got.orders.retain(|id, _| !stale.contains(id));
+    got.line_items.retain(|(order, _), _| !stale.contains(order));
+    got.transactions.retain(|_, (order, _)| !stale.contains(order));
+    got.refunds.retain(|_, (order, _)| !stale.contains(order));
     assert_eq!(got.bookings.len(), truth.bookings.len(), "bookings count");
     assert!(got.bookings == truth.bookings, "bookings differ from the sandbox");
     assert!(
