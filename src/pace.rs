@@ -43,6 +43,14 @@ const CONCURRENCY_GROWTH: Duration = Duration::from_secs(30);
 /// The window over which the rate really sent is measured.
 const MEASURE: Duration = Duration::from_secs(1);
 
+/// Who is asking: a list walk's request goes before any fan-out request waiting for a place,
+/// because its cursor is short-lived and the fan-out's work keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    Walk,
+    FanOut,
+}
+
 /// What the controller is told at start.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -113,6 +121,8 @@ struct State {
     last_growth: Instant,
     concurrency: usize,
     in_flight: usize,
+    /// Walk requests waiting for a place in flight; fan-out requests wait while any do.
+    walks_waiting: usize,
     last_concurrency_change: Instant,
     window_start: Instant,
     window_count: u32,
@@ -173,6 +183,7 @@ impl Pace {
                 last_growth: now,
                 concurrency,
                 in_flight: 0,
+                walks_waiting: 0,
                 last_concurrency_change: now,
                 window_start: now,
                 window_count: 0,
@@ -192,20 +203,26 @@ impl Pace {
     }
 
     /// Waits for a place in flight, then for the next free slot (and for any pause to end).
-    pub async fn admit(&self) -> Permit {
+    pub async fn admit(&self, lane: Lane) -> Permit {
+        let mut waiting = WalkWaiting(None);
+        if lane == Lane::Walk {
+            self.lock().walks_waiting += 1;
+            waiting.0 = Some(self.clone());
+        }
         loop {
             let freed = self.freed.notified();
             tokio::pin!(freed);
             freed.as_mut().enable();
             {
                 let mut s = self.lock();
-                if s.in_flight < s.concurrency {
+                if s.in_flight < s.concurrency && (lane == Lane::Walk || s.walks_waiting == 0) {
                     s.in_flight += 1;
                     break;
                 }
             }
             freed.await;
         }
+        drop(waiting);
         // From here on the place in flight is the permit's: dropping it (a stop) gives it back.
         let mut permit = Permit {
             pace: self.clone(),
@@ -362,6 +379,20 @@ impl Pace {
     }
 }
 
+/// Counts a walk request as waiting until it has its place (or gives up, on a stop).
+struct WalkWaiting(Option<Pace>);
+
+impl Drop for WalkWaiting {
+    fn drop(&mut self) {
+        if let Some(pace) = self.0.take() {
+            let mut s = pace.lock();
+            s.walks_waiting = s.walks_waiting.saturating_sub(1);
+            drop(s);
+            pace.freed.notify_waiters();
+        }
+    }
+}
+
 impl Permit {
     /// The answer was clean: the pace may grow.
     pub fn success(&self) {
@@ -406,7 +437,7 @@ mod tests {
         let mut used = 0;
         let mut throttles = 0;
         while Instant::now() < end {
-            let p = pace.admit().await;
+            let p = pace.admit(Lane::Walk).await;
             if Instant::now().duration_since(second) >= Duration::from_secs(1) {
                 second = Instant::now();
                 used = 0;
@@ -433,7 +464,7 @@ mod tests {
         );
         let start = Instant::now();
         for _ in 0..11 {
-            pace.admit().await.success();
+            pace.admit(Lane::Walk).await.success();
         }
         assert_eq!(start.elapsed(), Duration::from_secs(2));
     }
@@ -458,8 +489,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_429_pauses_every_admission_and_counts_once_per_burst() {
         let pace = Pace::new(settings(), None);
-        let a = pace.admit().await;
-        let b = pace.admit().await;
+        let a = pace.admit(Lane::Walk).await;
+        let b = pace.admit(Lane::Walk).await;
         let rate = pace.rate();
         assert_eq!(a.throttled(None), Duration::from_secs(60));
         // b was admitted before the cut: it counts, but neither cuts nor extends the pause.
@@ -467,7 +498,7 @@ mod tests {
         assert!((pace.rate() - rate * CUT).abs() < 1e-9 || pace.rate() <= rate);
         drop((a, b));
         let before = Instant::now();
-        let _c = pace.admit().await;
+        let _c = pace.admit(Lane::Walk).await;
         assert!(before.elapsed() >= Duration::from_secs(60));
         let r = pace.report();
         assert_eq!((r.rate_limited, r.paused_ms), (2, 60_000));
@@ -476,23 +507,53 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retry_after_is_honoured_but_capped() {
         let pace = Pace::new(settings(), None);
-        let p = pace.admit().await;
+        let p = pace.admit(Lane::Walk).await;
         assert_eq!(
             p.throttled(Some(Duration::from_secs(3_600))),
             Duration::from_secs(120)
         );
-        let q = Pace::new(settings(), None).admit().await;
+        let q = Pace::new(settings(), None).admit(Lane::Walk).await;
         assert_eq!(q.throttled(Some(Duration::from_secs(7))), Duration::from_secs(7));
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_concurrency_cap_holds_and_is_cut_when_full() {
         let pace = Pace::new(settings(), None);
-        let held: Vec<Permit> = futures::future::join_all((0..4).map(|_| pace.admit())).await;
-        let fifth = tokio::time::timeout(Duration::from_secs(5), pace.admit()).await;
+        let held: Vec<Permit> = futures::future::join_all((0..4).map(|_| pace.admit(Lane::Walk))).await;
+        let fifth = tokio::time::timeout(Duration::from_secs(5), pace.admit(Lane::Walk)).await;
         assert!(fifth.is_err(), "a fifth request waits for a place");
         held[0].throttled(None);
         assert_eq!(pace.report().concurrency, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_walk_request_goes_before_waiting_fan_out_requests() {
+        let pace = Pace::new(
+            Settings {
+                max_concurrent: 1,
+                ..settings()
+            },
+            None,
+        );
+        let held = pace.admit(Lane::Walk).await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for (n, lane) in [(0, Lane::FanOut), (1, Lane::FanOut), (2, Lane::Walk)] {
+            let (pace, order) = (pace.clone(), Arc::clone(&order));
+            tasks.push(tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(n)).await;
+                let p = pace.admit(lane).await;
+                order.lock().unwrap().push(n);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                drop(p);
+            }));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        drop(held);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(order.lock().unwrap()[0], 2, "the walk went first: {order:?}");
     }
 
     #[tokio::test(start_paused = true)]

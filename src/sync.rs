@@ -19,18 +19,20 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use chrono::Utc;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use serde::Serialize;
 use serde_json::value::RawValue;
+use tokio::sync::Notify;
 
 use crate::api::types::{Items, Page, Timestamp};
 use crate::api::{self, ApiClient, Stats};
 use crate::auth;
 use crate::config::Config;
+use crate::pace::Lane;
 use crate::shutdown::Stop;
 use crate::store::checkpoint::{Pass, PassKind};
 use crate::store::{self, Checkpoint, Children, Commit, Counts, Quarantined, Removals, Store, iso};
@@ -100,6 +102,10 @@ pub struct StreamReport {
     /// Items put in quarantine for the first time this run.
     pub quarantined: u64,
     pub pages: u64,
+    /// Parents staged for the fan-out (orders waiting for their line items and payments).
+    pub staged: u64,
+    /// Times a refused or stale cursor made the list walk start again.
+    pub cursor_restarts: u64,
     pub requests: u64,
     pub retries: u64,
     pub rate_limited: u64,
@@ -368,10 +374,33 @@ async fn run_stream(ctx: &Ctx, kind: StreamKind) -> StreamReport {
         stream: kind.name(),
         ..StreamReport::default()
     };
-    let mut result = retry_quarantined(ctx, kind, &stats, &mut report).await;
-    if result.is_ok() {
-        result = walk(ctx, kind, &stats, &mut report).await;
-    }
+    let walk_done = AtomicBool::new(false);
+    let wake = Notify::new();
+    let walking = async {
+        let mut result = retry_quarantined(ctx, kind, &stats, &mut report, &wake).await;
+        if result.is_ok() {
+            result = walk(ctx, kind, &stats, &mut report, &wake).await;
+        }
+        walk_done.store(true, Ordering::Release);
+        wake.notify_one();
+        result
+    };
+    let (walked, fanned) = if kind.has_children() {
+        tokio::join!(walking, fan_out(ctx, kind, &stats, &walk_done, &wake))
+    } else {
+        (walking.await, Ok(StreamReport::default()))
+    };
+    let result = match (walked, fanned) {
+        (Err(e), _) => Err(e),
+        (Ok(()), Err(e)) => Err(e),
+        (Ok(()), Ok(fan)) => {
+            report.inserted += fan.inserted;
+            report.updated += fan.updated;
+            report.removed += fan.removed;
+            report.quarantined += fan.quarantined;
+            Ok(())
+        }
+    };
     let failed = result.is_err();
     ctx.progress.update(kind.name(), |p| {
         p.done = true;
@@ -453,7 +482,13 @@ fn query(pass: &Pass, cursor: Option<&str>, limit: u32) -> Vec<(&'static str, St
     q
 }
 
-async fn walk(ctx: &Ctx, kind: StreamKind, stats: &Stats, report: &mut StreamReport) -> Result<(), Error> {
+async fn walk(
+    ctx: &Ctx,
+    kind: StreamKind,
+    stats: &Stats,
+    report: &mut StreamReport,
+    wake: &Notify,
+) -> Result<(), Error> {
     let name = kind.name();
     let api_err = |source| Error::Api { stream: name, source };
     let store = Arc::clone(&ctx.store);
@@ -486,7 +521,9 @@ async fn walk(ctx: &Ctx, kind: StreamKind, stats: &Stats, report: &mut StreamRep
     // A scan detects removals only if this process saw it from its first page to its last.
     let mut whole_scan = cursor.is_none();
     let mut seen: HashSet<String> = HashSet::new();
-    let mut restarted = false;
+    // A refused cursor restarts the walk as often as the walk keeps making progress between
+    // restarts; twice at the same place means the API refuses what we send, not a stale cursor.
+    let mut restarted_at: Option<i64> = None;
 
     if pass.kind == PassKind::Bootstrap && pass.candidate.is_none() {
         // Noted before the crawl: anything updated while it runs is newer, so the first
@@ -516,23 +553,21 @@ async fn walk(ctx: &Ctx, kind: StreamKind, stats: &Stats, report: &mut StreamRep
         let q = query(&pass, cursor.as_deref(), ctx.config.api.page_size);
         let page: Page<Box<RawValue>> = match ctx.api.get(stats, kind.path(), &q).await {
             Ok(p) => p,
-            Err(e) if cursor.is_some() && e.is_bad_request() && !restarted => {
+            Err(e)
+                if cursor.is_some() && e.is_bad_request() && restarted_at.is_none_or(|p| pass.pages > p) =>
+            {
                 tracing::warn!(error = %e, "the API refused the cursor; restarting the pass from the high-water mark");
                 restart(&mut pass);
                 cursor = None;
-                restarted = true;
+                restarted_at = Some(pass.pages);
+                report.cursor_restarts += 1;
                 whole_scan = true;
                 seen.clear();
                 continue;
             }
             Err(e) => return Err(api_err(e)),
         };
-        let (mut items, bad) = read_page(kind, &page.items);
-        let children = if kind == StreamKind::Orders {
-            order_children(ctx, stats, &mut items).await?
-        } else {
-            Vec::new()
-        };
+        let (items, bad) = read_page(kind, &page.items);
         let next = page.next.filter(|n| !n.is_empty());
         let reached_floor = pass.kind == PassKind::Incremental
             && floor.is_some_and(|f| {
@@ -571,16 +606,25 @@ async fn walk(ctx: &Ctx, kind: StreamKind, stats: &Stats, report: &mut StreamRep
             table: kind.table(),
             seen: seen.iter().cloned().collect(),
         });
+        let rows: Vec<store::Row> = items.into_iter().map(|i| i.row).collect();
+        // Parents with sub-resources wait in staging for the fan-out; the walk moves on at once.
+        let (rows, stage) = if kind.has_children() {
+            (Vec::new(), rows)
+        } else {
+            (rows, Vec::new())
+        };
         let commit = Commit {
             stream: name,
-            rows: items.into_iter().map(|i| i.row).collect(),
-            children,
+            rows,
+            stage,
             checkpoint: Some(next_cp.clone()),
             sweep_quarantine_before: removals.as_ref().map(|_| pass.started_at),
             removals,
             quarantined: bad,
+            ..Commit::default()
         };
         let counts = commit_page(ctx, commit, report).await?;
+        wake.notify_one();
         report.pages += 1;
         ctx.progress.update(name, |p| {
             p.pages += 1;
@@ -621,58 +665,6 @@ async fn walk(ctx: &Ctx, kind: StreamKind, stats: &Stats, report: &mut StreamRep
     }
 }
 
-/// Fetches the sub-resources of the page's orders that are new or whose `updated_at` moved.
-/// An order that vanished meanwhile (404) is left out of the page, to be seen next run.
-async fn order_children(ctx: &Ctx, stats: &Stats, items: &mut Vec<Item>) -> Result<Vec<Children>, Error> {
-    let mut unique = HashSet::new();
-    items.retain(|i| unique.insert(i.key.clone()));
-    let ids: Vec<String> = items.iter().map(|i| i.key.clone()).collect();
-    let store = Arc::clone(&ctx.store);
-    let stored = blocking(move || store.order_updated_at(&ids)).await?;
-    let changed: Vec<String> = items
-        .iter()
-        .zip(stored)
-        .filter(|(item, stored)| stored.as_deref() != item.updated_at.map(iso).as_deref())
-        .map(|(item, _)| item.key.clone())
-        .collect();
-    let requests: Vec<(store::Table, String)> = changed
-        .iter()
-        .flat_map(|id| streams::SUBRESOURCES.iter().map(move |t| (*t, id.clone())))
-        .collect();
-    let fetched: Vec<(String, Result<Children, Error>)> = futures::stream::iter(requests)
-        .map(|(table, id)| async move {
-            let path = streams::subresource_path(table, &id);
-            let result = match ctx.api.get::<Items<Box<RawValue>>>(stats, &path, &[]).await {
-                Ok(list) => Ok(streams::order_children(table, &id, &list.items)),
-                Err(e) => Err(Error::Api {
-                    stream: "orders",
-                    source: e,
-                }),
-            };
-            Ok::<_, Error>((id, result))
-        })
-        .buffer_unordered(ctx.config.api.max_concurrent.max(1))
-        .try_collect()
-        .await?;
-    let mut gone = HashSet::new();
-    let mut children = Vec::new();
-    for (id, result) in fetched {
-        match result {
-            Ok(c) => children.push(c),
-            Err(Error::Api { source, .. })
-                if matches!(source.root(), api::Error::Refused { status: 404, .. }) =>
-            {
-                tracing::warn!(order_id = %id, "order vanished while its details were fetched; it will be synced next run");
-                gone.insert(id);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    items.retain(|i| !gone.contains(&i.key));
-    children.retain(|c| !gone.contains(&c.order_id));
-    Ok(children)
-}
-
 /// Splits a page into the items that read and those that go to quarantine.
 fn read_page(kind: StreamKind, raw: &[Box<RawValue>]) -> (Vec<Item>, Vec<Quarantined>) {
     let mut items = Vec::with_capacity(raw.len());
@@ -700,6 +692,7 @@ async fn commit_page(ctx: &Ctx, commit: Commit, report: &mut StreamReport) -> Re
         );
     }
     let counts = committed.counts;
+    report.staged += committed.staged;
     report.quarantined += committed.newly_quarantined.len() as u64;
     report.inserted += counts.inserted;
     report.updated += counts.updated;
@@ -716,6 +709,7 @@ async fn retry_quarantined(
     kind: StreamKind,
     stats: &Stats,
     report: &mut StreamReport,
+    wake: &Notify,
 ) -> Result<(), Error> {
     if kind.mode() != Mode::Incremental {
         return Ok(());
@@ -739,23 +733,127 @@ async fn retry_quarantined(
                 });
             }
         };
-        let (mut items, bad) = read_page(kind, std::slice::from_ref(&raw));
-        let children = if kind == StreamKind::Orders && !items.is_empty() {
-            order_children(ctx, stats, &mut items).await?
-        } else {
-            Vec::new()
-        };
+        let (items, bad) = read_page(kind, std::slice::from_ref(&raw));
         if !items.is_empty() {
             tracing::info!(item = %id, "a quarantined item reads now; stored");
         }
+        let rows: Vec<store::Row> = items.into_iter().map(|i| i.row).collect();
+        let (rows, stage) = if kind.has_children() {
+            (Vec::new(), rows)
+        } else {
+            (rows, Vec::new())
+        };
         let commit = Commit {
             stream: name,
-            rows: items.into_iter().map(|i| i.row).collect(),
-            children,
+            rows,
+            stage,
             quarantined: bad,
             ..Commit::default()
         };
         commit_page(ctx, commit, report).await?;
+        wake.notify_one();
     }
     Ok(())
+}
+
+/// Staged parents the fan-out takes from the database at a time.
+const FAN_OUT_BATCH: usize = 64;
+
+/// Drains `staging` while the walk runs and after it: fetches each staged parent's sub-resources
+/// and commits the parent with them in one transaction, so analysts never see an order without
+/// its line items. Its requests go in the pace's fan-out lane, behind any list walk request.
+/// Ends when the walk has ended and nothing is left staged.
+async fn fan_out(
+    ctx: &Ctx,
+    kind: StreamKind,
+    stats: &Stats,
+    walk_done: &AtomicBool,
+    wake: &Notify,
+) -> Result<StreamReport, Error> {
+    let name = kind.name();
+    let mut report = StreamReport::default();
+    loop {
+        if ctx.stop.is_stopped() {
+            return Err(Error::Api {
+                stream: name,
+                source: api::Error::Stopped {
+                    path: kind.path().to_owned(),
+                },
+            });
+        }
+        // Armed before looking, so a page staged right after the look still wakes us.
+        let woken = wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let finished = walk_done.load(Ordering::Acquire);
+        let store = Arc::clone(&ctx.store);
+        let batch = blocking(move || store.staged(name, &[], FAN_OUT_BATCH)).await?;
+        if batch.is_empty() {
+            if finished {
+                return Ok(report);
+            }
+            tokio::select! {
+                () = &mut woken => {}
+                () = ctx.stop.stopped() => {}
+            }
+            continue;
+        }
+        let mut fetched = futures::stream::iter(batch)
+            .map(|(id, raw)| async move {
+                let children = fetch_children(ctx, stats, &id).await;
+                (id, raw, children)
+            })
+            .buffer_unordered(ctx.config.api.max_concurrent.max(1));
+        while let Some((id, raw, children)) = fetched.next().await {
+            let children = match children {
+                Ok(c) => c,
+                Err(Error::Api { source, .. })
+                    if matches!(source.root(), api::Error::Refused { status: 404, .. }) =>
+                {
+                    tracing::warn!(order_id = %id, "order vanished before its details were fetched; dropped");
+                    let store = Arc::clone(&ctx.store);
+                    blocking(move || store.unstage(name, &id)).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let raw = RawValue::from_string(raw).map_err(|e| Error::Setup(format!("staged JSON: {e}")))?;
+            let (items, bad) = read_page(kind, std::slice::from_ref(&raw));
+            let staged = store::Row {
+                table: kind.table(),
+                key: Vec::new(),
+                cols: Vec::new(),
+                raw_json: raw.get().to_owned(),
+                item_key: id.clone(),
+            };
+            let commit = Commit {
+                stream: name,
+                rows: items.into_iter().map(|i| i.row).collect(),
+                children,
+                quarantined: bad,
+                unstage: Some(staged),
+                ..Commit::default()
+            };
+            let counts = commit_page(ctx, commit, &mut report).await?;
+            ctx.progress.update(name, |p| {
+                p.rows += counts.inserted + counts.updated;
+            });
+        }
+    }
+}
+
+/// One order's line items, transactions and refunds, fetched together.
+async fn fetch_children(ctx: &Ctx, stats: &Stats, id: &str) -> Result<Vec<Children>, Error> {
+    let lists = streams::SUBRESOURCES.iter().map(|&table| async move {
+        let path = streams::subresource_path(table, id);
+        ctx.api
+            .get_in::<Items<Box<RawValue>>>(Lane::FanOut, stats, &path, &[])
+            .await
+            .map(|list| streams::order_children(table, id, &list.items))
+            .map_err(|source| Error::Api {
+                stream: "orders",
+                source,
+            })
+    });
+    futures::future::try_join_all(lists).await
 }

@@ -107,7 +107,3 @@ ON CONFLICT (id) DO UPDATE SET
     metadata_json = excluded.metadata_json,
     raw_json = excluded.raw_json,
     last_changed_at = excluded.last_changed_at;
-
--- name: updated_at
--- Sub-resources are fetched again only when this moved.
-SELECT updated_at FROM orders WHERE id = :id;

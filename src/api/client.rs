@@ -16,7 +16,7 @@ use super::types::ApiErrorBody;
 use super::{Error, describe, retry_after};
 use crate::auth::{AccessToken, TokenSource};
 use crate::config::{ApiConfig, Config, RetryConfig};
-use crate::pace::{self, Pace};
+use crate::pace::{self, Lane, Pace};
 use crate::shutdown::Stop;
 
 /// Counters of one stream's traffic, for the run summary.
@@ -116,8 +116,19 @@ impl ApiClient {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<T, Error> {
+        self.get_in(Lane::Walk, stats, path, query).await
+    }
+
+    /// `get` in a given lane of the pace: fan-out requests yield to list walks.
+    pub async fn get_in<T: DeserializeOwned>(
+        &self,
+        lane: Lane,
+        stats: &Stats,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, Error> {
         self.retrying(stats, path, || async {
-            let body = self.attempt(stats, path, query).await?;
+            let body = self.attempt(lane, stats, path, query).await?;
             serde_json::from_slice::<T>(&body).map_err(|e| Error::Malformed {
                 path: path.to_owned(),
                 detail: e.to_string(),
@@ -183,7 +194,13 @@ impl ApiClient {
     }
 
     /// One try, renewing the token once if the API answers 401.
-    async fn attempt(&self, stats: &Stats, path: &str, query: &[(&str, String)]) -> Result<Bytes, Error> {
+    async fn attempt(
+        &self,
+        lane: Lane,
+        stats: &Stats,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Bytes, Error> {
         let err_path = || path.to_owned();
         let url = self
             .base
@@ -202,7 +219,7 @@ impl ApiClient {
             // The token first: fetching one takes a place of its own.
             let token = self.tokens.token().await?;
             let permit = tokio::select! {
-                p = self.pace.admit() => p,
+                p = self.pace.admit(lane) => p,
                 () = self.stop.stopped() => return Err(Error::Stopped { path: err_path() }),
             };
             let mut authorization =

@@ -120,7 +120,7 @@ impl TokenSource {
             ("audience", &self.audience),
             ("scope", &self.scopes),
         ]);
-        let permit = self.pace.admit().await;
+        let permit = self.pace.admit(crate::pace::Lane::Walk).await;
         let resp = self
             .http
             .post(self.token_url.clone())

@@ -324,12 +324,19 @@ pub struct Commit {
     pub quarantined: Vec<Quarantined>,
     /// After a complete scan: quarantined items of the stream not seen since then are dropped.
     pub sweep_quarantine_before: Option<Timestamp>,
+    /// Parents to stage for the fan-out instead of writing: each one that differs from what is
+    /// stored waits in `staging`; an identical one only counts as unchanged.
+    pub stage: Vec<Row>,
+    /// A staged parent now written with its children: it leaves `staging` (if not re-listed since).
+    pub unstage: Option<Row>,
 }
 
 /// What a commit wrote: row counts, and the items quarantined for the first time.
 #[derive(Debug, Clone, Default)]
 pub struct Committed {
     pub counts: Counts,
+    /// Parents put in `staging` for the fan-out.
+    pub staged: u64,
     pub newly_quarantined: Vec<Quarantined>,
 }
 
@@ -393,19 +400,6 @@ impl Store {
         self.with(|c| checkpoint::load(c, stream))
     }
 
-    /// The stored `updated_at` of each order id that is stored.
-    pub fn order_updated_at(&self, ids: &[String]) -> Result<Vec<Option<String>>, Error> {
-        self.with(|c| {
-            let mut stmt = c.prepare_cached(statements::get("orders", "updated_at"))?;
-            ids.iter()
-                .map(|id| {
-                    stmt.query_row(&[(":id", id)], |r| r.get::<_, String>(0))
-                        .optional()
-                })
-                .collect()
-        })
-    }
-
     /// Writes a page's rows, their sub-resources, the stream's checkpoint, its quarantined items
     /// and (at the end of a complete scan) its removals, all or nothing. Either the page and the
     /// cursor that follows it are both stored, or neither is, so a kill at any instant loses and
@@ -427,6 +421,29 @@ impl Store {
                 if quarantine_in_use {
                     release(&tx, stream, &row.item_key)?;
                 }
+            }
+            for row in &commit.stage {
+                if unchanged(&tx, row)? {
+                    out.counts.unchanged += 1;
+                } else {
+                    tx.prepare_cached(statements::get("staging", "stage"))?.execute(
+                        rusqlite::named_params! {
+                            ":stream": stream,
+                            ":item_key": row.item_key,
+                            ":raw_json": row.raw_json,
+                            ":now": now,
+                        },
+                    )?;
+                    out.staged += 1;
+                }
+            }
+            if let Some(row) = &commit.unstage {
+                tx.prepare_cached(statements::get("staging", "done"))?
+                    .execute(rusqlite::named_params! {
+                        ":stream": stream,
+                        ":item_key": row.item_key,
+                        ":raw_json": row.raw_json,
+                    })?;
             }
             for set in &commit.children {
                 for row in &set.rows {
@@ -494,6 +511,43 @@ impl Store {
             }
             tx.commit()?;
             Ok(out)
+        })
+    }
+
+    /// Up to `limit` staged parents of `stream`, oldest first, leaving out those in `busy`.
+    pub fn staged(
+        &self,
+        stream: &str,
+        busy: &[String],
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, Error> {
+        let busy = serde_json::to_string(busy).unwrap_or_else(|_| "[]".into());
+        self.with(|c| {
+            c.prepare_cached(statements::get("staging", "next"))?
+                .query_map(
+                    rusqlite::named_params! {":stream": stream, ":busy": busy, ":limit": limit as i64},
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?
+                .collect()
+        })
+    }
+
+    /// Parents of `stream` waiting in `staging`.
+    pub fn staged_count(&self, stream: &str) -> Result<u64, Error> {
+        self.with(|c| {
+            c.query_row(statements::get("staging", "count"), &[(":stream", stream)], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+        })
+    }
+
+    /// Drops a staged parent the API no longer has.
+    pub fn unstage(&self, stream: &str, key: &str) -> Result<(), Error> {
+        self.with(|c| {
+            c.prepare_cached(statements::get("staging", "drop"))?
+                .execute(rusqlite::named_params! {":stream": stream, ":item_key": key})?;
+            Ok(())
         })
     }
 
@@ -601,6 +655,20 @@ impl Store {
             Ok(())
         })
     }
+}
+
+/// True when the stored copy of `row` is identical and live.
+fn unchanged(conn: &Connection, row: &Row) -> rusqlite::Result<bool> {
+    let key: Vec<(&str, &dyn rusqlite::ToSql)> = row
+        .key
+        .iter()
+        .map(|(k, v)| (*k, v as &dyn rusqlite::ToSql))
+        .collect();
+    let stored: Option<(String, bool)> = conn
+        .prepare_cached(statements::get(row.table.name(), "lookup"))?
+        .query_row(key.as_slice(), |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(matches!(stored, Some((raw, true)) if raw == row.raw_json))
 }
 
 /// Inserts or updates `row` unless the stored copy is identical and live.

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-const FILES: [(&str, &str); 13] = [
+const FILES: [(&str, &str); 14] = [
     ("bookings", include_str!("../../sql/statements/bookings.sql")),
     ("orders", include_str!("../../sql/statements/orders.sql")),
     (
@@ -35,6 +35,7 @@ const FILES: [(&str, &str); 13] = [
     ("summary", include_str!("../../sql/statements/summary.sql")),
     ("pace_state", include_str!("../../sql/statements/pace_state.sql")),
     ("quarantine", include_str!("../../sql/statements/quarantine.sql")),
+    ("staging", include_str!("../../sql/statements/staging.sql")),
 ];
 
 static STATEMENTS: LazyLock<HashMap<(&'static str, String), String>> = LazyLock::new(|| {
@@ -86,7 +87,6 @@ mod tests {
             }
         }
         for (t, n) in [
-            ("orders", "updated_at"),
             ("order_line_items", "prune"),
             ("order_transactions", "prune"),
             ("order_refunds", "prune"),
@@ -112,6 +112,11 @@ mod tests {
             ("quarantine", "ids"),
             ("quarantine", "count"),
             ("quarantine", "by_stream"),
+            ("staging", "stage"),
+            ("staging", "next"),
+            ("staging", "done"),
+            ("staging", "drop"),
+            ("staging", "count"),
         ] {
             assert!(STATEMENTS.contains_key(&(file_key(t), n.to_owned())), "{t}.{n}");
         }

@@ -78,6 +78,12 @@ impl StreamKind {
         }
     }
 
+    /// Whether each item has sub-resources fetched by the fan-out (orders: line items,
+    /// transactions, refunds), so its pages are staged rather than written.
+    pub fn has_children(self) -> bool {
+        self == Self::Orders
+    }
+
     pub fn mode(self) -> Mode {
         match self {
             Self::Bookings | Self::Orders => Mode::Incremental,
