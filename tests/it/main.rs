@@ -4,6 +4,7 @@
 mod analysts;
 mod cli;
 mod configs;
+mod fan_out;
 mod ops;
 mod pace;
 mod sandbox;

@@ -1,0 +1,110 @@
+//! Orders with short-lived cursors: the list walk stages each page and moves on, the fan-out
+//! fetches line items, transactions and refunds behind it, and kills during the fan-out lose and
+//! duplicate nothing.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use understory_sync::sandbox::SandboxConfig;
+use understory_sync::sync::RunStatus;
+
+use crate::cli::{sync_cmd, sync_ok, write_config};
+use crate::support::*;
+
+/// 2,000 orders whose cursors die after three seconds.
+fn short_cursors() -> SandboxConfig {
+    let mut sc = small();
+    sc.data.bookings = 2_000;
+    sc.cursor_ttl_secs = 3;
+    sc
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_second_cursor_survives_a_slow_fan_out_at_five_requests_per_second() {
+    let sb = start(short_cursors()).await;
+    let (_dir, db) = temp_db();
+    let mut raw = raw_config(&sb, &db);
+    raw.streams.bookings = false;
+    raw.streams.marketing_consents = false;
+    raw.streams.events = false;
+    raw.streams.experiences = false;
+    // A first run's pace: five requests a second, growing only as answers stay clean. At that
+    // pace one page's fan-out alone (300 requests) takes a minute, twenty cursor lifetimes.
+    raw.api.requests_per_second = 5;
+    raw.api.max_requests_per_second = 400;
+    raw.api.burst = 1;
+    raw.api.max_concurrent = 4;
+    sb.record();
+    let run = sync(&config(raw)).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    let orders = stream(&run, "orders");
+    assert_eq!(orders.cursor_restarts, 0, "{orders:?}");
+    let refused = sb
+        .arrivals()
+        .iter()
+        .filter(|a| a.path == "/v1/orders" && a.status == 400)
+        .count();
+    assert_eq!(refused, 0, "no cursor was refused");
+    // Every order went through staging (the catch-up pass after the bootstrap re-lists a few).
+    assert!(orders.staged >= 2_000, "{orders:?}");
+    assert_converged(&db, &sb);
+    let staged: i64 = open(&db)
+        .query_row("SELECT COUNT(*) FROM staging", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(staged, 0, "the fan-out drained staging");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_the_fan_out_loses_and_duplicates_nothing() {
+    let sb = start(short_cursors()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb, "");
+    let db = dir.path().join("sync.sqlite");
+    let staged = |db: &std::path::Path| -> i64 {
+        open(db)
+            .query_row("SELECT COUNT(*) FROM staging", [], |r| r.get(0))
+            .unwrap_or(0)
+    };
+    let mut kills_with_staged_orders = 0;
+    for trial in 0..4u64 {
+        let mut child = sync_cmd(&cfg, "sandbox-secret")
+            .env("UNDERSTORY_SYNC__API__REQUESTS_PER_SECOND", "300")
+            .env("UNDERSTORY_SYNC__API__MAX_REQUESTS_PER_SECOND", "300")
+            .env("UNDERSTORY_SYNC__API__BURST", "1")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until orders are staged (the walk is ahead of the fan-out), then a little more.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while staged(&db) == 0 && Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(40 * trial)).await;
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            if staged(&db) > 0 {
+                kills_with_staged_orders += 1;
+            }
+        }
+        child.wait().unwrap();
+        if trial % 2 == 1 {
+            sb.mutate(1);
+        }
+    }
+    assert!(
+        kills_with_staged_orders >= 2,
+        "kills landed during the fan-out: {kills_with_staged_orders}"
+    );
+    sync_ok(&cfg);
+    assert_converged(&db, &sb);
+    assert_eq!(staged(&db), 0);
+    // Every order has its line items: none is visible without them.
+    let bare: i64 = open(&db)
+        .query_row(
+            "SELECT COUNT(*) FROM orders o WHERE NOT EXISTS (SELECT 1 FROM order_line_items l WHERE l.order_id = o.id)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(bare, 0);
+}
