@@ -8,16 +8,25 @@
 //!   follows at once, for rows updated behind the crawl's position while it ran.
 //! - *incremental* (later runs): `sort=-updated_at`, stopping once items are older than the
 //!   high-water mark minus `sync.overlap_secs`; the candidate is the newest item seen first.
-//! - *scan* (consents, events, experiences): the whole list; a scan that ran from its first page
-//!   to its last in this process marks live rows it did not list as removed. A scan resumed from
-//!   a checkpoint cannot, so a whole scan follows it at once.
+//! - *scan* (consents, events, experiences): the whole list, its keys remembered in `scan_seen`.
+//!   A complete scan's *removal candidates* (live rows it did not list) are confirmed before
+//!   `removed_at` is set: `GET …/{id}` answers 404, or, for legacy consents without an id, two
+//!   consecutive complete scans missed them. A scan resumed after a crash is followed by a whole
+//!   one, which does the confirming.
+//!
+//! Orders have sub-resources. Their pages are *staged* (committed to `staging` with the
+//! checkpoint) so the walk uses each short-lived `next` cursor at once; a *fan-out* task running
+//! beside the walk fetches each staged order's line items, transactions and refunds and commits
+//! the order with them. Fan-out requests wait behind list requests in the shared pace.
+//!
+//! An item that cannot be read (no id, no walk timestamp) goes to `quarantine` and the rest of
+//! its page is stored; quarantined items are tried again every run.
 //!
 //! The high-water mark advances only in the transaction of a pass's last page. The cursor is
 //! checkpointed after every page but used only to resume a crashed pass while it is younger than
 //! `sync.cursor_ttl_secs`; a stale or refused cursor restarts the pass — a warning, not an error,
 //! and never a loss, because every row is upserted by key and unchanged rows are not rewritten.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -518,9 +527,9 @@ async fn walk(
         }
         None => new_pass(kind, &cp, now),
     };
-    // A scan detects removals only if this process saw it from its first page to its last.
-    let mut whole_scan = cursor.is_none();
-    let mut seen: HashSet<String> = HashSet::new();
+    // A new scan starts its list of seen keys afresh; a resumed one keeps adding to it.
+    let mut fresh_scan = kind.mode() == Mode::Scan && cursor.is_none() && pass.pages == 0;
+    let mut resumed_scan = kind.mode() == Mode::Scan && !fresh_scan;
     // A refused cursor restarts the walk as often as the walk keeps making progress between
     // restarts; twice at the same place means the API refuses what we send, not a stale cursor.
     let mut restarted_at: Option<i64> = None;
@@ -561,8 +570,6 @@ async fn walk(
                 cursor = None;
                 restarted_at = Some(pass.pages);
                 report.cursor_restarts += 1;
-                whole_scan = true;
-                seen.clear();
                 continue;
             }
             Err(e) => return Err(api_err(e)),
@@ -586,9 +593,6 @@ async fn walk(
         pass.pages += 1;
         pass.rows += items.len() as i64;
         let done = next.is_none() || reached_floor;
-        if kind.mode() == Mode::Scan {
-            seen.extend(items.iter().map(|i| i.key.clone()));
-        }
         let now = Utc::now();
         let mut next_cp = Checkpoint {
             high_water_mark: cp.high_water_mark,
@@ -602,10 +606,12 @@ async fn walk(
             next_cp.cursor_saved_at = Some(now);
             next_cp.pass = Some(pass.clone());
         }
-        let removals = (done && kind.mode() == Mode::Scan && whole_scan).then(|| Removals {
-            table: kind.table(),
-            seen: seen.iter().cloned().collect(),
-        });
+        let seen: Vec<String> = if kind.mode() == Mode::Scan {
+            items.iter().map(|i| i.key.clone()).collect()
+        } else {
+            Vec::new()
+        };
+        let scan_complete = done && kind.mode() == Mode::Scan;
         let rows: Vec<store::Row> = items.into_iter().map(|i| i.row).collect();
         // Parents with sub-resources wait in staging for the fan-out; the walk moves on at once.
         let (rows, stage) = if kind.has_children() {
@@ -618,9 +624,10 @@ async fn walk(
             rows,
             stage,
             checkpoint: Some(next_cp.clone()),
-            sweep_quarantine_before: removals.as_ref().map(|_| pass.started_at),
-            removals,
+            sweep_quarantine_before: scan_complete.then_some(pass.started_at),
             quarantined: bad,
+            reset_seen: std::mem::take(&mut fresh_scan),
+            seen,
             ..Commit::default()
         };
         let counts = commit_page(ctx, commit, report).await?;
@@ -647,17 +654,21 @@ async fn walk(
                 cursor = None;
                 continue;
             }
-            // A scan resumed from a checkpoint saw only part of the list, so it could not tell
-            // what was removed: one whole scan now does, so a run after a crash ends converged.
-            if pass.kind == PassKind::Scan && !whole_scan {
+            // A scan resumed after a crash remembers keys listed before rows were removed, so
+            // it cannot vouch for those: one whole scan now does, so a run after a crash ends
+            // converged. A scan that ran whole confirms its candidates.
+            if scan_complete && resumed_scan {
                 tracing::info!(
                     "the resumed scan is complete; scanning once more from the start to detect removals"
                 );
                 pass = new_pass(kind, &cp, Utc::now());
                 cursor = None;
-                whole_scan = true;
-                seen.clear();
+                fresh_scan = true;
+                resumed_scan = false;
                 continue;
+            }
+            if scan_complete {
+                confirm_removals(ctx, kind, stats, report).await?;
             }
             return Ok(());
         }
@@ -753,6 +764,66 @@ async fn retry_quarantined(
         commit_page(ctx, commit, report).await?;
         wake.notify_one();
     }
+    Ok(())
+}
+
+/// After a complete scan: asks the API about each live row the scan did not list, because a
+/// traversal is not a snapshot and rows shift under the cursor. A 404 confirms the removal; an
+/// item the API still has is stored again (it was only missed); a row with no id to ask about
+/// (a legacy consent) counts one more miss and is removed at two consecutive misses.
+async fn confirm_removals(
+    ctx: &Ctx,
+    kind: StreamKind,
+    stats: &Stats,
+    report: &mut StreamReport,
+) -> Result<(), Error> {
+    let name = kind.name();
+    let table = kind.table();
+    let store = Arc::clone(&ctx.store);
+    let candidates = blocking(move || store.removal_candidates(name, table)).await?;
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let mut confirmed = Vec::new();
+    let mut missed = Vec::new();
+    let mut still_listed = Vec::new();
+    for (key, id) in candidates {
+        let Some(id) = id else {
+            missed.push(key);
+            continue;
+        };
+        let path = format!("{}/{id}", kind.path());
+        match ctx.api.get::<Box<RawValue>>(stats, &path, &[]).await {
+            Ok(raw) => {
+                let (items, _) = read_page(kind, std::slice::from_ref(&raw));
+                still_listed.extend(items.into_iter().map(|i| i.row));
+            }
+            Err(e) if matches!(e.root(), api::Error::Refused { status: 404, .. }) => confirmed.push(key),
+            Err(e) => {
+                return Err(Error::Api {
+                    stream: name,
+                    source: e,
+                });
+            }
+        }
+    }
+    tracing::info!(
+        confirmed = confirmed.len(),
+        still_there = still_listed.len(),
+        missed_without_id = missed.len(),
+        "removal candidates checked"
+    );
+    let commit = Commit {
+        stream: name,
+        rows: still_listed,
+        removals: Some(Removals {
+            table,
+            confirmed,
+            missed,
+        }),
+        ..Commit::default()
+    };
+    commit_page(ctx, commit, report).await?;
     Ok(())
 }
 

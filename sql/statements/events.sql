@@ -66,7 +66,13 @@ ON CONFLICT (id) DO UPDATE SET
     raw_json = excluded.raw_json,
     last_changed_at = excluded.last_changed_at;
 
--- name: mark_removed
--- After a complete scan: rows it did not list. :seen is a JSON array of keys.
+-- name: removal_candidates
+-- After a complete scan: live rows it did not list, with the id to confirm each by.
+SELECT id, id FROM events
+WHERE removed_at IS NULL
+  AND id NOT IN (SELECT item_key FROM scan_seen WHERE stream = :stream);
+
+-- name: confirm_removed
+-- Candidates the API confirmed gone (404). :keys is a JSON array.
 UPDATE events SET removed_at = :now, last_changed_at = :now
-WHERE removed_at IS NULL AND id NOT IN (SELECT value FROM json_each(:seen));
+WHERE removed_at IS NULL AND id IN (SELECT value FROM json_each(:keys));

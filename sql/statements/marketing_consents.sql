@@ -39,10 +39,32 @@ ON CONFLICT (consent_key) DO UPDATE SET
     source = excluded.source,
     references_json = excluded.references_json,
     removed_at = excluded.removed_at,
+    missed_scans = 0,
     raw_json = excluded.raw_json,
     last_changed_at = excluded.last_changed_at;
 
--- name: mark_removed
--- After a complete scan: rows it did not list. :seen is a JSON array of keys.
+-- name: removal_candidates
+-- After a complete scan: live rows it did not list, with the id to confirm each by.
+SELECT consent_key, id FROM marketing_consents
+WHERE removed_at IS NULL
+  AND consent_key NOT IN (SELECT item_key FROM scan_seen WHERE stream = :stream);
+
+-- name: confirm_removed
+-- Candidates the API confirmed gone (404). :keys is a JSON array.
 UPDATE marketing_consents SET removed_at = :now, last_changed_at = :now
-WHERE removed_at IS NULL AND consent_key NOT IN (SELECT value FROM json_each(:seen));
+WHERE removed_at IS NULL AND consent_key IN (SELECT value FROM json_each(:keys));
+
+-- name: missed
+-- Legacy candidates (no id to ask about): one more complete scan missed them.
+UPDATE marketing_consents SET missed_scans = missed_scans + 1
+WHERE removed_at IS NULL AND consent_key IN (SELECT value FROM json_each(:keys));
+
+-- name: missed_twice
+-- Two consecutive complete scans missed them: removed.
+UPDATE marketing_consents SET removed_at = :now, last_changed_at = :now
+WHERE removed_at IS NULL AND missed_scans >= 2 AND consent_key IN (SELECT value FROM json_each(:keys));
+
+-- name: seen_again
+-- A complete scan listed them: the count of misses starts over.
+UPDATE marketing_consents SET missed_scans = 0
+WHERE missed_scans > 0 AND consent_key IN (SELECT item_key FROM scan_seen WHERE stream = :stream);

@@ -493,8 +493,7 @@ impl World {
     fn broken(&self, kind: Kind, index: usize, version: u32) -> bool {
         self.data.variants
             && mix(self.seed ^ mix(((kind as u64) << 40) ^ ((index as u64) << 8) ^ u64::from(version)))
-                % BROKEN_ONE_IN
-                == 0
+                .is_multiple_of(BROKEN_ONE_IN)
     }
 
     fn customer(&self, i: usize) -> Value {
@@ -749,7 +748,7 @@ impl World {
                 });
                 if let Some(d) = l.discount {
                     // The docs say `discount`; MindCloud's capture shows `discounts[]` (§6.15).
-                    if self.data.variants && (j + n) % 2 == 0 {
+                    if self.data.variants && (j + n).is_multiple_of(2) {
                         item["discounts"] =
                             json!([{"amount": money(d), "code": "WELCOME10", "type": "CODE"}]);
                     } else {
@@ -824,7 +823,7 @@ impl World {
             v["id"] = json!(make_id(self.seed, Kind::Consent, c as u64));
             if r.chance(0.8) {
                 let booking = make_id(self.seed, Kind::Booking, r.below(self.initial_bookings));
-                v["references"] = if self.data.variants && c % 5 == 0 {
+                v["references"] = if self.data.variants && c.is_multiple_of(5) {
                     // A reference whose `type` the API left out.
                     json!([{"id": booking}])
                 } else {

@@ -322,6 +322,10 @@ pub struct Commit {
     pub checkpoint: Option<Checkpoint>,
     pub removals: Option<Removals>,
     pub quarantined: Vec<Quarantined>,
+    /// A scan's first page: forget what the stream's previous scan listed.
+    pub reset_seen: bool,
+    /// Keys a scan listed on this page, remembered in `scan_seen`.
+    pub seen: Vec<String>,
     /// After a complete scan: quarantined items of the stream not seen since then are dropped.
     pub sweep_quarantine_before: Option<Timestamp>,
     /// Parents to stage for the fan-out instead of writing: each one that differs from what is
@@ -340,11 +344,14 @@ pub struct Committed {
     pub newly_quarantined: Vec<Quarantined>,
 }
 
-/// What the last page of a complete scan removes: live rows whose key it never listed.
+/// What a complete scan decided about the live rows it did not list.
 #[derive(Debug, Clone)]
 pub struct Removals {
     pub table: Table,
-    pub seen: Vec<String>,
+    /// Rows the API confirmed gone (`GET …/{id}` answered 404).
+    pub confirmed: Vec<String>,
+    /// Rows with no id to ask about (legacy consents): one more miss; removed at two.
+    pub missed: Vec<String>,
 }
 
 /// Rows written by one commit.
@@ -499,12 +506,33 @@ impl Store {
                 tx.prepare_cached(statements::get("quarantine", "sweep"))?
                     .execute(rusqlite::named_params! {":stream": stream, ":since": iso(since)})?;
             }
+            if commit.reset_seen {
+                tx.prepare_cached(statements::get("scan_seen", "reset"))?
+                    .execute(rusqlite::named_params! {":stream": stream})?;
+            }
+            if !commit.seen.is_empty() {
+                let mut add = tx.prepare_cached(statements::get("scan_seen", "add"))?;
+                for key in &commit.seen {
+                    add.execute(rusqlite::named_params! {":stream": stream, ":item_key": key})?;
+                }
+            }
             if let Some(r) = &commit.removals {
-                let seen = serde_json::to_string(&r.seen).unwrap_or_else(|_| "[]".into());
+                let table = r.table.name();
+                let json = |keys: &[String]| serde_json::to_string(keys).unwrap_or_else(|_| "[]".into());
                 let n = tx
-                    .prepare_cached(statements::get(r.table.name(), "mark_removed"))?
-                    .execute(rusqlite::named_params! {":now": now, ":seen": seen})?;
+                    .prepare_cached(statements::get(table, "confirm_removed"))?
+                    .execute(rusqlite::named_params! {":now": now, ":keys": json(&r.confirmed)})?;
                 out.counts.removed += n as u64;
+                if r.table == Table::MarketingConsents {
+                    tx.prepare_cached(statements::get(table, "seen_again"))?
+                        .execute(rusqlite::named_params! {":stream": stream})?;
+                    tx.prepare_cached(statements::get(table, "missed"))?
+                        .execute(rusqlite::named_params! {":keys": json(&r.missed)})?;
+                    let n = tx
+                        .prepare_cached(statements::get(table, "missed_twice"))?
+                        .execute(rusqlite::named_params! {":now": now, ":keys": json(&r.missed)})?;
+                    out.counts.removed += n as u64;
+                }
             }
             if let Some(cp) = &commit.checkpoint {
                 checkpoint::save(&tx, stream, cp, &now)?;
@@ -548,6 +576,19 @@ impl Store {
             c.prepare_cached(statements::get("staging", "drop"))?
                 .execute(rusqlite::named_params! {":stream": stream, ":item_key": key})?;
             Ok(())
+        })
+    }
+
+    /// After a complete scan of `stream`: its live rows the scan did not list, as (key, id).
+    pub fn removal_candidates(
+        &self,
+        stream: &str,
+        table: Table,
+    ) -> Result<Vec<(String, Option<String>)>, Error> {
+        self.with(|c| {
+            c.prepare_cached(statements::get(table.name(), "removal_candidates"))?
+                .query_map(&[(":stream", stream)], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
         })
     }
 

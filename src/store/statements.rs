@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-const FILES: [(&str, &str); 14] = [
+const FILES: [(&str, &str); 15] = [
     ("bookings", include_str!("../../sql/statements/bookings.sql")),
     ("orders", include_str!("../../sql/statements/orders.sql")),
     (
@@ -36,6 +36,7 @@ const FILES: [(&str, &str); 14] = [
     ("pace_state", include_str!("../../sql/statements/pace_state.sql")),
     ("quarantine", include_str!("../../sql/statements/quarantine.sql")),
     ("staging", include_str!("../../sql/statements/staging.sql")),
+    ("scan_seen", include_str!("../../sql/statements/scan_seen.sql")),
 ];
 
 static STATEMENTS: LazyLock<HashMap<(&'static str, String), String>> = LazyLock::new(|| {
@@ -90,9 +91,17 @@ mod tests {
             ("order_line_items", "prune"),
             ("order_transactions", "prune"),
             ("order_refunds", "prune"),
-            ("marketing_consents", "mark_removed"),
-            ("events", "mark_removed"),
-            ("experiences", "mark_removed"),
+            ("marketing_consents", "removal_candidates"),
+            ("marketing_consents", "confirm_removed"),
+            ("marketing_consents", "missed"),
+            ("marketing_consents", "missed_twice"),
+            ("marketing_consents", "seen_again"),
+            ("events", "removal_candidates"),
+            ("events", "confirm_removed"),
+            ("experiences", "removal_candidates"),
+            ("experiences", "confirm_removed"),
+            ("scan_seen", "reset"),
+            ("scan_seen", "add"),
             ("sync_state", "load"),
             ("sync_state", "save"),
             ("sync_runs", "start"),

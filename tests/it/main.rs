@@ -7,6 +7,7 @@ mod configs;
 mod fan_out;
 mod ops;
 mod pace;
+mod removals;
 mod sandbox;
 mod support;
 mod sync;

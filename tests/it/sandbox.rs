@@ -450,7 +450,7 @@ async fn a_traversal_is_not_a_snapshot() {
     let second = get(
         &sb,
         &t,
-        &format!("/v1/bookings?sort=-updated_at&limit=60&cursor={}", esc(&next)),
+        &format!("/v1/bookings?sort=-updated_at&limit=60&cursor={}", esc(next)),
     )
     .await
     .2;

@@ -176,6 +176,17 @@ pub fn assert_converged(db: &Path, sb: &Sandbox) {
     got.line_items.retain(|(order, _), _| !stale.contains(order));
     got.transactions.retain(|_, (order, _)| !stale.contains(order));
     got.refunds.retain(|_, (order, _)| !stale.contains(order));
+    // A legacy consent (no id to ask about) is removed only when two consecutive complete scans
+    // missed it: after one, it is still live, with one miss counted.
+    let pending: std::collections::BTreeSet<String> = open(db)
+        .prepare("SELECT consent_key FROM marketing_consents WHERE removed_at IS NULL AND missed_scans = 1 AND id IS NULL")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    got.consents
+        .retain(|key, _| truth.consents.contains_key(key) || !pending.contains(key));
     assert_eq!(got.bookings.len(), truth.bookings.len(), "bookings count");
     assert!(got.bookings == truth.bookings, "bookings differ from the sandbox");
     assert!(
@@ -197,11 +208,20 @@ pub fn assert_converged(db: &Path, sb: &Sandbox) {
         got.refunds.len(),
         truth.refunds.len()
     );
+    let differ = |a: &BTreeMap<String, Value>, b: &BTreeMap<String, Value>| -> Vec<String> {
+        a.iter()
+            .filter(|(k, v)| b.get(*k) != Some(v))
+            .map(|(k, v)| format!("{k}: {v}"))
+            .take(3)
+            .collect()
+    };
     assert!(
         got.consents == truth.consents,
-        "consents differ ({} vs {})",
+        "consents differ ({} vs {}): stored only {:?}; API only {:?}",
         got.consents.len(),
-        truth.consents.len()
+        truth.consents.len(),
+        differ(&got.consents, &truth.consents),
+        differ(&truth.consents, &got.consents),
     );
     assert!(got.events == truth.events, "events differ");
     assert!(got.experiences == truth.experiences, "experiences differ");
