@@ -130,6 +130,8 @@ struct State {
     measured: f64,
     peak: f64,
     start: f64,
+    /// Clean answers since the last pause began.
+    clean_since_pause: u64,
     rate_limited: u64,
     paused: Duration,
 }
@@ -190,6 +192,7 @@ impl Pace {
                 measured: rate,
                 peak: rate,
                 start: rate,
+                clean_since_pause: 0,
                 rate_limited: 0,
                 paused: Duration::ZERO,
             })),
@@ -299,6 +302,7 @@ impl Pace {
         if s.paused_until.is_some_and(|p| p > now) {
             return;
         }
+        s.clean_since_pause += 1;
         // Never grow beyond twice what is really sent: a rate nobody uses proves nothing.
         let usable = (2.0 * s.measured).max(s.rate);
         let target = match s.ceiling {
@@ -343,14 +347,29 @@ impl Pace {
                 .map_or(Duration::ZERO, |p| p.saturating_duration_since(now));
         }
         s.epoch += 1;
-        // What was really being sent: the current window if it is long enough to tell.
+        // A 429 after a pause and before any clean answer is the server's penalty outlasting ours,
+        // not a sign of a lower budget: pause again, cut nothing (nothing was sent to measure).
+        if s.paused_until.is_some() && s.clean_since_pause == 0 {
+            let until = now + wait;
+            let from = s.paused_until.map_or(now, |p| p.max(now));
+            s.paused += until.saturating_duration_since(from);
+            s.paused_until = Some(until);
+            s.tat = s.tat.max(until);
+            tracing::warn!(
+                pause_secs = wait.as_secs_f64(),
+                "rate limited again right after a pause: pausing every stream once more"
+            );
+            return wait;
+        }
+        // What was really being sent, when a full window of traffic tells: a rate nobody used
+        // says nothing about the budget. Otherwise the pace itself.
         let elapsed = now.duration_since(s.window_start);
-        let sent = if elapsed >= Duration::from_millis(100) {
+        let sent = if elapsed >= MEASURE && s.window_count >= 5 {
             f64::from(s.window_count) / elapsed.as_secs_f64()
         } else {
-            s.measured
+            s.rate
         };
-        let hit = s.rate.min((sent * 1.25).max(FLOOR));
+        let hit = s.rate.min(sent * 1.25).max(FLOOR);
         let ceiling = (hit * MARGIN).max(FLOOR);
         s.ceiling = Some((ceiling, now));
         s.rate = (ceiling * CUT).clamp(FLOOR, self.settings.max_rate);
@@ -366,6 +385,7 @@ impl Pace {
             None => wait,
         };
         s.paused_until = Some(already.map_or(until, |p| p.max(until)));
+        s.clean_since_pause = 0;
         s.tat = s.tat.max(until);
         s.last_growth = until;
         tracing::warn!(
@@ -502,6 +522,28 @@ mod tests {
         assert!(before.elapsed() >= Duration::from_secs(60));
         let r = pace.report();
         assert_eq!((r.rate_limited, r.paused_ms), (2, 60_000));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_right_after_a_pause_pauses_again_without_collapsing_the_pace() {
+        let pace = Pace::new(settings(), None);
+        pace.admit(Lane::Walk).await.throttled(None);
+        let before = pace.report();
+        // The server's penalty outlasts ours: the first request after the pause is refused too.
+        let p = pace.admit(Lane::Walk).await;
+        assert_eq!(p.throttled(None), Duration::from_secs(60));
+        let after = pace.report();
+        assert_eq!(
+            (after.ceiling, after.rate),
+            (before.ceiling, before.rate),
+            "nothing cut"
+        );
+        assert_eq!(after.paused_ms, 120_000);
+        drop(p);
+        // After a clean answer, a 429 is news about the budget again.
+        pace.admit(Lane::Walk).await.success();
+        pace.admit(Lane::Walk).await.throttled(None);
+        assert!(pace.report().rate < after.rate);
     }
 
     #[tokio::test(start_paused = true)]

@@ -217,7 +217,10 @@ impl ApiClient {
                 return Err(Error::Stopped { path: err_path() });
             }
             // The token first: fetching one takes a place of its own.
-            let token = self.tokens.token().await?;
+            let token = tokio::select! {
+                t = self.tokens.token() => t?,
+                () = self.stop.stopped() => return Err(Error::Stopped { path: err_path() }),
+            };
             let permit = tokio::select! {
                 p = self.pace.admit(lane) => p,
                 () = self.stop.stopped() => return Err(Error::Stopped { path: err_path() }),
