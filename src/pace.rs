@@ -281,11 +281,12 @@ impl Pace {
         }
     }
 
-    /// What to keep for the next run.
+    /// What to keep for the next run: the pace, but never above the learned ceiling (a run may
+    /// end while probing above it, and the next should not start with a 429).
     pub fn learned(&self) -> Learned {
         let s = self.lock();
         Learned {
-            rate: s.rate,
+            rate: s.ceiling.map_or(s.rate, |(c, _)| s.rate.min(c)),
             ceiling: s.ceiling.map(|(c, _)| c),
             concurrency: s.concurrency,
         }
