@@ -626,6 +626,29 @@ mod tests {
     }
 
     #[test]
+    fn the_429_wait_is_at_least_a_minute_except_on_loopback_and_the_pace_is_ordered() {
+        let err = |r: RawConfig| validate(r, &env(&[]), None).unwrap_err().to_string();
+        let mut r = raw(Some("s"), None);
+        r.retry.rate_limited_wait_secs = 0;
+        assert!(err(r).contains("retry.rate_limited_wait_secs"));
+        let mut r = raw(Some("s"), None);
+        r.retry.rate_limited_wait_secs = 30;
+        assert!(err(r).contains("at least 60"));
+        for host in ["http://127.0.0.1:8787", "http://localhost:1", "http://[::1]:2"] {
+            let mut r = raw(Some("s"), None);
+            r.api.base_url = host.into();
+            r.retry.rate_limited_wait_secs = 1;
+            assert!(validate(r, &env(&[]), None).is_ok(), "{host}");
+        }
+        let mut r = raw(Some("s"), None);
+        r.retry.max_retry_after_secs = 10;
+        assert!(err(r).contains("retry.max_retry_after_secs"));
+        let mut r = raw(Some("s"), None);
+        r.api.requests_per_second = 100;
+        assert!(err(r).contains("api.max_requests_per_second"));
+    }
+
+    #[test]
     fn a_secret_never_shows_in_debug_output() {
         let cfg = validate(raw(Some("hunter2-very-secret"), None), &env(&[]), None).unwrap();
         assert!(!format!("{cfg:?}").contains("hunter2"));

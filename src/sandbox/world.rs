@@ -1144,6 +1144,23 @@ mod tests {
     }
 
     #[test]
+    fn a_consent_depends_only_on_itself() {
+        let mut w = small();
+        let before = w.truth().consents;
+        w.mutate();
+        let after = w.truth().consents;
+        let changed = before
+            .iter()
+            .filter(|(k, v)| after.get(*k).is_some_and(|a| a != *v))
+            .count();
+        assert_eq!(changed, 0, "new bookings change no consent");
+        assert!(
+            before.keys().any(|k| !after.contains_key(k)),
+            "churn removes some"
+        );
+    }
+
+    #[test]
     fn mutation_changes_the_truth_and_is_deterministic() {
         let mut a = small();
         let before = a.truth();
