@@ -5,11 +5,12 @@
 //! `cargo bench --bench pace` (about 10 minutes); `PACE_BENCH_SECS=N` sets each run's length
 //! (default 180), `PACE_BENCH_BUDGETS=20,80` the budgets.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use secrecy::SecretString;
-use understory_sync::config::{self, RawConfig};
+use understory_sync::config;
 use understory_sync::sandbox::config::RateLimitConfig;
 use understory_sync::sandbox::{Sandbox, SandboxConfig};
 use understory_sync::{shutdown, sync};
@@ -64,14 +65,7 @@ async fn main() {
             .await
             .expect("sandbox");
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut raw = RawConfig {
-            database: dir.path().join("bench.sqlite"),
-            ..RawConfig::default()
-        };
-        raw.auth.token_url = sb.token_url();
-        raw.auth.client_id = Some("sandbox-client".into());
-        raw.auth.client_secret = Some(SecretString::from("sandbox-secret".to_owned()));
-        raw.api.base_url = sb.base_url();
+        let mut raw = common::raw_config(&sb, &dir.path().join("bench.sqlite"));
         raw.api.requests_per_second = 5;
         raw.api.max_requests_per_second = 10_000;
         raw.api.burst = 1;

@@ -1,11 +1,12 @@
 //! End to end: how fast the sync consumes the sandbox (in-process, over loopback), with the
 //! client-side limiter opened wide so the figure is the job's own cost. Prints figures only.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use secrecy::SecretString;
-use understory_sync::config::{self, RawConfig};
+use understory_sync::config;
 use understory_sync::sandbox::{Sandbox, SandboxConfig};
 use understory_sync::shutdown::Stop;
 use understory_sync::sync;
@@ -22,14 +23,7 @@ async fn main() {
         .await
         .expect("sandbox");
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut raw = RawConfig {
-        database: dir.path().join("bench.sqlite"),
-        ..RawConfig::default()
-    };
-    raw.auth.token_url = sb.token_url();
-    raw.auth.client_id = Some("sandbox-client".into());
-    raw.auth.client_secret = Some(SecretString::from("sandbox-secret".to_owned()));
-    raw.api.base_url = sb.base_url();
+    let mut raw = common::raw_config(&sb, &dir.path().join("bench.sqlite"));
     raw.api.requests_per_second = 1_000_000;
     raw.api.max_requests_per_second = 1_000_000;
     raw.api.burst = 10_000;

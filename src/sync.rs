@@ -615,13 +615,7 @@ async fn walk(
             Vec::new()
         };
         let scan_complete = done && kind.mode() == Mode::Scan;
-        let rows: Vec<store::Row> = items.into_iter().map(|i| i.row).collect();
-        // Parents with sub-resources wait in staging for the fan-out; the walk moves on at once.
-        let (rows, stage) = if kind.has_children() {
-            (Vec::new(), rows)
-        } else {
-            (rows, Vec::new())
-        };
+        let (rows, stage) = rows_or_staged(kind, items);
         let commit = Commit {
             stream: name,
             rows,
@@ -676,6 +670,17 @@ async fn walk(
             return Ok(());
         }
         cursor = next;
+    }
+}
+
+/// A page's rows, as (rows to write, rows to stage): parents with sub-resources wait in staging
+/// for the fan-out, so the walk moves on at once.
+fn rows_or_staged(kind: StreamKind, items: Vec<Item>) -> (Vec<store::Row>, Vec<store::Row>) {
+    let rows = items.into_iter().map(|i| i.row).collect();
+    if kind.has_children() {
+        (Vec::new(), rows)
+    } else {
+        (rows, Vec::new())
     }
 }
 
@@ -751,12 +756,7 @@ async fn retry_quarantined(
         if !items.is_empty() {
             tracing::info!(item = %id, "a quarantined item reads now; stored");
         }
-        let rows: Vec<store::Row> = items.into_iter().map(|i| i.row).collect();
-        let (rows, stage) = if kind.has_children() {
-            (Vec::new(), rows)
-        } else {
-            (rows, Vec::new())
-        };
+        let (rows, stage) = rows_or_staged(kind, items);
         let commit = Commit {
             stream: name,
             rows,

@@ -376,18 +376,7 @@ async fn refunds(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<S
 /// `GET /v1/marketing-consents/{id}` (Gen C): 404 once the consent is withdrawn; legacy consents
 /// have no id and cannot be fetched.
 async fn consent(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = admit(&s, &h, Some("marketing.read")) {
-        return r;
-    }
-    let w = world(&s);
-    match w.consent_by_id(&id) {
-        Some(c) => Json(w.consent(c)).into_response(),
-        None => error(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            &format!("no such marketing consent: {id}"),
-        ),
-    }
+    one(&s, &h, "marketing.read", Kind::Consent, &id, World::consent)
 }
 
 async fn event(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {

@@ -448,8 +448,12 @@ impl World {
         }
     }
 
-    /// Index of a booking, order or event id, when it exists in this world.
+    /// Index of a booking, order, event, experience or (listed, non-legacy) consent id, when it
+    /// exists in this world.
     pub fn lookup(&self, kind: Kind, id: &str) -> Option<u32> {
+        if kind == Kind::Consent {
+            return self.consent_by_id(id).map(|c| c as u32);
+        }
         let index = parse_id(self.seed, kind, id)?;
         let len = match kind {
             Kind::Booking => self.bookings.len(),

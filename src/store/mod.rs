@@ -698,32 +698,27 @@ impl Store {
     }
 }
 
-/// True when the stored copy of `row` is identical and live.
-fn unchanged(conn: &Connection, row: &Row) -> rusqlite::Result<bool> {
+/// The stored copy of `row`, if any: its `raw_json` and whether it is live.
+fn stored_copy(conn: &Connection, row: &Row) -> rusqlite::Result<Option<(String, bool)>> {
     let key: Vec<(&str, &dyn rusqlite::ToSql)> = row
         .key
         .iter()
         .map(|(k, v)| (*k, v as &dyn rusqlite::ToSql))
         .collect();
-    let stored: Option<(String, bool)> = conn
-        .prepare_cached(statements::get(row.table.name(), "lookup"))?
+    conn.prepare_cached(statements::get(row.table.name(), "lookup"))?
         .query_row(key.as_slice(), |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    Ok(matches!(stored, Some((raw, true)) if raw == row.raw_json))
+        .optional()
+}
+
+/// True when the stored copy of `row` is identical and live.
+fn unchanged(conn: &Connection, row: &Row) -> rusqlite::Result<bool> {
+    Ok(matches!(stored_copy(conn, row)?, Some((raw, true)) if raw == row.raw_json))
 }
 
 /// Inserts or updates `row` unless the stored copy is identical and live.
 fn upsert(conn: &Connection, row: &Row, now: &str) -> rusqlite::Result<Counts> {
     let table = row.table.name();
-    let key: Vec<(&str, &dyn rusqlite::ToSql)> = row
-        .key
-        .iter()
-        .map(|(k, v)| (*k, v as &dyn rusqlite::ToSql))
-        .collect();
-    let stored: Option<(String, bool)> = conn
-        .prepare_cached(statements::get(table, "lookup"))?
-        .query_row(key.as_slice(), |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
+    let stored = stored_copy(conn, row)?;
     let mut counts = Counts::default();
     match &stored {
         Some((raw, true)) if *raw == row.raw_json => {
@@ -734,8 +729,12 @@ fn upsert(conn: &Connection, row: &Row, now: &str) -> rusqlite::Result<Counts> {
         None => counts.inserted = 1,
     }
     let now_value = now.to_owned();
-    let mut all = key;
-    all.extend(row.cols.iter().map(|(k, v)| (*k, v as &dyn rusqlite::ToSql)));
+    let mut all: Vec<(&str, &dyn rusqlite::ToSql)> = row
+        .key
+        .iter()
+        .chain(&row.cols)
+        .map(|(k, v)| (*k, v as &dyn rusqlite::ToSql))
+        .collect();
     all.push((":now", &now_value));
     conn.prepare_cached(statements::get(table, "upsert"))?
         .execute(all.as_slice())?;
