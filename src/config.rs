@@ -295,8 +295,24 @@ impl Environment {
 
 /// Reads `path` (TOML) with environment overrides and validates it.
 pub fn load(path: &Path, env: &Environment) -> Result<Config, Error> {
-    validate(read_raw(path, env)?, env, path.parent())
+    let raw = read_raw(path, env)?;
+    if raw.auth.client_secret.is_some() && readable_by_others(path) {
+        tracing::warn!(
+            path = %path.display(),
+            "the config file holds auth.client_secret and every user can read it: chmod 600 it, or move the secret to auth.client_secret_file or a systemd credential"
+        );
+    }
+    validate(raw, env, path.parent())
 }
+
+/// True when users other than the owner (and its group) may read `path`.
+fn readable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o004 != 0)
+}
+
+/// Keys that hold a path: a number there is a mistake, not a file named "5".
+const PATH_KEYS: [&str; 3] = ["database", "metrics.textfile", "auth.client_secret_file"];
 
 /// Only the database path of the config at `path`: what `status` needs, without credentials.
 pub fn database_path(path: &Path, env: &Environment) -> Result<PathBuf, Error> {
@@ -317,12 +333,27 @@ fn read_raw(path: &Path, env: &Environment) -> Result<RawConfig, Error> {
         .separator("__")
         .try_parsing(true)
         .source(Some(env.vars.iter().cloned().collect()));
+    let file = config::File::from(path).format(config::FileFormat::Toml);
+    let load = |e: config::ConfigError| Error::Load(format!("{}: {e}", path.display()));
+    // The file alone first: TOML says whether a value is a string, and the config crate would
+    // otherwise turn `database = 5` into a file named "5". (Environment values are all strings.)
+    let as_written = config::Config::builder()
+        .add_source(file.clone())
+        .build()
+        .map_err(load)?;
+    for key in PATH_KEYS {
+        if let Ok(v) = as_written.get::<config::Value>(key)
+            && !matches!(v.kind, config::ValueKind::String(_) | config::ValueKind::Nil)
+        {
+            return Err(invalid(key, format!("expected a path in quotes, got {v}")));
+        }
+    }
     config::Config::builder()
-        .add_source(config::File::from(path).format(config::FileFormat::Toml))
+        .add_source(file)
         .add_source(overrides)
         .build()
         .and_then(config::Config::try_deserialize)
-        .map_err(|e| Error::Load(format!("{}: {e}", path.display())))
+        .map_err(load)
 }
 
 /// `path` as written in the config file at `base`: relative paths are relative to the file.
@@ -338,7 +369,15 @@ pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Resul
     let url = |key: &'static str, s: &str| {
         let u = Url::parse(s).map_err(|e| invalid(key, format!("'{s}' is not a URL: {e}")))?;
         match u.scheme() {
-            "https" | "http" => Ok(u),
+            "https" => Ok(u),
+            // The client secret and every token would cross the network in clear.
+            "http" if is_loopback(&u) => Ok(u),
+            "http" => Err(invalid(
+                key,
+                format!(
+                    "'{s}' is plain http: the client secret and tokens would travel in clear; use https:// (http is allowed only on loopback, e.g. the sandbox)"
+                ),
+            )),
             other => Err(invalid(key, format!("scheme '{other}' is not http(s)"))),
         }
     };
@@ -474,6 +513,12 @@ fn secret(raw: &RawAuth, env: &Environment, base: Option<&Path>) -> Result<Secre
         return Ok(SecretString::from(s.to_owned()));
     }
     let from_file = |key: &'static str, path: &Path| {
+        if readable_by_others(path) {
+            tracing::warn!(
+                path = %path.display(),
+                "the client secret file can be read by every user: chmod 600 it"
+            );
+        }
         let text = std::fs::read_to_string(path)
             .map_err(|e| invalid(key, format!("cannot read {}: {e}", path.display())))?;
         // A trailing newline from `echo` or an editor is never part of the secret.
@@ -646,6 +691,39 @@ mod tests {
         let mut r = raw(Some("s"), None);
         r.api.requests_per_second = 100;
         assert!(err(r).contains("api.max_requests_per_second"));
+    }
+
+    #[test]
+    fn plain_http_is_refused_except_on_loopback() {
+        for key in ["api.base_url", "auth.token_url"] {
+            let mut r = raw(Some("s"), None);
+            let url = "http://api.example.com".to_owned();
+            if key == "api.base_url" {
+                r.api.base_url = url;
+            } else {
+                r.auth.token_url = url;
+            }
+            let err = validate(r, &env(&[]), None).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains("in clear"), "{err}");
+        }
+        let mut r = raw(Some("s"), None);
+        r.api.base_url = "http://127.0.0.1:8787".into();
+        r.auth.token_url = "http://localhost:8787/oauth2/token".into();
+        r.retry.rate_limited_wait_secs = 60;
+        assert!(validate(r, &env(&[]), None).is_ok());
+    }
+
+    #[test]
+    fn a_number_where_a_path_belongs_is_a_type_error_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "database = 5\n[auth]\nclient_id = \"x\"\nclient_secret = \"s\"\n",
+        )
+        .unwrap();
+        let err = load(&path, &env(&[])).unwrap_err().to_string();
+        assert!(err.contains("`database`") && err.contains("path"), "{err}");
     }
 
     #[test]

@@ -16,8 +16,11 @@ pub enum Error {
         lock: PathBuf,
         pid: Option<u32>,
     },
-    #[error("cannot open the lock file {lock}: {source}")]
+    /// The OS error follows in the error's chain (`{:#}`), so the message does not repeat it.
+    #[error("cannot open the lock file {lock}")]
     Io { lock: PathBuf, source: std::io::Error },
+    #[error("the database's directory {dir} does not exist; create it, or change `database`")]
+    NoDirectory { dir: PathBuf },
 }
 
 /// Held for as long as it lives.
@@ -42,6 +45,12 @@ pub fn path_for(database: &Path) -> PathBuf {
 
 /// Takes the lock of `database` or says who holds it; never waits.
 pub fn acquire(database: &Path) -> Result<Lock, Error> {
+    if let Some(dir) = database
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
+    {
+        return Err(Error::NoDirectory { dir: dir.to_owned() });
+    }
     let path = path_for(database);
     let io = |source| Error::Io {
         lock: path.clone(),
@@ -77,6 +86,26 @@ pub fn acquire(database: &Path) -> Result<Lock, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_in_a_missing_directory_is_named_once() {
+        let err = acquire(Path::new("/nonexistent-understory-dir/sync.sqlite")).unwrap_err();
+        let shown = format!("{:#}", anyhow::Error::new(err));
+        assert_eq!(
+            shown,
+            "the database's directory /nonexistent-understory-dir does not exist; create it, or change `database`"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "").unwrap();
+        // The lock file cannot be created inside a regular file: the OS error appears once.
+        let err = Error::Io {
+            lock: file.join("x.lock"),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        let shown = format!("{:#}", anyhow::Error::new(err));
+        assert_eq!(shown.matches("not found").count(), 1, "{shown}");
+    }
 
     #[test]
     fn second_holder_is_refused_with_the_pid_and_release_frees_it() {

@@ -285,3 +285,34 @@ fn the_demo_runs_without_credentials() {
     );
     assert!(dir.path().join("understory-demo.sqlite").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_world_readable_config_holding_the_secret_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let sb = start(small()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb, "");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[auth]\n", "[auth]\nclient_secret = \"sandbox-secret\"\n");
+    std::fs::write(&cfg, text).unwrap();
+    let run = |mode: u32| {
+        std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = Command::new(BIN)
+            .args(["sync", "--config"])
+            .arg(&cfg)
+            .env_remove("RUST_LOG")
+            .env_remove("UNDERSTORY_CLIENT_SECRET")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = run(0o644);
+    assert!(err.contains("every user can read it"), "{err}");
+    assert!(
+        !err.contains("sandbox-secret"),
+        "the warning never shows the secret"
+    );
+    assert!(!run(0o600).contains("every user can read it"));
+}
