@@ -371,7 +371,7 @@ async fn check(path: &std::path::Path) -> Result<Exit, (Exit, anyhow::Error)> {
 
 /// Asks for each scope alone, to name every one the key lacks (the server names only one).
 async fn missing_scopes<'a>(cfg: &Config, scopes: &[&'a str]) -> Vec<&'a str> {
-    let Ok(http) = understory_sync::api::client::build_http(&cfg.api) else {
+    let Ok(http) = understory_sync::http::build(&cfg.api) else {
         return scopes.to_vec();
     };
     let mut missing = Vec::new();

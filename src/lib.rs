@@ -10,6 +10,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod http;
 pub mod lock;
 pub mod metrics;
 pub mod pace;

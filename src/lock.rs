@@ -63,25 +63,41 @@ pub fn acquire(database: &Path) -> Result<Lock, Error> {
         .truncate(false)
         .open(&path)
         .map_err(io)?;
-    match file.try_lock() {
-        Ok(()) => {
-            file.set_len(0).map_err(io)?;
-            file.seek(SeekFrom::Start(0)).map_err(io)?;
-            writeln!(file, "{}", std::process::id()).map_err(io)?;
-            Ok(Lock { _file: file, path })
+    let mut tries = 0;
+    loop {
+        match file.try_lock() {
+            Ok(()) => {
+                file.set_len(0).map_err(io)?;
+                file.seek(SeekFrom::Start(0)).map_err(io)?;
+                writeln!(file, "{}", std::process::id()).map_err(io)?;
+                return Ok(Lock { _file: file, path });
+            }
+            Err(TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                file.seek(SeekFrom::Start(0)).map_err(io)?;
+                let _ = file.read_to_string(&mut text);
+                let pid: Option<u32> = text.trim().parse().ok();
+                // Held by this very process after its own holder let go: a child forked meanwhile
+                // (by any thread) shares the lock's open file until it execs. It is gone in
+                // moments; another process's lock is refused at once.
+                if pid == Some(std::process::id()) && tries < SELF_HELD_RETRIES {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    continue;
+                }
+                return Err(Error::Busy {
+                    db: database.to_owned(),
+                    lock: path.clone(),
+                    pid,
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(io(e)),
         }
-        Err(TryLockError::WouldBlock) => {
-            let mut text = String::new();
-            let _ = file.read_to_string(&mut text);
-            Err(Error::Busy {
-                db: database.to_owned(),
-                lock: path.clone(),
-                pid: text.trim().parse().ok(),
-            })
-        }
-        Err(TryLockError::Error(e)) => Err(io(e)),
     }
 }
+
+/// How often (10 ms apart) a lock that names this process as its holder is tried again.
+const SELF_HELD_RETRIES: u32 = 200;
 
 #[cfg(test)]
 mod tests {

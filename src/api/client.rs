@@ -7,15 +7,16 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, ACCEPT_LANGUAGE, AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use super::Error;
 use super::retry::{Retry, classify};
 use super::types::ApiErrorBody;
-use super::{Error, describe, retry_after};
 use crate::auth::{AccessToken, TokenSource};
-use crate::config::{ApiConfig, Config, RetryConfig};
+use crate::config::{Config, RetryConfig};
+use crate::http::{describe, retry_after};
 use crate::pace::{self, Lane, Pace};
 use crate::shutdown::Stop;
 
@@ -25,26 +26,6 @@ pub struct Stats {
     pub requests: AtomicU64,
     pub retries: AtomicU64,
     pub rate_limited: AtomicU64,
-}
-
-/// Builds the one HTTP client every request uses. Redirects are never followed: a token must
-/// not be replayed to wherever a `Location` points (oauth2-rs's SSRF warning).
-pub fn build_http(cfg: &ApiConfig) -> Result<reqwest::Client, String> {
-    let mut headers = HeaderMap::new();
-    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-    // Required by experiences; harmless elsewhere, and one header for all keeps it simple.
-    let lang = HeaderValue::from_str(&cfg.accept_language)
-        .map_err(|_| "api.accept_language is not a valid header value".to_owned())?;
-    headers.insert(ACCEPT_LANGUAGE, lang);
-    reqwest::Client::builder()
-        .user_agent(cfg.user_agent.clone())
-        .default_headers(headers)
-        .connect_timeout(cfg.connect_timeout)
-        .timeout(cfg.request_timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .gzip(true)
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
 pub struct ApiClient {
@@ -67,7 +48,7 @@ impl ApiClient {
         stop: Stop,
         learned: Option<pace::Learned>,
     ) -> Result<Self, String> {
-        let http = build_http(&config.api)?;
+        let http = crate::http::build(&config.api)?;
         let pace = Pace::new(pace::Settings::from_config(config), learned);
         let tokens = TokenSource::new(
             http.clone(),

@@ -10,6 +10,7 @@ pub mod types;
 
 use std::time::Duration;
 
+pub use crate::http::describe;
 pub use client::{ApiClient, Stats};
 
 /// A request that did not produce a usable answer. Every variant names the URL path (never the
@@ -79,37 +80,4 @@ impl Error {
     pub fn is_bad_request(&self) -> bool {
         matches!(self.root(), Self::Refused { status: 400, .. })
     }
-}
-
-/// A `Retry-After` given in seconds (the only form Understory could plausibly send).
-pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
-}
-
-/// A `reqwest` error as one line, with its causes but never a URL query (tokens never travel
-/// in URLs here, but cursors do and they are noise).
-pub fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else if e.is_body() || e.is_decode() {
-        "the response body was cut short"
-    } else if e.is_request() {
-        "the connection failed"
-    } else {
-        "HTTP error"
-    };
-    let mut detail = kind.to_owned();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        detail.push_str(": ");
-        detail.push_str(&s.to_string());
-        source = s.source();
-    }
-    detail
 }

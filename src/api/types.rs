@@ -31,14 +31,6 @@ pub struct ApiErrorBody {
     pub message: String,
 }
 
-/// The error body of the token endpoint, RFC 6749 §5.2.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct OAuthErrorBody {
-    pub error: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_description: Option<String>,
-}
-
 /// `GET /v1/me`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Me {

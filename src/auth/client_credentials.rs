@@ -10,8 +10,15 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use super::{AccessToken, Error, form, hint};
-use crate::api::types::OAuthErrorBody;
 use crate::pace::Pace;
+
+/// The error body of the token endpoint, RFC 6749 §5.2.
+#[derive(Deserialize)]
+struct OAuthErrorBody {
+    error: String,
+    #[serde(default)]
+    error_description: Option<String>,
+}
 
 #[derive(Deserialize)]
 struct TokenResponse {
@@ -129,13 +136,13 @@ impl TokenSource {
             .body(body)
             .send()
             .await
-            .map_err(|e| Error::Unreachable(crate::api::describe(&e)))?;
+            .map_err(|e| Error::Unreachable(crate::http::describe(&e)))?;
         let status = resp.status();
-        let retry_after = crate::api::retry_after(resp.headers());
+        let retry_after = crate::http::retry_after(resp.headers());
         let bytes = resp
             .bytes()
             .await
-            .map_err(|e| Error::Unreachable(crate::api::describe(&e)))?;
+            .map_err(|e| Error::Unreachable(crate::http::describe(&e)))?;
         if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             permit.throttled(retry_after);
             return Err(Error::RateLimited);

@@ -1,0 +1,63 @@
+//! The one `reqwest::Client` every request uses, and what both the token endpoint and the API
+//! need to read from an answer: a failure described in one line, a `Retry-After`.
+//!
+//! Shared by `auth` and `api` so that neither imports the other's internals.
+
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, ACCEPT_LANGUAGE, HeaderMap, HeaderValue};
+
+use crate::config::ApiConfig;
+
+/// Builds the one HTTP client every request uses. Redirects are never followed: a token must
+/// not be replayed to wherever a `Location` points (oauth2-rs's SSRF warning).
+pub fn build(cfg: &ApiConfig) -> Result<reqwest::Client, String> {
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    // Required by experiences; harmless elsewhere, and one header for all keeps it simple.
+    let lang = HeaderValue::from_str(&cfg.accept_language)
+        .map_err(|_| "api.accept_language is not a valid header value".to_owned())?;
+    headers.insert(ACCEPT_LANGUAGE, lang);
+    reqwest::Client::builder()
+        .user_agent(cfg.user_agent.clone())
+        .default_headers(headers)
+        .connect_timeout(cfg.connect_timeout)
+        .timeout(cfg.request_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .gzip(true)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+/// A `Retry-After` given in seconds (the only form Understory could plausibly send).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// A `reqwest` error as one line, with its causes but never a URL query (tokens never travel
+/// in URLs here, but cursors do and they are noise).
+pub fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "the response body was cut short"
+    } else if e.is_request() {
+        "the connection failed"
+    } else {
+        "HTTP error"
+    };
+    let mut detail = kind.to_owned();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        source = s.source();
+    }
+    detail
+}
