@@ -290,6 +290,22 @@ async fn status_json_and_the_metrics_textfile_after_runs() {
     );
     assert!(sample("understory_sync_last_run_requests{stream=\"orders\"}") >= 1.0);
     assert!(prom.contains("# TYPE understory_sync_last_run_retries gauge"));
+    // The pace and the quarantine: config pace 5000/s, nothing throttled, nothing unreadable.
+    assert_eq!(
+        sample("understory_sync_last_run_pace_requests_per_second"),
+        5000.0
+    );
+    assert_eq!(
+        sample("understory_sync_last_run_peak_pace_requests_per_second"),
+        5000.0
+    );
+    assert_eq!(sample("understory_sync_last_run_rate_limited_total"), 0.0);
+    assert_eq!(sample("understory_sync_last_run_paused_seconds"), 0.0);
+    assert_eq!(sample("understory_sync_quarantined_items"), 0.0);
+    assert_eq!(
+        sample("understory_sync_last_run_newly_quarantined{stream=\"bookings\"}"),
+        0.0
+    );
     assert!(
         !dir.path()
             .read_dir()
