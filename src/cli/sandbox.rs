@@ -1,0 +1,78 @@
+//! `sandbox`: serve the stand-in Understory API on a port.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use understory_sync::sandbox::{Sandbox, SandboxConfig};
+
+use super::Exit;
+
+/// The `sandbox` command's flags; each overrides the config file's value.
+pub struct Flags {
+    pub port: u16,
+    pub bind: IpAddr,
+    pub config: Option<PathBuf>,
+    pub seed: Option<u64>,
+    pub bookings: Option<u32>,
+    pub token_ttl_secs: Option<u64>,
+    pub cursor_ttl_secs: Option<u64>,
+    pub mutate_every_secs: Option<u64>,
+}
+
+/// Serves until SIGINT.
+pub async fn serve(flags: Flags) -> Result<Exit, (Exit, anyhow::Error)> {
+    let Flags {
+        port,
+        bind,
+        config,
+        seed,
+        bookings,
+        token_ttl_secs,
+        cursor_ttl_secs,
+        mutate_every_secs,
+    } = flags;
+    let mut cfg = match config {
+        Some(p) => SandboxConfig::from_file(&p).map_err(|e| (Exit::Config, anyhow::anyhow!(e)))?,
+        None => SandboxConfig::default(),
+    };
+    cfg.seed = seed.unwrap_or(cfg.seed);
+    cfg.data.bookings = bookings.unwrap_or(cfg.data.bookings);
+    cfg.token_ttl_secs = token_ttl_secs.unwrap_or(cfg.token_ttl_secs);
+    cfg.cursor_ttl_secs = cursor_ttl_secs.unwrap_or(cfg.cursor_ttl_secs);
+    let key = cfg
+        .clients
+        .first()
+        .map(|k| k.client_id.clone())
+        .unwrap_or_default();
+    let sandbox = Sandbox::start(cfg, SocketAddr::new(bind, port))
+        .await
+        .with_context(|| format!("cannot listen on {bind}:{port}"))
+        .map_err(|e| (Exit::Internal, e))?;
+    eprintln!(
+        "sandbox: serving Understory's API and token endpoint on {}",
+        sandbox.base_url()
+    );
+    eprintln!(
+        "sandbox: token endpoint {} (client_id {key}; secret as configured, default 'sandbox-secret')",
+        sandbox.token_url()
+    );
+    if let Some(every) = mutate_every_secs.filter(|s| *s > 0) {
+        let handle = std::sync::Arc::new(sandbox);
+        let h = std::sync::Arc::clone(&handle);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(every)).await;
+                h.mutate(1);
+                tracing::info!("sandbox: advanced the simulated clock one step");
+            }
+        });
+        tokio::signal::ctrl_c().await.ok();
+        return Ok(Exit::Ok);
+    }
+    tokio::select! {
+        r = sandbox.serve_forever() => r.map_err(|e| (Exit::Internal, e.into()))?,
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(Exit::Ok)
+}

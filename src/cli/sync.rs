@@ -1,0 +1,70 @@
+//! `sync`: one run of every enabled stream, its summary, its metrics file.
+
+use understory_sync::config::Config;
+use understory_sync::shutdown;
+use understory_sync::sync::{self, RunReport};
+
+use super::{Exit, exit_for, exit_for_failure};
+
+/// One sync with SIGTERM/SIGINT handled (a stop finishes the page in flight).
+pub async fn once(cfg: &Config) -> Result<Exit, (Exit, anyhow::Error)> {
+    let (trigger, stop) = shutdown::channel();
+    shutdown::on_signals(trigger).map_err(|e| (Exit::Internal, anyhow::Error::new(e)))?;
+    with_stop(cfg, stop).await
+}
+
+/// Whether to draw the live progress line: only for a person at a terminal.
+pub static LIVE_PROGRESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// One sync, its summary and its metrics file.
+pub async fn with_stop(cfg: &Config, stop: shutdown::Stop) -> Result<Exit, (Exit, anyhow::Error)> {
+    let progress = std::sync::Arc::new(sync::Progress::default());
+    let painter = LIVE_PROGRESS.load(std::sync::atomic::Ordering::Relaxed).then(|| {
+        let progress = std::sync::Arc::clone(&progress);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                // Redraws one line in place; a log line printed meanwhile simply pushes it down.
+                eprint!("\r\x1b[2K{}", progress.render());
+            }
+        })
+    });
+    let result = sync::run_with_progress(cfg, stop, progress).await;
+    if let Some(painter) = painter {
+        painter.abort();
+        eprint!("\r\x1b[2K");
+    }
+    let report = result.map_err(|e| (exit_for_failure(e.failure()), anyhow::Error::new(e)))?;
+    summarise(&report);
+    if let Some(path) = &cfg.metrics_textfile {
+        let text = understory_sync::metrics::render(&report, chrono::Utc::now());
+        if let Err(e) = understory_sync::metrics::write(path, &text) {
+            tracing::warn!(path = %path.display(), error = %e, "could not write the metrics textfile");
+        }
+    }
+    Ok(exit_for(&report))
+}
+
+fn summarise(report: &RunReport) {
+    let total = report.total();
+    tracing::info!(
+        run_id = report.run_id,
+        status = report.status.as_str(),
+        inserted = total.inserted,
+        updated = total.updated,
+        unchanged = total.unchanged,
+        removed = total.removed,
+        duration_ms = report.duration_ms,
+        pace_rps = format!("{:.1}", report.pace.rate),
+        peak_pace_rps = format!("{:.1}", report.pace.peak_rate),
+        rate_limited = report.pace.rate_limited,
+        paused_ms = report.pace.paused_ms,
+        quarantined = report.quarantined,
+        "run finished"
+    );
+    for s in &report.streams {
+        if let Some(e) = &s.error {
+            eprintln!("error: {e}");
+        }
+    }
+}
