@@ -1,4 +1,4 @@
-//! The SQL the job runs, loaded from `sql/statements/*.sql` at compile time.
+//! The SQL the job runs, loaded from `sql/statements/*.sql` at compile time: one file per table.
 //!
 //! Each file holds the statements of one table, each under a `-- name: X` line, so SQL stays in
 //! `sql/` where it can be read and reviewed as SQL.
@@ -6,42 +6,19 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-const FILES: [(&str, &str); 15] = [
-    ("bookings", include_str!("../../sql/statements/bookings.sql")),
-    ("orders", include_str!("../../sql/statements/orders.sql")),
-    (
-        "order_line_items",
-        include_str!("../../sql/statements/order_line_items.sql"),
-    ),
-    (
-        "order_transactions",
-        include_str!("../../sql/statements/order_transactions.sql"),
-    ),
-    (
-        "order_refunds",
-        include_str!("../../sql/statements/order_refunds.sql"),
-    ),
-    (
-        "marketing_consents",
-        include_str!("../../sql/statements/marketing_consents.sql"),
-    ),
-    ("events", include_str!("../../sql/statements/events.sql")),
-    (
-        "experiences",
-        include_str!("../../sql/statements/experiences.sql"),
-    ),
-    ("sync_state", include_str!("../../sql/statements/sync_state.sql")),
-    ("sync_runs", include_str!("../../sql/statements/sync_runs.sql")),
-    ("summary", include_str!("../../sql/statements/summary.sql")),
-    ("pace_state", include_str!("../../sql/statements/pace_state.sql")),
-    ("quarantine", include_str!("../../sql/statements/quarantine.sql")),
-    ("staging", include_str!("../../sql/statements/staging.sql")),
-    ("scan_seen", include_str!("../../sql/statements/scan_seen.sql")),
-];
+use include_dir::{Dir, include_dir};
+
+/// Every `sql/statements/*.sql`, embedded at compile time (`build.rs` reruns on `sql/` changes,
+/// so a new file is picked up without a list to keep in step).
+static FILES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/sql/statements");
 
 static STATEMENTS: LazyLock<HashMap<(&'static str, String), String>> = LazyLock::new(|| {
     let mut map = HashMap::new();
-    for (file, text) in FILES {
+    let files = FILES.files().filter_map(|f| {
+        let stem = f.path().file_stem()?.to_str()?;
+        Some((stem, f.contents_utf8()?))
+    });
+    for (file, text) in files {
         let mut name: Option<String> = None;
         let mut body = String::new();
         let mut flush = |name: &Option<String>, body: &mut String| {
@@ -73,7 +50,11 @@ pub fn get(file: &str, name: &str) -> &'static str {
 }
 
 fn file_key(file: &str) -> &'static str {
-    FILES.iter().find(|(f, _)| *f == file).map_or("", |(f, _)| f)
+    FILES
+        .files()
+        .filter_map(|f| f.path().file_stem()?.to_str())
+        .find(|stem| *stem == file)
+        .unwrap_or("")
 }
 
 #[cfg(test)]
