@@ -73,8 +73,8 @@ async fn main() {
         raw.retry.rate_limited_wait_secs = PENALTY_SECS;
         raw.retry.run_budget = 100_000;
         raw.retry.max_attempts = 50;
-        raw.streams.bookings = false;
-        raw.streams.marketing_consents = false;
+        raw.streams.set("bookings", false);
+        raw.streams.set("marketing_consents", false);
         let cfg = config::validate(raw, &config::Environment::default(), None).expect("config");
         for label in ["first", "second"] {
             sb.record();

@@ -5,6 +5,7 @@
 //! `UNDERSTORY_SYNC__API__BASE_URL`. Credentials also come from `UNDERSTORY_CLIENT_ID`,
 //! `UNDERSTORY_CLIENT_SECRET`, `auth.client_secret_file`, or systemd's `$CREDENTIALS_DIRECTORY`.
 
+use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,7 +14,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
-use crate::streams::StreamKind;
+use crate::streams::{self, Stream};
 
 /// Understory's production endpoints (`understory-api.md` §1, §3).
 pub const DEFAULT_BASE_URL: &str = "https://api.understory.io";
@@ -184,25 +185,26 @@ impl Default for RawSync {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawStreams {
-    pub bookings: bool,
-    pub orders: bool,
-    pub marketing_consents: bool,
-    pub events: bool,
-    pub experiences: bool,
-}
+/// `[streams]`: a stream's name and whether it runs. A stream not named runs if it is on by
+/// default (`streams::Stream::enabled_by_default`); a name no stream has is an error.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct RawStreams(pub BTreeMap<String, bool>);
 
-impl Default for RawStreams {
-    fn default() -> Self {
-        Self {
-            bookings: true,
-            orders: true,
-            marketing_consents: true,
-            events: false,
-            experiences: false,
-        }
+impl RawStreams {
+    /// Turns the stream `name` on or off.
+    pub fn set(&mut self, name: &str, on: bool) {
+        self.0.insert(name.to_owned(), on);
+    }
+
+    /// Exactly the named streams, every other off.
+    pub fn only(names: &[&str]) -> Self {
+        Self(
+            streams::ALL
+                .iter()
+                .map(|s| (s.name.to_owned(), names.contains(&s.name)))
+                .collect(),
+        )
     }
 }
 
@@ -218,7 +220,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub retry: RetryConfig,
     pub sync: SyncConfig,
-    pub streams: Vec<StreamKind>,
+    pub streams: Vec<&'static Stream>,
     pub metrics_textfile: Option<PathBuf>,
 }
 
@@ -446,16 +448,21 @@ pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Resul
             format!("{requests_per_second} is above api.max_requests_per_second ({max_requests_per_second})"),
         ));
     }
-    let streams: Vec<StreamKind> = [
-        (raw.streams.bookings, StreamKind::Bookings),
-        (raw.streams.orders, StreamKind::Orders),
-        (raw.streams.marketing_consents, StreamKind::MarketingConsents),
-        (raw.streams.events, StreamKind::Events),
-        (raw.streams.experiences, StreamKind::Experiences),
-    ]
-    .into_iter()
-    .filter_map(|(on, kind)| on.then_some(kind))
-    .collect();
+    if let Some(unknown) = raw.streams.0.keys().find(|k| streams::by_name(k).is_none()) {
+        let known: Vec<&str> = streams::ALL.iter().map(|s| s.name).collect();
+        return Err(invalid(
+            "streams",
+            format!(
+                "there is no stream `{unknown}`; the streams are {}",
+                known.join(", ")
+            ),
+        ));
+    }
+    let streams: Vec<&'static Stream> = streams::ALL
+        .iter()
+        .copied()
+        .filter(|s| raw.streams.0.get(s.name).copied().unwrap_or(s.enabled_by_default))
+        .collect();
     if streams.is_empty() {
         return Err(invalid("streams", "no stream is enabled"));
     }
@@ -655,13 +662,7 @@ mod tests {
             "{err}"
         );
         let mut r = raw(Some("s"), None);
-        r.streams = RawStreams {
-            bookings: false,
-            orders: false,
-            marketing_consents: false,
-            events: false,
-            experiences: false,
-        };
+        r.streams = RawStreams::only(&[]);
         assert!(
             validate(r, &env(&[]), None)
                 .unwrap_err()
@@ -691,6 +692,24 @@ mod tests {
         let mut r = raw(Some("s"), None);
         r.api.requests_per_second = 100;
         assert!(err(r).contains("api.max_requests_per_second"));
+    }
+
+    #[test]
+    fn an_unknown_stream_is_named_with_the_known_ones() {
+        let mut r = raw(Some("s"), None);
+        r.streams.set("bokings", true);
+        let err = validate(r, &env(&[]), None).unwrap_err().to_string();
+        assert!(
+            err.contains("`bokings`") && err.contains("bookings, orders"),
+            "{err}"
+        );
+        let cfg = validate(raw(Some("s"), None), &env(&[]), None).unwrap();
+        let names: Vec<&str> = cfg.streams.iter().map(|s| s.name).collect();
+        assert_eq!(
+            names,
+            ["bookings", "orders", "marketing_consents"],
+            "the defaults"
+        );
     }
 
     #[test]

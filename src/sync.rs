@@ -45,7 +45,7 @@ use crate::pace::Lane;
 use crate::shutdown::Stop;
 use crate::store::checkpoint::{Pass, PassKind};
 use crate::store::{self, Checkpoint, Children, Commit, Counts, Quarantined, Removals, Store, iso};
-use crate::streams::{self, Item, Mode, StreamKind};
+use crate::streams::{self, Item, Mode, Stream};
 
 /// Why a stream (or the run) failed, and so which exit code it maps to.
 #[derive(Debug, thiserror::Error)]
@@ -204,9 +204,9 @@ pub struct StreamProgress {
 impl Progress {
     /// Lists the run's streams, in config order, so the display does not depend on which
     /// task starts first.
-    fn register(&self, kinds: &[StreamKind]) {
+    fn register(&self, kinds: &[&'static Stream]) {
         let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-        streams.extend(kinds.iter().map(|k| (k.name(), StreamProgress::default())));
+        streams.extend(kinds.iter().map(|k| (k.name, StreamProgress::default())));
     }
 
     fn update(&self, stream: &'static str, f: impl FnOnce(&mut StreamProgress)) {
@@ -271,7 +271,7 @@ pub async fn run_with_progress(
     let _lock = crate::lock::acquire(&config.database)?;
     let path = config.database.clone();
     let store = Arc::new(blocking(move || Store::open(&path)).await?);
-    let scopes: Vec<&str> = config.streams.iter().map(|s| s.scope()).collect();
+    let scopes: Vec<&str> = config.streams.iter().map(|s| s.scope).collect();
     let s = Arc::clone(&store);
     let learned = blocking(move || s.load_pace()).await?;
     let api = ApiClient::new(config, &scopes, stop.clone(), learned).map_err(Error::Setup)?;
@@ -375,12 +375,12 @@ pub async fn run_with_progress(
     Ok(report)
 }
 
-#[tracing::instrument(name = "stream", skip_all, fields(stream = kind.name()))]
-async fn run_stream(ctx: &Ctx, kind: StreamKind) -> StreamReport {
+#[tracing::instrument(name = "stream", skip_all, fields(stream = kind.name))]
+async fn run_stream(ctx: &Ctx, kind: &'static Stream) -> StreamReport {
     let started = Instant::now();
     let stats = Stats::default();
     let mut report = StreamReport {
-        stream: kind.name(),
+        stream: kind.name,
         ..StreamReport::default()
     };
     let walk_done = AtomicBool::new(false);
@@ -411,7 +411,7 @@ async fn run_stream(ctx: &Ctx, kind: StreamKind) -> StreamReport {
         }
     };
     let failed = result.is_err();
-    ctx.progress.update(kind.name(), |p| {
+    ctx.progress.update(kind.name, |p| {
         p.done = true;
         p.failed = failed;
     });
@@ -450,8 +450,8 @@ async fn run_stream(ctx: &Ctx, kind: StreamKind) -> StreamReport {
     report
 }
 
-fn new_pass(kind: StreamKind, cp: &Checkpoint, now: Timestamp) -> Pass {
-    let pass_kind = match (kind.mode(), cp.high_water_mark) {
+fn new_pass(kind: &'static Stream, cp: &Checkpoint, now: Timestamp) -> Pass {
+    let pass_kind = match (kind.mode, cp.high_water_mark) {
         (Mode::Scan, _) => PassKind::Scan,
         (Mode::Incremental, None) => PassKind::Bootstrap,
         (Mode::Incremental, Some(_)) => PassKind::Incremental,
@@ -496,12 +496,12 @@ fn query(pass: &Pass, cursor: Option<&str>, limit: u32) -> Vec<(&'static str, St
 
 async fn walk(
     ctx: &Ctx,
-    kind: StreamKind,
+    kind: &'static Stream,
     stats: &Stats,
     report: &mut StreamReport,
     wake: &Notify,
 ) -> Result<(), Error> {
-    let name = kind.name();
+    let name = kind.name;
     let api_err = |source| Error::Api { stream: name, source };
     let store = Arc::clone(&ctx.store);
     let mut cp = blocking(move || store.load_checkpoint(name)).await?;
@@ -531,8 +531,8 @@ async fn walk(
         None => new_pass(kind, &cp, now),
     };
     // A new scan starts its list of seen keys afresh; a resumed one keeps adding to it.
-    let mut fresh_scan = kind.mode() == Mode::Scan && cursor.is_none() && pass.pages == 0;
-    let mut resumed_scan = kind.mode() == Mode::Scan && !fresh_scan;
+    let mut fresh_scan = kind.mode == Mode::Scan && cursor.is_none() && pass.pages == 0;
+    let mut resumed_scan = kind.mode == Mode::Scan && !fresh_scan;
     // A refused cursor restarts the walk as often as the walk keeps making progress between
     // restarts; twice at the same place means the API refuses what we send, not a stale cursor.
     let mut restarted_at: Option<i64> = None;
@@ -544,13 +544,13 @@ async fn walk(
             .api
             .get(
                 stats,
-                kind.path(),
+                kind.path,
                 &[("limit", "1".to_owned()), ("sort", "-updated_at".to_owned())],
             )
             .await
             .map_err(api_err)?;
         // An unreadable first item only means no candidate yet: the crawl's own pages set it.
-        let first = top.items.first().and_then(|r| kind.parse(r).ok());
+        let first = top.items.first().and_then(|r| (kind.parse)(r).ok());
         pass.candidate = first.and_then(|i| i.updated_at);
     }
 
@@ -559,11 +559,11 @@ async fn walk(
         let floor = cp.high_water_mark.map(|h| h - overlap);
         if ctx.stop.is_stopped() {
             return Err(api_err(api::Error::Stopped {
-                path: kind.path().to_owned(),
+                path: kind.path.to_owned(),
             }));
         }
         let q = query(&pass, cursor.as_deref(), ctx.config.api.page_size);
-        let page: Page<Box<RawValue>> = match ctx.api.get(stats, kind.path(), &q).await {
+        let page: Page<Box<RawValue>> = match ctx.api.get(stats, kind.path, &q).await {
             Ok(p) => p,
             Err(e)
                 if cursor.is_some() && e.is_bad_request() && restarted_at.is_none_or(|p| pass.pages > p) =>
@@ -609,12 +609,12 @@ async fn walk(
             next_cp.cursor_saved_at = Some(now);
             next_cp.pass = Some(pass.clone());
         }
-        let seen: Vec<String> = if kind.mode() == Mode::Scan {
+        let seen: Vec<String> = if kind.mode == Mode::Scan {
             items.iter().map(|i| i.key.clone()).collect()
         } else {
             Vec::new()
         };
-        let scan_complete = done && kind.mode() == Mode::Scan;
+        let scan_complete = done && kind.mode == Mode::Scan;
         let (rows, stage) = rows_or_staged(kind, items);
         let commit = Commit {
             stream: name,
@@ -675,7 +675,7 @@ async fn walk(
 
 /// A page's rows, as (rows to write, rows to stage): parents with sub-resources wait in staging
 /// for the fan-out, so the walk moves on at once.
-fn rows_or_staged(kind: StreamKind, items: Vec<Item>) -> (Vec<store::Row>, Vec<store::Row>) {
+fn rows_or_staged(kind: &'static Stream, items: Vec<Item>) -> (Vec<store::Row>, Vec<store::Row>) {
     let rows = items.into_iter().map(|i| i.row).collect();
     if kind.has_children() {
         (Vec::new(), rows)
@@ -685,13 +685,13 @@ fn rows_or_staged(kind: StreamKind, items: Vec<Item>) -> (Vec<store::Row>, Vec<s
 }
 
 /// Splits a page into the items that read and those that go to quarantine.
-fn read_page(kind: StreamKind, raw: &[Box<RawValue>]) -> (Vec<Item>, Vec<Quarantined>) {
+fn read_page(kind: &'static Stream, raw: &[Box<RawValue>]) -> (Vec<Item>, Vec<Quarantined>) {
     let mut items = Vec::with_capacity(raw.len());
     let mut bad = Vec::new();
     for r in raw {
-        match kind.parse(r) {
+        match (kind.parse)(r) {
             Ok(item) => items.push(item),
-            Err(error) => bad.push(streams::quarantined(kind.name(), r, error)),
+            Err(error) => bad.push(streams::quarantined(kind.name, r, error)),
         }
     }
     (items, bad)
@@ -725,19 +725,19 @@ async fn commit_page(ctx: &Ctx, commit: Commit, report: &mut StreamReport) -> Re
 /// has (404) leaves it too.
 async fn retry_quarantined(
     ctx: &Ctx,
-    kind: StreamKind,
+    kind: &'static Stream,
     stats: &Stats,
     report: &mut StreamReport,
     wake: &Notify,
 ) -> Result<(), Error> {
-    if kind.mode() != Mode::Incremental {
+    if kind.mode != Mode::Incremental {
         return Ok(());
     }
-    let name = kind.name();
+    let name = kind.name;
     let store = Arc::clone(&ctx.store);
     let ids = blocking(move || store.quarantined_ids(name)).await?;
     for id in ids {
-        let path = format!("{}/{id}", kind.path());
+        let path = format!("{}/{id}", kind.path);
         let raw: Box<RawValue> = match ctx.api.get(stats, &path, &[]).await {
             Ok(raw) => raw,
             Err(e) if matches!(e.root(), api::Error::Refused { status: 404, .. }) => {
@@ -776,14 +776,13 @@ async fn retry_quarantined(
 /// (a legacy consent) counts one more miss and is removed at two consecutive misses.
 async fn confirm_removals(
     ctx: &Ctx,
-    kind: StreamKind,
+    kind: &'static Stream,
     stats: &Stats,
     report: &mut StreamReport,
 ) -> Result<(), Error> {
-    let name = kind.name();
-    let table = kind.table();
+    let name = kind.name;
     let store = Arc::clone(&ctx.store);
-    let candidates = blocking(move || store.removal_candidates(name, table)).await?;
+    let candidates = blocking(move || store.removal_candidates(name)).await?;
     if candidates.is_empty() {
         return Ok(());
     }
@@ -795,7 +794,7 @@ async fn confirm_removals(
             missed.push(key);
             continue;
         };
-        let path = format!("{}/{id}", kind.path());
+        let path = format!("{}/{id}", kind.path);
         match ctx.api.get::<Box<RawValue>>(stats, &path, &[]).await {
             Ok(raw) => {
                 let (items, _) = read_page(kind, std::slice::from_ref(&raw));
@@ -820,7 +819,7 @@ async fn confirm_removals(
         stream: name,
         rows: still_listed,
         removals: Some(Removals {
-            table,
+            table: name,
             confirmed,
             missed,
         }),
@@ -839,19 +838,19 @@ const FAN_OUT_BATCH: usize = 64;
 /// Ends when the walk has ended and nothing is left staged.
 async fn fan_out(
     ctx: &Ctx,
-    kind: StreamKind,
+    kind: &'static Stream,
     stats: &Stats,
     walk_done: &AtomicBool,
     wake: &Notify,
 ) -> Result<StreamReport, Error> {
-    let name = kind.name();
+    let name = kind.name;
     let mut report = StreamReport::default();
     loop {
         if ctx.stop.is_stopped() {
             return Err(Error::Api {
                 stream: name,
                 source: api::Error::Stopped {
-                    path: kind.path().to_owned(),
+                    path: kind.path.to_owned(),
                 },
             });
         }
@@ -874,7 +873,7 @@ async fn fan_out(
         }
         let mut fetched = futures::stream::iter(batch)
             .map(|(id, raw)| async move {
-                let children = fetch_children(ctx, stats, &id).await;
+                let children = fetch_children(ctx, kind, stats, &id).await;
                 (id, raw, children)
             })
             .buffer_unordered(ctx.config.api.max_concurrent.max(1));
@@ -894,7 +893,7 @@ async fn fan_out(
             let raw = RawValue::from_string(raw).map_err(|e| Error::Setup(format!("staged JSON: {e}")))?;
             let (items, bad) = read_page(kind, std::slice::from_ref(&raw));
             let staged = store::Row {
-                table: kind.table(),
+                table: kind.name,
                 key: Vec::new(),
                 cols: Vec::new(),
                 raw_json: raw.get().to_owned(),
@@ -916,16 +915,21 @@ async fn fan_out(
     }
 }
 
-/// One order's line items, transactions and refunds, fetched together.
-async fn fetch_children(ctx: &Ctx, stats: &Stats, id: &str) -> Result<Vec<Children>, Error> {
-    let lists = streams::SUBRESOURCES.iter().map(|&table| async move {
-        let path = streams::subresource_path(table, id);
+/// One parent's per-item lists (an order's line items, transactions, refunds), fetched together.
+async fn fetch_children(
+    ctx: &Ctx,
+    kind: &'static Stream,
+    stats: &Stats,
+    id: &str,
+) -> Result<Vec<Children>, Error> {
+    let lists = kind.children.iter().map(|child| async move {
+        let path = format!("{}/{id}/{}", kind.path, child.leaf);
         ctx.api
             .get_in::<Items<Box<RawValue>>>(Lane::FanOut, stats, &path, &[])
             .await
-            .map(|list| streams::order_children(table, id, &list.items))
+            .map(|list| (child.read)(child.table, id, &list.items))
             .map_err(|source| Error::Api {
-                stream: "orders",
+                stream: kind.name,
                 source,
             })
     });

@@ -10,13 +10,13 @@ use super::Exit;
 pub async fn check(path: &std::path::Path) -> Result<Exit, (Exit, anyhow::Error)> {
     let cfg =
         config::load(path, &config::Environment::from_process()).map_err(|e| (Exit::Config, e.into()))?;
-    let names: Vec<&str> = cfg.streams.iter().map(|s| s.name()).collect();
+    let names: Vec<&str> = cfg.streams.iter().map(|s| s.name).collect();
     println!(
         "ok: config {} is valid; streams: {}",
         path.display(),
         names.join(", ")
     );
-    let scopes: Vec<&str> = cfg.streams.iter().map(|s| s.scope()).collect();
+    let scopes: Vec<&str> = cfg.streams.iter().map(|s| s.scope).collect();
     let api = understory_sync::api::ApiClient::new(&cfg, &scopes, shutdown::Stop::never(), None)
         .map_err(|e| (Exit::Config, anyhow::anyhow!(e)))?;
     match api.tokens().token().await {

@@ -36,8 +36,8 @@ pub async fn demo(database: PathBuf, bookings: u32) -> Result<Exit, (Exit, anyho
     raw.api.max_requests_per_second = 2_000;
     raw.api.burst = 200;
     raw.api.max_concurrent = 8;
-    raw.streams.events = true;
-    raw.streams.experiences = true;
+    raw.streams.set("events", true);
+    raw.streams.set("experiences", true);
     let cfg =
         config::validate(raw, &config::Environment::default(), None).map_err(|e| (Exit::Config, e.into()))?;
     let exit = super::sync::once(&cfg).await?;

@@ -223,53 +223,14 @@ fn classify(path: &Path, e: rusqlite::Error) -> Error {
     }
 }
 
-/// A table the sync writes, named as in the schema (and as its statements file).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Table {
-    Bookings,
-    Orders,
-    OrderLineItems,
-    OrderTransactions,
-    OrderRefunds,
-    MarketingConsents,
-    Events,
-    Experiences,
-}
-
-impl Table {
-    /// Every table holding the API's data, in schema order.
-    pub const ALL: [Table; 8] = [
-        Self::Bookings,
-        Self::Orders,
-        Self::OrderLineItems,
-        Self::OrderTransactions,
-        Self::OrderRefunds,
-        Self::MarketingConsents,
-        Self::Events,
-        Self::Experiences,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Bookings => "bookings",
-            Self::Orders => "orders",
-            Self::OrderLineItems => "order_line_items",
-            Self::OrderTransactions => "order_transactions",
-            Self::OrderRefunds => "order_refunds",
-            Self::MarketingConsents => "marketing_consents",
-            Self::Events => "events",
-            Self::Experiences => "experiences",
-        }
-    }
-}
-
 /// Named SQL parameters, e.g. `(":id", Value::Text(..))`.
 pub type Params = Vec<(&'static str, Value)>;
 
 /// One item as it will be stored.
 #[derive(Debug, Clone)]
 pub struct Row {
-    pub table: Table,
+    /// The table, named as in the schema and as its statements file.
+    pub table: &'static str,
     /// The primary key's parameters (bound to `lookup` and `upsert`).
     pub key: Params,
     /// Every other column's parameters, `:raw_json` included.
@@ -291,7 +252,7 @@ pub enum Prune {
 /// All of one order's sub-resources of one kind, replacing what is stored.
 #[derive(Debug, Clone)]
 pub struct Children {
-    pub table: Table,
+    pub table: &'static str,
     pub order_id: String,
     pub rows: Vec<Row>,
     pub prune: Prune,
@@ -347,7 +308,7 @@ pub struct Committed {
 /// What a complete scan decided about the live rows it did not list.
 #[derive(Debug, Clone)]
 pub struct Removals {
-    pub table: Table,
+    pub table: &'static str,
     /// Rows the API confirmed gone (`GET …/{id}` answered 404).
     pub confirmed: Vec<String>,
     /// Rows with no id to ask about (legacy consents): one more miss; removed at two.
@@ -456,7 +417,7 @@ impl Store {
                 for row in &set.rows {
                     out.counts.add(upsert(&tx, row, &now)?);
                 }
-                let sql = statements::get(set.table.name(), "prune");
+                let sql = statements::get(set.table, "prune");
                 let pruned = match &set.prune {
                     Prune::BeyondPosition(n) => tx
                         .prepare_cached(sql)?
@@ -471,7 +432,7 @@ impl Store {
                 if quarantine_in_use {
                     tx.prepare_cached(statements::get("quarantine", "release_children"))?
                         .execute(rusqlite::named_params! {
-                            ":stream": set.table.name(),
+                            ":stream": set.table,
                             ":parent_id": set.order_id,
                         })?;
                 }
@@ -517,13 +478,14 @@ impl Store {
                 }
             }
             if let Some(r) = &commit.removals {
-                let table = r.table.name();
+                let table = r.table;
                 let json = |keys: &[String]| serde_json::to_string(keys).unwrap_or_else(|_| "[]".into());
                 let n = tx
                     .prepare_cached(statements::get(table, "confirm_removed"))?
                     .execute(rusqlite::named_params! {":now": now, ":keys": json(&r.confirmed)})?;
                 out.counts.removed += n as u64;
-                if r.table == Table::MarketingConsents {
+                // Tables whose rows may lack an id (legacy consents) count misses too.
+                if statements::has(table, "missed") {
                     tx.prepare_cached(statements::get(table, "seen_again"))?
                         .execute(rusqlite::named_params! {":stream": stream})?;
                     tx.prepare_cached(statements::get(table, "missed"))?
@@ -580,13 +542,9 @@ impl Store {
     }
 
     /// After a complete scan of `stream`: its live rows the scan did not list, as (key, id).
-    pub fn removal_candidates(
-        &self,
-        stream: &str,
-        table: Table,
-    ) -> Result<Vec<(String, Option<String>)>, Error> {
+    pub fn removal_candidates(&self, stream: &str) -> Result<Vec<(String, Option<String>)>, Error> {
         self.with(|c| {
-            c.prepare_cached(statements::get(table.name(), "removal_candidates"))?
+            c.prepare_cached(statements::get(stream, "removal_candidates"))?
                 .query_map(&[(":stream", stream)], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect()
         })
@@ -705,7 +663,7 @@ fn stored_copy(conn: &Connection, row: &Row) -> rusqlite::Result<Option<(String,
         .iter()
         .map(|(k, v)| (*k, v as &dyn rusqlite::ToSql))
         .collect();
-    conn.prepare_cached(statements::get(row.table.name(), "lookup"))?
+    conn.prepare_cached(statements::get(row.table, "lookup"))?
         .query_row(key.as_slice(), |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
 }
@@ -717,7 +675,7 @@ fn unchanged(conn: &Connection, row: &Row) -> rusqlite::Result<bool> {
 
 /// Inserts or updates `row` unless the stored copy is identical and live.
 fn upsert(conn: &Connection, row: &Row, now: &str) -> rusqlite::Result<Counts> {
-    let table = row.table.name();
+    let table = row.table;
     let stored = stored_copy(conn, row)?;
     let mut counts = Counts::default();
     match &stored {

@@ -49,6 +49,11 @@ pub fn get(file: &str, name: &str) -> &'static str {
         .map_or("SELECT RAISE(ABORT, 'missing statement')", String::as_str)
 }
 
+/// Whether `file` has a statement `name` (for what only some tables need).
+pub fn has(file: &str, name: &str) -> bool {
+    STATEMENTS.contains_key(&(file_key(file), name.to_owned()))
+}
+
 fn file_key(file: &str) -> &'static str {
     FILES
         .files()
@@ -63,7 +68,7 @@ mod tests {
 
     #[test]
     fn every_statement_the_code_uses_exists() {
-        for t in crate::store::Table::ALL.map(crate::store::Table::name) {
+        for t in crate::streams::tables() {
             for n in ["lookup", "upsert"] {
                 assert!(STATEMENTS.contains_key(&(file_key(t), n.to_owned())), "{t}.{n}");
             }

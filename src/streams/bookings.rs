@@ -3,8 +3,17 @@
 
 use serde_json::value::RawValue;
 
-use super::{Item, customer, item, opt_json, opt_text, row, text, ts};
-use crate::store::Table;
+use super::{Item, Mode, Stream, customer, item, opt_json, opt_text, row, text, ts};
+
+pub static STREAM: Stream = Stream {
+    name: "bookings",
+    path: "v1/bookings",
+    scope: "booking.read",
+    mode: Mode::Incremental,
+    enabled_by_default: true,
+    parse,
+    children: &[],
+};
 
 pub fn parse(raw: &RawValue) -> Result<Item, String> {
     item(raw, |b| {
@@ -25,7 +34,7 @@ pub fn parse(raw: &RawValue) -> Result<Item, String> {
         ];
         customer(&mut cols, b.obj("customer"));
         Ok(Item {
-            row: row(Table::Bookings, vec![(":id", text(id))], cols, raw),
+            row: row(STREAM.name, vec![(":id", text(id))], cols, raw),
             key: id.to_owned(),
             created_at: Some(created_at),
             updated_at: Some(updated_at),

@@ -6,8 +6,7 @@
 use serde_json::value::RawValue;
 
 use super::read::Fields;
-use super::{Item, item, opt_json, opt_text, row, text};
-use crate::store::Table;
+use super::{Item, Mode, Stream, item, opt_json, opt_text, row, text};
 
 /// The consent's identity in the store: `id` when the API sends one, else the
 /// (`company_id`, `email`, `source`) triple that legacy rows are unique on (§6.12).
@@ -27,6 +26,16 @@ pub fn key(c: Fields<'_>) -> Result<String, String> {
     ))
 }
 
+pub static STREAM: Stream = Stream {
+    name: "marketing_consents",
+    path: "v1/marketing-consents",
+    scope: "marketing.read",
+    mode: Mode::Scan,
+    enabled_by_default: true,
+    parse,
+    children: &[],
+};
+
 pub fn parse(raw: &RawValue) -> Result<Item, String> {
     item(raw, |c| {
         let key = key(c)?;
@@ -39,12 +48,7 @@ pub fn parse(raw: &RawValue) -> Result<Item, String> {
             (":references_json", opt_json(c.json("references"))),
         ];
         Ok(Item {
-            row: row(
-                Table::MarketingConsents,
-                vec![(":consent_key", text(&key))],
-                cols,
-                raw,
-            ),
+            row: row(STREAM.name, vec![(":consent_key", text(&key))], cols, raw),
             key,
             created_at: None,
             updated_at: None,

@@ -4,8 +4,17 @@
 use serde_json::value::RawValue;
 
 use super::read::Fields;
-use super::{Item, item, opt_int, opt_json, opt_text, opt_ts, row, text};
-use crate::store::Table;
+use super::{Item, Mode, Stream, item, opt_int, opt_json, opt_text, opt_ts, row, text};
+
+pub static STREAM: Stream = Stream {
+    name: "events",
+    path: "v1/events",
+    scope: "event.read",
+    mode: Mode::Scan,
+    enabled_by_default: false,
+    parse,
+    children: &[],
+};
 
 pub fn parse(raw: &RawValue) -> Result<Item, String> {
     item(raw, |e| {
@@ -39,7 +48,7 @@ pub fn parse(raw: &RawValue) -> Result<Item, String> {
             (":metadata_json", opt_json(e.json("metadata"))),
         ];
         Ok(Item {
-            row: row(Table::Events, vec![(":id", text(id))], cols, raw),
+            row: row(STREAM.name, vec![(":id", text(id))], cols, raw),
             key: id.to_owned(),
             created_at: e.ts("created_at"),
             updated_at: e.ts("updated_at"),

@@ -2,8 +2,17 @@
 
 use serde_json::value::RawValue;
 
-use super::{Item, item, opt_json, opt_text, opt_ts, row, text};
-use crate::store::Table;
+use super::{Item, Mode, Stream, item, opt_json, opt_text, opt_ts, row, text};
+
+pub static STREAM: Stream = Stream {
+    name: "experiences",
+    path: "v1/experiences",
+    scope: "experience.read",
+    mode: Mode::Scan,
+    enabled_by_default: false,
+    parse,
+    children: &[],
+};
 
 pub fn parse(raw: &RawValue) -> Result<Item, String> {
     item(raw, |x| {
@@ -20,7 +29,7 @@ pub fn parse(raw: &RawValue) -> Result<Item, String> {
             (":metadata_json", opt_json(x.json("metadata"))),
         ];
         Ok(Item {
-            row: row(Table::Experiences, vec![(":id", text(id))], cols, raw),
+            row: row(STREAM.name, vec![(":id", text(id))], cols, raw),
             key: id.to_owned(),
             created_at: x.ts("created_at"),
             updated_at: x.ts("updated_at"),

@@ -13,19 +13,46 @@ use rusqlite::types::Value;
 use serde_json::value::RawValue;
 
 use crate::api::types::Timestamp;
-use crate::store::{Params, Row, Table, iso};
+use crate::store::{Children, Params, Row, iso};
 use read::{Fields, Money};
 
-pub use orders::{SUBRESOURCES, children as order_children, subresource_path};
+/// Every stream, in the order runs report them: the one place a new stream is listed.
+pub static ALL: [&Stream; 5] = [
+    &bookings::STREAM,
+    &orders::STREAM,
+    &consents::STREAM,
+    &events::STREAM,
+    &experiences::STREAM,
+];
 
-/// A list the job copies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StreamKind {
-    Bookings,
-    Orders,
-    MarketingConsents,
-    Events,
-    Experiences,
+/// A list the job copies, described once, in its own file.
+#[derive(Debug)]
+pub struct Stream {
+    /// The stream's name: its `[streams]` config key, its table, its `sync_state` row, its logs.
+    pub name: &'static str,
+    /// The list endpoint, relative to `api.base_url`; `{path}/{id}` fetches one item.
+    pub path: &'static str,
+    /// The OAuth scope its endpoints require (seed 003).
+    pub scope: &'static str,
+    pub mode: Mode,
+    /// Whether it runs when `[streams]` does not name it.
+    pub enabled_by_default: bool,
+    /// Maps one list item to its row.
+    pub parse: fn(&RawValue) -> Result<Item, String>,
+    /// Per-item lists fetched by the fan-out for every new or changed item (an order's line
+    /// items, transactions and refunds); when there are any, pages are staged, not written.
+    pub children: &'static [Child],
+}
+
+/// A per-item list: `{parent path}/{id}/{leaf}` answers `{items}` (no paging, §6.13).
+#[derive(Debug)]
+pub struct Child {
+    /// Its table.
+    pub table: &'static str,
+    pub leaf: &'static str,
+    /// Maps one parent's whole list (`table`, parent id, items) to the rows replacing what is
+    /// stored; unreadable items go to quarantine.
+    pub read: fn(&'static str, &str, &[Box<RawValue>]) -> Children,
 }
 
 /// How a stream is walked each run.
@@ -33,84 +60,26 @@ pub enum StreamKind {
 pub enum Mode {
     /// Sortable by `updated_at`: a bootstrap crawl once, then only what changed.
     Incremental,
-    /// No usable timestamp filter: every run lists everything and marks what vanished.
+    /// No usable timestamp filter: every run lists everything and confirms what vanished.
     Scan,
 }
 
-impl StreamKind {
-    pub const ALL: [StreamKind; 5] = [
-        Self::Bookings,
-        Self::Orders,
-        Self::MarketingConsents,
-        Self::Events,
-        Self::Experiences,
-    ];
-
-    /// The stream's name in config, logs, `sync_state` and `sync_runs`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Bookings => "bookings",
-            Self::Orders => "orders",
-            Self::MarketingConsents => "marketing_consents",
-            Self::Events => "events",
-            Self::Experiences => "experiences",
-        }
+impl Stream {
+    pub fn has_children(&self) -> bool {
+        !self.children.is_empty()
     }
+}
 
-    /// The OAuth scope its endpoints require (seed 003).
-    pub fn scope(self) -> &'static str {
-        match self {
-            Self::Bookings => "booking.read",
-            Self::Orders => "order.read",
-            Self::MarketingConsents => "marketing.read",
-            Self::Events => "event.read",
-            Self::Experiences => "experience.read",
-        }
-    }
+/// The stream called `name`, if there is one.
+pub fn by_name(name: &str) -> Option<&'static Stream> {
+    ALL.iter().copied().find(|s| s.name == name)
+}
 
-    pub fn path(self) -> &'static str {
-        match self {
-            Self::Bookings => "v1/bookings",
-            Self::Orders => "v1/orders",
-            Self::MarketingConsents => "v1/marketing-consents",
-            Self::Events => "v1/events",
-            Self::Experiences => "v1/experiences",
-        }
-    }
-
-    /// Whether each item has sub-resources fetched by the fan-out (orders: line items,
-    /// transactions, refunds), so its pages are staged rather than written.
-    pub fn has_children(self) -> bool {
-        self == Self::Orders
-    }
-
-    pub fn mode(self) -> Mode {
-        match self {
-            Self::Bookings | Self::Orders => Mode::Incremental,
-            Self::MarketingConsents | Self::Events | Self::Experiences => Mode::Scan,
-        }
-    }
-
-    pub fn table(self) -> Table {
-        match self {
-            Self::Bookings => Table::Bookings,
-            Self::Orders => Table::Orders,
-            Self::MarketingConsents => Table::MarketingConsents,
-            Self::Events => Table::Events,
-            Self::Experiences => Table::Experiences,
-        }
-    }
-
-    /// Maps one list item to its row.
-    pub fn parse(self, raw: &RawValue) -> Result<Item, String> {
-        match self {
-            Self::Bookings => bookings::parse(raw),
-            Self::Orders => orders::parse(raw),
-            Self::MarketingConsents => consents::parse(raw),
-            Self::Events => events::parse(raw),
-            Self::Experiences => experiences::parse(raw),
-        }
-    }
+/// Every table the streams write, each stream's before its children's.
+pub fn tables() -> Vec<&'static str> {
+    ALL.iter()
+        .flat_map(|s| std::iter::once(s.name).chain(s.children.iter().map(|c| c.table)))
+        .collect()
 }
 
 /// A parsed list item.
@@ -187,7 +156,7 @@ fn customer(p: &mut Params, c: Fields<'_>) {
     ]);
 }
 
-fn row(table: Table, key: Params, mut cols: Params, raw: &RawValue) -> Row {
+fn row(table: &'static str, key: Params, mut cols: Params, raw: &RawValue) -> Row {
     cols.push((":raw_json", text(raw.get())));
     let item_key = match key.first() {
         Some((_, Value::Text(k))) => k.clone(),

@@ -10,15 +10,43 @@ use rusqlite::types::Value;
 use serde_json::value::RawValue;
 
 use super::read::{self, Fields};
-use super::{Item, customer, item, money, opt_int, opt_json, opt_text, opt_ts, row, text, ts};
-use crate::store::{Children, Prune, Quarantined, Row, Table};
+use super::{
+    Child, Item, Mode, Stream, customer, item, money, opt_int, opt_json, opt_text, opt_ts, row, text, ts,
+};
+use crate::store::{Children, Prune, Quarantined, Row};
 
-/// The per-order endpoints, fetched when an order is new or changed.
-pub const SUBRESOURCES: [Table; 3] = [
-    Table::OrderLineItems,
-    Table::OrderTransactions,
-    Table::OrderRefunds,
+/// The per-order endpoints, fetched by the fan-out when an order is new or changed.
+static CHILDREN: [Child; 3] = [
+    Child {
+        table: LINE_ITEMS,
+        leaf: "line-items",
+        read: children,
+    },
+    Child {
+        table: TRANSACTIONS,
+        leaf: "transactions",
+        read: children,
+    },
+    Child {
+        table: REFUNDS,
+        leaf: "refunds",
+        read: children,
+    },
 ];
+
+const LINE_ITEMS: &str = "order_line_items";
+const TRANSACTIONS: &str = "order_transactions";
+const REFUNDS: &str = "order_refunds";
+
+pub static STREAM: Stream = Stream {
+    name: "orders",
+    path: "v1/orders",
+    scope: "order.read",
+    mode: Mode::Incremental,
+    enabled_by_default: true,
+    parse,
+    children: &CHILDREN,
+};
 
 pub fn parse(raw: &RawValue) -> Result<Item, String> {
     item(raw, |o| {
@@ -58,22 +86,12 @@ pub fn parse(raw: &RawValue) -> Result<Item, String> {
             totals.money("amount"),
         );
         Ok(Item {
-            row: row(Table::Orders, vec![(":id", text(id))], cols, raw),
+            row: row(STREAM.name, vec![(":id", text(id))], cols, raw),
             key: id.to_owned(),
             created_at: Some(created_at),
             updated_at: Some(updated_at),
         })
     })
-}
-
-/// The URL path of one of an order's sub-resource lists.
-pub fn subresource_path(table: Table, order_id: &str) -> String {
-    let leaf = match table {
-        Table::OrderLineItems => "line-items",
-        Table::OrderTransactions => "transactions",
-        _ => "refunds",
-    };
-    format!("v1/orders/{order_id}/{leaf}")
 }
 
 /// A line item's discount, from `discount` (an object with `amount`, or a Money itself) or from
@@ -150,7 +168,7 @@ fn line_item(order_id: &str, position: usize, l: Fields<'_>, raw: &RawValue) -> 
         disc,
     );
     row(
-        Table::OrderLineItems,
+        LINE_ITEMS,
         vec![
             (":order_id", text(order_id)),
             (":position", Value::Integer(position as i64)),
@@ -161,14 +179,19 @@ fn line_item(order_id: &str, position: usize, l: Fields<'_>, raw: &RawValue) -> 
 }
 
 /// A transaction or refund; `None` (with why) when it has no id.
-fn payment(table: Table, order_id: &str, t: Fields<'_>, raw: &RawValue) -> Result<(String, Row), String> {
+fn payment(
+    table: &'static str,
+    order_id: &str,
+    t: Fields<'_>,
+    raw: &RawValue,
+) -> Result<(String, Row), String> {
     let id = t.required_str("id")?;
     let mut cols = vec![
         (":order_id", text(order_id)),
         (":status", opt_text(t.str("status"))),
         (":created_at", opt_ts(t.ts("created_at"))),
     ];
-    if table == Table::OrderTransactions {
+    if table == TRANSACTIONS {
         let details = t.obj("details");
         cols.extend([
             (":provider", opt_text(t.str("provider"))),
@@ -188,14 +211,14 @@ fn payment(table: Table, order_id: &str, t: Fields<'_>, raw: &RawValue) -> Resul
 
 /// Maps the `items` of one sub-resource list of `order_id` to the rows replacing what is stored;
 /// an item that cannot be read goes to quarantine and the others are kept.
-pub fn children(table: Table, order_id: &str, items: &[Box<RawValue>]) -> Children {
+fn children(table: &'static str, order_id: &str, items: &[Box<RawValue>]) -> Children {
     let mut rows = Vec::with_capacity(items.len());
     let mut ids = Vec::new();
     let mut quarantined = Vec::new();
     for (position, raw) in items.iter().enumerate() {
         let value: serde_json::Value = serde_json::from_str(raw.get()).unwrap_or_default();
         let read = Fields::item(&value).and_then(|f| match table {
-            Table::OrderLineItems => Ok(line_item(order_id, position, f, raw)),
+            LINE_ITEMS => Ok(line_item(order_id, position, f, raw)),
             _ => payment(table, order_id, f, raw).map(|(id, row)| {
                 ids.push(id);
                 row
@@ -204,7 +227,7 @@ pub fn children(table: Table, order_id: &str, items: &[Box<RawValue>]) -> Childr
         match read {
             Ok(row) => rows.push(row),
             Err(error) => quarantined.push(Quarantined {
-                stream: table.name(),
+                stream: table,
                 key: format!("{order_id}#{position}"),
                 id: None,
                 parent_id: Some(order_id.to_owned()),
@@ -214,7 +237,7 @@ pub fn children(table: Table, order_id: &str, items: &[Box<RawValue>]) -> Childr
         }
     }
     let prune = match table {
-        Table::OrderLineItems => Prune::BeyondPosition(items.len() as i64),
+        LINE_ITEMS => Prune::BeyondPosition(items.len() as i64),
         _ => Prune::NotIn(ids),
     };
     Children {

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use understory_sync::store::Table;
 use understory_sync::sync::RunStatus;
 
 use crate::support::*;
@@ -225,8 +224,7 @@ async fn a_database_from_the_previous_schema_version_upgrades_with_its_data_inta
     c.pragma_update(None, "user_version", 1).unwrap();
     c.execute("ATTACH DATABASE ?1 AS cur", [current.to_str().unwrap()])
         .unwrap();
-    for t in Table::ALL
-        .map(Table::name)
+    for t in understory_sync::streams::tables()
         .iter()
         .chain(&["sync_state", "sync_runs"])
     {

@@ -24,10 +24,10 @@ async fn a_three_second_cursor_survives_a_slow_fan_out_at_five_requests_per_seco
     let sb = start(short_cursors()).await;
     let (_dir, db) = temp_db();
     let mut raw = raw_config(&sb, &db);
-    raw.streams.bookings = false;
-    raw.streams.marketing_consents = false;
-    raw.streams.events = false;
-    raw.streams.experiences = false;
+    raw.streams.set("bookings", false);
+    raw.streams.set("marketing_consents", false);
+    raw.streams.set("events", false);
+    raw.streams.set("experiences", false);
     // A first run's pace: five requests a second, growing only as answers stay clean. At that
     // pace one page's fan-out alone (300 requests) takes a minute, twenty cursor lifetimes.
     raw.api.requests_per_second = 5;

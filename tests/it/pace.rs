@@ -124,7 +124,7 @@ async fn the_learned_pace_is_where_the_next_run_starts() {
     raw.api.requests_per_second = 20;
     raw.api.burst = 1;
     raw.api.page_size = 20;
-    raw.streams.orders = false;
+    raw.streams.set("orders", false);
     raw.retry.max_attempts = 20;
     raw.retry.run_budget = 1_000;
     let cfg = config(raw);

@@ -24,10 +24,10 @@ async fn consents_removed_during_scans_are_marked_only_once_confirmed() {
     let sb = start(sc).await;
     let (_dir, db) = temp_db();
     let mut raw = raw_config(&sb, &db);
-    raw.streams.bookings = false;
-    raw.streams.orders = false;
-    raw.streams.events = false;
-    raw.streams.experiences = false;
+    raw.streams.set("bookings", false);
+    raw.streams.set("orders", false);
+    raw.streams.set("events", false);
+    raw.streams.set("experiences", false);
     raw.api.page_size = 20;
     let cfg = config(raw);
     sync(&cfg).await;

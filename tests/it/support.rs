@@ -10,7 +10,6 @@ use serde_json::Value;
 use understory_sync::config::{self, Config, RawConfig};
 use understory_sync::sandbox::{Sandbox, SandboxConfig, Truth};
 use understory_sync::shutdown::Stop;
-use understory_sync::store::Table;
 use understory_sync::sync::{self, RunReport};
 
 /// A sandbox small enough for a test to sync in about a second.
@@ -47,8 +46,8 @@ pub fn raw_config(sb: &Sandbox, db: &Path) -> RawConfig {
     raw.retry.initial_backoff_ms = 5;
     raw.retry.max_backoff_ms = 50;
     raw.retry.rate_limited_wait_secs = 1;
-    raw.streams.events = true;
-    raw.streams.experiences = true;
+    raw.streams.set("events", true);
+    raw.streams.set("experiences", true);
     raw
 }
 
@@ -241,7 +240,7 @@ pub fn assert_converged(db: &Path, sb: &Sandbox) {
 pub fn fingerprint(db: &Path) -> String {
     let c = open(db);
     let mut out = String::new();
-    for t in Table::ALL.map(Table::name) {
+    for t in understory_sync::streams::tables() {
         let sql = format!(
             "SELECT group_concat(x, '|') FROM (SELECT raw_json || coalesce(removed_at, '') || last_changed_at AS x FROM {t} ORDER BY rowid)"
         );

@@ -142,7 +142,7 @@ async fn a_server_side_rate_limit_is_waited_out() {
     });
     let (_dir, db) = temp_db();
     let mut raw = raw_config(&sb, &db);
-    raw.streams.orders = false;
+    raw.streams.set("orders", false);
     raw.api.requests_per_second = 100;
     raw.api.burst = 1;
     raw.api.page_size = 5;
@@ -315,13 +315,7 @@ async fn interrupted_bookings_pass(
 }
 
 fn bookings_only() -> understory_sync::config::RawStreams {
-    understory_sync::config::RawStreams {
-        bookings: true,
-        orders: false,
-        marketing_consents: false,
-        events: false,
-        experiences: false,
-    }
+    understory_sync::config::RawStreams::only(&["bookings"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -365,11 +359,7 @@ async fn a_scan_resumed_after_a_crash_remembers_what_it_saw_and_confirms_removal
     let sb = start(small()).await;
     let (_dir, db) = temp_db();
     let mut raw = raw_config(&sb, &db);
-    raw.streams = understory_sync::config::RawStreams {
-        marketing_consents: true,
-        ..bookings_only()
-    };
-    raw.streams.bookings = false;
+    raw.streams = understory_sync::config::RawStreams::only(&["marketing_consents"]);
     raw.retry.run_budget = 0;
     raw.api.page_size = 10;
     let cfg = config(raw);
