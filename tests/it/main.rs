@@ -3,6 +3,7 @@
 
 mod analysts;
 mod cli;
+mod columns;
 mod configs;
 mod fan_out;
 mod ops;
