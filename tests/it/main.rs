@@ -8,6 +8,7 @@ mod configs;
 mod fan_out;
 mod ops;
 mod pace;
+mod promises;
 mod removals;
 mod sandbox;
 mod support;

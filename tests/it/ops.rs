@@ -12,12 +12,16 @@ use crate::cli::{BIN, Job, job, spawn_until_commits, sync_cmd, sync_ok, write_co
 use crate::support::*;
 
 fn sigterm(child: &Child) {
+    signal(child, "-TERM");
+}
+
+fn signal(child: &Child, which: &str) {
     let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([which, &child.id().to_string()])
         .status()
         .unwrap()
         .success();
-    assert!(ok, "kill -TERM");
+    assert!(ok, "kill {which}");
 }
 
 /// Waits for `child` to exit, at most `limit`; returns its exit code and how long it took.
@@ -53,18 +57,21 @@ async fn sigterm_mid_sync_exits_promptly_records_interrupted_and_the_next_run_co
         cfg,
         db,
     } = job(40).await;
-    let mut child = spawn_until_commits(
-        sync_cmd(&cfg, "sandbox-secret").env("UNDERSTORY_SYNC__API__PAGE_SIZE", "10"),
-        &db,
-        4,
-    )
-    .await;
-    sigterm(&child);
-    let (code, took) = exit_within(&mut child, Duration::from_secs(5)).await;
-    assert_eq!(code, Some(7), "interrupted exit code (took {took:?})");
-    let (status, ended) = last_run(&db);
-    assert_eq!(status, "interrupted");
-    assert!(ended.is_some());
+    // SIGTERM from systemd, SIGINT from Ctrl-C: the same clean stop.
+    for which in ["-TERM", "-INT"] {
+        let mut child = spawn_until_commits(
+            sync_cmd(&cfg, "sandbox-secret").env("UNDERSTORY_SYNC__API__PAGE_SIZE", "10"),
+            &db,
+            4,
+        )
+        .await;
+        signal(&child, which);
+        let (code, took) = exit_within(&mut child, Duration::from_secs(5)).await;
+        assert_eq!(code, Some(7), "{which}: interrupted exit code (took {took:?})");
+        let (status, ended) = last_run(&db);
+        assert_eq!(status, "interrupted", "{which}");
+        assert!(ended.is_some());
+    }
     sb.set_faults(FaultConfig::default());
     sync_ok(&cfg);
     assert_converged(&db, &sb);
