@@ -7,7 +7,6 @@ mod sandbox;
 mod status;
 mod sync;
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -116,26 +115,7 @@ pub enum Command {
         bookings: u32,
     },
     /// Serve the stand-in Understory API (auth server and `/v1`) on loopback.
-    Sandbox {
-        #[arg(long, default_value_t = 8787)]
-        port: u16,
-        #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
-        bind: IpAddr,
-        /// Sandbox settings (see config/sandbox.toml); flags below override it.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        #[arg(long)]
-        seed: Option<u64>,
-        #[arg(long)]
-        bookings: Option<u32>,
-        #[arg(long)]
-        token_ttl_secs: Option<u64>,
-        #[arg(long)]
-        cursor_ttl_secs: Option<u64>,
-        /// Advance the simulated clock one mutation step this often.
-        #[arg(long)]
-        mutate_every_secs: Option<u64>,
-    },
+    Sandbox(sandbox::Flags),
 }
 
 /// Runs the parsed command; errors carry their exit code.
@@ -155,28 +135,7 @@ pub async fn run(cli: Cli) -> Result<Exit, (Exit, anyhow::Error)> {
             json,
         } => status::status(&config.path, database, json),
         Command::Demo { database, bookings } => demo::demo(database, bookings).await,
-        Command::Sandbox {
-            port,
-            bind,
-            config,
-            seed,
-            bookings,
-            token_ttl_secs,
-            cursor_ttl_secs,
-            mutate_every_secs,
-        } => {
-            sandbox::serve(sandbox::Flags {
-                port,
-                bind,
-                config,
-                seed,
-                bookings,
-                token_ttl_secs,
-                cursor_ttl_secs,
-                mutate_every_secs,
-            })
-            .await
-        }
+        Command::Sandbox(flags) => sandbox::serve(flags).await,
     }
 }
 

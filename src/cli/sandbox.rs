@@ -1,6 +1,6 @@
 //! `sandbox`: serve the stand-in Understory API on a port.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -9,14 +9,25 @@ use understory_sync::sandbox::{Sandbox, SandboxConfig};
 use super::Exit;
 
 /// The `sandbox` command's flags; each overrides the config file's value.
+#[derive(Debug, clap::Args)]
 pub struct Flags {
+    #[arg(long, default_value_t = 8787)]
     pub port: u16,
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     pub bind: IpAddr,
+    /// Sandbox settings (see config/sandbox.toml); flags below override it.
+    #[arg(long)]
     pub config: Option<PathBuf>,
+    #[arg(long)]
     pub seed: Option<u64>,
+    #[arg(long)]
     pub bookings: Option<u32>,
+    #[arg(long)]
     pub token_ttl_secs: Option<u64>,
+    #[arg(long)]
     pub cursor_ttl_secs: Option<u64>,
+    /// Advance the simulated clock one mutation step this often.
+    #[arg(long)]
     pub mutate_every_secs: Option<u64>,
 }
 
