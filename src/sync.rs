@@ -737,20 +737,10 @@ async fn retry_quarantined(
     let store = Arc::clone(&ctx.store);
     let ids = blocking(move || store.quarantined_ids(name)).await?;
     for id in ids {
-        let path = format!("{}/{id}", kind.path);
-        let raw: Box<RawValue> = match ctx.api.get(stats, &path, &[]).await {
-            Ok(raw) => raw,
-            Err(e) if matches!(e.root(), api::Error::Refused { status: 404, .. }) => {
-                let store = Arc::clone(&ctx.store);
-                blocking(move || store.release_quarantine(name, &id)).await?;
-                continue;
-            }
-            Err(e) => {
-                return Err(Error::Api {
-                    stream: name,
-                    source: e,
-                });
-            }
+        let Some(raw) = fetch_by_id(ctx, kind, stats, &id).await? else {
+            let store = Arc::clone(&ctx.store);
+            blocking(move || store.release_quarantine(name, &id)).await?;
+            continue;
         };
         let (items, bad) = read_page(kind, std::slice::from_ref(&raw));
         if !items.is_empty() {
@@ -768,6 +758,24 @@ async fn retry_quarantined(
         wake.notify_one();
     }
     Ok(())
+}
+
+/// One item by id (`{path}/{id}`), or `None` when the API no longer has it (404).
+async fn fetch_by_id(
+    ctx: &Ctx,
+    kind: &'static Stream,
+    stats: &Stats,
+    id: &str,
+) -> Result<Option<Box<RawValue>>, Error> {
+    let path = format!("{}/{id}", kind.path);
+    match ctx.api.get(stats, &path, &[]).await {
+        Ok(raw) => Ok(Some(raw)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(source) => Err(Error::Api {
+            stream: kind.name,
+            source,
+        }),
+    }
 }
 
 /// After a complete scan: asks the API about each live row the scan did not list, because a
@@ -794,19 +802,12 @@ async fn confirm_removals(
             missed.push(key);
             continue;
         };
-        let path = format!("{}/{id}", kind.path);
-        match ctx.api.get::<Box<RawValue>>(stats, &path, &[]).await {
-            Ok(raw) => {
+        match fetch_by_id(ctx, kind, stats, &id).await? {
+            Some(raw) => {
                 let (items, _) = read_page(kind, std::slice::from_ref(&raw));
                 still_listed.extend(items.into_iter().map(|i| i.row));
             }
-            Err(e) if matches!(e.root(), api::Error::Refused { status: 404, .. }) => confirmed.push(key),
-            Err(e) => {
-                return Err(Error::Api {
-                    stream: name,
-                    source: e,
-                });
-            }
+            None => confirmed.push(key),
         }
     }
     tracing::info!(
@@ -880,9 +881,7 @@ async fn fan_out(
         while let Some((id, raw, children)) = fetched.next().await {
             let children = match children {
                 Ok(c) => c,
-                Err(Error::Api { source, .. })
-                    if matches!(source.root(), api::Error::Refused { status: 404, .. }) =>
-                {
+                Err(Error::Api { source, .. }) if source.is_not_found() => {
                     tracing::warn!(order_id = %id, "order vanished before its details were fetched; dropped");
                     let store = Arc::clone(&ctx.store);
                     blocking(move || store.unstage(name, &id)).await?;

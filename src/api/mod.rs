@@ -80,4 +80,9 @@ impl Error {
     pub fn is_bad_request(&self) -> bool {
         matches!(self.root(), Self::Refused { status: 400, .. })
     }
+
+    /// True when the API no longer has what was asked for (404).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self.root(), Self::Refused { status: 404, .. })
+    }
 }
