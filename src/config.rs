@@ -458,13 +458,29 @@ pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Resul
             ),
         ));
     }
-    let streams: Vec<&'static Stream> = streams::ALL
-        .iter()
-        .copied()
-        .filter(|s| raw.streams.0.get(s.name).copied().unwrap_or(s.enabled_by_default))
-        .collect();
+    // `ALL` lists parents first, so a per-parent stream the config does not name can follow its
+    // parent: `orders = false` alone turns the order line items off too.
+    let mut streams: Vec<&'static Stream> = Vec::new();
+    for s in streams::ALL.iter().copied() {
+        let default = s.enabled_by_default && s.parent().is_none_or(|p| streams.contains(&p));
+        if raw.streams.0.get(s.name).copied().unwrap_or(default) {
+            streams.push(s);
+        }
+    }
     if streams.is_empty() {
         return Err(invalid("streams", "no stream is enabled"));
+    }
+    if let Some((child, parent)) = streams
+        .iter()
+        .find_map(|s| s.parent().filter(|p| !streams.contains(p)).map(|p| (s, p)))
+    {
+        return Err(invalid(
+            "streams",
+            format!(
+                "`{1}` is fetched per item of `{0}`, which is off; set {0} = true, or {1} = false",
+                parent.name, child.name
+            ),
+        ));
     }
     let database = relative_to(base, raw.database);
     let schedule = match raw.schedule.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -707,9 +723,46 @@ mod tests {
         let names: Vec<&str> = cfg.streams.iter().map(|s| s.name).collect();
         assert_eq!(
             names,
-            ["bookings", "orders", "marketing_consents"],
+            [
+                "bookings",
+                "orders",
+                "order_line_items",
+                "order_transactions",
+                "order_refunds",
+                "marketing_consents"
+            ],
             "the defaults"
         );
+    }
+
+    #[test]
+    fn a_per_parent_stream_needs_its_parent() {
+        let mut r = raw(Some("s"), None);
+        r.streams.set("orders", false);
+        let cfg = validate(r, &env(&[]), None).unwrap();
+        assert!(
+            cfg.streams.iter().all(|s| !s.name.starts_with("order")),
+            "an unnamed per-parent stream follows its parent"
+        );
+        let mut r = raw(Some("s"), None);
+        r.streams.set("orders", false);
+        r.streams.set("order_line_items", true);
+        let err = validate(r, &env(&[]), None).unwrap_err().to_string();
+        assert!(
+            err.contains("`order_line_items` is fetched per item of `orders`")
+                && err.contains("orders = true"),
+            "{err}"
+        );
+        let mut r = raw(Some("s"), None);
+        for s in [
+            "orders",
+            "order_line_items",
+            "order_transactions",
+            "order_refunds",
+        ] {
+            r.streams.set(s, false);
+        }
+        assert!(validate(r, &env(&[]), None).is_ok());
     }
 
     #[test]

@@ -37,7 +37,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::Notify;
 
-use crate::api::types::{Items, Page, Timestamp};
+use crate::api::types::{Page, Timestamp};
 use crate::api::{self, ApiClient, Stats};
 use crate::auth;
 use crate::config::Config;
@@ -45,7 +45,7 @@ use crate::pace::Lane;
 use crate::shutdown::Stop;
 use crate::store::checkpoint::{Pass, PassKind};
 use crate::store::{self, Checkpoint, Children, Commit, Counts, Quarantined, Removals, Store, iso};
-use crate::streams::{self, Item, Mode, Stream};
+use crate::streams::{self, At, Item, Mode, Stream};
 
 /// Why a stream (or the run) failed, and so which exit code it maps to.
 #[derive(Debug, thiserror::Error)]
@@ -245,6 +245,19 @@ struct Ctx {
     progress: Arc<Progress>,
 }
 
+impl Ctx {
+    /// The enabled per-parent streams of `parent`: fetched by its fan-out for each new or
+    /// changed item. With none, its pages are written directly; with some, they are staged.
+    fn children(&self, parent: &'static Stream) -> Vec<&'static Stream> {
+        self.config
+            .streams
+            .iter()
+            .copied()
+            .filter(|s| s.parent() == Some(parent))
+            .collect()
+    }
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, store::Error> + Send + 'static,
 ) -> Result<T, Error> {
@@ -296,9 +309,16 @@ pub async fn run_with_progress(
         progress,
     });
 
-    ctx.progress.register(&config.streams);
+    // Per-parent streams run inside their parent's fan-out, not as tasks of their own.
+    let lists: Vec<&'static Stream> = config
+        .streams
+        .iter()
+        .copied()
+        .filter(|s| s.parent().is_none())
+        .collect();
+    ctx.progress.register(&lists);
     let mut tasks = tokio::task::JoinSet::new();
-    for (n, kind) in config.streams.iter().copied().enumerate() {
+    for (n, kind) in lists.into_iter().enumerate() {
         let ctx = Arc::clone(&ctx);
         tasks.spawn(async move { (n, run_stream(&ctx, kind).await) });
     }
@@ -385,8 +405,12 @@ async fn run_stream(ctx: &Ctx, kind: &'static Stream) -> StreamReport {
     };
     let walk_done = AtomicBool::new(false);
     let wake = Notify::new();
+    let children = ctx.children(kind);
     let walking = async {
-        let mut result = retry_quarantined(ctx, kind, &stats, &mut report, &wake).await;
+        let mut result = backfill(ctx, kind, &children).await;
+        if result.is_ok() {
+            result = retry_quarantined(ctx, kind, &stats, &mut report, &wake).await;
+        }
         if result.is_ok() {
             result = walk(ctx, kind, &stats, &mut report, &wake).await;
         }
@@ -394,8 +418,8 @@ async fn run_stream(ctx: &Ctx, kind: &'static Stream) -> StreamReport {
         wake.notify_one();
         result
     };
-    let (walked, fanned) = if kind.has_children() {
-        tokio::join!(walking, fan_out(ctx, kind, &stats, &walk_done, &wake))
+    let (walked, fanned) = if !children.is_empty() {
+        tokio::join!(walking, fan_out(ctx, kind, &children, &stats, &walk_done, &wake))
     } else {
         (walking.await, Ok(StreamReport::default()))
     };
@@ -452,7 +476,8 @@ async fn run_stream(ctx: &Ctx, kind: &'static Stream) -> StreamReport {
 
 fn new_pass(kind: &'static Stream, cp: &Checkpoint, now: Timestamp) -> Pass {
     let pass_kind = match (kind.mode, cp.high_water_mark) {
-        (Mode::Scan, _) => PassKind::Scan,
+        // A per-parent stream is never walked on its own (its parent's fan-out fetches it).
+        (Mode::Scan | Mode::PerParent(_), _) => PassKind::Scan,
         (Mode::Incremental, None) => PassKind::Bootstrap,
         (Mode::Incremental, Some(_)) => PassKind::Incremental,
     };
@@ -550,7 +575,7 @@ async fn walk(
             .await
             .map_err(api_err)?;
         // An unreadable first item only means no candidate yet: the crawl's own pages set it.
-        let first = top.items.first().and_then(|r| (kind.parse)(r).ok());
+        let first = top.items.first().and_then(|r| kind.read(At::TOP, r).ok());
         pass.candidate = first.and_then(|i| i.updated_at);
     }
 
@@ -615,7 +640,7 @@ async fn walk(
             Vec::new()
         };
         let scan_complete = done && kind.mode == Mode::Scan;
-        let (rows, stage) = rows_or_staged(kind, items);
+        let (rows, stage) = rows_or_staged(ctx, kind, items);
         let commit = Commit {
             stream: name,
             rows,
@@ -675,9 +700,9 @@ async fn walk(
 
 /// A page's rows, as (rows to write, rows to stage): parents with sub-resources wait in staging
 /// for the fan-out, so the walk moves on at once.
-fn rows_or_staged(kind: &'static Stream, items: Vec<Item>) -> (Vec<store::Row>, Vec<store::Row>) {
+fn rows_or_staged(ctx: &Ctx, kind: &'static Stream, items: Vec<Item>) -> (Vec<store::Row>, Vec<store::Row>) {
     let rows = items.into_iter().map(|i| i.row).collect();
-    if kind.has_children() {
+    if !ctx.children(kind).is_empty() {
         (Vec::new(), rows)
     } else {
         (rows, Vec::new())
@@ -689,7 +714,7 @@ fn read_page(kind: &'static Stream, raw: &[Box<RawValue>]) -> (Vec<Item>, Vec<Qu
     let mut items = Vec::with_capacity(raw.len());
     let mut bad = Vec::new();
     for r in raw {
-        match (kind.parse)(r) {
+        match kind.read(At::TOP, r) {
             Ok(item) => items.push(item),
             Err(error) => bad.push(streams::quarantined(kind.name, r, error)),
         }
@@ -746,7 +771,7 @@ async fn retry_quarantined(
         if !items.is_empty() {
             tracing::info!(item = %id, "a quarantined item reads now; stored");
         }
-        let (rows, stage) = rows_or_staged(kind, items);
+        let (rows, stage) = rows_or_staged(ctx, kind, items);
         let commit = Commit {
             stream: name,
             rows,
@@ -833,13 +858,15 @@ async fn confirm_removals(
 /// Staged parents the fan-out takes from the database at a time.
 const FAN_OUT_BATCH: usize = 64;
 
-/// Drains `staging` while the walk runs and after it: fetches each staged parent's sub-resources
-/// and commits the parent with them in one transaction, so analysts never see an order without
-/// its line items. Its requests go in the pace's fan-out lane, behind any list walk request.
-/// Ends when the walk has ended and nothing is left staged.
+/// Drains `staging` while the walk runs and after it: fetches each staged parent's per-parent
+/// lists (an order's line items, transactions and refunds; a booking's tickets) and commits the
+/// parent with them in one transaction, so analysts never see an order without its line items.
+/// Its requests go in the pace's fan-out lane, behind any list walk request. Ends when the walk
+/// has ended and nothing is left staged.
 async fn fan_out(
     ctx: &Ctx,
     kind: &'static Stream,
+    children: &[&'static Stream],
     stats: &Stats,
     walk_done: &AtomicBool,
     wake: &Notify,
@@ -874,15 +901,15 @@ async fn fan_out(
         }
         let mut fetched = futures::stream::iter(batch)
             .map(|(id, raw)| async move {
-                let children = fetch_children(ctx, kind, stats, &id).await;
-                (id, raw, children)
+                let lists = fetch_children(ctx, kind, children, stats, &id).await;
+                (id, raw, lists)
             })
             .buffer_unordered(ctx.config.api.max_concurrent.max(1));
-        while let Some((id, raw, children)) = fetched.next().await {
-            let children = match children {
+        while let Some((id, raw, lists)) = fetched.next().await {
+            let lists = match lists {
                 Ok(c) => c,
                 Err(Error::Api { source, .. }) if source.is_not_found() => {
-                    tracing::warn!(order_id = %id, "order vanished before its details were fetched; dropped");
+                    tracing::warn!(parent = %id, "the item vanished before its lists were fetched; dropped");
                     let store = Arc::clone(&ctx.store);
                     blocking(move || store.unstage(name, &id)).await?;
                     continue;
@@ -891,19 +918,15 @@ async fn fan_out(
             };
             let raw = RawValue::from_string(raw).map_err(|e| Error::Setup(format!("staged JSON: {e}")))?;
             let (items, bad) = read_page(kind, std::slice::from_ref(&raw));
-            let staged = store::Row {
-                table: kind.name,
-                key: Vec::new(),
-                cols: Vec::new(),
-                raw_json: raw.get().to_owned(),
-                item_key: id.clone(),
-            };
             let commit = Commit {
                 stream: name,
                 rows: items.into_iter().map(|i| i.row).collect(),
-                children,
+                children: lists,
                 quarantined: bad,
-                unstage: Some(staged),
+                unstage: Some(store::Staged {
+                    item_key: id,
+                    raw_json: raw.get().to_owned(),
+                }),
                 ..Commit::default()
             };
             let counts = commit_page(ctx, commit, &mut report).await?;
@@ -914,23 +937,63 @@ async fn fan_out(
     }
 }
 
-/// One parent's per-item lists (an order's line items, transactions, refunds), fetched together.
+/// One parent's per-parent lists, fetched together; a paged one is followed to its end (its
+/// cursor is used at once, so it cannot go stale).
 async fn fetch_children(
     ctx: &Ctx,
     kind: &'static Stream,
+    children: &[&'static Stream],
     stats: &Stats,
     id: &str,
 ) -> Result<Vec<Children>, Error> {
-    let lists = kind.children.iter().map(|child| async move {
-        let path = format!("{}/{id}/{}", kind.path, child.leaf);
-        ctx.api
-            .get_in::<Items<Box<RawValue>>>(Lane::FanOut, stats, &path, &[])
-            .await
-            .map(|list| (child.read)(child.table, id, &list.items))
-            .map_err(|source| Error::Api {
-                stream: kind.name,
-                source,
-            })
+    let api_err = |source| Error::Api {
+        stream: kind.name,
+        source,
+    };
+    let lists = children.iter().map(|&child| async move {
+        let path = format!("{}/{id}/{}", kind.path, child.path);
+        let paged = matches!(child.mode, Mode::PerParent(p) if p.paged);
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut q = Vec::new();
+            if paged {
+                q.push(("limit", ctx.config.api.page_size.to_string()));
+            }
+            if let Some(c) = cursor.take() {
+                q.push(("cursor", c));
+            }
+            let page: Page<Box<RawValue>> = ctx
+                .api
+                .get_in(Lane::FanOut, stats, &path, &q)
+                .await
+                .map_err(api_err)?;
+            items.extend(page.items);
+            match page.next.filter(|n| !n.is_empty()) {
+                Some(next) if paged => cursor = Some(next),
+                _ => break,
+            }
+        }
+        Ok::<_, Error>(child.read_list(id, &items))
     });
     futures::future::try_join_all(lists).await
+}
+
+/// A per-parent stream enabled on a database that already holds its parents: every stored
+/// parent is staged once, so the fan-out fetches the new lists for rows that will not change
+/// again soon. The child's `sync_state` row records that this was done (in the same
+/// transaction), so it happens once per stream, and a crash midway leaves the rest staged.
+async fn backfill(ctx: &Ctx, kind: &'static Stream, children: &[&'static Stream]) -> Result<(), Error> {
+    for &child in children {
+        let store = Arc::clone(&ctx.store);
+        let staged = blocking(move || store.backfill(kind.name, child.name, Utc::now())).await?;
+        if let Some(n) = staged {
+            tracing::info!(
+                child = child.name,
+                parents = n,
+                "a newly enabled stream: every stored parent is staged once for it"
+            );
+        }
+    }
+    Ok(())
 }

@@ -86,3 +86,12 @@ ON CONFLICT (id) DO UPDATE SET
     metadata_json = excluded.metadata_json,
     raw_json = excluded.raw_json,
     last_changed_at = excluded.last_changed_at;
+
+-- name: stage_all
+-- Every stored row, staged once for a newly enabled per-parent stream; a newer listing already
+-- waiting is kept.
+INSERT OR IGNORE INTO staging (stream, item_key, raw_json, staged_at)
+SELECT :stream, id, raw_json, :now FROM bookings;
+
+-- name: count
+SELECT COUNT(*) FROM bookings;

@@ -76,3 +76,7 @@ WHERE removed_at IS NULL
 -- Candidates the API confirmed gone (404). :keys is a JSON array.
 UPDATE events SET removed_at = :now, last_changed_at = :now
 WHERE removed_at IS NULL AND id IN (SELECT value FROM json_each(:keys));
+
+-- name: count
+-- Live rows only.
+SELECT COUNT(*) FROM events WHERE removed_at IS NULL;

@@ -61,3 +61,13 @@ WHERE removed_at IS NULL
 -- Candidates the API confirmed gone (404). :keys is a JSON array.
 UPDATE experiences SET removed_at = :now, last_changed_at = :now
 WHERE removed_at IS NULL AND id IN (SELECT value FROM json_each(:keys));
+
+-- name: stage_all
+-- Every stored row, staged once for a newly enabled per-parent stream; a newer listing already
+-- waiting is kept.
+INSERT OR IGNORE INTO staging (stream, item_key, raw_json, staged_at)
+SELECT :stream, id, raw_json, :now FROM experiences WHERE removed_at IS NULL;
+
+-- name: count
+-- Live rows only.
+SELECT COUNT(*) FROM experiences WHERE removed_at IS NULL;

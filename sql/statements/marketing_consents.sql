@@ -68,3 +68,7 @@ WHERE removed_at IS NULL AND missed_scans >= 2 AND consent_key IN (SELECT value 
 -- A complete scan listed them: the count of misses starts over.
 UPDATE marketing_consents SET missed_scans = 0
 WHERE missed_scans > 0 AND consent_key IN (SELECT item_key FROM scan_seen WHERE stream = :stream);
+
+-- name: count
+-- Live rows only.
+SELECT COUNT(*) FROM marketing_consents WHERE removed_at IS NULL;

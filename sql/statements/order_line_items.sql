@@ -3,7 +3,7 @@
 -- name: lookup
 -- The stored raw_json and whether the row is live, to tell inserts, updates and
 -- unchanged rows apart before writing anything.
-SELECT raw_json, 1 FROM order_line_items WHERE order_id = :order_id AND position = :position;
+SELECT raw_json, 1 FROM order_line_items WHERE order_id = :parent_id AND position = :position;
 
 -- name: upsert
 INSERT INTO order_line_items (
@@ -76,4 +76,7 @@ ON CONFLICT (order_id, position) DO UPDATE SET
 
 -- name: prune
 -- Positions beyond the order's current item count.
-DELETE FROM order_line_items WHERE order_id = :order_id AND position >= :count;
+DELETE FROM order_line_items WHERE order_id = :parent_id AND position >= :count;
+
+-- name: count
+SELECT COUNT(*) FROM order_line_items;

@@ -50,4 +50,7 @@ ON CONFLICT (id) DO UPDATE SET
 
 -- name: prune
 -- Items the order no longer lists; :ids is a JSON array.
-DELETE FROM order_transactions WHERE order_id = :order_id AND id NOT IN (SELECT value FROM json_each(:ids));
+DELETE FROM order_transactions WHERE order_id = :parent_id AND id NOT IN (SELECT value FROM json_each(:ids));
+
+-- name: count
+SELECT COUNT(*) FROM order_transactions;

@@ -32,3 +32,6 @@ ON CONFLICT (stream) DO UPDATE SET
 SELECT stream, high_water_mark, cursor IS NOT NULL, cursor_saved_at, pass_kind, pass_pages,
        last_completed_at
 FROM sync_state ORDER BY stream;
+
+-- name: exists
+SELECT 1 FROM sync_state WHERE stream = :stream;

@@ -41,7 +41,7 @@ pub async fn demo(database: PathBuf, bookings: u32) -> Result<Exit, (Exit, anyho
     let cfg =
         config::validate(raw, &config::Environment::default(), None).map_err(|e| (Exit::Config, e.into()))?;
     let exit = super::sync::once(&cfg).await?;
-    let counts = understory_sync::store::status(&database, 0)
+    let counts = understory_sync::store::status(&database, 0, &understory_sync::streams::tables())
         .map_err(|e| (Exit::Database, anyhow::Error::new(e)))?
         .rows;
     println!(

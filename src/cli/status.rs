@@ -17,7 +17,8 @@ pub fn status(
         None => config::database_path(config, &config::Environment::from_process())
             .map_err(|e| (Exit::Config, e.into()))?,
     };
-    let st = understory_sync::store::status(&db, 10).map_err(|e| (Exit::Database, e.into()))?;
+    let st = understory_sync::store::status(&db, 10, &understory_sync::streams::tables())
+        .map_err(|e| (Exit::Database, e.into()))?;
     if json {
         println!(
             "{}",

@@ -36,6 +36,13 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/v1/events/{id}", get(event))
         .route("/v1/experiences", get(list_experiences))
         .route("/v1/experiences/{id}", get(experience))
+        .route("/v1/experiences/{id}/ticket-variants", get(ticket_variants))
+        .route(
+            "/v1/experiences/{id}/information-requests",
+            get(information_requests),
+        )
+        .route("/v1/bookings/{id}/tickets", get(tickets))
+        .route("/v1/bookings/{id}/information-request-answers", get(answers))
         .route("/_sandbox/mutate", post(mutate))
         .route("/_sandbox/expire-cursors", post(expire_cursors))
         .route("/_sandbox/expire-tokens", post(expire_tokens))
@@ -223,18 +230,9 @@ fn list(
     } else {
         "en"
     };
-    let limit = match q.limit.as_deref() {
-        None | Some("") => 100.min(spec.max_limit),
-        Some(raw) => match raw.parse::<i64>() {
-            Ok(n) if (1..=spec.max_limit as i64).contains(&n) => n as usize,
-            Ok(n) if state.config.clamp_limit => n.clamp(1, spec.max_limit as i64) as usize,
-            _ => {
-                return bad_request(&format!(
-                    "limit must be an integer between 1 and {}",
-                    spec.max_limit
-                ));
-            }
-        },
+    let limit = match limit(&state, &q, spec.max_limit) {
+        Ok(l) => l,
+        Err(r) => return r,
     };
     let sort = match (q.sort.as_deref(), spec.sortable) {
         (None | Some(""), _) => Sort::CreatedDesc,
@@ -288,17 +286,35 @@ fn list(
             Listing::Experiences => w.experience(i as usize, lang),
         })
         .collect();
+    page(&state, w.seed() ^ listing as u64, items, more, pos, query)
+}
+
+/// The `limit` asked for, checked against the list's bounds (or clamped, in clamp mode).
+fn limit(state: &State, q: &ListQuery, max: usize) -> Result<usize, Response> {
+    match q.limit.as_deref() {
+        None | Some("") => Ok(100.min(max)),
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(n) if (1..=max as i64).contains(&n) => Ok(n as usize),
+            Ok(n) if state.config.clamp_limit => Ok(n.clamp(1, max as i64) as usize),
+            _ => Err(bad_request(&format!(
+                "limit must be an integer between 1 and {max}"
+            ))),
+        },
+    }
+}
+
+/// A page of a list: `items` from `pos`, with a cursor when `more` follow, or the end of the
+/// list in the configured form (`salt` picks it in mixed mode).
+fn page(state: &State, salt: u64, items: Vec<Value>, more: bool, pos: usize, query: u64) -> Response {
     let next = if more {
-        Some(json!(state.cursors.issue((pos + rows.len()) as u64, query)))
+        Some(json!(state.cursors.issue((pos + items.len()) as u64, query)))
     } else if state.config.data.variants {
         Some(Value::Null)
     } else {
         match state.config.end_of_list {
             EndOfList::Empty => Some(json!("")),
             EndOfList::Absent => None,
-            EndOfList::Mixed => {
-                (world::mix(w.seed() ^ pos as u64 ^ listing as u64) & 1 == 0).then(|| json!(""))
-            }
+            EndOfList::Mixed => (world::mix(salt ^ pos as u64) & 1 == 0).then(|| json!("")),
         }
     };
     let page = match next {
@@ -306,6 +322,91 @@ fn list(
         None => json!({"items": items}),
     };
     Json(page).into_response()
+}
+
+/// A paged list of one experience's items (ticket variants, information requests): `cursor`
+/// and `limit` as on the top-level lists, the cursor bound to this experience and client.
+fn experience_list(
+    state: &State,
+    headers: &HeaderMap,
+    q: &ListQuery,
+    id: &str,
+    list: u64,
+    render: impl Fn(&World, usize, &str) -> Vec<Value>,
+) -> Response {
+    let (grant, _slot) = match admit(state, headers, Some("experience.read")) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let lang = match language(headers) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let limit = match limit(state, q, 100) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let w = world(state);
+    let e = match found(&w, Kind::Experience, id) {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    let query = world::mix(list << 56 ^ e as u64 ^ world::hash_str(&grant.client_id) ^ world::hash_str(lang));
+    let pos = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => 0,
+        Some(raw) => match state.cursors.check(raw, query) {
+            Ok(c) => c.pos as usize,
+            Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_CURSOR", e.message()),
+        },
+    };
+    let all = render(&w, e, lang);
+    let end = pos.saturating_add(limit).min(all.len());
+    let more = end < all.len();
+    let items = all
+        .get(pos.min(end)..end)
+        .map(<[Value]>::to_vec)
+        .unwrap_or_default();
+    page(state, w.seed() ^ list, items, more, pos, query)
+}
+
+async fn ticket_variants(
+    AxState(s): AxState<Arc<State>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    experience_list(&s, &h, &q, &id, 0x21, World::ticket_variants)
+}
+
+async fn information_requests(
+    AxState(s): AxState<Arc<State>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    experience_list(&s, &h, &q, &id, 0x22, |w, e, _| w.information_requests(e))
+}
+
+async fn tickets(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
+    one(
+        &s,
+        &h,
+        "booking.read",
+        Kind::Booking,
+        &id,
+        |w, i| json!({"items": w.tickets(i)}),
+    )
+}
+
+async fn answers(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
+    one(
+        &s,
+        &h,
+        "booking.read",
+        Kind::Booking,
+        &id,
+        |w, i| json!({"items": w.answers(i)}),
+    )
 }
 
 fn found(w: &World, kind: Kind, id: &str) -> Result<usize, Response> {

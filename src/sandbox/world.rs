@@ -16,6 +16,8 @@ use serde_json::{Value, json};
 
 use super::config::{DataConfig, MutateConfig};
 
+mod tickets;
+
 /// The simulated "now" when the world is generated: 2026-01-01T00:00:00Z.
 pub const START: i64 = 1_767_225_600;
 /// Generated history reaches back one year before `START`.
@@ -82,6 +84,9 @@ pub enum Kind {
     GiftCard = 11,
     User = 12,
     Ticket = 13,
+    TicketVariant = 14,
+    InformationRequest = 15,
+    BookingTicket = 16,
 }
 
 /// A UUID-shaped id whose last group carries the kind and index, so lookups need no map; the
@@ -228,6 +233,13 @@ pub struct Truth {
     pub events: BTreeMap<String, Value>,
     /// Rendered for `Accept-Language: en`.
     pub experiences: BTreeMap<String, Value>,
+    /// Keyed by id; the value is (experience id, item), rendered for `en`.
+    pub ticket_variants: BTreeMap<String, (String, Value)>,
+    pub information_requests: BTreeMap<String, (String, Value)>,
+    /// Keyed by id; the value is (booking id, item).
+    pub booking_tickets: BTreeMap<String, (String, Value)>,
+    /// Keyed by (booking id, position in the booking's list).
+    pub information_request_answers: BTreeMap<(String, i64), Value>,
     /// Items the API lists that lack a field the job needs (variants only): they belong in
     /// quarantine, as (stream, the item's JSON text).
     pub broken: std::collections::BTreeSet<(String, String)>,
@@ -376,6 +388,12 @@ impl World {
                 let k = r.below(events as u64) as usize;
                 self.events.touch(k, t0 + 1 + r.below(step as u64) as i64);
             }
+        }
+        // Now and then an experience changes its prices or questions (its `updated_at` moves).
+        let experiences = self.experiences.len();
+        if experiences > 0 && r.chance(0.5) {
+            let e = r.below(experiences as u64) as usize;
+            self.experiences.touch(e, t0 + 1 + r.below(step as u64) as i64);
         }
         let consents = self.consents_removed.len();
         let churn = share(self.consents_alive.len(), cfg.consent_churn_share);
@@ -569,14 +587,15 @@ impl World {
         r.chance(self.data.unknown_enum_share)
     }
 
-    pub fn booking(&self, i: usize) -> Value {
+    /// A booking's status: drawn at creation, redrawn by every change (a check-in among them).
+    fn booking_status(&self, i: usize) -> &'static str {
         let v = self.bookings.version[i];
-        let mut r = Rng::new(&[self.seed, Kind::Booking as u64, i as u64, 7]);
-        let mut rv = Rng::new(&[self.seed, Kind::Booking as u64, i as u64, 1000 + u64::from(v)]);
-        let status = if self.unknown(&mut rv) {
+        let mut r = Rng::new(&[self.seed, Kind::Booking as u64, i as u64, 8]);
+        let mut rv = Rng::new(&[self.seed, Kind::Booking as u64, i as u64, 2000 + u64::from(v)]);
+        if self.unknown(&mut rv) {
             "WAITLISTED"
         } else if v == 0 {
-            *[
+            [
                 "ACTIVE",
                 "ACTIVE",
                 "ACTIVE",
@@ -589,10 +608,18 @@ impl World {
                 "PROCESSING",
             ]
             .get(r.below(10) as usize)
-            .unwrap_or(&"ACTIVE")
+            .copied()
+            .unwrap_or("ACTIVE")
         } else {
             rv.pick(&["CANCELLED", "MOVED", "CHECKED_IN", "ACTIVE"])
-        };
+        }
+    }
+
+    pub fn booking(&self, i: usize) -> Value {
+        let v = self.bookings.version[i];
+        let mut r = Rng::new(&[self.seed, Kind::Booking as u64, i as u64, 7]);
+        let mut rv = Rng::new(&[self.seed, Kind::Booking as u64, i as u64, 1000 + u64::from(v)]);
+        let status = self.booking_status(i);
         let event = self.booking_event(i);
         let mut b = json!({
             "id": make_id(self.seed, Kind::Booking, i as u64),
@@ -649,17 +676,24 @@ impl World {
             }];
         }
         let experience = self.event_experience(self.booking_event(j));
-        let price = self.experience_price(experience);
+        let variants = self.variant_count(experience) as u64;
         (0..1 + r.below(3))
             .map(|n| {
                 let addon = n > 0 && r.chance(0.5);
-                let unit = if addon { price / 5 } else { price };
+                // A ticket line charges one of the experience's variants, an add-on line one of
+                // its add-ons, at the price of the day the order was placed.
+                let pick = r.below(if addon { 2 } else { variants }) as usize;
+                let unit = if addon {
+                    self.experience_price(experience) / 5
+                } else {
+                    self.variant_list_price(experience, pick)
+                };
                 Line {
                     quantity: 1 + r.below(4) as i64,
                     unit,
                     vat: unit / 5,
                     product_type: if addon { "TICKET_ADDON" } else { "TICKET" },
-                    product_id: make_id(self.seed, Kind::Ticket, experience as u64 * 8 + n),
+                    product_id: self.variant_id(experience, pick, addon),
                     details: json!({
                         "type": "TICKET",
                         "experience_id": make_id(self.seed, Kind::Experience, experience as u64),
@@ -964,7 +998,16 @@ impl World {
                 !self.broken(Kind::Booking, i, self.bookings.version[i]),
                 &b,
             ) {
-                t.bookings.insert(make_id(self.seed, Kind::Booking, i as u64), b);
+                let id = make_id(self.seed, Kind::Booking, i as u64);
+                for ticket in self.tickets(i) {
+                    let tid = ticket["id"].as_str().unwrap_or_default().to_owned();
+                    t.booking_tickets.insert(tid, (id.clone(), ticket));
+                }
+                for (n, answer) in self.answers(i).into_iter().enumerate() {
+                    t.information_request_answers
+                        .insert((id.clone(), n as i64), answer);
+                }
+                t.bookings.insert(id, b);
             }
         }
         for j in 0..self.orders.len() {
@@ -1007,10 +1050,16 @@ impl World {
                 .insert(make_id(self.seed, Kind::Event, k as u64), self.event(k));
         }
         for e in 0..self.experiences.len() {
-            t.experiences.insert(
-                make_id(self.seed, Kind::Experience, e as u64),
-                self.experience(e, "en"),
-            );
+            let id = make_id(self.seed, Kind::Experience, e as u64);
+            for v in self.ticket_variants(e, "en") {
+                let vid = v["id"].as_str().unwrap_or_default().to_owned();
+                t.ticket_variants.insert(vid, (id.clone(), v));
+            }
+            for q in self.information_requests(e) {
+                let qid = q["id"].as_str().unwrap_or_default().to_owned();
+                t.information_requests.insert(qid, (id.clone(), q));
+            }
+            t.experiences.insert(id, self.experience(e, "en"));
         }
         t
     }

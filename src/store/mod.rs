@@ -5,6 +5,7 @@
 //! stream's `sync_state` row (see `checkpoint`). Rows whose content did not change are not
 //! written at all, so an unchanged run leaves the data tables byte for byte as they were.
 
+mod bind;
 pub mod checkpoint;
 mod statements;
 
@@ -18,6 +19,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 use rusqlite_migration::Migrations;
 
+pub use bind::{Record, Ts};
 pub use checkpoint::Checkpoint;
 
 use crate::api::types::Timestamp;
@@ -144,8 +146,9 @@ pub struct Status {
     pub quarantine: Vec<(String, i64)>,
 }
 
-/// Reads the status of the database at `path` without writing to it.
-pub fn status(path: &Path, runs: i64) -> Result<Status, Error> {
+/// Reads the status of the database at `path` without writing to it: the last `runs` runs, and
+/// the rows of each of `tables` (live rows, where a table marks removals).
+pub fn status(path: &Path, runs: i64, tables: &[&'static str]) -> Result<Status, Error> {
     let conn = open_read_only(path)?;
     let fail = |e: rusqlite::Error| classify(path, e);
     let mut stmt = conn
@@ -186,11 +189,15 @@ pub fn status(path: &Path, runs: i64) -> Result<Status, Error> {
         })
         .and_then(Iterator::collect)
         .map_err(fail)?;
-    let mut stmt = conn.prepare(statements::get("summary", "counts")).map_err(fail)?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .and_then(Iterator::collect)
-        .map_err(fail)?;
+    let mut rows = Vec::with_capacity(tables.len());
+    for &table in tables {
+        // A database written by an older version (status never migrates) may lack a table.
+        match conn.query_row(statements::get(table, "count"), [], |r| r.get::<_, i64>(0)) {
+            Ok(n) => rows.push((table.to_owned(), n)),
+            Err(e) if e.to_string().contains("no such table") => {}
+            Err(e) => return Err(fail(e)),
+        }
+    }
     let mut stmt = conn
         .prepare(statements::get("quarantine", "by_stream"))
         .map_err(fail)?;
@@ -223,37 +230,35 @@ fn classify(path: &Path, e: rusqlite::Error) -> Error {
     }
 }
 
-/// Named SQL parameters, e.g. `(":id", Value::Text(..))`.
+/// Named SQL parameters, e.g. `(":id", Value::Text(..))`, for the store's own tables.
 pub type Params = Vec<(&'static str, Value)>;
 
 /// One item as it will be stored.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Row {
     /// The table, named as in the schema and as its statements file.
     pub table: &'static str,
-    /// The primary key's parameters (bound to `lookup` and `upsert`).
-    pub key: Params,
-    /// Every other column's parameters, `:raw_json` included.
-    pub cols: Params,
+    /// Its columns, as the stream typed them (see `bind`); binds `lookup` and `upsert`.
+    pub record: Box<dyn Record>,
     pub raw_json: String,
-    /// The item's key in `quarantine` (its id, or a consent's key).
+    /// The item's key in `quarantine` and `staging` (its id, or a consent's key).
     pub item_key: String,
 }
 
-/// How to remove an order's sub-resources that the API no longer lists.
+/// How to remove a parent's listed items that the API no longer lists.
 #[derive(Debug, Clone)]
 pub enum Prune {
-    /// Line items: positions at or beyond this count.
+    /// Items without ids (line items): positions at or beyond this count.
     BeyondPosition(i64),
-    /// Transactions and refunds: ids not in this list.
+    /// Items with ids: ids not in this list.
     NotIn(Vec<String>),
 }
 
-/// All of one order's sub-resources of one kind, replacing what is stored.
-#[derive(Debug, Clone)]
+/// One parent's whole list of one per-parent stream, replacing what is stored for it.
+#[derive(Debug)]
 pub struct Children {
     pub table: &'static str,
-    pub order_id: String,
+    pub parent_id: String,
     pub rows: Vec<Row>,
     pub prune: Prune,
     /// Items of the list that could not be read.
@@ -274,7 +279,7 @@ pub struct Quarantined {
 }
 
 /// Everything one page writes, in one transaction.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Commit {
     pub stream: &'static str,
     pub rows: Vec<Row>,
@@ -293,7 +298,14 @@ pub struct Commit {
     /// stored waits in `staging`; an identical one only counts as unchanged.
     pub stage: Vec<Row>,
     /// A staged parent now written with its children: it leaves `staging` (if not re-listed since).
-    pub unstage: Option<Row>,
+    pub unstage: Option<Staged>,
+}
+
+/// A parent as it waits in `staging`.
+#[derive(Debug, Clone)]
+pub struct Staged {
+    pub item_key: String,
+    pub raw_json: String,
 }
 
 /// What a commit wrote: row counts, and the items quarantined for the first time.
@@ -421,11 +433,11 @@ impl Store {
                 let pruned = match &set.prune {
                     Prune::BeyondPosition(n) => tx
                         .prepare_cached(sql)?
-                        .execute(rusqlite::named_params! {":order_id": set.order_id, ":count": n})?,
+                        .execute(rusqlite::named_params! {":parent_id": set.parent_id, ":count": n})?,
                     Prune::NotIn(ids) => {
                         let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
                         tx.prepare_cached(sql)?
-                            .execute(rusqlite::named_params! {":order_id": set.order_id, ":ids": ids})?
+                            .execute(rusqlite::named_params! {":parent_id": set.parent_id, ":ids": ids})?
                     }
                 };
                 out.counts.removed += pruned as u64;
@@ -433,7 +445,7 @@ impl Store {
                     tx.prepare_cached(statements::get("quarantine", "release_children"))?
                         .execute(rusqlite::named_params! {
                             ":stream": set.table,
-                            ":parent_id": set.order_id,
+                            ":parent_id": set.parent_id,
                         })?;
                 }
             }
@@ -519,6 +531,31 @@ impl Store {
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )?
                 .collect()
+        })
+    }
+
+    /// Stages every stored `parent` row for a newly enabled per-parent stream `child`, once:
+    /// `None` when the child has been set up before, else how many parents were staged.
+    pub fn backfill(&self, parent: &str, child: &str, now: Timestamp) -> Result<Option<u64>, Error> {
+        let now = iso(now);
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let known = tx
+                .prepare_cached(statements::get("sync_state", "exists"))?
+                .exists(rusqlite::named_params! {":stream": child})?;
+            if known {
+                return Ok(None);
+            }
+            let n = tx
+                .prepare_cached(statements::get(parent, "stage_all"))?
+                .execute(rusqlite::named_params! {":stream": parent, ":now": now})?;
+            let done = Checkpoint {
+                completed: true,
+                ..Checkpoint::default()
+            };
+            checkpoint::save(&tx, child, &done, &now)?;
+            tx.commit()?;
+            Ok(Some(n as u64))
         })
     }
 
@@ -658,14 +695,14 @@ impl Store {
 
 /// The stored copy of `row`, if any: its `raw_json` and whether it is live.
 fn stored_copy(conn: &Connection, row: &Row) -> rusqlite::Result<Option<(String, bool)>> {
-    let key: Vec<(&str, &dyn rusqlite::ToSql)> = row
-        .key
-        .iter()
-        .map(|(k, v)| (*k, v as &dyn rusqlite::ToSql))
-        .collect();
-    conn.prepare_cached(statements::get(row.table, "lookup"))?
-        .query_row(key.as_slice(), |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()
+    let sql = statements::get(row.table, "lookup");
+    let mut stmt = conn.prepare_cached(sql)?;
+    bind::bind(&mut stmt, sql, row.record.as_ref(), &[], false)?;
+    let mut rows = stmt.raw_query();
+    match rows.next()? {
+        Some(r) => Ok(Some((r.get(0)?, r.get(1)?))),
+        None => Ok(None),
+    }
 }
 
 /// True when the stored copy of `row` is identical and live.
@@ -675,7 +712,6 @@ fn unchanged(conn: &Connection, row: &Row) -> rusqlite::Result<bool> {
 
 /// Inserts or updates `row` unless the stored copy is identical and live.
 fn upsert(conn: &Connection, row: &Row, now: &str) -> rusqlite::Result<Counts> {
-    let table = row.table;
     let stored = stored_copy(conn, row)?;
     let mut counts = Counts::default();
     match &stored {
@@ -686,15 +722,15 @@ fn upsert(conn: &Connection, row: &Row, now: &str) -> rusqlite::Result<Counts> {
         Some(_) => counts.updated = 1,
         None => counts.inserted = 1,
     }
-    let now_value = now.to_owned();
-    let mut all: Vec<(&str, &dyn rusqlite::ToSql)> = row
-        .key
-        .iter()
-        .chain(&row.cols)
-        .map(|(k, v)| (*k, v as &dyn rusqlite::ToSql))
-        .collect();
-    all.push((":now", &now_value));
-    conn.prepare_cached(statements::get(table, "upsert"))?
-        .execute(all.as_slice())?;
+    let sql = statements::get(row.table, "upsert");
+    let mut stmt = conn.prepare_cached(sql)?;
+    bind::bind(
+        &mut stmt,
+        sql,
+        row.record.as_ref(),
+        &[(":raw_json", &row.raw_json), (":now", &now)],
+        true,
+    )?;
+    stmt.raw_execute()?;
     Ok(counts)
 }

@@ -1,9 +1,11 @@
 //! `GET /v1/bookings` → `bookings`. Required: `id`, `created_at`, `updated_at` (the walk sorts
 //! and resumes by them); everything else is read leniently.
 
-use serde_json::value::RawValue;
+use serde::Serialize;
 
-use super::{Item, Mode, Stream, customer, item, opt_json, opt_text, row, text, ts};
+use super::read::Fields;
+use super::{At, Customer, Mode, Parsed, Stream};
+use crate::store::Ts;
 
 pub static STREAM: Stream = Stream {
     name: "bookings",
@@ -12,32 +14,41 @@ pub static STREAM: Stream = Stream {
     mode: Mode::Incremental,
     enabled_by_default: true,
     parse,
-    children: &[],
 };
 
-pub fn parse(raw: &RawValue) -> Result<Item, String> {
-    item(raw, |b| {
-        let id = b.required_str("id")?;
-        let created_at = b.required_ts("created_at")?;
-        let updated_at = b.required_ts("updated_at")?;
-        let mut cols = vec![
-            (":status", opt_text(b.str("status"))),
-            (":created_at", ts(created_at)),
-            (":updated_at", ts(updated_at)),
-            (":company_id", opt_text(b.str("company_id"))),
-            (":experience_id", opt_text(b.str("experience_id"))),
-            (":event_id", opt_text(b.str("event_id"))),
-            (":locale", opt_text(b.str("locale"))),
-            (":source", opt_text(b.str("source"))),
-            (":internal_note", opt_text(b.str("internal_note"))),
-            (":metadata_json", opt_json(b.json("metadata"))),
-        ];
-        customer(&mut cols, b.obj("customer"));
-        Ok(Item {
-            row: row(STREAM.name, vec![(":id", text(id))], cols, raw),
-            key: id.to_owned(),
-            created_at: Some(created_at),
-            updated_at: Some(updated_at),
-        })
-    })
+#[derive(Debug, Serialize)]
+struct Booking {
+    id: String,
+    status: Option<String>,
+    created_at: Ts,
+    updated_at: Ts,
+    company_id: Option<String>,
+    experience_id: Option<String>,
+    event_id: Option<String>,
+    locale: Option<String>,
+    source: Option<String>,
+    internal_note: Option<String>,
+    customer: Customer,
+    metadata_json: Option<String>,
+}
+
+fn parse(_: At<'_>, b: Fields<'_>) -> Result<Parsed, String> {
+    let id = b.required_str("id")?;
+    let created_at = b.required_ts("created_at")?;
+    let updated_at = b.required_ts("updated_at")?;
+    let row = Booking {
+        id: id.to_owned(),
+        status: b.string("status"),
+        created_at: Ts(created_at),
+        updated_at: Ts(updated_at),
+        company_id: b.string("company_id"),
+        experience_id: b.string("experience_id"),
+        event_id: b.string("event_id"),
+        locale: b.string("locale"),
+        source: b.string("source"),
+        internal_note: b.string("internal_note"),
+        customer: Customer::read(b.obj("customer")),
+        metadata_json: b.json("metadata"),
+    };
+    Ok(Parsed::new(row, id).walked_by(Some(created_at), Some(updated_at)))
 }

@@ -1,10 +1,12 @@
 //! `GET /v1/events` → `events`. Its `from`/`to` filter the sessions' local start time, not
-//! changes, so the stream scans the whole list each run; only `id` is required.
+//! changes, so the stream scans the whole list each run; only `id` is required. The first
+//! session is flattened into columns (most events have one); all of them stay in `sessions_json`.
 
-use serde_json::value::RawValue;
+use serde::Serialize;
 
 use super::read::Fields;
-use super::{Item, Mode, Stream, item, opt_int, opt_json, opt_text, opt_ts, row, text};
+use super::{At, Mode, Parsed, Stream};
+use crate::store::Ts;
 
 pub static STREAM: Stream = Stream {
     name: "events",
@@ -13,45 +15,49 @@ pub static STREAM: Stream = Stream {
     mode: Mode::Scan,
     enabled_by_default: false,
     parse,
-    children: &[],
 };
 
-pub fn parse(raw: &RawValue) -> Result<Item, String> {
-    item(raw, |e| {
-        let id = e.required_str("id")?;
-        let sessions = e.array("sessions");
-        let first = sessions.first().map(Fields::of);
-        let capacity = e.obj("capacity");
-        let cols = vec![
-            (":state", opt_text(e.str("state"))),
-            (":visibility", opt_text(e.str("visibility"))),
-            (":experience_id", opt_text(e.str("experience_id"))),
-            (":capacity_total", opt_int(capacity.int("total"))),
-            (":capacity_reserved", opt_int(capacity.int("reserved"))),
-            (
-                ":session_count",
-                opt_int(e.json("sessions").map(|_| sessions.len() as i64)),
-            ),
-            (
-                ":first_session_start",
-                opt_text(first.and_then(|s| s.str("start_time"))),
-            ),
-            (
-                ":first_session_end",
-                opt_text(first.and_then(|s| s.str("end_time"))),
-            ),
-            (":timezone", opt_text(first.and_then(|s| s.str("timezone")))),
-            (":location_id", opt_text(first.and_then(|s| s.str("location_id")))),
-            (":sessions_json", opt_json(e.json("sessions"))),
-            (":created_at", opt_ts(e.ts("created_at"))),
-            (":updated_at", opt_ts(e.ts("updated_at"))),
-            (":metadata_json", opt_json(e.json("metadata"))),
-        ];
-        Ok(Item {
-            row: row(STREAM.name, vec![(":id", text(id))], cols, raw),
-            key: id.to_owned(),
-            created_at: e.ts("created_at"),
-            updated_at: e.ts("updated_at"),
-        })
-    })
+#[derive(Debug, Serialize)]
+struct Event {
+    id: String,
+    state: Option<String>,
+    visibility: Option<String>,
+    experience_id: Option<String>,
+    capacity_total: Option<i64>,
+    capacity_reserved: Option<i64>,
+    session_count: Option<i64>,
+    first_session_start: Option<String>,
+    first_session_end: Option<String>,
+    timezone: Option<String>,
+    location_id: Option<String>,
+    sessions_json: Option<String>,
+    created_at: Option<Ts>,
+    updated_at: Option<Ts>,
+    metadata_json: Option<String>,
+}
+
+fn parse(_: At<'_>, e: Fields<'_>) -> Result<Parsed, String> {
+    let id = e.required_str("id")?;
+    let sessions = e.array("sessions");
+    let first = sessions.first().map(Fields::of);
+    let session = |key: &str| first.and_then(|s| s.string(key));
+    let capacity = e.obj("capacity");
+    let row = Event {
+        id: id.to_owned(),
+        state: e.string("state"),
+        visibility: e.string("visibility"),
+        experience_id: e.string("experience_id"),
+        capacity_total: capacity.int("total"),
+        capacity_reserved: capacity.int("reserved"),
+        session_count: e.json("sessions").map(|_| sessions.len() as i64),
+        first_session_start: session("start_time"),
+        first_session_end: session("end_time"),
+        timezone: session("timezone"),
+        location_id: session("location_id"),
+        sessions_json: e.json("sessions"),
+        created_at: e.ts("created_at").map(Ts),
+        updated_at: e.ts("updated_at").map(Ts),
+        metadata_json: e.json("metadata"),
+    };
+    Ok(Parsed::new(row, id).walked_by(e.ts("created_at"), e.ts("updated_at")))
 }

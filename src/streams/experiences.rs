@@ -1,8 +1,10 @@
 //! `GET /v1/experiences` → `experiences`, named in `api.accept_language`; only `id` is required.
 
-use serde_json::value::RawValue;
+use serde::Serialize;
 
-use super::{Item, Mode, Stream, item, opt_json, opt_text, opt_ts, row, text};
+use super::read::Fields;
+use super::{At, Mode, Parsed, Stream};
+use crate::store::Ts;
 
 pub static STREAM: Stream = Stream {
     name: "experiences",
@@ -11,28 +13,36 @@ pub static STREAM: Stream = Stream {
     mode: Mode::Scan,
     enabled_by_default: false,
     parse,
-    children: &[],
 };
 
-pub fn parse(raw: &RawValue) -> Result<Item, String> {
-    item(raw, |x| {
-        let id = x.required_str("id")?;
-        let cols = vec![
-            (":type", opt_text(x.str("type"))),
-            (":state", opt_text(x.str("state"))),
-            (":name", opt_text(x.str("name"))),
-            (":description", opt_text(x.str("description"))),
-            (":created_at", opt_ts(x.ts("created_at"))),
-            (":updated_at", opt_ts(x.ts("updated_at"))),
-            (":tag_ids_json", opt_json(x.json("tag_ids"))),
-            (":media_json", opt_json(x.json("media"))),
-            (":metadata_json", opt_json(x.json("metadata"))),
-        ];
-        Ok(Item {
-            row: row(STREAM.name, vec![(":id", text(id))], cols, raw),
-            key: id.to_owned(),
-            created_at: x.ts("created_at"),
-            updated_at: x.ts("updated_at"),
-        })
-    })
+#[derive(Debug, Serialize)]
+struct Experience {
+    id: String,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    state: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    created_at: Option<Ts>,
+    updated_at: Option<Ts>,
+    tag_ids_json: Option<String>,
+    media_json: Option<String>,
+    metadata_json: Option<String>,
+}
+
+fn parse(_: At<'_>, x: Fields<'_>) -> Result<Parsed, String> {
+    let id = x.required_str("id")?;
+    let row = Experience {
+        id: id.to_owned(),
+        kind: x.string("type"),
+        state: x.string("state"),
+        name: x.string("name"),
+        description: x.string("description"),
+        created_at: x.ts("created_at").map(Ts),
+        updated_at: x.ts("updated_at").map(Ts),
+        tag_ids_json: x.json("tag_ids"),
+        media_json: x.json("media"),
+        metadata_json: x.json("metadata"),
+    };
+    Ok(Parsed::new(row, id).walked_by(x.ts("created_at"), x.ts("updated_at")))
 }

@@ -49,6 +49,11 @@ impl<'a> Fields<'a> {
         self.get(key)?.as_str()
     }
 
+    /// An owned string, for a row's column.
+    pub fn string(&self, key: &str) -> Option<String> {
+        self.str(key).map(str::to_owned)
+    }
+
     /// An integer; a float with no fractional part is accepted (some encoders write `2.0`).
     pub fn int(&self, key: &str) -> Option<i64> {
         let v = self.get(key)?;

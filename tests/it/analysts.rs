@@ -142,7 +142,16 @@ async fn every_example_query_returns_sensible_rows_on_a_synced_database() {
     let active: i64 = c
         .query_row("SELECT COUNT(*) FROM marketing_consents_active", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(active as usize, sb.truth().consents.len());
+    // A legacy consent (no id to ask about) is removed after two consecutive scans missed it:
+    // after one, it is still active.
+    let pending: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM marketing_consents WHERE removed_at IS NULL AND id IS NULL AND missed_scans > 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!((active - pending) as usize, sb.truth().consents.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

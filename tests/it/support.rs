@@ -151,6 +151,7 @@ pub fn stored(db: &Path) -> Truth {
             .expect("query")
             .collect::<Result<_, _>>()
             .expect("rows"),
+        ..Truth::default()
     }
 }
 
