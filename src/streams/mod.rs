@@ -36,6 +36,7 @@ streams! {
     marketing_consents,
     events,
     experiences,
+    ticket_variants,
 }
 
 /// A list the job copies.
