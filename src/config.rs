@@ -716,7 +716,7 @@ mod tests {
         r.streams.set("bokings", true);
         let err = validate(r, &env(&[]), None).unwrap_err().to_string();
         assert!(
-            err.contains("`bokings`") && err.contains("bookings, orders"),
+            err.contains("`bokings`") && err.contains("the streams are bookings, booking_tickets"),
             "{err}"
         );
         let cfg = validate(raw(Some("s"), None), &env(&[]), None).unwrap();

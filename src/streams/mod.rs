@@ -29,6 +29,8 @@ macro_rules! streams {
 
 streams! {
     bookings,
+    booking_tickets,
+    information_request_answers,
     orders,
     order_line_items,
     order_transactions,
@@ -37,6 +39,7 @@ streams! {
     events,
     experiences,
     ticket_variants,
+    information_requests,
 }
 
 /// A list the job copies.

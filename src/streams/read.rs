@@ -54,6 +54,10 @@ impl<'a> Fields<'a> {
         self.str(key).map(str::to_owned)
     }
 
+    pub fn bool(&self, key: &str) -> Option<bool> {
+        self.get(key)?.as_bool()
+    }
+
     /// An integer; a float with no fractional part is accepted (some encoders write `2.0`).
     pub fn int(&self, key: &str) -> Option<i64> {
         let v = self.get(key)?;

@@ -90,7 +90,7 @@ async fn the_data_dictionary_covers_every_table_view_and_column() {
 async fn every_example_query_returns_sensible_rows_on_a_synced_database() {
     let sb = start(small()).await;
     let (_dir, db) = temp_db();
-    let cfg = config(raw_config(&sb, &db));
+    let cfg = config(crate::account::with_optional(raw_config(&sb, &db)));
     sync(&cfg).await;
     sb.mutate(3); // refunds and removed consents, for the queries that look at them
     assert_eq!(sync(&cfg).await.status, RunStatus::Succeeded);
@@ -245,6 +245,9 @@ async fn a_database_from_the_previous_schema_version_upgrades_with_its_data_inta
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
+        if cols.is_empty() {
+            continue; // a table later versions added
+        }
         let cols = cols.join(", ");
         c.execute_batch(&format!("INSERT INTO main.{t} SELECT {cols} FROM cur.{t}"))
             .unwrap();

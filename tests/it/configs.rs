@@ -95,6 +95,15 @@ fn the_example_config_loads_and_documents_every_key() {
         };
         let mut env = env.clone();
         env.vars.push((var.clone(), value.into()));
+        // A per-parent stream needs its parent on.
+        if let Some(parent) = key
+            .strip_prefix("streams.")
+            .and_then(understory_sync::streams::by_name)
+            .and_then(|s| s.parent())
+        {
+            let parent = format!("UNDERSTORY_SYNC__STREAMS__{}", parent.name.to_uppercase());
+            env.vars.push((parent, "true".into()));
+        }
         config::load(&path, &env).unwrap_or_else(|e| panic!("{var}={value}: {e}"));
     }
     let mut env = env.clone();

@@ -1,6 +1,7 @@
 //! The one integration-test binary (one link step on two cores). Every test talks HTTP to a
 //! sandbox on 127.0.0.1 and writes real SQLite files in a temporary directory.
 
+mod account;
 mod analysts;
 mod cli;
 mod columns;
