@@ -224,6 +224,19 @@ pub struct Config {
     pub metrics_textfile: Option<PathBuf>,
 }
 
+impl Config {
+    /// The OAuth scopes the enabled streams need, each once, in stream order.
+    pub fn scopes(&self) -> Vec<&'static str> {
+        let mut scopes: Vec<&'static str> = Vec::new();
+        for s in &self.streams {
+            if !scopes.contains(&s.scope) {
+                scopes.push(s.scope);
+            }
+        }
+        scopes
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
     pub token_url: Url,

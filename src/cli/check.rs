@@ -16,7 +16,7 @@ pub async fn check(path: &std::path::Path) -> Result<Exit, (Exit, anyhow::Error)
         path.display(),
         names.join(", ")
     );
-    let scopes: Vec<&str> = cfg.streams.iter().map(|s| s.scope).collect();
+    let scopes = cfg.scopes();
     let api = understory_sync::api::ApiClient::new(&cfg, &scopes, shutdown::Stop::never(), None)
         .map_err(|e| (Exit::Config, anyhow::anyhow!(e)))?;
     match api.tokens().token().await {

@@ -43,9 +43,11 @@ use crate::auth;
 use crate::config::Config;
 use crate::pace::Lane;
 use crate::shutdown::Stop;
-use crate::store::checkpoint::{Pass, PassKind};
-use crate::store::{self, Checkpoint, Children, Commit, Counts, Quarantined, Removals, Store, iso};
+use crate::store::{self, Children, Commit, Counts, Quarantined, Removals, Store};
 use crate::streams::{self, At, Item, Mode, Stream};
+use walk::{Next, Walk};
+
+mod walk;
 
 /// Why a stream (or the run) failed, and so which exit code it maps to.
 #[derive(Debug, thiserror::Error)]
@@ -284,7 +286,7 @@ pub async fn run_with_progress(
     let _lock = crate::lock::acquire(&config.database)?;
     let path = config.database.clone();
     let store = Arc::new(blocking(move || Store::open(&path)).await?);
-    let scopes: Vec<&str> = config.streams.iter().map(|s| s.scope).collect();
+    let scopes = config.scopes();
     let s = Arc::clone(&store);
     let learned = blocking(move || s.load_pace()).await?;
     let api = ApiClient::new(config, &scopes, stop.clone(), learned).map_err(Error::Setup)?;
@@ -474,51 +476,8 @@ async fn run_stream(ctx: &Ctx, kind: &'static Stream) -> StreamReport {
     report
 }
 
-fn new_pass(kind: &'static Stream, cp: &Checkpoint, now: Timestamp) -> Pass {
-    let pass_kind = match (kind.mode, cp.high_water_mark) {
-        // A per-parent stream is never walked on its own (its parent's fan-out fetches it).
-        (Mode::Scan | Mode::PerParent(_), _) => PassKind::Scan,
-        (Mode::Incremental, None) => PassKind::Bootstrap,
-        (Mode::Incremental, Some(_)) => PassKind::Incremental,
-    };
-    Pass {
-        kind: pass_kind,
-        started_at: now,
-        candidate: None,
-        from: None,
-        progress: None,
-        pages: 0,
-        rows: 0,
-    }
-}
-
-/// Starts the pass's walk again from its first page: bootstrap from its progress, the others
-/// from the top. The candidate is kept: the older it is, the safer.
-fn restart(pass: &mut Pass) {
-    if pass.kind == PassKind::Bootstrap {
-        pass.from = pass.progress;
-    }
-}
-
-fn query(pass: &Pass, cursor: Option<&str>, limit: u32) -> Vec<(&'static str, String)> {
-    let mut q = vec![("limit", limit.to_string())];
-    match pass.kind {
-        // reqwest escapes the `+` as %2B, as the docs require.
-        PassKind::Bootstrap => {
-            q.push(("sort", "+created_at".to_owned()));
-            if let Some(from) = pass.from {
-                q.push(("from", iso(from)));
-            }
-        }
-        PassKind::Incremental => q.push(("sort", "-updated_at".to_owned())),
-        PassKind::Scan => {}
-    }
-    if let Some(c) = cursor {
-        q.push(("cursor", c.to_owned()));
-    }
-    q
-}
-
+/// Walks the stream's list page by page as `walk::Walk` decides, committing each page with
+/// the checkpoint that follows it.
 async fn walk(
     ctx: &Ctx,
     kind: &'static Stream,
@@ -529,172 +488,91 @@ async fn walk(
     let name = kind.name;
     let api_err = |source| Error::Api { stream: name, source };
     let store = Arc::clone(&ctx.store);
-    let mut cp = blocking(move || store.load_checkpoint(name)).await?;
-    let now = Utc::now();
-    let ttl = chrono::Duration::from_std(ctx.config.sync.cursor_ttl).unwrap_or_default();
-    let mut cursor = None;
-    let mut pass = match cp.pass.take() {
-        Some(mut pass) => {
-            match (&cp.cursor, cp.cursor_saved_at) {
-                (Some(c), Some(at)) if now - at < ttl => {
-                    tracing::info!(
-                        pages_done = pass.pages,
-                        "resuming the interrupted pass from its checkpointed cursor"
-                    );
-                    cursor = Some(c.clone());
-                }
-                _ => {
-                    tracing::warn!(
-                        pass = pass.kind.as_str(),
-                        "the checkpointed cursor is too old to use; restarting the pass from the high-water mark"
-                    );
-                    restart(&mut pass);
-                }
-            }
-            pass
+    let checkpoint = blocking(move || store.load_checkpoint(name)).await?;
+    let (mut w, start) = Walk::start(
+        kind.mode,
+        checkpoint,
+        Utc::now(),
+        ctx.config.sync.cursor_ttl,
+        ctx.config.sync.overlap,
+    );
+    match start {
+        walk::Start::Fresh => {}
+        walk::Start::Resumed { pages_done } => {
+            tracing::info!(
+                pages_done,
+                "resuming the interrupted pass from its checkpointed cursor"
+            );
         }
-        None => new_pass(kind, &cp, now),
-    };
-    // A new scan starts its list of seen keys afresh; a resumed one keeps adding to it.
-    let mut fresh_scan = kind.mode == Mode::Scan && cursor.is_none() && pass.pages == 0;
-    let mut resumed_scan = kind.mode == Mode::Scan && !fresh_scan;
-    // A refused cursor restarts the walk as often as the walk keeps making progress between
-    // restarts; twice at the same place means the API refuses what we send, not a stale cursor.
-    let mut restarted_at: Option<i64> = None;
-
-    if pass.kind == PassKind::Bootstrap && pass.candidate.is_none() {
-        // Noted before the crawl: anything updated while it runs is newer, so the first
-        // incremental run after it will pick it up.
-        let top: Page<Box<RawValue>> = ctx
-            .api
-            .get(
-                stats,
-                kind.path,
-                &[("limit", "1".to_owned()), ("sort", "-updated_at".to_owned())],
-            )
-            .await
-            .map_err(api_err)?;
+        walk::Start::StaleCursor => tracing::warn!(
+            pass = w.pass_kind().as_str(),
+            "the checkpointed cursor is too old to use; restarting the pass from the high-water mark"
+        ),
+    }
+    if let Some(q) = w.candidate_query() {
+        let top: Page<Box<RawValue>> = ctx.api.get(stats, kind.path, &q).await.map_err(api_err)?;
         // An unreadable first item only means no candidate yet: the crawl's own pages set it.
         let first = top.items.first().and_then(|r| kind.read(At::TOP, r).ok());
-        pass.candidate = first.and_then(|i| i.updated_at);
+        w.set_candidate(first.and_then(|i| i.updated_at));
     }
-
-    let overlap = chrono::Duration::from_std(ctx.config.sync.overlap).unwrap_or_default();
     loop {
-        let floor = cp.high_water_mark.map(|h| h - overlap);
         if ctx.stop.is_stopped() {
             return Err(api_err(api::Error::Stopped {
                 path: kind.path.to_owned(),
             }));
         }
-        let q = query(&pass, cursor.as_deref(), ctx.config.api.page_size);
+        let q = w.query(ctx.config.api.page_size);
         let page: Page<Box<RawValue>> = match ctx.api.get(stats, kind.path, &q).await {
             Ok(p) => p,
-            Err(e)
-                if cursor.is_some() && e.is_bad_request() && restarted_at.is_none_or(|p| pass.pages > p) =>
-            {
+            Err(e) if e.is_bad_request() && w.refused() => {
                 tracing::warn!(error = %e, "the API refused the cursor; restarting the pass from the high-water mark");
-                restart(&mut pass);
-                cursor = None;
-                restarted_at = Some(pass.pages);
                 report.cursor_restarts += 1;
                 continue;
             }
             Err(e) => return Err(api_err(e)),
         };
         let (items, bad) = read_page(kind, &page.items);
-        let next = page.next.filter(|n| !n.is_empty());
-        let reached_floor = pass.kind == PassKind::Incremental
-            && floor.is_some_and(|f| {
-                items
-                    .iter()
-                    .filter_map(|i| i.updated_at)
-                    .min()
-                    .is_some_and(|u| u < f)
-            });
-        if pass.kind == PassKind::Incremental && pass.candidate.is_none() {
-            pass.candidate = items.iter().filter_map(|i| i.updated_at).max();
-        }
-        if pass.kind == PassKind::Bootstrap {
-            pass.progress = pass.progress.max(items.iter().filter_map(|i| i.created_at).max());
-        }
-        pass.pages += 1;
-        pass.rows += items.len() as i64;
-        let done = next.is_none() || reached_floor;
-        let now = Utc::now();
-        let mut next_cp = Checkpoint {
-            high_water_mark: cp.high_water_mark,
-            ..Checkpoint::default()
-        };
-        if done {
-            next_cp.high_water_mark = cp.high_water_mark.max(pass.candidate);
-            next_cp.completed = true;
-        } else {
-            next_cp.cursor = next.clone();
-            next_cp.cursor_saved_at = Some(now);
-            next_cp.pass = Some(pass.clone());
-        }
+        let step = w.page(&items, page.next, Utc::now());
         let seen: Vec<String> = if kind.mode == Mode::Scan {
             items.iter().map(|i| i.key.clone()).collect()
         } else {
             Vec::new()
         };
-        let scan_complete = done && kind.mode == Mode::Scan;
         let (rows, stage) = rows_or_staged(ctx, kind, items);
         let commit = Commit {
             stream: name,
             rows,
             stage,
-            checkpoint: Some(next_cp.clone()),
-            sweep_quarantine_before: scan_complete.then_some(pass.started_at),
+            checkpoint: Some(step.checkpoint),
+            sweep_quarantine_before: step.sweep_quarantine_before,
             quarantined: bad,
-            reset_seen: std::mem::take(&mut fresh_scan),
+            reset_seen: step.reset_seen,
             seen,
             ..Commit::default()
         };
         let counts = commit_page(ctx, commit, report).await?;
         wake.notify_one();
         report.pages += 1;
+        report.pass_completed |= step.done;
         ctx.progress.update(name, |p| {
             p.pages += 1;
             p.rows += counts.inserted + counts.updated + counts.unchanged;
         });
         tracing::debug!(
-            page = pass.pages,
+            page = w.pages(),
             inserted = counts.inserted,
             updated = counts.updated,
             unchanged = counts.unchanged,
             "page committed"
         );
-        cp = next_cp;
-        if done {
-            report.pass_completed = true;
-            // Rows updated during the crawl, behind its position, are newer than the
-            // candidate: one incremental pass now brings them in, so a run ends converged.
-            if pass.kind == PassKind::Bootstrap && cp.high_water_mark.is_some() {
-                pass = new_pass(kind, &cp, Utc::now());
-                cursor = None;
-                continue;
-            }
-            // A scan resumed after a crash remembers keys listed before rows were removed, so
-            // it cannot vouch for those: one whole scan now does, so a run after a crash ends
-            // converged. A scan that ran whole confirms its candidates.
-            if scan_complete && resumed_scan {
-                tracing::info!(
-                    "the resumed scan is complete; scanning once more from the start to detect removals"
-                );
-                pass = new_pass(kind, &cp, Utc::now());
-                cursor = None;
-                fresh_scan = true;
-                resumed_scan = false;
-                continue;
-            }
-            if scan_complete {
-                confirm_removals(ctx, kind, stats, report).await?;
-            }
-            return Ok(());
+        match w.committed(Utc::now()) {
+            Next::Fetch | Next::CatchUp => {}
+            Next::Rescan => tracing::info!(
+                "the resumed scan is complete; scanning once more from the start to detect removals"
+            ),
+            Next::ConfirmRemovals => return confirm_removals(ctx, kind, stats, report).await,
+            Next::Done => return Ok(()),
         }
-        cursor = next;
     }
 }
 

@@ -1,0 +1,439 @@
+//! One stream's list walk as a state machine: which page to ask for next, what to commit with
+//! each page, and what follows a completed pass. It does no I/O, so each transition has a name
+//! and a unit test; `super::walk` only fetches, commits and logs what this decides.
+//!
+//! Terms (see `store::checkpoint`): a *pass* is one walk of the list; its *candidate* is the
+//! high-water mark it adopts on completion; the *floor* is the high-water mark minus the
+//! overlap, below which an incremental pass stops.
+
+use std::time::Duration;
+
+use crate::api::types::Timestamp;
+use crate::store::checkpoint::{Pass, PassKind};
+use crate::store::{Checkpoint, iso};
+use crate::streams::{Item, Mode};
+
+/// How the walk began, for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// A new pass from the top.
+    Fresh,
+    /// An interrupted pass goes on from its checkpointed cursor.
+    Resumed { pages_done: i64 },
+    /// An interrupted pass whose cursor is too old restarts (bootstrap: from its progress).
+    StaleCursor,
+}
+
+/// What to commit with a page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageCommit {
+    /// The stream's checkpoint after this page.
+    pub checkpoint: Checkpoint,
+    /// The first page of a whole scan: forget what the previous scan listed.
+    pub reset_seen: bool,
+    /// The page completes a scan: quarantined items not listed since the scan began go.
+    pub sweep_quarantine_before: Option<Timestamp>,
+    /// The page completes the pass.
+    pub done: bool,
+}
+
+/// What the walk does after a page's commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Fetch the next page (`query` says which).
+    Fetch,
+    /// A bootstrap completed: an incremental pass follows at once for rows updated behind it.
+    CatchUp,
+    /// A scan resumed after a crash completed: a whole scan follows, which can vouch for removals.
+    Rescan,
+    /// A whole scan completed: confirm its removal candidates, then stop.
+    ConfirmRemovals,
+    /// The pass completed.
+    Done,
+}
+
+#[derive(Debug, Clone)]
+pub struct Walk {
+    mode: Mode,
+    overlap: chrono::Duration,
+    /// The checkpoint as last committed.
+    checkpoint: Checkpoint,
+    pass: Pass,
+    cursor: Option<String>,
+    /// The next commit resets `scan_seen` (a whole scan's first page).
+    fresh_scan: bool,
+    /// The current scan went on from a crashed one, so it cannot vouch for removals.
+    resumed_scan: bool,
+    /// Pages done when the API last refused a cursor: a second refusal with no progress since
+    /// means the API refuses what we send, not a stale cursor.
+    refused_at: Option<i64>,
+    /// The last page's outcome, until its commit lands.
+    pending: Option<(PageCommit, Option<String>)>,
+}
+
+impl Walk {
+    /// Picks up `checkpoint`: resumes an interrupted pass from its cursor while that is younger
+    /// than `cursor_ttl`, restarts it when older, or starts a new pass.
+    pub fn start(
+        mode: Mode,
+        mut checkpoint: Checkpoint,
+        now: Timestamp,
+        cursor_ttl: Duration,
+        overlap: Duration,
+    ) -> (Self, Start) {
+        let ttl = chrono::Duration::from_std(cursor_ttl).unwrap_or_default();
+        let mut cursor = None;
+        let (pass, start) = match checkpoint.pass.take() {
+            Some(mut pass) => match (&checkpoint.cursor, checkpoint.cursor_saved_at) {
+                (Some(c), Some(at)) if now - at < ttl => {
+                    cursor = Some(c.clone());
+                    let pages_done = pass.pages;
+                    (pass, Start::Resumed { pages_done })
+                }
+                _ => {
+                    restart(&mut pass);
+                    (pass, Start::StaleCursor)
+                }
+            },
+            None => (new_pass(mode, &checkpoint, now), Start::Fresh),
+        };
+        let fresh_scan = mode == Mode::Scan && cursor.is_none() && pass.pages == 0;
+        let walk = Self {
+            mode,
+            overlap: chrono::Duration::from_std(overlap).unwrap_or_default(),
+            checkpoint,
+            resumed_scan: mode == Mode::Scan && !fresh_scan,
+            pass,
+            cursor,
+            fresh_scan,
+            refused_at: None,
+            pending: None,
+        };
+        (walk, start)
+    }
+
+    /// A bootstrap notes the newest `updated_at` before it crawls (anything updated while it
+    /// runs is newer, so the first incremental run picks it up): the query for that one item.
+    pub fn candidate_query(&self) -> Option<Vec<(&'static str, String)>> {
+        (self.pass.kind == PassKind::Bootstrap && self.pass.candidate.is_none())
+            .then(|| vec![("limit", "1".to_owned()), ("sort", "-updated_at".to_owned())])
+    }
+
+    /// The newest `updated_at` the API lists (`None`: no readable item; the crawl sets it).
+    pub fn set_candidate(&mut self, newest: Option<Timestamp>) {
+        self.pass.candidate = newest;
+    }
+
+    /// The query of the next page.
+    pub fn query(&self, limit: u32) -> Vec<(&'static str, String)> {
+        let mut q = vec![("limit", limit.to_string())];
+        match self.pass.kind {
+            // reqwest escapes the `+` as %2B, as the docs require.
+            PassKind::Bootstrap => {
+                q.push(("sort", "+created_at".to_owned()));
+                if let Some(from) = self.pass.from {
+                    q.push(("from", iso(from)));
+                }
+            }
+            PassKind::Incremental => q.push(("sort", "-updated_at".to_owned())),
+            PassKind::Scan => {}
+        }
+        if let Some(c) = &self.cursor {
+            q.push(("cursor", c.clone()));
+        }
+        q
+    }
+
+    /// The API refused (400) the page asked for. With a cursor, and progress since the last
+    /// refusal, the pass restarts and this answers true; otherwise the refusal is an error.
+    pub fn refused(&mut self) -> bool {
+        if self.cursor.is_none() || self.refused_at.is_some_and(|at| self.pass.pages <= at) {
+            return false;
+        }
+        restart(&mut self.pass);
+        self.cursor = None;
+        self.refused_at = Some(self.pass.pages);
+        true
+    }
+
+    /// A page of `items` arrived, with its `next` cursor: what to commit with it.
+    pub fn page(&mut self, items: &[Item], next: Option<String>, now: Timestamp) -> PageCommit {
+        let next = next.filter(|n| !n.is_empty());
+        let pass = &mut self.pass;
+        let updated = || items.iter().filter_map(|i| i.updated_at);
+        let reached_floor = pass.kind == PassKind::Incremental
+            && self
+                .checkpoint
+                .high_water_mark
+                .is_some_and(|h| updated().min().is_some_and(|u| u < h - self.overlap));
+        if pass.kind == PassKind::Incremental && pass.candidate.is_none() {
+            pass.candidate = updated().max();
+        }
+        if pass.kind == PassKind::Bootstrap {
+            pass.progress = pass.progress.max(items.iter().filter_map(|i| i.created_at).max());
+        }
+        pass.pages += 1;
+        pass.rows += items.len() as i64;
+        let done = next.is_none() || reached_floor;
+        let mut checkpoint = Checkpoint {
+            high_water_mark: self.checkpoint.high_water_mark,
+            ..Checkpoint::default()
+        };
+        if done {
+            checkpoint.high_water_mark = checkpoint.high_water_mark.max(pass.candidate);
+            checkpoint.completed = true;
+        } else {
+            checkpoint.cursor = next.clone();
+            checkpoint.cursor_saved_at = Some(now);
+            checkpoint.pass = Some(pass.clone());
+        }
+        let scan_complete = done && self.mode == Mode::Scan;
+        let commit = PageCommit {
+            checkpoint,
+            reset_seen: std::mem::take(&mut self.fresh_scan),
+            sweep_quarantine_before: scan_complete.then_some(pass.started_at),
+            done,
+        };
+        self.pending = Some((commit.clone(), next));
+        commit
+    }
+
+    /// The last page's commit landed: what comes next.
+    pub fn committed(&mut self, now: Timestamp) -> Next {
+        let Some((commit, next)) = self.pending.take() else {
+            return Next::Fetch;
+        };
+        self.checkpoint = commit.checkpoint;
+        if !commit.done {
+            self.cursor = next;
+            return Next::Fetch;
+        }
+        self.cursor = None;
+        if self.pass.kind == PassKind::Bootstrap && self.checkpoint.high_water_mark.is_some() {
+            self.pass = new_pass(self.mode, &self.checkpoint, now);
+            return Next::CatchUp;
+        }
+        if self.mode == Mode::Scan && self.resumed_scan {
+            self.pass = new_pass(self.mode, &self.checkpoint, now);
+            self.fresh_scan = true;
+            self.resumed_scan = false;
+            return Next::Rescan;
+        }
+        if self.mode == Mode::Scan {
+            Next::ConfirmRemovals
+        } else {
+            Next::Done
+        }
+    }
+
+    pub fn pass_kind(&self) -> PassKind {
+        self.pass.kind
+    }
+
+    pub fn pages(&self) -> i64 {
+        self.pass.pages
+    }
+}
+
+fn new_pass(mode: Mode, checkpoint: &Checkpoint, now: Timestamp) -> Pass {
+    let kind = match (mode, checkpoint.high_water_mark) {
+        // A per-parent stream is never walked on its own (its parent's fan-out fetches it).
+        (Mode::Scan | Mode::PerParent(_), _) => PassKind::Scan,
+        (Mode::Incremental, None) => PassKind::Bootstrap,
+        (Mode::Incremental, Some(_)) => PassKind::Incremental,
+    };
+    Pass {
+        kind,
+        started_at: now,
+        candidate: None,
+        from: None,
+        progress: None,
+        pages: 0,
+        rows: 0,
+    }
+}
+
+/// Starts the pass's walk again from its first page: bootstrap from its progress, the others
+/// from the top. The candidate is kept: the older it is, the safer.
+fn restart(pass: &mut Pass) {
+    if pass.kind == PassKind::Bootstrap {
+        pass.from = pass.progress;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Row;
+
+    fn t(s: &str) -> Timestamp {
+        chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    fn item(created: &str, updated: &str) -> Item {
+        Item {
+            row: Row {
+                table: "bookings",
+                record: Box::new(()),
+                raw_json: "{}".into(),
+                item_key: "k".into(),
+            },
+            key: "k".into(),
+            created_at: Some(t(created)),
+            updated_at: Some(t(updated)),
+        }
+    }
+
+    const TTL: Duration = Duration::from_secs(300);
+    const OVERLAP: Duration = Duration::from_secs(60);
+
+    fn now() -> Timestamp {
+        t("2026-06-01T12:00:00Z")
+    }
+
+    #[test]
+    fn a_first_walk_bootstraps_then_catches_up_incrementally() {
+        let (mut w, start) = Walk::start(Mode::Incremental, Checkpoint::default(), now(), TTL, OVERLAP);
+        assert_eq!(start, Start::Fresh);
+        assert_eq!(w.pass_kind(), PassKind::Bootstrap);
+        assert!(w.candidate_query().is_some());
+        w.set_candidate(Some(t("2026-05-31T00:00:00Z")));
+        assert!(w.candidate_query().is_none());
+        assert!(w.query(100).contains(&("sort", "+created_at".to_owned())));
+
+        let c = w.page(
+            &[item("2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z")],
+            Some("n1".into()),
+            now(),
+        );
+        assert!(!c.done && c.checkpoint.cursor.as_deref() == Some("n1"));
+        assert_eq!(
+            c.checkpoint.high_water_mark, None,
+            "the mark moves only when the pass completes"
+        );
+        assert_eq!(w.committed(now()), Next::Fetch);
+        assert!(w.query(100).contains(&("cursor", "n1".to_owned())));
+
+        let c = w.page(
+            &[item("2026-01-02T00:00:00Z", "2026-02-02T00:00:00Z")],
+            None,
+            now(),
+        );
+        assert!(c.done && c.checkpoint.completed);
+        assert_eq!(c.checkpoint.high_water_mark, Some(t("2026-05-31T00:00:00Z")));
+        assert_eq!(w.committed(now()), Next::CatchUp);
+        assert_eq!(w.pass_kind(), PassKind::Incremental);
+        assert!(w.query(100).contains(&("sort", "-updated_at".to_owned())));
+    }
+
+    #[test]
+    fn an_incremental_pass_stops_below_the_floor_and_adopts_the_newest_update() {
+        let cp = Checkpoint {
+            high_water_mark: Some(t("2026-05-01T00:00:00Z")),
+            ..Checkpoint::default()
+        };
+        let (mut w, _) = Walk::start(Mode::Incremental, cp, now(), TTL, OVERLAP);
+        // Within the overlap: not yet below the floor.
+        let c = w.page(
+            &[
+                item("2026-01-01T00:00:00Z", "2026-05-20T00:00:00Z"),
+                item("2026-01-01T00:00:00Z", "2026-04-30T23:59:30Z"),
+            ],
+            Some("n".into()),
+            now(),
+        );
+        assert!(!c.done);
+        w.committed(now());
+        let c = w.page(
+            &[item("2026-01-01T00:00:00Z", "2026-04-30T23:58:00Z")],
+            Some("n2".into()),
+            now(),
+        );
+        assert!(c.done, "an item below the floor ends the pass");
+        assert_eq!(c.checkpoint.high_water_mark, Some(t("2026-05-20T00:00:00Z")));
+        assert_eq!(w.committed(now()), Next::Done);
+    }
+
+    #[test]
+    fn a_young_cursor_resumes_and_a_stale_one_restarts_from_progress() {
+        let pass = Pass {
+            kind: PassKind::Bootstrap,
+            started_at: now(),
+            candidate: Some(t("2026-05-01T00:00:00Z")),
+            from: None,
+            progress: Some(t("2026-03-01T00:00:00Z")),
+            pages: 7,
+            rows: 700,
+        };
+        let cp = |saved: &str| Checkpoint {
+            cursor: Some("c".into()),
+            cursor_saved_at: Some(t(saved)),
+            pass: Some(pass.clone()),
+            ..Checkpoint::default()
+        };
+        let (w, start) = Walk::start(Mode::Incremental, cp("2026-06-01T11:59:00Z"), now(), TTL, OVERLAP);
+        assert_eq!(start, Start::Resumed { pages_done: 7 });
+        assert!(w.query(100).contains(&("cursor", "c".to_owned())));
+        assert!(w.candidate_query().is_none(), "the candidate was kept");
+
+        let (w, start) = Walk::start(Mode::Incremental, cp("2026-06-01T11:00:00Z"), now(), TTL, OVERLAP);
+        assert_eq!(start, Start::StaleCursor);
+        let q = w.query(100);
+        assert!(!q.iter().any(|(k, _)| *k == "cursor"));
+        assert!(
+            q.contains(&("from", "2026-03-01T00:00:00.000Z".to_owned())),
+            "{q:?}"
+        );
+    }
+
+    #[test]
+    fn a_refused_cursor_restarts_once_per_progress() {
+        let (mut w, _) = Walk::start(Mode::Scan, Checkpoint::default(), now(), TTL, OVERLAP);
+        assert!(
+            !w.refused(),
+            "no cursor: the refusal is the API's verdict on the query"
+        );
+        w.page(
+            &[item("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z")],
+            Some("n".into()),
+            now(),
+        );
+        w.committed(now());
+        assert!(w.refused(), "progress since: restart");
+        assert!(!w.query(100).iter().any(|(k, _)| *k == "cursor"));
+        w.page(&[], Some("n".into()), now());
+        w.committed(now());
+        assert!(w.refused(), "one more page of progress: restart again");
+        assert!(!w.refused(), "no cursor now");
+    }
+
+    #[test]
+    fn a_resumed_scan_is_followed_by_a_whole_one_that_confirms_removals() {
+        let pass = Pass {
+            kind: PassKind::Scan,
+            started_at: now(),
+            candidate: None,
+            from: None,
+            progress: None,
+            pages: 3,
+            rows: 300,
+        };
+        let cp = Checkpoint {
+            cursor: Some("c".into()),
+            cursor_saved_at: Some(now()),
+            pass: Some(pass),
+            ..Checkpoint::default()
+        };
+        let (mut w, _) = Walk::start(Mode::Scan, cp, now(), TTL, OVERLAP);
+        let c = w.page(&[], None, now());
+        assert!(c.done && !c.reset_seen, "a resumed scan keeps what it saw");
+        assert!(c.sweep_quarantine_before.is_some());
+        assert_eq!(w.committed(now()), Next::Rescan);
+        let c = w.page(&[], Some("n".into()), now());
+        assert!(c.reset_seen, "the whole scan starts its list afresh");
+        w.committed(now());
+        let c = w.page(&[], None, now());
+        assert!(!c.reset_seen);
+        assert_eq!(w.committed(now()), Next::ConfirmRemovals);
+    }
+}
