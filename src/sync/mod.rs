@@ -14,10 +14,13 @@
 //!   consecutive complete scans missed them. A scan resumed after a crash is followed by a whole
 //!   one, which does the confirming.
 //!
-//! Orders have sub-resources. Their pages are *staged* (committed to `staging` with the
-//! checkpoint) so the walk uses each short-lived `next` cursor at once; a *fan-out* task running
-//! beside the walk fetches each staged order's line items, transactions and refunds and commits
-//! the order with them. Fan-out requests wait behind list requests in the shared pace.
+//! A stream with enabled *per-parent* streams (orders: line items, transactions, refunds;
+//! bookings: tickets, answers; experiences: ticket variants, information requests) has its
+//! new or changed items *staged* (committed to `staging` with the checkpoint) so the walk uses
+//! each short-lived `next` cursor at once; a *fan-out* task beside the walk (`fan_out`) fetches
+//! each staged parent's lists and commits the parent with them. Fan-out requests wait behind
+//! list requests in the shared pace. The walk's decisions live in `walk`, its reports in
+//! `report`.
 //!
 //! An item that cannot be read (no id, no walk timestamp) goes to `quarantine` and the rest of
 //! its page is stored; quarantined items are tried again every run.
@@ -32,21 +35,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use chrono::Utc;
-use futures::StreamExt;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::Notify;
 
-use crate::api::types::{Page, Timestamp};
+use crate::api::types::Page;
 use crate::api::{self, ApiClient, Stats};
 use crate::auth;
 use crate::config::Config;
-use crate::pace::Lane;
 use crate::shutdown::Stop;
-use crate::store::{self, Children, Commit, Counts, Quarantined, Removals, Store};
+use crate::store::{self, Commit, Counts, Quarantined, Removals, Store};
 use crate::streams::{self, At, Item, Mode, Stream};
+use fan_out::{backfill, fan_out};
+pub use report::{Progress, RunReport, RunStatus, StreamProgress, StreamReport};
 use walk::{Next, Walk};
 
+mod fan_out;
+mod report;
 mod walk;
 
 /// Why a stream (or the run) failed, and so which exit code it maps to.
@@ -99,142 +104,6 @@ impl Error {
             Self::Lock(crate::lock::Error::Busy { .. }) => Failure::LockBusy,
             Self::Lock(_) => Failure::Store,
         }
-    }
-}
-
-/// How one stream's part of a run went.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct StreamReport {
-    pub stream: &'static str,
-    pub inserted: u64,
-    pub updated: u64,
-    pub unchanged: u64,
-    pub removed: u64,
-    /// Items put in quarantine for the first time this run.
-    pub quarantined: u64,
-    pub pages: u64,
-    /// Parents staged for the fan-out (orders waiting for their line items and payments).
-    pub staged: u64,
-    /// Times a refused or stale cursor made the list walk start again.
-    pub cursor_restarts: u64,
-    pub requests: u64,
-    pub retries: u64,
-    pub rate_limited: u64,
-    pub duration_ms: u64,
-    /// True when this run completed a pass (the high-water mark moved, removals were applied).
-    pub pass_completed: bool,
-    pub error: Option<String>,
-    pub failure: Option<Failure>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    Succeeded,
-    Partial,
-    Failed,
-    Interrupted,
-}
-
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Succeeded => "succeeded",
-            Self::Partial => "partial",
-            Self::Failed => "failed",
-            Self::Interrupted => "interrupted",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RunReport {
-    pub run_id: i64,
-    pub status: RunStatus,
-    pub streams: Vec<StreamReport>,
-    pub duration_ms: u64,
-    /// When the last successful run ended (this one, if it succeeded), for the metrics file.
-    pub last_success: Option<Timestamp>,
-    /// The adaptive pace: where it ended, its peak, the 429s and the time paused.
-    pub pace: crate::pace::Report,
-    /// Items in quarantine when the run ended, over all streams.
-    pub quarantined: u64,
-}
-
-impl RunReport {
-    /// The most telling failure of the run: auth beats the others, then the rest in order.
-    pub fn failure(&self) -> Option<Failure> {
-        let all: Vec<Failure> = self.streams.iter().filter_map(|s| s.failure).collect();
-        [
-            Failure::Auth,
-            Failure::Store,
-            Failure::Api,
-            Failure::Internal,
-            Failure::Stopped,
-        ]
-        .into_iter()
-        .find(|f| all.contains(f))
-    }
-    pub fn total(&self) -> Counts {
-        let mut c = Counts::default();
-        for s in &self.streams {
-            c.add(Counts {
-                inserted: s.inserted,
-                updated: s.updated,
-                unchanged: s.unchanged,
-                removed: s.removed,
-            });
-        }
-        c
-    }
-}
-
-/// Live counters of a run in progress, for the terminal display; updated after every page.
-#[derive(Debug, Default)]
-pub struct Progress {
-    streams: std::sync::Mutex<Vec<(&'static str, StreamProgress)>>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StreamProgress {
-    pub pages: u64,
-    pub rows: u64,
-    pub done: bool,
-    pub failed: bool,
-}
-
-impl Progress {
-    /// Lists the run's streams, in config order, so the display does not depend on which
-    /// task starts first.
-    fn register(&self, kinds: &[&'static Stream]) {
-        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-        streams.extend(kinds.iter().map(|k| (k.name, StreamProgress::default())));
-    }
-
-    fn update(&self, stream: &'static str, f: impl FnOnce(&mut StreamProgress)) {
-        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, p)) = streams.iter_mut().find(|(s, _)| *s == stream) {
-            f(p);
-        }
-    }
-
-    /// One line: `bookings 12 pages 1200 rows · orders done · …`.
-    pub fn render(&self) -> String {
-        let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-        streams
-            .iter()
-            .map(|(name, p)| {
-                let state = if p.failed {
-                    " failed"
-                } else if p.done {
-                    " done"
-                } else {
-                    ""
-                };
-                format!("{name} {} pages {} rows{state}", p.pages, p.rows)
-            })
-            .collect::<Vec<_>>()
-            .join(" · ")
     }
 }
 
@@ -730,148 +599,5 @@ async fn confirm_removals(
         ..Commit::default()
     };
     commit_page(ctx, commit, report).await?;
-    Ok(())
-}
-
-/// Staged parents the fan-out takes from the database at a time.
-const FAN_OUT_BATCH: usize = 64;
-
-/// Drains `staging` while the walk runs and after it: fetches each staged parent's per-parent
-/// lists (an order's line items, transactions and refunds; a booking's tickets) and commits the
-/// parent with them in one transaction, so analysts never see an order without its line items.
-/// Its requests go in the pace's fan-out lane, behind any list walk request. Ends when the walk
-/// has ended and nothing is left staged.
-async fn fan_out(
-    ctx: &Ctx,
-    kind: &'static Stream,
-    children: &[&'static Stream],
-    stats: &Stats,
-    walk_done: &AtomicBool,
-    wake: &Notify,
-) -> Result<StreamReport, Error> {
-    let name = kind.name;
-    let mut report = StreamReport::default();
-    loop {
-        if ctx.stop.is_stopped() {
-            return Err(Error::Api {
-                stream: name,
-                source: api::Error::Stopped {
-                    path: kind.path.to_owned(),
-                },
-            });
-        }
-        // Armed before looking, so a page staged right after the look still wakes us.
-        let woken = wake.notified();
-        tokio::pin!(woken);
-        woken.as_mut().enable();
-        let finished = walk_done.load(Ordering::Acquire);
-        let store = Arc::clone(&ctx.store);
-        let batch = blocking(move || store.staged(name, &[], FAN_OUT_BATCH)).await?;
-        if batch.is_empty() {
-            if finished {
-                return Ok(report);
-            }
-            tokio::select! {
-                () = &mut woken => {}
-                () = ctx.stop.stopped() => {}
-            }
-            continue;
-        }
-        let mut fetched = futures::stream::iter(batch)
-            .map(|(id, raw)| async move {
-                let lists = fetch_children(ctx, kind, children, stats, &id).await;
-                (id, raw, lists)
-            })
-            .buffer_unordered(ctx.config.api.max_concurrent.max(1));
-        while let Some((id, raw, lists)) = fetched.next().await {
-            let lists = match lists {
-                Ok(c) => c,
-                Err(Error::Api { source, .. }) if source.is_not_found() => {
-                    tracing::warn!(parent = %id, "the item vanished before its lists were fetched; dropped");
-                    let store = Arc::clone(&ctx.store);
-                    blocking(move || store.unstage(name, &id)).await?;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let raw = RawValue::from_string(raw).map_err(|e| Error::Setup(format!("staged JSON: {e}")))?;
-            let (items, bad) = read_page(kind, std::slice::from_ref(&raw));
-            let commit = Commit {
-                stream: name,
-                rows: items.into_iter().map(|i| i.row).collect(),
-                children: lists,
-                quarantined: bad,
-                unstage: Some(store::Staged {
-                    item_key: id,
-                    raw_json: raw.get().to_owned(),
-                }),
-                ..Commit::default()
-            };
-            let counts = commit_page(ctx, commit, &mut report).await?;
-            ctx.progress.update(name, |p| {
-                p.rows += counts.inserted + counts.updated;
-            });
-        }
-    }
-}
-
-/// One parent's per-parent lists, fetched together; a paged one is followed to its end (its
-/// cursor is used at once, so it cannot go stale).
-async fn fetch_children(
-    ctx: &Ctx,
-    kind: &'static Stream,
-    children: &[&'static Stream],
-    stats: &Stats,
-    id: &str,
-) -> Result<Vec<Children>, Error> {
-    let api_err = |source| Error::Api {
-        stream: kind.name,
-        source,
-    };
-    let lists = children.iter().map(|&child| async move {
-        let path = format!("{}/{id}/{}", kind.path, child.path);
-        let paged = matches!(child.mode, Mode::PerParent(p) if p.paged);
-        let mut items = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut q = Vec::new();
-            if paged {
-                q.push(("limit", ctx.config.api.page_size.to_string()));
-            }
-            if let Some(c) = cursor.take() {
-                q.push(("cursor", c));
-            }
-            let page: Page<Box<RawValue>> = ctx
-                .api
-                .get_in(Lane::FanOut, stats, &path, &q)
-                .await
-                .map_err(api_err)?;
-            items.extend(page.items);
-            match page.next.filter(|n| !n.is_empty()) {
-                Some(next) if paged => cursor = Some(next),
-                _ => break,
-            }
-        }
-        Ok::<_, Error>(child.read_list(id, &items))
-    });
-    futures::future::try_join_all(lists).await
-}
-
-/// A per-parent stream enabled on a database that already holds its parents: every stored
-/// parent is staged once, so the fan-out fetches the new lists for rows that will not change
-/// again soon. The child's `sync_state` row records that this was done (in the same
-/// transaction), so it happens once per stream, and a crash midway leaves the rest staged.
-async fn backfill(ctx: &Ctx, kind: &'static Stream, children: &[&'static Stream]) -> Result<(), Error> {
-    for &child in children {
-        let store = Arc::clone(&ctx.store);
-        let staged = blocking(move || store.backfill(kind.name, child.name, Utc::now())).await?;
-        if let Some(n) = staged {
-            tracing::info!(
-                child = child.name,
-                parents = n,
-                "a newly enabled stream: every stored parent is staged once for it"
-            );
-        }
-    }
     Ok(())
 }

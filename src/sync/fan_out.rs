@@ -1,0 +1,164 @@
+//! The fan-out: per-parent lists (an order's line items, a booking's tickets, an experience's
+//! ticket variants) fetched for every staged parent, and committed with it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::Utc;
+use futures::StreamExt;
+use serde_json::value::RawValue;
+use tokio::sync::Notify;
+
+use super::{Ctx, Error, StreamReport, blocking, commit_page, read_page};
+use crate::api::types::Page;
+use crate::api::{self, Stats};
+use crate::pace::Lane;
+use crate::store::{self, Children, Commit};
+use crate::streams::{Mode, Stream};
+
+/// Staged parents the fan-out takes from the database at a time.
+const FAN_OUT_BATCH: usize = 64;
+
+/// Drains `staging` while the walk runs and after it: fetches each staged parent's per-parent
+/// lists (an order's line items, transactions and refunds; a booking's tickets) and commits the
+/// parent with them in one transaction, so analysts never see an order without its line items.
+/// Its requests go in the pace's fan-out lane, behind any list walk request. Ends when the walk
+/// has ended and nothing is left staged.
+pub(super) async fn fan_out(
+    ctx: &Ctx,
+    kind: &'static Stream,
+    children: &[&'static Stream],
+    stats: &Stats,
+    walk_done: &AtomicBool,
+    wake: &Notify,
+) -> Result<StreamReport, Error> {
+    let name = kind.name;
+    let mut report = StreamReport::default();
+    loop {
+        if ctx.stop.is_stopped() {
+            return Err(Error::Api {
+                stream: name,
+                source: api::Error::Stopped {
+                    path: kind.path.to_owned(),
+                },
+            });
+        }
+        // Armed before looking, so a page staged right after the look still wakes us.
+        let woken = wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let finished = walk_done.load(Ordering::Acquire);
+        let store = Arc::clone(&ctx.store);
+        let batch = blocking(move || store.staged(name, &[], FAN_OUT_BATCH)).await?;
+        if batch.is_empty() {
+            if finished {
+                return Ok(report);
+            }
+            tokio::select! {
+                () = &mut woken => {}
+                () = ctx.stop.stopped() => {}
+            }
+            continue;
+        }
+        let mut fetched = futures::stream::iter(batch)
+            .map(|(id, raw)| async move {
+                let lists = fetch_children(ctx, kind, children, stats, &id).await;
+                (id, raw, lists)
+            })
+            .buffer_unordered(ctx.config.api.max_concurrent.max(1));
+        while let Some((id, raw, lists)) = fetched.next().await {
+            let lists = match lists {
+                Ok(c) => c,
+                Err(Error::Api { source, .. }) if source.is_not_found() => {
+                    tracing::warn!(parent = %id, "the item vanished before its lists were fetched; dropped");
+                    let store = Arc::clone(&ctx.store);
+                    blocking(move || store.unstage(name, &id)).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let raw = RawValue::from_string(raw).map_err(|e| Error::Setup(format!("staged JSON: {e}")))?;
+            let (items, bad) = read_page(kind, std::slice::from_ref(&raw));
+            let commit = Commit {
+                stream: name,
+                rows: items.into_iter().map(|i| i.row).collect(),
+                children: lists,
+                quarantined: bad,
+                unstage: Some(store::Staged {
+                    item_key: id,
+                    raw_json: raw.get().to_owned(),
+                }),
+                ..Commit::default()
+            };
+            let counts = commit_page(ctx, commit, &mut report).await?;
+            ctx.progress.update(name, |p| {
+                p.rows += counts.inserted + counts.updated;
+            });
+        }
+    }
+}
+
+/// One parent's per-parent lists, fetched together; a paged one is followed to its end (its
+/// cursor is used at once, so it cannot go stale).
+async fn fetch_children(
+    ctx: &Ctx,
+    kind: &'static Stream,
+    children: &[&'static Stream],
+    stats: &Stats,
+    id: &str,
+) -> Result<Vec<Children>, Error> {
+    let api_err = |source| Error::Api {
+        stream: kind.name,
+        source,
+    };
+    let lists = children.iter().map(|&child| async move {
+        let path = format!("{}/{id}/{}", kind.path, child.path);
+        let paged = matches!(child.mode, Mode::PerParent(p) if p.paged);
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut q = Vec::new();
+            if paged {
+                q.push(("limit", ctx.config.api.page_size.to_string()));
+            }
+            if let Some(c) = cursor.take() {
+                q.push(("cursor", c));
+            }
+            let page: Page<Box<RawValue>> = ctx
+                .api
+                .get_in(Lane::FanOut, stats, &path, &q)
+                .await
+                .map_err(api_err)?;
+            items.extend(page.items);
+            match page.next.filter(|n| !n.is_empty()) {
+                Some(next) if paged => cursor = Some(next),
+                _ => break,
+            }
+        }
+        Ok::<_, Error>(child.read_list(id, &items))
+    });
+    futures::future::try_join_all(lists).await
+}
+
+/// A per-parent stream enabled on a database that already holds its parents: every stored
+/// parent is staged once, so the fan-out fetches the new lists for rows that will not change
+/// again soon. The child's `sync_state` row records that this was done (in the same
+/// transaction), so it happens once per stream, and a crash midway leaves the rest staged.
+pub(super) async fn backfill(
+    ctx: &Ctx,
+    kind: &'static Stream,
+    children: &[&'static Stream],
+) -> Result<(), Error> {
+    for &child in children {
+        let store = Arc::clone(&ctx.store);
+        let staged = blocking(move || store.backfill(kind.name, child.name, Utc::now())).await?;
+        if let Some(n) = staged {
+            tracing::info!(
+                child = child.name,
+                parents = n,
+                "a newly enabled stream: every stored parent is staged once for it"
+            );
+        }
+    }
+    Ok(())
+}

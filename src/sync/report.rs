@@ -1,0 +1,145 @@
+//! What a run reports: per stream and in all, for the log, `sync_runs`, `status`, the metrics
+//! file and the terminal's live progress line.
+
+use serde::Serialize;
+
+use super::Failure;
+use crate::api::types::Timestamp;
+use crate::store::Counts;
+use crate::streams::Stream;
+
+/// How one stream's part of a run went.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StreamReport {
+    pub stream: &'static str,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub removed: u64,
+    /// Items put in quarantine for the first time this run.
+    pub quarantined: u64,
+    pub pages: u64,
+    /// Parents staged for the fan-out (orders waiting for their line items and payments).
+    pub staged: u64,
+    /// Times a refused or stale cursor made the list walk start again.
+    pub cursor_restarts: u64,
+    pub requests: u64,
+    pub retries: u64,
+    pub rate_limited: u64,
+    pub duration_ms: u64,
+    /// True when this run completed a pass (the high-water mark moved, removals were applied).
+    pub pass_completed: bool,
+    pub error: Option<String>,
+    pub failure: Option<Failure>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Succeeded,
+    Partial,
+    Failed,
+    Interrupted,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Partial => "partial",
+            Self::Failed => "failed",
+            Self::Interrupted => "interrupted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub run_id: i64,
+    pub status: RunStatus,
+    pub streams: Vec<StreamReport>,
+    pub duration_ms: u64,
+    /// When the last successful run ended (this one, if it succeeded), for the metrics file.
+    pub last_success: Option<Timestamp>,
+    /// The adaptive pace: where it ended, its peak, the 429s and the time paused.
+    pub pace: crate::pace::Report,
+    /// Items in quarantine when the run ended, over all streams.
+    pub quarantined: u64,
+}
+
+impl RunReport {
+    /// The most telling failure of the run: auth beats the others, then the rest in order.
+    pub fn failure(&self) -> Option<Failure> {
+        let all: Vec<Failure> = self.streams.iter().filter_map(|s| s.failure).collect();
+        [
+            Failure::Auth,
+            Failure::Store,
+            Failure::Api,
+            Failure::Internal,
+            Failure::Stopped,
+        ]
+        .into_iter()
+        .find(|f| all.contains(f))
+    }
+    pub fn total(&self) -> Counts {
+        let mut c = Counts::default();
+        for s in &self.streams {
+            c.add(Counts {
+                inserted: s.inserted,
+                updated: s.updated,
+                unchanged: s.unchanged,
+                removed: s.removed,
+            });
+        }
+        c
+    }
+}
+
+/// Live counters of a run in progress, for the terminal display; updated after every page.
+#[derive(Debug, Default)]
+pub struct Progress {
+    streams: std::sync::Mutex<Vec<(&'static str, StreamProgress)>>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamProgress {
+    pub pages: u64,
+    pub rows: u64,
+    pub done: bool,
+    pub failed: bool,
+}
+
+impl Progress {
+    /// Lists the run's streams, in config order, so the display does not depend on which
+    /// task starts first.
+    pub(super) fn register(&self, kinds: &[&'static Stream]) {
+        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        streams.extend(kinds.iter().map(|k| (k.name, StreamProgress::default())));
+    }
+
+    pub(super) fn update(&self, stream: &'static str, f: impl FnOnce(&mut StreamProgress)) {
+        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, p)) = streams.iter_mut().find(|(s, _)| *s == stream) {
+            f(p);
+        }
+    }
+
+    /// One line: `bookings 12 pages 1200 rows · orders done · …`.
+    pub fn render(&self) -> String {
+        let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        streams
+            .iter()
+            .map(|(name, p)| {
+                let state = if p.failed {
+                    " failed"
+                } else if p.done {
+                    " done"
+                } else {
+                    ""
+                };
+                format!("{name} {} pages {} rows{state}", p.pages, p.rows)
+            })
+            .collect::<Vec<_>>()
+            .join(" · ")
+    }
+}
