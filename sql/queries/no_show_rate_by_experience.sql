@@ -1,12 +1,12 @@
--- Which experiences have the most no-shows? Tickets of past events never checked in, per experience.
+-- Which experiences have the most no-shows? Tickets of completed events never checked in, per experience.
 SELECT COALESCE(experience_name, experience_id) AS experience,
        COUNT(*) AS tickets,
        SUM(checked_in) AS checked_in,
        COUNT(*) - SUM(checked_in) AS no_shows,
        ROUND(100.0 * (COUNT(*) - SUM(checked_in)) / COUNT(*), 1) AS no_show_pct
 FROM tickets_with_check_in
-WHERE ticket_status IS NOT 'CANCELLED'
+WHERE event_state = 'COMPLETED'
+  AND ticket_status IS NOT 'CANCELLED'
   AND booking_status IS NOT 'CANCELLED'
-  AND event_start_local < strftime('%Y-%m-%dT%H:%M:%S', 'now')
 GROUP BY experience_id, experience_name
 ORDER BY no_show_pct DESC;

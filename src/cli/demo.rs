@@ -36,8 +36,10 @@ pub async fn demo(database: PathBuf, bookings: u32) -> Result<Exit, (Exit, anyho
     raw.api.max_requests_per_second = 2_000;
     raw.api.burst = 200;
     raw.api.max_concurrent = 8;
-    raw.streams.set("events", true);
-    raw.streams.set("experiences", true);
+    // Every stream, the optional ones included, so the demo shows the whole account.
+    for stream in understory_sync::streams::ALL {
+        raw.streams.set(stream.name, true);
+    }
     let cfg =
         config::validate(raw, &config::Environment::default(), None).map_err(|e| (Exit::Config, e.into()))?;
     let exit = super::sync::once(&cfg).await?;
@@ -50,7 +52,7 @@ pub async fn demo(database: PathBuf, bookings: u32) -> Result<Exit, (Exit, anyho
         sandbox.base_url()
     );
     for (table, n) in counts {
-        println!("  {table:<20} {n:>8} rows");
+        println!("  {table:<28} {n:>8} rows");
     }
     println!("open it with: sqlite3 {}", database.display());
     Ok(exit)

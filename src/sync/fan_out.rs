@@ -152,7 +152,7 @@ pub(super) async fn backfill(
     for &child in children {
         let store = Arc::clone(&ctx.store);
         let staged = blocking(move || store.backfill(kind.name, child.name, Utc::now())).await?;
-        if let Some(n) = staged {
+        if let Some(n) = staged.filter(|n| *n > 0) {
             tracing::info!(
                 child = child.name,
                 parents = n,
