@@ -267,12 +267,9 @@ fn list(
             ^ world::mix(to.unwrap_or(i64::MAX) as u64).rotate_left(7)
             ^ world::hash_str(&grant.client_id),
     );
-    let pos = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
-        None => 0,
-        Some(raw) => match state.cursors.check(raw, query) {
-            Ok(c) => c.pos as usize,
-            Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_CURSOR", e.message()),
-        },
+    let pos = match position(&state, &q, query) {
+        Ok(p) => p,
+        Err(r) => return r,
     };
     let w = world(&state);
     let (rows, more) = w.select(listing, sort, from, to, pos, limit);
@@ -287,6 +284,18 @@ fn list(
         })
         .collect();
     page(&state, w.seed() ^ listing as u64, items, more, pos, query)
+}
+
+/// Where the page starts: 0, or the position the cursor carries if it is valid for `query`.
+fn position(state: &State, q: &ListQuery, query: u64) -> Result<usize, Response> {
+    match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => Ok(0),
+        Some(raw) => state
+            .cursors
+            .check(raw, query)
+            .map(|c| c.pos as usize)
+            .map_err(|e| error(StatusCode::BAD_REQUEST, "INVALID_CURSOR", e.message())),
+    }
 }
 
 /// The `limit` asked for, checked against the list's bounds (or clamped, in clamp mode).
@@ -352,12 +361,9 @@ fn experience_list(
         Err(r) => return r,
     };
     let query = world::mix(list << 56 ^ e as u64 ^ world::hash_str(&grant.client_id) ^ world::hash_str(lang));
-    let pos = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
-        None => 0,
-        Some(raw) => match state.cursors.check(raw, query) {
-            Ok(c) => c.pos as usize,
-            Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_CURSOR", e.message()),
-        },
+    let pos = match position(state, q, query) {
+        Ok(p) => p,
+        Err(r) => return r,
     };
     let all = render(&w, e, lang);
     let end = pos.saturating_add(limit).min(all.len());

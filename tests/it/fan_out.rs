@@ -2,10 +2,11 @@
 //! fetches line items, transactions and refunds behind it, and kills during the fan-out lose and
 //! duplicate nothing.
 
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use understory_sync::sandbox::SandboxConfig;
+use understory_sync::sandbox::{Sandbox, SandboxConfig};
 use understory_sync::sync::RunStatus;
 
 use crate::cli::{sync_cmd, sync_ok, write_config};
@@ -58,36 +59,38 @@ async fn a_three_second_cursor_survives_a_slow_fan_out_at_five_requests_per_seco
     assert_eq!(staged, 0, "the fan-out drained staging");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_during_the_fan_out_loses_and_duplicates_nothing() {
-    let sb = start(short_cursors()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &sb, "");
-    let db = dir.path().join("sync.sqlite");
-    let staged = |db: &std::path::Path| -> i64 {
-        open(db)
-            .query_row("SELECT COUNT(*) FROM staging", [], |r| r.get(0))
-            .unwrap_or(0)
-    };
-    let mut kills_with_staged_orders = 0;
+/// Parents of `stream` waiting in `staging`.
+pub fn staged(db: &Path, stream: &str) -> i64 {
+    open(db)
+        .query_row("SELECT COUNT(*) FROM staging WHERE stream = ?1", [stream], |r| {
+            r.get(0)
+        })
+        .unwrap_or(0)
+}
+
+/// Runs the job four times at `rps`, SIGKILLing each run a little later after `stream`'s
+/// parents appear in `staging` (mutating the sandbox after every second kill); returns how many
+/// kills landed while parents were staged, i.e. during the fan-out.
+pub async fn kill_during_the_fan_out(sb: &Sandbox, cfg: &Path, db: &Path, stream: &str, rps: &str) -> usize {
+    let mut kills_with_staged_parents = 0;
     for trial in 0..4u64 {
-        let mut child = sync_cmd(&cfg, "sandbox-secret")
-            .env("UNDERSTORY_SYNC__API__REQUESTS_PER_SECOND", "300")
-            .env("UNDERSTORY_SYNC__API__MAX_REQUESTS_PER_SECOND", "300")
+        let mut child = sync_cmd(cfg, "sandbox-secret")
+            .env("UNDERSTORY_SYNC__API__REQUESTS_PER_SECOND", rps)
+            .env("UNDERSTORY_SYNC__API__MAX_REQUESTS_PER_SECOND", rps)
             .env("UNDERSTORY_SYNC__API__BURST", "1")
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        // Wait until orders are staged (the walk is ahead of the fan-out), then a little more.
+        // Wait until parents are staged (the walk is ahead of the fan-out), then a little more.
         let deadline = Instant::now() + Duration::from_secs(30);
-        while staged(&db) == 0 && Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+        while staged(db, stream) == 0 && Instant::now() < deadline && child.try_wait().unwrap().is_none() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         tokio::time::sleep(Duration::from_millis(40 * trial)).await;
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
-            if staged(&db) > 0 {
-                kills_with_staged_orders += 1;
+            if staged(db, stream) > 0 {
+                kills_with_staged_parents += 1;
             }
         }
         child.wait().unwrap();
@@ -95,13 +98,20 @@ async fn sigkill_during_the_fan_out_loses_and_duplicates_nothing() {
             sb.mutate(1);
         }
     }
-    assert!(
-        kills_with_staged_orders >= 2,
-        "kills landed during the fan-out: {kills_with_staged_orders}"
-    );
+    kills_with_staged_parents
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_the_fan_out_loses_and_duplicates_nothing() {
+    let sb = start(short_cursors()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb, "");
+    let db = dir.path().join("sync.sqlite");
+    let kills = kill_during_the_fan_out(&sb, &cfg, &db, "orders", "300").await;
+    assert!(kills >= 2, "kills landed during the fan-out: {kills}");
     sync_ok(&cfg);
     assert_converged(&db, &sb);
-    assert_eq!(staged(&db), 0);
+    assert_eq!(staged(&db, "orders"), 0);
     // Every order has its line items: none is visible without them.
     let bare: i64 = open(&db)
         .query_row(
