@@ -8,6 +8,7 @@
 mod bind;
 pub mod checkpoint;
 mod statements;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex};
@@ -21,6 +22,7 @@ use rusqlite_migration::Migrations;
 
 pub use bind::{Record, Ts};
 pub use checkpoint::Checkpoint;
+pub use writer::{Pending, Writer};
 
 use crate::api::types::Timestamp;
 
@@ -31,8 +33,10 @@ static MIGRATIONS: LazyLock<Result<Migrations<'static>, String>> =
 /// How long a write waits for an analyst's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
+    #[error("the database writer stopped before the commit was written (nothing from it was stored)")]
+    WriterGone,
     #[error(
         "database {path}: the disk is full; free some space and run again (nothing already stored was lost)"
     )]
@@ -385,135 +389,153 @@ impl Store {
     /// cursor that follows it are both stored, or neither is, so a kill at any instant loses and
     /// repeats nothing.
     pub fn commit(&self, commit: &Commit, now: Timestamp) -> Result<Committed, Error> {
+        let mut out = self.commit_group(std::slice::from_ref(commit), now)?;
+        Ok(out.pop().unwrap_or_default())
+    }
+
+    /// Several commits in one transaction, in order, each as `commit` would write it: fewer WAL
+    /// frames (a page of an index touched by every commit is written once) and one sync instead
+    /// of many. All or nothing, like one commit; a kill loses at most the whole group, which the
+    /// next run fetches again from the last checkpoint that landed.
+    pub fn commit_group(&self, commits: &[Commit], now: Timestamp) -> Result<Vec<Committed>, Error> {
         let now = iso(now);
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut out = Committed::default();
-            let stream = commit.stream;
-            let release = |tx: &Connection, stream: &str, key: &str| -> rusqlite::Result<()> {
-                tx.prepare_cached(statements::get("quarantine", "release"))?
-                    .execute(rusqlite::named_params! {":stream": stream, ":item_key": key})?;
-                Ok(())
-            };
-            let quarantine_in_use = self.quarantine_in_use.load(std::sync::atomic::Ordering::Relaxed);
-            for row in &commit.rows {
-                out.counts.add(upsert(&tx, row, &now)?);
-                if quarantine_in_use {
-                    release(&tx, stream, &row.item_key)?;
-                }
+            let mut all = Vec::with_capacity(commits.len());
+            for commit in commits {
+                all.push(self.apply(&tx, commit, &now)?);
             }
-            for row in &commit.stage {
-                if unchanged(&tx, row)? {
-                    out.counts.unchanged += 1;
-                } else {
-                    tx.prepare_cached(statements::get("staging", "stage"))?.execute(
-                        rusqlite::named_params! {
-                            ":stream": stream,
-                            ":item_key": row.item_key,
-                            ":raw_json": row.raw_json,
-                            ":now": now,
-                        },
-                    )?;
-                    out.staged += 1;
-                }
+            tx.commit()?;
+            Ok(all)
+        })
+    }
+
+    /// One commit's writes inside the caller's transaction.
+    fn apply(&self, tx: &Connection, commit: &Commit, now: &str) -> rusqlite::Result<Committed> {
+        let now = now.to_owned();
+        let mut out = Committed::default();
+        let stream = commit.stream;
+        let release = |tx: &Connection, stream: &str, key: &str| -> rusqlite::Result<()> {
+            tx.prepare_cached(statements::get("quarantine", "release"))?
+                .execute(rusqlite::named_params! {":stream": stream, ":item_key": key})?;
+            Ok(())
+        };
+        let quarantine_in_use = self.quarantine_in_use.load(std::sync::atomic::Ordering::Relaxed);
+        for row in &commit.rows {
+            out.counts.add(upsert(tx, row, &now)?);
+            if quarantine_in_use {
+                release(tx, stream, &row.item_key)?;
             }
-            if let Some(row) = &commit.unstage {
-                tx.prepare_cached(statements::get("staging", "done"))?
+        }
+        for row in &commit.stage {
+            if unchanged(tx, row)? {
+                out.counts.unchanged += 1;
+            } else {
+                tx.prepare_cached(statements::get("staging", "stage"))?
                     .execute(rusqlite::named_params! {
                         ":stream": stream,
                         ":item_key": row.item_key,
                         ":raw_json": row.raw_json,
-                    })?;
-            }
-            for set in &commit.children {
-                for row in &set.rows {
-                    out.counts.add(upsert(&tx, row, &now)?);
-                }
-                let sql = statements::get(set.table, "prune");
-                let pruned = match &set.prune {
-                    Prune::BeyondPosition(n) => tx
-                        .prepare_cached(sql)?
-                        .execute(rusqlite::named_params! {":parent_id": set.parent_id, ":count": n})?,
-                    Prune::NotIn(ids) => {
-                        let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
-                        tx.prepare_cached(sql)?
-                            .execute(rusqlite::named_params! {":parent_id": set.parent_id, ":ids": ids})?
-                    }
-                };
-                out.counts.removed += pruned as u64;
-                if quarantine_in_use {
-                    tx.prepare_cached(statements::get("quarantine", "release_children"))?
-                        .execute(rusqlite::named_params! {
-                            ":stream": set.table,
-                            ":parent_id": set.parent_id,
-                        })?;
-                }
-            }
-            let all_quarantined = commit
-                .quarantined
-                .iter()
-                .chain(commit.children.iter().flat_map(|c| &c.quarantined));
-            for q in all_quarantined {
-                let seen = tx
-                    .prepare_cached(statements::get("quarantine", "exists"))?
-                    .exists(rusqlite::named_params! {":stream": q.stream, ":item_key": q.key})?;
-                tx.prepare_cached(statements::get("quarantine", "upsert"))?
-                    .execute(rusqlite::named_params! {
-                        ":stream": q.stream,
-                        ":item_key": q.key,
-                        ":item_id": q.id,
-                        ":parent_id": q.parent_id,
-                        ":error": q.error,
-                        ":raw_json": q.raw_json,
                         ":now": now,
                     })?;
-                if !seen {
-                    out.newly_quarantined.push(q.clone());
+                out.staged += 1;
+            }
+        }
+        if let Some(row) = &commit.unstage {
+            tx.prepare_cached(statements::get("staging", "done"))?
+                .execute(rusqlite::named_params! {
+                    ":stream": stream,
+                    ":item_key": row.item_key,
+                    ":raw_json": row.raw_json,
+                })?;
+        }
+        for set in &commit.children {
+            for row in &set.rows {
+                out.counts.add(upsert(tx, row, &now)?);
+            }
+            let sql = statements::get(set.table, "prune");
+            let pruned = match &set.prune {
+                Prune::BeyondPosition(n) => tx
+                    .prepare_cached(sql)?
+                    .execute(rusqlite::named_params! {":parent_id": set.parent_id, ":count": n})?,
+                Prune::NotIn(ids) => {
+                    let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+                    tx.prepare_cached(sql)?
+                        .execute(rusqlite::named_params! {":parent_id": set.parent_id, ":ids": ids})?
                 }
-                self.quarantine_in_use
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            };
+            out.counts.removed += pruned as u64;
+            if quarantine_in_use {
+                tx.prepare_cached(statements::get("quarantine", "release_children"))?
+                    .execute(rusqlite::named_params! {
+                        ":stream": set.table,
+                        ":parent_id": set.parent_id,
+                    })?;
             }
-            if let Some(since) = commit.sweep_quarantine_before
-                && quarantine_in_use
-            {
-                tx.prepare_cached(statements::get("quarantine", "sweep"))?
-                    .execute(rusqlite::named_params! {":stream": stream, ":since": iso(since)})?;
+        }
+        let all_quarantined = commit
+            .quarantined
+            .iter()
+            .chain(commit.children.iter().flat_map(|c| &c.quarantined));
+        for q in all_quarantined {
+            let seen = tx
+                .prepare_cached(statements::get("quarantine", "exists"))?
+                .exists(rusqlite::named_params! {":stream": q.stream, ":item_key": q.key})?;
+            tx.prepare_cached(statements::get("quarantine", "upsert"))?
+                .execute(rusqlite::named_params! {
+                    ":stream": q.stream,
+                    ":item_key": q.key,
+                    ":item_id": q.id,
+                    ":parent_id": q.parent_id,
+                    ":error": q.error,
+                    ":raw_json": q.raw_json,
+                    ":now": now,
+                })?;
+            if !seen {
+                out.newly_quarantined.push(q.clone());
             }
-            if commit.reset_seen {
-                tx.prepare_cached(statements::get("scan_seen", "reset"))?
+            self.quarantine_in_use
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Some(since) = commit.sweep_quarantine_before
+            && quarantine_in_use
+        {
+            tx.prepare_cached(statements::get("quarantine", "sweep"))?
+                .execute(rusqlite::named_params! {":stream": stream, ":since": iso(since)})?;
+        }
+        if commit.reset_seen {
+            tx.prepare_cached(statements::get("scan_seen", "reset"))?
+                .execute(rusqlite::named_params! {":stream": stream})?;
+        }
+        if !commit.seen.is_empty() {
+            let mut add = tx.prepare_cached(statements::get("scan_seen", "add"))?;
+            for key in &commit.seen {
+                add.execute(rusqlite::named_params! {":stream": stream, ":item_key": key})?;
+            }
+        }
+        if let Some(r) = &commit.removals {
+            let table = r.table;
+            let json = |keys: &[String]| serde_json::to_string(keys).unwrap_or_else(|_| "[]".into());
+            let n = tx
+                .prepare_cached(statements::get(table, "confirm_removed"))?
+                .execute(rusqlite::named_params! {":now": now, ":keys": json(&r.confirmed)})?;
+            out.counts.removed += n as u64;
+            // Tables whose rows may lack an id (legacy consents) count misses too.
+            if statements::has(table, "missed") {
+                tx.prepare_cached(statements::get(table, "seen_again"))?
                     .execute(rusqlite::named_params! {":stream": stream})?;
-            }
-            if !commit.seen.is_empty() {
-                let mut add = tx.prepare_cached(statements::get("scan_seen", "add"))?;
-                for key in &commit.seen {
-                    add.execute(rusqlite::named_params! {":stream": stream, ":item_key": key})?;
-                }
-            }
-            if let Some(r) = &commit.removals {
-                let table = r.table;
-                let json = |keys: &[String]| serde_json::to_string(keys).unwrap_or_else(|_| "[]".into());
+                tx.prepare_cached(statements::get(table, "missed"))?
+                    .execute(rusqlite::named_params! {":keys": json(&r.missed)})?;
                 let n = tx
-                    .prepare_cached(statements::get(table, "confirm_removed"))?
-                    .execute(rusqlite::named_params! {":now": now, ":keys": json(&r.confirmed)})?;
+                    .prepare_cached(statements::get(table, "missed_twice"))?
+                    .execute(rusqlite::named_params! {":now": now, ":keys": json(&r.missed)})?;
                 out.counts.removed += n as u64;
-                // Tables whose rows may lack an id (legacy consents) count misses too.
-                if statements::has(table, "missed") {
-                    tx.prepare_cached(statements::get(table, "seen_again"))?
-                        .execute(rusqlite::named_params! {":stream": stream})?;
-                    tx.prepare_cached(statements::get(table, "missed"))?
-                        .execute(rusqlite::named_params! {":keys": json(&r.missed)})?;
-                    let n = tx
-                        .prepare_cached(statements::get(table, "missed_twice"))?
-                        .execute(rusqlite::named_params! {":now": now, ":keys": json(&r.missed)})?;
-                    out.counts.removed += n as u64;
-                }
             }
-            if let Some(cp) = &commit.checkpoint {
-                checkpoint::save(&tx, stream, cp, &now)?;
-            }
-            tx.commit()?;
-            Ok(out)
-        })
+        }
+        if let Some(cp) = &commit.checkpoint {
+            checkpoint::save(tx, stream, cp, &now)?;
+        }
+        Ok(out)
     }
 
     /// Up to `limit` staged parents of `stream`, oldest first, leaving out those in `busy`.

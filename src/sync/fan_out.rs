@@ -9,7 +9,7 @@ use futures::StreamExt;
 use serde_json::value::RawValue;
 use tokio::sync::Notify;
 
-use super::{Ctx, Error, StreamReport, blocking, commit_page, read_page};
+use super::{Ctx, Error, StreamReport, blocking, count, read_page};
 use crate::api::types::Page;
 use crate::api::{self, Stats};
 use crate::pace::Lane;
@@ -66,6 +66,10 @@ pub(super) async fn fan_out(
                 (id, raw, lists)
             })
             .buffer_unordered(ctx.config.api.max_concurrent.max(1));
+        // Commits handed to the writer; the batch's fetches go on while they are written, and
+        // all of them land before the next batch is read from `staging`.
+        let mut pending = Vec::new();
+        let mut failed = None;
         while let Some((id, raw, lists)) = fetched.next().await {
             let lists = match lists {
                 Ok(c) => c,
@@ -75,7 +79,10 @@ pub(super) async fn fan_out(
                     blocking(move || store.unstage(name, &id)).await?;
                     continue;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
             };
             let raw = RawValue::from_string(raw).map_err(|e| Error::Setup(format!("staged JSON: {e}")))?;
             let (items, bad) = read_page(kind, std::slice::from_ref(&raw));
@@ -90,10 +97,17 @@ pub(super) async fn fan_out(
                 }),
                 ..Commit::default()
             };
-            let counts = commit_page(ctx, commit, &mut report).await?;
+            pending.push(ctx.writer.send(commit).await);
+        }
+        drop(fetched);
+        for p in pending {
+            let counts = count(p.landed().await?, &mut report);
             ctx.progress.update(name, |p| {
                 p.rows += counts.inserted + counts.updated;
             });
+        }
+        if let Some(e) = failed {
+            return Err(e);
         }
     }
 }

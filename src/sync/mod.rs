@@ -111,6 +111,8 @@ impl Error {
 struct Ctx {
     api: ApiClient,
     store: Arc<Store>,
+    /// Every commit goes through it (see `store::Writer`).
+    writer: store::Writer,
     config: Config,
     stop: Stop,
     progress: Arc<Progress>,
@@ -174,6 +176,7 @@ pub async fn run_with_progress(
     let run_id = blocking(move || s.start_run(Utc::now())).await?;
     let ctx = Arc::new(Ctx {
         api,
+        writer: store::Writer::start(Arc::clone(&store)),
         store: Arc::clone(&store),
         config: config.clone(),
         stop: stop.clone(),
@@ -384,11 +387,17 @@ async fn walk(
         let first = top.items.first().and_then(|r| kind.read(At::TOP, r).ok());
         w.set_candidate(first.and_then(|i| i.updated_at));
     }
-    loop {
+    // Pages handed to the writer whose commits have not landed yet: the next page is fetched
+    // and parsed while they are written.
+    let mut in_flight = InFlight::default();
+    let result = loop {
         if ctx.stop.is_stopped() {
-            return Err(api_err(api::Error::Stopped {
+            break Err(api_err(api::Error::Stopped {
                 path: kind.path.to_owned(),
             }));
+        }
+        if let Err(e) = in_flight.reap(ctx, kind, report, wake, MAX_PAGES_IN_FLIGHT).await {
+            break Err(e);
         }
         let q = w.query(ctx.config.api.page_size);
         let page: Page<Box<RawValue>> = match ctx.api.get(stats, kind.path, &q).await {
@@ -398,7 +407,7 @@ async fn walk(
                 report.cursor_restarts += 1;
                 continue;
             }
-            Err(e) => return Err(api_err(e)),
+            Err(e) => break Err(api_err(e)),
         };
         let (items, bad) = read_page(kind, &page.items);
         let step = w.page(&items, page.next, Utc::now());
@@ -419,28 +428,81 @@ async fn walk(
             seen,
             ..Commit::default()
         };
-        let counts = commit_page(ctx, commit, report).await?;
-        wake.notify_one();
-        report.pages += 1;
-        report.pass_completed |= step.done;
-        ctx.progress.update(name, |p| {
-            p.pages += 1;
-            p.rows += counts.inserted + counts.updated + counts.unchanged;
-        });
-        tracing::debug!(
-            page = w.pages(),
-            inserted = counts.inserted,
-            updated = counts.updated,
-            unchanged = counts.unchanged,
-            "page committed"
-        );
+        in_flight.push(ctx.writer.send(commit).await, step.done);
         match w.committed(Utc::now()) {
             Next::Fetch | Next::CatchUp => {}
             Next::Rescan => tracing::info!(
                 "the resumed scan is complete; scanning once more from the start to detect removals"
             ),
-            Next::ConfirmRemovals => return confirm_removals(ctx, kind, stats, report).await,
-            Next::Done => return Ok(()),
+            // Removals are decided from every key the scan listed: all its pages first.
+            Next::ConfirmRemovals => {
+                break match in_flight.reap(ctx, kind, report, wake, 0).await {
+                    Ok(()) => confirm_removals(ctx, kind, stats, report).await,
+                    Err(e) => Err(e),
+                };
+            }
+            Next::Done => break Ok(()),
+        }
+    };
+    // Whatever ended the walk, the pages already handed over land (or fail) before it returns.
+    let landed = in_flight.reap(ctx, kind, report, wake, 0).await;
+    result.and(landed)
+}
+
+/// Pages a walk may have handed to the writer and not yet seen land.
+const MAX_PAGES_IN_FLIGHT: usize = 4;
+
+/// A walk's pages on their way to the database, oldest first, each with whether it completes
+/// its pass.
+#[derive(Default)]
+struct InFlight(std::collections::VecDeque<(store::Pending, bool)>);
+
+impl InFlight {
+    fn push(&mut self, pending: store::Pending, completes_pass: bool) {
+        self.0.push_back((pending, completes_pass));
+    }
+
+    /// Counts the pages that have landed into `report`, waiting for the oldest while more than
+    /// `keep` are still on their way; the first failure ends the walk.
+    async fn reap(
+        &mut self,
+        ctx: &Ctx,
+        kind: &'static Stream,
+        report: &mut StreamReport,
+        wake: &Notify,
+        keep: usize,
+    ) -> Result<(), Error> {
+        loop {
+            let must_wait = self.0.len() > keep;
+            let Some((pending, _)) = self.0.front_mut() else {
+                return Ok(());
+            };
+            let ready = if must_wait { None } else { pending.try_landed() };
+            if !must_wait && ready.is_none() {
+                return Ok(());
+            }
+            let Some((pending, completes_pass)) = self.0.pop_front() else {
+                return Ok(());
+            };
+            let committed = match ready {
+                Some(r) => r,
+                None => pending.landed().await,
+            };
+            let counts = count(committed.map_err(Error::Store)?, report);
+            // The fan-out looks for staged parents once a page has landed.
+            wake.notify_one();
+            report.pages += 1;
+            report.pass_completed |= completes_pass;
+            ctx.progress.update(kind.name, |p| {
+                p.pages += 1;
+                p.rows += counts.inserted + counts.updated + counts.unchanged;
+            });
+            tracing::debug!(
+                inserted = counts.inserted,
+                updated = counts.updated,
+                unchanged = counts.unchanged,
+                "page committed"
+            );
         }
     }
 }
@@ -469,11 +531,15 @@ fn read_page(kind: &'static Stream, raw: &[Box<RawValue>]) -> (Vec<Item>, Vec<Qu
     (items, bad)
 }
 
-/// Commits one page's writes and counts them into `report`; each item quarantined for the first
-/// time gets one warning.
+/// Commits one page's writes and counts them into `report`.
 async fn commit_page(ctx: &Ctx, commit: Commit, report: &mut StreamReport) -> Result<Counts, Error> {
-    let store = Arc::clone(&ctx.store);
-    let committed = blocking(move || store.commit(&commit, Utc::now())).await?;
+    let committed = ctx.writer.send(commit).await.landed().await?;
+    Ok(count(committed, report))
+}
+
+/// Counts what a commit wrote into `report`; each item quarantined for the first time gets one
+/// warning.
+fn count(committed: store::Committed, report: &mut StreamReport) -> Counts {
     for q in &committed.newly_quarantined {
         tracing::warn!(
             item = %q.key,
@@ -489,7 +555,7 @@ async fn commit_page(ctx: &Ctx, commit: Commit, report: &mut StreamReport) -> Re
     report.updated += counts.updated;
     report.unchanged += counts.unchanged;
     report.removed += counts.removed;
-    Ok(counts)
+    counts
 }
 
 /// Fetches the stream's quarantined items again by id (incremental streams only: scans list

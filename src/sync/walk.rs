@@ -229,10 +229,6 @@ impl Walk {
     pub fn pass_kind(&self) -> PassKind {
         self.pass.kind
     }
-
-    pub fn pages(&self) -> i64 {
-        self.pass.pages
-    }
 }
 
 fn new_pass(mode: Mode, checkpoint: &Checkpoint, now: Timestamp) -> Pass {

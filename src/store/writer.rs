@@ -1,0 +1,158 @@
+//! The writer: one thread through which every page's commit goes, so that fetching the next
+//! page, parsing, and committing the last one run at the same time, and commits that queue up
+//! while one is being written go into the next transaction together (group commit).
+//!
+//! Each commit still lands with its own checkpoint, in order; a group is one transaction, so a
+//! kill loses at most the group being written, whose pages the next run fetches again from the
+//! last checkpoint that landed. Nothing waits for a group to fill: a commit that finds the
+//! writer idle is written at once, alone. Once a group fails, every later commit of the run
+//! fails with it, so no checkpoint can land past a page that did not.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Commit, Committed, Error, Store};
+
+/// Commits written in one transaction at most: bounds a transaction's size (and what a kill can
+/// cost to fetch again) when producers outrun the disk.
+const MAX_GROUP: usize = 64;
+
+/// Commits queued for the writer at most; a producer beyond it waits (backpressure).
+const QUEUE: usize = 128;
+
+struct Job {
+    commit: Commit,
+    reply: oneshot::Sender<Result<Committed, Error>>,
+}
+
+/// A commit handed to the writer; `landed` waits for its transaction.
+pub struct Pending(oneshot::Receiver<Result<Committed, Error>>);
+
+impl Pending {
+    /// What the commit wrote, once its group has committed (or why it did not).
+    pub async fn landed(self) -> Result<Committed, Error> {
+        self.0.await.unwrap_or(Err(Error::WriterGone))
+    }
+
+    /// The answer if it is already there: `None` while the commit is still queued or being
+    /// written.
+    pub fn try_landed(&mut self) -> Option<Result<Committed, Error>> {
+        match self.0.try_recv() {
+            Ok(r) => Some(r),
+            Err(oneshot::error::TryRecvError::Empty) => None,
+            Err(oneshot::error::TryRecvError::Closed) => Some(Err(Error::WriterGone)),
+        }
+    }
+}
+
+/// Dropping it closes the queue: the thread writes what is queued, then ends.
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer thread for `store`.
+    pub fn start(store: Arc<Store>) -> Self {
+        let (jobs, mut queue) = mpsc::channel::<Job>(QUEUE);
+        // Should the thread not start, the queue's receiver is dropped with it, and every commit
+        // answers `WriterGone`.
+        let _ = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || {
+                let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
+                // After a failed group nothing more is written this run: a later, smaller commit
+                // might fit where the failed one did not, and land a checkpoint past pages that
+                // were never stored.
+                let mut poisoned: Option<Error> = None;
+                while let Some(first) = queue.blocking_recv() {
+                    if let Some(e) = &poisoned {
+                        let _ = first.reply.send(Err(e.clone()));
+                        continue;
+                    }
+                    group.push(first);
+                    while group.len() < MAX_GROUP {
+                        match queue.try_recv() {
+                            Ok(job) => group.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    let commits: Vec<Commit> =
+                        group.iter_mut().map(|j| std::mem::take(&mut j.commit)).collect();
+                    match store.commit_group(&commits, chrono::Utc::now()) {
+                        Ok(done) => {
+                            for (job, committed) in group.drain(..).zip(done) {
+                                let _ = job.reply.send(Ok(committed));
+                            }
+                        }
+                        Err(e) => {
+                            for job in group.drain(..) {
+                                let _ = job.reply.send(Err(e.clone()));
+                            }
+                            poisoned = Some(e);
+                        }
+                    }
+                }
+            });
+        Self { jobs }
+    }
+
+    /// Queues `commit` behind those already queued (waiting while the queue is full).
+    pub async fn send(&self, commit: Commit) -> Pending {
+        let (reply, answer) = oneshot::channel();
+        // A closed queue (no writer thread) drops the job, and `landed` says so.
+        let _ = self.jobs.send(Job { commit, reply }).await;
+        Pending(answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Checkpoint, Row};
+
+    #[derive(Debug, serde::Serialize)]
+    struct NotABooking {
+        no_such_column: i64,
+    }
+
+    fn checkpoint_only() -> Commit {
+        Commit {
+            stream: "bookings",
+            checkpoint: Some(Checkpoint {
+                cursor: Some("later".into()),
+                ..Checkpoint::default()
+            }),
+            ..Commit::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn after_a_failed_group_no_later_commit_lands() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("w.sqlite")).unwrap());
+        let writer = Writer::start(Arc::clone(&store));
+        let bad = Commit {
+            stream: "bookings",
+            rows: vec![Row {
+                table: "bookings",
+                record: Box::new(NotABooking { no_such_column: 1 }),
+                raw_json: "{}".into(),
+                item_key: "x".into(),
+            }],
+            ..Commit::default()
+        };
+        assert!(writer.send(bad).await.landed().await.is_err());
+        // A commit that would succeed on its own is refused: its checkpoint would land past
+        // the page that failed.
+        assert!(writer.send(checkpoint_only()).await.landed().await.is_err());
+        assert_eq!(store.load_checkpoint("bookings").unwrap().cursor, None);
+
+        let writer = Writer::start(Arc::clone(&store));
+        writer.send(checkpoint_only()).await.landed().await.unwrap();
+        assert_eq!(
+            store.load_checkpoint("bookings").unwrap().cursor.as_deref(),
+            Some("later")
+        );
+    }
+}
