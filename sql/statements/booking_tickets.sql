@@ -1,11 +1,7 @@
 -- Statements for `booking_tickets`; loaded by store::statements, one per "-- name:" section.
 
--- name: lookup
--- The stored raw_json and whether the row is live, to tell inserts, updates and
--- unchanged rows apart before writing anything.
-SELECT raw_json, 1 FROM booking_tickets WHERE id = :id;
-
 -- name: upsert
+-- Returns 1 for an insert, 0 for an update, nothing for an unchanged row.
 INSERT INTO booking_tickets (
     id,
     booking_id,
@@ -43,7 +39,10 @@ ON CONFLICT (id) DO UPDATE SET
     items_json = excluded.items_json,
     urls_json = excluded.urls_json,
     raw_json = excluded.raw_json,
-    last_changed_at = excluded.last_changed_at;
+    last_changed_at = excluded.last_changed_at
+-- An identical live row is left as it is: no write, and no row returned (unchanged).
+WHERE booking_tickets.raw_json IS NOT excluded.raw_json
+RETURNING first_synced_at = last_changed_at;
 
 -- name: prune
 -- Items the parent no longer lists; :ids is a JSON array.

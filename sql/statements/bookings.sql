@@ -1,11 +1,12 @@
 -- Statements for `bookings`; loaded by store::statements, one per "-- name:" section.
 
 -- name: lookup
--- The stored raw_json and whether the row is live, to tell inserts, updates and
--- unchanged rows apart before writing anything.
+-- The stored raw_json and whether the row is live: whether a listed parent differs from what
+-- is stored, to stage only new or changed ones for the fan-out.
 SELECT raw_json, 1 FROM bookings WHERE id = :id;
 
 -- name: upsert
+-- Returns 1 for an insert, 0 for an update, nothing for an unchanged row.
 INSERT INTO bookings (
     id,
     status,
@@ -85,7 +86,10 @@ ON CONFLICT (id) DO UPDATE SET
     customer_country = excluded.customer_country,
     metadata_json = excluded.metadata_json,
     raw_json = excluded.raw_json,
-    last_changed_at = excluded.last_changed_at;
+    last_changed_at = excluded.last_changed_at
+-- An identical live row is left as it is: no write, and no row returned (unchanged).
+WHERE bookings.raw_json IS NOT excluded.raw_json
+RETURNING first_synced_at = last_changed_at;
 
 -- name: stage_all
 -- Every stored row, staged once for a newly enabled per-parent stream; a newer listing already

@@ -1,11 +1,7 @@
 -- Statements for `events`; loaded by store::statements, one per "-- name:" section.
 
--- name: lookup
--- The stored raw_json and whether the row is live, to tell inserts, updates and
--- unchanged rows apart before writing anything.
-SELECT raw_json, removed_at IS NULL FROM events WHERE id = :id;
-
 -- name: upsert
+-- Returns 1 for an insert, 0 for an update, nothing for an unchanged row.
 INSERT INTO events (
     id,
     state,
@@ -64,7 +60,10 @@ ON CONFLICT (id) DO UPDATE SET
     metadata_json = excluded.metadata_json,
     removed_at = excluded.removed_at,
     raw_json = excluded.raw_json,
-    last_changed_at = excluded.last_changed_at;
+    last_changed_at = excluded.last_changed_at
+-- An identical live row is left as it is: no write, and no row returned (unchanged).
+WHERE events.raw_json IS NOT excluded.raw_json OR events.removed_at IS NOT NULL
+RETURNING first_synced_at = last_changed_at;
 
 -- name: removal_candidates
 -- After a complete scan: live rows it did not list, with the id to confirm each by.

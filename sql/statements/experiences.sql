@@ -1,11 +1,12 @@
 -- Statements for `experiences`; loaded by store::statements, one per "-- name:" section.
 
 -- name: lookup
--- The stored raw_json and whether the row is live, to tell inserts, updates and
--- unchanged rows apart before writing anything.
+-- The stored raw_json and whether the row is live: whether a listed parent differs from what
+-- is stored, to stage only new or changed ones for the fan-out.
 SELECT raw_json, removed_at IS NULL FROM experiences WHERE id = :id;
 
 -- name: upsert
+-- Returns 1 for an insert, 0 for an update, nothing for an unchanged row.
 INSERT INTO experiences (
     id,
     type,
@@ -49,7 +50,10 @@ ON CONFLICT (id) DO UPDATE SET
     metadata_json = excluded.metadata_json,
     removed_at = excluded.removed_at,
     raw_json = excluded.raw_json,
-    last_changed_at = excluded.last_changed_at;
+    last_changed_at = excluded.last_changed_at
+-- An identical live row is left as it is: no write, and no row returned (unchanged).
+WHERE experiences.raw_json IS NOT excluded.raw_json OR experiences.removed_at IS NOT NULL
+RETURNING first_synced_at = last_changed_at;
 
 -- name: removal_candidates
 -- After a complete scan: live rows it did not list, with the id to confirm each by.

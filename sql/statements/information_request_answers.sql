@@ -1,11 +1,7 @@
 -- Statements for `information_request_answers`; loaded by store::statements, one per "-- name:" section.
 
--- name: lookup
--- The stored raw_json and whether the row is live, to tell inserts, updates and
--- unchanged rows apart before writing anything.
-SELECT raw_json, 1 FROM information_request_answers WHERE booking_id = :booking_id AND position = :position;
-
 -- name: upsert
+-- Returns 1 for an insert, 0 for an update, nothing for an unchanged row.
 INSERT INTO information_request_answers (
     booking_id,
     position,
@@ -33,7 +29,10 @@ ON CONFLICT (booking_id, position) DO UPDATE SET
     answer = excluded.answer,
     ticket_id = excluded.ticket_id,
     raw_json = excluded.raw_json,
-    last_changed_at = excluded.last_changed_at;
+    last_changed_at = excluded.last_changed_at
+-- An identical live row is left as it is: no write, and no row returned (unchanged).
+WHERE information_request_answers.raw_json IS NOT excluded.raw_json
+RETURNING first_synced_at = last_changed_at;
 
 -- name: prune
 -- Positions beyond the parent's current item count.

@@ -1,11 +1,7 @@
 -- Statements for `information_requests`; loaded by store::statements, one per "-- name:" section.
 
--- name: lookup
--- The stored raw_json and whether the row is live, to tell inserts, updates and
--- unchanged rows apart before writing anything.
-SELECT raw_json, 1 FROM information_requests WHERE id = :id;
-
 -- name: upsert
+-- Returns 1 for an insert, 0 for an update, nothing for an unchanged row.
 INSERT INTO information_requests (
     id,
     experience_id,
@@ -34,7 +30,10 @@ ON CONFLICT (id) DO UPDATE SET
     scope = excluded.scope,
     question = excluded.question,
     raw_json = excluded.raw_json,
-    last_changed_at = excluded.last_changed_at;
+    last_changed_at = excluded.last_changed_at
+-- An identical live row is left as it is: no write, and no row returned (unchanged).
+WHERE information_requests.raw_json IS NOT excluded.raw_json
+RETURNING first_synced_at = last_changed_at;
 
 -- name: prune
 -- Items the parent no longer lists; :ids is a JSON array.

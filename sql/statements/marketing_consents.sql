@@ -1,11 +1,7 @@
 -- Statements for `marketing_consents`; loaded by store::statements, one per "-- name:" section.
 
--- name: lookup
--- The stored raw_json and whether the row is live, to tell inserts, updates and
--- unchanged rows apart before writing anything.
-SELECT raw_json, removed_at IS NULL FROM marketing_consents WHERE consent_key = :consent_key;
-
 -- name: upsert
+-- Returns 1 for an insert, 0 for an update, nothing for an unchanged row.
 INSERT INTO marketing_consents (
     consent_key,
     id,
@@ -41,7 +37,10 @@ ON CONFLICT (consent_key) DO UPDATE SET
     removed_at = excluded.removed_at,
     missed_scans = 0,
     raw_json = excluded.raw_json,
-    last_changed_at = excluded.last_changed_at;
+    last_changed_at = excluded.last_changed_at
+-- An identical live row is left as it is: no write, and no row returned (unchanged).
+WHERE marketing_consents.raw_json IS NOT excluded.raw_json OR marketing_consents.removed_at IS NOT NULL
+RETURNING first_synced_at = last_changed_at;
 
 -- name: removal_candidates
 -- After a complete scan: live rows it did not list, with the id to confirm each by.

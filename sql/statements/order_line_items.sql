@@ -1,11 +1,7 @@
 -- Statements for `order_line_items`; loaded by store::statements, one per "-- name:" section.
 
--- name: lookup
--- The stored raw_json and whether the row is live, to tell inserts, updates and
--- unchanged rows apart before writing anything.
-SELECT raw_json, 1 FROM order_line_items WHERE order_id = :parent_id AND position = :position;
-
 -- name: upsert
+-- Returns 1 for an insert, 0 for an update, nothing for an unchanged row.
 INSERT INTO order_line_items (
     order_id,
     position,
@@ -72,7 +68,10 @@ ON CONFLICT (order_id, position) DO UPDATE SET
     discount_exponent = excluded.discount_exponent,
     discount_code = excluded.discount_code,
     raw_json = excluded.raw_json,
-    last_changed_at = excluded.last_changed_at;
+    last_changed_at = excluded.last_changed_at
+-- An identical live row is left as it is: no write, and no row returned (unchanged).
+WHERE order_line_items.raw_json IS NOT excluded.raw_json
+RETURNING first_synced_at = last_changed_at;
 
 -- name: prune
 -- Positions beyond the order's current item count.

@@ -1,11 +1,7 @@
 -- Statements for `order_refunds`; loaded by store::statements, one per "-- name:" section.
 
--- name: lookup
--- The stored raw_json and whether the row is live, to tell inserts, updates and
--- unchanged rows apart before writing anything.
-SELECT raw_json, 1 FROM order_refunds WHERE id = :id;
-
 -- name: upsert
+-- Returns 1 for an insert, 0 for an update, nothing for an unchanged row.
 INSERT INTO order_refunds (
     id,
     order_id,
@@ -40,7 +36,10 @@ ON CONFLICT (id) DO UPDATE SET
     transaction_id = excluded.transaction_id,
     created_at = excluded.created_at,
     raw_json = excluded.raw_json,
-    last_changed_at = excluded.last_changed_at;
+    last_changed_at = excluded.last_changed_at
+-- An identical live row is left as it is: no write, and no row returned (unchanged).
+WHERE order_refunds.raw_json IS NOT excluded.raw_json
+RETURNING first_synced_at = last_changed_at;
 
 -- name: prune
 -- Items the order no longer lists; :ids is a JSON array.

@@ -1,11 +1,7 @@
 -- Statements for `order_transactions`; loaded by store::statements, one per "-- name:" section.
 
--- name: lookup
--- The stored raw_json and whether the row is live, to tell inserts, updates and
--- unchanged rows apart before writing anything.
-SELECT raw_json, 1 FROM order_transactions WHERE id = :id;
-
 -- name: upsert
+-- Returns 1 for an insert, 0 for an update, nothing for an unchanged row.
 INSERT INTO order_transactions (
     id,
     order_id,
@@ -46,7 +42,10 @@ ON CONFLICT (id) DO UPDATE SET
     details_type = excluded.details_type,
     gift_card_id = excluded.gift_card_id,
     raw_json = excluded.raw_json,
-    last_changed_at = excluded.last_changed_at;
+    last_changed_at = excluded.last_changed_at
+-- An identical live row is left as it is: no write, and no row returned (unchanged).
+WHERE order_transactions.raw_json IS NOT excluded.raw_json
+RETURNING first_synced_at = last_changed_at;
 
 -- name: prune
 -- Items the order no longer lists; :ids is a JSON array.

@@ -1,11 +1,7 @@
 -- Statements for `ticket_variants`; loaded by store::statements, one per "-- name:" section.
 
--- name: lookup
--- The stored raw_json and whether the row is live, to tell inserts, updates and
--- unchanged rows apart before writing anything.
-SELECT raw_json, 1 FROM ticket_variants WHERE id = :id;
-
 -- name: upsert
+-- Returns 1 for an insert, 0 for an update, nothing for an unchanged row.
 INSERT INTO ticket_variants (
     id,
     experience_id,
@@ -49,7 +45,10 @@ ON CONFLICT (id) DO UPDATE SET
     vat_amount_exponent = excluded.vat_amount_exponent,
     add_on_variants_json = excluded.add_on_variants_json,
     raw_json = excluded.raw_json,
-    last_changed_at = excluded.last_changed_at;
+    last_changed_at = excluded.last_changed_at
+-- An identical live row is left as it is: no write, and no row returned (unchanged).
+WHERE ticket_variants.raw_json IS NOT excluded.raw_json
+RETURNING first_synced_at = last_changed_at;
 
 -- name: prune
 -- Variants the experience no longer lists; :ids is a JSON array.

@@ -99,6 +99,9 @@ pub struct DataConfig {
     /// `origin` without `type`, unknown transaction statuses, `next: null` on the last page, and
     /// now and then an item missing a field the job needs (its id, key or timestamp).
     pub variants: bool,
+    /// Cap generated `updated_at` at the world's start instead of spreading it, so the newest
+    /// rows share one timestamp (several percent of them): a stress test for ties.
+    pub updated_pile_up: bool,
 }
 
 impl Default for DataConfig {
@@ -111,6 +114,7 @@ impl Default for DataConfig {
             null_share: 0.2,
             unknown_enum_share: 0.01,
             variants: false,
+            updated_pile_up: false,
         }
     }
 }

@@ -295,9 +295,19 @@ impl World {
         for i in 0..self.data.bookings {
             let mut r = Rng::new(&[self.seed, Kind::Booking as u64, u64::from(i)]);
             let created = START - HISTORY + i64::from(i) * HISTORY / n;
-            let updated = (created + r.below(30 * 86_400) as i64).min(START);
+            // Updated some time after creation, never after the world's "now"; with
+            // `updated_pile_up`, capped instead, so recent rows share one `updated_at` (a tie
+            // stress test for the incremental walk's overlap window).
+            let later = |r: &mut Rng, span: i64| {
+                if self.data.updated_pile_up {
+                    (created + r.below(span as u64) as i64).min(START)
+                } else {
+                    created + r.below(span.min(START - created).max(1) as u64) as i64
+                }
+            };
+            let updated = later(&mut r, 30 * 86_400);
             self.bookings.push(created, updated);
-            let order_updated = (created + r.below(20 * 86_400) as i64).min(START);
+            let order_updated = later(&mut r, 20 * 86_400);
             self.orders.push(created, order_updated);
             // Some paid orders were refunded before the world began.
             if r.chance(0.03) && self.order_is_paid(i as usize) {

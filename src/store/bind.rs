@@ -69,22 +69,26 @@ impl From<BindError> for rusqlite::Error {
     }
 }
 
-/// (statement text's address, prefix, field) → parameter index, if the statement has one.
-/// Statements are `&'static` (embedded at compile time), so an address names one text for the
-/// life of the process, and a parameter's index depends only on that text.
-type Cache = HashMap<(usize, &'static str, &'static str), Option<usize>>;
+/// Per statement text (by address: statements are `&'static`, embedded at compile time, so an
+/// address names one text for the life of the process): each field's parameter index, in the
+/// order the row type serialises its fields, which is fixed. A field is recognised by the
+/// address of its name (the derive's literal), so binding a row costs no hashing or string
+/// comparison per field; anything unexpected falls back to looking the name up.
+type Slots = Vec<(usize, usize, Option<usize>)>;
 
 thread_local! {
-    static INDEXES: RefCell<Cache> = RefCell::new(HashMap::new());
+    static INDEXES: RefCell<HashMap<usize, Slots>> = RefCell::new(HashMap::new());
 }
 
 /// Binds one row to one prepared statement.
 pub struct Binder<'s, 'c> {
     stmt: &'s mut Statement<'c>,
-    sql: &'static str,
     /// Every field must land on a parameter (upserts) or may be skipped (lookups).
     strict: bool,
     bound: Vec<bool>,
+    slots: Slots,
+    /// The next field's position in `slots`.
+    next: usize,
 }
 
 impl<'s, 'c> Binder<'s, 'c> {
@@ -93,11 +97,12 @@ impl<'s, 'c> Binder<'s, 'c> {
         prefix: Option<&'static str>,
         field: &'static str,
     ) -> Result<Option<usize>, BindError> {
-        let key = (self.sql.as_ptr() as usize, prefix.unwrap_or(""), field);
-        let index = INDEXES.with(|c| c.borrow().get(&key).copied());
-        let index = match index {
-            Some(i) => i,
-            None => {
+        let key = (prefix.map_or(0, |p| p.as_ptr() as usize), field.as_ptr() as usize);
+        let slot = self.next;
+        self.next += 1;
+        let index = match self.slots.get(slot) {
+            Some(&(p, f, i)) if (p, f) == key => i,
+            _ => {
                 let name = match prefix {
                     Some(p) => format!(":{p}_{field}"),
                     None => format!(":{field}"),
@@ -106,7 +111,11 @@ impl<'s, 'c> Binder<'s, 'c> {
                     .stmt
                     .parameter_index(&name)
                     .map_err(|e| BindError(e.to_string()))?;
-                INDEXES.with(|c| c.borrow_mut().insert(key, i));
+                let entry = (key.0, key.1, i);
+                match self.slots.get_mut(slot) {
+                    Some(s) => *s = entry,
+                    None => self.slots.push(entry),
+                }
                 i
             }
         };
@@ -147,13 +156,37 @@ pub fn bind(
 ) -> rusqlite::Result<()> {
     stmt.clear_bindings();
     let count = stmt.parameter_count();
+    let key = sql.as_ptr() as usize;
+    let slots = INDEXES.with(|c| c.borrow_mut().remove(&key)).unwrap_or_default();
     let mut b = Binder {
         stmt,
-        sql,
         strict,
         bound: vec![false; count + 1],
+        slots,
+        next: 0,
     };
-    record.bind_to(&mut b)?;
+    let result = bind_all(&mut b, record, extra);
+    let Binder {
+        stmt, bound, slots, ..
+    } = b;
+    INDEXES.with(|c| c.borrow_mut().insert(key, slots));
+    result?;
+    if strict && let Some(i) = (1..=count).find(|&i| !bound[i]) {
+        let name = stmt.parameter_name(i).unwrap_or("?").to_owned();
+        return Err(BindError(format!(
+            "no field of the row binds the statement's parameter {name}"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+fn bind_all(
+    b: &mut Binder<'_, '_>,
+    record: &dyn Record,
+    extra: &[(&'static str, &dyn rusqlite::ToSql)],
+) -> Result<(), BindError> {
+    record.bind_to(b)?;
     for (name, value) in extra {
         let name = name.trim_start_matches(':');
         // Extras are the store's own; a statement that does not use one simply has no slot.
@@ -161,13 +194,6 @@ pub fn bind(
         let r = b.put(None, name, *value);
         b.strict = strict;
         r?;
-    }
-    if strict && let Some(i) = (1..=count).find(|&i| !b.bound[i]) {
-        let name = b.stmt.parameter_name(i).unwrap_or("?").to_owned();
-        return Err(BindError(format!(
-            "no field of the row binds the statement's parameter {name}"
-        ))
-        .into());
     }
     Ok(())
 }

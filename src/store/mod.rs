@@ -30,6 +30,14 @@ static MIGRATIONS_DIR: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/sql/migr
 static MIGRATIONS: LazyLock<Result<Migrations<'static>, String>> =
     LazyLock::new(|| Migrations::from_directory(&MIGRATIONS_DIR).map_err(|e| e.to_string()));
 
+/// The page cache, KiB.
+const CACHE_KIB: i64 = 8 * 1024;
+
+/// WAL pages between automatic checkpoints (40 MiB at 4 KiB pages).
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
+/// The WAL file is truncated to this after a checkpoint (bytes).
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
 /// How long a write waits for an analyst's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -72,6 +80,19 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(fail)?;
+    // An upsert inside a multi-page transaction keeps a statement journal (to undo just that
+    // statement); on disk it cost more writes than the data itself. A few pages, in memory.
+    conn.pragma_update(None, "temp_store", "MEMORY").map_err(fail)?;
+    // Checkpoint less often than SQLite's default 1,000 pages: a page rewritten by several
+    // groups (an index leaf) is copied into the database once per checkpoint, not once per
+    // group. The WAL file is cut back after a checkpoint that leaves it larger.
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+        .map_err(fail)?;
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
+        .map_err(fail)?;
+    // Enough page cache for a whole group's dirty pages: a smaller one spills them to the WAL
+    // mid-transaction and writes them twice. A fixed size, so memory stays flat.
+    conn.pragma_update(None, "cache_size", -CACHE_KIB).map_err(fail)?;
     // Off while migrating (the bundled SQLite defaults it to on, and a migration's transaction
     // cannot change it): rebuilding `orders` by SQLite's documented procedure drops the old table,
     // which would otherwise cascade into every line item, transaction and refund.
@@ -310,6 +331,17 @@ pub struct Commit {
 pub struct Staged {
     pub item_key: String,
     pub raw_json: String,
+}
+
+impl Commit {
+    /// Rows it writes, for sizing a group.
+    pub fn size(&self) -> usize {
+        self.rows.len()
+            + self.stage.len()
+            + self.seen.len()
+            + self.children.iter().map(|c| c.rows.len()).sum::<usize>()
+            + 1
+    }
 }
 
 /// What a commit wrote: row counts, and the items quarantined for the first time.
@@ -715,7 +747,8 @@ impl Store {
     }
 }
 
-/// The stored copy of `row`, if any: its `raw_json` and whether it is live.
+/// The stored copy of `row`, if any: its `raw_json` and whether it is live (for staging, which
+/// must know before it writes).
 fn stored_copy(conn: &Connection, row: &Row) -> rusqlite::Result<Option<(String, bool)>> {
     let sql = statements::get(row.table, "lookup");
     let mut stmt = conn.prepare_cached(sql)?;
@@ -732,18 +765,9 @@ fn unchanged(conn: &Connection, row: &Row) -> rusqlite::Result<bool> {
     Ok(matches!(stored_copy(conn, row)?, Some((raw, true)) if raw == row.raw_json))
 }
 
-/// Inserts or updates `row` unless the stored copy is identical and live.
+/// Inserts or updates `row` unless the stored copy is identical and live, in one statement: the
+/// upsert's `WHERE` leaves an identical row alone and its `RETURNING` says which it was.
 fn upsert(conn: &Connection, row: &Row, now: &str) -> rusqlite::Result<Counts> {
-    let stored = stored_copy(conn, row)?;
-    let mut counts = Counts::default();
-    match &stored {
-        Some((raw, true)) if *raw == row.raw_json => {
-            counts.unchanged = 1;
-            return Ok(counts);
-        }
-        Some(_) => counts.updated = 1,
-        None => counts.inserted = 1,
-    }
     let sql = statements::get(row.table, "upsert");
     let mut stmt = conn.prepare_cached(sql)?;
     bind::bind(
@@ -753,6 +777,12 @@ fn upsert(conn: &Connection, row: &Row, now: &str) -> rusqlite::Result<Counts> {
         &[(":raw_json", &row.raw_json), (":now", &now)],
         true,
     )?;
-    stmt.raw_execute()?;
+    let mut rows = stmt.raw_query();
+    let mut counts = Counts::default();
+    match rows.next()? {
+        Some(r) if r.get::<_, bool>(0)? => counts.inserted = 1,
+        Some(_) => counts.updated = 1,
+        None => counts.unchanged = 1,
+    }
     Ok(counts)
 }

@@ -14,9 +14,17 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{Commit, Committed, Error, Store};
 
-/// Commits written in one transaction at most: bounds a transaction's size (and what a kill can
-/// cost to fetch again) when producers outrun the disk.
-const MAX_GROUP: usize = 64;
+/// Rows (and sub-resource rows) written in one transaction at most: bounds a transaction's size
+/// (and what a kill can cost to fetch again). Large groups are what make random-keyed indexes
+/// (`id`, `event_id`) cheap: a leaf page touched by many rows of a group is written once.
+const MAX_GROUP_ROWS: usize = 5_000;
+
+/// Commits in one transaction at most (fan-out commits hold one parent each).
+const MAX_GROUP: usize = 512;
+
+/// How long the writer waits for more commits while they keep arriving: long enough for a
+/// walk's next pages, short enough that nobody notices.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Commits queued for the writer at most; a producer beyond it waits (backpressure).
 const QUEUE: usize = 128;
@@ -70,10 +78,21 @@ impl Writer {
                         let _ = first.reply.send(Err(e.clone()));
                         continue;
                     }
+                    let mut rows = first.commit.size();
                     group.push(first);
-                    while group.len() < MAX_GROUP {
+                    // Gather what is queued, and wait a moment for more while more keeps coming.
+                    let mut lingered = false;
+                    while group.len() < MAX_GROUP && rows < MAX_GROUP_ROWS {
                         match queue.try_recv() {
-                            Ok(job) => group.push(job),
+                            Ok(job) => {
+                                rows += job.commit.size();
+                                group.push(job);
+                                lingered = false;
+                            }
+                            Err(mpsc::error::TryRecvError::Empty) if !lingered => {
+                                std::thread::sleep(LINGER);
+                                lingered = true;
+                            }
                             Err(_) => break,
                         }
                     }

@@ -449,8 +449,9 @@ async fn walk(
     result.and(landed)
 }
 
-/// Pages a walk may have handed to the writer and not yet seen land.
-const MAX_PAGES_IN_FLIGHT: usize = 4;
+/// Pages a walk may have handed to the writer and not yet seen land: enough for the writer to
+/// group them (see `store::Writer`), few enough to keep memory flat (about 32 × 100 rows).
+const MAX_PAGES_IN_FLIGHT: usize = 32;
 
 /// A walk's pages on their way to the database, oldest first, each with whether it completes
 /// its pass.

@@ -261,8 +261,8 @@ async fn status_json_and_the_metrics_textfile_after_runs() {
     assert!(
         bookings["high_water_mark"]
             .as_str()
-            .unwrap()
-            .starts_with("2026-01-01")
+            .is_some_and(|h| h.starts_with("2025-12") || h.starts_with("2026-01-01")),
+        "the newest update, up to the sandbox's 2026-01-01: {bookings}"
     );
     assert_eq!(bookings["has_cursor"], false);
     let rows: Vec<(String, i64)> = serde_json::from_value(st["rows"].clone()).unwrap();
@@ -529,14 +529,17 @@ async fn a_full_disk_is_one_clear_error_with_exit_8_and_loses_nothing() {
             .map(Result::unwrap)
             .collect()
     };
+    let checkpointed_before: String = open(&db)
+        .query_row("SELECT MAX(updated_at) FROM sync_state", [], |r| r.get(0))
+        .unwrap();
     sb.mutate(5);
-    // No file may grow past 256 KiB: with small pages, a few commit before the write-ahead log
+    // No file may grow past 512 KiB: with small pages, a few commit before the write-ahead log
     // fills up mid-run, as on a full disk. SIGXFSZ is ignored so the write fails with an error
     // instead of killing the process.
     let out = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "trap '' XFSZ; ulimit -f 512; exec {BIN} sync --config {}",
+            "trap '' XFSZ; ulimit -f 1024; exec {BIN} sync --config {}",
             cfg.display()
         ))
         .env("UNDERSTORY_CLIENT_SECRET", "sandbox-secret")
@@ -558,13 +561,11 @@ async fn a_full_disk_is_one_clear_error_with_exit_8_and_loses_nothing() {
     let c = open(&db);
     let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(ok, "ok");
-    let pages_kept: i64 = c
-        .query_row("SELECT COALESCE(SUM(pass_pages), 0) FROM sync_state", [], |r| {
-            r.get(0)
-        })
+    let checkpointed_at: String = c
+        .query_row("SELECT MAX(updated_at) FROM sync_state", [], |r| r.get(0))
         .unwrap();
     assert!(
-        pages_kept > 0,
+        checkpointed_at > checkpointed_before,
         "some pages committed before the disk filled, and their checkpoints with them"
     );
     for (id, _) in &before {

@@ -434,3 +434,30 @@ async fn redirects_are_never_followed() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_rows_sharing_one_updated_at_still_converge() {
+    let mut sc = small();
+    sc.data.updated_pile_up = true;
+    let sb = start(sc).await;
+    let newest = sb
+        .truth()
+        .bookings
+        .values()
+        .filter_map(|b| b["updated_at"].as_str().map(str::to_owned))
+        .max()
+        .unwrap();
+    let tied = sb
+        .truth()
+        .bookings
+        .values()
+        .filter(|b| b["updated_at"].as_str() == Some(newest.as_str()))
+        .count();
+    assert!(tied > 5, "the pile-up makes ties: {tied}");
+    let (_dir, db) = temp_db();
+    let cfg = config(raw_config(&sb, &db));
+    assert_eq!(sync(&cfg).await.status, RunStatus::Succeeded);
+    sb.mutate(2);
+    assert_eq!(sync(&cfg).await.status, RunStatus::Succeeded);
+    assert_converged(&db, &sb);
+}
