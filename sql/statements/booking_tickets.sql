@@ -1,7 +1,7 @@
 -- Statements for `booking_tickets`; loaded by store::statements, one per "-- name:" section.
 
--- name: upsert
--- Returns 1 for an insert, 0 for an update, nothing for an unchanged row.
+-- name: insert
+-- A new row; one already stored is left to `update`.
 INSERT INTO booking_tickets (
     id,
     booking_id,
@@ -29,20 +29,24 @@ INSERT INTO booking_tickets (
     :now,
     :now
 )
-ON CONFLICT (id) DO UPDATE SET
-    booking_id = excluded.booking_id,
-    status = excluded.status,
-    ticket_variant_id = excluded.ticket_variant_id,
-    check_in_time = excluded.check_in_time,
-    checked_in_by = excluded.checked_in_by,
-    check_in_method = excluded.check_in_method,
-    items_json = excluded.items_json,
-    urls_json = excluded.urls_json,
-    raw_json = excluded.raw_json,
-    last_changed_at = excluded.last_changed_at
--- An identical live row is left as it is: no write, and no row returned (unchanged).
-WHERE booking_tickets.raw_json IS NOT excluded.raw_json
-RETURNING first_synced_at = last_changed_at;
+ON CONFLICT (id) DO NOTHING;
+
+-- name: update
+-- A stored row whose content changed (or that was removed and is listed again); an identical
+-- live row is not written at all.
+UPDATE booking_tickets SET
+    booking_id = :booking_id,
+    status = :status,
+    ticket_variant_id = :ticket_variant_id,
+    check_in_time = :check_in_time,
+    checked_in_by = :checked_in_by,
+    check_in_method = :check_in_method,
+    items_json = :items_json,
+    urls_json = :urls_json,
+    raw_json = :raw_json,
+    last_changed_at = :now
+WHERE id = :id
+  AND (raw_json IS NOT :raw_json);
 
 -- name: prune
 -- Items the parent no longer lists; :ids is a JSON array.

@@ -5,8 +5,8 @@
 -- is stored, to stage only new or changed ones for the fan-out.
 SELECT raw_json, 1 FROM bookings WHERE id = :id;
 
--- name: upsert
--- Returns 1 for an insert, 0 for an update, nothing for an unchanged row.
+-- name: insert
+-- A new row; one already stored is left to `update`.
 INSERT INTO bookings (
     id,
     status,
@@ -62,34 +62,38 @@ INSERT INTO bookings (
     :now,
     :now
 )
-ON CONFLICT (id) DO UPDATE SET
-    status = excluded.status,
-    created_at = excluded.created_at,
-    updated_at = excluded.updated_at,
-    company_id = excluded.company_id,
-    experience_id = excluded.experience_id,
-    event_id = excluded.event_id,
-    locale = excluded.locale,
-    source = excluded.source,
-    internal_note = excluded.internal_note,
-    customer_type = excluded.customer_type,
-    customer_name = excluded.customer_name,
-    customer_company_name = excluded.customer_company_name,
-    customer_vat_number = excluded.customer_vat_number,
-    customer_email = excluded.customer_email,
-    customer_phone = excluded.customer_phone,
-    customer_address_line1 = excluded.customer_address_line1,
-    customer_address_line2 = excluded.customer_address_line2,
-    customer_city = excluded.customer_city,
-    customer_zip_code = excluded.customer_zip_code,
-    customer_region = excluded.customer_region,
-    customer_country = excluded.customer_country,
-    metadata_json = excluded.metadata_json,
-    raw_json = excluded.raw_json,
-    last_changed_at = excluded.last_changed_at
--- An identical live row is left as it is: no write, and no row returned (unchanged).
-WHERE bookings.raw_json IS NOT excluded.raw_json
-RETURNING first_synced_at = last_changed_at;
+ON CONFLICT (id) DO NOTHING;
+
+-- name: update
+-- A stored row whose content changed (or that was removed and is listed again); an identical
+-- live row is not written at all.
+UPDATE bookings SET
+    status = :status,
+    created_at = :created_at,
+    updated_at = :updated_at,
+    company_id = :company_id,
+    experience_id = :experience_id,
+    event_id = :event_id,
+    locale = :locale,
+    source = :source,
+    internal_note = :internal_note,
+    customer_type = :customer_type,
+    customer_name = :customer_name,
+    customer_company_name = :customer_company_name,
+    customer_vat_number = :customer_vat_number,
+    customer_email = :customer_email,
+    customer_phone = :customer_phone,
+    customer_address_line1 = :customer_address_line1,
+    customer_address_line2 = :customer_address_line2,
+    customer_city = :customer_city,
+    customer_zip_code = :customer_zip_code,
+    customer_region = :customer_region,
+    customer_country = :customer_country,
+    metadata_json = :metadata_json,
+    raw_json = :raw_json,
+    last_changed_at = :now
+WHERE id = :id
+  AND (raw_json IS NOT :raw_json);
 
 -- name: stage_all
 -- Every stored row, staged once for a newly enabled per-parent stream; a newer listing already

@@ -1,7 +1,7 @@
 -- Statements for `events`; loaded by store::statements, one per "-- name:" section.
 
--- name: upsert
--- Returns 1 for an insert, 0 for an update, nothing for an unchanged row.
+-- name: insert
+-- A new row; one already stored is left to `update`.
 INSERT INTO events (
     id,
     state,
@@ -43,27 +43,31 @@ INSERT INTO events (
     :now,
     :now
 )
-ON CONFLICT (id) DO UPDATE SET
-    state = excluded.state,
-    visibility = excluded.visibility,
-    experience_id = excluded.experience_id,
-    capacity_total = excluded.capacity_total,
-    capacity_reserved = excluded.capacity_reserved,
-    session_count = excluded.session_count,
-    first_session_start = excluded.first_session_start,
-    first_session_end = excluded.first_session_end,
-    timezone = excluded.timezone,
-    location_id = excluded.location_id,
-    sessions_json = excluded.sessions_json,
-    created_at = excluded.created_at,
-    updated_at = excluded.updated_at,
-    metadata_json = excluded.metadata_json,
-    removed_at = excluded.removed_at,
-    raw_json = excluded.raw_json,
-    last_changed_at = excluded.last_changed_at
--- An identical live row is left as it is: no write, and no row returned (unchanged).
-WHERE events.raw_json IS NOT excluded.raw_json OR events.removed_at IS NOT NULL
-RETURNING first_synced_at = last_changed_at;
+ON CONFLICT (id) DO NOTHING;
+
+-- name: update
+-- A stored row whose content changed (or that was removed and is listed again); an identical
+-- live row is not written at all.
+UPDATE events SET
+    state = :state,
+    visibility = :visibility,
+    experience_id = :experience_id,
+    capacity_total = :capacity_total,
+    capacity_reserved = :capacity_reserved,
+    session_count = :session_count,
+    first_session_start = :first_session_start,
+    first_session_end = :first_session_end,
+    timezone = :timezone,
+    location_id = :location_id,
+    sessions_json = :sessions_json,
+    created_at = :created_at,
+    updated_at = :updated_at,
+    metadata_json = :metadata_json,
+    removed_at = NULL,
+    raw_json = :raw_json,
+    last_changed_at = :now
+WHERE id = :id
+  AND (raw_json IS NOT :raw_json OR removed_at IS NOT NULL);
 
 -- name: removal_candidates
 -- After a complete scan: live rows it did not list, with the id to confirm each by.

@@ -5,8 +5,8 @@
 -- is stored, to stage only new or changed ones for the fan-out.
 SELECT raw_json, removed_at IS NULL FROM experiences WHERE id = :id;
 
--- name: upsert
--- Returns 1 for an insert, 0 for an update, nothing for an unchanged row.
+-- name: insert
+-- A new row; one already stored is left to `update`.
 INSERT INTO experiences (
     id,
     type,
@@ -38,22 +38,26 @@ INSERT INTO experiences (
     :now,
     :now
 )
-ON CONFLICT (id) DO UPDATE SET
-    type = excluded.type,
-    state = excluded.state,
-    name = excluded.name,
-    description = excluded.description,
-    created_at = excluded.created_at,
-    updated_at = excluded.updated_at,
-    tag_ids_json = excluded.tag_ids_json,
-    media_json = excluded.media_json,
-    metadata_json = excluded.metadata_json,
-    removed_at = excluded.removed_at,
-    raw_json = excluded.raw_json,
-    last_changed_at = excluded.last_changed_at
--- An identical live row is left as it is: no write, and no row returned (unchanged).
-WHERE experiences.raw_json IS NOT excluded.raw_json OR experiences.removed_at IS NOT NULL
-RETURNING first_synced_at = last_changed_at;
+ON CONFLICT (id) DO NOTHING;
+
+-- name: update
+-- A stored row whose content changed (or that was removed and is listed again); an identical
+-- live row is not written at all.
+UPDATE experiences SET
+    type = :type,
+    state = :state,
+    name = :name,
+    description = :description,
+    created_at = :created_at,
+    updated_at = :updated_at,
+    tag_ids_json = :tag_ids_json,
+    media_json = :media_json,
+    metadata_json = :metadata_json,
+    removed_at = NULL,
+    raw_json = :raw_json,
+    last_changed_at = :now
+WHERE id = :id
+  AND (raw_json IS NOT :raw_json OR removed_at IS NOT NULL);
 
 -- name: removal_candidates
 -- After a complete scan: live rows it did not list, with the id to confirm each by.

@@ -1,7 +1,7 @@
 -- Statements for `information_request_answers`; loaded by store::statements, one per "-- name:" section.
 
--- name: upsert
--- Returns 1 for an insert, 0 for an update, nothing for an unchanged row.
+-- name: insert
+-- A new row; one already stored is left to `update`.
 INSERT INTO information_request_answers (
     booking_id,
     position,
@@ -23,16 +23,20 @@ INSERT INTO information_request_answers (
     :now,
     :now
 )
-ON CONFLICT (booking_id, position) DO UPDATE SET
-    information_request_id = excluded.information_request_id,
-    question = excluded.question,
-    answer = excluded.answer,
-    ticket_id = excluded.ticket_id,
-    raw_json = excluded.raw_json,
-    last_changed_at = excluded.last_changed_at
--- An identical live row is left as it is: no write, and no row returned (unchanged).
-WHERE information_request_answers.raw_json IS NOT excluded.raw_json
-RETURNING first_synced_at = last_changed_at;
+ON CONFLICT (booking_id, position) DO NOTHING;
+
+-- name: update
+-- A stored row whose content changed (or that was removed and is listed again); an identical
+-- live row is not written at all.
+UPDATE information_request_answers SET
+    information_request_id = :information_request_id,
+    question = :question,
+    answer = :answer,
+    ticket_id = :ticket_id,
+    raw_json = :raw_json,
+    last_changed_at = :now
+WHERE booking_id = :booking_id AND position = :position
+  AND (raw_json IS NOT :raw_json);
 
 -- name: prune
 -- Positions beyond the parent's current item count.

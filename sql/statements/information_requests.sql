@@ -1,7 +1,7 @@
 -- Statements for `information_requests`; loaded by store::statements, one per "-- name:" section.
 
--- name: upsert
--- Returns 1 for an insert, 0 for an update, nothing for an unchanged row.
+-- name: insert
+-- A new row; one already stored is left to `update`.
 INSERT INTO information_requests (
     id,
     experience_id,
@@ -23,17 +23,21 @@ INSERT INTO information_requests (
     :now,
     :now
 )
-ON CONFLICT (id) DO UPDATE SET
-    experience_id = excluded.experience_id,
-    type = excluded.type,
-    required = excluded.required,
-    scope = excluded.scope,
-    question = excluded.question,
-    raw_json = excluded.raw_json,
-    last_changed_at = excluded.last_changed_at
--- An identical live row is left as it is: no write, and no row returned (unchanged).
-WHERE information_requests.raw_json IS NOT excluded.raw_json
-RETURNING first_synced_at = last_changed_at;
+ON CONFLICT (id) DO NOTHING;
+
+-- name: update
+-- A stored row whose content changed (or that was removed and is listed again); an identical
+-- live row is not written at all.
+UPDATE information_requests SET
+    experience_id = :experience_id,
+    type = :type,
+    required = :required,
+    scope = :scope,
+    question = :question,
+    raw_json = :raw_json,
+    last_changed_at = :now
+WHERE id = :id
+  AND (raw_json IS NOT :raw_json);
 
 -- name: prune
 -- Items the parent no longer lists; :ids is a JSON array.

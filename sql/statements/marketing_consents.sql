@@ -1,7 +1,7 @@
 -- Statements for `marketing_consents`; loaded by store::statements, one per "-- name:" section.
 
--- name: upsert
--- Returns 1 for an insert, 0 for an update, nothing for an unchanged row.
+-- name: insert
+-- A new row; one already stored is left to `update`.
 INSERT INTO marketing_consents (
     consent_key,
     id,
@@ -27,20 +27,24 @@ INSERT INTO marketing_consents (
     :now,
     :now
 )
-ON CONFLICT (consent_key) DO UPDATE SET
-    id = excluded.id,
-    company_id = excluded.company_id,
-    full_name = excluded.full_name,
-    email = excluded.email,
-    source = excluded.source,
-    references_json = excluded.references_json,
-    removed_at = excluded.removed_at,
+ON CONFLICT (consent_key) DO NOTHING;
+
+-- name: update
+-- A stored row whose content changed (or that was removed and is listed again); an identical
+-- live row is not written at all.
+UPDATE marketing_consents SET
+    id = :id,
+    company_id = :company_id,
+    full_name = :full_name,
+    email = :email,
+    source = :source,
+    references_json = :references_json,
+    removed_at = NULL,
     missed_scans = 0,
-    raw_json = excluded.raw_json,
-    last_changed_at = excluded.last_changed_at
--- An identical live row is left as it is: no write, and no row returned (unchanged).
-WHERE marketing_consents.raw_json IS NOT excluded.raw_json OR marketing_consents.removed_at IS NOT NULL
-RETURNING first_synced_at = last_changed_at;
+    raw_json = :raw_json,
+    last_changed_at = :now
+WHERE consent_key = :consent_key
+  AND (raw_json IS NOT :raw_json OR removed_at IS NOT NULL);
 
 -- name: removal_candidates
 -- After a complete scan: live rows it did not list, with the id to confirm each by.

@@ -1,7 +1,7 @@
 -- Statements for `order_line_items`; loaded by store::statements, one per "-- name:" section.
 
--- name: upsert
--- Returns 1 for an insert, 0 for an update, nothing for an unchanged row.
+-- name: insert
+-- A new row; one already stored is left to `update`.
 INSERT INTO order_line_items (
     order_id,
     position,
@@ -49,29 +49,33 @@ INSERT INTO order_line_items (
     :now,
     :now
 )
-ON CONFLICT (order_id, position) DO UPDATE SET
-    quantity = excluded.quantity,
-    unit_price_minor = excluded.unit_price_minor,
-    unit_price_currency = excluded.unit_price_currency,
-    unit_price_exponent = excluded.unit_price_exponent,
-    unit_vat_amount_minor = excluded.unit_vat_amount_minor,
-    unit_vat_amount_currency = excluded.unit_vat_amount_currency,
-    unit_vat_amount_exponent = excluded.unit_vat_amount_exponent,
-    product_type = excluded.product_type,
-    product_id = excluded.product_id,
-    details_type = excluded.details_type,
-    experience_id = excluded.experience_id,
-    ticket_id = excluded.ticket_id,
-    gift_card_id = excluded.gift_card_id,
-    discount_minor = excluded.discount_minor,
-    discount_currency = excluded.discount_currency,
-    discount_exponent = excluded.discount_exponent,
-    discount_code = excluded.discount_code,
-    raw_json = excluded.raw_json,
-    last_changed_at = excluded.last_changed_at
--- An identical live row is left as it is: no write, and no row returned (unchanged).
-WHERE order_line_items.raw_json IS NOT excluded.raw_json
-RETURNING first_synced_at = last_changed_at;
+ON CONFLICT (order_id, position) DO NOTHING;
+
+-- name: update
+-- A stored row whose content changed (or that was removed and is listed again); an identical
+-- live row is not written at all.
+UPDATE order_line_items SET
+    quantity = :quantity,
+    unit_price_minor = :unit_price_minor,
+    unit_price_currency = :unit_price_currency,
+    unit_price_exponent = :unit_price_exponent,
+    unit_vat_amount_minor = :unit_vat_amount_minor,
+    unit_vat_amount_currency = :unit_vat_amount_currency,
+    unit_vat_amount_exponent = :unit_vat_amount_exponent,
+    product_type = :product_type,
+    product_id = :product_id,
+    details_type = :details_type,
+    experience_id = :experience_id,
+    ticket_id = :ticket_id,
+    gift_card_id = :gift_card_id,
+    discount_minor = :discount_minor,
+    discount_currency = :discount_currency,
+    discount_exponent = :discount_exponent,
+    discount_code = :discount_code,
+    raw_json = :raw_json,
+    last_changed_at = :now
+WHERE order_id = :order_id AND position = :position
+  AND (raw_json IS NOT :raw_json);
 
 -- name: prune
 -- Positions beyond the order's current item count.

@@ -1,7 +1,7 @@
 -- Statements for `order_refunds`; loaded by store::statements, one per "-- name:" section.
 
--- name: upsert
--- Returns 1 for an insert, 0 for an update, nothing for an unchanged row.
+-- name: insert
+-- A new row; one already stored is left to `update`.
 INSERT INTO order_refunds (
     id,
     order_id,
@@ -27,19 +27,23 @@ INSERT INTO order_refunds (
     :now,
     :now
 )
-ON CONFLICT (id) DO UPDATE SET
-    order_id = excluded.order_id,
-    status = excluded.status,
-    amount_minor = excluded.amount_minor,
-    amount_currency = excluded.amount_currency,
-    amount_exponent = excluded.amount_exponent,
-    transaction_id = excluded.transaction_id,
-    created_at = excluded.created_at,
-    raw_json = excluded.raw_json,
-    last_changed_at = excluded.last_changed_at
--- An identical live row is left as it is: no write, and no row returned (unchanged).
-WHERE order_refunds.raw_json IS NOT excluded.raw_json
-RETURNING first_synced_at = last_changed_at;
+ON CONFLICT (id) DO NOTHING;
+
+-- name: update
+-- A stored row whose content changed (or that was removed and is listed again); an identical
+-- live row is not written at all.
+UPDATE order_refunds SET
+    order_id = :order_id,
+    status = :status,
+    amount_minor = :amount_minor,
+    amount_currency = :amount_currency,
+    amount_exponent = :amount_exponent,
+    transaction_id = :transaction_id,
+    created_at = :created_at,
+    raw_json = :raw_json,
+    last_changed_at = :now
+WHERE id = :id
+  AND (raw_json IS NOT :raw_json);
 
 -- name: prune
 -- Items the order no longer lists; :ids is a JSON array.

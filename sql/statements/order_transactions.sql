@@ -1,7 +1,7 @@
 -- Statements for `order_transactions`; loaded by store::statements, one per "-- name:" section.
 
--- name: upsert
--- Returns 1 for an insert, 0 for an update, nothing for an unchanged row.
+-- name: insert
+-- A new row; one already stored is left to `update`.
 INSERT INTO order_transactions (
     id,
     order_id,
@@ -31,21 +31,25 @@ INSERT INTO order_transactions (
     :now,
     :now
 )
-ON CONFLICT (id) DO UPDATE SET
-    order_id = excluded.order_id,
-    status = excluded.status,
-    provider = excluded.provider,
-    amount_minor = excluded.amount_minor,
-    amount_currency = excluded.amount_currency,
-    amount_exponent = excluded.amount_exponent,
-    created_at = excluded.created_at,
-    details_type = excluded.details_type,
-    gift_card_id = excluded.gift_card_id,
-    raw_json = excluded.raw_json,
-    last_changed_at = excluded.last_changed_at
--- An identical live row is left as it is: no write, and no row returned (unchanged).
-WHERE order_transactions.raw_json IS NOT excluded.raw_json
-RETURNING first_synced_at = last_changed_at;
+ON CONFLICT (id) DO NOTHING;
+
+-- name: update
+-- A stored row whose content changed (or that was removed and is listed again); an identical
+-- live row is not written at all.
+UPDATE order_transactions SET
+    order_id = :order_id,
+    status = :status,
+    provider = :provider,
+    amount_minor = :amount_minor,
+    amount_currency = :amount_currency,
+    amount_exponent = :amount_exponent,
+    created_at = :created_at,
+    details_type = :details_type,
+    gift_card_id = :gift_card_id,
+    raw_json = :raw_json,
+    last_changed_at = :now
+WHERE id = :id
+  AND (raw_json IS NOT :raw_json);
 
 -- name: prune
 -- Items the order no longer lists; :ids is a JSON array.

@@ -5,8 +5,8 @@
 -- is stored, to stage only new or changed ones for the fan-out.
 SELECT raw_json, 1 FROM orders WHERE id = :id;
 
--- name: upsert
--- Returns 1 for an insert, 0 for an update, nothing for an unchanged row.
+-- name: insert
+-- A new row; one already stored is left to `update`.
 INSERT INTO orders (
     id,
     number,
@@ -76,41 +76,45 @@ INSERT INTO orders (
     :now,
     :now
 )
-ON CONFLICT (id) DO UPDATE SET
-    number = excluded.number,
-    status = excluded.status,
-    payment_status = excluded.payment_status,
-    created_at = excluded.created_at,
-    updated_at = excluded.updated_at,
-    customer_type = excluded.customer_type,
-    customer_name = excluded.customer_name,
-    customer_company_name = excluded.customer_company_name,
-    customer_vat_number = excluded.customer_vat_number,
-    customer_email = excluded.customer_email,
-    customer_phone = excluded.customer_phone,
-    customer_address_line1 = excluded.customer_address_line1,
-    customer_address_line2 = excluded.customer_address_line2,
-    customer_city = excluded.customer_city,
-    customer_zip_code = excluded.customer_zip_code,
-    customer_region = excluded.customer_region,
-    customer_country = excluded.customer_country,
-    origin_type = excluded.origin_type,
-    origin_id = excluded.origin_id,
-    discount_minor = excluded.discount_minor,
-    discount_currency = excluded.discount_currency,
-    discount_exponent = excluded.discount_exponent,
-    vat_amount_minor = excluded.vat_amount_minor,
-    vat_amount_currency = excluded.vat_amount_currency,
-    vat_amount_exponent = excluded.vat_amount_exponent,
-    amount_minor = excluded.amount_minor,
-    amount_currency = excluded.amount_currency,
-    amount_exponent = excluded.amount_exponent,
-    metadata_json = excluded.metadata_json,
-    raw_json = excluded.raw_json,
-    last_changed_at = excluded.last_changed_at
--- An identical live row is left as it is: no write, and no row returned (unchanged).
-WHERE orders.raw_json IS NOT excluded.raw_json
-RETURNING first_synced_at = last_changed_at;
+ON CONFLICT (id) DO NOTHING;
+
+-- name: update
+-- A stored row whose content changed (or that was removed and is listed again); an identical
+-- live row is not written at all.
+UPDATE orders SET
+    number = :number,
+    status = :status,
+    payment_status = :payment_status,
+    created_at = :created_at,
+    updated_at = :updated_at,
+    customer_type = :customer_type,
+    customer_name = :customer_name,
+    customer_company_name = :customer_company_name,
+    customer_vat_number = :customer_vat_number,
+    customer_email = :customer_email,
+    customer_phone = :customer_phone,
+    customer_address_line1 = :customer_address_line1,
+    customer_address_line2 = :customer_address_line2,
+    customer_city = :customer_city,
+    customer_zip_code = :customer_zip_code,
+    customer_region = :customer_region,
+    customer_country = :customer_country,
+    origin_type = :origin_type,
+    origin_id = :origin_id,
+    discount_minor = :discount_minor,
+    discount_currency = :discount_currency,
+    discount_exponent = :discount_exponent,
+    vat_amount_minor = :vat_amount_minor,
+    vat_amount_currency = :vat_amount_currency,
+    vat_amount_exponent = :vat_amount_exponent,
+    amount_minor = :amount_minor,
+    amount_currency = :amount_currency,
+    amount_exponent = :amount_exponent,
+    metadata_json = :metadata_json,
+    raw_json = :raw_json,
+    last_changed_at = :now
+WHERE id = :id
+  AND (raw_json IS NOT :raw_json);
 
 -- name: stage_all
 -- Every stored row, staged once for a newly enabled per-parent stream; a newer listing already

@@ -1,7 +1,7 @@
 -- Statements for `ticket_variants`; loaded by store::statements, one per "-- name:" section.
 
--- name: upsert
--- Returns 1 for an insert, 0 for an update, nothing for an unchanged row.
+-- name: insert
+-- A new row; one already stored is left to `update`.
 INSERT INTO ticket_variants (
     id,
     experience_id,
@@ -33,22 +33,26 @@ INSERT INTO ticket_variants (
     :now,
     :now
 )
-ON CONFLICT (id) DO UPDATE SET
-    experience_id = excluded.experience_id,
-    name = excluded.name,
-    description = excluded.description,
-    price_minor = excluded.price_minor,
-    price_currency = excluded.price_currency,
-    price_exponent = excluded.price_exponent,
-    vat_amount_minor = excluded.vat_amount_minor,
-    vat_amount_currency = excluded.vat_amount_currency,
-    vat_amount_exponent = excluded.vat_amount_exponent,
-    add_on_variants_json = excluded.add_on_variants_json,
-    raw_json = excluded.raw_json,
-    last_changed_at = excluded.last_changed_at
--- An identical live row is left as it is: no write, and no row returned (unchanged).
-WHERE ticket_variants.raw_json IS NOT excluded.raw_json
-RETURNING first_synced_at = last_changed_at;
+ON CONFLICT (id) DO NOTHING;
+
+-- name: update
+-- A stored row whose content changed (or that was removed and is listed again); an identical
+-- live row is not written at all.
+UPDATE ticket_variants SET
+    experience_id = :experience_id,
+    name = :name,
+    description = :description,
+    price_minor = :price_minor,
+    price_currency = :price_currency,
+    price_exponent = :price_exponent,
+    vat_amount_minor = :vat_amount_minor,
+    vat_amount_currency = :vat_amount_currency,
+    vat_amount_exponent = :vat_amount_exponent,
+    add_on_variants_json = :add_on_variants_json,
+    raw_json = :raw_json,
+    last_changed_at = :now
+WHERE id = :id
+  AND (raw_json IS NOT :raw_json);
 
 -- name: prune
 -- Variants the experience no longer lists; :ids is a JSON array.

@@ -765,10 +765,25 @@ fn unchanged(conn: &Connection, row: &Row) -> rusqlite::Result<bool> {
     Ok(matches!(stored_copy(conn, row)?, Some((raw, true)) if raw == row.raw_json))
 }
 
-/// Inserts or updates `row` unless the stored copy is identical and live, in one statement: the
-/// upsert's `WHERE` leaves an identical row alone and its `RETURNING` says which it was.
+/// Inserts `row`, or updates the stored copy unless it is identical and live: an `insert` that
+/// does nothing on conflict, then (only for a row already stored) an `update` whose `WHERE`
+/// leaves an identical row alone. What each changed says which it was. (One upsert with
+/// `RETURNING` would say so too, but makes SQLite keep a statement journal per row.)
 fn upsert(conn: &Connection, row: &Row, now: &str) -> rusqlite::Result<Counts> {
-    let sql = statements::get(row.table, "upsert");
+    let mut counts = Counts::default();
+    if write(conn, row, "insert", now)? > 0 {
+        counts.inserted = 1;
+    } else if write(conn, row, "update", now)? > 0 {
+        counts.updated = 1;
+    } else {
+        counts.unchanged = 1;
+    }
+    Ok(counts)
+}
+
+/// Runs the statement `name` of the row's table with the row bound; the rows it changed.
+fn write(conn: &Connection, row: &Row, name: &str, now: &str) -> rusqlite::Result<usize> {
+    let sql = statements::get(row.table, name);
     let mut stmt = conn.prepare_cached(sql)?;
     bind::bind(
         &mut stmt,
@@ -777,12 +792,5 @@ fn upsert(conn: &Connection, row: &Row, now: &str) -> rusqlite::Result<Counts> {
         &[(":raw_json", &row.raw_json), (":now", &now)],
         true,
     )?;
-    let mut rows = stmt.raw_query();
-    let mut counts = Counts::default();
-    match rows.next()? {
-        Some(r) if r.get::<_, bool>(0)? => counts.inserted = 1,
-        Some(_) => counts.updated = 1,
-        None => counts.unchanged = 1,
-    }
-    Ok(counts)
+    stmt.raw_execute()
 }
