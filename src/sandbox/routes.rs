@@ -400,24 +400,29 @@ async fn information_requests(
 }
 
 async fn tickets(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    one(
-        &s,
-        &h,
-        "booking.read",
-        Kind::Booking,
-        &id,
-        |w, i| json!({"items": w.tickets(i)}),
-    )
+    items_of(&s, &h, "booking.read", Kind::Booking, &id, World::tickets)
 }
 
 async fn answers(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
+    items_of(&s, &h, "booking.read", Kind::Booking, &id, World::answers)
+}
+
+/// A per-item list answered whole as `{items}` (an order's line items, a booking's tickets).
+fn items_of(
+    state: &State,
+    headers: &HeaderMap,
+    scope: &str,
+    kind: Kind,
+    id: &str,
+    render: fn(&World, usize) -> Vec<Value>,
+) -> Response {
     one(
-        &s,
-        &h,
-        "booking.read",
-        Kind::Booking,
-        &id,
-        |w, i| json!({"items": w.answers(i)}),
+        state,
+        headers,
+        scope,
+        kind,
+        id,
+        |w, i| json!({"items": render(w, i)}),
     )
 }
 
@@ -457,34 +462,13 @@ async fn order(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<Str
     one(&s, &h, "order.read", Kind::Order, &id, World::order)
 }
 async fn line_items(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    one(
-        &s,
-        &h,
-        "order.read",
-        Kind::Order,
-        &id,
-        |w, j| json!({"items": w.line_items(j)}),
-    )
+    items_of(&s, &h, "order.read", Kind::Order, &id, World::line_items)
 }
 async fn transactions(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    one(
-        &s,
-        &h,
-        "order.read",
-        Kind::Order,
-        &id,
-        |w, j| json!({"items": w.transactions(j)}),
-    )
+    items_of(&s, &h, "order.read", Kind::Order, &id, World::transactions)
 }
 async fn refunds(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    one(
-        &s,
-        &h,
-        "order.read",
-        Kind::Order,
-        &id,
-        |w, j| json!({"items": w.refunds(j)}),
-    )
+    items_of(&s, &h, "order.read", Kind::Order, &id, World::refunds)
 }
 /// `GET /v1/marketing-consents/{id}` (Gen C): 404 once the consent is withdrawn; legacy consents
 /// have no id and cannot be fetched.

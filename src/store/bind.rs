@@ -8,7 +8,7 @@
 //! outside `store` spells a parameter name, so renaming a column is a change to the row struct
 //! and its SQL file only.
 //!
-//! Binding is checked both ways: a field the upsert has no parameter for, and a parameter no
+//! Binding is checked both ways: a field a write has no parameter for, and a parameter no
 //! field bound, are errors naming both sides (so a typo fails the first test that writes a row,
 //! rather than silently storing NULL). Lookups bind leniently: only the key fields they use.
 
@@ -83,7 +83,7 @@ thread_local! {
 /// Binds one row to one prepared statement.
 pub struct Binder<'s, 'c> {
     stmt: &'s mut Statement<'c>,
-    /// Every field must land on a parameter (upserts) or may be skipped (lookups).
+    /// Every field must land on a parameter (writes) or may be skipped (lookups).
     strict: bool,
     bound: Vec<bool>,
     slots: Slots,

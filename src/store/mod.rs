@@ -80,8 +80,8 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(fail)?;
-    // An upsert inside a multi-page transaction keeps a statement journal (to undo just that
-    // statement); on disk it cost more writes than the data itself. A few pages, in memory.
+    // Temporary files in memory: a statement journal (SQLite's undo of one statement inside a
+    // larger transaction) on disk was measured costing more writes than the data itself.
     conn.pragma_update(None, "temp_store", "MEMORY").map_err(fail)?;
     // Checkpoint less often than SQLite's default 1,000 pages: a page rewritten by several
     // groups (an index leaf) is copied into the database once per checkpoint, not once per
@@ -263,7 +263,7 @@ pub type Params = Vec<(&'static str, Value)>;
 pub struct Row {
     /// The table, named as in the schema and as its statements file.
     pub table: &'static str,
-    /// Its columns, as the stream typed them (see `bind`); binds `lookup` and `upsert`.
+    /// Its columns, as the stream typed them (see `bind`); binds `lookup`, `insert` and `update`.
     pub record: Box<dyn Record>,
     pub raw_json: String,
     /// The item's key in `quarantine` and `staging` (its id, or a consent's key).
@@ -416,19 +416,13 @@ impl Store {
         self.with(|c| checkpoint::load(c, stream))
     }
 
-    /// Writes a page's rows, their sub-resources, the stream's checkpoint, its quarantined items
-    /// and (at the end of a complete scan) its removals, all or nothing. Either the page and the
-    /// cursor that follows it are both stored, or neither is, so a kill at any instant loses and
-    /// repeats nothing.
-    pub fn commit(&self, commit: &Commit, now: Timestamp) -> Result<Committed, Error> {
-        let mut out = self.commit_group(std::slice::from_ref(commit), now)?;
-        Ok(out.pop().unwrap_or_default())
-    }
-
-    /// Several commits in one transaction, in order, each as `commit` would write it: fewer WAL
-    /// frames (a page of an index touched by every commit is written once) and one sync instead
-    /// of many. All or nothing, like one commit; a kill loses at most the whole group, which the
-    /// next run fetches again from the last checkpoint that landed.
+    /// Writes commits in one transaction, in order: each page's rows, their sub-resources, the
+    /// stream's checkpoint, its quarantined items and (at the end of a complete scan) its
+    /// removals. All or nothing: a page and the cursor that follows it are both stored, or
+    /// neither is, so a kill at any instant loses and repeats nothing; a kill loses at most the
+    /// whole group, which the next run fetches again from the last checkpoint that landed. Many
+    /// commits in one transaction write fewer WAL frames (an index page touched by every commit
+    /// is written once) and sync once.
     pub fn commit_group(&self, commits: &[Commit], now: Timestamp) -> Result<Vec<Committed>, Error> {
         let now = iso(now);
         self.with(|c| {
@@ -444,7 +438,6 @@ impl Store {
 
     /// One commit's writes inside the caller's transaction.
     fn apply(&self, tx: &Connection, commit: &Commit, now: &str) -> rusqlite::Result<Committed> {
-        let now = now.to_owned();
         let mut out = Committed::default();
         let stream = commit.stream;
         let release = |tx: &Connection, stream: &str, key: &str| -> rusqlite::Result<()> {
@@ -454,7 +447,7 @@ impl Store {
         };
         let quarantine_in_use = self.quarantine_in_use.load(std::sync::atomic::Ordering::Relaxed);
         for row in &commit.rows {
-            out.counts.add(upsert(tx, row, &now)?);
+            out.counts.add(upsert(tx, row, now)?);
             if quarantine_in_use {
                 release(tx, stream, &row.item_key)?;
             }
@@ -483,7 +476,7 @@ impl Store {
         }
         for set in &commit.children {
             for row in &set.rows {
-                out.counts.add(upsert(tx, row, &now)?);
+                out.counts.add(upsert(tx, row, now)?);
             }
             let sql = statements::get(set.table, "prune");
             let pruned = match &set.prune {
@@ -565,7 +558,7 @@ impl Store {
             }
         }
         if let Some(cp) = &commit.checkpoint {
-            checkpoint::save(tx, stream, cp, &now)?;
+            checkpoint::save(tx, stream, cp, now)?;
         }
         Ok(out)
     }

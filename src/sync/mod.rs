@@ -116,19 +116,30 @@ struct Ctx {
     config: Config,
     stop: Stop,
     progress: Arc<Progress>,
+    /// Each parent stream's enabled per-parent streams, worked out once per run.
+    children: std::collections::HashMap<&'static str, Vec<&'static Stream>>,
 }
 
 impl Ctx {
     /// The enabled per-parent streams of `parent`: fetched by its fan-out for each new or
     /// changed item. With none, its pages are written directly; with some, they are staged.
-    fn children(&self, parent: &'static Stream) -> Vec<&'static Stream> {
-        self.config
-            .streams
-            .iter()
-            .copied()
-            .filter(|s| s.parent() == Some(parent))
-            .collect()
+    fn children(&self, parent: &'static Stream) -> &[&'static Stream] {
+        self.children.get(parent.name).map_or(&[], Vec::as_slice)
     }
+}
+
+/// The enabled per-parent streams of each enabled parent.
+fn children_by_parent(
+    streams: &[&'static Stream],
+) -> std::collections::HashMap<&'static str, Vec<&'static Stream>> {
+    let mut by_parent: std::collections::HashMap<&'static str, Vec<&'static Stream>> =
+        std::collections::HashMap::new();
+    for &s in streams {
+        if let Some(parent) = s.parent() {
+            by_parent.entry(parent.name).or_default().push(s);
+        }
+    }
+    by_parent
 }
 
 async fn blocking<T: Send + 'static>(
@@ -181,6 +192,7 @@ pub async fn run_with_progress(
         config: config.clone(),
         stop: stop.clone(),
         progress,
+        children: children_by_parent(&config.streams),
     });
 
     // Per-parent streams run inside their parent's fan-out, not as tasks of their own.
@@ -281,7 +293,7 @@ async fn run_stream(ctx: &Ctx, kind: &'static Stream) -> StreamReport {
     let wake = Notify::new();
     let children = ctx.children(kind);
     let walking = async {
-        let mut result = backfill(ctx, kind, &children).await;
+        let mut result = backfill(ctx, kind, children).await;
         if result.is_ok() {
             result = retry_quarantined(ctx, kind, &stats, &mut report, &wake).await;
         }
@@ -293,7 +305,7 @@ async fn run_stream(ctx: &Ctx, kind: &'static Stream) -> StreamReport {
         result
     };
     let (walked, fanned) = if !children.is_empty() {
-        tokio::join!(walking, fan_out(ctx, kind, &children, &stats, &walk_done, &wake))
+        tokio::join!(walking, fan_out(ctx, kind, children, &stats, &walk_done, &wake))
     } else {
         (walking.await, Ok(StreamReport::default()))
     };
