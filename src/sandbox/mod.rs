@@ -15,6 +15,7 @@ pub mod config;
 pub mod cursor;
 pub mod faults;
 pub mod limits;
+mod rendered;
 pub mod routes;
 pub mod world;
 
@@ -41,6 +42,8 @@ pub use world::Truth;
 pub struct State {
     pub config: SandboxConfig,
     world: RwLock<world::World>,
+    /// List items as sent, until the world next changes.
+    rendered: rendered::Rendered,
     tokens: auth::Tokens,
     cursors: cursor::Cursors,
     limiter: limits::RateLimiter,
@@ -72,6 +75,7 @@ impl State {
             tokens: auth::Tokens::new(seed, Duration::from_secs(config.token_ttl_secs)),
             cursors: cursor::Cursors::new(seed, Duration::from_secs(config.cursor_ttl_secs)),
             limiter: limits::RateLimiter::new(config.rate_limit.clone()),
+            rendered: rendered::Rendered::default(),
             faults: faults::Faults::new(seed, config.faults.clone()),
             requests: std::sync::atomic::AtomicU64::new(0),
             gzip_requests: std::sync::atomic::AtomicU64::new(0),
@@ -85,6 +89,9 @@ impl State {
         for _ in 0..steps {
             w.mutate();
         }
+        // Under the write lock: a page being rendered holds the read lock, so none can put an
+        // item of the old world back after this.
+        self.rendered.clear();
     }
 }
 

@@ -10,7 +10,8 @@ use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::config::EndOfList;
@@ -279,17 +280,21 @@ fn list(
     };
     let w = world(&state);
     let (rows, more) = w.select(listing, sort, from, to, pos, limit);
-    let items: Vec<Value> = rows
+    let items: Vec<Arc<RawValue>> = rows
         .iter()
-        .map(|&i| match listing {
-            Listing::Bookings => w.booking(i as usize),
-            Listing::Orders => w.order(i as usize),
-            Listing::Consents => w.consent(i as usize),
-            Listing::Events => w.event(i as usize),
-            Listing::Experiences => w.experience(i as usize, lang),
+        .map(|&i| {
+            let i = i as usize;
+            state.rendered.get(listing, i, lang, || match listing {
+                Listing::Bookings => w.booking(i),
+                Listing::Orders => w.order(i),
+                Listing::Consents => w.consent(i),
+                Listing::Events => w.event(i),
+                Listing::Experiences => w.experience(i, lang),
+            })
         })
         .collect();
-    page(&state, w.seed() ^ listing as u64, items, more, pos, query)
+    let items: Vec<&RawValue> = items.iter().map(|t| &**t).collect();
+    page(&state, w.seed() ^ listing as u64, &items, more, pos, query)
 }
 
 /// Where the page starts: 0, or the position the cursor carries if it is valid for `query`.
@@ -320,7 +325,7 @@ fn limit(state: &State, q: &ListQuery, max: usize) -> Result<usize, Response> {
 
 /// A page of a list: `items` from `pos`, with a cursor when `more` follow, or the end of the
 /// list in the configured form (`salt` picks it in mixed mode).
-fn page(state: &State, salt: u64, items: Vec<Value>, more: bool, pos: usize, query: u64) -> Response {
+fn page<T: Serialize>(state: &State, salt: u64, items: &[T], more: bool, pos: usize, query: u64) -> Response {
     let next = if more {
         Some(json!(state.cursors.issue((pos + items.len()) as u64, query)))
     } else if state.config.data.variants {
@@ -332,11 +337,15 @@ fn page(state: &State, salt: u64, items: Vec<Value>, more: bool, pos: usize, que
             EndOfList::Mixed => (world::mix(salt ^ pos as u64) & 1 == 0).then(|| json!("")),
         }
     };
-    let page = match next {
-        Some(next) => json!({"next": next, "items": items}),
-        None => json!({"items": items}),
-    };
-    Json(page).into_response()
+    Json(Page { next, items }).into_response()
+}
+
+/// A list page: `{next, items}`, or `{items}` when the end of the list is an absent `next`.
+#[derive(Serialize)]
+struct Page<'a, T> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<Value>,
+    items: &'a [T],
 }
 
 /// A paged list of one experience's items (ticket variants, information requests): `cursor`
@@ -374,10 +383,7 @@ fn experience_list(
     let all = render(&w, e, lang);
     let end = pos.saturating_add(limit).min(all.len());
     let more = end < all.len();
-    let items = all
-        .get(pos.min(end)..end)
-        .map(<[Value]>::to_vec)
-        .unwrap_or_default();
+    let items = all.get(pos.min(end)..end).unwrap_or_default();
     page(state, w.seed() ^ list, items, more, pos, query)
 }
 

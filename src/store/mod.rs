@@ -33,8 +33,15 @@ static MIGRATIONS: LazyLock<Result<Migrations<'static>, String>> =
 /// The page cache, KiB.
 const CACHE_KIB: i64 = 8 * 1024;
 
-/// WAL pages between automatic checkpoints (40 MiB at 4 KiB pages).
-const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
+/// The page size of a new database, bytes. Rows are about 1 KiB (typed columns plus
+/// `raw_json`); at 16 KiB a page holds a dozen of them, so a group of inserts splits and
+/// rebalances far fewer B-tree pages than at SQLite's default 4 KiB. Measured on the bookings
+/// schema: about 17 % faster to fill and 22 % smaller. An existing database keeps the page size
+/// it was created with (changing it takes a `VACUUM`).
+const PAGE_SIZE: i64 = 16 * 1024;
+
+/// WAL bytes between automatic checkpoints (SQLite counts them in pages of the database's size).
+const WAL_AUTOCHECKPOINT_BYTES: i64 = 40 * 1024 * 1024;
 /// The WAL file is truncated to this after a checkpoint (bytes).
 const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
@@ -78,6 +85,8 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
     #[allow(clippy::disallowed_methods)] // this is the one place allowed to open a connection
     let mut conn = Connection::open(path).map_err(fail)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
+    // Before WAL: a database in WAL mode can no longer change its page size.
+    conn.pragma_update(None, "page_size", PAGE_SIZE).map_err(fail)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(fail)?;
     // Temporary files in memory: a statement journal (SQLite's undo of one statement inside a
@@ -86,8 +95,15 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
     // Checkpoint less often than SQLite's default 1,000 pages: a page rewritten by several
     // groups (an index leaf) is copied into the database once per checkpoint, not once per
     // group. The WAL file is cut back after a checkpoint that leaves it larger.
-    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+    let page_size: i64 = conn
+        .pragma_query_value(None, "page_size", |r| r.get(0))
         .map_err(fail)?;
+    conn.pragma_update(
+        None,
+        "wal_autocheckpoint",
+        WAL_AUTOCHECKPOINT_BYTES / page_size.max(512),
+    )
+    .map_err(fail)?;
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
         .map_err(fail)?;
     // Enough page cache for a whole group's dirty pages: a smaller one spills them to the WAL

@@ -162,8 +162,7 @@ impl Stream {
 
     /// Reads one listed item; an error names the item's id when it has one.
     pub fn read(&self, at: At<'_>, raw: &RawValue) -> Result<Item, String> {
-        let value: serde_json::Value =
-            serde_json::from_str(raw.get()).map_err(|e| format!("item: not JSON: {e}"))?;
+        let value = read::Node::parse(raw.get()).map_err(|e| format!("item: not JSON: {e}"))?;
         let fields = Fields::item(&value)?;
         let parsed = (self.parse)(at, fields).map_err(|e| match fields.str("id") {
             Some(id) => format!("item {id}: {e}"),
@@ -291,12 +290,7 @@ impl Customer {
     pub fn read(c: Fields<'_>) -> Self {
         let address = c.obj("address");
         let lines = address.array("address_lines");
-        let line = |n: usize| {
-            lines
-                .get(n)
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_owned)
-        };
+        let line = |n: usize| lines.get(n).and_then(read::Node::as_str).map(str::to_owned);
         Self {
             kind: c.string("customer_type"),
             name: c.string("full_name").or_else(|| c.string("name")),

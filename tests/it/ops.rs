@@ -519,7 +519,7 @@ async fn a_full_disk_is_one_clear_error_with_exit_8_and_loses_nothing() {
         dir: _dir,
         cfg,
         db,
-    } = job(0).await;
+    } = job(30).await;
     sync_ok(&cfg);
     let before: Vec<(String, String)> = {
         let c = open(&db);
@@ -533,8 +533,9 @@ async fn a_full_disk_is_one_clear_error_with_exit_8_and_loses_nothing() {
         .query_row("SELECT MAX(updated_at) FROM sync_state", [], |r| r.get(0))
         .unwrap();
     sb.mutate(5);
-    // No file may grow past 512 KiB: with small pages, a few commit before the write-ahead log
-    // fills up mid-run, as on a full disk. SIGXFSZ is ignored so the write fails with an error
+    // No file may grow past 512 KiB: with small pages, served slowly enough (30 ms) that each
+    // commits on its own rather than in one group, a few commit before the write-ahead log fills
+    // up mid-run, as on a full disk. SIGXFSZ is ignored so the write fails with an error
     // instead of killing the process.
     let out = Command::new("sh")
         .arg("-c")
