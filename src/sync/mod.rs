@@ -402,6 +402,8 @@ async fn walk(
     // Pages handed to the writer whose commits have not landed yet: the next page is fetched
     // and parsed while they are written.
     let mut in_flight = InFlight::default();
+    // The next page, fetched while this one was read (see `ahead` below), with its query.
+    let mut fetched_ahead: Option<(Query, Result<Page<Box<RawValue>>, api::Error>)> = None;
     let result = loop {
         if ctx.stop.is_stopped() {
             break Err(api_err(api::Error::Stopped {
@@ -412,7 +414,11 @@ async fn walk(
             break Err(e);
         }
         let q = w.query(ctx.config.api.page_size);
-        let page: Page<Box<RawValue>> = match ctx.api.get(stats, kind.path, &q).await {
+        let fetched = match fetched_ahead.take() {
+            Some((ahead, fetched)) if ahead == q => fetched,
+            _ => ctx.api.get(stats, kind.path, &q).await,
+        };
+        let page: Page<Box<RawValue>> = match fetched {
             Ok(p) => p,
             Err(e) if e.is_bad_request() && w.refused() => {
                 tracing::warn!(error = %e, "the API refused the cursor; restarting the pass from the high-water mark");
@@ -421,8 +427,35 @@ async fn walk(
             }
             Err(e) => break Err(api_err(e)),
         };
-        let (items, bad) = read_page(kind, &page.items);
-        let step = w.page(&items, page.next, Utc::now());
+        // A pass that walks to the end of its list (a bootstrap or a scan) will ask for `next`
+        // whatever this page holds, so that request goes out now and the page is read on a
+        // blocking thread meanwhile: the walk then waits for one page at a time, not for a
+        // page and its reading. An incremental pass may stop at this page, so it does not ask
+        // ahead (a run with nothing changed stays one request).
+        let ahead = w
+            .walks_to_the_end()
+            .then(|| page.next.clone().filter(|n| !n.is_empty()))
+            .flatten()
+            .map(|next| with_cursor(&q, next));
+        let Page { next, items: raw } = page;
+        let (read, ahead) = tokio::join!(
+            tokio::task::spawn_blocking(move || read_page(kind, &raw)),
+            async {
+                match ahead {
+                    Some(q) => {
+                        let fetched = ctx.api.get(stats, kind.path, &q).await;
+                        Some((q, fetched))
+                    }
+                    None => None,
+                }
+            }
+        );
+        fetched_ahead = ahead;
+        let (items, bad) = match read {
+            Ok(read) => read,
+            Err(e) => break Err(Error::Setup(format!("reading a page failed: {e}"))),
+        };
+        let step = w.page(&items, next, Utc::now());
         let seen: Vec<String> = if kind.mode == Mode::Scan {
             items.iter().map(|i| i.key.clone()).collect()
         } else {
@@ -529,6 +562,16 @@ fn rows_or_staged(ctx: &Ctx, kind: &'static Stream, items: Vec<Item>) -> (Vec<st
     } else {
         (rows, Vec::new())
     }
+}
+
+/// A list request's query parameters.
+type Query = Vec<(&'static str, String)>;
+
+/// `q` asking for the page at `cursor` instead.
+fn with_cursor(q: &Query, cursor: String) -> Query {
+    let mut q: Query = q.iter().filter(|(k, _)| *k != "cursor").cloned().collect();
+    q.push(("cursor", cursor));
+    q
 }
 
 /// Splits a page into the items that read and those that go to quarantine.

@@ -229,6 +229,12 @@ impl Walk {
     pub fn pass_kind(&self) -> PassKind {
         self.pass.kind
     }
+
+    /// Whether the current pass follows its list to the end whatever a page holds (a bootstrap
+    /// or a scan); an incremental pass stops at the first page below its floor.
+    pub fn walks_to_the_end(&self) -> bool {
+        self.pass.kind != PassKind::Incremental
+    }
 }
 
 fn new_pass(mode: Mode, checkpoint: &Checkpoint, now: Timestamp) -> Pass {
