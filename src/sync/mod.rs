@@ -403,7 +403,7 @@ async fn walk(
     // and parsed while they are written.
     let mut in_flight = InFlight::default();
     // The next page, fetched while this one was read (see `ahead` below), with its query.
-    let mut fetched_ahead: Option<(Query, Result<Page<Box<RawValue>>, api::Error>)> = None;
+    let mut fetched_ahead: Option<(Query, Fetched)> = None;
     let result = loop {
         if ctx.stop.is_stopped() {
             break Err(api_err(api::Error::Stopped {
@@ -566,6 +566,9 @@ fn rows_or_staged(ctx: &Ctx, kind: &'static Stream, items: Vec<Item>) -> (Vec<st
 
 /// A list request's query parameters.
 type Query = Vec<(&'static str, String)>;
+
+/// What asking for one list page got.
+type Fetched = Result<Page<Box<RawValue>>, api::Error>;
 
 /// `q` asking for the page at `cursor` instead.
 fn with_cursor(q: &Query, cursor: String) -> Query {
