@@ -343,6 +343,12 @@ fn read_raw(path: &Path, env: &Environment) -> Result<RawConfig, Error> {
             path.display()
         )));
     }
+    if let Err(e) = std::fs::File::open(path).and_then(|mut f| std::io::Read::read(&mut f, &mut [0u8; 1])) {
+        return Err(Error::Load(format!(
+            "{} cannot be read ({e}); --config must name a readable TOML file",
+            path.display()
+        )));
+    }
     let overrides = config::Environment::with_prefix(ENV_PREFIX)
         .prefix_separator("__")
         .separator("__")

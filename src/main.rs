@@ -11,6 +11,14 @@ use clap::Parser;
 async fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     logging::init(cli.log_format);
+    // A panic is a bug: one `error:` line like every other failure, and the documented exit
+    // code 1. Nothing is lost by stopping at once: every commit is a whole page and its
+    // checkpoint, and the next run resumes from the last one.
+    std::panic::set_hook(Box::new(|info| {
+        let what = info.to_string().replace('\n', " ");
+        eprintln!("error: internal error, please report it with the log: {what}");
+        std::process::exit(1);
+    }));
     match cli::run(cli).await {
         Ok(exit) => exit.into(),
         Err((exit, e)) => {

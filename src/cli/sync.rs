@@ -8,6 +8,11 @@ use super::{Exit, exit_for, exit_for_failure};
 
 /// One sync with SIGTERM/SIGINT handled (a stop finishes the page in flight).
 pub async fn once(cfg: &Config) -> Result<Exit, (Exit, anyhow::Error)> {
+    // The secret-hygiene test's way into the panic path: the message holds the whole config,
+    // which must print every secret redacted.
+    if std::env::var_os("UNDERSTORY_SYNC_TEST_PANIC").is_some() {
+        panic!("UNDERSTORY_SYNC_TEST_PANIC is set; the configuration was {cfg:?}");
+    }
     let (trigger, stop) = shutdown::channel();
     shutdown::on_signals(trigger).map_err(|e| (Exit::Internal, anyhow::Error::new(e)))?;
     with_stop(cfg, stop).await

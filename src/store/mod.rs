@@ -33,12 +33,13 @@ static MIGRATIONS: LazyLock<Result<Migrations<'static>, String>> =
 /// The page cache, KiB.
 const CACHE_KIB: i64 = 8 * 1024;
 
-/// The page size of a new database, bytes. Rows are about 1 KiB (typed columns plus
-/// `raw_json`); at 16 KiB a page holds a dozen of them, so a group of inserts splits and
-/// rebalances far fewer B-tree pages than at SQLite's default 4 KiB. Measured on the bookings
-/// schema: about 17 % faster to fill and 22 % smaller. An existing database keeps the page size
-/// it was created with (changing it takes a `VACUUM`).
-const PAGE_SIZE: i64 = 16 * 1024;
+/// The page size of a new database, bytes: SQLite's default, chosen by measurement. 16 KiB pages
+/// fill an empty bookings table about a third faster (a dozen 1 KiB rows a page, fewer splits),
+/// but past a few hundred thousand rows every group dirties leaf pages all over the two
+/// randomly keyed indexes (`id`, `event_id`), each dirty page is written whole to the WAL, and
+/// 16 KiB pages fall behind: 10,000 against 12,400 rows/s by a million rows (BENCHMARKS.md).
+/// A long-lived database spends its life in the second regime.
+const PAGE_SIZE: i64 = 4 * 1024;
 
 /// WAL bytes between automatic checkpoints (SQLite counts them in pages of the database's size).
 const WAL_AUTOCHECKPOINT_BYTES: i64 = 40 * 1024 * 1024;

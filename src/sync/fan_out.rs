@@ -38,7 +38,7 @@ pub(super) async fn fan_out(
         if ctx.stop.is_stopped() {
             return Err(Error::Api {
                 stream: name,
-                source: api::Error::Stopped {
+                cause: api::Error::Stopped {
                     path: kind.path.to_owned(),
                 },
             });
@@ -73,7 +73,7 @@ pub(super) async fn fan_out(
         while let Some((id, raw, lists)) = fetched.next().await {
             let lists = match lists {
                 Ok(c) => c,
-                Err(Error::Api { source, .. }) if source.is_not_found() => {
+                Err(Error::Api { cause, .. }) if cause.is_not_found() => {
                     tracing::warn!(parent = %id, "the item vanished before its lists were fetched; dropped");
                     let store = Arc::clone(&ctx.store);
                     blocking(move || store.unstage(name, &id)).await?;
@@ -121,9 +121,9 @@ async fn fetch_children(
     stats: &Stats,
     id: &str,
 ) -> Result<Vec<Children>, Error> {
-    let api_err = |source| Error::Api {
+    let api_err = |cause| Error::Api {
         stream: kind.name,
-        source,
+        cause,
     };
     let lists = children.iter().map(|&child| async move {
         let path = format!("{}/{id}/{}", kind.path, child.path);

@@ -59,11 +59,10 @@ mod walk;
 pub enum Error {
     #[error(transparent)]
     Store(#[from] store::Error),
-    #[error("{stream}: {source}")]
-    Api {
-        stream: &'static str,
-        source: api::Error,
-    },
+    /// `cause` rather than `source`: the message already holds it, and a `source` would print
+    /// it twice in the one-line error.
+    #[error("{stream}: {cause}")]
+    Api { stream: &'static str, cause: api::Error },
     #[error(
         "{stream}: the API sent an item this job cannot read ({detail}); nothing from that page was stored"
     )]
@@ -93,7 +92,7 @@ impl Error {
         match self {
             Self::Store(_) => Failure::Store,
             Self::Auth(_) => Failure::Auth,
-            Self::Api { source, .. } => match source.root() {
+            Self::Api { cause, .. } => match cause.root() {
                 api::Error::Auth(a) if !a.is_transient() => Failure::Auth,
                 api::Error::Unauthorized { .. } => Failure::Auth,
                 api::Error::Stopped { .. } => Failure::Stopped,
@@ -179,7 +178,7 @@ pub async fn run_with_progress(
             api::Error::Auth(a) => Error::Auth(a),
             other => Error::Api {
                 stream: "auth",
-                source: other,
+                cause: other,
             },
         });
     }
@@ -370,7 +369,7 @@ async fn walk(
     wake: &Notify,
 ) -> Result<(), Error> {
     let name = kind.name;
-    let api_err = |source| Error::Api { stream: name, source };
+    let api_err = |cause| Error::Api { stream: name, cause };
     let store = Arc::clone(&ctx.store);
     let checkpoint = blocking(move || store.load_checkpoint(name)).await?;
     let (mut w, start) = Walk::start(
@@ -668,9 +667,9 @@ async fn fetch_by_id(
     match ctx.api.get(stats, &path, &[]).await {
         Ok(raw) => Ok(Some(raw)),
         Err(e) if e.is_not_found() => Ok(None),
-        Err(source) => Err(Error::Api {
+        Err(cause) => Err(Error::Api {
             stream: kind.name,
-            source,
+            cause,
         }),
     }
 }

@@ -10,6 +10,7 @@ mod fan_out;
 mod ops;
 mod pace;
 mod promises;
+mod reliability;
 mod removals;
 mod sandbox;
 mod support;

@@ -172,12 +172,14 @@ pub fn stream_ran(db: &Path, name: &str) -> bool {
         > 0
 }
 
-/// Asserts the database holds exactly the sandbox's ground truth, table by table.
+/// What is stored and what the sandbox lists, made comparable.
 ///
 /// An item the API now sends unreadable (variants) is in quarantine; if an earlier, readable
-/// version of it was stored, that row is kept — stale, never lost — so it is left out here.
-pub fn assert_converged(db: &Path, sb: &Sandbox) {
-    let truth = sb.truth();
+/// version of it was stored, that row is kept — stale, never lost — so it is left out here. A
+/// legacy consent one complete scan missed is still live until a second confirms it. Per-parent
+/// streams that never ran on this database are left out of both sides.
+fn comparable(db: &Path, sb: &Sandbox) -> (Truth, Truth) {
+    let mut truth = sb.truth();
     let mut got = stored(db);
     let stale: std::collections::BTreeSet<String> = truth
         .broken
@@ -204,6 +206,96 @@ pub fn assert_converged(db: &Path, sb: &Sandbox) {
         .expect("rows");
     got.consents
         .retain(|key, _| truth.consents.contains_key(key) || !pending.contains(key));
+    got.booking_tickets
+        .retain(|_, (booking, _)| !stale.contains(booking));
+    got.information_request_answers
+        .retain(|(booking, _), _| !stale.contains(booking));
+    for name in [
+        "ticket_variants",
+        "information_requests",
+        "booking_tickets",
+        "information_request_answers",
+    ] {
+        if !stream_ran(db, name) {
+            match name {
+                "ticket_variants" => truth.ticket_variants.clear(),
+                "information_requests" => truth.information_requests.clear(),
+                "booking_tickets" => truth.booking_tickets.clear(),
+                _ => truth.information_request_answers.clear(),
+            }
+        }
+    }
+    (got, truth)
+}
+
+/// Rows a database holds against the sandbox's ground truth, over every table.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Divergence {
+    /// Rows the sandbox lists.
+    pub rows: usize,
+    /// Listed rows the database does not hold.
+    pub lost: usize,
+    /// Rows the database holds that the sandbox does not list (a duplicate under another key, a
+    /// row that should be gone, a quarantine entry that should have left).
+    pub extra: usize,
+    /// Rows held under the right key with other content.
+    pub differ: usize,
+}
+
+impl Divergence {
+    pub fn is_clean(&self) -> bool {
+        self.lost == 0 && self.extra == 0 && self.differ == 0
+    }
+
+    fn tally<K: Ord, V: PartialEq>(&mut self, got: &BTreeMap<K, V>, truth: &BTreeMap<K, V>) {
+        self.rows += truth.len();
+        for (k, v) in truth {
+            match got.get(k) {
+                None => self.lost += 1,
+                Some(g) if g != v => self.differ += 1,
+                Some(_) => {}
+            }
+        }
+        self.extra += got.keys().filter(|k| !truth.contains_key(*k)).count();
+    }
+}
+
+/// Counts how the database differs from the sandbox's ground truth (see `comparable`).
+pub fn divergence(db: &Path, sb: &Sandbox) -> Divergence {
+    let (got, truth) = comparable(db, sb);
+    let mut d = Divergence::default();
+    d.tally(&got.bookings, &truth.bookings);
+    d.tally(&got.orders, &truth.orders);
+    d.tally(&got.line_items, &truth.line_items);
+    d.tally(&got.transactions, &truth.transactions);
+    d.tally(&got.refunds, &truth.refunds);
+    d.tally(&got.consents, &truth.consents);
+    d.tally(&got.events, &truth.events);
+    d.tally(&got.experiences, &truth.experiences);
+    d.tally(&got.ticket_variants, &truth.ticket_variants);
+    d.tally(&got.information_requests, &truth.information_requests);
+    d.tally(&got.booking_tickets, &truth.booking_tickets);
+    d.tally(
+        &got.information_request_answers,
+        &truth.information_request_answers,
+    );
+    let set = |s: &std::collections::BTreeSet<(String, String)>| -> BTreeMap<(String, String), ()> {
+        s.iter().map(|k| (k.clone(), ())).collect()
+    };
+    d.tally(&set(&got.broken), &set(&truth.broken));
+    d
+}
+
+/// `PRAGMA integrity_check` answers `ok`.
+pub fn integrity_ok(db: &Path) -> bool {
+    open(db)
+        .query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
+        .is_ok_and(|ok| ok == "ok")
+}
+
+/// Asserts the database holds exactly the sandbox's ground truth, table by table.
+pub fn assert_converged(db: &Path, sb: &Sandbox) {
+    let (got, truth) = comparable(db, sb);
     assert_eq!(got.bookings.len(), truth.bookings.len(), "bookings count");
     assert!(got.bookings == truth.bookings, "bookings differ from the sandbox");
     assert!(
@@ -241,10 +333,6 @@ pub fn assert_converged(db: &Path, sb: &Sandbox) {
         differ(&truth.consents, &got.consents),
     );
     assert!(got.events == truth.events, "events differ");
-    got.booking_tickets
-        .retain(|_, (booking, _)| !stale.contains(booking));
-    got.information_request_answers
-        .retain(|(booking, _), _| !stale.contains(booking));
     let check = |name: &str, same: bool, counts: (usize, usize)| {
         if stream_ran(db, name) {
             assert!(
