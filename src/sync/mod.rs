@@ -402,7 +402,7 @@ async fn walk(
     // and parsed while they are written.
     let mut in_flight = InFlight::default();
     // The next page, fetched while this one was read (see `ahead` below), with its query.
-    let mut fetched_ahead: Option<(Query, Fetched)> = None;
+    let mut fetched_ahead: Option<(walk::Query, Fetched)> = None;
     let result = loop {
         if ctx.stop.is_stopped() {
             break Err(api_err(api::Error::Stopped {
@@ -435,7 +435,7 @@ async fn walk(
             .walks_to_the_end()
             .then(|| page.next.clone().filter(|n| !n.is_empty()))
             .flatten()
-            .map(|next| with_cursor(&q, next));
+            .map(|next| w.query_at(ctx.config.api.page_size, Some(&next)));
         let Page { next, items: raw } = page;
         let (read, ahead) = tokio::join!(
             tokio::task::spawn_blocking(move || read_page(kind, &raw)),
@@ -563,18 +563,8 @@ fn rows_or_staged(ctx: &Ctx, kind: &'static Stream, items: Vec<Item>) -> (Vec<st
     }
 }
 
-/// A list request's query parameters.
-type Query = Vec<(&'static str, String)>;
-
 /// What asking for one list page got.
 type Fetched = Result<Page<Box<RawValue>>, api::Error>;
-
-/// `q` asking for the page at `cursor` instead.
-fn with_cursor(q: &Query, cursor: String) -> Query {
-    let mut q: Query = q.iter().filter(|(k, _)| *k != "cursor").cloned().collect();
-    q.push(("cursor", cursor));
-    q
-}
 
 /// Splits a page into the items that read and those that go to quarantine.
 fn read_page(kind: &'static Stream, raw: &[Box<RawValue>]) -> (Vec<Item>, Vec<Quarantined>) {

@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use crate::api::types::Timestamp;
 use crate::store::checkpoint::{Pass, PassKind};
+
+/// A list request's query parameters.
+pub type Query = Vec<(&'static str, String)>;
 use crate::store::{Checkpoint, iso};
 use crate::streams::{Item, Mode};
 
@@ -125,7 +128,13 @@ impl Walk {
     }
 
     /// The query of the next page.
-    pub fn query(&self, limit: u32) -> Vec<(&'static str, String)> {
+    pub fn query(&self, limit: u32) -> Query {
+        self.query_at(limit, self.cursor.as_deref())
+    }
+
+    /// The query of this pass's page at `cursor` (the first page without one): what the walk
+    /// asks for ahead, before the current page is read.
+    pub fn query_at(&self, limit: u32, cursor: Option<&str>) -> Query {
         let mut q = vec![("limit", limit.to_string())];
         match self.pass.kind {
             // reqwest escapes the `+` as %2B, as the docs require.
@@ -138,8 +147,8 @@ impl Walk {
             PassKind::Incremental => q.push(("sort", "-updated_at".to_owned())),
             PassKind::Scan => {}
         }
-        if let Some(c) = &self.cursor {
-            q.push(("cursor", c.clone()));
+        if let Some(c) = cursor {
+            q.push(("cursor", c.to_owned()));
         }
         q
     }

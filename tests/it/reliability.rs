@@ -670,7 +670,7 @@ const MISTAKES: &[Mistake] = &[
         says: "ro",
         make: |s| {
             // Root writes through file modes; sysfs refuses even root a new file.
-            if nix_is_root() {
+            if runs_as_root() {
                 return s.env("UNDERSTORY_SYNC__DATABASE", "/sys/ro-test.sqlite");
             }
             let ro = s.dir.join("ro");
@@ -712,7 +712,7 @@ const MISTAKES: &[Mistake] = &[
 ];
 
 /// Whether the tests run as root (as CI containers often do).
-fn nix_is_root() -> bool {
+fn runs_as_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
         .lines()
