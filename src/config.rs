@@ -20,8 +20,12 @@ use crate::streams::{self, Stream};
 pub const DEFAULT_BASE_URL: &str = "https://api.understory.io";
 pub const DEFAULT_TOKEN_URL: &str = "https://api.auth.understory.io/oauth2/token";
 pub const DEFAULT_AUDIENCE: &str = "https://api.understory.io";
+/// The authorization endpoint of third-party integrations (seed 003).
+pub const DEFAULT_AUTHORIZE_URL: &str = "https://api.auth.understory.io/oauth2/auth";
 /// The file name looked up in `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`).
 pub const CREDENTIAL_NAME: &str = "understory-client-secret";
+/// The credential that holds the key of the refresh-token file.
+pub const KEY_CREDENTIAL_NAME: &str = "understory-token-key";
 const ENV_PREFIX: &str = "UNDERSTORY_SYNC";
 /// The docs ask clients to back off "for at least one minute" after a 429 (§4).
 const MIN_RATE_LIMITED_WAIT_SECS: u64 = 60;
@@ -98,6 +102,21 @@ pub struct RawAuth {
     pub client_secret: Option<SecretString>,
     pub client_secret_file: Option<PathBuf>,
     pub renew_before_secs: u64,
+    pub method: RawMethod,
+    pub authorize_url: String,
+    pub redirect_uri: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub token_key_file: Option<PathBuf>,
+    pub pkce: bool,
+}
+
+/// `auth.method`: which grant issues the access tokens.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawMethod {
+    #[default]
+    ClientCredentials,
+    AuthorizationCode,
 }
 
 impl Default for RawAuth {
@@ -109,6 +128,12 @@ impl Default for RawAuth {
             client_secret: None,
             client_secret_file: None,
             renew_before_secs: 120,
+            method: RawMethod::ClientCredentials,
+            authorize_url: DEFAULT_AUTHORIZE_URL.to_owned(),
+            redirect_uri: None,
+            token_file: None,
+            token_key_file: None,
+            pkce: true,
         }
     }
 }
@@ -245,6 +270,32 @@ pub struct AuthConfig {
     pub client_secret: SecretString,
     /// Renew this long before `expires_in` runs out (at most half the lifetime).
     pub renew_before: Duration,
+    pub method: AuthMethod,
+}
+
+/// Which grant issues the access tokens.
+#[derive(Debug, Clone)]
+pub enum AuthMethod {
+    /// An internal integration key: `client_id` and secret are enough.
+    ClientCredentials,
+    /// A third-party app connected to one customer by `understory-sync connect`.
+    AuthorizationCode(Box<ThirdParty>),
+}
+
+/// Where a third-party connection is made and kept.
+#[derive(Debug, Clone)]
+pub struct ThirdParty {
+    pub authorize_url: Url,
+    /// A loopback address registered for the client: `connect` listens there for the redirect.
+    pub redirect_uri: Url,
+    /// The refresh token, encrypted (auth::token_vault).
+    pub token_file: PathBuf,
+    /// The key of `token_file`: `auth.token_key_file` or the systemd credential.
+    pub token_key: PathBuf,
+    /// True when the key is a systemd credential, which `connect` must not try to create.
+    pub key_is_credential: bool,
+    /// Send a PKCE challenge (RFC 7636) with the authorize request.
+    pub pkce: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -327,11 +378,121 @@ fn readable_by_others(path: &Path) -> bool {
 }
 
 /// Keys that hold a path: a number there is a mistake, not a file named "5".
-const PATH_KEYS: [&str; 3] = ["database", "metrics.textfile", "auth.client_secret_file"];
+const PATH_KEYS: [&str; 5] = [
+    "database",
+    "metrics.textfile",
+    "auth.client_secret_file",
+    "auth.token_file",
+    "auth.token_key_file",
+];
 
 /// Only the database path of the config at `path`: what `status` needs, without credentials.
 pub fn database_path(path: &Path, env: &Environment) -> Result<PathBuf, Error> {
     Ok(relative_to(path.parent(), read_raw(path, env)?.database))
+}
+
+/// The refresh-token file of a third-party connection, if the config at `path` has one; read
+/// without credentials, for `status`.
+pub fn token_file_path(path: &Path, env: &Environment) -> Result<Option<PathBuf>, Error> {
+    let raw = read_raw(path, env)?;
+    let database = relative_to(path.parent(), raw.database.clone());
+    Ok((raw.auth.method == RawMethod::AuthorizationCode)
+        .then(|| token_file(&raw.auth, &database, path.parent())))
+}
+
+/// `auth.token_file`, by default the database's path with `.refresh-token` added.
+fn token_file(auth: &RawAuth, database: &Path, base: Option<&Path>) -> PathBuf {
+    match &auth.token_file {
+        Some(p) => relative_to(base, p.clone()),
+        None => {
+            let mut name = database.as_os_str().to_owned();
+            name.push(".refresh-token");
+            PathBuf::from(name)
+        }
+    }
+}
+
+/// The directory `path` is in, as absolute as the file system lets us say.
+fn directory_of(path: &Path) -> PathBuf {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    dir.canonicalize()
+        .or_else(|_| std::path::absolute(&dir))
+        .unwrap_or(dir)
+}
+
+/// The third-party settings of `auth.method = "authorization_code"`.
+fn third_party(
+    raw: &RawAuth,
+    env: &Environment,
+    base: Option<&Path>,
+    database: &Path,
+    url: impl Fn(&'static str, &str) -> Result<Url, Error> + Copy,
+) -> Result<ThirdParty, Error> {
+    let authorize_url = url("auth.authorize_url", &raw.authorize_url)?;
+    let example = "e.g. http://127.0.0.1:8976/callback, registered for the client";
+    let redirect = raw
+        .redirect_uri
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| {
+            invalid(
+                "auth.redirect_uri",
+                format!("missing: set the redirect URI {example}"),
+            )
+        })?;
+    let redirect_uri = Url::parse(redirect)
+        .map_err(|e| invalid("auth.redirect_uri", format!("'{redirect}' is not a URL: {e}")))?;
+    if redirect_uri.scheme() != "http" || !is_loopback(&redirect_uri) || redirect_uri.port().is_none() {
+        return Err(invalid(
+            "auth.redirect_uri",
+            format!(
+                "'{redirect}' must be http on a loopback address with a port ({example}): connect listens there for the browser's redirect"
+            ),
+        ));
+    }
+    let token_file = token_file(raw, database, base);
+    let (token_key, key_is_credential) = match (&raw.token_key_file, env.get("CREDENTIALS_DIRECTORY")) {
+        (Some(p), _) => (relative_to(base, p.clone()), false),
+        (None, Some(dir)) if Path::new(dir).join(KEY_CREDENTIAL_NAME).exists() => {
+            (Path::new(dir).join(KEY_CREDENTIAL_NAME), true)
+        }
+        _ => {
+            return Err(invalid(
+                "auth.token_key_file",
+                format!(
+                    "missing: name a key file outside the database's directory (connect creates it, mode 0600), or pass a systemd credential named {KEY_CREDENTIAL_NAME}"
+                ),
+            ));
+        }
+    };
+    // A copy of the data directory must not carry both the sealed token and its key.
+    let key_dir = directory_of(&token_key);
+    for (what, dir) in [
+        ("the database", directory_of(database)),
+        ("auth.token_file", directory_of(&token_file)),
+    ] {
+        if !key_is_credential && key_dir == dir {
+            return Err(invalid(
+                "auth.token_key_file",
+                format!(
+                    "{} is in the same directory as {what} ({}): a copy or backup of it would hold the token and its key; keep the key elsewhere, e.g. /etc/understory-sync/, or use a systemd credential",
+                    token_key.display(),
+                    dir.display()
+                ),
+            ));
+        }
+    }
+    Ok(ThirdParty {
+        authorize_url,
+        redirect_uri,
+        token_file,
+        token_key,
+        key_is_credential,
+        pkce: raw.pkce,
+    })
 }
 
 /// The file's keys with the environment's `UNDERSTORY_SYNC__…` overrides on top; unknown keys
@@ -414,7 +575,7 @@ pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Resul
     let client_id = env
         .get("UNDERSTORY_CLIENT_ID")
         .map(str::to_owned)
-        .or(raw.auth.client_id.filter(|s| !s.is_empty()))
+        .or(raw.auth.client_id.clone().filter(|s| !s.is_empty()))
         .ok_or_else(|| {
             invalid(
                 "auth.client_id",
@@ -502,6 +663,12 @@ pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Resul
         ));
     }
     let database = relative_to(base, raw.database);
+    let method = match raw.auth.method {
+        RawMethod::ClientCredentials => AuthMethod::ClientCredentials,
+        RawMethod::AuthorizationCode => {
+            AuthMethod::AuthorizationCode(Box::new(third_party(&raw.auth, env, base, &database, url)?))
+        }
+    };
     let schedule = match raw.schedule.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(expr) => Some(
             crate::schedule::parse(expr)
@@ -518,6 +685,7 @@ pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Resul
             client_id,
             client_secret,
             renew_before: Duration::from_secs(raw.auth.renew_before_secs),
+            method,
         },
         api: ApiConfig {
             base_url,

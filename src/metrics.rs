@@ -130,6 +130,23 @@ pub fn render(report: &RunReport, finished: DateTime<Utc>) -> String {
         "1 if the stream synced without error in the last run.",
         per_stream(|s| u64::from(s.error.is_none())),
     );
+    if let Some(rt) = &report.refresh_token {
+        gauge(
+            "refresh_token_issued_timestamp_seconds",
+            "When the stored refresh token was issued (Unix time); it lives 30 days unless rotated.",
+            vec![(String::new(), rt.issued_at.timestamp() as f64)],
+        );
+        gauge(
+            "refresh_token_expires_timestamp_seconds",
+            "When the stored refresh token stops working unless a run rotates it (Unix time).",
+            vec![(String::new(), rt.expires_at().timestamp() as f64)],
+        );
+        gauge(
+            "refresh_token_expiring",
+            "1 when the stored refresh token is older than 25 days: re-run `understory-sync connect`.",
+            vec![(String::new(), if rt.is_aging(finished) { 1.0 } else { 0.0 })],
+        );
+    }
     out
 }
 

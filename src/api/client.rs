@@ -50,16 +50,7 @@ impl ApiClient {
     ) -> Result<Self, String> {
         let http = crate::http::build(&config.api)?;
         let pace = Pace::new(pace::Settings::from_config(config), learned);
-        let tokens = TokenSource::new(
-            http.clone(),
-            pace.clone(),
-            config.auth.token_url.clone(),
-            config.auth.audience.clone(),
-            config.auth.client_id.clone(),
-            config.auth.client_secret.clone(),
-            scopes,
-            config.auth.renew_before,
-        );
+        let tokens = crate::auth::source(&config.auth, http.clone(), pace.clone(), scopes);
         Ok(Self {
             http,
             base: config.api.base_url.clone(),

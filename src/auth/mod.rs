@@ -1,19 +1,63 @@
 //! Access tokens for the Understory API.
 //!
-//! Internal integration keys use the OAuth2 `client_credentials` grant (RFC 6749 §4.4; seeds
-//! 000–002). `TokenSource` caches the token in memory, renews it shortly before it expires and
-//! on demand after a 401. The third-party `authorization_code` flow with rotating refresh tokens
-//! will be a second grant behind the same `TokenSource` (its refresh token kept encrypted at
-//! rest); nothing outside this module needs to change for it.
+//! Two ways in (`auth.method`), one `TokenSource` in front of them:
+//! - internal integration keys use the `client_credentials` grant (RFC 6749 §4.4; seeds
+//!   000–002);
+//! - a third-party app connects a customer once with the authorization code grant (§4.1; seeds
+//!   003–004, `authorize` and the `connect` command) and then runs on rotating refresh tokens
+//!   (§6, `refresh`), the newest one always stored encrypted at rest (`token_vault`).
+//!
+//! `TokenSource` caches the access token in memory, renews it shortly before it expires and on
+//! demand after a 401; nothing outside this module knows which grant issued it.
 
+pub mod authorize;
 mod client_credentials;
+pub mod endpoint;
 mod form;
+mod refresh;
+mod source;
+pub mod token_vault;
 
 use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
 
-pub use client_credentials::TokenSource;
+pub use client_credentials::ClientCredentials;
+pub use endpoint::Endpoint;
+pub use refresh::Refresher;
+pub use source::{Grant, TokenSource};
+
+use crate::config::{AuthConfig, AuthMethod};
+
+/// The token source `auth` describes; `scopes` are those the enabled streams need.
+pub fn source(
+    auth: &AuthConfig,
+    http: reqwest::Client,
+    pace: crate::pace::Pace,
+    scopes: &[&str],
+) -> TokenSource {
+    let endpoint = Endpoint {
+        http,
+        pace,
+        url: auth.token_url.clone(),
+    };
+    let grant = match &auth.method {
+        AuthMethod::ClientCredentials => Grant::ClientCredentials(ClientCredentials {
+            client_id: auth.client_id.clone(),
+            secret: auth.client_secret.clone(),
+            audience: auth.audience.clone(),
+            scopes: scopes.join(" "),
+        }),
+        // The scopes were fixed by the customer's consent; a refresh cannot widen them.
+        AuthMethod::AuthorizationCode(tp) => Grant::Refresh(Refresher::new(
+            auth.client_id.clone(),
+            auth.client_secret.clone(),
+            token_vault::Vault::new(tp.token_file.clone()),
+            tp.token_key.clone(),
+        )),
+    };
+    TokenSource::new(endpoint, grant, auth.renew_before)
+}
 
 /// A bearer token. Its `Debug` never shows it, so it cannot leak through logs or panics.
 #[derive(Clone)]
@@ -60,6 +104,9 @@ pub enum Error {
     /// The token endpoint answered something that is not a token response.
     #[error("the token endpoint sent an unexpected answer: {0}")]
     BadResponse(String),
+    /// The stored refresh token or its key could not be used.
+    #[error(transparent)]
+    Vault(#[from] token_vault::Error),
 }
 
 impl Error {
@@ -68,9 +115,18 @@ impl Error {
     }
 }
 
-/// What the operator must change for each RFC 6749 §5.2 error.
-fn hint(error: &str) -> &'static str {
+/// What the operator must change for each RFC 6749 §5.2 error of `grant`.
+fn hint(grant: &str, error: &str) -> &'static str {
     match error {
+        "invalid_grant" if grant == "refresh_token" => {
+            "the stored refresh token is expired, revoked or was already used: re-run `understory-sync connect` to ask the customer again"
+        }
+        "invalid_grant" => {
+            "the authorization code is used or expired (it is good once, for a short time): run `understory-sync connect` again"
+        }
+        "unauthorized_client" if grant != "client_credentials" => {
+            "this client may not use the authorization code grant; ask integrations@understory.io to enable it"
+        }
         "invalid_client" => {
             "check auth.client_id and the client secret (a Backoffice key's secret is shown only once)"
         }

@@ -37,6 +37,13 @@ pub async fn check(path: &std::path::Path) -> Result<Exit, (Exit, anyhow::Error)
         }
     }
     println!("ok: the token endpoint {} issued a token", cfg.auth.token_url);
+    if let config::AuthMethod::AuthorizationCode(tp) = &cfg.auth.method {
+        let info = api.tokens().refresh_token_info();
+        println!(
+            "ok: connection: {}",
+            super::status::describe_connection(&tp.token_file, info.as_ref())
+        );
+    }
     let stats = understory_sync::api::Stats::default();
     let me: understory_sync::api::types::Me = api.get(&stats, "v1/me", &[]).await.map_err(|e| {
         let exit = if matches!(e.root(), understory_sync::api::Error::Unauthorized { .. }) {
@@ -80,16 +87,8 @@ async fn missing_scopes<'a>(cfg: &Config, scopes: &[&'a str]) -> Vec<&'a str> {
     };
     let mut missing = Vec::new();
     for scope in scopes {
-        let probe = understory_sync::auth::TokenSource::new(
-            http.clone(),
-            understory_sync::pace::Pace::new(understory_sync::pace::Settings::from_config(cfg), None),
-            cfg.auth.token_url.clone(),
-            cfg.auth.audience.clone(),
-            cfg.auth.client_id.clone(),
-            cfg.auth.client_secret.clone(),
-            &[scope],
-            cfg.auth.renew_before,
-        );
+        let pace = understory_sync::pace::Pace::new(understory_sync::pace::Settings::from_config(cfg), None);
+        let probe = understory_sync::auth::source(&cfg.auth, http.clone(), pace, &[scope]);
         if probe.token().await.is_err() {
             missing.push(*scope);
         }

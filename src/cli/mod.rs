@@ -1,6 +1,7 @@
 //! The command line: its flags, the exit codes (all mapped here), and one module per command.
 
 mod check;
+mod connect;
 mod demo;
 mod run;
 mod sandbox;
@@ -106,6 +107,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Connect a customer's account to this third-party app (auth.method = "authorization_code"):
+    /// ask for consent in a browser and store the refresh token, encrypted.
+    Connect(connect::Flags),
     /// Start the sandbox in-process, sync it into a local file and print rows per table.
     Demo {
         #[arg(long, default_value = "understory-demo.sqlite")]
@@ -129,6 +133,7 @@ pub async fn run(cli: Cli) -> Result<Exit, (Exit, anyhow::Error)> {
         Command::Sync { config } => sync::once(&load(&config)?).await,
         Command::Run { config } => run::scheduled(load(&config)?).await,
         Command::Check { config } => check::check(&config.path).await,
+        Command::Connect(flags) => connect::connect(flags).await,
         Command::Status {
             config,
             database,

@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use anyhow::Context;
+use understory_sync::sandbox::config::Consent;
 use understory_sync::sandbox::{Sandbox, SandboxConfig};
 
 use super::Exit;
@@ -29,6 +30,16 @@ pub struct Flags {
     /// Advance the simulated clock one mutation step this often.
     #[arg(long)]
     pub mutate_every_secs: Option<u64>,
+    /// The consent step of third-party apps: show the page, or approve or deny at once.
+    #[arg(long, value_enum)]
+    pub consent: Option<ConsentFlag>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ConsentFlag {
+    Page,
+    Approve,
+    Deny,
 }
 
 /// Serves until SIGINT.
@@ -42,6 +53,7 @@ pub async fn serve(flags: Flags) -> Result<Exit, (Exit, anyhow::Error)> {
         token_ttl_secs,
         cursor_ttl_secs,
         mutate_every_secs,
+        consent,
     } = flags;
     let mut cfg = match config {
         Some(p) => SandboxConfig::from_file(&p).map_err(|e| (Exit::Config, anyhow::anyhow!(e)))?,
@@ -51,11 +63,25 @@ pub async fn serve(flags: Flags) -> Result<Exit, (Exit, anyhow::Error)> {
     cfg.data.bookings = bookings.unwrap_or(cfg.data.bookings);
     cfg.token_ttl_secs = token_ttl_secs.unwrap_or(cfg.token_ttl_secs);
     cfg.cursor_ttl_secs = cursor_ttl_secs.unwrap_or(cfg.cursor_ttl_secs);
+    if let Some(c) = consent {
+        cfg.consent = match c {
+            ConsentFlag::Page => Consent::Page,
+            ConsentFlag::Approve => Consent::Approve,
+            ConsentFlag::Deny => Consent::Deny,
+        };
+    }
     let key = cfg
         .clients
-        .first()
+        .iter()
+        .find(|k| k.grant_types.contains("client_credentials"))
         .map(|k| k.client_id.clone())
         .unwrap_or_default();
+    let apps: Vec<String> = cfg
+        .clients
+        .iter()
+        .filter(|k| k.grant_types.contains("authorization_code"))
+        .map(|k| format!("{} → {}", k.client_id, k.redirect_uris.join(", ")))
+        .collect();
     let sandbox = Sandbox::start(cfg, SocketAddr::new(bind, port))
         .await
         .with_context(|| format!("cannot listen on {bind}:{port}"))
@@ -68,6 +94,14 @@ pub async fn serve(flags: Flags) -> Result<Exit, (Exit, anyhow::Error)> {
         "sandbox: token endpoint {} (client_id {key}; secret as configured, default 'sandbox-secret')",
         sandbox.token_url()
     );
+    if !apps.is_empty() {
+        eprintln!(
+            "sandbox: third-party apps at {} (consent {}): {}",
+            sandbox.authorize_url(),
+            consent.map_or("as configured".to_owned(), |c| format!("{c:?}").to_lowercase()),
+            apps.join("; ")
+        );
+    }
     if let Some(every) = mutate_every_secs.filter(|s| *s > 0) {
         let handle = std::sync::Arc::new(sandbox);
         let h = std::sync::Arc::clone(&handle);

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use understory_sync::auth::token_vault::{Info, Vault};
 use understory_sync::config;
 
 use super::Exit;
@@ -12,21 +13,49 @@ pub fn status(
     database: Option<PathBuf>,
     json: bool,
 ) -> Result<Exit, (Exit, anyhow::Error)> {
+    let env = config::Environment::from_process();
     let db = match database {
         Some(db) => db,
-        None => config::database_path(config, &config::Environment::from_process())
-            .map_err(|e| (Exit::Config, e.into()))?,
+        None => config::database_path(config, &env).map_err(|e| (Exit::Config, e.into()))?,
     };
     let st = understory_sync::store::status(&db, 10, &understory_sync::streams::tables())
         .map_err(|e| (Exit::Database, e.into()))?;
+    // A third-party connection's token file, read without its key: only its metadata is clear.
+    let token_file = if config.exists() {
+        config::token_file_path(config, &env).map_err(|e| (Exit::Config, e.into()))?
+    } else {
+        None
+    };
+    let connection = match &token_file {
+        Some(path) => Some(
+            Vault::new(path.clone())
+                .info()
+                .map_err(|e| (Exit::Auth, e.into()))?,
+        ),
+        None => None,
+    };
     if json {
+        let mut v = serde_json::to_value(&st).map_err(|e| (Exit::Internal, e.into()))?;
+        if let (Some(path), Some(info)) = (&token_file, &connection) {
+            v["refresh_token"] = serde_json::json!({
+                "token_file": path,
+                "stored": info.is_some(),
+                "issued_at": info.as_ref().map(|i| i.issued_at),
+                "connected_at": info.as_ref().map(|i| i.connected_at),
+                "expires_at": info.as_ref().map(|i| i.expires_at()),
+                "expiring": info.as_ref().map(|i| i.is_aging(chrono::Utc::now())),
+            });
+        }
         println!(
             "{}",
-            serde_json::to_string_pretty(&st).map_err(|e| (Exit::Internal, e.into()))?
+            serde_json::to_string_pretty(&v).map_err(|e| (Exit::Internal, e.into()))?
         );
         return Ok(Exit::Ok);
     }
     println!("database {}", st.database.display());
+    if let (Some(path), Some(info)) = (&token_file, &connection) {
+        println!("connection: {}", describe_connection(path, info.as_ref()));
+    }
     println!("recent runs:");
     for r in &st.runs {
         println!(
@@ -82,4 +111,27 @@ pub fn status(
         }
     }
     Ok(Exit::Ok)
+}
+
+/// One line on a third-party connection's refresh token: when issued, when it expires.
+pub fn describe_connection(path: &std::path::Path, info: Option<&Info>) -> String {
+    let Some(info) = info else {
+        return format!(
+            "no refresh token stored at {}: run `understory-sync connect`",
+            path.display()
+        );
+    };
+    let now = chrono::Utc::now();
+    let warning = if info.is_aging(now) {
+        "; older than 25 days and not rotated: re-run `understory-sync connect` before it expires"
+    } else {
+        ""
+    };
+    format!(
+        "refresh token issued {} ({} days ago; connected {}), expires {} unless a sync rotates it{warning}",
+        info.issued_at.format("%Y-%m-%d %H:%M:%SZ"),
+        info.age_days(now),
+        info.connected_at.format("%Y-%m-%d"),
+        info.expires_at().format("%Y-%m-%d %H:%M:%SZ"),
+    )
 }

@@ -43,6 +43,27 @@ pub struct SandboxConfig {
     pub rate_limit: RateLimitConfig,
     pub faults: FaultConfig,
     pub mutate: MutateConfig,
+    /// What `GET /oauth2/auth` does: show the consent page, or approve or deny at once.
+    pub consent: Consent,
+    /// How long an authorization code can be exchanged ("expire shortly", seed 004).
+    pub code_ttl_secs: u64,
+    /// How long a refresh token lives (seed 004: 30 days).
+    pub refresh_token_ttl_secs: u64,
+    /// Issue a new refresh token on every refresh, the old one then refused (Ory Hydra's
+    /// default). Off: the same refresh token stays valid until it expires.
+    pub rotate_refresh_tokens: bool,
+}
+
+/// The customer's answer on the consent page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Consent {
+    /// Show the page and wait for a click (a form POST).
+    Page,
+    /// Approve at once: the redirect carries a code (for tests and the demo).
+    Approve,
+    /// Deny at once: the redirect carries `error=access_denied`.
+    Deny,
 }
 
 impl Default for SandboxConfig {
@@ -50,7 +71,7 @@ impl Default for SandboxConfig {
         Self {
             seed: 42,
             data: DataConfig::default(),
-            clients: vec![ClientKey::default()],
+            clients: vec![ClientKey::default(), ClientKey::third_party(DEFAULT_REDIRECT_URI)],
             token_ttl_secs: 3599,
             cursor_ttl_secs: 600,
             end_of_list: EndOfList::Mixed,
@@ -61,6 +82,10 @@ impl Default for SandboxConfig {
             rate_limit: RateLimitConfig::default(),
             faults: FaultConfig::default(),
             mutate: MutateConfig::default(),
+            consent: Consent::Page,
+            code_ttl_secs: 60,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            rotate_refresh_tokens: true,
         }
     }
 }
@@ -119,7 +144,8 @@ impl Default for DataConfig {
     }
 }
 
-/// One internal integration key.
+/// One OAuth client: an internal integration key (`client_credentials`, the default) or a
+/// third-party app (`authorization_code` and `refresh_token`, with registered redirect URIs).
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientKey {
@@ -128,11 +154,47 @@ pub struct ClientKey {
     pub scopes: BTreeSet<String>,
     #[serde(default = "default_company")]
     pub company_name: String,
+    #[serde(default = "default_grant_types")]
+    pub grant_types: BTreeSet<String>,
+    /// Exact redirect URIs a third-party app may be sent back to (RFC 6749 §3.1.2).
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// The name the consent page shows.
+    #[serde(default = "default_app_name")]
+    pub app_name: String,
 }
 
 fn default_company() -> String {
     "Sandbox Adventures ApS".to_owned()
 }
+
+fn default_grant_types() -> BTreeSet<String> {
+    ["client_credentials".to_owned()].into()
+}
+
+fn default_app_name() -> String {
+    "Sandbox App".to_owned()
+}
+
+impl ClientKey {
+    /// The default third-party app: `sandbox-app`, redirected to `redirect_uri`.
+    pub fn third_party(redirect_uri: &str) -> Self {
+        let mut scopes: BTreeSet<String> = READ_SCOPES.iter().map(|s| (*s).to_owned()).collect();
+        scopes.insert("offline".to_owned());
+        Self {
+            client_id: "sandbox-app".to_owned(),
+            client_secret: "sandbox-app-secret".to_owned(),
+            scopes,
+            company_name: default_company(),
+            grant_types: ["authorization_code", "refresh_token"].map(str::to_owned).into(),
+            redirect_uris: vec![redirect_uri.to_owned()],
+            app_name: "Sandbox Marketing App".to_owned(),
+        }
+    }
+}
+
+/// Where the default third-party app is registered to be redirected.
+pub const DEFAULT_REDIRECT_URI: &str = "http://127.0.0.1:8976/callback";
 
 impl std::fmt::Debug for ClientKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -151,6 +213,9 @@ impl Default for ClientKey {
             client_secret: "sandbox-secret".to_owned(),
             scopes: READ_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
             company_name: default_company(),
+            grant_types: default_grant_types(),
+            redirect_uris: Vec::new(),
+            app_name: default_app_name(),
         }
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod config;
+mod consent;
 pub mod cursor;
 pub mod faults;
 pub mod limits;
@@ -45,6 +46,7 @@ pub struct State {
     /// List items as sent, until the world next changes.
     rendered: rendered::Rendered,
     tokens: auth::Tokens,
+    consents: consent::Consents,
     cursors: cursor::Cursors,
     limiter: limits::RateLimiter,
     faults: faults::Faults,
@@ -72,7 +74,8 @@ impl State {
                 config.data.clone(),
                 config.mutate.clone(),
             )),
-            tokens: auth::Tokens::new(seed, Duration::from_secs(config.token_ttl_secs)),
+            tokens: auth::Tokens::new(&config),
+            consents: consent::Consents::new(config.consent),
             cursors: cursor::Cursors::new(seed, Duration::from_secs(config.cursor_ttl_secs)),
             limiter: limits::RateLimiter::new(config.rate_limit.clone()),
             rendered: rendered::Rendered::default(),
@@ -154,9 +157,24 @@ impl Sandbox {
         self.state.tokens.set_ttl(ttl);
     }
 
-    /// Every access token issued so far.
+    /// Every access token, refresh token and authorization code issued so far.
     pub fn issued_tokens(&self) -> Vec<String> {
         self.state.tokens.all()
+    }
+
+    /// The authorize endpoint of third-party apps, for `auth.authorize_url`.
+    pub fn authorize_url(&self) -> String {
+        format!("http://{}/oauth2/auth", self.addr)
+    }
+
+    /// What the consent step does from now on.
+    pub fn set_consent(&self, consent: config::Consent) {
+        self.state.consents.set(consent);
+    }
+
+    /// Codes, refreshes, reuses and revocations so far.
+    pub fn auth_stats(&self) -> auth::AuthStats {
+        self.state.tokens.stats()
     }
 
     pub fn set_faults(&self, faults: config::FaultConfig) {

@@ -17,12 +17,14 @@ use serde_json::{Value, json};
 use super::config::EndOfList;
 use super::limits::Slot;
 use super::world::{self, Kind, LANGUAGES, Listing, Sort, World};
-use super::{State, auth};
+use super::{State, auth, consent};
 
 pub fn router(state: Arc<State>) -> Router {
     let router = Router::new()
         .route("/.well-known/openid-configuration", get(auth::discovery))
         .route("/oauth2/token", post(auth::token))
+        .route("/oauth2/auth", get(consent::authorize))
+        .route("/oauth2/auth/decision", post(consent::decide))
         .route("/v1/me", get(me))
         .route("/v1/bookings", get(list_bookings))
         .route("/v1/bookings/{id}", get(booking))

@@ -128,6 +128,21 @@ impl Ctx {
 }
 
 /// The enabled per-parent streams of each enabled parent.
+/// A refresh token nobody rotated for 25 days dies at 30: say so while there is time to act.
+fn warn_if_aging(api: &ApiClient) {
+    let now = Utc::now();
+    if let Some(info) = api.tokens().refresh_token_info()
+        && info.is_aging(now)
+    {
+        tracing::warn!(
+            issued_at = %info.issued_at,
+            age_days = info.age_days(now),
+            expires_at = %info.expires_at(),
+            "the stored refresh token was issued more than 25 days ago and the server has not rotated it; it stops working at expires_at: re-run `understory-sync connect` before then"
+        );
+    }
+}
+
 fn children_by_parent(
     streams: &[&'static Stream],
 ) -> std::collections::HashMap<&'static str, Vec<&'static Stream>> {
@@ -182,6 +197,7 @@ pub async fn run_with_progress(
             },
         });
     }
+    warn_if_aging(&api);
     let s = Arc::clone(&store);
     let run_id = blocking(move || s.start_run(Utc::now())).await?;
     let ctx = Arc::new(Ctx {
@@ -236,6 +252,7 @@ pub async fn run_with_progress(
         last_success: None,
         pace,
         quarantined: 0,
+        refresh_token: ctx.api.tokens().refresh_token_info(),
     };
     let total = report.total();
     let sum = |f: fn(&StreamReport) -> u64| report.streams.iter().map(f).sum::<u64>() as i64;

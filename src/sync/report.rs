@@ -65,6 +65,8 @@ pub struct RunReport {
     pub pace: crate::pace::Report,
     /// Items in quarantine when the run ended, over all streams.
     pub quarantined: u64,
+    /// A third-party connection's stored refresh token, as of the run's last refresh.
+    pub refresh_token: Option<crate::auth::token_vault::Info>,
 }
 
 impl RunReport {

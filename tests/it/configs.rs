@@ -7,7 +7,7 @@ use understory_sync::sandbox::SandboxConfig;
 
 /// Every key `RawConfig` reads besides `[streams]`; `deny_unknown_fields` makes sure nothing
 /// else is accepted.
-const KEYS: [&str; 27] = [
+const KEYS: [&str; 33] = [
     "database",
     "schedule",
     "auth.token_url",
@@ -16,6 +16,12 @@ const KEYS: [&str; 27] = [
     "auth.client_secret",
     "auth.client_secret_file",
     "auth.renew_before_secs",
+    "auth.method",
+    "auth.authorize_url",
+    "auth.redirect_uri",
+    "auth.token_file",
+    "auth.token_key_file",
+    "auth.pkce",
     "api.base_url",
     "api.user_agent",
     "api.accept_language",
@@ -77,8 +83,13 @@ fn the_example_config_loads_and_documents_every_key() {
         .filter(|k| !k.starts_with("auth.client_secret") && *k != "schedule")
     {
         let var = format!("UNDERSTORY_SYNC__{}", key.replace('.', "__").to_uppercase());
-        let value = if key.starts_with("streams.") {
+        let value = if key.starts_with("streams.") || key == "auth.pkce" {
             "true"
+        } else if key == "auth.method" {
+            "client_credentials"
+        } else if key.contains("token_file") || key.contains("token_key_file") || key.contains("redirect_uri")
+        {
+            "x"
         } else if key.ends_with("_url") {
             "http://127.0.0.1:1/"
         } else if key.contains("rate_limited_wait") || key.contains("retry_after") {
@@ -119,4 +130,23 @@ fn the_example_sandbox_config_loads() {
     let cfg = SandboxConfig::from_file(&path).expect("sandbox config loads");
     assert_eq!(cfg.data.bookings, 10_000);
     assert_eq!(cfg.clients[0].client_id, "sandbox-client");
+    assert_eq!(cfg.clients[1].redirect_uris, ["http://127.0.0.1:8976/callback"]);
+}
+
+#[test]
+fn the_sandbox_app_config_is_a_valid_third_party_connection() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sandbox-app.toml");
+    let env = Environment {
+        vars: vec![("UNDERSTORY_CLIENT_SECRET".into(), "sandbox-app-secret".into())],
+    };
+    let cfg = config::load(&path, &env).expect("sandbox-app config loads");
+    let config::AuthMethod::AuthorizationCode(tp) = &cfg.auth.method else {
+        panic!("not a third-party config: {:?}", cfg.auth.method);
+    };
+    assert!(tp.token_key.ends_with("config/keys/sandbox-app.key"), "{tp:?}");
+    assert!(
+        tp.token_file.ends_with("config/sandbox-app.sqlite.refresh-token"),
+        "{tp:?}"
+    );
+    assert_eq!(tp.redirect_uri.as_str(), "http://127.0.0.1:8976/callback");
 }

@@ -15,4 +15,5 @@ mod removals;
 mod sandbox;
 mod support;
 mod sync;
+mod third_party;
 mod variants;

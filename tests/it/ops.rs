@@ -370,6 +370,10 @@ fn units_for_analysis(dir: &Path) -> Vec<String> {
     for entry in std::fs::read_dir(src).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.ends_with(".conf") {
+            // A drop-in, verified with the unit it extends (below).
+            continue;
+        }
         let text = std::fs::read_to_string(&path)
             .unwrap()
             .replace("/usr/local/bin/understory-sync", BIN);
@@ -385,8 +389,24 @@ fn units_for_analysis(dir: &Path) -> Vec<String> {
 #[test]
 fn systemd_units_verify_and_their_exposure_is_at_most_2() {
     let dir = tempfile::tempdir().unwrap();
-    let units = units_for_analysis(dir.path());
+    let mut units = units_for_analysis(dir.path());
     assert_eq!(units.len(), 5, "{units:?}");
+    // The third-party drop-in, merged into an instance the way systemd reads it: its
+    // `[Service]` lines after the template's.
+    let template = std::fs::read_to_string(dir.path().join("understory-sync@acme.service")).unwrap();
+    let drop_in =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/third-party.conf"))
+            .unwrap();
+    assert!(
+        drop_in.contains("LoadCredential=understory-token-key:"),
+        "{drop_in}"
+    );
+    std::fs::write(
+        dir.path().join("understory-sync@connected.service"),
+        format!("{template}\n{drop_in}"),
+    )
+    .unwrap();
+    units.push("understory-sync@connected.service".to_owned());
     let out = Command::new("systemd-analyze")
         .arg("verify")
         .arg("--man=no")

@@ -1,0 +1,121 @@
+//! The token endpoint (RFC 6749 §3.2): one form POST, shared by every grant, and its answers,
+//! a token response (§5.1) or an error (§5.2).
+//!
+//! The client does not follow redirects (http.rs), so neither a form nor a secret can be sent
+//! on to another host.
+
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+use super::{AccessToken, Error, form, hint};
+use crate::pace::{Lane, Pace};
+
+/// The error body of the token endpoint, RFC 6749 §5.2.
+#[derive(Deserialize)]
+struct OAuthErrorBody {
+    error: String,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    expires_in: Option<u64>,
+    #[serde(default)]
+    token_type: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+/// What the token endpoint issued.
+pub struct Issued {
+    pub access_token: AccessToken,
+    pub lifetime: Duration,
+    /// The scopes the server says it granted (RFC 6749 §5.1), if it said.
+    pub scope: Option<String>,
+    /// Sent with `offline` in the grant's scope; may be a new one on every refresh (seed 004).
+    pub refresh_token: Option<SecretString>,
+}
+
+/// Where tokens come from, and the pace their requests count against.
+pub struct Endpoint {
+    pub http: reqwest::Client,
+    /// The job's one pace: token requests count against the same budget as the rest.
+    pub pace: Pace,
+    pub url: Url,
+}
+
+impl Endpoint {
+    /// POSTs `pairs` form-encoded and reads the answer.
+    #[tracing::instrument(level = "debug", skip_all, fields(token_url = %self.url, grant = grant))]
+    pub async fn request(&self, grant: &str, pairs: &[(&str, &str)]) -> Result<Issued, Error> {
+        let mut all = vec![("grant_type", grant)];
+        all.extend_from_slice(pairs);
+        let body = form::encode(&all);
+        let permit = self.pace.admit(Lane::Walk).await;
+        let resp = self
+            .http
+            .post(self.url.clone())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(ACCEPT, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| Error::Unreachable(crate::http::describe(&e)))?;
+        let status = resp.status();
+        let retry_after = crate::http::retry_after(resp.headers());
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| Error::Unreachable(crate::http::describe(&e)))?;
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            permit.throttled(retry_after);
+            return Err(Error::RateLimited);
+        }
+        permit.success();
+        if status.is_server_error() {
+            return Err(Error::Unreachable(format!("HTTP {status}")));
+        }
+        if !status.is_success() {
+            return Err(match serde_json::from_slice::<OAuthErrorBody>(&bytes) {
+                Ok(e) => Error::Rejected {
+                    hint: hint(grant, &e.error),
+                    error: e.error,
+                    description: e.error_description,
+                },
+                Err(_) => Error::BadResponse(format!("HTTP {status} without an OAuth error body")),
+            });
+        }
+        let token: TokenResponse = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::BadResponse(format!("HTTP {status}, body is not a token response: {e}")))?;
+        if let Some(kind) = token.token_type.as_deref()
+            && !kind.eq_ignore_ascii_case("bearer")
+        {
+            return Err(Error::BadResponse(format!("token_type '{kind}' is not bearer")));
+        }
+        // The docs leave the lifetime undocumented; an absent one is treated as the seeds' hour.
+        let lifetime = Duration::from_secs(token.expires_in.unwrap_or(3_599).max(1));
+        tracing::debug!(
+            lifetime_secs = lifetime.as_secs(),
+            scope = token.scope.as_deref().unwrap_or(""),
+            refresh_token = token.refresh_token.is_some(),
+            "token endpoint issued an access token"
+        );
+        Ok(Issued {
+            access_token: AccessToken::new(token.access_token),
+            lifetime,
+            scope: token.scope,
+            refresh_token: token
+                .refresh_token
+                .filter(|t| !t.is_empty())
+                .map(SecretString::from),
+        })
+    }
+}

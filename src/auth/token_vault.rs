@@ -1,0 +1,402 @@
+//! The refresh token of a third-party connection, encrypted at rest (seed 004: "store tokens
+//! encrypted at rest", "always store the latest refresh token received").
+//!
+//! One small JSON file per connected customer. The token itself is sealed with
+//! XChaCha20-Poly1305 under a 32-byte key that lives elsewhere: a systemd credential or a 0600
+//! key file, never in the database's directory (config.rs refuses that), so a copy of the data
+//! directory or a backup of it does not carry a usable token. The metadata (client, scope, when
+//! the token was issued) stays readable, so `status` can say how old the token is without the
+//! key, and it is the AEAD's associated data, so it cannot be altered without the file failing
+//! to open. A random 24-byte nonce per write makes nonce reuse a non-issue.
+//!
+//! Writes go to a temporary file in the same directory, are fsynced, renamed over the old file
+//! and the directory fsynced: a kill at any moment leaves either the old token or the new one,
+//! never half of one. `lock` serialises refreshes between processes that share the file.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload, rand_core::RngCore};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use chrono::{DateTime, SecondsFormat, Utc};
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// The name of the file's format; a different one is refused rather than misread.
+const FORMAT: &str = "understory-sync refresh token v1";
+/// Refresh tokens live 30 days (seed 004).
+pub const REFRESH_TOKEN_LIFETIME_DAYS: i64 = 30;
+/// A token older than this that has not been rotated is warned about: five days' notice.
+pub const WARN_AFTER_DAYS: i64 = 25;
+
+/// Why the token file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no refresh token is stored at {0}: run `understory-sync connect` first")]
+    Missing(PathBuf),
+    #[error("cannot read the token key {path}: {cause}")]
+    KeyUnreadable { path: PathBuf, cause: String },
+    #[error(
+        "the token key {0} must hold 32 random bytes as 64 hex digits or base64 (e.g. `head -c 32 /dev/urandom | base64`)"
+    )]
+    KeyMalformed(PathBuf),
+    #[error("the token key {0} can be read by other users: chmod 600 it")]
+    KeyExposed(PathBuf),
+    #[error(
+        "the token file {0} cannot be opened with this key (a different key, or the file was altered); use the key it was written with, or re-run `understory-sync connect`"
+    )]
+    Undecryptable(PathBuf),
+    #[error("the token file {path} is not a token file of this program: {cause}")]
+    Malformed { path: PathBuf, cause: String },
+    #[error("cannot write the token file {path}: {cause}")]
+    Write { path: PathBuf, cause: String },
+}
+
+/// The 32-byte key; its `Debug` shows nothing of it.
+pub struct Key(SecretBox<[u8; 32]>);
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Key([redacted])")
+    }
+}
+
+impl Key {
+    /// Reads a key file: 64 hex digits or base64 of 32 bytes, a trailing newline allowed. A file
+    /// others can read is refused: the key is what keeps the token file useless to them.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let unreadable = |e: std::io::Error| Error::KeyUnreadable {
+            path: path.to_owned(),
+            cause: e.to_string(),
+        };
+        let meta = fs::metadata(path).map_err(unreadable)?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(Error::KeyExposed(path.to_owned()));
+        }
+        let text = SecretString::from(fs::read_to_string(path).map_err(unreadable)?);
+        let t = text.expose_secret().trim();
+        let bytes = if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+            (0..32)
+                .map(|i| u8::from_str_radix(&t[2 * i..2 * i + 2], 16).ok())
+                .collect::<Option<Vec<u8>>>()
+        } else {
+            B64.decode(t).ok()
+        };
+        let bytes: [u8; 32] = bytes
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| Error::KeyMalformed(path.to_owned()))?;
+        Ok(Self(SecretBox::new(Box::new(bytes))))
+    }
+
+    /// Writes a new random key to `path` (which must not exist), readable by its owner only;
+    /// a missing directory is created, for its owner only too.
+    pub fn create(path: &Path) -> Result<Self, Error> {
+        let mut bytes = [0u8; 32];
+        OsRng.fill_bytes(&mut bytes);
+        let write = |e: std::io::Error| Error::Write {
+            path: path.to_owned(),
+            cause: e.to_string(),
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+            std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700)
+                .create(dir)
+                .map_err(write)?;
+        }
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(write)?;
+        f.write_all(format!("{}\n", B64.encode(bytes)).as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(write)?;
+        Ok(Self(SecretBox::new(Box::new(bytes))))
+    }
+
+    fn cipher(&self) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new(self.0.expose_secret().into())
+    }
+}
+
+/// What is known about the stored token without the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Info {
+    pub client_id: String,
+    /// The scopes the customer granted, as the token endpoint listed them.
+    pub scope: String,
+    /// When `connect` ran: the start of this chain of refresh tokens.
+    pub connected_at: DateTime<Utc>,
+    /// When the stored refresh token was received; its 30 days run from here.
+    pub issued_at: DateTime<Utc>,
+}
+
+impl Info {
+    /// Whole days since the stored token was issued.
+    pub fn age_days(&self, now: DateTime<Utc>) -> i64 {
+        (now - self.issued_at).num_days()
+    }
+
+    /// When the stored token stops working unless it is rotated before.
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        self.issued_at + chrono::Duration::days(REFRESH_TOKEN_LIFETIME_DAYS)
+    }
+
+    /// Older than `WARN_AFTER_DAYS`: the next few runs must rotate it, or `connect` is due.
+    pub fn is_aging(&self, now: DateTime<Utc>) -> bool {
+        now - self.issued_at > chrono::Duration::days(WARN_AFTER_DAYS)
+    }
+
+    /// The associated data: every metadata field, so none can change unnoticed.
+    fn aad(&self) -> Vec<u8> {
+        let ts = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Micros, true);
+        format!(
+            "{FORMAT}\n{}\n{}\n{}\n{}",
+            self.client_id,
+            self.scope,
+            ts(&self.connected_at),
+            ts(&self.issued_at)
+        )
+        .into_bytes()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File_ {
+    format: String,
+    #[serde(flatten)]
+    info: Info,
+    nonce: String,
+    ciphertext: String,
+}
+
+/// The token file of one connection.
+#[derive(Debug, Clone)]
+pub struct Vault {
+    path: PathBuf,
+}
+
+impl Vault {
+    pub fn new(path: PathBuf) -> Self {
+        Self { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The metadata alone, without the key (for `status`); `None` when nothing is stored.
+    pub fn info(&self) -> Result<Option<Info>, Error> {
+        match self.read() {
+            Ok(f) => Ok(Some(f.info)),
+            Err(Error::Missing(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The stored refresh token and its metadata.
+    pub fn load(&self, key: &Key) -> Result<(SecretString, Info), Error> {
+        let file = self.read()?;
+        let undecryptable = || Error::Undecryptable(self.path.clone());
+        let nonce = B64.decode(&file.nonce).map_err(|_| undecryptable())?;
+        if nonce.len() != 24 {
+            return Err(undecryptable());
+        }
+        let sealed = B64.decode(&file.ciphertext).map_err(|_| undecryptable())?;
+        let plain = key
+            .cipher()
+            .decrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: &sealed,
+                    aad: &file.info.aad(),
+                },
+            )
+            .map_err(|_| undecryptable())?;
+        let token = String::from_utf8(plain).map_err(|_| undecryptable())?;
+        Ok((SecretString::from(token), file.info))
+    }
+
+    /// Replaces the stored token, atomically and durably (see the module doc).
+    pub fn save(&self, key: &Key, token: &SecretString, info: &Info) -> Result<(), Error> {
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let sealed = key
+            .cipher()
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: token.expose_secret().as_bytes(),
+                    aad: &info.aad(),
+                },
+            )
+            .map_err(|_| self.write_error("encryption failed"))?;
+        let file = File_ {
+            format: FORMAT.to_owned(),
+            info: info.clone(),
+            nonce: B64.encode(nonce),
+            ciphertext: B64.encode(sealed),
+        };
+        let mut text = serde_json::to_vec_pretty(&file).map_err(|e| self.write_error(e))?;
+        text.push(b'\n');
+        let dir = self.dir();
+        let tmp = dir.join(format!(
+            ".{}.tmp-{}",
+            self.path.file_name().and_then(|n| n.to_str()).unwrap_or("token"),
+            std::process::id()
+        ));
+        let written = (|| {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(&text)?;
+            f.sync_all()?;
+            fs::rename(&tmp, &self.path)?;
+            File::open(&dir)?.sync_all()
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(self.write_error(e));
+        }
+        Ok(())
+    }
+
+    /// Holds an exclusive lock on `<file>.lock` until the returned guard drops, so two processes
+    /// sharing a connection never refresh with the same token (the second would be a reuse).
+    pub async fn lock(&self) -> Result<File, Error> {
+        let mut name = self.path.clone().into_os_string();
+        name.push(".lock");
+        let path = PathBuf::from(name);
+        let err = |e: std::io::Error| Error::Write {
+            path: path.clone(),
+            cause: e.to_string(),
+        };
+        let f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(err)?;
+        tokio::task::spawn_blocking(move || f.lock().map(|()| f))
+            .await
+            .map_err(|e| self.write_error(e))?
+            .map_err(err)
+    }
+
+    fn dir(&self) -> PathBuf {
+        match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    fn read(&self) -> Result<File_, Error> {
+        let text = match fs::read(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::Missing(self.path.clone()));
+            }
+            Err(e) => {
+                return Err(Error::Malformed {
+                    path: self.path.clone(),
+                    cause: e.to_string(),
+                });
+            }
+        };
+        let file: File_ = serde_json::from_slice(&text).map_err(|e| Error::Malformed {
+            path: self.path.clone(),
+            cause: e.to_string(),
+        })?;
+        if file.format != FORMAT {
+            return Err(Error::Malformed {
+                path: self.path.clone(),
+                cause: format!("format '{}' is not '{FORMAT}'", file.format),
+            });
+        }
+        Ok(file)
+    }
+
+    fn write_error(&self, cause: impl std::fmt::Display) -> Error {
+        Error::Write {
+            path: self.path.clone(),
+            cause: cause.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(at: DateTime<Utc>) -> Info {
+        Info {
+            client_id: "app".into(),
+            scope: "offline booking.read".into(),
+            connected_at: at,
+            issued_at: at,
+        }
+    }
+
+    #[test]
+    fn a_saved_token_opens_with_its_key_only_and_its_text_is_not_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = Key::create(&dir.path().join("key")).unwrap();
+        let other = Key::create(&dir.path().join("other")).unwrap();
+        let vault = Vault::new(dir.path().join("t.json"));
+        let token = SecretString::from("ory_rt_very-secret-refresh".to_owned());
+        vault.save(&key, &token, &info(Utc::now())).unwrap();
+        let text = fs::read_to_string(vault.path()).unwrap();
+        assert!(!text.contains("very-secret"), "{text}");
+        let mode = fs::metadata(vault.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(vault.load(&key).unwrap().0.expose_secret(), token.expose_secret());
+        assert!(matches!(vault.load(&other), Err(Error::Undecryptable(_))));
+    }
+
+    #[test]
+    fn altered_metadata_makes_the_file_unreadable() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = Key::create(&dir.path().join("key")).unwrap();
+        let vault = Vault::new(dir.path().join("t.json"));
+        let old = Utc::now() - chrono::Duration::days(29);
+        vault
+            .save(&key, &SecretString::from("rt".to_owned()), &info(old))
+            .unwrap();
+        let text = fs::read_to_string(vault.path()).unwrap();
+        let year = old.format("%Y").to_string();
+        let fresher = text.replacen(&format!("\"issued_at\": \"{year}"), "\"issued_at\": \"2999", 1);
+        assert_ne!(text, fresher);
+        fs::write(vault.path(), fresher).unwrap();
+        assert!(matches!(vault.load(&key), Err(Error::Undecryptable(_))));
+    }
+
+    #[test]
+    fn a_key_others_can_read_or_of_the_wrong_size_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        fs::write(&path, "c2hvcnQ=\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(Key::load(&path), Err(Error::KeyExposed(_))));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(matches!(Key::load(&path), Err(Error::KeyMalformed(_))));
+        fs::write(&path, format!("{}\n", "ab".repeat(32))).unwrap();
+        assert!(Key::load(&path).is_ok(), "hex is accepted");
+        assert_eq!(format!("{:?}", Key::load(&path).unwrap()), "Key([redacted])");
+    }
+
+    #[test]
+    fn age_and_the_warning_threshold() {
+        let now = Utc::now();
+        assert!(!info(now - chrono::Duration::days(25)).is_aging(now));
+        assert!(info(now - chrono::Duration::days(26)).is_aging(now));
+        assert_eq!(info(now - chrono::Duration::days(3)).age_days(now), 3);
+    }
+}
