@@ -986,6 +986,58 @@ mod tests {
     }
 
     #[test]
+    fn a_third_party_config_needs_a_loopback_redirect_and_a_key_away_from_the_data() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        std::fs::create_dir(dir.path().join("keys")).unwrap();
+        let third_party = |redirect: Option<&str>, key: Option<&str>| {
+            let mut r = raw(Some("s"), None);
+            r.database = dir.path().join("data/db.sqlite");
+            r.auth.method = RawMethod::AuthorizationCode;
+            r.auth.redirect_uri = redirect.map(str::to_owned);
+            r.auth.token_key_file = key.map(|k| dir.path().join(k));
+            r
+        };
+        let err = |r: RawConfig, e: &Environment| validate(r, e, None).unwrap_err().to_string();
+        let loopback = Some("http://127.0.0.1:8976/callback");
+        let cfg = validate(third_party(loopback, Some("keys/k")), &env(&[]), None).unwrap();
+        let AuthMethod::AuthorizationCode(tp) = &cfg.auth.method else {
+            panic!("{:?}", cfg.auth.method)
+        };
+        assert!(tp.token_file.ends_with("data/db.sqlite.refresh-token"), "{tp:?}");
+        assert!(tp.pkce && !tp.key_is_credential);
+
+        for bad in [
+            "https://example.com/callback",
+            "http://example.com:8976/callback",
+            "http://127.0.0.1/callback",
+        ] {
+            let e = err(third_party(Some(bad), Some("keys/k")), &env(&[]));
+            assert!(
+                e.contains("`auth.redirect_uri`") && e.contains("loopback"),
+                "{bad}: {e}"
+            );
+        }
+        assert!(err(third_party(None, Some("keys/k")), &env(&[])).contains("`auth.redirect_uri`"));
+        let e = err(third_party(loopback, None), &env(&[]));
+        assert!(
+            e.contains("`auth.token_key_file`") && e.contains(KEY_CREDENTIAL_NAME),
+            "{e}"
+        );
+        let e = err(third_party(loopback, Some("data/k")), &env(&[]));
+        assert!(e.contains("same directory as the database"), "{e}");
+
+        // A systemd credential is used when no key file is named, and may sit anywhere.
+        std::fs::write(dir.path().join("data").join(KEY_CREDENTIAL_NAME), "k").unwrap();
+        let creds = env(&[("CREDENTIALS_DIRECTORY", dir.path().join("data").to_str().unwrap())]);
+        let cfg = validate(third_party(loopback, None), &creds, None).unwrap();
+        let AuthMethod::AuthorizationCode(tp) = &cfg.auth.method else {
+            panic!()
+        };
+        assert!(tp.key_is_credential && tp.token_key.ends_with(KEY_CREDENTIAL_NAME));
+    }
+
+    #[test]
     fn a_secret_never_shows_in_debug_output() {
         let cfg = validate(raw(Some("hunter2-very-secret"), None), &env(&[]), None).unwrap();
         assert!(!format!("{cfg:?}").contains("hunter2"));

@@ -250,6 +250,11 @@ impl Vault {
             std::process::id()
         ));
         let written = (|| {
+            if !dir.exists() {
+                // Before the first start of a systemd unit its StateDirectory may not exist yet.
+                std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700)
+                    .create(&dir)?;
+            }
             let mut f = OpenOptions::new()
                 .write(true)
                 .create(true)
