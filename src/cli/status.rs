@@ -102,6 +102,11 @@ pub fn status(
     for (t, n) in &st.rows {
         println!("  {t:<20} {n:>10}");
     }
+    for (table, n) in &st.deferred_indexes {
+        println!(
+            "indexes: {n} secondary indexes of {table} are set aside until its first full load completes (queries on it are slower until then)"
+        );
+    }
     if st.quarantine.is_empty() {
         println!("quarantine: empty");
     } else {

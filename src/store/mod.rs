@@ -186,6 +186,8 @@ pub struct Status {
     pub rows: Vec<(String, i64)>,
     /// Items in quarantine, per stream.
     pub quarantine: Vec<(String, i64)>,
+    /// Tables whose secondary indexes wait for their first full load to complete.
+    pub deferred_indexes: Vec<(String, i64)>,
 }
 
 /// Reads the status of the database at `path` without writing to it: the last `runs` runs, and
@@ -247,7 +249,17 @@ pub fn status(path: &Path, runs: i64, tables: &[&'static str]) -> Result<Status,
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .and_then(Iterator::collect)
         .map_err(fail)?;
+    // A database from before migration 13 (status never migrates) has no such table.
+    let deferred_indexes = match conn.prepare(statements::get("deferred_indexes", "tables")) {
+        Ok(mut stmt) => stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(Iterator::collect)
+            .map_err(fail)?,
+        Err(e) if e.to_string().contains("no such table") => Vec::new(),
+        Err(e) => return Err(fail(e)),
+    };
     Ok(Status {
+        deferred_indexes,
         database: path.to_owned(),
         runs,
         streams,
@@ -719,6 +731,67 @@ impl Store {
     /// When the last successful run ended, if any did.
     pub fn last_success(&self) -> Result<Option<String>, Error> {
         self.with(|c| c.query_row(statements::get("sync_runs", "last_success"), [], |r| r.get(0)))
+    }
+
+    /// Sets aside the secondary indexes of `table` for a first full load, if the table is empty:
+    /// their definitions go to `deferred_indexes` and the indexes are dropped, in one
+    /// transaction. An index on a key in random order costs a random B-tree write per row;
+    /// rebuilt once at the end it is one sort (`sql/migrations/13-deferred-indexes`). Returns
+    /// how many were set aside.
+    pub fn defer_indexes(&self, table: &str, now: Timestamp) -> Result<usize, Error> {
+        let now = iso(now);
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let rows: i64 = tx.query_row(statements::get(table, "count"), [], |r| r.get(0))?;
+            if rows > 0 {
+                return Ok(0);
+            }
+            let indexes: Vec<(String, String)> = tx
+                .prepare(statements::get("deferred_indexes", "of_table"))?
+                .query_map(&[(":table", &table)], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (name, sql) in &indexes {
+                tx.execute(
+                    statements::get("deferred_indexes", "remember"),
+                    rusqlite::named_params! {":name": name, ":table": table, ":sql": sql, ":now": now},
+                )?;
+                let drop = statements::get("deferred_indexes", "drop")
+                    .replace("{index}", &name.replace('"', "\"\""));
+                tx.execute(&drop, [])?;
+            }
+            tx.commit()?;
+            Ok(indexes.len())
+        })
+    }
+
+    /// Rebuilds the indexes `defer_indexes` set aside for `table`, in one transaction; returns
+    /// how many. A kill while it runs leaves them set aside, and the next run rebuilds them.
+    pub fn restore_indexes(&self, table: &str) -> Result<usize, Error> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let pending: Vec<(String, String)> = tx
+                .prepare(statements::get("deferred_indexes", "pending"))?
+                .query_map(&[(":table", &table)], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (_, sql) in &pending {
+                tx.execute(sql, [])?;
+            }
+            tx.execute(
+                statements::get("deferred_indexes", "forget"),
+                &[(":table", &table)],
+            )?;
+            tx.commit()?;
+            Ok(pending.len())
+        })
+    }
+
+    /// Tables with indexes set aside, and how many each.
+    pub fn deferred_indexes(&self) -> Result<Vec<(String, i64)>, Error> {
+        self.with(|c| {
+            c.prepare(statements::get("deferred_indexes", "tables"))?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })
     }
 
     /// Proves the database can be written, without changing it.

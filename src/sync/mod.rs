@@ -128,6 +128,72 @@ impl Ctx {
 }
 
 /// The enabled per-parent streams of each enabled parent.
+/// Sets aside the secondary indexes of a stream's table before its first full load into an
+/// empty table (`Store::defer_indexes`); true if the stream has indexes set aside now, from
+/// this run or from an interrupted earlier one. A failure only costs speed, so it is logged.
+async fn defer_indexes_for_first_load(ctx: &Ctx, kind: &'static Stream) -> bool {
+    let store = Arc::clone(&ctx.store);
+    let name = kind.name;
+    let mode = kind.mode;
+    let deferred = blocking(move || {
+        let checkpoint = store.load_checkpoint(name)?;
+        if walk::first_load(mode, &checkpoint) {
+            store.defer_indexes(name, Utc::now())?;
+        }
+        store.deferred_indexes()
+    })
+    .await;
+    match deferred {
+        Ok(tables) => match tables.iter().find(|(t, _)| t == name) {
+            Some((_, n)) => {
+                tracing::info!(
+                    indexes = n,
+                    "first full load: secondary indexes are built once it completes"
+                );
+                true
+            }
+            None => false,
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "could not set the secondary indexes aside; loading with them");
+            false
+        }
+    }
+}
+
+/// Rebuilds the indexes set aside once the first full load is complete (or the stream is past
+/// it); while a bootstrap is still to be resumed they stay aside. A rebuild that fails fails the
+/// stream (a full disk, say) and is tried again by the next run.
+async fn restore_indexes_unless_loading(
+    ctx: &Ctx,
+    kind: &'static Stream,
+    result: Result<(), Error>,
+) -> Result<(), Error> {
+    let store = Arc::clone(&ctx.store);
+    let name = kind.name;
+    let mode = kind.mode;
+    let started = Instant::now();
+    let restored = blocking(move || {
+        if walk::first_load(mode, &store.load_checkpoint(name)?) {
+            return Ok(None);
+        }
+        store.restore_indexes(name).map(Some)
+    })
+    .await;
+    match restored {
+        Ok(Some(n)) => {
+            tracing::info!(
+                indexes = n,
+                duration_ms = started.elapsed().as_millis() as u64,
+                "first full load complete: secondary indexes built"
+            );
+            result
+        }
+        Ok(None) => result,
+        Err(e) => result.and(Err(e)),
+    }
+}
+
 /// A refresh token nobody rotated for 25 days dies at 30: say so while there is time to act.
 fn warn_if_aging(api: &ApiClient) {
     let now = Utc::now();
@@ -183,6 +249,19 @@ pub async fn run_with_progress(
     let path = config.database.clone();
     let store = Arc::new(blocking(move || Store::open(&path)).await?);
     let scopes = config.scopes();
+    // Indexes a first load set aside for a stream this config no longer runs would otherwise
+    // wait for a load that never completes.
+    let s = Arc::clone(&store);
+    let enabled: Vec<&'static str> = config.streams.iter().map(|k| k.name).collect();
+    blocking(move || {
+        for (table, _) in s.deferred_indexes()? {
+            if !enabled.contains(&table.as_str()) {
+                s.restore_indexes(&table)?;
+            }
+        }
+        Ok(())
+    })
+    .await?;
     let s = Arc::clone(&store);
     let learned = blocking(move || s.load_pace()).await?;
     let api = ApiClient::new(config, &scopes, stop.clone(), learned).map_err(Error::Setup)?;
@@ -308,6 +387,7 @@ async fn run_stream(ctx: &Ctx, kind: &'static Stream) -> StreamReport {
     let walk_done = AtomicBool::new(false);
     let wake = Notify::new();
     let children = ctx.children(kind);
+    let deferred = defer_indexes_for_first_load(ctx, kind).await;
     let walking = async {
         let mut result = backfill(ctx, kind, children).await;
         if result.is_ok() {
@@ -335,6 +415,10 @@ async fn run_stream(ctx: &Ctx, kind: &'static Stream) -> StreamReport {
             report.quarantined += fan.quarantined;
             Ok(())
         }
+    };
+    let result = match (result, deferred) {
+        (r, false) => r,
+        (r, true) => restore_indexes_unless_loading(ctx, kind, r).await,
     };
     let failed = result.is_err();
     ctx.progress.update(kind.name, |p| {

@@ -246,12 +246,18 @@ impl Walk {
     }
 }
 
+/// Whether a stream in `mode` at `checkpoint` has not completed its first full load: its next
+/// (or resumed) pass is a bootstrap.
+pub fn first_load(mode: Mode, checkpoint: &Checkpoint) -> bool {
+    mode == Mode::Incremental && checkpoint.high_water_mark.is_none()
+}
+
 fn new_pass(mode: Mode, checkpoint: &Checkpoint, now: Timestamp) -> Pass {
-    let kind = match (mode, checkpoint.high_water_mark) {
+    let kind = match mode {
         // A per-parent stream is never walked on its own (its parent's fan-out fetches it).
-        (Mode::Scan | Mode::PerParent(_), _) => PassKind::Scan,
-        (Mode::Incremental, None) => PassKind::Bootstrap,
-        (Mode::Incremental, Some(_)) => PassKind::Incremental,
+        Mode::Scan | Mode::PerParent(_) => PassKind::Scan,
+        Mode::Incremental if first_load(mode, checkpoint) => PassKind::Bootstrap,
+        Mode::Incremental => PassKind::Incremental,
     };
     Pass {
         kind,

@@ -7,6 +7,7 @@ mod cli;
 mod columns;
 mod configs;
 mod fan_out;
+mod first_load;
 mod ops;
 mod pace;
 mod promises;
