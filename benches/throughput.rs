@@ -200,7 +200,9 @@ fn store_ceiling(synced: &Path, dir: &Path) -> f64 {
     let store = Store::open(&dir.join("ceiling.sqlite")).expect("store");
     // As a first load does: secondary indexes aside, rebuilt at the end (timed, both).
     let t = Instant::now();
-    store.defer_indexes("bookings", chrono::Utc::now()).expect("defer");
+    store
+        .defer_indexes("bookings", chrono::Utc::now())
+        .expect("defer");
     let mut writing = t.elapsed();
     // Parsed a group at a time (untimed), written as the writer writes a group (timed).
     for group in raws.chunks(5_000) {

@@ -40,6 +40,9 @@ const CACHE_KIB: i64 = 8 * 1024;
 /// 16 KiB pages fall behind: 10,000 against 12,400 rows/s by a million rows (BENCHMARKS.md).
 /// A long-lived database spends its life in the second regime.
 const PAGE_SIZE: i64 = 4 * 1024;
+/// The page cache while deferred indexes are built: SQLite's sorter sizes its in-memory runs by
+/// it, and a build's sort is sequential, so a small cache costs little time and keeps memory flat.
+const SORT_CACHE_KIB: i64 = 1024;
 
 /// WAL bytes between automatic checkpoints (SQLite counts them in pages of the database's size).
 const WAL_AUTOCHECKPOINT_BYTES: i64 = 40 * 1024 * 1024;
@@ -768,20 +771,18 @@ impl Store {
     /// how many. A kill while it runs leaves them set aside, and the next run rebuilds them.
     pub fn restore_indexes(&self, table: &str) -> Result<usize, Error> {
         self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let pending: Vec<(String, String)> = tx
-                .prepare(statements::get("deferred_indexes", "pending"))?
-                .query_map(&[(":table", &table)], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            for (_, sql) in &pending {
-                tx.execute(sql, [])?;
-            }
-            tx.execute(
-                statements::get("deferred_indexes", "forget"),
-                &[(":table", &table)],
-            )?;
-            tx.commit()?;
-            Ok(pending.len())
+            // The index build sorts every key: in temporary files, not in memory (`open` keeps
+            // temporary storage in memory for statement journals), or a million rows' keys
+            // would triple the job's memory for the length of the sort.
+            // The sorter keeps as much in memory as the page cache may hold: a small one for
+            // the build, so the peak stays near the load's own.
+            c.pragma_update(None, "temp_store", "FILE")?;
+            c.pragma_update(None, "cache_size", -SORT_CACHE_KIB)?;
+            c.execute_batch("PRAGMA shrink_memory")?;
+            let built = build_deferred(c, table);
+            c.pragma_update(None, "cache_size", -CACHE_KIB)?;
+            c.pragma_update(None, "temp_store", "MEMORY")?;
+            built
         })
     }
 
@@ -852,6 +853,24 @@ fn unchanged(conn: &Connection, row: &Row) -> rusqlite::Result<bool> {
 /// does nothing on conflict, then (only for a row already stored) an `update` whose `WHERE`
 /// leaves an identical row alone. What each changed says which it was. (One upsert with
 /// `RETURNING` would say so too, but makes SQLite keep a statement journal per row.)
+/// `Store::restore_indexes`'s transaction: every definition set aside for `table`, built.
+fn build_deferred(c: &mut Connection, table: &str) -> rusqlite::Result<usize> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let pending: Vec<(String, String)> = tx
+        .prepare(statements::get("deferred_indexes", "pending"))?
+        .query_map(&[(":table", &table)], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (_, sql) in &pending {
+        tx.execute(sql, [])?;
+    }
+    tx.execute(
+        statements::get("deferred_indexes", "forget"),
+        &[(":table", &table)],
+    )?;
+    tx.commit()?;
+    Ok(pending.len())
+}
+
 fn upsert(conn: &Connection, row: &Row, now: &str) -> rusqlite::Result<Counts> {
     let mut counts = Counts::default();
     if write(conn, row, "insert", now)? > 0 {
