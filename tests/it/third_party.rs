@@ -299,7 +299,7 @@ async fn connect_through_the_consent_page_then_sync_on_the_refresh_token_alone()
 
     // Nothing the server issued (codes, access and refresh tokens) is anywhere in plain text.
     let token_file = std::fs::read_to_string(c.token_file()).unwrap();
-    let metrics = std::fs::read_to_string(c.dir.path().join("data/metrics.prom")).unwrap();
+    let metrics = metrics(&c);
     let db_bytes = std::fs::read(c.db()).unwrap();
     let issued = sb.issued_tokens();
     assert!(issued.iter().any(|t| t.starts_with("ory_rt_")));
@@ -719,20 +719,30 @@ async fn the_token_file_is_unreadable_without_its_key() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_old_token_the_server_never_rotated_is_warned_about_in_log_status_and_metrics() {
-    let (_sb, c) = connected(false).await;
-    // Age the stored token by 26 days, as if the server had never rotated it since.
+/// Rewrites the stored token's metadata as if it had been issued `days` ago (with its key, so the
+/// file still opens).
+fn age_stored_token(c: &Customer, days: i64) {
     let vault = Vault::new(c.token_file());
     let key = Key::load(&c.key_file()).unwrap();
     let (token, mut info) = vault.load(&key).unwrap();
-    info.issued_at = Utc::now() - chrono::Duration::days(26);
+    info.issued_at = Utc::now() - chrono::Duration::days(days);
     vault.save(&key, &token, &info).unwrap();
+}
+
+fn metrics(c: &Customer) -> String {
+    std::fs::read_to_string(c.dir.path().join("data/metrics.prom")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_token_the_server_never_rotated_is_warned_about_in_log_status_and_metrics() {
+    let (_sb, c) = connected(false).await;
+    // As if the server had never rotated it since.
+    age_stored_token(&c, 26);
 
     let out = run(&c, "sync", &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("more than 25 days ago"), "{}", text(&out));
-    let metrics = std::fs::read_to_string(c.dir.path().join("data/metrics.prom")).unwrap();
+    let metrics = metrics(&c);
     assert!(
         metrics.contains("understory_sync_refresh_token_expiring 1"),
         "{metrics}"
@@ -754,11 +764,8 @@ async fn an_old_token_the_server_never_rotated_is_warned_about_in_log_status_and
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_token_is_fresh_and_a_key_beside_the_database_is_refused() {
     let (_sb, c) = connected(true).await;
+    age_stored_token(&c, 26);
     let vault = Vault::new(c.token_file());
-    let key = Key::load(&c.key_file()).unwrap();
-    let (token, mut info) = vault.load(&key).unwrap();
-    info.issued_at = Utc::now() - chrono::Duration::days(26);
-    vault.save(&key, &token, &info).unwrap();
     let out = run(&c, "sync", &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
@@ -766,7 +773,7 @@ async fn a_rotated_token_is_fresh_and_a_key_beside_the_database_is_refused() {
         "rotated, so fresh: {}",
         text(&out)
     );
-    let metrics = std::fs::read_to_string(c.dir.path().join("data/metrics.prom")).unwrap();
+    let metrics = metrics(&c);
     assert!(
         metrics.contains("understory_sync_refresh_token_expiring 0"),
         "{metrics}"
