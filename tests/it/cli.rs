@@ -11,15 +11,11 @@ use crate::support::*;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_understory-sync");
 
-/// A config file for the binary, pointed at `sb`; the secret is passed through the environment.
-pub fn write_config(dir: &Path, sb: &Sandbox, extra: &str) -> std::path::PathBuf {
-    let path = dir.join("understory-sync.toml");
-    let text = format!(
-        r#"database = "sync.sqlite"
-[auth]
-token_url = "{token}"
-client_id = "sandbox-client"
-[api]
+/// The `[api]` and `[retry]` sections of a test config: `sb`'s address, a pace opened wide and
+/// backoffs short enough for tests.
+pub fn fast_api(sb: &Sandbox) -> String {
+    format!(
+        r#"[api]
 base_url = "{base}"
 requests_per_second = 5000
 max_requests_per_second = 5000
@@ -28,14 +24,27 @@ max_concurrent = 8
 [retry]
 initial_backoff_ms = 5
 max_backoff_ms = 50
-rate_limited_wait_secs = 1
+rate_limited_wait_secs = 1"#,
+        base = sb.base_url()
+    )
+}
+
+/// A config file for the binary, pointed at `sb`; the secret is passed through the environment.
+pub fn write_config(dir: &Path, sb: &Sandbox, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("understory-sync.toml");
+    let text = format!(
+        r#"database = "sync.sqlite"
+[auth]
+token_url = "{token}"
+client_id = "sandbox-client"
+{fast}
 [streams]
 events = true
 experiences = true
 {extra}
 "#,
         token = sb.token_url(),
-        base = sb.base_url()
+        fast = fast_api(sb),
     );
     std::fs::write(&path, text).unwrap();
     path

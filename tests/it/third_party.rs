@@ -77,16 +77,7 @@ redirect_uri = "{redirect}"
 token_file = "data/customer.token"
 token_key_file = "keys/token.key"
 {extra}
-[api]
-base_url = "{base}"
-requests_per_second = 5000
-max_requests_per_second = 5000
-burst = 500
-max_concurrent = 8
-[retry]
-initial_backoff_ms = 5
-max_backoff_ms = 50
-rate_limited_wait_secs = 1
+{fast}
 [metrics]
 textfile = "data/metrics.prom"
 [streams]
@@ -95,7 +86,7 @@ experiences = true
 "#,
             token = sb.token_url(),
             authorize = sb.authorize_url(),
-            base = sb.base_url(),
+            fast = crate::cli::fast_api(sb),
         ),
     )
     .unwrap();
