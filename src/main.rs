@@ -16,6 +16,11 @@ async fn main() -> ExitCode {
     // checkpoint, and the next run resumes from the last one.
     std::panic::set_hook(Box::new(|info| {
         let what = info.to_string().replace('\n', " ");
+        // `status | head`: the reader closing stdout early ends the output, not in error
+        // (ripgrep does the same). `println!` reports it by panicking.
+        if what.contains("failed printing to stdout") && what.contains("Broken pipe") {
+            std::process::exit(0);
+        }
         eprintln!("error: internal error, please report it with the log: {what}");
         std::process::exit(1);
     }));
