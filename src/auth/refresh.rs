@@ -8,16 +8,15 @@
 //! after the save loses nothing; the window in which a kill strands the connection is the one
 //! fsync between the answer arriving and the file being renamed.
 
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::Error;
 use super::endpoint::{Endpoint, Issued};
 use super::token_vault::{Info, Key, Vault};
-use std::path::PathBuf;
-
-use super::Error;
 
 /// The test hook for crash trials: `UNDERSTORY_SYNC_TEST_CRASH_AT=refresh-received` aborts the
 /// process after a refresh answer arrives and before it is stored; `refresh-saved` right after

@@ -101,10 +101,8 @@ impl Key {
             path: path.to_owned(),
             cause: e.to_string(),
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
-            std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700)
-                .create(dir)
-                .map_err(write)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_private_dir(dir).map_err(write)?;
         }
         let mut f = OpenOptions::new()
             .write(true)
@@ -250,11 +248,8 @@ impl Vault {
             std::process::id()
         ));
         let written = (|| {
-            if !dir.exists() {
-                // Before the first start of a systemd unit its StateDirectory may not exist yet.
-                std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700)
-                    .create(&dir)?;
-            }
+            // Before the first start of a systemd unit its StateDirectory may not exist yet.
+            create_private_dir(&dir)?;
             let mut f = OpenOptions::new()
                 .write(true)
                 .create(true)
@@ -335,6 +330,14 @@ impl Vault {
             cause: cause.to_string(),
         }
     }
+}
+
+/// Creates `dir` (and its parents) for its owner only, if it does not exist yet.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700).create(dir)
 }
 
 #[cfg(test)]

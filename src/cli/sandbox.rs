@@ -32,14 +32,7 @@ pub struct Flags {
     pub mutate_every_secs: Option<u64>,
     /// The consent step of third-party apps: show the page, or approve or deny at once.
     #[arg(long, value_enum)]
-    pub consent: Option<ConsentFlag>,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum ConsentFlag {
-    Page,
-    Approve,
-    Deny,
+    pub consent: Option<Consent>,
 }
 
 /// Serves until SIGINT.
@@ -63,13 +56,8 @@ pub async fn serve(flags: Flags) -> Result<Exit, (Exit, anyhow::Error)> {
     cfg.data.bookings = bookings.unwrap_or(cfg.data.bookings);
     cfg.token_ttl_secs = token_ttl_secs.unwrap_or(cfg.token_ttl_secs);
     cfg.cursor_ttl_secs = cursor_ttl_secs.unwrap_or(cfg.cursor_ttl_secs);
-    if let Some(c) = consent {
-        cfg.consent = match c {
-            ConsentFlag::Page => Consent::Page,
-            ConsentFlag::Approve => Consent::Approve,
-            ConsentFlag::Deny => Consent::Deny,
-        };
-    }
+    cfg.consent = consent.unwrap_or(cfg.consent);
+    let consent = cfg.consent;
     let key = cfg
         .clients
         .iter()
@@ -98,7 +86,7 @@ pub async fn serve(flags: Flags) -> Result<Exit, (Exit, anyhow::Error)> {
         eprintln!(
             "sandbox: third-party apps at {} (consent {}): {}",
             sandbox.authorize_url(),
-            consent.map_or("as configured".to_owned(), |c| format!("{c:?}").to_lowercase()),
+            format!("{consent:?}").to_lowercase(),
             apps.join("; ")
         );
     }

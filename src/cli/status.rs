@@ -26,17 +26,19 @@ pub fn status(
     } else {
         None
     };
-    let connection = match &token_file {
-        Some(path) => Some(
-            Vault::new(path.clone())
+    // The token file and what it holds (None: nothing stored yet).
+    let connection: Option<(PathBuf, Option<Info>)> = match token_file {
+        Some(path) => {
+            let info = Vault::new(path.clone())
                 .info()
-                .map_err(|e| (Exit::Auth, e.into()))?,
-        ),
+                .map_err(|e| (Exit::Auth, e.into()))?;
+            Some((path, info))
+        }
         None => None,
     };
     if json {
         let mut v = serde_json::to_value(&st).map_err(|e| (Exit::Internal, e.into()))?;
-        if let (Some(path), Some(info)) = (&token_file, &connection) {
+        if let Some((path, info)) = &connection {
             v["refresh_token"] = serde_json::json!({
                 "token_file": path,
                 "stored": info.is_some(),
@@ -53,7 +55,7 @@ pub fn status(
         return Ok(Exit::Ok);
     }
     println!("database {}", st.database.display());
-    if let (Some(path), Some(info)) = (&token_file, &connection) {
+    if let Some((path, info)) = &connection {
         println!("connection: {}", describe_connection(path, info.as_ref()));
     }
     println!("recent runs:");

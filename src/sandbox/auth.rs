@@ -251,17 +251,18 @@ impl Tokens {
         self.ledger().stats
     }
 
-    /// A token response: an access token, and a refresh token when the scopes allow one.
+    /// A token response (§5.1): an access token of `chain` (none for `client_credentials`), and
+    /// `refresh` when the grant issued one.
     fn respond(
         &self,
         l: &mut Ledger,
         client_id: &str,
         scopes: BTreeSet<String>,
-        chain: u64,
+        chain: Option<u64>,
         refresh: Option<String>,
     ) -> Response {
         let scope = scopes.iter().cloned().collect::<Vec<_>>().join(" ");
-        let (access_token, expires_in) = self.issue(l, client_id, scopes, Some(chain));
+        let (access_token, expires_in) = self.issue(l, client_id, scopes, chain);
         let mut body = json!({
             "access_token": access_token,
             "expires_in": expires_in,
@@ -337,7 +338,7 @@ impl Tokens {
         let (scopes, chain) = (c.scopes.clone(), c.chain);
         l.stats.codes_exchanged += 1;
         let refresh = self.new_refresh(&mut l, &key.client_id, &scopes, chain);
-        self.respond(&mut l, &key.client_id, scopes, chain, refresh)
+        self.respond(&mut l, &key.client_id, scopes, Some(chain), refresh)
     }
 
     /// `grant_type=refresh_token` (§6), rotating.
@@ -372,7 +373,7 @@ impl Tokens {
         } else {
             None
         };
-        self.respond(&mut l, &key.client_id, scopes, chain, next)
+        self.respond(&mut l, &key.client_id, scopes, Some(chain), next)
     }
 }
 
@@ -494,15 +495,10 @@ fn client_credentials(
             &format!("the requested scope '{missing}' is not granted to this client"),
         );
     }
-    let scope = requested.iter().cloned().collect::<Vec<_>>().join(" ");
     let mut l = state.tokens.ledger();
-    let (access_token, expires_in) = state.tokens.issue(&mut l, &key.client_id, requested, None);
-    ok(json!({
-        "access_token": access_token,
-        "expires_in": expires_in,
-        "scope": scope,
-        "token_type": "bearer",
-    }))
+    state
+        .tokens
+        .respond(&mut l, &key.client_id, requested, None, None)
 }
 
 /// The audience every grant must name; Hydra's wording for any other.

@@ -54,8 +54,8 @@ pub struct SandboxConfig {
     pub rotate_refresh_tokens: bool,
 }
 
-/// The customer's answer on the consent page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// The customer's answer on the consent page (`consent` here, `--consent` on the command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Consent {
     /// Show the page and wait for a click (a form POST).

@@ -253,11 +253,8 @@ pub fn status(path: &Path, runs: i64, tables: &[&'static str]) -> Result<Status,
         .and_then(Iterator::collect)
         .map_err(fail)?;
     // A database from before migration 13 (status never migrates) has no such table.
-    let deferred_indexes = match conn.prepare(statements::get("deferred_indexes", "tables")) {
-        Ok(mut stmt) => stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .and_then(Iterator::collect)
-            .map_err(fail)?,
+    let deferred_indexes = match deferred_tables(&conn) {
+        Ok(tables) => tables,
         Err(e) if e.to_string().contains("no such table") => Vec::new(),
         Err(e) => return Err(fail(e)),
     };
@@ -749,10 +746,7 @@ impl Store {
             if rows > 0 {
                 return Ok(0);
             }
-            let indexes: Vec<(String, String)> = tx
-                .prepare(statements::get("deferred_indexes", "of_table"))?
-                .query_map(&[(":table", &table)], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
+            let indexes = index_definitions(&tx, "of_table", table)?;
             for (name, sql) in &indexes {
                 tx.execute(
                     statements::get("deferred_indexes", "remember"),
@@ -773,9 +767,9 @@ impl Store {
         self.with(|c| {
             // The index build sorts every key: in temporary files, not in memory (`open` keeps
             // temporary storage in memory for statement journals), or a million rows' keys
-            // would triple the job's memory for the length of the sort.
-            // The sorter keeps as much in memory as the page cache may hold: a small one for
-            // the build, so the peak stays near the load's own.
+            // would triple the job's memory for the length of the sort. The sorter keeps as
+            // much in memory as the page cache may hold: a small one for the build, so the peak
+            // stays near the load's own.
             c.pragma_update(None, "temp_store", "FILE")?;
             c.pragma_update(None, "cache_size", -SORT_CACHE_KIB)?;
             c.execute_batch("PRAGMA shrink_memory")?;
@@ -788,11 +782,7 @@ impl Store {
 
     /// Tables with indexes set aside, and how many each.
     pub fn deferred_indexes(&self) -> Result<Vec<(String, i64)>, Error> {
-        self.with(|c| {
-            c.prepare(statements::get("deferred_indexes", "tables"))?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect()
-        })
+        self.with(|c| deferred_tables(c))
     }
 
     /// Proves the database can be written, without changing it.
@@ -853,13 +843,29 @@ fn unchanged(conn: &Connection, row: &Row) -> rusqlite::Result<bool> {
 /// does nothing on conflict, then (only for a row already stored) an `update` whose `WHERE`
 /// leaves an identical row alone. What each changed says which it was. (One upsert with
 /// `RETURNING` would say so too, but makes SQLite keep a statement journal per row.)
+/// `(name, sql)` of the indexes the `deferred_indexes` statement `statement` lists for `table`:
+/// those it may set aside (`of_table`) or those it has (`pending`).
+fn index_definitions(
+    c: &Connection,
+    statement: &str,
+    table: &str,
+) -> rusqlite::Result<Vec<(String, String)>> {
+    c.prepare(statements::get("deferred_indexes", statement))?
+        .query_map(&[(":table", &table)], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
+/// Tables with indexes set aside, and how many each.
+fn deferred_tables(c: &Connection) -> rusqlite::Result<Vec<(String, i64)>> {
+    c.prepare(statements::get("deferred_indexes", "tables"))?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
 /// `Store::restore_indexes`'s transaction: every definition set aside for `table`, built.
 fn build_deferred(c: &mut Connection, table: &str) -> rusqlite::Result<usize> {
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let pending: Vec<(String, String)> = tx
-        .prepare(statements::get("deferred_indexes", "pending"))?
-        .query_map(&[(":table", &table)], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+    let pending = index_definitions(&tx, "pending", table)?;
     for (_, sql) in &pending {
         tx.execute(sql, [])?;
     }
