@@ -6,7 +6,9 @@
 SELECT raw_json, 1 FROM bookings WHERE id = :id;
 
 -- name: insert
--- A new row; one already stored is left to `update`.
+-- A new row; one already stored is left to `update`. No conflict target: while a first full load
+-- has the `bookings_key` index set aside there is nothing to conflict with, every listing is
+-- appended, and the index's rebuild folds an id listed twice into its last listing.
 INSERT INTO bookings (
     id,
     status,
@@ -62,7 +64,7 @@ INSERT INTO bookings (
     :now,
     :now
 )
-ON CONFLICT (id) DO NOTHING;
+ON CONFLICT DO NOTHING;
 
 -- name: update
 -- A stored row whose content changed (or that was removed and is listed again); an identical

@@ -106,7 +106,7 @@ pub fn status(
     }
     for (table, n) in &st.deferred_indexes {
         println!(
-            "indexes: {n} secondary indexes of {table} are set aside until its first full load completes (queries on it are slower until then)"
+            "indexes: {n} indexes of {table} are set aside until its first full load completes (queries on it are slower until then)"
         );
     }
     if st.quarantine.is_empty() {

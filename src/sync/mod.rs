@@ -129,16 +129,18 @@ impl Ctx {
 
 /// The enabled per-parent streams of each enabled parent.
 /// Sets aside the secondary indexes of a stream's table before its first full load into an
-/// empty table (`Store::defer_indexes`); true if the stream has indexes set aside now, from
+/// empty table (`Store::defer_indexes`), and its key too when no per-parent stream of it runs
+/// (their fan-out looks parents up by key); true if the stream has indexes set aside now, from
 /// this run or from an interrupted earlier one. A failure only costs speed, so it is logged.
 async fn defer_indexes_for_first_load(ctx: &Ctx, kind: &'static Stream) -> bool {
     let store = Arc::clone(&ctx.store);
     let name = kind.name;
     let mode = kind.mode;
+    let keyless = ctx.children(kind).is_empty();
     let deferred = blocking(move || {
         let checkpoint = store.load_checkpoint(name)?;
         if walk::first_load(mode, &checkpoint) {
-            store.defer_indexes(name, Utc::now())?;
+            store.defer_indexes(name, keyless, Utc::now())?;
         }
         store.deferred_indexes()
     })
@@ -148,14 +150,14 @@ async fn defer_indexes_for_first_load(ctx: &Ctx, kind: &'static Stream) -> bool 
             Some((_, n)) => {
                 tracing::info!(
                     indexes = n,
-                    "first full load: secondary indexes are built once it completes"
+                    "first full load: indexes are built once it completes"
                 );
                 true
             }
             None => false,
         },
         Err(e) => {
-            tracing::warn!(error = %e, "could not set the secondary indexes aside; loading with them");
+            tracing::warn!(error = %e, "could not set the indexes aside; loading with them");
             false
         }
     }
@@ -181,15 +183,16 @@ async fn restore_indexes_unless_loading(
     })
     .await;
     match restored {
-        Ok(Some(n)) => {
+        Ok(Some(built)) if built.indexes > 0 => {
             tracing::info!(
-                indexes = n,
+                indexes = built.indexes,
+                ids_listed_twice = built.folded,
                 duration_ms = started.elapsed().as_millis() as u64,
-                "first full load complete: secondary indexes built"
+                "first full load complete: indexes built"
             );
             result
         }
-        Ok(None) => result,
+        Ok(_) => result,
         Err(e) => result.and(Err(e)),
     }
 }
@@ -250,13 +253,16 @@ pub async fn run_with_progress(
     let store = Arc::new(blocking(move || Store::open(&path)).await?);
     let scopes = config.scopes();
     // Indexes a first load set aside for a stream this config no longer runs would otherwise
-    // wait for a load that never completes.
+    // wait for a load that never completes; a key set aside for a table whose per-parent
+    // streams are now enabled is needed before their fan-out looks parents up by it.
     let s = Arc::clone(&store);
     let enabled: Vec<&'static str> = config.streams.iter().map(|k| k.name).collect();
+    let parents: Vec<&'static str> = children_by_parent(&config.streams).into_keys().collect();
     blocking(move || {
         for (table, _) in s.deferred_indexes()? {
-            if !enabled.contains(&table.as_str()) {
-                s.restore_indexes(&table)?;
+            let table = table.as_str();
+            if !enabled.contains(&table) || (parents.contains(&table) && s.key_deferred(table)?) {
+                s.restore_indexes(table)?;
             }
         }
         Ok(())
@@ -575,7 +581,19 @@ async fn walk(
         };
         in_flight.push(ctx.writer.send(commit).await, step.done);
         match w.committed(Utc::now()) {
-            Next::Fetch | Next::CatchUp => {}
+            Next::Fetch => {}
+            // The bootstrap's pages are all in: its table's indexes are built before the
+            // catch-up pass re-lists the newest rows, which then find their stored copies by
+            // key instead of being stored again (and folded) in a keyless table.
+            Next::CatchUp => {
+                let built = match in_flight.reap(ctx, kind, report, wake, 0).await {
+                    Ok(()) => restore_indexes_unless_loading(ctx, kind, Ok(())).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = built {
+                    break Err(e);
+                }
+            }
             Next::Rescan => tracing::info!(
                 "the resumed scan is complete; scanning once more from the start to detect removals"
             ),

@@ -293,6 +293,20 @@ pub fn integrity_ok(db: &Path) -> bool {
         .is_ok_and(|ok| ok == "ok")
 }
 
+/// Asserts the database's bookings and their tickets are exactly the sandbox's, for a sync of
+/// the bookings streams alone (tickets count only if their stream ran).
+pub fn assert_bookings_converged(db: &Path, sb: &Sandbox) {
+    let (got, truth) = comparable(db, sb);
+    assert_eq!(got.bookings.len(), truth.bookings.len(), "bookings count");
+    assert!(got.bookings == truth.bookings, "bookings differ from the sandbox");
+    assert!(
+        got.booking_tickets == truth.booking_tickets,
+        "booking tickets differ ({} vs {})",
+        got.booking_tickets.len(),
+        truth.booking_tickets.len()
+    );
+}
+
 /// Asserts the database holds exactly the sandbox's ground truth, table by table.
 pub fn assert_converged(db: &Path, sb: &Sandbox) {
     let (got, truth) = comparable(db, sb);
