@@ -4,8 +4,9 @@
 
 use std::path::Path;
 
+use understory_sync::config::Config;
 use understory_sync::config::RawStreams;
-use understory_sync::sandbox::Fault;
+use understory_sync::sandbox::{Fault, Sandbox};
 use understory_sync::store::Store;
 use understory_sync::sync::RunStatus;
 
@@ -21,6 +22,16 @@ fn indexes(db: &Path, table: &str) -> Vec<(String, String)> {
         .unwrap()
         .map(Result::unwrap)
         .collect()
+}
+
+/// A sync of `streams` alone in pages of 20, failing at the first fault (the tests inject one
+/// to interrupt a load).
+fn loading(sb: &Sandbox, db: &Path, streams: &[&str]) -> Config {
+    let mut raw = raw_config(sb, db);
+    raw.streams = RawStreams::only(streams);
+    raw.api.page_size = 20;
+    raw.retry.max_attempts = 1;
+    config(raw)
 }
 
 fn set_aside(db: &Path) -> i64 {
@@ -39,11 +50,7 @@ async fn indexes_wait_for_the_first_full_load_and_come_back_exactly() {
     assert!(want.len() >= 5, "{want:?}");
 
     let sb = start(small()).await;
-    let mut raw = raw_config(&sb, &db);
-    raw.streams = RawStreams::only(&["bookings"]);
-    raw.api.page_size = 20;
-    raw.retry.max_attempts = 1;
-    let cfg = config(raw);
+    let cfg = loading(&sb, &db, &["bookings"]);
     // The load dies on its fourth page: rows are in, the indexes still aside.
     sb.inject_after(3, Fault::Status(503), 1);
     let run = sync(&cfg).await;
@@ -89,12 +96,9 @@ async fn indexes_wait_for_the_first_full_load_and_come_back_exactly() {
 async fn indexes_set_aside_for_a_stream_turned_off_are_built_by_the_next_run() {
     let (_dir, db) = temp_db();
     let sb = start(small()).await;
-    let mut raw = raw_config(&sb, &db);
-    raw.streams = RawStreams::only(&["bookings"]);
-    raw.retry.max_attempts = 1;
-    raw.api.page_size = 20;
+    let cfg = loading(&sb, &db, &["bookings"]);
     sb.inject_after(2, Fault::Status(503), 1);
-    sync(&config(raw)).await;
+    sync(&cfg).await;
     assert!(set_aside(&db) > 0);
     // A scanned stream never sets its indexes aside.
     assert!(!indexes(&db, "marketing_consents").is_empty());
@@ -122,11 +126,7 @@ async fn a_keyless_first_load_folds_ids_it_read_twice_into_their_last_listing() 
     sc.cursor_ttl_secs = 0;
     let sb = start(sc).await;
     let (_dir, db) = temp_db();
-    let mut raw = raw_config(&sb, &db);
-    raw.streams = RawStreams::only(&["bookings"]);
-    raw.api.page_size = 20;
-    raw.retry.max_attempts = 1;
-    let cfg = config(raw);
+    let cfg = loading(&sb, &db, &["bookings"]);
     sb.inject_after(6, Fault::Status(503), 1);
     let run = sync(&cfg).await;
     assert_ne!(run.status, RunStatus::Succeeded, "{run:?}");
@@ -170,24 +170,18 @@ async fn the_key_stays_while_per_parent_streams_look_bookings_up_and_comes_back_
     let sb = start(small()).await;
     let (_dir, db) = temp_db();
     // With booking_tickets on, the fan-out looks each listed booking up by id: the key stays.
-    let mut raw = raw_config(&sb, &db);
-    raw.streams = RawStreams::only(&["bookings", "booking_tickets"]);
-    raw.api.page_size = 20;
-    raw.retry.max_attempts = 1;
+    let cfg = loading(&sb, &db, &["bookings", "booking_tickets"]);
     sb.inject_after(3, Fault::Status(503), 1);
-    sync(&config(raw)).await;
+    sync(&cfg).await;
     let names: Vec<String> = indexes(&db, "bookings").into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["bookings_key"], "only the secondary indexes are aside");
 
     // A keyless load interrupted, then resumed with booking_tickets turned on: the run builds
     // the key before the fan-out needs it, and everything converges.
     let (_dir2, db2) = temp_db();
-    let mut raw = raw_config(&sb, &db2);
-    raw.streams = RawStreams::only(&["bookings"]);
-    raw.api.page_size = 20;
-    raw.retry.max_attempts = 1;
+    let cfg = loading(&sb, &db2, &["bookings"]);
     sb.inject_after(3, Fault::Status(503), 1);
-    sync(&config(raw)).await;
+    sync(&cfg).await;
     assert!(indexes(&db2, "bookings").is_empty(), "the key is aside too");
     let mut raw = raw_config(&sb, &db2);
     raw.streams = RawStreams::only(&["bookings", "booking_tickets"]);
