@@ -257,7 +257,8 @@ pub async fn run_with_progress(
     // streams are now enabled is needed before their fan-out looks parents up by it.
     let s = Arc::clone(&store);
     let enabled: Vec<&'static str> = config.streams.iter().map(|k| k.name).collect();
-    let parents: Vec<&'static str> = children_by_parent(&config.streams).into_keys().collect();
+    let children = children_by_parent(&config.streams);
+    let parents: Vec<&'static str> = children.keys().copied().collect();
     blocking(move || {
         for (table, _) in s.deferred_indexes()? {
             let table = table.as_str();
@@ -292,7 +293,7 @@ pub async fn run_with_progress(
         config: config.clone(),
         stop: stop.clone(),
         progress,
-        children: children_by_parent(&config.streams),
+        children,
     });
 
     // Per-parent streams run inside their parent's fan-out, not as tasks of their own.

@@ -3,7 +3,7 @@
 -- `bookings.id` was the table's PRIMARY KEY, whose index SQLite keeps inside the table's
 -- definition, for good. Ids are random UUIDs, so every row of a first full load was a write to
 -- a random leaf of that index; at a million rows it outgrows the page cache and costs several
--- times the rows themselves (BENCHMARKS.md, "The key"). The same uniqueness now lives in the
+-- times the rows themselves (BENCHMARKS.md, fourth session). The same uniqueness now lives in the
 -- named index `bookings_key`, which a first full load into the empty table sets aside like the
 -- secondary indexes and builds, sorted, when the load completes (store::Store::restore_indexes,
 -- which first folds any id listed twice into its last listing). For analysts nothing changes:
