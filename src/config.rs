@@ -69,6 +69,25 @@ pub struct RawConfig {
     pub sync: RawSync,
     pub streams: RawStreams,
     pub metrics: RawMetrics,
+    pub snapshot: RawSnapshot,
+}
+
+/// Optional read-only copy of the database, published after each successful run.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSnapshot {
+    pub path: Option<PathBuf>,
+    /// Octal, as `chmod` takes it.
+    pub mode: String,
+}
+
+impl Default for RawSnapshot {
+    fn default() -> Self {
+        Self {
+            path: None,
+            mode: "0640".to_owned(),
+        }
+    }
 }
 
 /// Optional Prometheus textfile, rewritten after each run.
@@ -89,6 +108,7 @@ impl Default for RawConfig {
             sync: RawSync::default(),
             streams: RawStreams::default(),
             metrics: RawMetrics::default(),
+            snapshot: RawSnapshot::default(),
         }
     }
 }
@@ -199,6 +219,7 @@ impl Default for RawRetry {
 pub struct RawSync {
     pub overlap_secs: u64,
     pub cursor_ttl_secs: u64,
+    pub progress_secs: u64,
 }
 
 impl Default for RawSync {
@@ -206,6 +227,7 @@ impl Default for RawSync {
         Self {
             overlap_secs: 300,
             cursor_ttl_secs: 300,
+            progress_secs: 30,
         }
     }
 }
@@ -247,6 +269,15 @@ pub struct Config {
     pub sync: SyncConfig,
     pub streams: Vec<&'static Stream>,
     pub metrics_textfile: Option<PathBuf>,
+    pub snapshot: Option<Snapshot>,
+}
+
+/// `[snapshot]`: where a consistent, read-only copy of the database is published after each
+/// successful run (for analysts elsewhere, `datasette --immutable`, rsync), and its mode.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub path: PathBuf,
+    pub mode: u32,
 }
 
 impl Config {
@@ -336,6 +367,8 @@ pub struct SyncConfig {
     pub overlap: Duration,
     /// A checkpointed cursor older than this is not used to resume (§1.1: "short-lived").
     pub cursor_ttl: Duration,
+    /// How often a run without a terminal logs each stream's progress (`None`: never).
+    pub progress_interval: Option<Duration>,
 }
 
 /// Where credentials may come from besides the file, injectable for tests.
@@ -378,8 +411,9 @@ fn readable_by_others(path: &Path) -> bool {
 }
 
 /// Keys that hold a path: a number there is a mistake, not a file named "5".
-const PATH_KEYS: [&str; 5] = [
+const PATH_KEYS: [&str; 6] = [
     "database",
+    "snapshot.path",
     "metrics.textfile",
     "auth.client_secret_file",
     "auth.token_file",
@@ -498,23 +532,32 @@ fn third_party(
 /// The file's keys with the environment's `UNDERSTORY_SYNC__…` overrides on top; unknown keys
 /// and wrongly typed values fail here, naming the key.
 fn read_raw(path: &Path, env: &Environment) -> Result<RawConfig, Error> {
-    if !path.exists() {
-        return Err(Error::Load(format!(
-            "{} does not exist; copy config/understory-sync.toml and edit it",
-            path.display()
-        )));
+    match crate::access::exists(path) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(Error::Load(format!(
+                "{} does not exist; copy config/understory-sync.toml there and edit it, or name another file with --config",
+                path.display()
+            )));
+        }
+        Err(e) => return Err(Error::Load(crate::access::describe(path, &e))),
     }
     if let Err(e) = std::fs::File::open(path).and_then(|mut f| std::io::Read::read(&mut f, &mut [0u8; 1])) {
-        return Err(Error::Load(format!(
-            "{} cannot be read ({e}); --config must name a readable TOML file",
-            path.display()
-        )));
+        return Err(Error::Load(match e.kind() {
+            std::io::ErrorKind::PermissionDenied => crate::access::describe(path, &e),
+            _ => format!(
+                "{} cannot be read ({e}); --config must name a readable TOML file",
+                path.display()
+            ),
+        }));
     }
-    let overrides = config::Environment::with_prefix(ENV_PREFIX)
-        .prefix_separator("__")
-        .separator("__")
-        .try_parsing(true)
-        .source(Some(env.vars.iter().cloned().collect()));
+    let overrides = |vars: Vec<(String, String)>| {
+        config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .source(Some(vars.into_iter().collect()))
+    };
     let file = config::File::from(path).format(config::FileFormat::Toml);
     let load = |e: config::ConfigError| Error::Load(format!("{}: {e}", path.display()));
     // The file alone first: TOML says whether a value is a string, and the config crate would
@@ -530,12 +573,35 @@ fn read_raw(path: &Path, env: &Environment) -> Result<RawConfig, Error> {
             return Err(invalid(key, format!("expected a path in quotes, got {v}")));
         }
     }
-    config::Config::builder()
-        .add_source(file)
-        .add_source(overrides)
-        .build()
-        .and_then(config::Config::try_deserialize)
-        .map_err(load)
+    let with = |vars: Vec<(String, String)>| {
+        config::Config::builder()
+            .add_source(file.clone())
+            .add_source(overrides(vars))
+            .build()
+            .and_then(config::Config::try_deserialize::<RawConfig>)
+    };
+    let ours: Vec<(String, String)> = env
+        .vars
+        .iter()
+        .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")))
+        .cloned()
+        .collect();
+    with(ours.clone()).map_err(|e| {
+        // The file alone is fine, so one of the overrides is wrong: name the variable, not the
+        // file, which the operator would search in vain.
+        if with(Vec::new()).is_err() {
+            return load(e);
+        }
+        let culprit = ours
+            .iter()
+            .find_map(|var| with(vec![var.clone()]).err().map(|e| (&var.0, e)));
+        match culprit {
+            Some((name, e)) => Error::Load(format!(
+                "environment variable {name}: {e}; unset it or fix it (UNDERSTORY_SYNC__SECTION__KEY, e.g. UNDERSTORY_SYNC__API__BASE_URL)"
+            )),
+            None => load(e),
+        }
+    })
 }
 
 /// `path` as written in the config file at `base`: relative paths are relative to the file.
@@ -669,6 +735,7 @@ pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Resul
             AuthMethod::AuthorizationCode(Box::new(third_party(&raw.auth, env, base, &database, url)?))
         }
     };
+    let snapshot = snapshot(&raw.snapshot, base, &database)?;
     let schedule = match raw.schedule.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(expr) => Some(
             crate::schedule::parse(expr)
@@ -710,10 +777,52 @@ pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Resul
         sync: SyncConfig {
             overlap: Duration::from_secs(raw.sync.overlap_secs),
             cursor_ttl: Duration::from_secs(raw.sync.cursor_ttl_secs),
+            progress_interval: (raw.sync.progress_secs > 0)
+                .then(|| Duration::from_secs(raw.sync.progress_secs)),
         },
         streams,
         metrics_textfile: raw.metrics.textfile.map(|p| relative_to(base, p)),
+        snapshot,
     })
+}
+
+/// `[snapshot]`, checked: a mode `chmod` would take that nobody else may write, and a path
+/// that is not the live database.
+fn snapshot(raw: &RawSnapshot, base: Option<&Path>, database: &Path) -> Result<Option<Snapshot>, Error> {
+    let Some(path) = raw.path.clone().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(None);
+    };
+    let path = relative_to(base, path);
+    let mode = u32::from_str_radix(raw.mode.trim().trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| {
+            invalid(
+                "snapshot.mode",
+                format!("'{}' is not an octal file mode, e.g. \"0640\"", raw.mode),
+            )
+        })?;
+    if mode & 0o022 != 0 {
+        return Err(invalid(
+            "snapshot.mode",
+            format!(
+                "{mode:04o} lets others change the copy analysts trust; drop the write bits of group and others, e.g. \"0640\" or \"0644\""
+            ),
+        ));
+    }
+    if mode & 0o400 == 0 {
+        return Err(invalid(
+            "snapshot.mode",
+            format!("{mode:04o} leaves the owner unable to read the copy; e.g. \"0640\""),
+        ));
+    }
+    if path == database {
+        return Err(invalid(
+            "snapshot.path",
+            "is the database itself; name another file, e.g. next to it with .snapshot.sqlite",
+        ));
+    }
+    Ok(Some(Snapshot { path, mode }))
 }
 
 /// The client secret, from the first of: `UNDERSTORY_CLIENT_SECRET`, `auth.client_secret_file`,

@@ -20,17 +20,64 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::cli::LogFormat;
 
+/// How the log was set up, so the `error:` lines printed outside `tracing` match it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sink {
+    Plain,
+    Journald,
+    Json,
+}
+
+static SINK: std::sync::OnceLock<Sink> = std::sync::OnceLock::new();
+
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // rusqlite_migration logs each schema step at info; what matters to an operator (a
+    // migration that failed) is an error of ours. `RUST_LOG` still shows them on request.
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rusqlite_migration=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let journald = std::env::var_os("JOURNAL_STREAM").is_some();
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Auto if journald => builder.with_ansi(false).event_format(Journald).init(),
-        LogFormat::Text => builder.with_ansi(false).init(),
-        LogFormat::Auto => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    let sink = match format {
+        LogFormat::Json => {
+            builder.json().init();
+            Sink::Json
+        }
+        LogFormat::Auto if journald => {
+            builder.with_ansi(false).event_format(Journald).init();
+            Sink::Journald
+        }
+        LogFormat::Text => {
+            builder.with_ansi(false).init();
+            Sink::Plain
+        }
+        LogFormat::Auto => {
+            builder.with_ansi(std::io::stderr().is_terminal()).init();
+            Sink::Plain
+        }
+    };
+    let _ = SINK.set(sink);
+}
+
+/// Prints one `error:` line the way the log is written: plain text on a terminal, with
+/// journald's `<3>` (err) priority under systemd so `journalctl -p err` finds it, or as one
+/// JSON object with `--log-format json`. Not a `tracing` event, so `RUST_LOG=off` cannot hide
+/// the one line that says why the job failed.
+pub fn error_line(message: &str) {
+    let message = message.replace(['\n', '\r'], " ");
+    match SINK.get().copied().unwrap_or(Sink::Plain) {
+        Sink::Plain => eprintln!("error: {message}"),
+        Sink::Journald => eprintln!("<3>error: {message}"),
+        Sink::Json => {
+            let line = serde_json::json!({
+                "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                "level": "ERROR",
+                "fields": { "message": format!("error: {message}") },
+                "target": "understory_sync",
+            });
+            eprintln!("{line}");
+        }
     }
 }
 

@@ -21,13 +21,13 @@ async fn main() -> ExitCode {
         if what.contains("failed printing to stdout") && what.contains("Broken pipe") {
             std::process::exit(0);
         }
-        eprintln!("error: internal error, please report it with the log: {what}");
+        logging::error_line(&format!("internal error, please report it with the log: {what}"));
         std::process::exit(1);
     }));
     match cli::run(cli).await {
         Ok(exit) => exit.into(),
         Err((exit, e)) => {
-            eprintln!("error: {e:#}");
+            logging::error_line(&format!("{e:#}"));
             exit.into()
         }
     }

@@ -111,7 +111,7 @@ where
             tracing::warn!("the schedule has no future fire time; stopping");
             break;
         };
-        tracing::info!(next_run = %next.to_rfc3339(), "waiting for the next scheduled sync");
+        tracing::info!(next_run = %next.to_rfc3339(), "next scheduled sync");
         let wait = (next - Utc::now()).to_std().unwrap_or_default();
         stop.sleep(wait).await;
         if stop.is_stopped() {
@@ -121,6 +121,7 @@ where
             tracing::warn!(tick = %next.to_rfc3339(), "the previous sync is still running; skipping this tick");
             on_tick(Tick::Skipped);
         } else {
+            tracing::info!(tick = %next.to_rfc3339(), "scheduled sync starting");
             on_tick(Tick::Started);
             running = Some(tokio::spawn(job()));
         }

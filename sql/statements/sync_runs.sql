@@ -8,6 +8,19 @@ WHERE status = 'running';
 -- name: start
 INSERT INTO sync_runs (started_at, status) VALUES (:now, 'running');
 
+-- name: committed
+-- A group of commits landed: added to the running run's counts in the same transaction.
+UPDATE sync_runs SET
+    rows_inserted = COALESCE(rows_inserted, 0) + :inserted,
+    rows_updated = COALESCE(rows_updated, 0) + :updated,
+    rows_unchanged = COALESCE(rows_unchanged, 0) + :unchanged
+WHERE id = :id AND status = 'running';
+
+-- name: requests
+-- The running run's requests so far; written every few seconds while it runs.
+UPDATE sync_runs SET requests = :requests, retries = :retries, rate_limited = :rate_limited
+WHERE id = :id AND status = 'running';
+
 -- name: finish
 UPDATE sync_runs SET
     ended_at = :now,

@@ -3,7 +3,6 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
-use anyhow::Context;
 use understory_sync::sandbox::config::Consent;
 use understory_sync::sandbox::{Sandbox, SandboxConfig};
 
@@ -70,10 +69,24 @@ pub async fn serve(flags: Flags) -> Result<Exit, (Exit, anyhow::Error)> {
         .filter(|k| k.grant_types.contains("authorization_code"))
         .map(|k| format!("{} → {}", k.client_id, k.redirect_uris.join(", ")))
         .collect();
-    let sandbox = Sandbox::start(cfg, SocketAddr::new(bind, port))
-        .await
-        .with_context(|| format!("cannot listen on {bind}:{port}"))
-        .map_err(|e| (Exit::Internal, e))?;
+    let sandbox = match Sandbox::start(cfg, SocketAddr::new(bind, port)).await {
+        Ok(s) => s,
+        // Another process has the port: a flag to change, not a bug to report.
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            return Err((
+                Exit::Config,
+                anyhow::anyhow!(
+                    "cannot listen on {bind}:{port}: the address is already in use (another sandbox?); stop that process or pick another --port"
+                ),
+            ));
+        }
+        Err(e) => {
+            return Err((
+                Exit::Internal,
+                anyhow::Error::new(e).context(format!("cannot listen on {bind}:{port}")),
+            ));
+        }
+    };
     eprintln!(
         "sandbox: serving Understory's API and token endpoint on {}",
         sandbox.base_url()

@@ -16,12 +16,23 @@ pub fn status(
     let env = config::Environment::from_process();
     let db = match database {
         Some(db) => db,
+        // Bare `status` where no config is: say how to name the database, rather than how to
+        // write a config (which a reader of someone else's database does not need).
+        None if matches!(understory_sync::access::exists(config), Ok(false)) => {
+            return Err((
+                Exit::Config,
+                anyhow::anyhow!(
+                    "no config at {}: name the job's config with --config FILE, or the database with --database FILE",
+                    config.display()
+                ),
+            ));
+        }
         None => config::database_path(config, &env).map_err(|e| (Exit::Config, e.into()))?,
     };
     let st = understory_sync::store::status(&db, 10, &understory_sync::streams::tables())
         .map_err(|e| (Exit::Database, e.into()))?;
     // A third-party connection's token file, read without its key: only its metadata is clear.
-    let token_file = if config.exists() {
+    let token_file = if matches!(understory_sync::access::exists(config), Ok(true)) {
         config::token_file_path(config, &env).map_err(|e| (Exit::Config, e.into()))?
     } else {
         None

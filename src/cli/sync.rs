@@ -24,7 +24,18 @@ pub static LIVE_PROGRESS: std::sync::atomic::AtomicBool = std::sync::atomic::Ato
 /// One sync, its summary and its metrics file.
 pub async fn with_stop(cfg: &Config, stop: shutdown::Stop) -> Result<Exit, (Exit, anyhow::Error)> {
     let progress = std::sync::Arc::new(sync::Progress::default());
-    let painter = LIVE_PROGRESS.load(std::sync::atomic::Ordering::Relaxed).then(|| {
+    let live = LIVE_PROGRESS.load(std::sync::atomic::Ordering::Relaxed);
+    // A person at a terminal sees the live line; progress log lines are for the journal.
+    let quiet;
+    let cfg = if live {
+        let mut c = cfg.clone();
+        c.sync.progress_interval = None;
+        quiet = c;
+        &quiet
+    } else {
+        cfg
+    };
+    let painter = live.then(|| {
         let progress = std::sync::Arc::clone(&progress);
         tokio::spawn(async move {
             loop {
@@ -41,13 +52,19 @@ pub async fn with_stop(cfg: &Config, stop: shutdown::Stop) -> Result<Exit, (Exit
     }
     let report = result.map_err(|e| (exit_for_failure(e.failure()), anyhow::Error::new(e)))?;
     summarise(&report);
+    if let Some(e) = &report.snapshot_error {
+        crate::logging::error_line(e);
+    }
     if let Some(path) = &cfg.metrics_textfile {
         let text = understory_sync::metrics::render(&report, chrono::Utc::now());
         if let Err(e) = understory_sync::metrics::write(path, &text) {
             tracing::warn!(path = %path.display(), error = %e, "could not write the metrics textfile");
         }
     }
-    Ok(exit_for(&report))
+    Ok(match exit_for(&report) {
+        Exit::Ok if report.snapshot_error.is_some() => Exit::Database,
+        exit => exit,
+    })
 }
 
 fn summarise(report: &RunReport) {
@@ -67,9 +84,13 @@ fn summarise(report: &RunReport) {
         quarantined = report.quarantined,
         "run finished"
     );
+    // A stream stopped by SIGTERM/SIGINT is no failure: it logged a warning, the run row says
+    // `interrupted`, and `run` goes on to exit 0.
     for s in &report.streams {
-        if let Some(e) = &s.error {
-            eprintln!("error: {e}");
+        if let Some(e) = &s.error
+            && s.failure != Some(understory_sync::sync::Failure::Stopped)
+        {
+            crate::logging::error_line(e);
         }
     }
 }

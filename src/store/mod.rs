@@ -7,6 +7,7 @@
 
 mod bind;
 pub mod checkpoint;
+mod snapshot;
 mod statements;
 mod writer;
 
@@ -70,6 +71,9 @@ pub enum Error {
     Sqlite { path: PathBuf, message: String },
     #[error("database {path}: cannot migrate the schema: {message}")]
     Migration { path: PathBuf, message: String },
+    /// The database or its directory is there but not open to the user the job runs as.
+    #[error("database {0}")]
+    Access(String),
 }
 
 /// A timestamp as stored: UTC, millisecond precision, fixed width so text order is time order.
@@ -81,19 +85,34 @@ pub fn iso(t: Timestamp) -> String {
 /// WAL lets analysts read while the job writes; `synchronous=NORMAL` is durable across
 /// process crashes in WAL mode, which is the failure this job must survive.
 pub fn open(path: &Path) -> Result<Connection, Error> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
-        return Err(Error::Sqlite {
-            path: path.to_owned(),
-            message: format!("the directory {} does not exist", dir.display()),
-        });
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        match crate::access::exists(dir) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(Error::Sqlite {
+                    path: path.to_owned(),
+                    message: format!("the directory {} does not exist", dir.display()),
+                });
+            }
+            Err(e) => return Err(Error::Access(crate::access::describe(dir, &e))),
+        }
+    }
+    // A file that is there but not ours to read or write: said as such, not as SQLite's
+    // "unable to open database file".
+    if let Err(e) = std::fs::OpenOptions::new().read(true).write(true).open(path)
+        && e.kind() == std::io::ErrorKind::PermissionDenied
+    {
+        return Err(Error::Access(crate::access::describe(path, &e)));
     }
     let fail = |e: rusqlite::Error| classify(path, e);
+    create_private(path)?;
     #[allow(clippy::disallowed_methods)] // this is the one place allowed to open a connection
     let mut conn = Connection::open(path).map_err(fail)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
     // Before WAL: a database in WAL mode can no longer change its page size.
     conn.pragma_update(None, "page_size", PAGE_SIZE).map_err(fail)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
+    keep_wal_files(&conn).map_err(fail)?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(fail)?;
     // Temporary files in memory: a statement journal (SQLite's undo of one statement inside a
     // larger transaction) on disk was measured costing more writes than the data itself.
@@ -136,14 +155,75 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
     Ok(conn)
 }
 
+/// The mode a new database is created with: the job's user writes, its group (analysts)
+/// reads, nobody else: it holds customers' names, e-mail addresses and phone numbers. SQLite
+/// gives the `-wal` and `-shm` files the database's mode.
+const DATABASE_MODE: u32 = 0o640;
+
+/// Creates the database file, empty, with `DATABASE_MODE` whatever the umask, unless it
+/// exists; never through a symlink (`O_EXCL`). SQLite then opens the file we made.
+fn create_private(path: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(DATABASE_MODE)
+        .open(path);
+    match created {
+        // The umask may have taken bits away; put back exactly ours.
+        Ok(f) => f
+            .set_permissions(std::fs::Permissions::from_mode(DATABASE_MODE))
+            .map_err(|e| Error::Access(crate::access::describe(path, &e))),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::Access(crate::access::describe(path, &e))),
+    }
+}
+
+/// Keeps the `-wal` and `-shm` files when the job's connection closes (`SQLITE_FCNTL_PERSIST_WAL`;
+/// the WAL is truncated to nothing). An analyst in the job's group may read the database but not
+/// create files beside it, and SQLite can open a WAL database read-only only while those two
+/// files exist: without this, `sqlite3 -readonly` works during a run and fails after it.
+#[allow(unsafe_code)]
+fn keep_wal_files(conn: &Connection) -> rusqlite::Result<()> {
+    let mut on: std::ffi::c_int = 1;
+    // SAFETY: `handle()` is the open connection's pointer, used for this one call while `conn`
+    // is borrowed (no other thread can use it meanwhile: `Connection` is not `Sync`); the
+    // argument is the `int*` that SQLITE_FCNTL_PERSIST_WAL reads and writes, alive for the call.
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            rusqlite::ffi::SQLITE_FCNTL_PERSIST_WAL,
+            (&raw mut on).cast(),
+        )
+    };
+    if rc == rusqlite::ffi::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rc),
+            None,
+        ))
+    }
+}
+
 /// Opens an existing database read-only, without migrating: what `status` uses, so looking never
 /// changes anything.
 pub fn open_read_only(path: &Path) -> Result<Connection, Error> {
-    if !path.exists() {
-        return Err(Error::Sqlite {
-            path: path.to_owned(),
-            message: "does not exist yet: no sync has run".into(),
-        });
+    match crate::access::exists(path) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(Error::Sqlite {
+                path: path.to_owned(),
+                message: "does not exist yet: no sync has run".into(),
+            });
+        }
+        Err(e) => return Err(Error::Access(crate::access::describe(path, &e))),
+    }
+    if let Err(e) = std::fs::File::open(path)
+        && e.kind() == std::io::ErrorKind::PermissionDenied
+    {
+        return Err(Error::Access(crate::access::describe(path, &e)));
     }
     let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| classify(path, e))?;
@@ -378,7 +458,10 @@ impl Commit {
 /// What a commit wrote: row counts, and the items quarantined for the first time.
 #[derive(Debug, Clone, Default)]
 pub struct Committed {
+    /// Rows of the commit's own stream.
     pub counts: Counts,
+    /// Rows of each per-parent stream written with it (a fan-out commit), by table.
+    pub children: Vec<(&'static str, Counts)>,
     /// Parents put in `staging` for the fan-out.
     pub staged: u64,
     pub newly_quarantined: Vec<Quarantined>,
@@ -401,6 +484,17 @@ pub struct Counts {
     pub updated: u64,
     pub unchanged: u64,
     pub removed: u64,
+}
+
+impl Committed {
+    /// Every row the commit wrote, its per-parent streams' included.
+    pub fn total(&self) -> Counts {
+        let mut c = self.counts;
+        for (_, child) in &self.children {
+            c.add(*child);
+        }
+        c
+    }
 }
 
 impl Counts {
@@ -427,6 +521,8 @@ pub struct Store {
     conn: Mutex<Connection>,
     /// Whether `quarantine` may hold rows: when it cannot, committing a row skips releasing it.
     quarantine_in_use: std::sync::atomic::AtomicBool,
+    /// The `sync_runs` id of the run in progress (0: none), whose counts every commit updates.
+    run: std::sync::atomic::AtomicI64,
 }
 
 impl Store {
@@ -440,6 +536,7 @@ impl Store {
             path: path.to_owned(),
             conn: Mutex::new(conn),
             quarantine_in_use: std::sync::atomic::AtomicBool::new(in_use),
+            run: std::sync::atomic::AtomicI64::new(0),
         })
     }
 
@@ -468,8 +565,23 @@ impl Store {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut all = Vec::with_capacity(commits.len());
+            let mut group = Counts::default();
             for commit in commits {
-                all.push(self.apply(&tx, commit, &now)?);
+                let committed = self.apply(&tx, commit, &now)?;
+                group.add(committed.total());
+                all.push(committed);
+            }
+            // The running run's row counts what landed, in the same transaction: `status`
+            // shows it live, and a run killed mid-way leaves exactly what it committed.
+            let run = self.run.load(std::sync::atomic::Ordering::Relaxed);
+            if run != 0 && group != Counts::default() {
+                tx.prepare_cached(statements::get("sync_runs", "committed"))?
+                    .execute(rusqlite::named_params! {
+                        ":id": run,
+                        ":inserted": group.inserted as i64,
+                        ":updated": group.updated as i64,
+                        ":unchanged": group.unchanged as i64,
+                    })?;
             }
             tx.commit()?;
             Ok(all)
@@ -515,8 +627,9 @@ impl Store {
                 })?;
         }
         for set in &commit.children {
+            let mut counts = Counts::default();
             for row in &set.rows {
-                out.counts.add(upsert(tx, row, now)?);
+                counts.add(upsert(tx, row, now)?);
             }
             let sql = statements::get(set.table, "prune");
             let pruned = match &set.prune {
@@ -529,7 +642,11 @@ impl Store {
                         .execute(rusqlite::named_params! {":parent_id": set.parent_id, ":ids": ids})?
                 }
             };
-            out.counts.removed += pruned as u64;
+            counts.removed += pruned as u64;
+            match out.children.iter_mut().find(|(t, _)| *t == set.table) {
+                Some((_, c)) => c.add(counts),
+                None => out.children.push((set.table, counts)),
+            }
             if quarantine_in_use {
                 tx.prepare_cached(statements::get("quarantine", "release_children"))?
                     .execute(rusqlite::named_params! {
@@ -846,6 +963,7 @@ impl Store {
                 .execute(rusqlite::named_params! {":now": now})?;
             let id = tx.last_insert_rowid();
             tx.commit()?;
+            self.run.store(id, std::sync::atomic::Ordering::Relaxed);
             Ok(id)
         })
     }
@@ -858,6 +976,29 @@ impl Store {
             all.extend(params.iter().map(|(k, v)| (*k, v as &dyn rusqlite::ToSql)));
             c.prepare_cached(statements::get("sync_runs", "finish"))?
                 .execute(all.as_slice())?;
+            Ok(())
+        })?;
+        self.run.store(0, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The running run's requests so far, for `status` while it runs (rows are counted by the
+    /// commits themselves).
+    pub fn record_requests(
+        &self,
+        id: i64,
+        requests: u64,
+        retries: u64,
+        rate_limited: u64,
+    ) -> Result<(), Error> {
+        self.with(|c| {
+            c.prepare_cached(statements::get("sync_runs", "requests"))?
+                .execute(rusqlite::named_params! {
+                    ":id": id,
+                    ":requests": requests as i64,
+                    ":retries": retries as i64,
+                    ":rate_limited": rate_limited as i64,
+                })?;
             Ok(())
         })
     }

@@ -19,6 +19,48 @@ use crate::streams::{Mode, Stream};
 /// Staged parents the fan-out takes from the database at a time.
 const FAN_OUT_BATCH: usize = 64;
 
+/// What a fan-out wrote: the parents (its own stream's rows) and each per-parent stream's rows,
+/// counted as they land, so a fan-out that fails or is stopped midway still reports them.
+pub(super) struct FanOutReport {
+    pub parent: StreamReport,
+    /// One per per-parent stream, in the order of `children`; `pages` counts the parents whose
+    /// list it fetched.
+    pub children: Vec<StreamReport>,
+}
+
+impl FanOutReport {
+    pub fn new(children: &[&'static Stream]) -> Self {
+        Self {
+            parent: StreamReport::default(),
+            children: children
+                .iter()
+                .map(|c| StreamReport {
+                    stream: c.name,
+                    ..StreamReport::default()
+                })
+                .collect(),
+        }
+    }
+
+    /// Counts a landed fan-out commit: the parent's rows into the parent's report, each
+    /// per-parent list into its stream's.
+    fn count(&mut self, committed: store::Committed) -> store::Counts {
+        let lists = committed.children.clone();
+        let mut written = count(committed, &mut self.parent);
+        for (table, c) in lists {
+            if let Some(r) = self.children.iter_mut().find(|r| r.stream == table) {
+                r.inserted += c.inserted;
+                r.updated += c.updated;
+                r.unchanged += c.unchanged;
+                r.removed += c.removed;
+                r.pages += 1;
+            }
+            written.add(c);
+        }
+        written
+    }
+}
+
 /// Drains `staging` while the walk runs and after it: fetches each staged parent's per-parent
 /// lists (an order's line items, transactions and refunds; a booking's tickets) and commits the
 /// parent with them in one transaction, so analysts never see an order without its line items.
@@ -28,12 +70,13 @@ pub(super) async fn fan_out(
     ctx: &Ctx,
     kind: &'static Stream,
     children: &[&'static Stream],
-    stats: &Stats,
     walk_done: &AtomicBool,
     wake: &Notify,
-) -> Result<StreamReport, Error> {
+    report: &mut FanOutReport,
+) -> Result<(), Error> {
     let name = kind.name;
-    let mut report = StreamReport::default();
+    let stats: Vec<Arc<Stats>> = children.iter().map(|c| ctx.progress.stats(c.name)).collect();
+    let stats = stats.as_slice();
     loop {
         if ctx.stop.is_stopped() {
             return Err(Error::Api {
@@ -52,7 +95,7 @@ pub(super) async fn fan_out(
         let batch = blocking(move || store.staged(name, &[], FAN_OUT_BATCH)).await?;
         if batch.is_empty() {
             if finished {
-                return Ok(report);
+                return Ok(());
             }
             tokio::select! {
                 () = &mut woken => {}
@@ -101,9 +144,17 @@ pub(super) async fn fan_out(
         }
         drop(fetched);
         for p in pending {
-            let counts = count(p.landed().await?, &mut report);
+            let committed = p.landed().await?;
+            for &(table, c) in &committed.children {
+                ctx.progress.update(table, |p| {
+                    p.pages += 1;
+                    p.rows += c.inserted + c.updated + c.unchanged;
+                });
+            }
+            let counts = report.count(committed);
             ctx.progress.update(name, |p| {
                 p.rows += counts.inserted + counts.updated;
+                p.fanned_out += 1;
             });
         }
         if let Some(e) = failed {
@@ -118,14 +169,14 @@ async fn fetch_children(
     ctx: &Ctx,
     kind: &'static Stream,
     children: &[&'static Stream],
-    stats: &Stats,
+    stats: &[Arc<Stats>],
     id: &str,
 ) -> Result<Vec<Children>, Error> {
     let api_err = |cause| Error::Api {
         stream: kind.name,
         cause,
     };
-    let lists = children.iter().map(|&child| async move {
+    let lists = children.iter().zip(stats).map(|(&child, stats)| async move {
         let path = format!("{}/{id}/{}", kind.path, child.path);
         let paged = matches!(child.mode, Mode::PerParent(p) if p.paged);
         let mut items = Vec::new();

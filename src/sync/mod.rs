@@ -46,11 +46,12 @@ use crate::config::Config;
 use crate::shutdown::Stop;
 use crate::store::{self, Commit, Counts, Quarantined, Removals, Store};
 use crate::streams::{self, At, Item, Mode, Stream};
-use fan_out::{backfill, fan_out};
+use fan_out::{FanOutReport, backfill, fan_out};
 pub use report::{Progress, RunReport, RunStatus, StreamProgress, StreamReport};
 use walk::{Next, Walk};
 
 mod fan_out;
+mod progress;
 mod report;
 mod walk;
 
@@ -303,27 +304,34 @@ pub async fn run_with_progress(
         .copied()
         .filter(|s| s.parent().is_none())
         .collect();
-    ctx.progress.register(&lists);
+    ctx.progress.register(&config.streams);
+    let ticker = tokio::spawn(progress::report(Arc::clone(&ctx), run_id));
     let mut tasks = tokio::task::JoinSet::new();
-    for (n, kind) in lists.into_iter().enumerate() {
+    for kind in lists.iter().copied() {
         let ctx = Arc::clone(&ctx);
-        tasks.spawn(async move { (n, run_stream(&ctx, kind).await) });
+        tasks.spawn(async move { run_stream(&ctx, kind).await });
     }
-    let mut streams: Vec<(usize, StreamReport)> = Vec::new();
+    let mut streams: Vec<StreamReport> = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok(r) => streams.push(r),
-            Err(e) => return Err(Error::Setup(format!("a stream task failed: {e}"))),
+            Ok(r) => streams.extend(r),
+            Err(e) => {
+                ticker.abort();
+                return Err(Error::Setup(format!("a stream task failed: {e}")));
+            }
         }
     }
-    streams.sort_by_key(|(n, _)| *n);
-    let streams: Vec<StreamReport> = streams.into_iter().map(|(_, r)| r).collect();
+    ticker.abort();
+    // In config order, each per-parent stream with its own line after the parents.
+    let order = |name: &str| config.streams.iter().position(|s| s.name == name);
+    streams.sort_by_key(|r| order(r.stream));
+    // A per-parent stream fails with its parent's fan-out, which holds the error.
     let failed = streams.iter().filter(|s| s.error.is_some()).count();
     let status = if stop.is_stopped() && failed > 0 {
         RunStatus::Interrupted
     } else if failed == 0 {
         RunStatus::Succeeded
-    } else if failed == streams.len() {
+    } else if failed == lists.len() {
         RunStatus::Failed
     } else {
         RunStatus::Partial
@@ -339,6 +347,7 @@ pub async fn run_with_progress(
         pace,
         quarantined: 0,
         refresh_token: ctx.api.tokens().refresh_token_info(),
+        snapshot_error: None,
     };
     let total = report.total();
     let sum = |f: fn(&StreamReport) -> u64| report.streams.iter().map(f).sum::<u64>() as i64;
@@ -372,21 +381,48 @@ pub async fn run_with_progress(
             },
         ),
     ];
+    let s = Arc::clone(&store);
     report.last_success = blocking(move || {
-        store.save_pace(&learned, Utc::now())?;
-        store.finish_run(run_id, &params, Utc::now())?;
-        store.last_success()
+        s.save_pace(&learned, Utc::now())?;
+        s.finish_run(run_id, &params, Utc::now())?;
+        s.last_success()
     })
     .await?
     .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
     .map(|t| t.to_utc());
+    if let Some(snapshot) = config.snapshot.clone().filter(|_| status == RunStatus::Succeeded) {
+        report.snapshot_error = publish_snapshot(store, snapshot).await;
+    }
     Ok(report)
 }
 
-#[tracing::instrument(name = "stream", skip_all, fields(stream = kind.name))]
-async fn run_stream(ctx: &Ctx, kind: &'static Stream) -> StreamReport {
+/// Publishes the configured snapshot (still holding the lock, so no other run writes
+/// meanwhile); `Some(why)` when it could not.
+async fn publish_snapshot(store: Arc<Store>, snapshot: crate::config::Snapshot) -> Option<String> {
     let started = Instant::now();
-    let stats = Stats::default();
+    let path = snapshot.path.clone();
+    match blocking(move || store.publish_snapshot(&snapshot.path, snapshot.mode)).await {
+        Ok(()) => {
+            tracing::info!(
+                path = %path.display(),
+                duration_ms = started.elapsed().as_millis() as u64,
+                "snapshot published"
+            );
+            None
+        }
+        Err(e) => Some(format!(
+            "the sync succeeded but its snapshot was not published ({e}); the previous snapshot, if any, is unchanged"
+        )),
+    }
+}
+
+/// One list stream and, through its fan-out, its per-parent streams: their reports, the
+/// list's first.
+#[tracing::instrument(name = "stream", skip_all, fields(stream = kind.name))]
+async fn run_stream(ctx: &Ctx, kind: &'static Stream) -> Vec<StreamReport> {
+    let started = Instant::now();
+    let stats = ctx.progress.stats(kind.name);
+    let stats = stats.as_ref();
     let mut report = StreamReport {
         stream: kind.name,
         ..StreamReport::default()
@@ -394,44 +430,43 @@ async fn run_stream(ctx: &Ctx, kind: &'static Stream) -> StreamReport {
     let walk_done = AtomicBool::new(false);
     let wake = Notify::new();
     let children = ctx.children(kind);
+    let mut fan = FanOutReport::new(children);
     let deferred = defer_indexes_for_first_load(ctx, kind).await;
     let walking = async {
         let mut result = backfill(ctx, kind, children).await;
         if result.is_ok() {
-            result = retry_quarantined(ctx, kind, &stats, &mut report, &wake).await;
+            result = retry_quarantined(ctx, kind, stats, &mut report, &wake).await;
         }
         if result.is_ok() {
-            result = walk(ctx, kind, &stats, &mut report, &wake).await;
+            result = walk(ctx, kind, stats, &mut report, &wake).await;
         }
         walk_done.store(true, Ordering::Release);
         wake.notify_one();
         result
     };
     let (walked, fanned) = if !children.is_empty() {
-        tokio::join!(walking, fan_out(ctx, kind, children, &stats, &walk_done, &wake))
+        tokio::join!(walking, fan_out(ctx, kind, children, &walk_done, &wake, &mut fan))
     } else {
-        (walking.await, Ok(StreamReport::default()))
+        (walking.await, Ok(()))
     };
-    let result = match (walked, fanned) {
-        (Err(e), _) => Err(e),
-        (Ok(()), Err(e)) => Err(e),
-        (Ok(()), Ok(fan)) => {
-            report.inserted += fan.inserted;
-            report.updated += fan.updated;
-            report.removed += fan.removed;
-            report.quarantined += fan.quarantined;
-            Ok(())
-        }
-    };
+    // What the fan-out wrote counts whether or not it finished: an interrupted run reports
+    // every row it committed.
+    report.inserted += fan.parent.inserted;
+    report.updated += fan.parent.updated;
+    report.removed += fan.parent.removed;
+    report.quarantined += fan.parent.quarantined;
+    let result = walked.and(fanned);
     let result = match (result, deferred) {
         (r, false) => r,
         (r, true) => restore_indexes_unless_loading(ctx, kind, r).await,
     };
     let failed = result.is_err();
-    ctx.progress.update(kind.name, |p| {
-        p.done = true;
-        p.failed = failed;
-    });
+    for name in std::iter::once(kind.name).chain(children.iter().map(|c| c.name)) {
+        ctx.progress.update(name, |p| {
+            p.done = true;
+            p.failed = failed;
+        });
+    }
     report.requests = stats.requests.load(Ordering::Relaxed);
     report.retries = stats.retries.load(Ordering::Relaxed);
     report.rate_limited = stats.rate_limited.load(Ordering::Relaxed);
@@ -449,22 +484,35 @@ async fn run_stream(ctx: &Ctx, kind: &'static Stream) -> StreamReport {
         report.failure = Some(failure);
         report.error = Some(e.to_string());
     }
-    tracing::info!(
-        inserted = report.inserted,
-        updated = report.updated,
-        unchanged = report.unchanged,
-        removed = report.removed,
-        quarantined = report.quarantined,
-        pages = report.pages,
-        staged = report.staged,
-        cursor_restarts = report.cursor_restarts,
-        requests = report.requests,
-        retries = report.retries,
-        rate_limited = report.rate_limited,
-        duration_ms = report.duration_ms,
-        "stream finished"
-    );
-    report
+    let mut reports = vec![report];
+    for mut child in fan.children {
+        let stats = ctx.progress.stats(child.stream);
+        child.requests = stats.requests.load(Ordering::Relaxed);
+        child.retries = stats.retries.load(Ordering::Relaxed);
+        child.rate_limited = stats.rate_limited.load(Ordering::Relaxed);
+        child.duration_ms = reports[0].duration_ms;
+        child.pass_completed = reports[0].pass_completed;
+        reports.push(child);
+    }
+    for r in &reports {
+        tracing::info!(
+            stream = r.stream,
+            inserted = r.inserted,
+            updated = r.updated,
+            unchanged = r.unchanged,
+            removed = r.removed,
+            quarantined = r.quarantined,
+            pages = r.pages,
+            staged = r.staged,
+            cursor_restarts = r.cursor_restarts,
+            requests = r.requests,
+            retries = r.retries,
+            rate_limited = r.rate_limited,
+            duration_ms = r.duration_ms,
+            "stream finished"
+        );
+    }
+    reports
 }
 
 /// Walks the stream's list page by page as `walk::Walk` decides, committing each page with
@@ -653,7 +701,9 @@ impl InFlight {
                 Some(r) => r,
                 None => pending.landed().await,
             };
-            let counts = count(committed.map_err(Error::Store)?, report);
+            let committed = committed.map_err(Error::Store)?;
+            let staged = committed.staged;
+            let counts = count(committed, report);
             // The fan-out looks for staged parents once a page has landed.
             wake.notify_one();
             report.pages += 1;
@@ -661,6 +711,7 @@ impl InFlight {
             ctx.progress.update(kind.name, |p| {
                 p.pages += 1;
                 p.rows += counts.inserted + counts.updated + counts.unchanged;
+                p.staged += staged;
             });
             tracing::debug!(
                 inserted = counts.inserted,

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::Failure;
+use crate::api::Stats;
 use crate::api::types::Timestamp;
 use crate::store::Counts;
 use crate::streams::Stream;
@@ -67,6 +68,8 @@ pub struct RunReport {
     pub quarantined: u64,
     /// A third-party connection's stored refresh token, as of the run's last refresh.
     pub refresh_token: Option<crate::auth::token_vault::Info>,
+    /// Why the configured snapshot could not be published after a successful run.
+    pub snapshot_error: Option<String>,
 }
 
 impl RunReport {
@@ -97,16 +100,22 @@ impl RunReport {
     }
 }
 
-/// Live counters of a run in progress, for the terminal display; updated after every page.
+/// Live counters of a run in progress, updated as pages land: the terminal's live line and the
+/// progress log lines read them, and each stream's request counters live here so that the
+/// run's row can show them while it runs.
 #[derive(Debug, Default)]
 pub struct Progress {
     streams: std::sync::Mutex<Vec<(&'static str, StreamProgress)>>,
+    stats: std::sync::Mutex<Vec<(&'static str, std::sync::Arc<Stats>)>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StreamProgress {
     pub pages: u64,
     pub rows: u64,
+    /// Parents staged for the fan-out, and how many of them it has written since.
+    pub staged: u64,
+    pub fanned_out: u64,
     pub done: bool,
     pub failed: bool,
 }
@@ -117,6 +126,21 @@ impl Progress {
     pub(super) fn register(&self, kinds: &[&'static Stream]) {
         let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
         streams.extend(kinds.iter().map(|k| (k.name, StreamProgress::default())));
+        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        stats.extend(kinds.iter().map(|k| (k.name, std::sync::Arc::default())));
+    }
+
+    /// The request counters of `stream` (registered or not).
+    pub(super) fn stats(&self, stream: &'static str) -> std::sync::Arc<Stats> {
+        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        match stats.iter().find(|(s, _)| *s == stream) {
+            Some((_, st)) => std::sync::Arc::clone(st),
+            None => {
+                let st = std::sync::Arc::<Stats>::default();
+                stats.push((stream, std::sync::Arc::clone(&st)));
+                st
+            }
+        }
     }
 
     pub(super) fn update(&self, stream: &'static str, f: impl FnOnce(&mut StreamProgress)) {
@@ -124,6 +148,34 @@ impl Progress {
         if let Some((_, p)) = streams.iter_mut().find(|(s, _)| *s == stream) {
             f(p);
         }
+    }
+
+    /// Each stream's counters and requests so far, in config order.
+    pub fn snapshot(&self) -> Vec<(&'static str, StreamProgress, u64)> {
+        let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        streams
+            .into_iter()
+            .map(|(name, p)| {
+                let requests = self
+                    .stats(name)
+                    .requests
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                (name, p, requests)
+            })
+            .collect()
+    }
+
+    /// Requests, retries and 429s of every stream so far.
+    pub fn requests(&self) -> (u64, u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        stats.iter().fold((0, 0, 0), |(r, t, l), (_, s)| {
+            (
+                r + s.requests.load(Relaxed),
+                t + s.retries.load(Relaxed),
+                l + s.rate_limited.load(Relaxed),
+            )
+        })
     }
 
     /// One line: `bookings 12 pages 1200 rows · orders done · …`.

@@ -8,6 +8,7 @@ mod columns;
 mod configs;
 mod fan_out;
 mod first_load;
+mod install;
 mod ops;
 mod pace;
 mod promises;

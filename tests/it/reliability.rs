@@ -728,11 +728,15 @@ fn set_mode(path: &Path, mode: u32) {
 }
 
 /// Every file of the database (the file, its WAL), read whole: "untouched" is byte for byte.
+/// An empty WAL holds no frame, so it counts as none: the job keeps its `-wal` file, emptied,
+/// when it closes (see `store::keep_wal_files`), so that analysts can open the file read-only.
 fn database_bytes(db: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files = Vec::new();
     for suffix in ["", "-wal"] {
         let p = PathBuf::from(format!("{}{suffix}", db.display()));
-        if let Ok(bytes) = std::fs::read(&p) {
+        if let Ok(bytes) = std::fs::read(&p)
+            && !(suffix == "-wal" && bytes.is_empty())
+        {
             files.push((suffix.to_owned(), bytes));
         }
     }
