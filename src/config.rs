@@ -984,6 +984,38 @@ mod tests {
     }
 
     #[test]
+    fn a_snapshot_needs_a_mode_nobody_else_writes_and_a_path_of_its_own() {
+        let with = |path: &str, mode: &str| {
+            let mut r = raw(Some("s"), None);
+            r.database = PathBuf::from("/data/u.sqlite");
+            r.snapshot = RawSnapshot {
+                path: Some(PathBuf::from(path)),
+                mode: mode.to_owned(),
+            };
+            validate(r, &env(&[]), None)
+        };
+        let s = with("/srv/u.sqlite", "0644").unwrap().snapshot.unwrap();
+        assert_eq!((s.path, s.mode), (PathBuf::from("/srv/u.sqlite"), 0o644));
+        for (mode, says) in [
+            ("rw-r--r--", "not an octal"),
+            ("0666", "drop the write bits"),
+            ("0040", "owner unable"),
+        ] {
+            let err = with("/srv/u.sqlite", mode).unwrap_err().to_string();
+            assert!(
+                err.starts_with("config key `snapshot.mode`") && err.contains(says),
+                "{err}"
+            );
+        }
+        let err = with("/data/u.sqlite", "0640").unwrap_err().to_string();
+        assert!(
+            err.starts_with("config key `snapshot.path`: is the database itself"),
+            "{err}"
+        );
+        assert!(with("", "0640").unwrap().snapshot.is_none());
+    }
+
+    #[test]
     fn the_429_wait_is_at_least_a_minute_except_on_loopback_and_the_pace_is_ordered() {
         let err = |r: RawConfig| validate(r, &env(&[]), None).unwrap_err().to_string();
         let mut r = raw(Some("s"), None);

@@ -421,6 +421,15 @@ async fn the_readme_install_works_for_the_service_and_for_analysts() {
     .output()
     .unwrap();
     assert!(!out.status.success(), "a user outside the group cannot read it");
+    let out = as_user(OTHER, OTHER, &[], "0022", BIN, &["status", "--database", &db])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(8), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("permission denied for uid {OTHER}")),
+        "said as a permission problem, not as a missing file: {}",
+        text(&out)
+    );
 
     // status: the service with its config, the analyst with the database.
     let out = i.job(&["status", "--config", &config]).output().unwrap();

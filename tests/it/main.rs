@@ -9,6 +9,7 @@ mod configs;
 mod fan_out;
 mod first_load;
 mod install;
+mod operator;
 mod ops;
 mod pace;
 mod promises;
