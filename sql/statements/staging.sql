@@ -24,3 +24,7 @@ DELETE FROM staging WHERE stream = :stream AND item_key = :item_key;
 
 -- name: count
 SELECT COUNT(*) FROM staging WHERE stream = :stream;
+
+-- name: by_stream
+-- For `status`: parents waiting for the fan-out, per stream.
+SELECT stream, COUNT(*) FROM staging GROUP BY stream ORDER BY stream;

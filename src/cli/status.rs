@@ -111,6 +111,11 @@ pub fn status(
                 .unwrap_or_default()
         );
     }
+    for (stream, n) in &st.staged {
+        println!(
+            "  {stream:<20} {n} parents staged, waiting for the fan-out to fetch their per-parent lists"
+        );
+    }
     println!("rows:");
     for (t, n) in &st.rows {
         println!("  {t:<20} {n:>10}");

@@ -273,6 +273,9 @@ pub struct Status {
     pub quarantine: Vec<(String, i64)>,
     /// Tables whose secondary indexes wait for their first full load to complete.
     pub deferred_indexes: Vec<(String, i64)>,
+    /// Parents waiting in `staging` for their per-parent lists, per stream: what a run's
+    /// fan-out has still to do (a run in progress, or one that was stopped).
+    pub staged: Vec<(String, i64)>,
 }
 
 /// Reads the status of the database at `path` without writing to it: the last `runs` runs, and
@@ -340,8 +343,18 @@ pub fn status(path: &Path, runs: i64, tables: &[&'static str]) -> Result<Status,
         Err(e) if e.to_string().contains("no such table") => Vec::new(),
         Err(e) => return Err(fail(e)),
     };
+    // `staging` came with migration 05; an older database (status never migrates) has none.
+    let staged = match conn.prepare(statements::get("staging", "by_stream")) {
+        Ok(mut stmt) => stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(Iterator::collect)
+            .map_err(fail)?,
+        Err(e) if e.to_string().contains("no such table") => Vec::new(),
+        Err(e) => return Err(fail(e)),
+    };
     Ok(Status {
         deferred_indexes,
+        staged,
         database: path.to_owned(),
         runs,
         streams,

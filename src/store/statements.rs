@@ -117,6 +117,7 @@ mod tests {
             ("staging", "done"),
             ("staging", "drop"),
             ("staging", "count"),
+            ("staging", "by_stream"),
             ("sync_state", "exists"),
         ] {
             assert!(STATEMENTS.contains_key(&(file_key(t), n.to_owned())), "{t}.{n}");

@@ -267,9 +267,24 @@ fn install(base_url: &str, token_url: &str) -> Installed {
     }
 }
 
-/// Runs `cmd` until it exits, returning its output.
-fn finish(child: Child) -> Output {
-    child.wait_with_output().unwrap()
+/// A sync as the service, during which the analyst reads `path`: it succeeds, and at least
+/// one read succeeded while it was still running. Returns the sync's output.
+async fn sync_while_the_analyst_reads(i: &Installed, config: &str, path: &Path) -> Output {
+    let mut sync = i
+        .job(&["sync", "--config", config])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (reads, error) = read_while_running(i, &mut sync, path, "SELECT count(*) FROM orders").await;
+    let out = sync.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        reads > 0,
+        "the analyst read {} while the sync ran: {error:?}",
+        path.display()
+    );
+    out
 }
 
 /// Reads `path` with `sqlite3 -readonly` as the analyst, over and over while `child` runs;
@@ -347,19 +362,7 @@ async fn the_readme_install_works_for_the_service_and_for_analysts() {
         text(&out)
     );
 
-    let mut sync = i
-        .job(&["sync", "--config", &config])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (reads, error) = read_while_running(&i, &mut sync, &i.database, "SELECT count(*) FROM orders").await;
-    let out = finish(sync);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(
-        reads > 0,
-        "the analyst read the live file while the sync ran: {error:?}"
-    );
+    sync_while_the_analyst_reads(&i, &config, &i.database).await;
 
     // What the service left: group-readable, nobody else's, all owned by the service.
     let state = i.database.parent().unwrap();
@@ -442,22 +445,10 @@ async fn the_readme_install_works_for_the_service_and_for_analysts() {
     let out = i.analyst(BIN, &["status", "--database", &db]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
 
-    // A second sync with changes: the analyst reads the snapshot (the whole old copy) and
-    // `status` shows the run in progress.
+    // A second sync with changes: the analyst reads the snapshot (the whole old copy) while
+    // it runs.
     sb.mutate(40);
-    let mut sync = i
-        .job(&["sync", "--config", &config])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (reads, error) = read_while_running(&i, &mut sync, &i.snapshot, "SELECT count(*) FROM orders").await;
-    let out = finish(sync);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(
-        reads > 0,
-        "the analyst read the snapshot while the sync ran: {error:?}"
-    );
+    let out = sync_while_the_analyst_reads(&i, &config, &i.snapshot).await;
     assert_eq!(orders(&i.snapshot), sb.truth().orders.len() as u64);
     let journal = text(&out);
     assert!(journal.contains("snapshot published"), "{journal}");

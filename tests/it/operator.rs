@@ -15,6 +15,17 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `sync` with `--log-format json`.
+fn json_sync(cfg: &Path, secret: &str) -> Output {
+    Command::new(BIN)
+        .args(["--log-format", "json", "sync", "--config"])
+        .arg(cfg)
+        .env("UNDERSTORY_CLIENT_SECRET", secret)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
 /// Rows in every data table the default config fills.
 fn rows_stored(db: &Path) -> i64 {
     let c = open(db);
@@ -84,13 +95,7 @@ async fn a_long_run_logs_progress_per_stream_for_the_journal_and_in_json() {
     );
 
     std::fs::remove_file(dir.path().join("sync.sqlite")).unwrap();
-    let out = Command::new(BIN)
-        .args(["--log-format", "json", "sync", "--config"])
-        .arg(&cfg)
-        .env("UNDERSTORY_CLIENT_SECRET", "sandbox-secret")
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
+    let out = json_sync(&cfg, "sandbox-secret");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let json: Vec<Value> = stderr(&out)
         .lines()
@@ -133,6 +138,14 @@ async fn status_during_a_run_shows_it_running_with_what_it_committed_so_far() {
     // rows (and only commits after `status` read can put it behind).
     assert!(counted <= stored, "counted {counted}, stored {stored}");
     assert!(run["requests"].as_i64().unwrap() > 0, "{run}");
+    let text = Command::new(BIN)
+        .args(["status", "--database"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    let newest = text.lines().nth(2).unwrap_or_default();
+    assert!(newest.contains(" running ") && !newest.contains(" +0 "), "{text}");
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -168,6 +181,25 @@ async fn an_interrupted_or_killed_run_records_exactly_what_it_committed() {
         (inserted, updated),
         (rows_stored(&db), 0),
         "a first run inserts every row it stores"
+    );
+    // What the stopped fan-out left to do is in `status`, per stream.
+    let staged: i64 = open(&db)
+        .query_row("SELECT count(*) FROM staging WHERE stream = 'orders'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(staged > 0, "the walk ran ahead of the slow fan-out");
+    let out = Command::new(BIN)
+        .args(["status", "--database"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "orders               {staged} parents staged, waiting for the fan-out"
+        )),
+        "{text}"
     );
 
     // SIGKILL: nothing of the job runs after, and the row still counts what landed, because
@@ -245,13 +277,7 @@ async fn the_fatal_line_follows_the_log_format() {
         "{errors:?}"
     );
 
-    let json = Command::new(BIN)
-        .args(["--log-format", "json", "sync", "--config"])
-        .arg(&cfg)
-        .env("UNDERSTORY_CLIENT_SECRET", "wrong-secret")
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
+    let json = json_sync(&cfg, "wrong-secret");
     assert_eq!(json.status.code(), Some(3));
     let lines: Vec<Value> = stderr(&json)
         .lines()
