@@ -542,15 +542,24 @@ fn read_raw(path: &Path, env: &Environment) -> Result<RawConfig, Error> {
         }
         Err(e) => return Err(Error::Load(crate::access::describe(path, &e))),
     }
-    if let Err(e) = std::fs::File::open(path).and_then(|mut f| std::io::Read::read(&mut f, &mut [0u8; 1])) {
-        return Err(Error::Load(match e.kind() {
-            std::io::ErrorKind::PermissionDenied => crate::access::describe(path, &e),
-            _ => format!(
-                "{} cannot be read ({e}); --config must name a readable TOML file",
+    let text = match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
+            Error::Load(format!(
+                "{} is not UTF-8 text; --config must name a TOML file",
                 path.display()
-            ),
-        }));
-    }
+            ))
+        })?,
+        Err(e) => {
+            return Err(Error::Load(match e.kind() {
+                std::io::ErrorKind::PermissionDenied => crate::access::describe(path, &e),
+                _ => format!(
+                    "{} cannot be read ({e}); --config must name a readable TOML file",
+                    path.display()
+                ),
+            }));
+        }
+    };
+    check_syntax(path, &text)?;
     let overrides = |vars: Vec<(String, String)>| {
         config::Environment::with_prefix(ENV_PREFIX)
             .prefix_separator("__")
@@ -586,6 +595,30 @@ fn read_raw(path: &Path, env: &Environment) -> Result<RawConfig, Error> {
         .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")))
         .cloned()
         .collect();
+    // The config crate rounds `0.5` into an integer key without a word: refuse it by name.
+    let merged = config::Config::builder()
+        .add_source(file.clone())
+        .add_source(overrides(ours.clone()))
+        .build()
+        .map_err(load)?;
+    for key in WHOLE_NUMBER_KEYS {
+        if let Ok(v) = merged.get::<config::Value>(key)
+            && matches!(v.kind, config::ValueKind::Float(_))
+        {
+            let written = as_written
+                .get::<config::Value>(key)
+                .is_ok_and(|w| matches!(w.kind, config::ValueKind::Float(_)));
+            let message = format!("{v} is not a whole number; use an integer (at least 1 for a rate)");
+            return Err(if written {
+                invalid(key, message)
+            } else {
+                Error::Load(format!(
+                    "environment variable {ENV_PREFIX}__{}: {message}",
+                    key.replace('.', "__").to_uppercase()
+                ))
+            });
+        }
+    }
     with(ours.clone()).map_err(|e| {
         // The file alone is fine, so one of the overrides is wrong: name the variable, not the
         // file, which the operator would search in vain.
@@ -602,6 +635,58 @@ fn read_raw(path: &Path, env: &Environment) -> Result<RawConfig, Error> {
             None => load(e),
         }
     })
+}
+
+/// Keys that take a whole number.
+const WHOLE_NUMBER_KEYS: [&str; 16] = [
+    "auth.renew_before_secs",
+    "api.connect_timeout_secs",
+    "api.request_timeout_secs",
+    "api.requests_per_second",
+    "api.max_requests_per_second",
+    "api.burst",
+    "api.max_concurrent",
+    "api.page_size",
+    "retry.max_attempts",
+    "retry.initial_backoff_ms",
+    "retry.max_backoff_ms",
+    "retry.rate_limited_wait_secs",
+    "retry.max_retry_after_secs",
+    "retry.run_budget",
+    "sync.overlap_secs",
+    "sync.cursor_ttl_secs",
+];
+
+/// A TOML syntax error as one line: where (line and column, and the key when the line has
+/// one) and what the parser expected. The line itself is not echoed: it may hold a secret.
+fn check_syntax(path: &Path, text: &str) -> Result<(), Error> {
+    let Err(e) = toml::from_str::<toml::Table>(text) else {
+        return Ok(());
+    };
+    let at = e.span().map_or(0, |s| s.start).min(text.len());
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let section = before
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix('[').and_then(|l| l.split(']').next()))
+        .map(|s| format!("{}.", s.trim_matches(['[', ' '])))
+        .unwrap_or_default();
+    let key = text
+        .lines()
+        .nth(line - 1)
+        .and_then(|l| l.split_once('='))
+        .map(|(k, _)| k.trim())
+        .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .map(|k| format!(" (key `{section}{k}`)"))
+        .unwrap_or_default();
+    let what = e.message().replace('\n', " ");
+    Err(Error::Load(format!(
+        "{}: line {line}, column {column}{key}: {}",
+        path.display(),
+        what.trim()
+    )))
 }
 
 /// `path` as written in the config file at `base`: relative paths are relative to the file.

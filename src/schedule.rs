@@ -32,6 +32,9 @@ pub fn parse(expr: &str) -> Result<Schedule, Error> {
     let fields: Vec<&str> = expr.split_whitespace().collect();
     let normalised = match fields.len() {
         5 => {
+            for (field, (what, lo, hi)) in fields.iter().zip(CRONTAB_RANGES) {
+                in_range(field, what, lo, hi).map_err(err)?;
+            }
             let dow = crontab_weekdays(fields[4]).map_err(err)?;
             format!("0 {} {} {} {} {dow}", fields[0], fields[1], fields[2], fields[3])
         }
@@ -42,7 +45,43 @@ pub fn parse(expr: &str) -> Result<Schedule, Error> {
             )));
         }
     };
-    Schedule::from_str(&normalised).map_err(|e| err(e.to_string()))
+    let schedule = Schedule::from_str(&normalised).map_err(|e| err(e.to_string().replace('\n', " ")))?;
+    // `0 0 30 2 *` parses, and never fires: `run` would wait for ever (or, once the crate
+    // gives up looking, stop).
+    if schedule.upcoming(Utc).next().is_none() {
+        return Err(err(
+            "it never fires (no date matches it, e.g. February 30th)".to_owned()
+        ));
+    }
+    Ok(schedule)
+}
+
+/// The crontab fields' names and ranges, for a message the `cron` crate would word wrongly
+/// (it says "must be less than 59" for a minute of 61).
+const CRONTAB_RANGES: [(&str, u32, u32); 5] = [
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day of month", 1, 31),
+    ("month", 1, 12),
+    ("weekday", 0, 7),
+];
+
+/// Every number in a crontab field (`1-5`, `*/15`, `3,30`) within `lo..=hi`; names pass.
+fn in_range(field: &str, what: &str, lo: u32, hi: u32) -> Result<(), String> {
+    for item in field.split(',') {
+        let (range, _step) = item.split_once('/').unwrap_or((item, ""));
+        for part in range.split('-') {
+            if !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()) {
+                let n: u32 = part
+                    .parse()
+                    .map_err(|_| format!("{what} '{part}' is not a number"))?;
+                if !(lo..=hi).contains(&n) {
+                    return Err(format!("{what} {n} is out of range {lo}-{hi}"));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Translates a crontab weekday field (0–7, Sunday = 0 or 7) to the `cron` crate's (1–7,
@@ -144,6 +183,17 @@ mod tests {
     fn next_after(expr: &str, y: i32, m: u32, d: u32, h: u32) -> chrono::DateTime<Utc> {
         let start = Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap();
         parse(expr).unwrap().after(&start).next().unwrap()
+    }
+
+    #[test]
+    fn a_schedule_that_never_fires_or_is_out_of_range_is_refused_by_name() {
+        let why = |e: &str| parse(e).unwrap_err().why;
+        assert!(why("0 0 30 2 *").contains("never fires"), "{}", why("0 0 30 2 *"));
+        assert_eq!(why("61 * * * *"), "minute 61 is out of range 0-59");
+        assert_eq!(why("0 24 * * *"), "hour 24 is out of range 0-23");
+        assert_eq!(why("0 0 0 * *"), "day of month 0 is out of range 1-31");
+        assert_eq!(why("0 0 1 1-13 *"), "month 13 is out of range 1-12");
+        assert!(parse("59 23 31 12 7").is_ok());
     }
 
     #[test]
