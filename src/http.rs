@@ -61,3 +61,43 @@ pub fn describe(e: &reqwest::Error) -> String {
     }
     detail
 }
+
+/// Server text (an error `code` or `message`, an OAuth `error_description`, a parser's quote of
+/// a body) made safe to put in a log line, an `error:` line, `sync_runs` or `status`: control
+/// characters (ESC, newlines, C1, bidi overrides) are written as `\u{…}` escapes, so a server
+/// cannot forge a second log line or recolour a terminal, and the text is cut at `max_chars`.
+pub fn printable(text: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars * 2));
+    for (n, c) in text.chars().enumerate() {
+        if n == max_chars {
+            out.push('…');
+            break;
+        }
+        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// How much of a server's message is kept: enough to read, not a page of HTML.
+pub const MESSAGE_CHARS: usize = 300;
+
+#[cfg(test)]
+mod printable_tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_long_text_cut() {
+        assert_eq!(
+            printable("bad\n\u{1b}[31merror: forged\r", 100),
+            "bad\\u{a}\\u{1b}[31merror: forged\\u{d}"
+        );
+        assert_eq!(printable("\u{202e}abc", 100), "\\u{202e}abc");
+        assert_eq!(printable("abcdef", 3), "abc…");
+        assert_eq!(printable("plain text, ünïcode", 100), "plain text, ünïcode");
+    }
+}

@@ -16,7 +16,7 @@ use super::retry::{Retry, classify};
 use super::types::ApiErrorBody;
 use crate::auth::{AccessToken, TokenSource};
 use crate::config::{Config, RetryConfig};
-use crate::http::{describe, retry_after};
+use crate::http::{MESSAGE_CHARS, describe, printable, retry_after};
 use crate::pace::{self, Lane, Pace};
 use crate::shutdown::Stop;
 
@@ -103,7 +103,7 @@ impl ApiClient {
             let body = self.attempt(lane, stats, path, query).await?;
             serde_json::from_slice::<T>(&body).map_err(|e| Error::Malformed {
                 path: path.to_owned(),
-                detail: e.to_string(),
+                detail: printable(&e.to_string(), MESSAGE_CHARS),
             })
         })
         .await
@@ -258,10 +258,10 @@ impl ApiClient {
                 }
                 s => {
                     let (code, message) = match serde_json::from_slice::<ApiErrorBody>(&body) {
-                        Ok(b) => (b.code, b.message),
+                        Ok(b) => (printable(&b.code, 64), printable(&b.message, MESSAGE_CHARS)),
                         Err(_) => (
                             "UNKNOWN".to_owned(),
-                            String::from_utf8_lossy(&body).chars().take(200).collect(),
+                            printable(&String::from_utf8_lossy(&body), 200),
                         ),
                     };
                     return Err(Error::Refused {

@@ -105,7 +105,11 @@ impl Attempt {
             return Err(CallbackError::StateMismatch);
         }
         if let Some(error) = error {
-            return Err(CallbackError::Denied { error, description });
+            // The browser's address is anyone's to write: shortened and escaped.
+            return Err(CallbackError::Denied {
+                error: crate::http::printable(&error, 64),
+                description: description.map(|d| crate::http::printable(&d, crate::http::MESSAGE_CHARS)),
+            });
         }
         code.ok_or_else(|| CallbackError::Malformed("no `code` parameter".into()))
     }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{AccessToken, Error, form, hint};
+use crate::http::printable;
 use crate::pace::{Lane, Pace};
 
 /// The error body of the token endpoint, RFC 6749 §5.2.
@@ -87,18 +88,27 @@ impl Endpoint {
             return Err(match serde_json::from_slice::<OAuthErrorBody>(&bytes) {
                 Ok(e) => Error::Rejected {
                     hint: hint(grant, &e.error),
-                    error: e.error,
-                    description: e.error_description,
+                    error: printable(&e.error, 64),
+                    description: e
+                        .error_description
+                        .map(|d| printable(&d, crate::http::MESSAGE_CHARS)),
                 },
                 Err(_) => Error::BadResponse(format!("HTTP {status} without an OAuth error body")),
             });
         }
-        let token: TokenResponse = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::BadResponse(format!("HTTP {status}, body is not a token response: {e}")))?;
+        let token: TokenResponse = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::BadResponse(format!(
+                "HTTP {status}, body is not a token response: {}",
+                printable(&e.to_string(), crate::http::MESSAGE_CHARS)
+            ))
+        })?;
         if let Some(kind) = token.token_type.as_deref()
             && !kind.eq_ignore_ascii_case("bearer")
         {
-            return Err(Error::BadResponse(format!("token_type '{kind}' is not bearer")));
+            return Err(Error::BadResponse(format!(
+                "token_type '{}' is not bearer",
+                printable(kind, 64)
+            )));
         }
         // The docs leave the lifetime undocumented; an absent one is treated as the seeds' hour.
         let lifetime = Duration::from_secs(token.expires_in.unwrap_or(3_599).max(1));

@@ -117,7 +117,7 @@ pub(super) async fn fan_out(
             let lists = match lists {
                 Ok(c) => c,
                 Err(Error::Api { cause, .. }) if cause.is_not_found() => {
-                    tracing::warn!(parent = %id, "the item vanished before its lists were fetched; dropped");
+                    tracing::warn!(parent = %crate::http::printable(&id, 200), "the item vanished before its lists were fetched; dropped");
                     let store = Arc::clone(&ctx.store);
                     blocking(move || store.unstage(name, &id)).await?;
                     continue;

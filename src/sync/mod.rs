@@ -761,9 +761,9 @@ async fn commit_page(ctx: &Ctx, commit: Commit, report: &mut StreamReport) -> Re
 fn count(committed: store::Committed, report: &mut StreamReport) -> Counts {
     for q in &committed.newly_quarantined {
         tracing::warn!(
-            item = %q.key,
+            item = %crate::http::printable(&q.key, 200),
             table = q.stream,
-            error = %q.error,
+            error = %crate::http::printable(&q.error, crate::http::MESSAGE_CHARS),
             "an item could not be read: it is kept in quarantine, the rest of its page is stored, and it is tried again every run"
         );
     }
@@ -801,7 +801,7 @@ async fn retry_quarantined(
         };
         let (items, bad) = read_page(kind, std::slice::from_ref(&raw));
         if !items.is_empty() {
-            tracing::info!(item = %id, "a quarantined item reads now; stored");
+            tracing::info!(item = %crate::http::printable(&id, 200), "a quarantined item reads now; stored");
         }
         let (rows, stage) = rows_or_staged(ctx, kind, items);
         let commit = Commit {
