@@ -1,4 +1,5 @@
 -- What do guests answer at booking? Answers per question, most common first.
+-- Needs: [streams] information_request_answers = true (off by default; information_requests = true, also off, adds the question's text); otherwise it returns no rows.
 SELECT COALESCE(a.question, q.question) AS question,
        a.answer,
        COUNT(*) AS bookings

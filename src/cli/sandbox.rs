@@ -11,25 +11,31 @@ use super::Exit;
 /// The `sandbox` command's flags; each overrides the config file's value.
 #[derive(Debug, clap::Args)]
 pub struct Flags {
+    /// The port to serve the API and token endpoint on; the job's examples expect 8787.
     #[arg(long, default_value_t = 8787)]
     pub port: u16,
+    /// The address to listen on; loopback by default, as the sandbox's keys are public.
     #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     pub bind: IpAddr,
-    /// Sandbox settings (see config/sandbox.toml); flags below override it.
+    /// Sandbox settings (see config/sandbox.toml); the flags below override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Seed of the generated data, so a run can be reproduced byte for byte (default 42).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Bookings to generate, orders following one to one (default 10000).
     #[arg(long)]
     pub bookings: Option<u32>,
+    /// Lifetime of access tokens; a few seconds shows the job renewing one mid-run (default 3599).
     #[arg(long)]
     pub token_ttl_secs: Option<u64>,
+    /// How long a list cursor stays valid; a few seconds shows a stale cursor (default 600).
     #[arg(long)]
     pub cursor_ttl_secs: Option<u64>,
-    /// Advance the simulated clock one mutation step this often.
+    /// Advance the simulated clock one step this often, so syncs find changes (unset: never).
     #[arg(long)]
     pub mutate_every_secs: Option<u64>,
-    /// The consent step of third-party apps: show the page, or approve or deny at once.
+    /// The consent step of third-party apps: show the page (default), or approve or deny at once.
     #[arg(long, value_enum)]
     pub consent: Option<Consent>,
 }

@@ -281,3 +281,79 @@ async fn a_database_from_the_previous_schema_version_upgrades_with_its_data_inta
     assert_eq!(run.total().inserted + run.total().updated, 0, "{run:?}");
     assert_converged(&old, &sb);
 }
+
+/// The streams a query's `-- Needs: [streams] a = true, b = true (…)` header line names (the
+/// part before `(`), or None when its header has no such line.
+fn needs(sql: &str) -> Option<Vec<String>> {
+    let line = sql
+        .lines()
+        .take_while(|l| l.starts_with("--"))
+        .find_map(|l| l.strip_prefix("-- Needs:"))?;
+    let list = line
+        .trim()
+        .strip_prefix("[streams]")
+        .unwrap_or_else(|| panic!("a Needs: line names the [streams] keys to turn on: {line}"));
+    let list = list.split('(').next().unwrap();
+    Some(
+        list.split(',')
+            .map(|s| {
+                let s = s.trim();
+                s.strip_suffix("= true")
+                    .unwrap_or_else(|| panic!("`name = true` in a Needs: line, not `{s}`"))
+                    .trim()
+                    .to_owned()
+            })
+            .collect(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_that_returns_nothing_on_a_default_install_names_the_streams_it_needs() {
+    use understory_sync::streams::ALL;
+    let sb = start(small()).await;
+    let (_dir, db) = temp_db();
+    let mut raw = raw_config(&sb, &db);
+    // Only the streams a default install runs.
+    for s in ALL {
+        raw.streams.set(s.name, s.enabled_by_default);
+    }
+    let run = sync(&config(raw)).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    let c = open(&db);
+    let mut with_needs = 0;
+    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/queries")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let sql = std::fs::read_to_string(&path).unwrap();
+        let rows = c
+            .prepare(&sql)
+            .and_then(|mut s| s.query([])?.next().map(|r| r.is_some()))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let needs = needs(&sql);
+        match (&needs, rows) {
+            (None, false) => panic!(
+                "{name} returns no rows on a default install, and its header has no \
+                 `-- Needs: [streams] … = true (off by default)` line naming the streams it needs"
+            ),
+            (Some(n), true) => {
+                panic!("{name} returns rows on a default install, yet its header says it needs {n:?}")
+            }
+            _ => {}
+        }
+        for s in needs.iter().flatten() {
+            let stream = ALL
+                .iter()
+                .find(|x| x.name == s.as_str())
+                .unwrap_or_else(|| panic!("{name}: its Needs: line names `{s}`, which is not a stream"));
+            assert!(
+                !stream.enabled_by_default,
+                "{name}: its Needs: line names `{s}`, which is on by default"
+            );
+        }
+        with_needs += usize::from(needs.is_some());
+    }
+    assert!(
+        with_needs >= 1,
+        "no_show_rate_by_experience.sql at least needs optional streams"
+    );
+}
