@@ -27,6 +27,9 @@ pub const CREDENTIAL_NAME: &str = "understory-client-secret";
 /// The credential that holds the key of the refresh-token file.
 pub const KEY_CREDENTIAL_NAME: &str = "understory-token-key";
 const ENV_PREFIX: &str = "UNDERSTORY_SYNC";
+/// A run's wall-clock ceiling by default: a first load of a large account takes hours at the
+/// API's pace; the oneshot units' `TimeoutStartSec=` is a little longer.
+const DEFAULT_MAX_RUN_SECS: u64 = 6 * 3600;
 /// The docs ask clients to back off "for at least one minute" after a 429 (§4).
 const MIN_RATE_LIMITED_WAIT_SECS: u64 = 60;
 
@@ -220,6 +223,7 @@ pub struct RawSync {
     pub overlap_secs: u64,
     pub cursor_ttl_secs: u64,
     pub progress_secs: u64,
+    pub max_run_secs: u64,
 }
 
 impl Default for RawSync {
@@ -228,6 +232,7 @@ impl Default for RawSync {
             overlap_secs: 300,
             cursor_ttl_secs: 300,
             progress_secs: 30,
+            max_run_secs: DEFAULT_MAX_RUN_SECS,
         }
     }
 }
@@ -369,6 +374,9 @@ pub struct SyncConfig {
     pub cursor_ttl: Duration,
     /// How often a run without a terminal logs each stream's progress (`None`: never).
     pub progress_interval: Option<Duration>,
+    /// A run stops itself after this long, as on SIGTERM (the next run resumes): a server
+    /// that keeps handing out new pages cannot hold it, or its timer, for ever.
+    pub max_run: Duration,
 }
 
 /// Where credentials may come from besides the file, injectable for tests.
@@ -568,7 +576,9 @@ fn read_raw(path: &Path, env: &Environment) -> Result<RawConfig, Error> {
             .source(Some(vars.into_iter().collect()))
     };
     let file = config::File::from(path).format(config::FileFormat::Toml);
-    let load = |e: config::ConfigError| Error::Load(format!("{}: {e}", path.display()));
+    let load = |e: config::ConfigError| {
+        Error::Load(format!("{}: {}", path.display(), without_values(&e.to_string())))
+    };
     // The file alone first: TOML says whether a value is a string, and the config crate would
     // otherwise turn `database = 5` into a file named "5". (Environment values are all strings.)
     let as_written = config::Config::builder()
@@ -630,15 +640,36 @@ fn read_raw(path: &Path, env: &Environment) -> Result<RawConfig, Error> {
             .find_map(|var| with(vec![var.clone()]).err().map(|e| (&var.0, e)));
         match culprit {
             Some((name, e)) => Error::Load(format!(
-                "environment variable {name}: {e}; unset it or fix it (UNDERSTORY_SYNC__SECTION__KEY, e.g. UNDERSTORY_SYNC__API__BASE_URL)"
+                "environment variable {name}: {}; unset it or fix it (UNDERSTORY_SYNC__SECTION__KEY, e.g. UNDERSTORY_SYNC__API__BASE_URL)",
+                without_values(&e.to_string())
             )),
             None => load(e),
         }
     })
 }
 
+/// A deserializer's message without the value it quotes (`invalid type: string "…"`): the value
+/// may be a secret set in the wrong variable or key, and the message goes to the journal.
+fn without_values(message: &str) -> String {
+    let mut out = message.to_owned();
+    for marker in ["invalid type: ", "invalid value: "] {
+        if let Some(start) = out.find(marker).map(|i| i + marker.len())
+            && let Some(len) = out[start..].find(", expected")
+        {
+            let kind: String = out[start..start + len]
+                .split(['"', '`', '\''])
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
+            out.replace_range(start..start + len, &kind);
+        }
+    }
+    out
+}
+
 /// Keys that take a whole number.
-const WHOLE_NUMBER_KEYS: [&str; 16] = [
+const WHOLE_NUMBER_KEYS: [&str; 18] = [
     "auth.renew_before_secs",
     "api.connect_timeout_secs",
     "api.request_timeout_secs",
@@ -655,6 +686,8 @@ const WHOLE_NUMBER_KEYS: [&str; 16] = [
     "retry.run_budget",
     "sync.overlap_secs",
     "sync.cursor_ttl_secs",
+    "sync.progress_secs",
+    "sync.max_run_secs",
 ];
 
 /// A TOML syntax error as one line: where (line and column, and the key when the line has
@@ -683,7 +716,7 @@ fn check_syntax(path: &Path, text: &str) -> Result<(), Error> {
         .unwrap_or_default();
     let what = e.message().replace('\n', " ");
     Err(Error::Load(format!(
-        "{}: line {line}, column {column}{key}: {}",
+        "{}: TOML syntax error at line {line}, column {column}{key}: {}",
         path.display(),
         what.trim()
     )))
@@ -737,6 +770,12 @@ pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Resul
         return Err(invalid(
             "api.page_size",
             "must be between 1 and 100 (the API's limit)",
+        ));
+    }
+    if raw.sync.max_run_secs < 60 {
+        return Err(invalid(
+            "sync.max_run_secs",
+            "must be at least 60: a run that stops sooner may never finish a first load",
         ));
     }
     if raw.retry.max_attempts == 0 {
@@ -864,6 +903,7 @@ pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Resul
             cursor_ttl: Duration::from_secs(raw.sync.cursor_ttl_secs),
             progress_interval: (raw.sync.progress_secs > 0)
                 .then(|| Duration::from_secs(raw.sync.progress_secs)),
+            max_run: Duration::from_secs(raw.sync.max_run_secs),
         },
         streams,
         metrics_textfile: raw.metrics.textfile.map(|p| relative_to(base, p)),
@@ -901,10 +941,24 @@ fn snapshot(raw: &RawSnapshot, base: Option<&Path>, database: &Path) -> Result<O
             format!("{mode:04o} leaves the owner unable to read the copy; e.g. \"0640\""),
         ));
     }
-    if path == database {
+    // The database and the files beside it that it needs (a rename over the `-wal` would
+    // lose committed pages), however the path is spelled.
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let db = database
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let taken = ["", "-wal", "-shm", "-journal", ".lock", ".refresh-token"].map(|s| format!("{db}{s}"));
+    if directory_of(&path) == directory_of(database) && taken.contains(&name) {
         return Err(invalid(
             "snapshot.path",
-            "is the database itself; name another file, e.g. next to it with .snapshot.sqlite",
+            format!(
+                "{} is the database or a file it needs; name another file, e.g. {db}.snapshot.sqlite",
+                path.display()
+            ),
         ));
     }
     Ok(Some(Snapshot { path, mode }))
@@ -1069,12 +1123,36 @@ mod tests {
     }
 
     #[test]
+    fn a_value_in_the_wrong_place_is_not_repeated_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[auth]\nclient_id = \"x\"\n").unwrap();
+        for (var, value) in [
+            ("UNDERSTORY_SYNC__AUTH", "SUPERSECRET"),
+            ("UNDERSTORY_SYNC__API__BURST", "SUPERSECRET"),
+        ] {
+            let err = read_raw(&path, &env(&[(var, value)])).unwrap_err().to_string();
+            assert!(err.contains(var) && !err.contains("SUPERSECRET"), "{err}");
+        }
+        std::fs::write(&path, "[api]\nburst = \"SUPERSECRET\"\n").unwrap();
+        let err = read_raw(&path, &env(&[])).unwrap_err().to_string();
+        assert!(err.contains("api.burst") && !err.contains("SUPERSECRET"), "{err}");
+    }
+
+    #[test]
     fn a_snapshot_needs_a_mode_nobody_else_writes_and_a_path_of_its_own() {
+        // A real directory, so that `..` and symlinks resolve as on a server.
+        let data = tempfile::tempdir().unwrap();
+        std::fs::create_dir(data.path().join("data")).unwrap();
         let with = |path: &str, mode: &str| {
             let mut r = raw(Some("s"), None);
-            r.database = PathBuf::from("/data/u.sqlite");
+            r.database = data.path().join("data/u.sqlite");
+            let path = path.strip_prefix("/data").map_or_else(
+                || PathBuf::from(path),
+                |rest| PathBuf::from(format!("{}/data{rest}", data.path().display())),
+            );
             r.snapshot = RawSnapshot {
-                path: Some(PathBuf::from(path)),
+                path: Some(path),
                 mode: mode.to_owned(),
             };
             validate(r, &env(&[]), None)
@@ -1093,10 +1171,15 @@ mod tests {
             );
         }
         let err = with("/data/u.sqlite", "0640").unwrap_err().to_string();
-        assert!(
-            err.starts_with("config key `snapshot.path`: is the database itself"),
-            "{err}"
-        );
+        assert!(err.contains("is the database or a file it needs"), "{err}");
+        for beside in [
+            "/data/u.sqlite-wal",
+            "/data/../data/u.sqlite-shm",
+            "/data/u.sqlite.lock",
+        ] {
+            let err = with(beside, "0640").unwrap_err().to_string();
+            assert!(err.starts_with("config key `snapshot.path`"), "{beside}: {err}");
+        }
         assert!(with("", "0640").unwrap().snapshot.is_none());
     }
 

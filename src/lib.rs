@@ -5,9 +5,7 @@
 //! → `streams` (one per resource: how to page it, what a row is) → `sync` (page by page, rows
 //! and checkpoint committed together) → `store` (SQLite, migrations, upserts). `sandbox` is a
 //! stand-in Understory for tests, the demo and integrators.
-// One audited exception, `store::keep_wal_files` (a file control rusqlite has no safe call
-// for); everything else is safe code.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod access;
 pub mod api;

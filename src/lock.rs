@@ -21,6 +21,9 @@ pub enum Error {
     Io { lock: PathBuf, source: std::io::Error },
     #[error("the database's directory {dir} does not exist; create it, or change `database`")]
     NoDirectory { dir: PathBuf },
+    /// The lock file or its directory is not open to the user the job runs as.
+    #[error("cannot open the lock file {0}")]
+    Access(String),
 }
 
 /// Held for as long as it lives.
@@ -56,13 +59,26 @@ pub fn acquire(database: &Path) -> Result<Lock, Error> {
         lock: path.clone(),
         source,
     };
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io)?;
+    // Never through a symlink planted in its place (the pid written below would truncate its
+    // target); group-readable like the database, whatever the umask.
+    let opened = {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o640)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&path)
+    };
+    let mut file = match opened {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(Error::Access(crate::access::describe(&path, &e)));
+        }
+        Err(e) => return Err(io(e)),
+    };
     let mut tries = 0;
     loop {
         match file.try_lock() {

@@ -27,7 +27,12 @@ async fn main() -> ExitCode {
     match cli::run(cli).await {
         Ok(exit) => exit.into(),
         Err((exit, e)) => {
-            logging::error_line(&format!("{e:#}"));
+            // A stop asked for is no failure: one warning, exit 7, and the next run resumes.
+            if exit == cli::Exit::Interrupted {
+                tracing::warn!("stopped: {e:#}");
+            } else {
+                logging::error_line(&format!("{e:#}"));
+            }
             exit.into()
         }
     }

@@ -127,8 +127,8 @@ pub fn render(report: &RunReport, finished: DateTime<Utc>) -> String {
     );
     gauge(
         "last_run_stream_ok",
-        "1 if the stream synced without error in the last run.",
-        per_stream(|s| u64::from(s.error.is_none())),
+        "1 if the stream synced without error in the last run (a per-parent stream fails with its parent's fan-out).",
+        per_stream(|s| u64::from(s.failure.is_none())),
     );
     if let Some(rt) = &report.refresh_token {
         gauge(

@@ -332,17 +332,40 @@ impl Vault {
     }
 }
 
-/// Creates `dir` (and its parents) for its owner only, if it does not exist yet.
+/// Creates `dir` for its owner only, if it does not exist yet. Parents it has to create are
+/// made 0755 (before the umask), as `mkdir -p` would: `connect` run as root before the unit
+/// ever ran must not leave `/var/lib/understory-sync` closed to the service and the analysts.
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
     if dir.exists() {
         return Ok(());
     }
-    std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700).create(dir)
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::DirBuilder::new().recursive(true).mode(0o755).create(parent)?;
+    }
+    fs::DirBuilder::new().mode(0o700).create(dir)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_private_directory_leaves_the_parents_it_creates_open() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("var/lib/understory-sync/acme");
+        create_private_dir(&dir).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        // 0755 less this process's umask: never closed to others the way 0700 would be.
+        assert_eq!(mode(dir.parent().unwrap()) & 0o700, 0o700);
+        assert_ne!(
+            mode(dir.parent().unwrap()) & 0o055,
+            0,
+            "group and others may traverse"
+        );
+    }
 
     fn info(at: DateTime<Utc>) -> Info {
         Info {

@@ -112,6 +112,7 @@ pub enum Command {
     Connect(connect::Flags),
     /// Start the sandbox in-process, sync it into a local file and print rows per table.
     Demo {
+        /// The SQLite file to sync the demo into, created if missing.
         #[arg(long, default_value = "understory-demo.sqlite")]
         database: PathBuf,
         /// Bookings in the generated sandbox (orders follow one to one).

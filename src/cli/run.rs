@@ -27,8 +27,10 @@ pub async fn scheduled(cfg: Config) -> Result<Exit, (Exit, anyhow::Error)> {
             let cfg = std::sync::Arc::clone(&cfg);
             let stop = job_stop.clone();
             async move {
-                if let Err((exit, e)) = super::sync::with_stop(&cfg, stop).await {
-                    tracing::error!(exit_code = exit as u8, "sync failed: {e:#}");
+                match super::sync::with_stop(&cfg, stop).await {
+                    Err((Exit::Interrupted, _)) => tracing::info!("the sync was stopped"),
+                    Err((exit, e)) => tracing::error!(exit_code = exit as u8, "sync failed: {e:#}"),
+                    Ok(_) => {}
                 }
             }
         },

@@ -7,6 +7,7 @@
 
 mod bind;
 pub mod checkpoint;
+mod ours;
 mod snapshot;
 mod statements;
 mod writer;
@@ -74,6 +75,10 @@ pub enum Error {
     /// The database or its directory is there but not open to the user the job runs as.
     #[error("database {0}")]
     Access(String),
+    /// The file is not one this version of the job may open: another application's, or one a
+    /// newer version migrated. Refused before a byte of it changes.
+    #[error("database {path} {why}")]
+    NotOurs { path: PathBuf, why: String },
 }
 
 /// A timestamp as stored: UTC, millisecond precision, fixed width so text order is time order.
@@ -98,13 +103,18 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
         }
     }
     // A file that is there but not ours to read or write: said as such, not as SQLite's
-    // "unable to open database file".
-    if let Err(e) = std::fs::OpenOptions::new().read(true).write(true).open(path)
-        && e.kind() == std::io::ErrorKind::PermissionDenied
+    // "unable to open database file". (Asked with access(2): opening and closing the file
+    // would drop any POSIX lock this process holds on it.)
+    if let Err(e) = rustix::fs::access(path, rustix::fs::Access::READ_OK | rustix::fs::Access::WRITE_OK)
+        && e == rustix::io::Errno::ACCESS
     {
-        return Err(Error::Access(crate::access::describe(path, &e)));
+        return Err(Error::Access(crate::access::describe(
+            path,
+            &std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        )));
     }
     let fail = |e: rusqlite::Error| classify(path, e);
+    ours::check(path, MIGRATIONS_DIR.dirs().count())?;
     create_private(path)?;
     #[allow(clippy::disallowed_methods)] // this is the one place allowed to open a connection
     let mut conn = Connection::open(path).map_err(fail)?;
@@ -179,32 +189,16 @@ fn create_private(path: &Path) -> Result<(), Error> {
     }
 }
 
-/// Keeps the `-wal` and `-shm` files when the job's connection closes (`SQLITE_FCNTL_PERSIST_WAL`;
-/// the WAL is truncated to nothing). An analyst in the job's group may read the database but not
-/// create files beside it, and SQLite can open a WAL database read-only only while those two
-/// files exist: without this, `sqlite3 -readonly` works during a run and fails after it.
-#[allow(unsafe_code)]
+/// No checkpoint when the job's connection closes, so the `-wal` and `-shm` files stay. An
+/// analyst in the job's group may read the database but not create files beside it, and SQLite
+/// can open a WAL database read-only only while those two files exist: were they deleted at
+/// close, `sqlite3 -readonly` would work during a run and fail after it. The close-time
+/// checkpoint would also take an exclusive lock that makes readers' queries fail with
+/// "database is locked" for its duration; `Store::checkpoint` copies the WAL into the database
+/// at the end of a run without blocking anyone.
 fn keep_wal_files(conn: &Connection) -> rusqlite::Result<()> {
-    let mut on: std::ffi::c_int = 1;
-    // SAFETY: `handle()` is the open connection's pointer, used for this one call while `conn`
-    // is borrowed (no other thread can use it meanwhile: `Connection` is not `Sync`); the
-    // argument is the `int*` that SQLITE_FCNTL_PERSIST_WAL reads and writes, alive for the call.
-    let rc = unsafe {
-        rusqlite::ffi::sqlite3_file_control(
-            conn.handle(),
-            c"main".as_ptr(),
-            rusqlite::ffi::SQLITE_FCNTL_PERSIST_WAL,
-            (&raw mut on).cast(),
-        )
-    };
-    if rc == rusqlite::ffi::SQLITE_OK {
-        Ok(())
-    } else {
-        Err(rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rc),
-            None,
-        ))
-    }
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+        .map(|_| ())
 }
 
 /// Opens an existing database read-only, without migrating: what `status` uses, so looking never
@@ -225,6 +219,8 @@ pub fn open_read_only(path: &Path) -> Result<Connection, Error> {
     {
         return Err(Error::Access(crate::access::describe(path, &e)));
     }
+    // Even a read-only connection writes read marks into another application's `-shm`.
+    ours::check(path, usize::MAX)?;
     let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| classify(path, e))?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| classify(path, e))?;
@@ -555,6 +551,13 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Copies what the WAL holds into the database as far as readers allow (a passive
+    /// checkpoint: it waits for no one and blocks no one). At the end of a run, so the file
+    /// analysts open is whole and the next run's WAL starts from the beginning.
+    pub fn checkpoint(&self) -> Result<(), Error> {
+        self.with(|c| c.query_row(statements::get("sqlite_schema", "checkpoint"), [], |_| Ok(())))
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, Error> {

@@ -25,6 +25,7 @@ impl Store {
         let name = to
             .file_name()
             .map_or_else(|| "snapshot".to_owned(), |n| n.to_string_lossy().into_owned());
+        remove_stale(&dir, &name);
         let tmp = dir.join(format!(
             ".{name}.{:016x}.tmp",
             chacha20poly1305::aead::rand_core::RngCore::next_u64(&mut chacha20poly1305::aead::OsRng)
@@ -36,17 +37,17 @@ impl Store {
             .create_new(true)
             .mode(0o600)
             .open(&tmp)
-            .map_err(|e| fail(e, &tmp))?;
-        let written = self.vacuum_into(&tmp).and_then(|()| {
+            .map_err(|e| fail(e, to))?;
+        let written = self.vacuum_into(&tmp, to).and_then(|()| {
             let file = std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
                 .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
                 .open(&tmp)
-                .map_err(|e| fail(e, &tmp))?;
+                .map_err(|e| fail(e, to))?;
             file.set_permissions(std::fs::Permissions::from_mode(mode))
-                .map_err(|e| fail(e, &tmp))?;
-            file.sync_all().map_err(|e| fail(e, &tmp))?;
+                .map_err(|e| fail(e, to))?;
+            file.sync_all().map_err(|e| fail(e, to))?;
             std::fs::rename(&tmp, to).map_err(|e| fail(e, to))?;
             // The rename itself survives a crash once the directory is synced.
             if let Ok(d) = std::fs::File::open(&dir) {
@@ -60,23 +61,43 @@ impl Store {
         written
     }
 
-    fn vacuum_into(&self, tmp: &Path) -> Result<(), Error> {
+    /// `VACUUM INTO` the temporary file; errors name the snapshot's configured path `to`.
+    fn vacuum_into(&self, tmp: &Path, to: &Path) -> Result<(), Error> {
         let target = tmp.to_string_lossy().into_owned();
         self.with(|c| {
             c.execute(statements::get("snapshot", "vacuum_into"), [&target])
                 .map(|_| ())
         })
         .map_err(|e| match e {
-            Error::Sqlite { message, .. } => classify_snapshot(tmp, message),
+            Error::Sqlite { message, .. } => classify_snapshot(to, message),
             other => other,
         })
     }
 }
 
+/// Removes temporary copies a killed publish left beside the snapshot (`.NAME.<hex>.tmp`), so
+/// they cannot pile up, each the size of the database.
+fn remove_stale(dir: &Path, name: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let stale = file
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .is_some_and(|hex| hex.len() == 16 && hex.chars().all(|c| c.is_ascii_hexdigit()));
+        if stale && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// A failed `VACUUM INTO` names the snapshot's path, not the live database's.
-fn classify_snapshot(tmp: &Path, message: String) -> Error {
+fn classify_snapshot(to: &Path, message: String) -> Error {
     Error::Sqlite {
-        path: tmp.to_owned(),
+        path: to.to_owned(),
         message: format!("writing the snapshot failed: {message}"),
     }
 }

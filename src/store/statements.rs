@@ -118,6 +118,8 @@ mod tests {
             ("staging", "drop"),
             ("staging", "count"),
             ("staging", "by_stream"),
+            ("sqlite_schema", "tables"),
+            ("sqlite_schema", "checkpoint"),
             ("sync_state", "exists"),
         ] {
             assert!(STATEMENTS.contains_key(&(file_key(t), n.to_owned())), "{t}.{n}");

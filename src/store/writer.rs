@@ -57,6 +57,7 @@ impl Pending {
 /// Dropping it closes the queue: the thread writes what is queued, then ends.
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Writer {
@@ -65,7 +66,7 @@ impl Writer {
         let (jobs, mut queue) = mpsc::channel::<Job>(QUEUE);
         // Should the thread not start, the queue's receiver is dropped with it, and every commit
         // answers `WriterGone`.
-        let _ = std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
                 let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
@@ -113,7 +114,20 @@ impl Writer {
                     }
                 }
             });
-        Self { jobs }
+        Self {
+            jobs,
+            thread: thread.ok(),
+        }
+    }
+
+    /// Closes the queue and waits for the thread to write what is queued and end, dropping its
+    /// share of the store (blocking: call it off the async threads).
+    pub fn close(self) {
+        let Self { jobs, thread } = self;
+        drop(jobs);
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
     }
 
     /// Queues `commit` behind those already queued (waiting while the queue is full).

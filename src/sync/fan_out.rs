@@ -43,10 +43,10 @@ impl FanOutReport {
     }
 
     /// Counts a landed fan-out commit: the parent's rows into the parent's report, each
-    /// per-parent list into its stream's.
+    /// per-parent list into its stream's. Returns the parent's own rows.
     fn count(&mut self, committed: store::Committed) -> store::Counts {
         let lists = committed.children.clone();
-        let mut written = count(committed, &mut self.parent);
+        let parent = count(committed, &mut self.parent);
         for (table, c) in lists {
             if let Some(r) = self.children.iter_mut().find(|r| r.stream == table) {
                 r.inserted += c.inserted;
@@ -55,9 +55,8 @@ impl FanOutReport {
                 r.removed += c.removed;
                 r.pages += 1;
             }
-            written.add(c);
         }
-        written
+        parent
     }
 }
 
@@ -153,7 +152,7 @@ pub(super) async fn fan_out(
             }
             let counts = report.count(committed);
             ctx.progress.update(name, |p| {
-                p.rows += counts.inserted + counts.updated;
+                p.rows += counts.inserted + counts.updated + counts.unchanged;
                 p.fanned_out += 1;
             });
         }
@@ -181,6 +180,8 @@ async fn fetch_children(
         let paged = matches!(child.mode, Mode::PerParent(p) if p.paged);
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
+        // A `next` handed back twice would have the fan-out ask for ever (see `walk::Looping`).
+        let mut followed = std::collections::HashSet::new();
         loop {
             let mut q = Vec::new();
             if paged {
@@ -196,7 +197,12 @@ async fn fetch_children(
                 .map_err(api_err)?;
             items.extend(page.items);
             match page.next.filter(|n| !n.is_empty()) {
-                Some(next) if paged => cursor = Some(next),
+                Some(next) if paged => {
+                    if !followed.insert(next.clone()) {
+                        return Err(Error::Looping { stream: child.name });
+                    }
+                    cursor = Some(next);
+                }
                 _ => break,
             }
         }

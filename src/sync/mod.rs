@@ -70,6 +70,11 @@ pub enum Error {
     Malformed { stream: &'static str, detail: String },
     #[error("{0}")]
     Auth(auth::Error),
+    /// The API handed back a cursor the pass had already followed (`walk::Looping`).
+    #[error(
+        "{stream}: the API handed back a `next` cursor this pass had already followed; stopped instead of asking for the same pages for ever (nothing was stored twice; the next run starts the pass again)"
+    )]
+    Looping { stream: &'static str },
     #[error("cannot start the sync: {0}")]
     Setup(String),
     #[error(transparent)]
@@ -99,7 +104,7 @@ impl Error {
                 api::Error::Stopped { .. } => Failure::Stopped,
                 _ => Failure::Api,
             },
-            Self::Malformed { .. } => Failure::Api,
+            Self::Malformed { .. } | Self::Looping { .. } => Failure::Api,
             Self::Setup(_) => Failure::Internal,
             Self::Lock(crate::lock::Error::Busy { .. }) => Failure::LockBusy,
             Self::Lock(_) => Failure::Store,
@@ -247,6 +252,7 @@ pub async fn run_with_progress(
     progress: Arc<Progress>,
 ) -> Result<RunReport, Error> {
     let started = Instant::now();
+    let stop = with_ceiling(stop, config.sync.max_run);
     // Held until the run ends: one sync per database, and `start_run` may then safely mark
     // runs still "running" as abandoned.
     let _lock = crate::lock::acquire(&config.database)?;
@@ -275,7 +281,13 @@ pub async fn run_with_progress(
     let api = ApiClient::new(config, &scopes, stop.clone(), learned).map_err(Error::Setup)?;
     // A refused key or a dead token endpoint fails the run here, once, with one clear line,
     // before any stream starts (and retries it three times over).
-    if let Err(e) = api.authenticate(&Stats::default()).await {
+    let token_stats = Stats::default();
+    let authenticated = tokio::select! {
+        r = api.authenticate(&token_stats) => r,
+        // A stop while the token endpoint is slow is a stop (exit 7), not a failed key.
+        () = stop.stopped() => Err(api::Error::Stopped { path: config.auth.token_url.path().to_owned() }),
+    };
+    if let Err(e) = authenticated {
         return Err(match e {
             api::Error::Auth(a) => Error::Auth(a),
             other => Error::Api {
@@ -322,6 +334,7 @@ pub async fn run_with_progress(
         }
     }
     ticker.abort();
+    let _ = ticker.await;
     // In config order, each per-parent stream with its own line after the parents.
     let order = |name: &str| config.streams.iter().position(|s| s.name == name);
     streams.sort_by_key(|r| order(r.stream));
@@ -391,9 +404,44 @@ pub async fn run_with_progress(
     .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
     .map(|t| t.to_utc());
     if let Some(snapshot) = config.snapshot.clone().filter(|_| status == RunStatus::Succeeded) {
-        report.snapshot_error = publish_snapshot(store, snapshot).await;
+        report.snapshot_error = publish_snapshot(Arc::clone(&store), snapshot).await;
     }
+    close(ctx, store).await;
     Ok(report)
+}
+
+/// `stop`, or `max_run` after now, whichever comes first: past its ceiling a run stops as on
+/// SIGTERM (the page in flight lands, the run is `interrupted`, the next one resumes).
+fn with_ceiling(stop: Stop, max_run: std::time::Duration) -> Stop {
+    let (trigger, run_stop) = crate::shutdown::channel();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = stop.stopped() => {}
+            () = tokio::time::sleep(max_run) => tracing::warn!(
+                max_run_secs = max_run.as_secs(),
+                "the run reached sync.max_run_secs: finishing the page in flight, then stopping; the next run resumes"
+            ),
+        }
+        trigger.stop();
+    });
+    run_stop
+}
+
+/// Waits for the writer thread, copies the WAL into the database (a passive checkpoint, which
+/// blocks no reader) and closes the connection; for `run`, whose process lives on, that also
+/// releases the file between syncs.
+async fn close(ctx: Arc<Ctx>, store: Arc<Store>) {
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Ok(ctx) = Arc::try_unwrap(ctx) {
+            let Ctx { writer, .. } = ctx;
+            writer.close();
+        }
+        if let Err(e) = store.checkpoint() {
+            tracing::debug!(error = %e, "the end-of-run checkpoint did not complete; the next run's writes will");
+        }
+        drop(store);
+    })
+    .await;
 }
 
 /// Publishes the configured snapshot (still holding the lock, so no other run writes
@@ -453,6 +501,7 @@ async fn run_stream(ctx: &Ctx, kind: &'static Stream) -> Vec<StreamReport> {
     // every row it committed.
     report.inserted += fan.parent.inserted;
     report.updated += fan.parent.updated;
+    report.unchanged += fan.parent.unchanged;
     report.removed += fan.parent.removed;
     report.quarantined += fan.parent.quarantined;
     let result = walked.and(fanned);
@@ -492,6 +541,9 @@ async fn run_stream(ctx: &Ctx, kind: &'static Stream) -> Vec<StreamReport> {
         child.rate_limited = stats.rate_limited.load(Ordering::Relaxed);
         child.duration_ms = reports[0].duration_ms;
         child.pass_completed = reports[0].pass_completed;
+        // Its lists were fetched by the parent's fan-out: when that failed, so did it. The
+        // error line is the parent's alone.
+        child.failure = reports[0].failure;
         reports.push(child);
     }
     for r in &reports {
@@ -610,7 +662,9 @@ async fn walk(
             Ok(read) => read,
             Err(e) => break Err(Error::Setup(format!("reading a page failed: {e}"))),
         };
-        let step = w.page(&items, next, Utc::now());
+        let Ok(step) = w.page(&items, next, Utc::now()) else {
+            break Err(Error::Looping { stream: name });
+        };
         let seen: Vec<String> = if kind.mode == Mode::Scan {
             items.iter().map(|i| i.key.clone()).collect()
         } else {
@@ -701,9 +755,7 @@ impl InFlight {
                 Some(r) => r,
                 None => pending.landed().await,
             };
-            let committed = committed.map_err(Error::Store)?;
-            let staged = committed.staged;
-            let counts = count(committed, report);
+            let counts = count(committed.map_err(Error::Store)?, report);
             // The fan-out looks for staged parents once a page has landed.
             wake.notify_one();
             report.pages += 1;
@@ -711,7 +763,6 @@ impl InFlight {
             ctx.progress.update(kind.name, |p| {
                 p.pages += 1;
                 p.rows += counts.inserted + counts.updated + counts.unchanged;
-                p.staged += staged;
             });
             tracing::debug!(
                 inserted = counts.inserted,

@@ -1,11 +1,12 @@
 //! Progress of a long run, for those who are not watching a terminal: every
 //! `sync.progress_secs` one `info` line per stream still working (pages, rows, requests, the
-//! pace, and for a fan-out how many staged parents it has written), and every few seconds the
-//! run's requests in its `sync_runs` row, so `status` shows a run in progress as it goes (its
-//! row counts are kept by the commits themselves, see `store::Store::commit_group`).
+//! pace, and for a stream with a fan-out the parents still waiting in `staging` and the share
+//! of its fan-out done), and every few seconds the run's requests in its `sync_runs` row, so
+//! `status` shows a run in progress as it goes (its row counts are kept by the commits
+//! themselves, see `store::Store::commit_group`).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{Ctx, blocking};
 
@@ -17,42 +18,60 @@ const RECORD_EVERY: Duration = Duration::from_secs(5);
 pub(super) async fn report(ctx: Arc<Ctx>, run_id: i64) {
     let log_every = ctx.config.sync.progress_interval;
     let tick = log_every.map_or(RECORD_EVERY, |l| l.min(RECORD_EVERY));
-    let mut since_log = Duration::ZERO;
+    let mut next_log = log_every.map(|every| Instant::now() + every);
     loop {
         tokio::time::sleep(tick).await;
-        since_log += tick;
         let (requests, retries, rate_limited) = ctx.progress.requests();
         let store = Arc::clone(&ctx.store);
         // Only `status` reads it, so a failure here (a busy or full disk) is the commits' to
         // report, not ours.
         let _ = blocking(move || store.record_requests(run_id, requests, retries, rate_limited)).await;
-        if let Some(every) = log_every
-            && since_log >= every
+        if let (Some(due), Some(every)) = (next_log, log_every)
+            && Instant::now() >= due
         {
-            since_log = Duration::ZERO;
-            log_lines(&ctx);
+            next_log = Some(due + every);
+            log_lines(&ctx).await;
         }
     }
 }
 
 /// One line per stream not yet done.
-fn log_lines(ctx: &Ctx) {
+async fn log_lines(ctx: &Ctx) {
     let pace = ctx.api.pace().report();
     for (stream, p, requests) in ctx.progress.snapshot() {
         if p.done {
             continue;
         }
-        let waiting = p.staged.saturating_sub(p.fanned_out);
-        tracing::info!(
-            stream,
-            pages = p.pages,
-            rows = p.rows,
-            requests,
-            pace_rps = format!("{:.1}", pace.rate),
-            staged = p.staged,
-            fanned_out = p.fanned_out,
-            waiting_for_fan_out = waiting,
-            "progress"
-        );
+        if ctx.children.contains_key(stream) {
+            // What is left is what `staging` holds (a parent listed twice waits once).
+            let store = Arc::clone(&ctx.store);
+            let waiting = blocking(move || store.staged_count(stream)).await.unwrap_or(0);
+            let done = p.fanned_out as f64 / (p.fanned_out + waiting).max(1) as f64;
+            tracing::info!(
+                stream,
+                pages = p.pages,
+                rows = p.rows,
+                requests,
+                pace_rps = round(pace.rate),
+                fanned_out = p.fanned_out,
+                waiting_for_fan_out = waiting,
+                fan_out_done_pct = round(100.0 * done),
+                "progress"
+            );
+        } else {
+            tracing::info!(
+                stream,
+                pages = p.pages,
+                rows = p.rows,
+                requests,
+                pace_rps = round(pace.rate),
+                "progress"
+            );
+        }
     }
+}
+
+/// One decimal: a figure to read, not to compute with.
+fn round(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
 }

@@ -113,8 +113,7 @@ pub struct Progress {
 pub struct StreamProgress {
     pub pages: u64,
     pub rows: u64,
-    /// Parents staged for the fan-out, and how many of them it has written since.
-    pub staged: u64,
+    /// Parents the fan-out has written with their per-parent lists.
     pub fanned_out: u64,
     pub done: bool,
     pub failed: bool,

@@ -72,7 +72,14 @@ pub struct Walk {
     refused_at: Option<i64>,
     /// The last page's outcome, until its commit lands.
     pending: Option<(PageCommit, Option<String>)>,
+    /// Cursors this pass has followed: a `next` among them is a loop, not more pages.
+    followed: std::collections::HashSet<String>,
 }
+
+/// The API handed back a `next` cursor this pass already followed: following it would ask for
+/// the same pages for ever (and, in a first load that appends, store them again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Looping;
 
 impl Walk {
     /// Picks up `checkpoint`: resumes an interrupted pass from its cursor while that is younger
@@ -111,7 +118,12 @@ impl Walk {
             fresh_scan,
             refused_at: None,
             pending: None,
+            followed: std::collections::HashSet::new(),
         };
+        let mut walk = walk;
+        if let Some(c) = &walk.cursor {
+            walk.followed.insert(c.clone());
+        }
         (walk, start)
     }
 
@@ -161,13 +173,23 @@ impl Walk {
         }
         restart(&mut self.pass);
         self.cursor = None;
+        self.followed.clear();
         self.refused_at = Some(self.pass.pages);
         true
     }
 
-    /// A page of `items` arrived, with its `next` cursor: what to commit with it.
-    pub fn page(&mut self, items: &[Item], next: Option<String>, now: Timestamp) -> PageCommit {
+    /// A page of `items` arrived, with its `next` cursor: what to commit with it, or `Looping`
+    /// (and nothing changes) when that cursor was already followed in this pass.
+    pub fn page(
+        &mut self,
+        items: &[Item],
+        next: Option<String>,
+        now: Timestamp,
+    ) -> Result<PageCommit, Looping> {
         let next = next.filter(|n| !n.is_empty());
+        if next.as_ref().is_some_and(|n| self.followed.contains(n)) {
+            return Err(Looping);
+        }
         let pass = &mut self.pass;
         let updated = || items.iter().filter_map(|i| i.updated_at);
         let reached_floor = pass.kind == PassKind::Incremental
@@ -204,7 +226,7 @@ impl Walk {
             done,
         };
         self.pending = Some((commit.clone(), next));
-        commit
+        Ok(commit)
     }
 
     /// The last page's commit landed: what comes next.
@@ -214,10 +236,14 @@ impl Walk {
         };
         self.checkpoint = commit.checkpoint;
         if !commit.done {
+            if let Some(n) = &next {
+                self.followed.insert(n.clone());
+            }
             self.cursor = next;
             return Next::Fetch;
         }
         self.cursor = None;
+        self.followed.clear();
         if self.pass.kind == PassKind::Bootstrap && self.checkpoint.high_water_mark.is_some() {
             self.pass = new_pass(self.mode, &self.checkpoint, now);
             return Next::CatchUp;
@@ -281,6 +307,30 @@ fn restart(pass: &mut Pass) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cursor_handed_back_twice_in_a_pass_is_a_loop() {
+        let (mut w, _) = Walk::start(
+            Mode::Scan,
+            Checkpoint::default(),
+            now(),
+            Duration::from_secs(300),
+            Duration::from_secs(300),
+        );
+        w.page(&[], Some("a".into()), now()).unwrap();
+        w.committed(now());
+        w.page(&[], Some("b".into()), now()).unwrap();
+        w.committed(now());
+        assert_eq!(w.page(&[], Some("a".into()), now()), Err(Looping));
+        assert_eq!(
+            w.page(&[], Some("b".into()), now()),
+            Err(Looping),
+            "the same page again"
+        );
+        // Nothing changed: the pass goes on from `b`.
+        assert!(w.query(100).contains(&("cursor", "b".to_owned())));
+        assert!(w.page(&[], Some("c".into()), now()).is_ok());
+    }
     use crate::store::Row;
 
     fn t(s: &str) -> Timestamp {
@@ -318,11 +368,13 @@ mod tests {
         assert!(w.candidate_query().is_none());
         assert!(w.query(100).contains(&("sort", "+created_at".to_owned())));
 
-        let c = w.page(
-            &[item("2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z")],
-            Some("n1".into()),
-            now(),
-        );
+        let c = w
+            .page(
+                &[item("2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z")],
+                Some("n1".into()),
+                now(),
+            )
+            .unwrap();
         assert!(!c.done && c.checkpoint.cursor.as_deref() == Some("n1"));
         assert_eq!(
             c.checkpoint.high_water_mark, None,
@@ -331,11 +383,13 @@ mod tests {
         assert_eq!(w.committed(now()), Next::Fetch);
         assert!(w.query(100).contains(&("cursor", "n1".to_owned())));
 
-        let c = w.page(
-            &[item("2026-01-02T00:00:00Z", "2026-02-02T00:00:00Z")],
-            None,
-            now(),
-        );
+        let c = w
+            .page(
+                &[item("2026-01-02T00:00:00Z", "2026-02-02T00:00:00Z")],
+                None,
+                now(),
+            )
+            .unwrap();
         assert!(c.done && c.checkpoint.completed);
         assert_eq!(c.checkpoint.high_water_mark, Some(t("2026-05-31T00:00:00Z")));
         assert_eq!(w.committed(now()), Next::CatchUp);
@@ -351,21 +405,25 @@ mod tests {
         };
         let (mut w, _) = Walk::start(Mode::Incremental, cp, now(), TTL, OVERLAP);
         // Within the overlap: not yet below the floor.
-        let c = w.page(
-            &[
-                item("2026-01-01T00:00:00Z", "2026-05-20T00:00:00Z"),
-                item("2026-01-01T00:00:00Z", "2026-04-30T23:59:30Z"),
-            ],
-            Some("n".into()),
-            now(),
-        );
+        let c = w
+            .page(
+                &[
+                    item("2026-01-01T00:00:00Z", "2026-05-20T00:00:00Z"),
+                    item("2026-01-01T00:00:00Z", "2026-04-30T23:59:30Z"),
+                ],
+                Some("n".into()),
+                now(),
+            )
+            .unwrap();
         assert!(!c.done);
         w.committed(now());
-        let c = w.page(
-            &[item("2026-01-01T00:00:00Z", "2026-04-30T23:58:00Z")],
-            Some("n2".into()),
-            now(),
-        );
+        let c = w
+            .page(
+                &[item("2026-01-01T00:00:00Z", "2026-04-30T23:58:00Z")],
+                Some("n2".into()),
+                now(),
+            )
+            .unwrap();
         assert!(c.done, "an item below the floor ends the pass");
         assert_eq!(c.checkpoint.high_water_mark, Some(t("2026-05-20T00:00:00Z")));
         assert_eq!(w.committed(now()), Next::Done);
@@ -414,11 +472,12 @@ mod tests {
             &[item("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z")],
             Some("n".into()),
             now(),
-        );
+        )
+        .unwrap();
         w.committed(now());
         assert!(w.refused(), "progress since: restart");
         assert!(!w.query(100).iter().any(|(k, _)| *k == "cursor"));
-        w.page(&[], Some("n".into()), now());
+        w.page(&[], Some("n".into()), now()).unwrap();
         w.committed(now());
         assert!(w.refused(), "one more page of progress: restart again");
         assert!(!w.refused(), "no cursor now");
@@ -442,14 +501,14 @@ mod tests {
             ..Checkpoint::default()
         };
         let (mut w, _) = Walk::start(Mode::Scan, cp, now(), TTL, OVERLAP);
-        let c = w.page(&[], None, now());
+        let c = w.page(&[], None, now()).unwrap();
         assert!(c.done && !c.reset_seen, "a resumed scan keeps what it saw");
         assert!(c.sweep_quarantine_before.is_some());
         assert_eq!(w.committed(now()), Next::Rescan);
-        let c = w.page(&[], Some("n".into()), now());
+        let c = w.page(&[], Some("n".into()), now()).unwrap();
         assert!(c.reset_seen, "the whole scan starts its list afresh");
         w.committed(now());
-        let c = w.page(&[], None, now());
+        let c = w.page(&[], None, now()).unwrap();
         assert!(!c.reset_seen);
         assert_eq!(w.committed(now()), Next::ConfirmRemovals);
     }

@@ -141,3 +141,196 @@ async fn an_oauth_error_description_is_shortened_and_escaped() {
         "{err}"
     );
 }
+
+/// Every file of a database, read whole.
+fn files_of(db: &Path) -> Vec<(String, Option<Vec<u8>>)> {
+    ["", "-wal", "-shm"]
+        .iter()
+        .map(|s| {
+            let p = format!("{}{s}", db.display());
+            (s.to_string(), std::fs::read(p).ok())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_applications_file_or_a_newer_ones_is_refused_untouched() {
+    let sb = start(small()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = crate::cli::write_config(dir.path(), &sb, "");
+    let db = dir.path().join("sync.sqlite");
+    let refused = |says: &str, foreign: bool| {
+        let before = files_of(&db);
+        let out = sync_cmd(&cfg, "sandbox-secret").output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(8), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("error: database ") && err.contains(says), "{err}");
+        assert!(
+            files_of(&db) == before,
+            "the file, its -wal and -shm are byte for byte as they were"
+        );
+        // `status` only reads, but a reader marks another application's `-shm` too.
+        if foreign {
+            let out = Command::new(BIN)
+                .args(["status", "--database"])
+                .arg(&db)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(8));
+            assert!(files_of(&db) == before, "status leaves it as it was too");
+        }
+    };
+
+    // Another application's database in WAL mode, open in that application (its -wal and -shm
+    // are there) and with no application_id.
+    let other = open(&db);
+    other
+        .execute_batch(
+            "PRAGMA journal_mode=WAL; CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('mine');",
+        )
+        .unwrap();
+    assert!(files_of(&db).iter().all(|(_, f)| f.is_some()));
+    refused("another application's SQLite database", true);
+    other.pragma_update(None, "application_id", 0x4142_4344).unwrap();
+    refused("application_id is 0x41424344", true);
+    drop(other);
+    std::fs::remove_file(&db).unwrap();
+    for f in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{f}", db.display()));
+    }
+
+    // Ours, then migrated by a newer version.
+    crate::cli::sync_ok(&cfg);
+    let app: i64 = open(&db)
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(app, 1_433_293_689, "a new database carries the application_id");
+    open(&db).pragma_update(None, "user_version", 99).unwrap();
+    refused("a newer understory-sync to schema version 99", false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_while_the_token_endpoint_is_slow_is_a_clean_stop() {
+    // A token endpoint that never answers: SIGTERM must not wait out the request timeout and
+    // call it a failed key.
+    let app = axum::Router::new().route(
+        "/oauth2/token",
+        post(|| async {
+            tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+            StatusCode::OK
+        }),
+    );
+    let base = serve(app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = stub_config(dir.path(), &base);
+    for command in ["sync", "run"] {
+        let mut cmd = sync_cmd(&cfg, "secret");
+        if command == "run" {
+            cmd = Command::new(BIN);
+            cmd.args(["run", "--config"])
+                .arg(&cfg)
+                .env("UNDERSTORY_CLIENT_SECRET", "secret")
+                .env("UNDERSTORY_SYNC__SCHEDULE", "* * * * * *")
+                .env_remove("RUST_LOG");
+        }
+        let child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+        let started = std::time::Instant::now();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{command}: {err}"
+        );
+        let want = if command == "sync" { 7 } else { 0 };
+        assert_eq!(out.status.code(), Some(want), "{command}: {err}");
+        assert!(!err.contains("error"), "{command}: a stop is no error: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_handed_back_again_ends_the_stream_with_nothing_stored_twice() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // Bookings whose every page names the same `next`: a first load (which appends rows
+    // without a key) would store the booking once a request, for ever.
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&requests);
+    let booking = json!({
+        "id": "b-1", "created_at": "2026-01-01T10:00:00Z", "updated_at": "2026-01-01T10:00:00Z"
+    });
+    let app = token_endpoint().route(
+        "/v1/bookings",
+        get(move || {
+            let counted = Arc::clone(&counted);
+            let booking = booking.clone();
+            async move {
+                counted.fetch_add(1, Ordering::Relaxed);
+                Json(json!({"items": [booking], "next": "again"}))
+            }
+        }),
+    );
+    let base = serve(app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = sync_cmd(&stub_config(dir.path(), &base), "secret")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(errors[0].contains("already followed"), "{err}");
+    // The newest-update probe, the first page, the page at `again` (which names `again`).
+    assert!(
+        requests.load(Ordering::Relaxed) <= 4,
+        "{}",
+        requests.load(Ordering::Relaxed)
+    );
+    let stored: i64 = open(&dir.path().join("stub.sqlite"))
+        .query_row("SELECT count(*) FROM bookings WHERE id = 'b-1'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, 1, "stored once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_stops_itself_at_its_wall_clock_ceiling_and_the_next_resumes() {
+    let mut sc = small();
+    sc.faults = understory_sync::sandbox::config::FaultConfig {
+        slow: 1.0,
+        slow_ms: 30,
+        ..Default::default()
+    };
+    let sb = start(sc).await;
+    let (_dir, db) = temp_db();
+    let mut cfg = config(raw_config(&sb, &db));
+    cfg.api.max_concurrent = 1;
+    // Validation asks for a minute at least; the mechanism is the same at half a second.
+    cfg.sync.max_run = std::time::Duration::from_millis(500);
+    let started = std::time::Instant::now();
+    let first = sync(&cfg).await;
+    assert_eq!(
+        first.status,
+        understory_sync::sync::RunStatus::Interrupted,
+        "{first:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    cfg.sync.max_run = std::time::Duration::from_secs(600);
+    sb.set_faults(Default::default());
+    assert_eq!(
+        sync(&cfg).await.status,
+        understory_sync::sync::RunStatus::Succeeded
+    );
+    assert_converged(&db, &sb);
+}

@@ -7,7 +7,7 @@
 
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use understory_sync::sandbox::config::FaultConfig;
@@ -15,9 +15,8 @@ use understory_sync::sandbox::config::FaultConfig;
 use crate::cli::BIN;
 use crate::support::*;
 
-/// The service's group, the service, an analyst in the group, and a user outside it.
-const GROUP: u32 = 64_100;
-const SERVICE: u32 = 64_101;
+/// An analyst (added to the service's group) and a user outside it. The service's own user and
+/// group are the ones `systemd-sysusers` creates in the temporary root.
 const ANALYST: u32 = 64_102;
 const OTHER: u32 = 64_103;
 
@@ -71,6 +70,23 @@ fn readme_install_block() -> Vec<String> {
     block.lines().map(str::to_owned).collect()
 }
 
+/// The uid and gid `systemd-sysusers` gave `name` in `root`'s passwd and group files.
+fn sysusers_ids(root: &Path, name: &str) -> (u32, u32) {
+    let id = |file: &str, field: usize| -> u32 {
+        std::fs::read_to_string(root.join(file))
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("systemd-sysusers created {name} in {file}"))
+            .split(':')
+            .nth(field)
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    (id("etc/passwd", 2), id("etc/group", 2))
+}
+
 /// `Key=value` of the shipped oneshot unit.
 fn unit_value(unit: &str, key: &str) -> String {
     unit.lines()
@@ -106,18 +122,21 @@ struct Installed {
     snapshot: PathBuf,
     credentials: PathBuf,
     umask: String,
+    /// The service's user and group, as systemd-sysusers created them in the root.
+    uid: u32,
+    gid: u32,
 }
 
 impl Installed {
     /// A command of the job as the service runs it: its user, group, umask and credential.
     fn job(&self, args: &[&str]) -> Command {
-        let mut c = as_user(SERVICE, GROUP, &[], &self.umask, BIN, args);
+        let mut c = as_user(self.uid, self.gid, &[], &self.umask, BIN, args);
         c.env("CREDENTIALS_DIRECTORY", &self.credentials);
         c
     }
 
     fn analyst(&self, program: &str, args: &[&str]) -> Command {
-        as_user(ANALYST, ANALYST, &[GROUP], "0022", program, args)
+        as_user(ANALYST, ANALYST, &[self.gid], "0022", program, args)
     }
 }
 
@@ -139,6 +158,7 @@ fn install(base_url: &str, token_url: &str) -> Installed {
     }
     let r = root.display().to_string();
     let mut seen = Vec::new();
+    let mut ids: Option<(u32, u32)> = None;
     for line in readme_install_block() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') || line.starts_with("cargo build") {
@@ -152,8 +172,13 @@ fn install(base_url: &str, token_url: &str) -> Installed {
                     .replace("target/release/understory-sync", BIN)
                     .replace(" /etc/", &format!(" {r}/etc/"))
                     .replace(" /usr/local/bin/", &format!(" {r}/usr/local/bin/"))
-                    .replace("-g understory-sync", &format!("-g {GROUP}"))
                     .replace("'the-secret-key'", "'sandbox-secret'");
+                let cmd = if cmd.contains("-g understory-sync") {
+                    let gid = ids.expect("the README creates the group before it uses it").1;
+                    cmd.replace("-g understory-sync", &format!("-g {gid}"))
+                } else {
+                    cmd
+                };
                 let out = Command::new("bash")
                     .args(["-c", &cmd])
                     .current_dir(REPO)
@@ -161,9 +186,18 @@ fn install(base_url: &str, token_url: &str) -> Installed {
                     .unwrap();
                 assert!(out.status.success(), "{cmd}: {}", text(&out));
             }
-            // Done by hand below, from the unit and the sysusers file (no account is added to
-            // this machine, and no unit started).
-            "systemd-sysusers" | "systemctl" | "usermod" | "sqlite3" | "understory-sync" => {}
+            // The real systemd-sysusers, into the temporary root: it checks the file and
+            // creates the user and group there (the file argument is read as given).
+            "systemd-sysusers" => {
+                let cmd = step
+                    .replace("systemd-sysusers ", &format!("systemd-sysusers --root={r} "))
+                    .replace(" /etc/", &format!(" {r}/etc/"));
+                let out = Command::new("bash").args(["-c", &cmd]).output().unwrap();
+                assert!(out.status.success(), "{cmd}: {}", text(&out));
+                ids = Some(sysusers_ids(&root, "understory-sync"));
+            }
+            // Done by hand below, from the unit (no unit is started here).
+            "systemctl" | "usermod" | "sqlite3" | "understory-sync" => {}
             _ => panic!("the install test does not know how to follow the README's line: {line}"),
         }
         seen.push(word);
@@ -243,7 +277,8 @@ fn install(base_url: &str, token_url: &str) -> Installed {
     std::fs::create_dir_all(&state).unwrap();
     let state_mode = u32::from_str_radix(&unit_value(&unit, "StateDirectoryMode"), 8).unwrap();
     std::fs::set_permissions(&state, std::fs::Permissions::from_mode(state_mode)).unwrap();
-    std::os::unix::fs::chown(&state, Some(SERVICE), Some(GROUP)).unwrap();
+    let (uid, gid) = ids.expect("the README runs systemd-sysusers");
+    std::os::unix::fs::chown(&state, Some(uid), Some(gid)).unwrap();
     let credentials = root.join("run/credentials/understory-sync.service");
     std::fs::create_dir(&credentials).unwrap();
     let (name, source) = unit_value(&unit, "LoadCredential")
@@ -254,7 +289,7 @@ fn install(base_url: &str, token_url: &str) -> Installed {
     std::fs::copy(&source, credentials.join(&name)).unwrap();
     for (p, mode) in [(credentials.clone(), 0o500), (credentials.join(&name), 0o400)] {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-        std::os::unix::fs::chown(&p, Some(SERVICE), Some(GROUP)).unwrap();
+        std::os::unix::fs::chown(&p, Some(uid), Some(gid)).unwrap();
     }
     Installed {
         _root: dir,
@@ -264,51 +299,44 @@ fn install(base_url: &str, token_url: &str) -> Installed {
         snapshot,
         credentials,
         umask: unit_value(&unit, "UMask"),
+        uid,
+        gid,
     }
 }
 
-/// A sync as the service, during which the analyst reads `path`: it succeeds, and at least
-/// one read succeeded while it was still running. Returns the sync's output.
-async fn sync_while_the_analyst_reads(i: &Installed, config: &str, path: &Path) -> Output {
+/// A sync as the service, during which the analyst reads `path` over and over: it succeeds,
+/// at least one read landed while it was still running, and no read failed. Returns the
+/// sync's log (written to a file, so a full pipe never stalls the job).
+async fn sync_while_the_analyst_reads(i: &Installed, config: &str, path: &Path) -> String {
+    let log = i.root.join("sync.log");
     let mut sync = i
         .job(&["sync", "--config", config])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let (reads, error) = read_while_running(i, &mut sync, path, "SELECT count(*) FROM orders").await;
-    let out = sync.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(
-        reads > 0,
-        "the analyst read {} while the sync ran: {error:?}",
-        path.display()
-    );
-    out
-}
-
-/// Reads `path` with `sqlite3 -readonly` as the analyst, over and over while `child` runs;
-/// returns how many reads succeeded while it was still running, and the last failure.
-async fn read_while_running(
-    i: &Installed,
-    child: &mut Child,
-    path: &Path,
-    sql: &str,
-) -> (u32, Option<String>) {
-    let mut ok = 0;
-    let mut last_error = None;
+    let p = path.display().to_string();
+    let mut during = 0;
+    let mut failed = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
-    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
-        let p = path.display().to_string();
-        let out = i.analyst("sqlite3", &["-readonly", &p, sql]).output().unwrap();
-        if out.status.success() && child.try_wait().unwrap().is_none() {
-            ok += 1;
-        } else if !out.status.success() {
-            last_error = Some(text(&out));
+    while sync.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        let out = i
+            .analyst("sqlite3", &["-readonly", &p, "SELECT count(*) FROM orders"])
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            failed.push(text(&out));
+        } else if sync.try_wait().unwrap().is_none() {
+            during += 1;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    (ok, last_error)
+    let status = sync.wait().unwrap();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(during > 0, "the analyst read {p} while the sync ran");
+    assert!(failed.is_empty(), "every read of {p} succeeded: {failed:?}");
+    log
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -331,8 +359,9 @@ async fn the_readme_install_works_for_the_service_and_for_analysts() {
 
     // As installed: the config is root's, readable by the group only.
     let etc = i.config.parent().unwrap();
-    assert_eq!((mode_of(etc), owner_of(etc)), (0o750, (0, GROUP)));
-    assert_eq!((mode_of(&i.config), owner_of(&i.config)), (0o640, (0, GROUP)));
+    let (service, group) = (i.uid, i.gid);
+    assert_eq!((mode_of(etc), owner_of(etc)), (0o750, (0, group)));
+    assert_eq!((mode_of(&i.config), owner_of(&i.config)), (0o640, (0, group)));
 
     // Someone outside the group is told it is a permission problem, with the user's id.
     let out = as_user(OTHER, OTHER, &[], "0022", BIN, &["check", "--config", &config])
@@ -366,19 +395,19 @@ async fn the_readme_install_works_for_the_service_and_for_analysts() {
 
     // What the service left: group-readable, nobody else's, all owned by the service.
     let state = i.database.parent().unwrap();
-    assert_eq!((mode_of(state), owner_of(state)), (0o750, (SERVICE, GROUP)));
+    assert_eq!((mode_of(state), owner_of(state)), (0o750, (service, group)));
     for suffix in ["", "-wal", "-shm"] {
         let p = PathBuf::from(format!("{db}{suffix}"));
         assert_eq!(
             (mode_of(&p), owner_of(&p)),
-            (0o640, (SERVICE, GROUP)),
+            (0o640, (service, group)),
             "{}",
             p.display()
         );
     }
     assert_eq!(
         (mode_of(&i.snapshot), owner_of(&i.snapshot)),
-        (0o640, (SERVICE, GROUP))
+        (0o640, (service, group))
     );
 
     // After the run, and after a command that closes its connection cleanly (as `check` and
@@ -448,9 +477,8 @@ async fn the_readme_install_works_for_the_service_and_for_analysts() {
     // A second sync with changes: the analyst reads the snapshot (the whole old copy) while
     // it runs.
     sb.mutate(40);
-    let out = sync_while_the_analyst_reads(&i, &config, &i.snapshot).await;
+    let journal = sync_while_the_analyst_reads(&i, &config, &i.snapshot).await;
     assert_eq!(orders(&i.snapshot), sb.truth().orders.len() as u64);
-    let journal = text(&out);
     assert!(journal.contains("snapshot published"), "{journal}");
     assert!(i.root.join("etc").exists());
 }

@@ -10,6 +10,7 @@ mod docs;
 mod fan_out;
 mod first_load;
 mod help;
+mod hostile;
 mod install;
 mod operator;
 mod ops;

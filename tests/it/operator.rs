@@ -93,6 +93,21 @@ async fn a_long_run_logs_progress_per_stream_for_the_journal_and_in_json() {
         progress.iter().any(|l| l.contains("stream=\"order_line_items\"")),
         "per-parent streams get progress lines of their own: {err}"
     );
+    // The parent's rows are its own (its children have their lines), and its fan-out's share
+    // done is there.
+    let orders = sb.truth().orders.len() as u64;
+    for line in progress.iter().filter(|l| l.contains("stream=\"orders\"")) {
+        let field = |name: &str| -> u64 {
+            line.split(&format!(" {name}="))
+                .nth(1)
+                .and_then(|v| v.split(' ').next())
+                .unwrap_or_else(|| panic!("{name} in {line}"))
+                .parse::<f64>()
+                .unwrap() as u64
+        };
+        assert!(field("rows") <= orders, "{line}");
+        assert!(field("fan_out_done_pct") <= 100, "{line}");
+    }
 
     std::fs::remove_file(dir.path().join("sync.sqlite")).unwrap();
     let out = json_sync(&cfg, "sandbox-secret");
@@ -120,7 +135,10 @@ async fn status_during_a_run_shows_it_running_with_what_it_committed_so_far() {
     let db = dir.path().join("sync.sqlite");
     let mut child = spawn_until_commits(&mut sync_cmd(&cfg, "sandbox-secret"), &db, 6).await;
     // Requests are recorded at each progress tick (1 s here).
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while last_run(&db).4 == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let out = Command::new(BIN)
         .args(["status", "--json", "--database"])
         .arg(&db)

@@ -168,5 +168,9 @@ async fn the_learned_pace_is_where_the_next_run_starts() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&status.stdout);
-    assert!(text.contains("429s") && text.contains("pace"), "{text}");
+    assert!(
+        text.contains("429s") && text.contains("pace"),
+        "{text}{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
 }

@@ -545,7 +545,7 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         name: "TOML syntax error",
         code: 2,
-        says: "TOML",
+        says: "TOML syntax error at line 1, column 25 (key `database`): invalid basic string",
         make: |s| (s.appended("database = \"unterminated"), vec![]),
     },
     Mistake {
