@@ -27,6 +27,9 @@ pub const CREDENTIAL_NAME: &str = "understory-client-secret";
 /// The credential that holds the key of the refresh-token file.
 pub const KEY_CREDENTIAL_NAME: &str = "understory-token-key";
 const ENV_PREFIX: &str = "UNDERSTORY_SYNC";
+/// The largest response body read, decoded: some fifty times the largest page the docs allow
+/// (100 items), so a real answer never comes near it and a hostile one cannot take the memory.
+const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
 /// A run's wall-clock ceiling by default: a first load of a large account takes hours at the
 /// API's pace; the oneshot units' `TimeoutStartSec=` is a little longer.
 const DEFAULT_MAX_RUN_SECS: u64 = 6 * 3600;
@@ -174,6 +177,7 @@ pub struct RawApi {
     pub burst: u32,
     pub max_concurrent: u32,
     pub page_size: u32,
+    pub max_response_bytes: u64,
 }
 
 impl Default for RawApi {
@@ -189,6 +193,7 @@ impl Default for RawApi {
             burst: 10,
             max_concurrent: 4,
             page_size: 100,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -349,6 +354,8 @@ pub struct ApiConfig {
     /// Requests in flight at once: the start and the ceiling of the adaptive cap.
     pub max_concurrent: usize,
     pub page_size: u32,
+    /// A response body is read up to this many bytes, decoded, and refused past it.
+    pub max_response_bytes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -669,7 +676,7 @@ fn without_values(message: &str) -> String {
 }
 
 /// Keys that take a whole number.
-const WHOLE_NUMBER_KEYS: [&str; 18] = [
+const WHOLE_NUMBER_KEYS: [&str; 19] = [
     "auth.renew_before_secs",
     "api.connect_timeout_secs",
     "api.request_timeout_secs",
@@ -678,6 +685,7 @@ const WHOLE_NUMBER_KEYS: [&str; 18] = [
     "api.burst",
     "api.max_concurrent",
     "api.page_size",
+    "api.max_response_bytes",
     "retry.max_attempts",
     "retry.initial_backoff_ms",
     "retry.max_backoff_ms",
@@ -889,6 +897,9 @@ pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Resul
             burst: positive("api.burst", raw.api.burst)?,
             max_concurrent: positive("api.max_concurrent", raw.api.max_concurrent)?.get() as usize,
             page_size: raw.api.page_size,
+            max_response_bytes: usize::try_from(raw.api.max_response_bytes)
+                .unwrap_or(usize::MAX)
+                .max(64 * 1024),
         },
         retry: RetryConfig {
             max_attempts: raw.retry.max_attempts,

@@ -62,6 +62,30 @@ pub fn describe(e: &reqwest::Error) -> String {
     detail
 }
 
+/// Why a body could not be read whole.
+#[derive(Debug)]
+pub enum BodyError {
+    /// More than the cap, decoded (a gzip body counts as what it inflates to).
+    TooLarge { cap: usize },
+    Read(reqwest::Error),
+}
+
+/// Reads `resp`'s body, decoded, up to `cap` bytes: past it the read stops, so memory stays
+/// bounded whatever the server sends (a gzip bomb, a page of a million items).
+pub async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<bytes::Bytes, BodyError> {
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(BodyError::TooLarge { cap });
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Read)? {
+        if body.len() + chunk.len() > cap {
+            return Err(BodyError::TooLarge { cap });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 /// Server text (an error `code` or `message`, an OAuth `error_description`, a parser's quote of
 /// a body) made safe to put in a log line, an `error:` line, `sync_runs` or `status`: control
 /// characters (ESC, newlines, C1, bidi overrides) are written as `\u{…}` escapes, so a server

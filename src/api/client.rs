@@ -16,7 +16,7 @@ use super::retry::{Retry, classify};
 use super::types::ApiErrorBody;
 use crate::auth::{AccessToken, TokenSource};
 use crate::config::{Config, RetryConfig};
-use crate::http::{MESSAGE_CHARS, describe, printable, retry_after};
+use crate::http::{BodyError, MESSAGE_CHARS, describe, printable, read_capped, retry_after};
 use crate::pace::{self, Lane, Pace};
 use crate::shutdown::Stop;
 
@@ -37,6 +37,8 @@ pub struct ApiClient {
     /// Retries left in this run, over all streams.
     budget: AtomicU32,
     stop: Stop,
+    /// `api.max_response_bytes`: a body is read up to this, decoded.
+    max_body: usize,
 }
 
 impl ApiClient {
@@ -50,7 +52,13 @@ impl ApiClient {
     ) -> Result<Self, String> {
         let http = crate::http::build(&config.api)?;
         let pace = Pace::new(pace::Settings::from_config(config), learned);
-        let tokens = crate::auth::source(&config.auth, http.clone(), pace.clone(), scopes);
+        let tokens = crate::auth::source(
+            &config.auth,
+            http.clone(),
+            pace.clone(),
+            scopes,
+            config.api.max_response_bytes,
+        );
         Ok(Self {
             http,
             base: config.api.base_url.clone(),
@@ -59,6 +67,7 @@ impl ApiClient {
             retry: config.retry.clone(),
             budget: AtomicU32::new(config.retry.run_budget),
             stop,
+            max_body: config.api.max_response_bytes,
         })
     }
 
@@ -220,7 +229,10 @@ impl ApiClient {
                     .map_err(network)?;
                 let status = resp.status();
                 let retry_after = retry_after(resp.headers());
-                let body = resp.bytes().await.map_err(network)?;
+                let body = read_capped(resp, self.max_body).await.map_err(|e| match e {
+                    BodyError::TooLarge { cap } => Error::TooLarge { path: err_path(), cap },
+                    BodyError::Read(e) => network(e),
+                })?;
                 Ok::<_, Error>((status, retry_after, body))
             };
             // A stop abandons the request in flight: nothing was written for it yet, and the

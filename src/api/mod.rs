@@ -42,6 +42,12 @@ pub enum Error {
     /// Connect failure, timeout, reset, or a body cut short.
     #[error("GET {path} failed: {detail}")]
     Network { path: String, detail: String },
+    /// The body is larger than `api.max_response_bytes`, decoded: not retried, since the same
+    /// request gets the same answer.
+    #[error(
+        "GET {path} answered with more than {cap} bytes (api.max_response_bytes, decoded); a documented page is far smaller, so the API or a proxy sent something else (raise the limit only if that answer is expected)"
+    )]
+    TooLarge { path: String, cap: usize },
     /// The body is not the JSON the endpoint documents (garbled, or truncated by a proxy).
     #[error("GET {path} returned a malformed body: {detail}")]
     Malformed { path: String, detail: String },

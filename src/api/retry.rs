@@ -27,6 +27,7 @@ pub fn classify(error: &Error) -> Retry {
         | Error::Refused { .. }
         | Error::Unauthorized { .. }
         | Error::GaveUp { .. }
+        | Error::TooLarge { .. }
         | Error::Stopped { .. } => Retry::Never,
     }
 }

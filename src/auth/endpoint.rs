@@ -51,6 +51,8 @@ pub struct Endpoint {
     /// The job's one pace: token requests count against the same budget as the rest.
     pub pace: Pace,
     pub url: Url,
+    /// `api.max_response_bytes`: the answer is read up to this, decoded.
+    pub max_body: usize,
 }
 
 impl Endpoint {
@@ -72,10 +74,14 @@ impl Endpoint {
             .map_err(|e| Error::Unreachable(crate::http::describe(&e)))?;
         let status = resp.status();
         let retry_after = crate::http::retry_after(resp.headers());
-        let bytes = resp
-            .bytes()
+        let bytes = crate::http::read_capped(resp, self.max_body)
             .await
-            .map_err(|e| Error::Unreachable(crate::http::describe(&e)))?;
+            .map_err(|e| match e {
+                crate::http::BodyError::TooLarge { cap } => Error::BadResponse(format!(
+                    "the answer is larger than {cap} bytes (api.max_response_bytes, decoded)"
+                )),
+                crate::http::BodyError::Read(e) => Error::Unreachable(crate::http::describe(&e)),
+            })?;
         if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             permit.throttled(retry_after);
             return Err(Error::RateLimited);

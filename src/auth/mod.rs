@@ -35,11 +35,13 @@ pub fn source(
     http: reqwest::Client,
     pace: crate::pace::Pace,
     scopes: &[&str],
+    max_body: usize,
 ) -> TokenSource {
     let endpoint = Endpoint {
         http,
         pace,
         url: auth.token_url.clone(),
+        max_body,
     };
     let grant = match &auth.method {
         AuthMethod::ClientCredentials => Grant::ClientCredentials(ClientCredentials {

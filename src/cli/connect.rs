@@ -104,6 +104,7 @@ pub async fn connect(flags: Flags) -> Result<Exit, (Exit, anyhow::Error)> {
         http,
         pace: Pace::new(Settings::from_config(&cfg), None),
         url: cfg.auth.token_url.clone(),
+        max_body: cfg.api.max_response_bytes,
     };
     // Once only: a code is good for one exchange, and a retry after the server took it would
     // be a reuse, which revokes what the first exchange issued.

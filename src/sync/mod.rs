@@ -611,6 +611,7 @@ async fn walk(
     let mut in_flight = InFlight::default();
     // The next page, fetched while this one was read (see `ahead` below), with its query.
     let mut fetched_ahead: Option<(walk::Query, Fetched)> = None;
+    let mut said_oversized = false;
     let result = loop {
         if ctx.stop.is_stopped() {
             break Err(api_err(api::Error::Stopped {
@@ -634,6 +635,16 @@ async fn walk(
             }
             Err(e) => break Err(api_err(e)),
         };
+        // The docs are vague on limits: more items than asked for are stored (a real sync must
+        // not fail over it), and said once per walk.
+        if page.items.len() > ctx.config.api.page_size as usize && !said_oversized {
+            said_oversized = true;
+            tracing::warn!(
+                asked = ctx.config.api.page_size,
+                got = page.items.len(),
+                "the API sent more items than the page size asked for; storing them all"
+            );
+        }
         // A pass that walks to the end of its list (a bootstrap or a scan) will ask for `next`
         // whatever this page holds, so that request goes out now and the page is read on a
         // blocking thread meanwhile: the walk then waits for one page at a time, not for a
