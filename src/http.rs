@@ -66,7 +66,9 @@ pub fn describe(e: &reqwest::Error) -> String {
 #[derive(Debug)]
 pub enum BodyError {
     /// More than the cap, decoded (a gzip body counts as what it inflates to).
-    TooLarge { cap: usize },
+    TooLarge {
+        cap: usize,
+    },
     Read(reqwest::Error),
 }
 

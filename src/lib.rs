@@ -11,6 +11,7 @@ pub mod access;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod files;
 pub mod http;
 pub mod lock;
 pub mod metrics;

@@ -4,7 +4,6 @@
 //! reads half a file.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -152,11 +151,6 @@ pub fn render(report: &RunReport, finished: DateTime<Utc>) -> String {
 
 /// Atomically replaces `path` with `content`.
 pub fn write(path: &Path, content: &str) -> std::io::Result<()> {
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!(".tmp.{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(content.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    // Readable by node_exporter's group, not by everyone: it names the account's streams.
+    crate::files::replace(path, content.as_bytes(), 0o640)
 }

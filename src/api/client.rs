@@ -230,7 +230,10 @@ impl ApiClient {
                 let status = resp.status();
                 let retry_after = retry_after(resp.headers());
                 let body = read_capped(resp, self.max_body).await.map_err(|e| match e {
-                    BodyError::TooLarge { cap } => Error::TooLarge { path: err_path(), cap },
+                    BodyError::TooLarge { cap } => Error::TooLarge {
+                        path: err_path(),
+                        cap,
+                    },
                     BodyError::Read(e) => network(e),
                 })?;
                 Ok::<_, Error>((status, retry_after, body))

@@ -241,31 +241,11 @@ impl Vault {
         };
         let mut text = serde_json::to_vec_pretty(&file).map_err(|e| self.write_error(e))?;
         text.push(b'\n');
-        let dir = self.dir();
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}",
-            self.path.file_name().and_then(|n| n.to_str()).unwrap_or("token"),
-            std::process::id()
-        ));
-        let written = (|| {
-            // Before the first start of a systemd unit its StateDirectory may not exist yet.
-            create_private_dir(&dir)?;
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(&text)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &self.path)?;
-            File::open(&dir)?.sync_all()
-        })();
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(self.write_error(e));
-        }
-        Ok(())
+        // Before the first start of a systemd unit its StateDirectory may not exist yet; one
+        // that exists must be ours and closed to others.
+        create_private_dir(&self.dir())
+            .and_then(|()| crate::files::replace(&self.path, &text, 0o600))
+            .map_err(|e| self.write_error(e))
     }
 
     /// Holds an exclusive lock on `<file>.lock` until the returned guard drops, so two processes
@@ -278,13 +258,7 @@ impl Vault {
             path: path.clone(),
             cause: e.to_string(),
         };
-        let f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(err)?;
+        let f = crate::files::open_lock(&path, 0o600).map_err(err)?;
         tokio::task::spawn_blocking(move || f.lock().map(|()| f))
             .await
             .map_err(|e| self.write_error(e))?
@@ -336,8 +310,20 @@ impl Vault {
 /// made 0755 (before the umask), as `mkdir -p` would: `connect` run as root before the unit
 /// ever ran must not leave `/var/lib/understory-sync` closed to the service and the analysts.
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    if dir.exists() {
+    use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
+    if let Ok(meta) = fs::symlink_metadata(dir) {
+        // It holds a secret: it must be a directory of this user's that nobody else may
+        // write into (where they could swap the file for their own, or a link).
+        let mine = meta.uid() == rustix::process::geteuid().as_raw();
+        if !meta.is_dir() || !mine || meta.mode() & 0o022 != 0 {
+            return Err(std::io::Error::other(format!(
+                "{} must be a directory owned by {} that no one else can write to (mode {:04o}, owner uid {}); fix its owner and mode",
+                dir.display(),
+                crate::access::current_user(),
+                meta.mode() & 0o7777,
+                meta.uid()
+            )));
+        }
         return Ok(());
     }
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -88,8 +88,13 @@ async fn missing_scopes<'a>(cfg: &Config, scopes: &[&'a str]) -> Vec<&'a str> {
     let mut missing = Vec::new();
     for scope in scopes {
         let pace = understory_sync::pace::Pace::new(understory_sync::pace::Settings::from_config(cfg), None);
-        let probe =
-            understory_sync::auth::source(&cfg.auth, http.clone(), pace, &[scope], cfg.api.max_response_bytes);
+        let probe = understory_sync::auth::source(
+            &cfg.auth,
+            http.clone(),
+            pace,
+            &[scope],
+            cfg.api.max_response_bytes,
+        );
         if probe.token().await.is_err() {
             missing.push(*scope);
         }

@@ -191,7 +191,17 @@ async fn wait(
         for line in std::io::stdin().lock().lines() {
             let Ok(line) = line else { return };
             if let Some((_, query)) = line.trim().split_once('?') {
-                let _ = tx.blocking_send(pasted.code(query));
+                let outcome = pasted.code(query);
+                if matches!(
+                    outcome,
+                    Err(understory_sync::auth::authorize::CallbackError::StateMismatch)
+                ) {
+                    eprintln!(
+                        "that address is not this connect's (its state does not match); paste the one the browser opened from the address above"
+                    );
+                    continue;
+                }
+                let _ = tx.blocking_send(outcome);
                 return;
             }
         }
@@ -225,6 +235,19 @@ struct Callback {
 /// The redirect URI: checks the answer and tells the person in the browser what happened.
 async fn callback(AxState(cb): AxState<Arc<Callback>>, RawQuery(query): RawQuery) -> Response {
     let outcome = cb.attempt.code(query.as_deref().unwrap_or_default());
+    // Anyone on this machine, or any page open in the customer's browser, can send a request
+    // here: one that is not this attempt's is refused, and connect keeps waiting for its own.
+    if let Err(e @ understory_sync::auth::authorize::CallbackError::StateMismatch) = &outcome {
+        tracing::warn!("a redirect with another state was refused; still waiting for this connect's");
+        return (
+            axum::http::StatusCode::BAD_REQUEST,
+            Html(format!(
+                "<!doctype html><meta charset=\"utf-8\"><title>understory-sync</title><p>{}</p>",
+                e.to_string().replace('&', "&amp;").replace('<', "&lt;")
+            )),
+        )
+            .into_response();
+    }
     let text = match &outcome {
         Ok(_) => "Access granted. understory-sync is finishing the connection; the terminal shows the result. You can close this tab.".to_owned(),
         Err(e) => format!("understory-sync did not connect: {e}"),
@@ -248,10 +271,30 @@ fn open_browser(url: &str) {
     }
     let _ = std::process::Command::new("xdg-open")
         .arg(url)
+        .env_clear()
+        .envs(browser_env(std::env::vars()))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn();
+}
+
+/// What the browser opener may see of connect's environment: what a desktop session needs to
+/// show a page, nothing of the job's (`UNDERSTORY_*` holds the client secret and key paths).
+fn browser_env(vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
+    const DESKTOP: [&str; 10] = [
+        "DISPLAY",
+        "WAYLAND_DISPLAY",
+        "XAUTHORITY",
+        "XDG_RUNTIME_DIR",
+        "XDG_SESSION_TYPE",
+        "DBUS_SESSION_BUS_ADDRESS",
+        "HOME",
+        "PATH",
+        "LANG",
+        "USER",
+    ];
+    vars.filter(|(k, _)| DESKTOP.contains(&k.as_str())).collect()
 }
 
 /// Refreshes the stored token once and asks `/v1/me`, so a connection that cannot sync fails
@@ -270,4 +313,26 @@ async fn prove(cfg: &Config) -> Result<(), (Exit, anyhow::Error)> {
         me.company_name, me.company_id
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_browser_sees_no_secret_of_the_job() {
+        let vars = [
+            ("UNDERSTORY_CLIENT_SECRET", "s3cret"),
+            ("UNDERSTORY_SYNC__AUTH__TOKEN_KEY_FILE", "/etc/k"),
+            ("CREDENTIALS_DIRECTORY", "/run/c"),
+            ("DISPLAY", ":0"),
+            ("PATH", "/usr/bin"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let kept: Vec<String> = browser_env(vars.into_iter())
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(kept, ["DISPLAY", "PATH"]);
+    }
 }

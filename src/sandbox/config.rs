@@ -127,6 +127,9 @@ pub struct DataConfig {
     /// Cap generated `updated_at` at the world's start instead of spreading it, so the newest
     /// rows share one timestamp (several percent of them): a stress test for ties.
     pub updated_pile_up: bool,
+    /// Give every id a prefix holding `/ ? # %`, `..` and a space, as an API may: a client that
+    /// puts ids into URL paths unescaped asks for the wrong resource.
+    pub hostile_ids: bool,
 }
 
 impl Default for DataConfig {
@@ -140,6 +143,7 @@ impl Default for DataConfig {
             unknown_enum_share: 0.01,
             variants: false,
             updated_pile_up: false,
+            hostile_ids: false,
         }
     }
 }

@@ -89,12 +89,23 @@ pub enum Kind {
     BookingTicket = 16,
 }
 
+/// A seed with this bit set makes hostile ids (`DataConfig::hostile_ids`).
+const HOSTILE_IDS: u64 = 1 << 63;
+/// What every hostile id starts with: a path separator, a query, a fragment, an escape, a dot
+/// segment and a space.
+pub const HOSTILE_ID_PREFIX: &str = "../a b?c=1#d%2F/";
+
 /// A UUID-shaped id whose last group carries the kind and index, so lookups need no map; the
 /// rest is a hash of the seed, so a guessed id for another seed is rejected.
 pub fn make_id(seed: u64, kind: Kind, index: u64) -> String {
     let h = mix(seed ^ mix(((kind as u64) << 48) ^ index));
+    let prefix = if seed & HOSTILE_IDS != 0 {
+        HOSTILE_ID_PREFIX
+    } else {
+        ""
+    };
     format!(
-        "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+        "{prefix}{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
         h >> 32,
         (h >> 16) & 0xffff,
         (h >> 4) & 0xfff,
@@ -269,6 +280,11 @@ pub const LANGUAGES: [&str; 3] = ["en", "da", "de"];
 
 impl World {
     pub fn new(seed: u64, data: DataConfig, mutate: MutateConfig) -> Self {
+        let seed = if data.hostile_ids {
+            seed | HOSTILE_IDS
+        } else {
+            seed & !HOSTILE_IDS
+        };
         let mut w = Self {
             seed,
             company_id: make_id(seed, Kind::Company, 0),

@@ -116,6 +116,7 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
     let fail = |e: rusqlite::Error| classify(path, e);
     ours::check(path, MIGRATIONS_DIR.dirs().count())?;
     create_private(path)?;
+    warn_if_world_readable(path);
     #[allow(clippy::disallowed_methods)] // this is the one place allowed to open a connection
     let mut conn = Connection::open(path).map_err(fail)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
@@ -169,6 +170,20 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
 /// reads, nobody else: it holds customers' names, e-mail addresses and phone numbers. SQLite
 /// gives the `-wal` and `-shm` files the database's mode.
 const DATABASE_MODE: u32 = 0o640;
+
+/// The database holds customers' names, e-mail addresses and phone numbers: say so when every
+/// user of the machine can read it (made by hand, or by an older version under umask 022).
+fn warn_if_world_readable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o004 != 0
+    {
+        tracing::warn!(
+            path = %path.display(),
+            "every user of this machine can read the database, which holds customers' personal data: chmod 640 it (and its -wal and -shm)"
+        );
+    }
+}
 
 /// Creates the database file, empty, with `DATABASE_MODE` whatever the umask, unless it
 /// exists; never through a symlink (`O_EXCL`). SQLite then opens the file we made.

@@ -27,6 +27,13 @@ pub(super) fn check(path: &Path, latest: usize) -> Result<(), Error> {
         path: path.to_owned(),
         why,
     };
+    // SQLite would resolve a link and write through it (its `-wal` and `-shm` too): a link
+    // planted where the database is to be created must not redirect the job's writes.
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(refuse(
+            "is a symbolic link; set `database` to the file itself".into(),
+        ));
+    }
     let mut header = [0u8; 100];
     let read = match std::fs::File::open(path) {
         Ok(mut f) => read_up_to(&mut f, &mut header),

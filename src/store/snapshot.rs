@@ -26,18 +26,9 @@ impl Store {
             .file_name()
             .map_or_else(|| "snapshot".to_owned(), |n| n.to_string_lossy().into_owned());
         remove_stale(&dir, &name);
-        let tmp = dir.join(format!(
-            ".{name}.{:016x}.tmp",
-            chacha20poly1305::aead::rand_core::RngCore::next_u64(&mut chacha20poly1305::aead::OsRng)
-        ));
         // A new file of our own (O_EXCL, which also refuses a symlink planted at that name),
         // private until it is complete.
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| fail(e, to))?;
+        let (tmp, _) = crate::files::create_beside(to, 0o600).map_err(|e| fail(e, to))?;
         let written = self.vacuum_into(&tmp, to).and_then(|()| {
             let file = std::fs::OpenOptions::new()
                 .read(true)

@@ -176,7 +176,15 @@ async fn fetch_children(
         cause,
     };
     let lists = children.iter().zip(stats).map(|(&child, stats)| async move {
-        let path = format!("{}/{id}/{}", kind.path, child.path);
+        let path = crate::api::item_path(kind.path, id, Some(child.path)).ok_or_else(|| Error::Api {
+            stream: kind.name,
+            cause: api::Error::Refused {
+                path: crate::http::printable(id, 200),
+                status: 404,
+                code: "UNADDRESSABLE_ID".into(),
+                message: "an id no URL can address".into(),
+            },
+        })?;
         let paged = matches!(child.mode, Mode::PerParent(p) if p.paged);
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;

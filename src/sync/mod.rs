@@ -856,10 +856,15 @@ async fn retry_quarantined(
     let store = Arc::clone(&ctx.store);
     let ids = blocking(move || store.quarantined_ids(name)).await?;
     for id in ids {
-        let Some(raw) = fetch_by_id(ctx, kind, stats, &id).await? else {
-            let store = Arc::clone(&ctx.store);
-            blocking(move || store.release_quarantine(name, &id)).await?;
-            continue;
+        let raw = match fetch_by_id(ctx, kind, stats, &id).await? {
+            ById::Found(raw) => raw,
+            ById::Gone => {
+                let store = Arc::clone(&ctx.store);
+                blocking(move || store.release_quarantine(name, &id)).await?;
+                continue;
+            }
+            // Stays in quarantine, where an operator sees it.
+            ById::Unaddressable => continue,
         };
         let (items, bad) = read_page(kind, std::slice::from_ref(&raw));
         if !items.is_empty() {
@@ -879,17 +884,23 @@ async fn retry_quarantined(
     Ok(())
 }
 
-/// One item by id (`{path}/{id}`), or `None` when the API no longer has it (404).
-async fn fetch_by_id(
-    ctx: &Ctx,
-    kind: &'static Stream,
-    stats: &Stats,
-    id: &str,
-) -> Result<Option<Box<RawValue>>, Error> {
-    let path = format!("{}/{id}", kind.path);
+/// What asking for one item by id found.
+enum ById {
+    Found(Box<RawValue>),
+    /// 404: the API no longer has it.
+    Gone,
+    /// An id no URL can address (`.`, `..`, empty): nothing was asked.
+    Unaddressable,
+}
+
+/// One item by id (`{path}/{id}`, the id escaped as one path segment).
+async fn fetch_by_id(ctx: &Ctx, kind: &'static Stream, stats: &Stats, id: &str) -> Result<ById, Error> {
+    let Some(path) = api::item_path(kind.path, id, None) else {
+        return Ok(ById::Unaddressable);
+    };
     match ctx.api.get(stats, &path, &[]).await {
-        Ok(raw) => Ok(Some(raw)),
-        Err(e) if e.is_not_found() => Ok(None),
+        Ok(raw) => Ok(ById::Found(raw)),
+        Err(e) if e.is_not_found() => Ok(ById::Gone),
         Err(cause) => Err(Error::Api {
             stream: kind.name,
             cause,
@@ -922,11 +933,13 @@ async fn confirm_removals(
             continue;
         };
         match fetch_by_id(ctx, kind, stats, &id).await? {
-            Some(raw) => {
+            ById::Found(raw) => {
                 let (items, _) = read_page(kind, std::slice::from_ref(&raw));
                 still_listed.extend(items.into_iter().map(|i| i.row));
             }
-            None => confirmed.push(key),
+            ById::Gone => confirmed.push(key),
+            // Like a row without an id: removed only when two scans in a row miss it.
+            ById::Unaddressable => missed.push(key),
         }
     }
     tracing::info!(

@@ -453,3 +453,92 @@ async fn a_gzip_bomb_or_a_huge_page_is_refused_at_the_cap_and_a_page_a_little_lo
         .unwrap();
     assert_eq!(stored, 150);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_planted_where_the_job_writes_are_never_written_through() {
+    let sb = start(small()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let db = dir.path().join("sync.sqlite");
+    let cfg = crate::cli::write_config(dir.path(), &sb, "[metrics]\ntextfile = \"metrics.prom\"");
+    let link = |at: &str| std::os::unix::fs::symlink(&victim, dir.path().join(at)).unwrap();
+    let unlink = |at: &str| std::fs::remove_file(dir.path().join(at)).unwrap();
+    // The database and its lock, before a first run: refused, the link's target untouched.
+    for planted in ["sync.sqlite", "sync.sqlite.lock"] {
+        let _ = std::fs::remove_file(dir.path().join(planted));
+        link(planted);
+        let out = sync_cmd(&cfg, "sandbox-secret").output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(8), "{planted}: {err}");
+        assert_eq!(
+            err.lines().filter(|l| l.starts_with("error:")).count(),
+            1,
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious", "{planted}");
+        unlink(planted);
+    }
+    // The metrics textfile: a link at its name is replaced, never followed.
+    link("metrics.prom");
+    crate::cli::sync_ok(&cfg);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    let metrics = dir.path().join("metrics.prom");
+    assert!(
+        !std::fs::symlink_metadata(&metrics)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    for file in [&metrics, &db] {
+        let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode,
+            0o640,
+            "{} is not world-readable, whatever the umask",
+            file.display()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_holding_slashes_queries_fragments_escapes_dots_and_spaces_reach_their_own_urls() {
+    // Every id starts with "../a b?c=1#d%2F/". Unescaped, a by-id re-fetch or a fan-out would
+    // ask another path of the API (or none), and the lists would not converge.
+    let mut sc = small();
+    sc.data.hostile_ids = true;
+    let sb = start(sc).await;
+    let (_dir, db) = temp_db();
+    let mut raw = raw_config(&sb, &db);
+    for s in understory_sync::streams::ALL {
+        raw.streams.set(s.name, true);
+    }
+    let cfg = config(raw);
+    let first = sync(&cfg).await;
+    assert_eq!(
+        first.status,
+        understory_sync::sync::RunStatus::Succeeded,
+        "{first:?}"
+    );
+    let id: String = open(&db)
+        .query_row("SELECT id FROM orders LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        id.starts_with(understory_sync::sandbox::world::HOSTILE_ID_PREFIX),
+        "{id}"
+    );
+    // Removals are confirmed by id, and changed parents fetch their lists again.
+    sb.mutate(30);
+    let second = sync(&cfg).await;
+    assert_eq!(
+        second.status,
+        understory_sync::sync::RunStatus::Succeeded,
+        "{second:?}"
+    );
+    assert_converged(&db, &sb);
+    let line_items: i64 = open(&db)
+        .query_row("SELECT count(*) FROM order_line_items", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(line_items as usize, sb.truth().line_items.len());
+}

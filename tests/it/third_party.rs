@@ -314,34 +314,38 @@ async fn connect_through_the_consent_page_then_sync_on_the_refresh_token_alone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_forged_state_is_refused_and_nothing_is_stored() {
+async fn a_forged_state_is_refused_and_connect_waits_for_the_real_redirect() {
     let redirect = format!("http://127.0.0.1:{}/callback", free_port());
     let sb = start(app_sandbox(&redirect, Consent::Approve)).await;
     let c = customer(&sb, &redirect, "");
-    let (child, _url) = start_connect(&c);
-    // Another site sends the browser to the redirect URI with a code of its own choosing.
+    let (child, url) = start_connect(&c);
+    // Another site (or user) sends the browser to the redirect URI with a code of its own.
     let forged = browser()
         .get(format!("{redirect}?code=attacker-code&state=attacker-state"))
         .send()
         .await
-        .unwrap()
-        .text()
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    let page = forged.text().await.unwrap();
+    assert!(page.contains("cross-site request forgery"), "{page}");
+    // An error forged the same way does not end the attempt either.
+    let denied = browser()
+        .get(format!("{redirect}?error=access_denied&state=attacker-state"))
+        .send()
         .await
         .unwrap();
-    assert!(forged.contains("cross-site request forgery"), "{forged}");
+    assert_eq!(denied.status(), StatusCode::BAD_REQUEST);
+    // The customer's own consent still connects.
+    let landing = click_through(&url, "approve").await;
+    assert!(landing.contains("Access granted"), "{landing}");
     let (code, out, err) = finish_connect(child);
-    assert_eq!(code, Some(3), "{out}\n{err}");
-    assert_eq!(
-        err.lines().filter(|l| l.starts_with("error:")).count(),
-        1,
-        "{err}"
-    );
-    assert!(err.contains("state does not match"), "{err}");
-    assert!(!c.token_file().exists());
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(!err.lines().any(|l| l.starts_with("error:")), "{err}");
+    assert!(c.token_file().exists());
     assert_eq!(
         sb.auth_stats().codes_exchanged,
-        0,
-        "a forged code is never exchanged"
+        1,
+        "only the customer's code is exchanged, never the forged one"
     );
 }
 
