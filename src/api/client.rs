@@ -110,9 +110,15 @@ impl ApiClient {
     ) -> Result<T, Error> {
         self.retrying(stats, path, || async {
             let body = self.attempt(lane, stats, path, query).await?;
-            serde_json::from_slice::<T>(&body).map_err(|e| Error::Malformed {
-                path: path.to_owned(),
-                detail: printable(&e.to_string(), MESSAGE_CHARS),
+            serde_json::from_slice::<T>(&body).or_else(|e| {
+                // Bytes that are not UTF-8 inside an item's strings: the page is read with them
+                // marked, and that item goes to quarantine (`mend`).
+                super::mend::mend(&body)
+                    .and_then(|mended| serde_json::from_slice::<T>(&mended).ok())
+                    .ok_or_else(|| Error::Malformed {
+                        path: path.to_owned(),
+                        detail: printable(&e.to_string(), MESSAGE_CHARS),
+                    })
             })
         })
         .await

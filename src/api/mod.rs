@@ -5,6 +5,7 @@
 //! `crate::pace`'s.
 
 pub mod client;
+pub mod mend;
 pub mod retry;
 pub mod types;
 

@@ -162,6 +162,11 @@ impl Stream {
 
     /// Reads one listed item; an error names the item's id when it has one.
     pub fn read(&self, at: At<'_>, raw: &RawValue) -> Result<Item, String> {
+        if let Some((bytes, _)) = crate::api::mend::invalid_bytes(raw.get()) {
+            return Err(format!(
+                "item: not valid UTF-8 (bytes {bytes}); kept with them written as \\xNN"
+            ));
+        }
         let value = read::Node::parse(raw.get()).map_err(|e| format!("item: not JSON: {e}"))?;
         let fields = Fields::item(&value)?;
         let parsed = (self.parse)(at, fields).map_err(|e| match fields.str("id") {
@@ -199,7 +204,7 @@ impl Stream {
                     id: None,
                     parent_id: Some(parent_id.to_owned()),
                     error: format!("{} of {parent_id}, item {position}: {error}", self.name),
-                    raw_json: raw.get().to_owned(),
+                    raw_json: as_kept(raw),
                 }),
             }
         }
@@ -242,8 +247,14 @@ pub fn quarantined(stream: &'static str, raw: &RawValue, error: String) -> Quara
         id,
         parent_id: None,
         error,
-        raw_json: raw.get().to_owned(),
+        raw_json: as_kept(raw),
     }
+}
+
+/// An item's JSON as quarantine keeps it: as sent, with bytes that were not UTF-8 written as
+/// `\xNN` (see `api::mend`).
+fn as_kept(raw: &RawValue) -> String {
+    crate::api::mend::invalid_bytes(raw.get()).map_or_else(|| raw.get().to_owned(), |(_, shown)| shown)
 }
 
 // ---- column shapes shared by several streams ------------------------------------------------

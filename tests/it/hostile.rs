@@ -542,3 +542,63 @@ async fn ids_holding_slashes_queries_fragments_escapes_dots_and_spaces_reach_the
         .unwrap();
     assert_eq!(line_items as usize, sb.truth().line_items.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_that_is_not_utf8_goes_to_quarantine_and_its_page_is_stored() {
+    use axum::http::header::CONTENT_TYPE;
+    let item = |id: &str, name: &[u8]| {
+        let mut b = format!(
+            r#"{{"id":"{id}","created_at":"2026-01-01T10:00:00Z","updated_at":"2026-01-01T10:00:00Z","customer":{{"full_name":""#
+        )
+        .into_bytes();
+        b.extend_from_slice(name);
+        b.extend_from_slice(b"\"}}");
+        b
+    };
+    let mut page = b"{\"items\":[".to_vec();
+    page.extend(item("b-1", b"Ann"));
+    page.push(b',');
+    page.extend(item("b-2", b"J\xf8rgen \xff\xfe"));
+    page.push(b',');
+    page.extend(item("b-3", "Søren".as_bytes()));
+    page.extend_from_slice(b"]}");
+    let app = token_endpoint().route(
+        "/v1/bookings",
+        get(move || {
+            let page = page.clone();
+            async move { ([(CONTENT_TYPE, "application/json")], page) }
+        }),
+    );
+    let base = serve(app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = stub_config(dir.path(), &base);
+    for run in 0..2 {
+        let out = sync_cmd(&cfg, "secret").output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "run {run}: {err}");
+    }
+    let c = open(&dir.path().join("stub.sqlite"));
+    let ids: Vec<String> = c
+        .prepare("SELECT id FROM bookings ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(ids, ["b-1", "b-3"], "the page's other items are stored");
+    let (key, error, raw): (String, String, String) = c
+        .query_row("SELECT item_key, error, raw_json FROM quarantine", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert_eq!(key, "b-2");
+    assert!(error.contains("not valid UTF-8 (bytes f8 ff fe)"), "{error}");
+    assert!(
+        raw.contains(r"J\\xF8rgen \\xFF\\xFE"),
+        "its bytes are kept: {raw}"
+    );
+    assert!(
+        serde_json::from_str::<Value>(&raw).is_ok(),
+        "and it is JSON analysts can query: {raw}"
+    );
+}
