@@ -592,8 +592,26 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         name: "bad cron expression",
         code: 2,
-        says: "schedule",
+        says: "config key `schedule`: 'every day at noon': it has 4 fields",
         make: |s| s.env("UNDERSTORY_SYNC__SCHEDULE", "every day at noon"),
+    },
+    Mistake {
+        name: "a schedule that never fires (February 30th)",
+        code: 2,
+        says: "config key `schedule`: '0 0 30 2 *': it never fires",
+        make: |s| s.env("UNDERSTORY_SYNC__SCHEDULE", "0 0 30 2 *"),
+    },
+    Mistake {
+        name: "a minute out of range",
+        code: 2,
+        says: "minute 61 is out of range 0-59",
+        make: |s| s.env("UNDERSTORY_SYNC__SCHEDULE", "61 * * * *"),
+    },
+    Mistake {
+        name: "a fractional rate",
+        code: 2,
+        says: "UNDERSTORY_SYNC__API__REQUESTS_PER_SECOND: 0.5 is not a whole number",
+        make: |s| s.env("UNDERSTORY_SYNC__API__REQUESTS_PER_SECOND", "0.5"),
     },
     Mistake {
         name: "base_url not a URL",
