@@ -21,13 +21,19 @@ use super::token_vault::{Info, Key, Vault};
 /// The test hook for crash trials: `UNDERSTORY_SYNC_TEST_CRASH_AT=refresh-received` aborts the
 /// process after a refresh answer arrives and before it is stored; `refresh-saved` right after
 /// it is stored, before the access token is used.
+#[cfg(feature = "test-hooks")]
 const CRASH_HOOK: &str = "UNDERSTORY_SYNC_TEST_CRASH_AT";
 
+#[cfg(feature = "test-hooks")]
 fn crash_point(name: &str) {
     if std::env::var(CRASH_HOOK).is_ok_and(|v| v == name) {
         std::process::abort();
     }
 }
+
+/// No crash point outside test builds (the `test-hooks` feature).
+#[cfg(not(feature = "test-hooks"))]
+fn crash_point(_name: &str) {}
 
 /// A connection's refresh token, kept in its vault.
 pub struct Refresher {

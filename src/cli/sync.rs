@@ -9,7 +9,8 @@ use super::{Exit, exit_for, exit_for_failure};
 /// One sync with SIGTERM/SIGINT handled (a stop finishes the page in flight).
 pub async fn once(cfg: &Config) -> Result<Exit, (Exit, anyhow::Error)> {
     // The secret-hygiene test's way into the panic path: the message holds the whole config,
-    // which must print every secret redacted.
+    // which must print every secret redacted. Test builds only (the `test-hooks` feature).
+    #[cfg(feature = "test-hooks")]
     if std::env::var_os("UNDERSTORY_SYNC_TEST_PANIC").is_some() {
         panic!("UNDERSTORY_SYNC_TEST_PANIC is set; the configuration was {cfg:?}");
     }
