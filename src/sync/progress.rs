@@ -3,7 +3,7 @@
 //! pace, and for a stream with a fan-out the parents still waiting in `staging` and the share
 //! of its fan-out done), and every few seconds the run's requests in its `sync_runs` row, so
 //! `status` shows a run in progress as it goes (its row counts are kept by the commits
-//! themselves, see `store::Store::commit_group`).
+//! themselves, see `store::Store::commit_group`), and the pace learned so far in `pace_state`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,10 +22,17 @@ pub(super) async fn report(ctx: Arc<Ctx>, run_id: i64) {
     loop {
         tokio::time::sleep(tick).await;
         let (requests, retries, rate_limited) = ctx.progress.requests();
+        let learned = ctx.api.pace().learned();
         let store = Arc::clone(&ctx.store);
-        // Only `status` reads it, so a failure here (a busy or full disk) is the commits' to
-        // report, not ours.
-        let _ = blocking(move || store.record_requests(run_id, requests, retries, rate_limited)).await;
+        // The pace learned so far is kept as it changes, not only when the run ends: a run
+        // that is killed (a reboot, an OOM kill, a unit's timeout) after hours of finding the
+        // budget leaves it to the next. Only `status` and the next run read these, so a failure
+        // here (a busy or full disk) is the commits' to report, not ours.
+        let _ = blocking(move || {
+            store.record_requests(run_id, requests, retries, rate_limited)?;
+            store.save_pace(&learned, chrono::Utc::now())
+        })
+        .await;
         if let (Some(due), Some(every)) = (next_log, log_every)
             && Instant::now() >= due
         {

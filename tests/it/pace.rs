@@ -174,3 +174,58 @@ async fn the_learned_pace_is_where_the_next_run_starts() {
         String::from_utf8_lossy(&status.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_run_keeps_the_pace_it_learned() {
+    let mut sc = small();
+    sc.data.bookings = 3_000;
+    let sb = start(sc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = crate::cli::write_config(dir.path(), &sb, "");
+    let db = dir.path().join("sync.sqlite");
+    let mut cmd = sync_cmd(&cfg, "sandbox-secret");
+    cmd.env("UNDERSTORY_SYNC__API__REQUESTS_PER_SECOND", "5")
+        .env("UNDERSTORY_SYNC__API__MAX_REQUESTS_PER_SECOND", "200")
+        .env("UNDERSTORY_SYNC__API__BURST", "1")
+        .env("UNDERSTORY_SYNC__API__PAGE_SIZE", "10")
+        .env("UNDERSTORY_SYNC__SYNC__PROGRESS_SECS", "1")
+        .env("UNDERSTORY_SYNC__STREAMS__ORDERS", "false")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    // Slow start doubles the pace every 2 s while answers are clean; wait until the kept pace
+    // has grown past the configured start, then kill the run as a reboot would.
+    let kept = || -> Option<f64> {
+        open(&db)
+            .query_row("SELECT rate FROM pace_state", [], |r| r.get(0))
+            .ok()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while kept().is_none_or(|r| r < 10.0) && std::time::Instant::now() < deadline {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before its pace grew"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = child.wait();
+    let rate = kept().expect("the learned pace was kept while the run went on");
+    assert!(rate >= 10.0, "{rate}");
+    let status: String = open(&db)
+        .query_row("SELECT status FROM sync_runs ORDER BY id DESC LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(status, "running", "killed, not finished");
+    // The next run starts where the killed one had got to, not at the configured 5 req/s.
+    let mut raw = raw_config(&sb, &db);
+    raw.api.requests_per_second = 5;
+    raw.api.max_requests_per_second = 200;
+    raw.streams.set("orders", false);
+    let next = sync::run(&config(raw), Stop::never()).await.unwrap();
+    assert_eq!(next.pace.start_rate, rate, "{:?}", next.pace);
+}

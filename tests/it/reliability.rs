@@ -529,13 +529,13 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         name: "config file missing",
         code: 2,
-        says: "no-such.toml",
+        says: "no-such.toml does not exist; copy config/understory-sync.toml there",
         make: |s| (s.dir.join("no-such.toml"), vec![]),
     },
     Mistake {
         name: "config file unreadable (a directory)",
         code: 2,
-        says: "config",
+        says: "a-dir.toml cannot be read (Is a directory",
         make: |s| {
             let d = s.dir.join("a-dir.toml");
             std::fs::create_dir_all(&d).unwrap();
@@ -551,25 +551,25 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         name: "unknown top-level key",
         code: 2,
-        says: "databse",
+        says: "unknown field `databse`, expected one of",
         make: |s| (s.appended("databse = \"x.sqlite\""), vec![]),
     },
     Mistake {
         name: "unknown stream",
         code: 2,
-        says: "giftcards",
+        says: "there is no stream `giftcards`; the streams are",
         make: |s| (s.edited("[streams]\n", "[streams]\ngiftcards = true\n"), vec![]),
     },
     Mistake {
         name: "a number where a path belongs (database = 5)",
         code: 2,
-        says: "database",
+        says: "config key `database`: expected a path in quotes, got 5",
         make: |s| (s.edited("database = \"sync.sqlite\"", "database = 5"), vec![]),
     },
     Mistake {
         name: "wrong type (max_concurrent = \"four\")",
         code: 2,
-        says: "max_concurrent",
+        says: "invalid type: string, expected an integer for key `api.max_concurrent`",
         make: |s| {
             (
                 s.edited("max_concurrent = 8", "max_concurrent = \"four\""),
@@ -580,13 +580,13 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         name: "zero rate",
         code: 2,
-        says: "requests_per_second",
+        says: "config key `api.requests_per_second`: must be at least 1",
         make: |s| s.env("UNDERSTORY_SYNC__API__REQUESTS_PER_SECOND", "0"),
     },
     Mistake {
         name: "negative rate",
         code: 2,
-        says: "requests_per_second",
+        says: "UNDERSTORY_SYNC__API__REQUESTS_PER_SECOND: invalid type: 64-bit integer, expected an unsigned",
         make: |s| s.env("UNDERSTORY_SYNC__API__REQUESTS_PER_SECOND", "-5"),
     },
     Mistake {
@@ -616,19 +616,19 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         name: "base_url not a URL",
         code: 2,
-        says: "base_url",
+        says: "config key `api.base_url`: 'api.understory.io' is not a URL",
         make: |s| s.env("UNDERSTORY_SYNC__API__BASE_URL", "api.understory.io"),
     },
     Mistake {
         name: "plain http to a non-loopback host",
         code: 2,
-        says: "http",
+        says: "config key `api.base_url`: 'http://example.com/' is plain http",
         make: |s| s.env("UNDERSTORY_SYNC__API__BASE_URL", "http://example.com/"),
     },
     Mistake {
         name: "plain http token_url to a non-loopback host",
         code: 2,
-        says: "token_url",
+        says: "config key `auth.token_url`: 'http://auth.example.com/oauth2/token' is plain http",
         make: |s| {
             s.env(
                 "UNDERSTORY_SYNC__AUTH__TOKEN_URL",
@@ -639,13 +639,13 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         name: "client secret missing",
         code: 2,
-        says: "secret",
+        says: "config key `auth.client_secret`: missing: set auth.client_secret_file",
         make: |s| s.env("UNDERSTORY_CLIENT_SECRET", ""),
     },
     Mistake {
         name: "secret file unreadable",
         code: 2,
-        says: "client_secret_file",
+        says: "config key `auth.client_secret_file`: cannot read",
         make: |s| {
             (
                 s.edited("[auth]\n", "[auth]\nclient_secret_file = \"no-such-secret\"\n"),
@@ -656,13 +656,13 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         name: "wrong client secret",
         code: 3,
-        says: "secret",
+        says: "the token endpoint refused the credentials: invalid_client",
         make: |s| s.env("UNDERSTORY_CLIENT_SECRET", "not-the-secret"),
     },
     Mistake {
         name: "token endpoint unreachable",
         code: 4,
-        says: "token",
+        says: "the token endpoint is unreachable: could not connect",
         make: |s| {
             s.env(
                 "UNDERSTORY_SYNC__AUTH__TOKEN_URL",
@@ -674,7 +674,7 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         name: "database in a missing directory",
         code: 8,
-        says: "does not exist",
+        says: "/gone does not exist; create it, or change `database`",
         make: |s| {
             s.env(
                 "UNDERSTORY_SYNC__DATABASE",
@@ -685,7 +685,7 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         name: "database in a read-only directory",
         code: 8,
-        says: "ro",
+        says: "ro-test.sqlite.lock: permission denied for user",
         make: |s| {
             // Root writes through file modes; sysfs refuses even root a new file.
             if runs_as_root() {
@@ -703,7 +703,7 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         name: "database file is not SQLite",
         code: 8,
-        says: "not-sqlite",
+        says: "not-sqlite.sqlite is not a SQLite database",
         make: |s| {
             let f = s.dir.join("not-sqlite.sqlite");
             std::fs::write(&f, "these are my notes, not a database\n".repeat(200)).unwrap();
@@ -713,7 +713,7 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         name: "database from a newer schema version",
         code: 8,
-        says: "newer",
+        says: "was migrated by a newer understory-sync to schema version 999; this one knows up to",
         make: |s| {
             let f = s.dir.join("newer.sqlite");
             std::fs::copy(&s.db, &f).unwrap();
@@ -724,7 +724,7 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         name: "database locked by another sync",
         code: 6,
-        says: "pid",
+        says: "another understory-sync (pid ",
         make: |s| (s.cfg.clone(), vec![("HOLD_LOCK", String::new())]),
     },
 ];

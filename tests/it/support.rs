@@ -397,32 +397,75 @@ pub fn assert_converged(db: &Path, sb: &Sandbox) {
 
 /// A checksum of every data table's content, to prove a run wrote nothing.
 pub fn fingerprint(db: &Path) -> String {
+    fingerprint_columns(db, &BTreeMap::new())
+}
+
+/// The columns of every data table of `db`, by table: what a migration must keep.
+pub fn data_columns(db: &Path) -> BTreeMap<String, Vec<String>> {
+    let c = open(db);
+    understory_sync::streams::tables()
+        .iter()
+        .map(|t| {
+            let cols: Vec<String> = c
+                .prepare(&format!("SELECT name FROM pragma_table_info('{t}')"))
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            ((*t).to_owned(), cols)
+        })
+        .collect()
+}
+
+/// `fingerprint` over the named columns of each table (all of them where `only` names none).
+pub fn fingerprint_columns(db: &Path, only: &BTreeMap<String, Vec<String>>) -> String {
     let c = open(db);
     let mut out = String::new();
     for t in understory_sync::streams::tables() {
-        let sql = format!(
-            "SELECT group_concat(x, '|') FROM (SELECT raw_json || coalesce(removed_at, '') || last_changed_at AS x FROM {t} ORDER BY rowid)"
-        );
-        let sql = sql.replace(
-            "coalesce(removed_at, '')",
-            if matches!(t, "marketing_consents" | "events" | "experiences") {
-                "coalesce(removed_at, '')"
-            } else {
-                "''"
-            },
-        );
-        // A table an older schema lacks reads as empty, as it will be once migrated.
-        let v: Option<String> = match c.query_row(&sql, [], |r| r.get(0)) {
-            Err(e) if e.to_string().contains("no such table") => None,
+        // Every column, typed, in storage order: a migration that shuffled typed columns, or
+        // a run that rewrote a row, changes it, not only one that changed `raw_json`.
+        let select = only
+            .get(t)
+            .filter(|cols| !cols.is_empty())
+            .map_or_else(|| "*".to_owned(), |cols| cols.join(", "));
+        let mut stmt = match c.prepare(&format!("SELECT {select} FROM {t} ORDER BY rowid")) {
+            Err(e) if e.to_string().contains("no such table") => {
+                // A table an older schema lacks reads as empty, as it will be once migrated.
+                out.push_str(&format!("{t}:0:0;"));
+                continue;
+            }
             other => other.expect("fingerprint"),
         };
-        out.push_str(&format!(
-            "{t}:{}:{};",
-            v.as_deref().map_or(0, str::len),
-            v.map_or(0, |s| s
-                .bytes()
-                .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))))
-        ));
+        let columns = stmt.column_count();
+        let mut rows = stmt.raw_query();
+        let (mut n, mut h) = (0u64, 0u64);
+        let mut add = |bytes: &[u8]| {
+            for b in bytes {
+                h = h.wrapping_mul(31).wrapping_add(u64::from(*b));
+            }
+        };
+        while let Some(row) = rows.next().expect("fingerprint row") {
+            n += 1;
+            for i in 0..columns {
+                use rusqlite::types::ValueRef;
+                match row.get_ref(i).expect("column") {
+                    ValueRef::Null => add(b"N"),
+                    ValueRef::Integer(v) => add(format!("I{v}").as_bytes()),
+                    ValueRef::Real(v) => add(format!("R{v}").as_bytes()),
+                    ValueRef::Text(v) => {
+                        add(b"T");
+                        add(v);
+                    }
+                    ValueRef::Blob(v) => {
+                        add(b"B");
+                        add(v);
+                    }
+                }
+                add(b"|");
+            }
+        }
+        out.push_str(&format!("{t}:{n}:{h};"));
     }
     out
 }
