@@ -160,7 +160,7 @@ async fn crash_trial(seed: u64, t: &mut Trials) {
     t.trials += 1;
     t.rows += d.rows;
     t.lost += d.lost;
-    t.duplicated += d.extra;
+    t.duplicated += d.extra + d.stored_twice;
     t.differ += d.differ;
     if !integrity_ok(&db) {
         t.integrity_failures += 1;
@@ -400,7 +400,7 @@ struct FaultRow {
 fn stored_correctly(db: &Path, sb: &Sandbox) -> bool {
     !db.exists() || {
         let d = divergence(db, sb);
-        d.extra == 0 && d.differ == 0 && integrity_ok(db)
+        d.extra == 0 && d.differ == 0 && d.stored_twice == 0 && integrity_ok(db)
     }
 }
 

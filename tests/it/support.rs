@@ -240,11 +240,16 @@ pub struct Divergence {
     pub extra: usize,
     /// Rows held under the right key with other content.
     pub differ: usize,
+    /// Keys stored more than once (`count(*)` against `count(DISTINCT key)`), which the
+    /// comparison by key above cannot see: it reads rows into maps keyed by it.
+    pub stored_twice: usize,
+    /// Indexes still set aside for a first load (`deferred_indexes`).
+    pub set_aside: usize,
 }
 
 impl Divergence {
     pub fn is_clean(&self) -> bool {
-        self.lost == 0 && self.extra == 0 && self.differ == 0
+        self.lost == 0 && self.extra == 0 && self.differ == 0 && self.stored_twice == 0 && self.set_aside == 0
     }
 
     fn tally<K: Ord, V: PartialEq>(&mut self, got: &BTreeMap<K, V>, truth: &BTreeMap<K, V>) {
@@ -283,7 +288,50 @@ pub fn divergence(db: &Path, sb: &Sandbox) -> Divergence {
         s.iter().map(|k| (k.clone(), ())).collect()
     };
     d.tally(&set(&got.broken), &set(&truth.broken));
+    let c = open(db);
+    d.stored_twice = understory_sync::streams::tables()
+        .iter()
+        .map(|t| keys_stored_twice(&c, t))
+        .sum();
+    d.set_aside = c
+        .query_row("SELECT count(*) FROM deferred_indexes", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap_or(0) as usize;
     d
+}
+
+/// How many keys `table` holds more than once. The key is the columns of the table's unique
+/// index (its primary key or `<table>_key`), or `id` while a first load has it set aside.
+pub fn keys_stored_twice(c: &Connection, table: &str) -> usize {
+    let unique: Option<String> = c
+        .query_row(
+            &format!("SELECT name FROM pragma_index_list('{table}') WHERE \"unique\" = 1 ORDER BY origin = 'pk' DESC LIMIT 1"),
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    let key: Vec<String> = match unique {
+        Some(index) => c
+            .prepare(&format!(
+                "SELECT name FROM pragma_index_info('{index}') ORDER BY seqno"
+            ))
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap(),
+        None => vec!["id".to_owned()],
+    };
+    c.query_row(
+        &format!(
+            "SELECT count(*) FROM (SELECT 1 FROM {table} GROUP BY {} HAVING count(*) > 1)",
+            key.join(", ")
+        ),
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap_or(0) as usize
 }
 
 /// `PRAGMA integrity_check` answers `ok`.
@@ -310,6 +358,12 @@ pub fn assert_bookings_converged(db: &Path, sb: &Sandbox) {
 /// Asserts the database holds exactly the sandbox's ground truth, table by table.
 pub fn assert_converged(db: &Path, sb: &Sandbox) {
     assert_bookings_converged(db, sb);
+    let d = divergence(db, sb);
+    assert_eq!(
+        (d.stored_twice, d.set_aside),
+        (0, 0),
+        "no key stored twice, no index left aside"
+    );
     let (got, truth) = comparable(db, sb);
     assert!(
         got.orders == truth.orders,
