@@ -48,6 +48,7 @@ async fn retry_after_is_honoured_in_a_sync() {
     let (_dir, db) = temp_db();
     let cfg = config(raw_config(&sb, &db)); // waits 1 s when no Retry-After is sent
     sb.inject_after(3, Fault::RateLimited, 1);
+    sb.record();
     let run = sync(&cfg).await;
     assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
     assert_eq!(
@@ -55,6 +56,31 @@ async fn retry_after_is_honoured_in_a_sync() {
         (1, 2_000),
         "{:?}",
         run.pace
+    );
+    // From the server's side: after the 429, only requests that were already on their way
+    // (at most the concurrency cap, within moments), then nothing for two seconds: every
+    // stream paused. Then the sync went on.
+    let log = sb.arrivals();
+    let at = log
+        .iter()
+        .position(|a| a.status == 429)
+        .expect("the sandbox answered a 429");
+    let after: Vec<std::time::Duration> = log[at + 1..]
+        .iter()
+        .map(|a| a.at.duration_since(log[at].at))
+        .collect();
+    let pause = std::time::Duration::from_millis(1_950);
+    let in_flight: Vec<_> = after.iter().filter(|d| **d < pause).collect();
+    assert!(
+        in_flight.len() < 8
+            && in_flight
+                .iter()
+                .all(|d| **d < std::time::Duration::from_millis(300)),
+        "requests during the pause: {in_flight:?}"
+    );
+    assert!(
+        after.iter().any(|d| *d >= pause),
+        "the sync went on after the pause"
     );
 }
 
