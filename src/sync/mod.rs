@@ -612,6 +612,8 @@ async fn walk(
     // The next page, fetched while this one was read (see `ahead` below), with its query.
     let mut fetched_ahead: Option<(walk::Query, Fetched)> = None;
     let mut said_oversized = false;
+    // Whether this run already scanned a second time to settle rows without an id.
+    let mut rescanned = false;
     let result = loop {
         if ctx.stop.is_stopped() {
             break Err(api_err(api::Error::Stopped {
@@ -713,10 +715,23 @@ async fn walk(
             ),
             // Removals are decided from every key the scan listed: all its pages first.
             Next::ConfirmRemovals => {
-                break match in_flight.reap(ctx, kind, report, wake, 0).await {
+                let checked = match in_flight.reap(ctx, kind, report, wake, 0).await {
                     Ok(()) => confirm_removals(ctx, kind, stats, report).await,
                     Err(e) => Err(e),
                 };
+                match checked {
+                    // Rows without an id cannot be asked about: a second whole scan, at once,
+                    // settles them (a row both scans miss is gone), so one run converges.
+                    Ok(missed) if missed > 0 && !rescanned => {
+                        rescanned = true;
+                        tracing::info!(
+                            missed,
+                            "rows without an id were not listed: scanning once more to confirm their removal"
+                        );
+                        w.rescan(Utc::now());
+                    }
+                    other => break other.map(|_| ()),
+                }
             }
             Next::Done => break Ok(()),
         }
@@ -912,17 +927,18 @@ async fn fetch_by_id(ctx: &Ctx, kind: &'static Stream, stats: &Stats, id: &str) 
 /// traversal is not a snapshot and rows shift under the cursor. A 404 confirms the removal; an
 /// item the API still has is stored again (it was only missed); a row with no id to ask about
 /// (a legacy consent) counts one more miss and is removed at two consecutive misses.
+/// Returns how many candidates had no id to ask about (counted as missed once more).
 async fn confirm_removals(
     ctx: &Ctx,
     kind: &'static Stream,
     stats: &Stats,
     report: &mut StreamReport,
-) -> Result<(), Error> {
+) -> Result<usize, Error> {
     let name = kind.name;
     let store = Arc::clone(&ctx.store);
     let candidates = blocking(move || store.removal_candidates(name)).await?;
     if candidates.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let mut confirmed = Vec::new();
     let mut missed = Vec::new();
@@ -958,6 +974,7 @@ async fn confirm_removals(
         }),
         ..Commit::default()
     };
+    let without_id = commit.removals.as_ref().map_or(0, |r| r.missed.len());
     commit_page(ctx, commit, report).await?;
-    Ok(())
+    Ok(without_id)
 }

@@ -261,6 +261,16 @@ impl Walk {
         }
     }
 
+    /// After a complete scan: one more whole scan, at once (its first page forgets what the
+    /// last one listed).
+    pub fn rescan(&mut self, now: Timestamp) {
+        self.pass = new_pass(self.mode, &self.checkpoint, now);
+        self.cursor = None;
+        self.followed.clear();
+        self.fresh_scan = true;
+        self.resumed_scan = false;
+    }
+
     pub fn pass_kind(&self) -> PassKind {
         self.pass.kind
     }

@@ -90,3 +90,54 @@ async fn consents_removed_during_scans_are_marked_only_once_confirmed() {
         "the scan's keys live in SQLite"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_run_records_the_removal_of_a_consent_without_an_id() {
+    let sb = start(small()).await;
+    let (_dir, db) = temp_db();
+    let mut raw = raw_config(&sb, &db);
+    raw.streams = understory_sync::config::RawStreams::only(&["marketing_consents"]);
+    let cfg = config(raw);
+    sync(&cfg).await;
+    let live = |db: &std::path::Path| -> Vec<String> {
+        open(db)
+            .prepare("SELECT consent_key FROM marketing_consents WHERE removed_at IS NULL AND consent_key LIKE 'legacy:%'")
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert!(!live(&db).is_empty(), "the sandbox sends consents without an id");
+    // Advance the world until a stored consent without an id is gone from the API.
+    let mut gone = None;
+    for _ in 0..400 {
+        sb.mutate(1);
+        let truth = sb.truth();
+        if let Some(k) = live(&db).into_iter().find(|k| !truth.consents.contains_key(k)) {
+            gone = Some(k);
+            break;
+        }
+    }
+    let gone = gone.expect("a consent without an id was removed");
+    sb.record();
+    let run = sync(&cfg).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    assert!(
+        !live(&db).contains(&gone),
+        "{gone} is marked removed by this one run"
+    );
+    let truth = sb.truth();
+    assert!(
+        stored(&db).consents == truth.consents,
+        "live consents equal the API's after one run"
+    );
+    // The list was scanned twice in this run (the second settles what had no id), no more.
+    let scans = sb
+        .arrivals()
+        .iter()
+        .filter(|a| a.path == "/v1/marketing-consents" && a.status == 200)
+        .count();
+    let pages = truth.consents.len().div_ceil(100);
+    assert_eq!(scans, 2 * pages, "two whole scans of {pages} page(s)");
+}
