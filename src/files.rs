@@ -49,16 +49,27 @@ pub fn create_beside(path: &Path, mode: u32) -> std::io::Result<(PathBuf, std::f
     Ok((tmp, file))
 }
 
-/// Opens (creating if needed) a lock file at `path` without following a symlink there.
+/// Opens (creating if needed) a lock file at `path` without following a symlink there, and
+/// only if it is a plain file with one name: a FIFO would block the open (it is opened
+/// non-blocking), and a hard link to someone's file would be truncated by the pid written in.
 pub fn open_lock(path: &Path, mode: u32) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
+    use std::os::unix::fs::MetadataExt as _;
+    let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(mode)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.nlink() != 1 {
+        return Err(std::io::Error::other(format!(
+            "{} is not a plain file of its own (a FIFO, a device or a second name of another file); remove it",
+            path.display()
+        )));
+    }
+    Ok(file)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! dies: a stale lock file from a killed process never blocks the next run. The holder's pid is
 //! written into the file only to name it in the "busy" message.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -59,19 +59,9 @@ pub fn acquire(database: &Path) -> Result<Lock, Error> {
         lock: path.clone(),
         source,
     };
-    // Never through a symlink planted in its place (the pid written below would truncate its
-    // target); group-readable like the database, whatever the umask.
-    let opened = {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o640)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(&path)
-    };
+    // Never through a symlink planted in its place, never a FIFO or a second name of another
+    // file (the pid written below truncates it); group-readable like the database.
+    let opened = crate::files::open_lock(&path, 0o640);
     let mut file = match opened {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {

@@ -15,6 +15,10 @@ use super::{AccessToken, Error, form, hint};
 use crate::http::printable;
 use crate::pace::{Lane, Pace};
 
+/// The longest access-token lifetime believed: a day. Tokens are renewed before they expire,
+/// so a server claiming more only makes us renew sooner than it would need.
+const MAX_LIFETIME_SECS: u64 = 24 * 3600;
+
 /// The error body of the token endpoint, RFC 6749 §5.2.
 #[derive(Deserialize)]
 struct OAuthErrorBody {
@@ -116,11 +120,12 @@ impl Endpoint {
                 printable(kind, 64)
             )));
         }
-        // The docs leave the lifetime undocumented; an absent one is treated as the seeds' hour.
-        let lifetime = Duration::from_secs(token.expires_in.unwrap_or(3_599).max(1));
+        // The docs leave the lifetime undocumented; an absent one is treated as the seeds' hour,
+        // and a huge one as a day (the clock arithmetic must not overflow on a server's word).
+        let lifetime = Duration::from_secs(token.expires_in.unwrap_or(3_599).clamp(1, MAX_LIFETIME_SECS));
         tracing::debug!(
             lifetime_secs = lifetime.as_secs(),
-            scope = token.scope.as_deref().unwrap_or(""),
+            scope = %printable(token.scope.as_deref().unwrap_or(""), 200),
             refresh_token = token.refresh_token.is_some(),
             "token endpoint issued an access token"
         );

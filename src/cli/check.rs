@@ -53,7 +53,11 @@ pub async fn check(path: &std::path::Path) -> Result<Exit, (Exit, anyhow::Error)
         };
         (exit, anyhow::Error::new(e))
     })?;
-    println!("ok: /v1/me: company \"{}\" ({})", me.company_name, me.company_id);
+    println!(
+        "ok: /v1/me: company \"{}\" ({})",
+        understory_sync::http::printable(&me.company_name, 200),
+        understory_sync::http::printable(&me.company_id, 100)
+    );
     if let Some(granted) = api.tokens().granted_scopes().await {
         let missing: Vec<&str> = scopes
             .iter()
@@ -71,7 +75,7 @@ pub async fn check(path: &std::path::Path) -> Result<Exit, (Exit, anyhow::Error)
         }
         println!(
             "ok: granted scopes cover the enabled streams ({})",
-            granted.join(" ")
+            understory_sync::http::printable(&granted.join(" "), 300)
         );
     }
     let store = Store::open(&cfg.database).map_err(|e| (Exit::Database, e.into()))?;

@@ -310,7 +310,8 @@ async fn prove(cfg: &Config) -> Result<(), (Exit, anyhow::Error)> {
         .map_err(|e| fail(Exit::Auth, e))?;
     println!(
         "ok: the stored token refreshes; /v1/me: company \"{}\" ({})",
-        me.company_name, me.company_id
+        understory_sync::http::printable(&me.company_name, 200),
+        understory_sync::http::printable(&me.company_id, 100)
     );
     Ok(())
 }

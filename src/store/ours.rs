@@ -29,10 +29,19 @@ pub(super) fn check(path: &Path, latest: usize) -> Result<(), Error> {
     };
     // SQLite would resolve a link and write through it (its `-wal` and `-shm` too): a link
     // planted where the database is to be created must not redirect the job's writes.
-    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(refuse(
-            "is a symbolic link; set `database` to the file itself".into(),
-        ));
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(refuse(
+                "is a symbolic link; set `database` to the file itself".into(),
+            ));
+        }
+        // A FIFO or a device would block the read below, or feed it for ever.
+        Ok(m) if !m.is_file() => {
+            return Err(refuse(
+                "is not a regular file; `database` must name this job's file".into(),
+            ));
+        }
+        _ => {}
     }
     let mut header = [0u8; 100];
     let read = match std::fs::File::open(path) {

@@ -206,7 +206,11 @@ async fn fetch_children(
             items.extend(page.items);
             match page.next.filter(|n| !n.is_empty()) {
                 Some(next) if paged => {
-                    if !followed.insert(next.clone()) {
+                    if !followed.insert(std::hash::BuildHasher::hash_one(
+                        &std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default(
+                        ),
+                        &next,
+                    )) {
                         return Err(Error::Looping { stream: child.name });
                     }
                     cursor = Some(next);

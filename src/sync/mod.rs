@@ -252,7 +252,9 @@ pub async fn run_with_progress(
     progress: Arc<Progress>,
 ) -> Result<RunReport, Error> {
     let started = Instant::now();
-    let stop = with_ceiling(stop, config.sync.max_run);
+    let (stop, ceiling) = with_ceiling(stop, config.sync.max_run);
+    // Whatever ends the run ends its ceiling's timer (in `run` mode the process lives on).
+    let _ceiling = AbortOnDrop(ceiling);
     // Held until the run ends: one sync per database, and `start_run` may then safely mark
     // runs still "running" as abandoned.
     let _lock = crate::lock::acquire(&config.database)?;
@@ -412,9 +414,9 @@ pub async fn run_with_progress(
 
 /// `stop`, or `max_run` after now, whichever comes first: past its ceiling a run stops as on
 /// SIGTERM (the page in flight lands, the run is `interrupted`, the next one resumes).
-fn with_ceiling(stop: Stop, max_run: std::time::Duration) -> Stop {
+fn with_ceiling(stop: Stop, max_run: std::time::Duration) -> (Stop, tokio::task::JoinHandle<()>) {
     let (trigger, run_stop) = crate::shutdown::channel();
-    tokio::spawn(async move {
+    let timer = tokio::spawn(async move {
         tokio::select! {
             () = stop.stopped() => {}
             () = tokio::time::sleep(max_run) => tracing::warn!(
@@ -424,7 +426,16 @@ fn with_ceiling(stop: Stop, max_run: std::time::Duration) -> Stop {
         }
         trigger.stop();
     });
-    run_stop
+    (run_stop, timer)
+}
+
+/// Aborts its task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Waits for the writer thread, copies the WAL into the database (a passive checkpoint, which
@@ -871,7 +882,20 @@ async fn retry_quarantined(
     let store = Arc::clone(&ctx.store);
     let ids = blocking(move || store.quarantined_ids(name)).await?;
     for id in ids {
-        let raw = match fetch_by_id(ctx, kind, stats, &id).await? {
+        let fetched = match fetch_by_id(ctx, kind, stats, &id).await {
+            // One item the API will not give back (400, too large, unreadable) stays in
+            // quarantine: it must not stop the stream's walk, run after run.
+            Err(Error::Api { cause, .. }) if quarantine_can_wait(&cause) => {
+                tracing::warn!(
+                    item = %crate::http::printable(&id, 200),
+                    error = %cause,
+                    "a quarantined item could not be fetched again; it stays in quarantine"
+                );
+                continue;
+            }
+            other => other?,
+        };
+        let raw = match fetched {
             ById::Found(raw) => raw,
             ById::Gone => {
                 let store = Arc::clone(&ctx.store);
@@ -897,6 +921,15 @@ async fn retry_quarantined(
         wake.notify_one();
     }
     Ok(())
+}
+
+/// Whether fetching one quarantined item failed for that item alone (not for the run: a stop,
+/// a refused token, a rate limit or a dead API end the walk as usual).
+fn quarantine_can_wait(cause: &api::Error) -> bool {
+    matches!(
+        cause.root(),
+        api::Error::Refused { .. } | api::Error::TooLarge { .. } | api::Error::Malformed { .. }
+    )
 }
 
 /// What asking for one item by id found.

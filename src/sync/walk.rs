@@ -72,8 +72,9 @@ pub struct Walk {
     refused_at: Option<i64>,
     /// The last page's outcome, until its commit lands.
     pending: Option<(PageCommit, Option<String>)>,
-    /// Cursors this pass has followed: a `next` among them is a loop, not more pages.
-    followed: std::collections::HashSet<String>,
+    /// Cursors this pass has followed, hashed (a cursor is the server's text, of any length):
+    /// a `next` among them is a loop, not more pages.
+    followed: std::collections::HashSet<u64>,
 }
 
 /// The API handed back a `next` cursor this pass already followed: following it would ask for
@@ -122,7 +123,7 @@ impl Walk {
         };
         let mut walk = walk;
         if let Some(c) = &walk.cursor {
-            walk.followed.insert(c.clone());
+            walk.followed.insert(hash(c));
         }
         (walk, start)
     }
@@ -187,7 +188,7 @@ impl Walk {
         now: Timestamp,
     ) -> Result<PageCommit, Looping> {
         let next = next.filter(|n| !n.is_empty());
-        if next.as_ref().is_some_and(|n| self.followed.contains(n)) {
+        if next.as_ref().is_some_and(|n| self.followed.contains(&hash(n))) {
             return Err(Looping);
         }
         let pass = &mut self.pass;
@@ -237,7 +238,7 @@ impl Walk {
         self.checkpoint = commit.checkpoint;
         if !commit.done {
             if let Some(n) = &next {
-                self.followed.insert(n.clone());
+                self.followed.insert(hash(n));
             }
             self.cursor = next;
             return Next::Fetch;
@@ -308,6 +309,13 @@ fn new_pass(mode: Mode, checkpoint: &Checkpoint, now: Timestamp) -> Pass {
 
 /// Starts the pass's walk again from its first page: bootstrap from its progress, the others
 /// from the top. The candidate is kept: the older it is, the safer.
+/// A cursor's fingerprint for loop detection (a collision only ends a pass early, with an
+/// error line, and the next run starts it again).
+fn hash(cursor: &str) -> u64 {
+    use std::hash::{BuildHasher as _, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(cursor)
+}
+
 fn restart(pass: &mut Pass) {
     if pass.kind == PassKind::Bootstrap {
         pass.from = pass.progress;

@@ -463,22 +463,39 @@ async fn links_planted_where_the_job_writes_are_never_written_through() {
     let db = dir.path().join("sync.sqlite");
     let cfg = crate::cli::write_config(dir.path(), &sb, "[metrics]\ntextfile = \"metrics.prom\"");
     let link = |at: &str| std::os::unix::fs::symlink(&victim, dir.path().join(at)).unwrap();
-    let unlink = |at: &str| std::fs::remove_file(dir.path().join(at)).unwrap();
-    // The database and its lock, before a first run: refused, the link's target untouched.
-    for planted in ["sync.sqlite", "sync.sqlite.lock"] {
-        let _ = std::fs::remove_file(dir.path().join(planted));
-        link(planted);
+    // An empty file is what SQLite would happily make a database of.
+    let empty = dir.path().join("empty-victim");
+    std::fs::write(&empty, "").unwrap();
+    let refused = |what: &str| {
         let out = sync_cmd(&cfg, "sandbox-secret").output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(8), "{planted}: {err}");
+        assert_eq!(out.status.code(), Some(8), "{what}: {err}");
         assert_eq!(
             err.lines().filter(|l| l.starts_with("error:")).count(),
             1,
             "{err}"
         );
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious", "{planted}");
-        unlink(planted);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious", "{what}");
+        assert_eq!(std::fs::read(&empty).unwrap(), b"", "{what}");
+    };
+    // The database and its lock, before a first run: refused, the link's target untouched.
+    for (planted, target) in [("sync.sqlite", &empty), ("sync.sqlite.lock", &victim)] {
+        let at = dir.path().join(planted);
+        let _ = std::fs::remove_file(&at);
+        std::os::unix::fs::symlink(target, &at).unwrap();
+        refused(planted);
+        std::fs::remove_file(&at).unwrap();
     }
+    // A FIFO at the database's path (it would block the job) and a hard link to another
+    // file at the lock's (writing the pid would truncate it).
+    let fifo = Command::new("mkfifo").arg(&db).status().unwrap();
+    assert!(fifo.success());
+    refused("a FIFO as the database");
+    std::fs::remove_file(&db).unwrap();
+    let _ = std::fs::remove_file(dir.path().join("sync.sqlite.lock"));
+    std::fs::hard_link(&victim, dir.path().join("sync.sqlite.lock")).unwrap();
+    refused("a hard link as the lock");
+    std::fs::remove_file(dir.path().join("sync.sqlite.lock")).unwrap();
     // The metrics textfile: a link at its name is replaced, never followed.
     link("metrics.prom");
     crate::cli::sync_ok(&cfg);
@@ -562,20 +579,34 @@ async fn an_item_that_is_not_utf8_goes_to_quarantine_and_its_page_is_stored() {
     page.push(b',');
     page.extend(item("b-3", "Søren".as_bytes()));
     page.extend_from_slice(b"]}");
-    let app = token_endpoint().route(
-        "/v1/bookings",
-        get(move || {
-            let page = page.clone();
-            async move { ([(CONTENT_TYPE, "application/json")], page) }
-        }),
-    );
+    let app = token_endpoint()
+        .route(
+            "/v1/bookings",
+            get(move || {
+                let page = page.clone();
+                async move { ([(CONTENT_TYPE, "application/json")], page) }
+            }),
+        )
+        // Asked for again by id, it is refused: that must not stop the stream's later runs.
+        .route(
+            "/v1/bookings/{id}",
+            get(|| async {
+                (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"code": "BAD_REQUEST", "message": "no"})),
+                )
+            }),
+        );
     let base = serve(app).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = stub_config(dir.path(), &base);
-    for run in 0..2 {
+    for run in 0..3 {
         let out = sync_cmd(&cfg, "secret").output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "run {run}: {err}");
+        if run > 0 {
+            assert!(err.contains("stays in quarantine"), "run {run}: {err}");
+        }
     }
     let c = open(&dir.path().join("stub.sqlite"));
     let ids: Vec<String> = c

@@ -93,6 +93,14 @@ async fn a_long_run_logs_progress_per_stream_for_the_journal_and_in_json() {
         progress.iter().any(|l| l.contains("stream=\"order_line_items\"")),
         "per-parent streams get progress lines of their own: {err}"
     );
+    // Each per-parent stream ends with a summary line of its own.
+    for child in ["order_line_items", "order_transactions", "order_refunds"] {
+        assert!(
+            err.lines()
+                .any(|l| l.contains("stream finished") && l.contains(&format!("stream=\"{child}\""))),
+            "{child}: {err}"
+        );
+    }
     // The parent's rows are its own (its children have their lines), and its fan-out's share
     // done is there.
     let orders = sb.truth().orders.len() as u64;
