@@ -16,6 +16,10 @@ use crate::pace::Lane;
 use crate::store::{self, Children, Commit};
 use crate::streams::{Mode, Stream};
 
+/// Items one parent's per-parent list may hold: an experience has a few dozen ticket
+/// variants, an order a few line items; this is hundreds of times that.
+const MAX_LIST_ITEMS: usize = 20_000;
+
 /// Staged parents the fan-out takes from the database at a time.
 const FAN_OUT_BATCH: usize = 64;
 
@@ -204,6 +208,15 @@ async fn fetch_children(
                 .await
                 .map_err(api_err)?;
             items.extend(page.items);
+            // One parent's list is held whole until it is committed with its parent: a list
+            // that pages on and on must not take the memory.
+            if items.len() > MAX_LIST_ITEMS {
+                return Err(Error::ListTooLong {
+                    stream: child.name,
+                    parent: crate::http::printable(id, 200),
+                    max: MAX_LIST_ITEMS,
+                });
+            }
             match page.next.filter(|n| !n.is_empty()) {
                 Some(next) if paged => {
                     if !followed.insert(std::hash::BuildHasher::hash_one(

@@ -70,11 +70,21 @@ pub enum Error {
     Malformed { stream: &'static str, detail: String },
     #[error("{0}")]
     Auth(auth::Error),
-    /// The API handed back a cursor the pass had already followed (`walk::Looping`).
+    /// The API handed back a cursor the pass had already followed (`walk::Looping`), or fresh
+    /// cursors over items the pass's last pages already listed (`RecentPages`).
     #[error(
-        "{stream}: the API handed back a `next` cursor this pass had already followed; stopped instead of asking for the same pages for ever (nothing was stored twice; the next run starts the pass again)"
+        "{stream}: the API is handing out pages this pass already read (a `next` cursor already followed, or fresh cursors over items already listed); stopped instead of asking for ever (nothing was stored twice; the next run starts the pass again)"
     )]
     Looping { stream: &'static str },
+    /// One parent's per-parent list ran past `fan_out::MAX_LIST_ITEMS`.
+    #[error(
+        "{stream}: the list of {parent} ran past {max} items; stopped instead of holding it all (nothing of it was stored)"
+    )]
+    ListTooLong {
+        stream: &'static str,
+        parent: String,
+        max: usize,
+    },
     #[error("cannot start the sync: {0}")]
     Setup(String),
     #[error(transparent)]
@@ -104,7 +114,7 @@ impl Error {
                 api::Error::Stopped { .. } => Failure::Stopped,
                 _ => Failure::Api,
             },
-            Self::Malformed { .. } | Self::Looping { .. } => Failure::Api,
+            Self::Malformed { .. } | Self::Looping { .. } | Self::ListTooLong { .. } => Failure::Api,
             Self::Setup(_) => Failure::Internal,
             Self::Lock(crate::lock::Error::Busy { .. }) => Failure::LockBusy,
             Self::Lock(_) => Failure::Store,
@@ -623,6 +633,7 @@ async fn walk(
     // The next page, fetched while this one was read (see `ahead` below), with its query.
     let mut fetched_ahead: Option<(walk::Query, Fetched)> = None;
     let mut said_oversized = false;
+    let mut recent = RecentPages::default();
     // Whether this run already scanned a second time to settle rows without an id.
     let mut rescanned = false;
     let result = loop {
@@ -644,6 +655,7 @@ async fn walk(
             Err(e) if e.is_bad_request() && w.refused() => {
                 tracing::warn!(error = %e, "the API refused the cursor; restarting the pass from the high-water mark");
                 report.cursor_restarts += 1;
+                recent.clear();
                 continue;
             }
             Err(e) => break Err(api_err(e)),
@@ -686,6 +698,12 @@ async fn walk(
             Ok(read) => read,
             Err(e) => break Err(Error::Setup(format!("reading a page failed: {e}"))),
         };
+        // Fresh cursors over the same items are a loop too: a page that only repeats items of
+        // the pass's last few pages ends it (a first load, which appends, would store them
+        // again on every page).
+        if recent.repeats(&items) {
+            break Err(Error::Looping { stream: name });
+        }
         let Ok(step) = w.page(&items, next, Utc::now()) else {
             break Err(Error::Looping { stream: name });
         };
@@ -713,6 +731,7 @@ async fn walk(
             // catch-up pass re-lists the newest rows, which then find their stored copies by
             // key instead of being stored again (and folded) in a keyless table.
             Next::CatchUp => {
+                recent.clear();
                 let built = match in_flight.reap(ctx, kind, report, wake, 0).await {
                     Ok(()) => restore_indexes_unless_loading(ctx, kind, Ok(())).await,
                     Err(e) => Err(e),
@@ -721,9 +740,12 @@ async fn walk(
                     break Err(e);
                 }
             }
-            Next::Rescan => tracing::info!(
-                "the resumed scan is complete; scanning once more from the start to detect removals"
-            ),
+            Next::Rescan => {
+                recent.clear();
+                tracing::info!(
+                    "the resumed scan is complete; scanning once more from the start to detect removals"
+                );
+            }
             // Removals are decided from every key the scan listed: all its pages first.
             Next::ConfirmRemovals => {
                 let checked = match in_flight.reap(ctx, kind, report, wake, 0).await {
@@ -740,6 +762,7 @@ async fn walk(
                             "rows without an id were not listed: scanning once more to confirm their removal"
                         );
                         w.rescan(Utc::now());
+                        recent.clear();
                     }
                     other => break other.map(|_| ()),
                 }
@@ -750,6 +773,35 @@ async fn walk(
     // Whatever ended the walk, the pages already handed over land (or fail) before it returns.
     let landed = in_flight.reap(ctx, kind, report, wake, 0).await;
     result.and(landed)
+}
+
+/// The item keys of a pass's last few pages, hashed: what `repeats` compares a page with.
+#[derive(Default)]
+struct RecentPages(std::collections::VecDeque<std::collections::HashSet<u64>>);
+
+impl RecentPages {
+    /// Pages remembered: a loop of fresh cursors over up to this many pages is caught.
+    const PAGES: usize = 8;
+    /// A page this short may repeat itself legitimately (rows shifting under a small page).
+    const MIN_ITEMS: usize = 10;
+
+    /// Whether every item of `items` was on one of the last pages; remembers this page.
+    fn repeats(&mut self, items: &[Item]) -> bool {
+        use std::hash::BuildHasher as _;
+        let hasher = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+        let keys: std::collections::HashSet<u64> = items.iter().map(|i| hasher.hash_one(&i.key)).collect();
+        let repeated =
+            keys.len() >= Self::MIN_ITEMS && keys.iter().all(|k| self.0.iter().any(|page| page.contains(k)));
+        self.0.push_back(keys);
+        if self.0.len() > Self::PAGES {
+            self.0.pop_front();
+        }
+        repeated
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
 }
 
 /// Pages a walk may have handed to the writer and not yet seen land: enough for the writer to
