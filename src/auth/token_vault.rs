@@ -73,11 +73,30 @@ impl Key {
             path: path.to_owned(),
             cause: e.to_string(),
         };
-        let meta = fs::metadata(path).map_err(unreadable)?;
+        // Opened once, never through a link, and checked on the open file: a key another
+        // local user owns (or could swap in) would let them read the token file.
+        let mut file = OpenOptions::new()
+            .read(true)
+            .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+            .open(path)
+            .map_err(unreadable)?;
+        let meta = file.metadata().map_err(unreadable)?;
         if meta.permissions().mode() & 0o077 != 0 {
             return Err(Error::KeyExposed(path.to_owned()));
         }
-        let text = SecretString::from(fs::read_to_string(path).map_err(unreadable)?);
+        let owner = std::os::unix::fs::MetadataExt::uid(&meta);
+        if !meta.is_file() || (owner != 0 && owner != rustix::process::geteuid().as_raw()) {
+            return Err(Error::KeyUnreadable {
+                path: path.to_owned(),
+                cause: format!(
+                    "it must be a plain file owned by root or by {} (it is owned by uid {owner})",
+                    crate::access::current_user()
+                ),
+            });
+        }
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut file, &mut text).map_err(unreadable)?;
+        let text = SecretString::from(text);
         let t = text.expose_secret().trim();
         let bytes = if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
             (0..32)
@@ -337,6 +356,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_secrets_directory_others_can_write_to_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let root = tempfile::tempdir().unwrap();
+        let open = root.path().join("shared");
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+        let err = create_private_dir(&open).unwrap_err().to_string();
+        assert!(
+            err.contains("no one else can write to") && err.contains("mode 0777"),
+            "{err}"
+        );
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(create_private_dir(&open).is_ok());
+        let link = root.path().join("link");
+        std::os::unix::fs::symlink(&open, &link).unwrap();
+        assert!(
+            create_private_dir(&link).is_err(),
+            "a link is not the directory itself"
+        );
+    }
+
+    #[test]
     fn a_private_directory_leaves_the_parents_it_creates_open() {
         use std::os::unix::fs::PermissionsExt as _;
         let root = tempfile::tempdir().unwrap();
@@ -406,6 +447,15 @@ mod tests {
         assert!(matches!(Key::load(&path), Err(Error::KeyMalformed(_))));
         fs::write(&path, format!("{}\n", "ab".repeat(32))).unwrap();
         assert!(Key::load(&path).is_ok(), "hex is accepted");
+        // Another local user's key (where root can hand one over) is refused.
+        if rustix::process::geteuid().is_root() {
+            std::os::unix::fs::chown(&path, Some(64_123), None).unwrap();
+            assert!(matches!(Key::load(&path), Err(Error::KeyUnreadable { .. })));
+            std::os::unix::fs::chown(&path, Some(0), None).unwrap();
+        }
+        let link = path.with_extension("link");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(Key::load(&link).is_err(), "never through a link");
         assert_eq!(format!("{:?}", Key::load(&path).unwrap()), "Key([redacted])");
     }
 

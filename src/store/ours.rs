@@ -73,9 +73,14 @@ pub(super) fn check(path: &Path, latest: usize) -> Result<(), Error> {
         // be in the WAL: ours if the main file has our tables, or none (with a schema version
         // from a migration, or nothing committed at all).
         0 => {
-            let tables = tables(path).map_err(|e| refuse(format!("cannot be read as SQLite ({e})")))?;
-            let ours = tables.iter().any(|t| t == OUR_TABLE)
-                || (tables.is_empty() && (user_version > 0 || !committed_in_wal));
+            let mut tables = tables(path).map_err(|e| refuse(format!("cannot be read as SQLite ({e})")))?;
+            if tables.is_empty() && committed_in_wal {
+                // Everything is still in the WAL: read a private copy of the file and its WAL
+                // (the originals, and their `-shm`, stay untouched).
+                tables =
+                    tables_of_a_copy(path).map_err(|e| refuse(format!("cannot be read as SQLite ({e})")))?;
+            }
+            let ours = tables.iter().any(|t| t == OUR_TABLE) || (tables.is_empty() && !committed_in_wal);
             if !ours {
                 return Err(refuse(
                     "is another application's SQLite database (none of this job's tables); `database` must name this job's file".into(),
@@ -151,6 +156,39 @@ fn read_up_to(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+/// A WAL larger than this is not copied to be looked into: the file is refused instead.
+const MAX_WAL_COPY: u64 = 256 * 1024 * 1024;
+
+/// The tables of the file at `path` with its WAL applied, read from a copy of both in a private
+/// temporary directory, so that not even the `-shm` of the original is opened.
+fn tables_of_a_copy(path: &Path) -> std::io::Result<Vec<String>> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+    if std::fs::metadata(&wal)?.len() > MAX_WAL_COPY {
+        return Err(std::io::Error::other("its WAL is too large to look into"));
+    }
+    let dir = std::env::temp_dir().join(format!(
+        "understory-sync-check-{:016x}",
+        chacha20poly1305::aead::rand_core::RngCore::next_u64(&mut chacha20poly1305::aead::OsRng)
+    ));
+    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+    let looked = (|| {
+        let copy = dir.join("db");
+        std::fs::copy(path, &copy)?;
+        std::fs::copy(&wal, dir.join("db-wal"))?;
+        let conn = Connection::open_with_flags(&copy, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(std::io::Error::other)?;
+        let mut stmt = conn
+            .prepare(super::statements::get("sqlite_schema", "tables"))
+            .map_err(std::io::Error::other)?;
+        stmt.query_map([], |r| r.get(0))
+            .and_then(Iterator::collect)
+            .map_err(std::io::Error::other)
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    looked
 }
 
 /// The names of the tables in the file, read without a lock and without touching `-wal`/`-shm`.

@@ -187,7 +187,7 @@ async fn another_applications_file_or_a_newer_ones_is_refused_untouched() {
     let other = open(&db);
     other
         .execute_batch(
-            "PRAGMA journal_mode=WAL; CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('mine');",
+            "PRAGMA journal_mode=WAL; CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('mine'); PRAGMA user_version = 3;",
         )
         .unwrap();
     assert!(files_of(&db).iter().all(|(_, f)| f.is_some()));
@@ -539,6 +539,17 @@ async fn links_planted_where_the_job_writes_are_never_written_through() {
             file.display()
         );
     }
+    // A database made world-readable by hand is said to be, once a run.
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = sync_cmd(&cfg, "sandbox-secret").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(
+        err.matches("every user of this machine can read the database")
+            .count(),
+        1,
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -738,5 +749,39 @@ async fn a_per_parent_list_that_pages_on_and_on_is_stopped_before_it_takes_the_m
         pages.load(Ordering::Relaxed) <= 202,
         "{}",
         pages.load(Ordering::Relaxed)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_trickles_its_answer_is_cut_off_by_the_request_timeout() {
+    // One byte every 100 ms, for ever: `api.request_timeout_secs` bounds the whole exchange,
+    // not each read, so the run ends instead of hanging.
+    let app = token_endpoint().route(
+        "/v1/bookings",
+        get(|| async {
+            let drip = futures::stream::unfold((), |()| async {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                Some((Ok::<_, std::io::Error>(bytes::Bytes::from_static(b" ")), ()))
+            });
+            axum::body::Body::from_stream(drip)
+        }),
+    );
+    let base = serve(app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = stub_config(dir.path(), &base);
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[api]", "[api]\nrequest_timeout_secs = 1");
+    std::fs::write(&cfg, text).unwrap();
+    let started = std::time::Instant::now();
+    let out = sync_cmd(&cfg, "secret").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("timed out") || err.contains("cut short"), "{err}");
+    // Two attempts of a second each, and short backoffs: far from hanging.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
     );
 }

@@ -447,6 +447,15 @@ fn systemd_units_verify_and_their_exposure_is_at_most_1_2() {
         "verify warnings: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The oneshot units outlast a run's own ceiling (sync.max_run_secs, 6 h by default), so
+    // the job stops itself first and systemd's timeout only catches a run that cannot.
+    for unit in ["understory-sync.service", "understory-sync@acme.service"] {
+        let text = std::fs::read_to_string(dir.path().join(unit)).unwrap();
+        assert!(
+            text.contains("Type=oneshot") && text.contains("TimeoutStartSec=6h 10min"),
+            "{unit}"
+        );
+    }
     for unit in units.iter().filter(|u| u.ends_with(".service")) {
         let out = Command::new("systemd-analyze")
             .args(["security", "--offline=yes", "--no-pager", unit])
