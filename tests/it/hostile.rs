@@ -12,6 +12,17 @@ use serde_json::{Value, json};
 use crate::cli::{BIN, sync_cmd};
 use crate::support::*;
 
+/// Asserts the run exited with `code` and printed exactly one `error:` line; returns its stderr
+/// and that line.
+fn fails_with_one_line(out: &std::process::Output, code: i32) -> (String, String) {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    let line = errors[0].to_owned();
+    (err, line)
+}
+
 /// Serves `app` on a free loopback port; returns its base URL.
 async fn serve(app: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -287,11 +298,8 @@ async fn a_cursor_handed_back_again_ends_the_stream_with_nothing_stored_twice() 
     let out = sync_cmd(&stub_config(dir.path(), &base), "secret")
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(4), "{err}");
-    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "{err}");
-    assert!(errors[0].contains("already followed"), "{err}");
+    let (err, line) = fails_with_one_line(&out, 4);
+    assert!(line.contains("already followed"), "{err}");
     // The newest-update probe, the first page, the page at `again` (which names `again`).
     assert!(
         requests.load(Ordering::Relaxed) <= 4,
@@ -691,11 +699,8 @@ async fn fresh_cursors_over_the_same_items_end_the_stream_with_nothing_stored_tw
     let out = sync_cmd(&stub_config(dir.path(), &base), "secret")
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(4), "{err}");
-    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "{err}");
-    assert!(errors[0].contains("pages this pass already read"), "{err}");
+    let (err, line) = fails_with_one_line(&out, 4);
+    assert!(line.contains("pages this pass already read"), "{err}");
     assert!(
         requests.load(Ordering::Relaxed) <= 5,
         "{}",
@@ -737,12 +742,9 @@ async fn a_per_parent_list_that_pages_on_and_on_is_stopped_before_it_takes_the_m
     );
     std::fs::write(&cfg, text).unwrap();
     let out = sync_cmd(&cfg, "secret").output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(4), "{err}");
-    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "{err}");
+    let (err, line) = fails_with_one_line(&out, 4);
     assert!(
-        errors[0].contains("ticket_variants: the list of x-1 ran past 20000 items"),
+        line.contains("ticket_variants: the list of x-1 ran past 20000 items"),
         "{err}"
     );
     assert!(
