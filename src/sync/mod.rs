@@ -701,7 +701,9 @@ async fn walk(
         // Fresh cursors over the same items are a loop too: a page that only repeats items of
         // the pass's last few pages ends it (a first load, which appends, would store them
         // again on every page).
-        if recent.repeats(&items) {
+        // Only in a first load's crawl (sort=+created_at): there rows never shift back under
+        // the cursor, while an incremental pass legitimately re-lists rows updated meanwhile.
+        if w.pass_kind() == crate::store::checkpoint::PassKind::Bootstrap && recent.repeats(&items) {
             break Err(Error::Looping { stream: name });
         }
         let Ok(step) = w.page(&items, next, Utc::now()) else {
