@@ -16,6 +16,17 @@ use chacha20poly1305::aead::rand_core::RngCore as _;
 /// Replaces `path` with `content`, atomically, the new file readable as `mode` says whatever
 /// the umask.
 pub fn replace(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()> {
+    replace_owned(path, content, mode, None)
+}
+
+/// `replace`, the new file given to `owner` (uid, gid) before it takes the name: root writing
+/// into the service's own directory leaves a file the service can still read.
+pub fn replace_owned(
+    path: &Path,
+    content: &[u8],
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
         _ => PathBuf::from("."),
@@ -23,6 +34,9 @@ pub fn replace(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()> {
     let (tmp, mut file) = create_beside(path, mode)?;
     let written = (|| {
         file.write_all(content)?;
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::fchown(&file, Some(uid), Some(gid))?;
+        }
         file.set_permissions(std::fs::Permissions::from_mode(mode))?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)?;

@@ -56,6 +56,7 @@ pub fn source(
             auth.client_secret.clone(),
             token_vault::Vault::new(tp.token_file.clone()),
             tp.token_key.clone(),
+            token_vault::KeyFrom::of(tp.key_is_credential),
         )),
     };
     TokenSource::new(endpoint, grant, auth.renew_before)

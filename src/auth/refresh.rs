@@ -16,7 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::Error;
 use super::endpoint::{Endpoint, Issued};
-use super::token_vault::{Info, Key, Vault};
+use super::token_vault::{Info, Key, KeyFrom, Vault};
 
 /// The test hook for crash trials: `UNDERSTORY_SYNC_TEST_CRASH_AT=refresh-received` aborts the
 /// process after a refresh answer arrives and before it is stored; `refresh-saved` right after
@@ -42,17 +42,25 @@ pub struct Refresher {
     pub vault: Vault,
     /// The key file: a systemd credential or `auth.token_key_file`.
     pub key: PathBuf,
+    pub key_from: KeyFrom,
     /// The stored token's metadata as of the last read or write, for status and metrics.
     info: Mutex<Option<Info>>,
 }
 
 impl Refresher {
-    pub fn new(client_id: String, secret: SecretString, vault: Vault, key: PathBuf) -> Self {
+    pub fn new(
+        client_id: String,
+        secret: SecretString,
+        vault: Vault,
+        key: PathBuf,
+        key_from: KeyFrom,
+    ) -> Self {
         Self {
             client_id,
             secret,
             vault,
             key,
+            key_from,
             info: Mutex::new(None),
         }
     }
@@ -63,7 +71,7 @@ impl Refresher {
     }
 
     pub async fn fetch(&self, endpoint: &Endpoint) -> Result<Issued, Error> {
-        let key = Key::load(&self.key)?;
+        let key = Key::load(&self.key, self.key_from)?;
         // Held until the new token is stored: another process sharing the file waits, then reads
         // the token this one stored, instead of reusing the one this one rotated.
         let _lock = self.vault.lock().await?;

@@ -65,10 +65,31 @@ impl std::fmt::Debug for Key {
     }
 }
 
+/// Where a key file comes from, which decides who else may read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFrom {
+    /// `auth.token_key_file`: its owner alone may read it.
+    File,
+    /// A systemd credential: systemd copies it into a directory only the service can enter, and
+    /// may show it group-readable (`0440`, the mask of the ACL it grants the service user), so
+    /// group read is allowed; anything more is still refused.
+    Credential,
+}
+
+impl KeyFrom {
+    pub fn of(is_credential: bool) -> Self {
+        if is_credential {
+            Self::Credential
+        } else {
+            Self::File
+        }
+    }
+}
+
 impl Key {
     /// Reads a key file: 64 hex digits or base64 of 32 bytes, a trailing newline allowed. A file
     /// others can read is refused: the key is what keeps the token file useless to them.
-    pub fn load(path: &Path) -> Result<Self, Error> {
+    pub fn load(path: &Path, from: KeyFrom) -> Result<Self, Error> {
         let unreadable = |e: std::io::Error| Error::KeyUnreadable {
             path: path.to_owned(),
             cause: e.to_string(),
@@ -81,7 +102,11 @@ impl Key {
             .open(path)
             .map_err(unreadable)?;
         let meta = file.metadata().map_err(unreadable)?;
-        if meta.permissions().mode() & 0o077 != 0 {
+        let others = match from {
+            KeyFrom::File => 0o077,
+            KeyFrom::Credential => 0o037,
+        };
+        if meta.permissions().mode() & others != 0 {
             return Err(Error::KeyExposed(path.to_owned()));
         }
         let owner = std::os::unix::fs::MetadataExt::uid(&meta);
@@ -263,7 +288,7 @@ impl Vault {
         // Before the first start of a systemd unit its StateDirectory may not exist yet; one
         // that exists must be ours and closed to others.
         create_private_dir(&self.dir())
-            .and_then(|()| crate::files::replace(&self.path, &text, 0o600))
+            .and_then(|owner| crate::files::replace_owned(&self.path, &text, 0o600, owner))
             .map_err(|e| self.write_error(e))
     }
 
@@ -278,6 +303,9 @@ impl Vault {
             cause: e.to_string(),
         };
         let f = crate::files::open_lock(&path, 0o600).map_err(err)?;
+        if let Some((uid, gid)) = service_owner(&self.dir()) {
+            std::os::unix::fs::fchown(&f, Some(uid), Some(gid)).map_err(err)?;
+        }
         tokio::task::spawn_blocking(move || f.lock().map(|()| f))
             .await
             .map_err(|e| self.write_error(e))?
@@ -328,13 +356,18 @@ impl Vault {
 /// Creates `dir` for its owner only, if it does not exist yet. Parents it has to create are
 /// made 0755 (before the umask), as `mkdir -p` would: `connect` run as root before the unit
 /// ever ran must not leave `/var/lib/understory-sync` closed to the service and the analysts.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+///
+/// An existing `dir` must be this user's, or, for root, the service's own (re-running `connect`
+/// as root after the unit ran): then its owner is returned, and the files written there are
+/// given to it, or the service could no longer read its own token.
+fn create_private_dir(dir: &Path) -> std::io::Result<Option<(u32, u32)>> {
     use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
     if let Ok(meta) = fs::symlink_metadata(dir) {
-        // It holds a secret: it must be a directory of this user's that nobody else may
-        // write into (where they could swap the file for their own, or a link).
-        let mine = meta.uid() == rustix::process::geteuid().as_raw();
-        if !meta.is_dir() || !mine || meta.mode() & 0o022 != 0 {
+        // It holds a secret: it must be a directory nobody else may write into (where they
+        // could swap the file for their own, or a link).
+        let me = rustix::process::geteuid();
+        let mine = meta.uid() == me.as_raw();
+        if !meta.is_dir() || !(mine || me.is_root()) || meta.mode() & 0o022 != 0 {
             return Err(std::io::Error::other(format!(
                 "{} must be a directory owned by {} that no one else can write to (mode {:04o}, owner uid {}); fix its owner and mode",
                 dir.display(),
@@ -343,12 +376,22 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
                 meta.uid()
             )));
         }
-        return Ok(());
+        return Ok(service_owner(dir));
     }
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::DirBuilder::new().recursive(true).mode(0o755).create(parent)?;
     }
-    fs::DirBuilder::new().mode(0o700).create(dir)
+    fs::DirBuilder::new().mode(0o700).create(dir)?;
+    Ok(None)
+}
+
+/// The owner of `dir` when this process is root and the directory is another user's: whom
+/// the files root writes there must belong to.
+fn service_owner(dir: &Path) -> Option<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let me = rustix::process::geteuid();
+    let meta = fs::symlink_metadata(dir).ok()?;
+    (me.is_root() && meta.is_dir() && meta.uid() != me.as_raw()).then(|| (meta.uid(), meta.gid()))
 }
 
 #[cfg(test)]
@@ -375,6 +418,38 @@ mod tests {
             create_private_dir(&link).is_err(),
             "a link is not the directory itself"
         );
+    }
+
+    #[tokio::test]
+    async fn root_writing_into_the_services_directory_leaves_its_files_to_the_service() {
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("acme");
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o750)).unwrap();
+        std::os::unix::fs::chown(&dir, Some(64_123), Some(64_124)).unwrap();
+        let key = Key::create(&root.path().join("key")).unwrap();
+        let vault = Vault::new(dir.join("t.json"));
+        vault
+            .save(&key, &SecretString::from("rt".to_owned()), &info(Utc::now()))
+            .unwrap();
+        let lock = vault.lock().await.unwrap();
+        drop(lock);
+        for name in ["t.json", "t.json.lock"] {
+            let meta = fs::metadata(dir.join(name)).unwrap();
+            assert_eq!(
+                (meta.uid(), meta.gid(), meta.mode() & 0o777),
+                (64_123, 64_124, 0o600),
+                "{name}"
+            );
+        }
+        // Still refused when others may write into it.
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o770)).unwrap();
+        assert!(create_private_dir(&dir).is_err());
     }
 
     #[test]
@@ -442,21 +517,49 @@ mod tests {
         let path = dir.path().join("key");
         fs::write(&path, "c2hvcnQ=\n").unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(Key::load(&path), Err(Error::KeyExposed(_))));
+        assert!(matches!(
+            Key::load(&path, KeyFrom::File),
+            Err(Error::KeyExposed(_))
+        ));
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(matches!(Key::load(&path), Err(Error::KeyMalformed(_))));
+        assert!(matches!(
+            Key::load(&path, KeyFrom::File),
+            Err(Error::KeyMalformed(_))
+        ));
         fs::write(&path, format!("{}\n", "ab".repeat(32))).unwrap();
-        assert!(Key::load(&path).is_ok(), "hex is accepted");
+        assert!(Key::load(&path, KeyFrom::File).is_ok(), "hex is accepted");
+        // A systemd credential may show group read (the mask of its ACL); a file may not, and
+        // neither may be writable or readable by others.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o440)).unwrap();
+        assert!(Key::load(&path, KeyFrom::Credential).is_ok());
+        assert!(matches!(
+            Key::load(&path, KeyFrom::File),
+            Err(Error::KeyExposed(_))
+        ));
+        for mode in [0o460, 0o444] {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+            assert!(matches!(
+                Key::load(&path, KeyFrom::Credential),
+                Err(Error::KeyExposed(_))
+            ));
+        }
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         // Another local user's key (where root can hand one over) is refused.
         if rustix::process::geteuid().is_root() {
             std::os::unix::fs::chown(&path, Some(64_123), None).unwrap();
-            assert!(matches!(Key::load(&path), Err(Error::KeyUnreadable { .. })));
+            assert!(matches!(
+                Key::load(&path, KeyFrom::File),
+                Err(Error::KeyUnreadable { .. })
+            ));
             std::os::unix::fs::chown(&path, Some(0), None).unwrap();
         }
         let link = path.with_extension("link");
         std::os::unix::fs::symlink(&path, &link).unwrap();
-        assert!(Key::load(&link).is_err(), "never through a link");
-        assert_eq!(format!("{:?}", Key::load(&path).unwrap()), "Key([redacted])");
+        assert!(Key::load(&link, KeyFrom::File).is_err(), "never through a link");
+        assert_eq!(
+            format!("{:?}", Key::load(&path, KeyFrom::File).unwrap()),
+            "Key([redacted])"
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 use understory_sync::auth::Endpoint;
 use understory_sync::auth::authorize::{Attempt, CallbackError, OFFLINE};
-use understory_sync::auth::token_vault::{Info, Key, Vault};
+use understory_sync::auth::token_vault::{Info, Key, KeyFrom, Vault};
 use understory_sync::config::{self, AuthMethod, Config, ThirdParty};
 use understory_sync::pace::{Pace, Settings};
 use understory_sync::shutdown;
@@ -164,7 +164,7 @@ fn key(tp: &ThirdParty) -> Result<Key, (Exit, anyhow::Error)> {
         );
         return Ok(key);
     }
-    Key::load(&tp.token_key).map_err(|e| fail(Exit::Config, e))
+    Key::load(&tp.token_key, KeyFrom::of(tp.key_is_credential)).map_err(|e| fail(Exit::Config, e))
 }
 
 /// Serves the redirect URI until one answer arrives (or one is pasted), or the time is up.

@@ -62,6 +62,8 @@ pub struct State {
 pub struct Arrival {
     pub at: std::time::Instant,
     pub path: String,
+    /// The query string, without its `?` (empty when there is none).
+    pub query: String,
     pub status: u16,
 }
 
@@ -202,6 +204,18 @@ impl Sandbox {
             .unwrap_or_default()
     }
 
+    /// The requests seen since `record`, from the `from`-th on: a watcher polling the log
+    /// copies only what is new.
+    pub fn arrivals_since(&self, from: usize) -> Vec<Arrival> {
+        self.state
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|log| log.get(from..).unwrap_or_default().to_vec())
+            .unwrap_or_default()
+    }
+
     /// Makes the next `count` `/v1` requests fail with `fault`.
     pub fn inject(&self, fault: Fault, count: usize) {
         self.state.faults.inject(fault, count);
@@ -276,6 +290,7 @@ async fn serve(state: Arc<State>, router: Router, req: Request<Incoming>) -> io:
     }
     let arrived = std::time::Instant::now();
     let path = req.uri().path().to_owned();
+    let req_query = req.uri().query().unwrap_or_default().to_owned();
     let method = req.method().clone();
     let target = req
         .uri()
@@ -321,6 +336,7 @@ async fn serve(state: Arc<State>, router: Router, req: Request<Incoming>) -> io:
         log.push(Arrival {
             at: arrived,
             path,
+            query: req_query,
             status: resp.status().as_u16(),
         });
     }

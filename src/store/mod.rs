@@ -393,6 +393,12 @@ fn classify(path: &Path, e: rusqlite::Error) -> Error {
 /// Named SQL parameters, e.g. `(":id", Value::Text(..))`, for the store's own tables.
 pub type Params = Vec<(&'static str, Value)>;
 
+/// Whether `table` counts the complete scans that missed a row it cannot ask about by id
+/// (legacy consents): such a row goes at two misses in a row.
+pub fn counts_misses(table: &str) -> bool {
+    statements::has(table, "missed")
+}
+
 /// One item as it will be stored.
 #[derive(Debug)]
 pub struct Row {
@@ -628,6 +634,22 @@ impl Store {
                 .execute(rusqlite::named_params! {":stream": stream, ":item_key": key})?;
             Ok(())
         };
+        // A fan-out commit writes its parent only while the listing it fetched for still waits
+        // in `staging`. A newer listing staged meanwhile is written in its own turn; one the
+        // walk could not read dropped it (below), and the older copy must then neither
+        // overwrite the stored row nor release the newer one from quarantine.
+        if let Some(row) = &commit.unstage {
+            let waiting =
+                tx.prepare_cached(statements::get("staging", "done"))?
+                    .execute(rusqlite::named_params! {
+                        ":stream": stream,
+                        ":item_key": row.item_key,
+                        ":raw_json": row.raw_json,
+                    })?;
+            if waiting == 0 {
+                return Ok(out);
+            }
+        }
         let quarantine_in_use = self.quarantine_in_use.load(std::sync::atomic::Ordering::Relaxed);
         for row in &commit.rows {
             out.counts.add(upsert(tx, row, now)?);
@@ -648,14 +670,6 @@ impl Store {
                     })?;
                 out.staged += 1;
             }
-        }
-        if let Some(row) = &commit.unstage {
-            tx.prepare_cached(statements::get("staging", "done"))?
-                .execute(rusqlite::named_params! {
-                    ":stream": stream,
-                    ":item_key": row.item_key,
-                    ":raw_json": row.raw_json,
-                })?;
         }
         for set in &commit.children {
             let mut counts = Counts::default();
@@ -707,6 +721,11 @@ impl Store {
             if !seen {
                 out.newly_quarantined.push(q.clone());
             }
+            // An unreadable listing of a parent supersedes an older one waiting for its lists.
+            if q.parent_id.is_none() && q.stream == stream {
+                tx.prepare_cached(statements::get("staging", "drop"))?
+                    .execute(rusqlite::named_params! {":stream": stream, ":item_key": q.key})?;
+            }
             self.quarantine_in_use
                 .store(true, std::sync::atomic::Ordering::Relaxed);
         }
@@ -734,7 +753,7 @@ impl Store {
                 .execute(rusqlite::named_params! {":now": now, ":keys": json(&r.confirmed)})?;
             out.counts.removed += n as u64;
             // Tables whose rows may lack an id (legacy consents) count misses too.
-            if statements::has(table, "missed") {
+            if counts_misses(table) {
                 tx.prepare_cached(statements::get(table, "seen_again"))?
                     .execute(rusqlite::named_params! {":stream": stream})?;
                 tx.prepare_cached(statements::get(table, "missed"))?

@@ -190,16 +190,32 @@ async fn restore_indexes_unless_loading(
     let store = Arc::clone(&ctx.store);
     let name = kind.name;
     let mode = kind.mode;
+    let pending = {
+        let store = Arc::clone(&store);
+        blocking(move || {
+            if walk::first_load(mode, &store.load_checkpoint(name)?) {
+                return Ok(0);
+            }
+            let tables = store.deferred_indexes()?;
+            Ok(tables.into_iter().find(|(t, _)| t == name).map_or(0, |(_, n)| n))
+        })
+        .await
+    };
+    let pending = match pending {
+        Ok(0) => return result,
+        Ok(n) => n,
+        Err(e) => return result.and(Err(e)),
+    };
+    // Said before the build, which takes a while on a large table: an operator watching the
+    // log, and the crash trials aiming a kill at the build, know it has begun.
+    tracing::info!(
+        indexes = pending,
+        "first full load complete: building the indexes set aside"
+    );
     let started = Instant::now();
-    let restored = blocking(move || {
-        if walk::first_load(mode, &store.load_checkpoint(name)?) {
-            return Ok(None);
-        }
-        store.restore_indexes(name).map(Some)
-    })
-    .await;
+    let restored = blocking(move || store.restore_indexes(name)).await;
     match restored {
-        Ok(Some(built)) if built.indexes > 0 => {
+        Ok(built) if built.indexes > 0 => {
             tracing::info!(
                 indexes = built.indexes,
                 ids_listed_twice = built.folded,
@@ -1041,8 +1057,11 @@ async fn confirm_removals(
                 still_listed.extend(items.into_iter().map(|i| i.row));
             }
             ById::Gone => confirmed.push(key),
-            // Like a row without an id: removed only when two scans in a row miss it.
-            ById::Unaddressable => missed.push(key),
+            // Like a row without an id where the table counts misses (removed only when two
+            // scans in a row miss it); elsewhere it stays, rather than cost a second scan every
+            // run for a row nothing can settle.
+            ById::Unaddressable if crate::store::counts_misses(name) => missed.push(key),
+            ById::Unaddressable => {}
         }
     }
     tracing::info!(

@@ -122,3 +122,86 @@ async fn sigkill_during_the_fan_out_loses_and_duplicates_nothing() {
         .unwrap();
     assert_eq!(bare, 0);
 }
+
+/// A parent staged by a killed run, then changed into a listing the job cannot read: the walk
+/// quarantines the newer listing, and the older one still waiting in `staging` must neither be
+/// written over the stored row nor release the newer one from quarantine (found by the crash
+/// trials: a kill aimed at the index build, then a change, left the quarantine without it).
+#[test]
+fn a_parent_the_walk_could_not_read_is_not_overwritten_by_its_older_staged_listing() {
+    use understory_sync::store::{Children, Commit, Prune, Quarantined, Staged, Store};
+    use understory_sync::streams::{self, At};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.sqlite");
+    let store = Store::open(&db).unwrap();
+    let orders = streams::ALL.iter().find(|s| s.name == "orders").unwrap();
+    let id = "3ce64662-51f7-441a-a1ad-0200000000c5";
+    let older = format!(
+        r#"{{"id":"{id}","number":"1","status":"COMPLETED","created_at":"2025-10-27T14:30:00Z","updated_at":"2025-10-31T09:14:21Z"}}"#
+    );
+    let newer =
+        format!(r#"{{"id":"{id}","number":"1","status":"COMPLETED","updated_at":"2026-01-01T02:07:35Z"}}"#);
+    open(&db)
+        .execute(
+            "INSERT INTO staging (stream, item_key, raw_json, staged_at) VALUES ('orders', ?1, ?2, '2026-01-01T00:00:00Z')",
+            [id, older.as_str()],
+        )
+        .unwrap();
+    let now = chrono::Utc::now();
+    // The walk lists the newer version, which lacks `created_at`.
+    let raw = serde_json::value::RawValue::from_string(newer.clone()).unwrap();
+    let error = orders.read(At::TOP, &raw).unwrap_err();
+    store
+        .commit_group(
+            &[Commit {
+                stream: "orders",
+                quarantined: vec![Quarantined {
+                    stream: "orders",
+                    key: id.into(),
+                    id: Some(id.into()),
+                    parent_id: None,
+                    error,
+                    raw_json: newer.clone(),
+                }],
+                ..Commit::default()
+            }],
+            now,
+        )
+        .unwrap();
+    assert_eq!(staged(&db, "orders"), 0, "the older listing no longer waits");
+    // A fan-out that had the older listing in hand when the walk quarantined the newer one.
+    let raw = serde_json::value::RawValue::from_string(older.clone()).unwrap();
+    let row = orders.read(At::TOP, &raw).unwrap().row;
+    store
+        .commit_group(
+            &[Commit {
+                stream: "orders",
+                rows: vec![row],
+                children: vec![Children {
+                    table: "order_line_items",
+                    parent_id: id.into(),
+                    rows: Vec::new(),
+                    prune: Prune::BeyondPosition(0),
+                    quarantined: Vec::new(),
+                }],
+                unstage: Some(Staged {
+                    item_key: id.into(),
+                    raw_json: older,
+                }),
+                ..Commit::default()
+            }],
+            now,
+        )
+        .unwrap();
+    let c = open(&db);
+    let stored: i64 = c
+        .query_row("SELECT count(*) FROM orders WHERE id = ?1", [id], |r| r.get(0))
+        .unwrap();
+    let kept: String = c
+        .query_row("SELECT raw_json FROM quarantine WHERE item_key = ?1", [id], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!((stored, kept), (0, newer));
+}

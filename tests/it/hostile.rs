@@ -787,3 +787,60 @@ async fn a_server_that_trickles_its_answer_is_cut_off_by_the_request_timeout() {
         started.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_with_an_id_no_url_can_address_costs_no_second_scan_once_it_is_gone() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    // An event listed once with the id "..", then no more: it cannot be asked about by id, and
+    // `events` keeps no count of misses, so it stays; but no run scans twice for it.
+    let listed = Arc::new(AtomicBool::new(true));
+    let scans = Arc::new(AtomicUsize::new(0));
+    let app = token_endpoint().route(
+        "/v1/events",
+        get({
+            let (listed, scans) = (Arc::clone(&listed), Arc::clone(&scans));
+            move || {
+                scans.fetch_add(1, Ordering::SeqCst);
+                let items = if listed.load(Ordering::SeqCst) {
+                    json!([{"id": ".."}, {"id": "e-1"}])
+                } else {
+                    json!([{"id": "e-1"}])
+                };
+                async move { Json(json!({"items": items})) }
+            }
+        }),
+    );
+    let base = serve(app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = stub_config(dir.path(), &base);
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("bookings = true", "bookings = false\nevents = true");
+    std::fs::write(&cfg, text).unwrap();
+    let run = || {
+        let out = sync_cmd(&cfg, "secret").output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run();
+    listed.store(false, Ordering::SeqCst);
+    for _ in 0..2 {
+        let before = scans.load(Ordering::SeqCst);
+        run();
+        assert_eq!(scans.load(Ordering::SeqCst) - before, 1, "one scan per run");
+    }
+    let live: i64 = open(&dir.path().join("stub.sqlite"))
+        .query_row("SELECT count(*) FROM events WHERE removed_at IS NULL", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(
+        live, 2,
+        "the unaddressable event stays: nothing can confirm it gone"
+    );
+}

@@ -107,28 +107,67 @@ async fn a_dead_token_endpoint_fails_the_run_once_before_any_stream() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_learned_pace_is_where_the_next_run_starts() {
+/// The hidden budget the pace tests' sandbox enforces: 40 requests in any one-second window.
+const BUDGET: f64 = 40.0;
+
+fn budgeted() -> understory_sync::sandbox::SandboxConfig {
     let mut sc = small();
     sc.data.bookings = 3_000;
     sc.rate_limit = RateLimitConfig {
-        requests_per_window: 40,
+        requests_per_window: BUDGET as u32,
         window_ms: 1_000,
         max_concurrent: 8,
         retry_after_secs: None,
         penalty_ms: 1_000,
     };
-    let sb = start(sc).await;
+    sc
+}
+
+/// What the sandbox saw of one run: its `/v1` requests, how many were refused with 429, and
+/// their rate (requests over the span from the first to the last).
+struct Seen {
+    requests: usize,
+    refused: usize,
+    rate: f64,
+    /// Requests in the run's first two seconds.
+    first_two_secs: usize,
+}
+
+fn seen(log: &[understory_sync::sandbox::Arrival]) -> Seen {
+    let api: Vec<_> = log.iter().filter(|a| a.path.starts_with("/v1/")).collect();
+    let (first, last) = (api[0].at, api[api.len() - 1].at);
+    let span = last.duration_since(first).as_secs_f64().max(1e-3);
+    Seen {
+        requests: api.len(),
+        refused: api.iter().filter(|a| a.status == 429).count(),
+        rate: api.len() as f64 / span,
+        first_two_secs: api
+            .iter()
+            .filter(|a| a.at.duration_since(first) < Duration::from_secs(2))
+            .count(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_learned_pace_is_where_the_next_run_starts() {
+    let sb = start(budgeted()).await;
     let (_dir, db) = temp_db();
-    let mut raw = raw_config(&sb, &db);
-    raw.api.requests_per_second = 20;
-    raw.api.burst = 1;
-    raw.api.page_size = 20;
-    raw.streams.set("orders", false);
-    raw.retry.max_attempts = 20;
-    raw.retry.run_budget = 1_000;
-    let cfg = config(raw);
-    let first = sync(&cfg).await;
+    // The first run loads the bookings; the second, configured the same but for the orders, is
+    // a first load of the orders: a long list read at the pace the first run learned.
+    let raw = |orders: bool| {
+        let mut raw = raw_config(&sb, &db);
+        raw.api.requests_per_second = 5;
+        raw.api.burst = 1;
+        raw.api.page_size = 20;
+        for s in ["order_line_items", "order_transactions", "order_refunds"] {
+            raw.streams.set(s, false);
+        }
+        raw.streams.set("orders", orders);
+        raw.retry.max_attempts = 20;
+        raw.retry.run_budget = 1_000;
+        raw
+    };
+    let first = sync(&config(raw(false))).await;
     assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
     assert!(
         first.pace.rate_limited >= 1,
@@ -137,8 +176,8 @@ async fn the_learned_pace_is_where_the_next_run_starts() {
     );
     let ceiling = first.pace.ceiling.expect("a ceiling was learned");
     assert!(
-        ceiling < 60.0,
-        "the ceiling is near the budget of 40/s: {ceiling}"
+        (0.5 * BUDGET..1.5 * BUDGET).contains(&ceiling),
+        "the ceiling is near the budget of {BUDGET}/s: {ceiling}"
     );
     let (rate, stored_ceiling): (f64, Option<f64>) = open(&db)
         .query_row("SELECT rate, ceiling FROM pace_state", [], |r| {
@@ -158,9 +197,23 @@ async fn the_learned_pace_is_where_the_next_run_starts() {
         )
         .unwrap();
     assert_eq!((pace, paused as u64), (first.pace.rate, first.pace.paused_ms));
-    sb.mutate(1);
-    let second = sync::run(&cfg, Stop::never()).await.unwrap();
+
+    // A second run with a long list to read (the orders, first loaded now), configured to
+    // start at 5/s again: from the server's side it runs at the learned pace, uses most of the
+    // budget, and is never refused.
+    sb.record();
+    let second = sync::run(&config(raw(true)), Stop::never()).await.unwrap();
+    assert_eq!(second.status, RunStatus::Succeeded, "{second:?}");
     assert_eq!(second.pace.start_rate, rate, "{:?}", second.pace);
+    let s = seen(&sb.arrivals());
+    assert_eq!(s.refused, 0, "the second run drew 429s");
+    assert!(s.requests >= 150, "a long enough run to measure: {}", s.requests);
+    assert!(
+        s.rate >= 0.5 * BUDGET && s.rate <= BUDGET,
+        "the second run used {:.0} % of the budget ({:.1}/s of {BUDGET}/s)",
+        100.0 * s.rate / BUDGET,
+        s.rate
+    );
 
     let status = Command::new(BIN)
         .args(["status", "--database"])
@@ -168,17 +221,29 @@ async fn the_learned_pace_is_where_the_next_run_starts() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&status.stdout);
+    let newest = text
+        .lines()
+        .find(|l| l.trim_start().starts_with('#'))
+        .unwrap_or_default();
     assert!(
-        text.contains("429s") && text.contains("pace"),
+        newest.contains("429s 0 paused 0s") && newest.contains(&format!("pace {:.1}/s", second.pace.rate)),
         "{text}{}",
         String::from_utf8_lossy(&status.stderr)
+    );
+    let oldest = text
+        .lines()
+        .rfind(|l| l.trim_start().starts_with('#'))
+        .unwrap_or_default();
+    assert!(
+        oldest.contains(&format!("429s {} ", first.pace.rate_limited)),
+        "{text}"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_run_keeps_the_pace_it_learned() {
-    let mut sc = small();
-    sc.data.bookings = 3_000;
+    let mut sc = budgeted();
+    sc.data.bookings = 4_000;
     let sb = start(sc).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = crate::cli::write_config(dir.path(), &sb, "");
@@ -193,15 +258,18 @@ async fn a_killed_run_keeps_the_pace_it_learned() {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let mut child = cmd.spawn().unwrap();
-    // Slow start doubles the pace every 2 s while answers are clean; wait until the kept pace
-    // has grown past the configured start, then kill the run as a reboot would.
-    let kept = || -> Option<f64> {
+    // Slow start doubles the pace every 2 s while answers are clean, until the budget answers
+    // 429; wait until the kept pace has a learned ceiling and has grown past the configured
+    // start, then kill the run as a reboot would.
+    let kept = || -> Option<(f64, Option<f64>)> {
         open(&db)
-            .query_row("SELECT rate FROM pace_state", [], |r| r.get(0))
+            .query_row("SELECT rate, ceiling FROM pace_state", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .ok()
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while kept().is_none_or(|r| r < 10.0) && std::time::Instant::now() < deadline {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while kept().is_none_or(|(r, c)| r < 10.0 || c.is_none()) && std::time::Instant::now() < deadline {
         assert!(
             child.try_wait().unwrap().is_none(),
             "the run ended before its pace grew"
@@ -213,19 +281,46 @@ async fn a_killed_run_keeps_the_pace_it_learned() {
         .status()
         .unwrap();
     let _ = child.wait();
-    let rate = kept().expect("the learned pace was kept while the run went on");
-    assert!(rate >= 10.0, "{rate}");
+    // A restart takes longer than the sandbox's one-second budget window: the next run does not
+    // share a window with the requests the killed one had just sent.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let (rate, ceiling) = kept().expect("the learned pace was kept while the run went on");
+    assert!(rate >= 10.0 && ceiling.is_some(), "{rate} {ceiling:?}");
     let status: String = open(&db)
         .query_row("SELECT status FROM sync_runs ORDER BY id DESC LIMIT 1", [], |r| {
             r.get(0)
         })
         .unwrap();
     assert_eq!(status, "running", "killed, not finished");
-    // The next run starts where the killed one had got to, not at the configured 5 req/s.
+    // The next run starts where the killed one had got to, not at the configured 5 req/s, and
+    // the server refuses none of its requests.
     let mut raw = raw_config(&sb, &db);
     raw.api.requests_per_second = 5;
     raw.api.max_requests_per_second = 200;
+    raw.api.burst = 1;
+    raw.api.page_size = 10;
     raw.streams.set("orders", false);
+    sb.record();
     let next = sync::run(&config(raw), Stop::never()).await.unwrap();
+    assert_eq!(next.status, RunStatus::Succeeded, "{next:?}");
     assert_eq!(next.pace.start_rate, rate, "{:?}", next.pace);
+    let log = sb.arrivals();
+    let s = seen(&log);
+    let t0 = log[0].at;
+    let refused: Vec<_> = log
+        .iter()
+        .filter(|a| a.status == 429)
+        .map(|a| a.at.duration_since(t0))
+        .collect();
+    assert_eq!(
+        s.refused, 0,
+        "the next run drew 429s at {refused:?}, kept pace {rate} ceiling {ceiling:?}, {} requests at {:.1}/s: {:?}",
+        s.requests, s.rate, next.pace
+    );
+    // At the configured 5/s its first two seconds would hold about ten requests.
+    assert!(
+        s.first_two_secs as f64 >= 0.6 * 2.0 * rate,
+        "{} requests in the first two seconds at a kept pace of {rate:.1}/s",
+        s.first_two_secs
+    );
 }

@@ -146,7 +146,7 @@ pub fn stored(db: &Path) -> Truth {
             "SELECT id, raw_json FROM experiences WHERE removed_at IS NULL",
         ),
         broken: c
-            .prepare("SELECT stream, raw_json FROM quarantine WHERE parent_id IS NULL")
+            .prepare("SELECT stream, raw_json FROM quarantine")
             .expect("prepare")
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .expect("query")
@@ -162,7 +162,7 @@ pub fn stored(db: &Path) -> Truth {
     }
 }
 
-/// Whether the per-parent stream `name` ran on this database (its `sync_state` row exists).
+/// Whether the stream `name` ran on this database (its `sync_state` row exists).
 pub fn stream_ran(db: &Path, name: &str) -> bool {
     open(db)
         .query_row("SELECT COUNT(*) FROM sync_state WHERE stream = ?1", [name], |r| {
@@ -175,9 +175,8 @@ pub fn stream_ran(db: &Path, name: &str) -> bool {
 /// What is stored and what the sandbox lists, made comparable.
 ///
 /// An item the API now sends unreadable (variants) is in quarantine; if an earlier, readable
-/// version of it was stored, that row is kept — stale, never lost — so it is left out here. A
-/// legacy consent one complete scan missed is still live until a second confirms it. Per-parent
-/// streams that never ran on this database are left out of both sides.
+/// version of it was stored, that row is kept — stale, never lost — so it is left out here.
+/// Streams that never ran on this database are left out of both sides.
 fn comparable(db: &Path, sb: &Sandbox) -> (Truth, Truth) {
     let mut truth = sb.truth();
     let mut got = stored(db);
@@ -195,33 +194,27 @@ fn comparable(db: &Path, sb: &Sandbox) -> (Truth, Truth) {
     got.line_items.retain(|(order, _), _| !stale.contains(order));
     got.transactions.retain(|_, (order, _)| !stale.contains(order));
     got.refunds.retain(|_, (order, _)| !stale.contains(order));
-    // A legacy consent (no id to ask about) is removed only when two consecutive complete scans
-    // missed it: after one, it is still live, with one miss counted.
-    let pending: std::collections::BTreeSet<String> = open(db)
-        .prepare("SELECT consent_key FROM marketing_consents WHERE removed_at IS NULL AND missed_scans = 1 AND id IS NULL")
-        .expect("prepare")
-        .query_map([], |r| r.get(0))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows");
-    got.consents
-        .retain(|key, _| truth.consents.contains_key(key) || !pending.contains(key));
     got.booking_tickets
         .retain(|_, (booking, _)| !stale.contains(booking));
     got.information_request_answers
         .retain(|(booking, _), _| !stale.contains(booking));
-    for name in [
-        "ticket_variants",
-        "information_requests",
-        "booking_tickets",
-        "information_request_answers",
-    ] {
-        if !stream_ran(db, name) {
-            match name {
+    truth.broken.retain(|(stream, _)| stream_ran(db, stream));
+    for stream in understory_sync::streams::ALL {
+        if !stream_ran(db, stream.name) {
+            match stream.name {
+                "bookings" => truth.bookings.clear(),
+                "orders" => truth.orders.clear(),
+                "order_line_items" => truth.line_items.clear(),
+                "order_transactions" => truth.transactions.clear(),
+                "order_refunds" => truth.refunds.clear(),
+                "marketing_consents" => truth.consents.clear(),
+                "events" => truth.events.clear(),
+                "experiences" => truth.experiences.clear(),
                 "ticket_variants" => truth.ticket_variants.clear(),
                 "information_requests" => truth.information_requests.clear(),
                 "booking_tickets" => truth.booking_tickets.clear(),
-                _ => truth.information_request_answers.clear(),
+                "information_request_answers" => truth.information_request_answers.clear(),
+                other => panic!("the oracle does not know the stream {other}"),
             }
         }
     }
@@ -299,6 +292,70 @@ pub fn divergence(db: &Path, sb: &Sandbox) -> Divergence {
         })
         .unwrap_or(0) as usize;
     d
+}
+
+/// Which listed rows the database lacks, table by table (the first few keys of each): what a
+/// failing trial prints next to its `Divergence`.
+pub fn lost_rows(db: &Path, sb: &Sandbox) -> Vec<String> {
+    fn missing<K: Ord + std::fmt::Debug, V>(
+        name: &str,
+        got: &BTreeMap<K, V>,
+        truth: &BTreeMap<K, V>,
+        out: &mut Vec<String>,
+    ) {
+        let keys: Vec<&K> = truth.keys().filter(|k| !got.contains_key(*k)).collect();
+        if !keys.is_empty() {
+            out.push(format!(
+                "{name}: {} lost, e.g. {:?}",
+                keys.len(),
+                &keys[..keys.len().min(3)]
+            ));
+        }
+    }
+    let (got, truth) = comparable(db, sb);
+    let mut out = Vec::new();
+    missing("bookings", &got.bookings, &truth.bookings, &mut out);
+    missing("orders", &got.orders, &truth.orders, &mut out);
+    missing("order_line_items", &got.line_items, &truth.line_items, &mut out);
+    missing(
+        "order_transactions",
+        &got.transactions,
+        &truth.transactions,
+        &mut out,
+    );
+    missing("order_refunds", &got.refunds, &truth.refunds, &mut out);
+    missing("marketing_consents", &got.consents, &truth.consents, &mut out);
+    missing("events", &got.events, &truth.events, &mut out);
+    missing("experiences", &got.experiences, &truth.experiences, &mut out);
+    missing(
+        "ticket_variants",
+        &got.ticket_variants,
+        &truth.ticket_variants,
+        &mut out,
+    );
+    missing(
+        "information_requests",
+        &got.information_requests,
+        &truth.information_requests,
+        &mut out,
+    );
+    missing(
+        "booking_tickets",
+        &got.booking_tickets,
+        &truth.booking_tickets,
+        &mut out,
+    );
+    missing(
+        "information_request_answers",
+        &got.information_request_answers,
+        &truth.information_request_answers,
+        &mut out,
+    );
+    let set = |s: &std::collections::BTreeSet<(String, String)>| -> BTreeMap<(String, String), ()> {
+        s.iter().map(|k| (k.clone(), ())).collect()
+    };
+    missing("quarantine", &set(&got.broken), &set(&truth.broken), &mut out);
+    out
 }
 
 /// How many keys `table` holds more than once. The key is the columns of the table's unique

@@ -456,3 +456,51 @@ async fn many_rows_sharing_one_updated_at_still_converge() {
     assert_eq!(sync(&cfg).await.status, RunStatus::Succeeded);
     assert_converged(&db, &sb);
 }
+
+/// An incremental pass re-lists rows whenever rows updated while it walks move above its
+/// cursor; under heavy churn a whole page can be rows it already listed. That is the API's
+/// documented best-effort traversal, not a loop: the run must succeed, and the next one converge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incremental_pass_under_heavy_churn_is_not_taken_for_a_loop() {
+    let mut sc = small();
+    sc.data.bookings = 2_000;
+    sc.mutate.update_share = 0.2;
+    sc.faults = FaultConfig {
+        slow: 1.0,
+        slow_ms: 2,
+        ..FaultConfig::default()
+    };
+    let sb = start(sc).await;
+    let (_dir, db) = temp_db();
+    let mut raw = raw_config(&sb, &db);
+    raw.streams = bookings_only();
+    raw.api.page_size = 10;
+    raw.api.max_concurrent = 1;
+    let cfg = config(raw);
+    assert_eq!(sync(&cfg).await.status, RunStatus::Succeeded);
+    sb.mutate(1);
+    sb.record();
+    let run = tokio::spawn({
+        let cfg = cfg.clone();
+        async move { sync::run(&cfg, Stop::never()).await.unwrap() }
+    });
+    // 400 rows move to the top every few pages: forty pages' worth of rows listed again.
+    let mut churned = 0;
+    while !run.is_finished() && churned < 20 {
+        let pages = sb
+            .arrivals()
+            .iter()
+            .filter(|a| a.path == "/v1/bookings" && a.query.contains("sort=-updated_at"))
+            .count();
+        if pages >= 2 + 3 * churned {
+            sb.mutate(1);
+            churned += 1;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    let second = run.await.unwrap();
+    assert!(churned >= 3, "the world changed while the pass walked: {churned}");
+    assert_eq!(second.status, RunStatus::Succeeded, "{second:?}");
+    assert_eq!(sync(&cfg).await.status, RunStatus::Succeeded);
+    assert_bookings_converged(&db, &sb);
+}

@@ -673,7 +673,7 @@ async fn a_crash_right_after_the_save_loses_nothing_and_one_before_it_asks_for_c
 async fn the_token_file_is_unreadable_without_its_key() {
     let (_sb, c) = connected(true).await;
     let vault = Vault::new(c.token_file());
-    let key = Key::load(&c.key_file()).unwrap();
+    let key = Key::load(&c.key_file(), understory_sync::auth::token_vault::KeyFrom::File).unwrap();
     assert!(vault.load(&key).is_ok());
     let other_path = c.dir.path().join("keys/other.key");
     let other = Key::create(&other_path).unwrap();
@@ -718,7 +718,7 @@ async fn the_token_file_is_unreadable_without_its_key() {
 /// file still opens).
 fn age_stored_token(c: &Customer, days: i64) {
     let vault = Vault::new(c.token_file());
-    let key = Key::load(&c.key_file()).unwrap();
+    let key = Key::load(&c.key_file(), understory_sync::auth::token_vault::KeyFrom::File).unwrap();
     let (token, mut info) = vault.load(&key).unwrap();
     info.issued_at = Utc::now() - chrono::Duration::days(days);
     vault.save(&key, &token, &info).unwrap();

@@ -20,7 +20,7 @@ async fn every_variant_is_read_and_no_stream_stalls_behind_a_bad_item() {
     let sb = start(variants()).await;
     let truth = sb.truth();
     assert!(
-        ["bookings", "orders", "marketing_consents"]
+        ["bookings", "orders", "marketing_consents", "order_transactions"]
             .iter()
             .all(|s| truth.broken.iter().any(|(b, _)| b == s)),
         "the sandbox sends unreadable items in every kind: {:?}",
@@ -76,12 +76,29 @@ async fn every_variant_is_read_and_no_stream_stalls_behind_a_bad_item() {
     );
     assert!(one("SELECT COUNT(*) FROM order_transactions WHERE status = 'SETTLED_LATER'") > 0);
     let errors = one(
-        "SELECT COUNT(*) FROM quarantine WHERE error LIKE '%updated_at%' OR error LIKE '%created_at%' OR error LIKE '%email%'",
+        "SELECT COUNT(*) FROM quarantine WHERE error LIKE '%updated_at%' OR error LIKE '%created_at%' OR error LIKE '%email%' OR error LIKE '%`id` is missing%'",
     );
     assert_eq!(
         errors as usize,
         truth.broken.len(),
         "each quarantined item says why"
+    );
+
+    // A child item without an id is kept under its parent, once, and its siblings are stored.
+    let children_without_id = truth
+        .broken
+        .iter()
+        .filter(|(s, _)| s == "order_transactions")
+        .count();
+    assert_eq!(
+        one(
+            "SELECT COUNT(*) FROM quarantine WHERE stream = 'order_transactions' AND parent_id IS NOT NULL AND item_id IS NULL"
+        ) as usize,
+        children_without_id
+    );
+    assert_eq!(
+        one("SELECT COUNT(*) FROM order_transactions") as usize,
+        truth.transactions.len()
     );
 
     // Runs go on: mutations mend some items and break others, and each run converges.
