@@ -118,9 +118,11 @@ WHERE id = :id
 
 -- name: stage_all
 -- Every stored row, staged once for a newly enabled per-parent stream; a newer listing already
--- waiting is kept.
+-- waiting is kept, and a row whose newer listing is in quarantine waits for that one to read
+-- (its older copy would overwrite nothing newer, but writing it would release the quarantine).
 INSERT OR IGNORE INTO staging (stream, item_key, raw_json, staged_at)
-SELECT :stream, id, raw_json, :now FROM orders;
+SELECT :stream, id, raw_json, :now FROM orders
+WHERE id NOT IN (SELECT item_key FROM quarantine WHERE stream = :stream AND parent_id IS NULL);
 
 -- name: count
 SELECT COUNT(*) FROM orders;

@@ -320,7 +320,18 @@ impl Vault {
     }
 
     fn read(&self) -> Result<File_, Error> {
-        let text = match fs::read(&self.path) {
+        // Never through a link: in the service's directory, the service could have put one
+        // where the token was, and `connect` may be reading as root.
+        let read = || -> std::io::Result<Vec<u8>> {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                .open(&self.path)?;
+            let mut text = Vec::new();
+            std::io::Read::read_to_end(&mut file, &mut text)?;
+            Ok(text)
+        };
+        let text = match read() {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::Missing(self.path.clone()));

@@ -205,3 +205,64 @@ fn a_parent_the_walk_could_not_read_is_not_overwritten_by_its_older_staged_listi
         .unwrap();
     assert_eq!((stored, kept), (0, newer));
 }
+
+/// The same parent when a per-parent stream is turned on later: the backfill stages every
+/// stored parent, but not one whose newer listing is in quarantine (writing its older copy
+/// would release the newer one).
+#[test]
+fn a_per_parent_stream_turned_on_later_leaves_a_quarantined_parent_to_its_newer_listing() {
+    use understory_sync::store::{Commit, Quarantined, Store};
+    use understory_sync::streams::{self, At};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.sqlite");
+    let store = Store::open(&db).unwrap();
+    let orders = streams::ALL.iter().find(|s| s.name == "orders").unwrap();
+    let row = |id: &str| {
+        let raw = format!(
+            r#"{{"id":"{id}","number":"1","status":"COMPLETED","created_at":"2025-10-27T14:30:00Z","updated_at":"2025-10-31T09:14:21Z"}}"#
+        );
+        orders
+            .read(At::TOP, &serde_json::value::RawValue::from_string(raw).unwrap())
+            .unwrap()
+            .row
+    };
+    let now = chrono::Utc::now();
+    store
+        .commit_group(
+            &[Commit {
+                stream: "orders",
+                rows: vec![row("o-1"), row("o-2")],
+                ..Commit::default()
+            }],
+            now,
+        )
+        .unwrap();
+    // o-2 is listed again, unreadable now.
+    store
+        .commit_group(
+            &[Commit {
+                stream: "orders",
+                quarantined: vec![Quarantined {
+                    stream: "orders",
+                    key: "o-2".into(),
+                    id: Some("o-2".into()),
+                    parent_id: None,
+                    error: "`created_at` is missing".into(),
+                    raw_json: r#"{"id":"o-2"}"#.into(),
+                }],
+                ..Commit::default()
+            }],
+            now,
+        )
+        .unwrap();
+    assert_eq!(store.backfill("orders", "order_refunds", now).unwrap(), Some(1));
+    let waiting: Vec<String> = open(&db)
+        .prepare("SELECT item_key FROM staging")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(waiting, ["o-1"]);
+}

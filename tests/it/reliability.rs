@@ -178,11 +178,27 @@ impl Streams {
             Self::EveryStream => format!("events = true\nexperiences = true\n{ALL_STREAMS}"),
         }
     }
-    /// Lists whose first load sets their key aside.
+    /// Lists whose first load sets their key aside (no per-parent stream of theirs is on).
+    /// With every stream on there is none: `bookings` and `orders` fan out, and the other lists
+    /// are scans.
     fn keyless(self) -> &'static [&'static str] {
         match self {
             Self::Default => &["bookings"],
-            Self::EveryStream => &["events"],
+            Self::EveryStream => &[],
+        }
+    }
+    /// The streams the setup turns on: each must have run by the end of a trial.
+    fn enabled(self) -> Vec<&'static str> {
+        understory_sync::streams::ALL
+            .iter()
+            .filter(|s| self == Self::EveryStream || s.enabled_by_default)
+            .map(|s| s.name)
+            .collect()
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::EveryStream => "every stream",
         }
     }
 }
@@ -205,9 +221,10 @@ fn trial_config(dir: &Path, sb: &Sandbox, setup: Streams) -> PathBuf {
 struct Trials {
     trials: usize,
     rows: usize,
-    /// Per phase: kills aimed at it, and kills that landed in it.
+    /// Per phase: kills aimed at it, and kills that landed in it (in each setup).
     aimed: BTreeMap<Phase, usize>,
     landed: BTreeMap<Phase, usize>,
+    landed_in: BTreeMap<(Phase, &'static str), usize>,
     /// Kills whose run ended (or left the phase) before the moment came.
     missed: usize,
     lost: usize,
@@ -231,7 +248,8 @@ fn first_load(db: &Path) -> bool {
 
 /// One run SIGKILLed at a moment drawn from its progress as the server sees it: after the
 /// `skip`-th request of `target` was answered (or, for the index build, as soon as the job says
-/// it has begun). Returns the phase the kill landed in, if it landed in one.
+/// it has begun). Returns the phase the kill landed in, if it landed in one; an error if the run
+/// ended by itself with a failure.
 async fn killed_run(
     cfg: &Path,
     sb: &Sandbox,
@@ -239,7 +257,7 @@ async fn killed_run(
     target: Phase,
     skip: u64,
     mutate_midway: bool,
-) -> Option<Phase> {
+) -> Result<Option<Phase>, String> {
     sb.record();
     let mut cmd = sync_cmd(cfg, "sandbox-secret");
     if let Ok(level) = std::env::var("RELIABILITY_LOG") {
@@ -259,10 +277,10 @@ async fn killed_run(
     let pid = rustix::process::Pid::from_child(&child);
     let stderr = child.stderr.take().unwrap();
     // The build has no request to count: the job's own line announcing it is the moment, and
-    // the reader kills on the spot, before the build can finish.
-    let build_seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // the reader kills on the spot, before the build can finish. It notes whose build it was.
+    let building = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
     let reader = {
-        let build_seen = std::sync::Arc::clone(&build_seen);
+        let building = std::sync::Arc::clone(&building);
         std::thread::spawn(move || {
             use std::io::{BufRead as _, Write as _};
             // Kept beside the database (a failing trial keeps its directory).
@@ -275,11 +293,17 @@ async fn killed_run(
                 if let Some(f) = log.as_mut() {
                     let _ = writeln!(f, "{line}");
                 }
-                if target == Phase::IndexBuild
-                    && line.contains("building the indexes set aside")
-                    && !build_seen.swap(true, std::sync::atomic::Ordering::SeqCst)
-                {
-                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                if target == Phase::IndexBuild && line.contains("building the indexes set aside") {
+                    let mut building = building.lock().unwrap();
+                    if building.is_none() {
+                        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                        let table = line
+                            .split("stream=\"")
+                            .nth(1)
+                            .and_then(|rest| rest.split('"').next())
+                            .unwrap_or_default();
+                        *building = Some(table.to_owned());
+                    }
                 }
             }
         })
@@ -309,15 +333,25 @@ async fn killed_run(
     }
     let status = child.wait().unwrap();
     reader.join().unwrap();
-    if status.code().is_some() {
-        return None; // the run ended on its own first
+    if let Some(code) = status.code() {
+        // It ended on its own before the moment came: that is a miss, but only a clean one.
+        return if code == 0 {
+            Ok(None)
+        } else {
+            Err(format!(
+                "a run aimed at {target:?} ended by itself with exit {code}"
+            ))
+        };
     }
-    match target {
-        // Landed in the build only if its transaction had not committed: the indexes are
-        // still set aside.
-        Phase::IndexBuild => (build_seen.load(std::sync::atomic::Ordering::SeqCst)
-            && first_load(&cfg.with_file_name("sync.sqlite")))
-        .then_some(Phase::IndexBuild),
+    Ok(match target {
+        // Landed in the build only if that table's indexes are still set aside: its
+        // transaction had not committed.
+        Phase::IndexBuild => building
+            .lock()
+            .unwrap()
+            .as_deref()
+            .is_some_and(|table| set_aside(&cfg.with_file_name("sync.sqlite"), table))
+            .then_some(Phase::IndexBuild),
         // Landed in the phase if it answered one of the last requests before the kill (the
         // others in flight belong to streams walking beside it).
         _ => {
@@ -326,7 +360,18 @@ async fn killed_run(
                 .contains(&Some(target))
                 .then_some(target)
         }
-    }
+    })
+}
+
+/// Whether `table` has indexes set aside in the database at `db`.
+fn set_aside(db: &Path, table: &str) -> bool {
+    open(db)
+        .query_row(
+            "SELECT count(*) FROM deferred_indexes WHERE tbl = ?1",
+            [table],
+            |r| r.get::<_, i64>(0),
+        )
+        .is_ok_and(|n| n > 0)
 }
 
 /// One trial: a seeded world in one of the two setups, two to four runs each SIGKILLed at a
@@ -355,7 +400,8 @@ async fn crash_trial(seed: u64, setup: Streams, t: &mut Trials) {
         let reachable: Vec<Phase> = PHASES
             .into_iter()
             .filter(|p| match p {
-                Phase::BootstrapWalk | Phase::KeylessAppend | Phase::IndexBuild => loading,
+                Phase::KeylessAppend => loading && !setup.keyless().is_empty(),
+                Phase::BootstrapWalk | Phase::IndexBuild => loading,
                 Phase::CatchUp | Phase::ById => !loading,
                 Phase::FanOut | Phase::ConsentScan => true,
             })
@@ -370,8 +416,12 @@ async fn crash_trial(seed: u64, setup: Streams, t: &mut Trials) {
         let skip = dice.below(target.spread());
         *t.aimed.entry(target).or_default() += 1;
         match killed_run(&cfg, &sb, setup, target, skip, dice.chance(0.3)).await {
-            Some(p) => *t.landed.entry(p).or_default() += 1,
-            None => t.missed += 1,
+            Ok(Some(p)) => {
+                *t.landed.entry(p).or_default() += 1;
+                *t.landed_in.entry((p, setup.name())).or_default() += 1;
+            }
+            Ok(None) => t.missed += 1,
+            Err(why) => t.failures.push(format!("seed {seed}: {why}")),
         }
     }
     for n in 1..=2 {
@@ -385,6 +435,11 @@ async fn crash_trial(seed: u64, setup: Streams, t: &mut Trials) {
             ));
             return;
         }
+    }
+    let never = never_ran(&db, &setup.enabled());
+    if !never.is_empty() {
+        t.failures
+            .push(format!("seed {seed}: enabled streams that never ran: {never:?}"));
     }
     let d = divergence(&db, &sb);
     t.trials += 1;
@@ -425,14 +480,19 @@ async fn reliability_crash_trials_lose_and_duplicate_nothing() {
             break;
         }
     }
-    let mut table = String::from("| phase | kills aimed at it | landed in it |\n|---|---|---|\n");
+    let mut table = String::from(
+        "| phase | kills aimed at it | landed in it | in the default setup | with every stream on |\n|---|---|---|---|---|\n",
+    );
     for p in PHASES {
+        let count = |m: Option<&usize>| m.copied().unwrap_or(0);
         writeln!(
             table,
-            "| {} | {} | {} |",
+            "| {} | {} | {} | {} | {} |",
             p.name(),
-            t.aimed.get(&p).copied().unwrap_or(0),
-            t.landed.get(&p).copied().unwrap_or(0)
+            count(t.aimed.get(&p)),
+            count(t.landed.get(&p)),
+            count(t.landed_in.get(&(p, Streams::Default.name()))),
+            count(t.landed_in.get(&(p, Streams::EveryStream.name())))
         )
         .unwrap();
     }
@@ -699,7 +759,8 @@ async fn fault_trial(case: &FaultCase, seed: u64, row: &mut FaultRow) {
         let out = run(&cfg, &env);
         match out.status.code() {
             Some(0) => {
-                if divergence(&db, &sb).is_clean() && integrity_ok(&db) {
+                let all: Vec<&str> = understory_sync::streams::tables();
+                if divergence(&db, &sb).is_clean() && integrity_ok(&db) && never_ran(&db, &all).is_empty() {
                     row.converged += 1;
                     row.most_runs = row.most_runs.max(attempt);
                 } else {
