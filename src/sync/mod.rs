@@ -639,7 +639,7 @@ async fn walk(
     }
     if let Some(q) = w.candidate_query() {
         let top: Page<Box<RawValue>> = ctx.api.get(stats, kind.path, &q).await.map_err(api_err)?;
-        // An unreadable first item only means no candidate yet: the crawl's own pages set it.
+        // An unreadable first item only means no candidate yet: the crawl's first page sets it.
         let first = top.items.first().and_then(|r| kind.read(At::TOP, r).ok());
         w.set_candidate(first.and_then(|i| i.updated_at));
     }

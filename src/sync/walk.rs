@@ -201,6 +201,18 @@ impl Walk {
         if pass.kind == PassKind::Incremental && pass.candidate.is_none() {
             pass.candidate = updated().max();
         }
+        // A bootstrap whose probe found no readable newest item (an unreadable one sorts first)
+        // takes its mark from its crawl, or it would complete without one and start over every
+        // run (appending a keyless load again). The first page was read as the crawl began, so
+        // its newest update is no later than anything changed since; on a resumed pass only the
+        // page's oldest is that safe. A low mark only makes the catch-up read further.
+        if pass.kind == PassKind::Bootstrap && pass.candidate.is_none() {
+            pass.candidate = if pass.pages == 0 {
+                updated().max()
+            } else {
+                updated().min()
+            };
+        }
         if pass.kind == PassKind::Bootstrap {
             pass.progress = pass.progress.max(items.iter().filter_map(|i| i.created_at).max());
         }
@@ -413,6 +425,37 @@ mod tests {
         assert_eq!(w.committed(now()), Next::CatchUp);
         assert_eq!(w.pass_kind(), PassKind::Incremental);
         assert!(w.query(100).contains(&("sort", "-updated_at".to_owned())));
+    }
+
+    #[test]
+    fn a_bootstrap_whose_probe_read_nothing_takes_its_mark_from_its_first_page() {
+        let (mut w, _) = Walk::start(Mode::Incremental, Checkpoint::default(), now(), TTL, OVERLAP);
+        w.set_candidate(None);
+        assert!(w.candidate_query().is_some(), "still no candidate");
+        w.page(
+            &[
+                item("2026-01-01T00:00:00Z", "2026-03-01T00:00:00Z"),
+                item("2026-01-02T00:00:00Z", "2026-02-01T00:00:00Z"),
+            ],
+            Some("n1".into()),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(w.committed(now()), Next::Fetch);
+        let c = w
+            .page(
+                &[item("2026-01-03T00:00:00Z", "2026-05-01T00:00:00Z")],
+                None,
+                now(),
+            )
+            .unwrap();
+        assert!(c.done);
+        assert_eq!(
+            c.checkpoint.high_water_mark,
+            Some(t("2026-03-01T00:00:00Z")),
+            "the first page's newest update, not a later page's"
+        );
+        assert_eq!(w.committed(now()), Next::CatchUp);
     }
 
     #[test]

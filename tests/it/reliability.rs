@@ -402,8 +402,9 @@ async fn crash_trial(seed: u64, setup: Streams, t: &mut Trials) {
             .filter(|p| match p {
                 Phase::KeylessAppend => loading && !setup.keyless().is_empty(),
                 Phase::BootstrapWalk | Phase::IndexBuild => loading,
-                Phase::CatchUp | Phase::ById => !loading,
-                Phase::FanOut | Phase::ConsentScan => true,
+                // A completed bootstrap is followed by its catch-up in the same run, and items
+                // are asked for by id in any run (removals, quarantine).
+                Phase::CatchUp | Phase::ById | Phase::FanOut | Phase::ConsentScan => true,
             })
             .collect();
         let target = reachable[dice.below(reachable.len() as u64) as usize];
