@@ -1,0 +1,36 @@
+//! `pace_state`: the pace the last run learned, where the next one starts.
+
+use rusqlite::OptionalExtension;
+
+use super::{Error, Store, iso, statements};
+use crate::api::types::Timestamp;
+
+impl Store {
+    /// The pace the last run ended with, if any run saved one.
+    pub fn load_pace(&self) -> Result<Option<crate::pace::Learned>, Error> {
+        self.with(|c| {
+            c.query_row(statements::get("pace_state", "load"), [], |r| {
+                Ok(crate::pace::Learned {
+                    rate: r.get(0)?,
+                    ceiling: r.get(1)?,
+                    concurrency: r.get::<_, i64>(2)?.max(1) as usize,
+                })
+            })
+            .optional()
+        })
+    }
+
+    pub fn save_pace(&self, learned: &crate::pace::Learned, now: Timestamp) -> Result<(), Error> {
+        let now = iso(now);
+        self.with(|c| {
+            c.prepare_cached(statements::get("pace_state", "save"))?
+                .execute(rusqlite::named_params! {
+                    ":rate": learned.rate,
+                    ":ceiling": learned.ceiling,
+                    ":concurrency": learned.concurrency as i64,
+                    ":now": now,
+                })?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,140 @@
+//! What `status` reads: recent runs, each stream's checkpoint, rows per table, quarantine,
+//! deferred indexes and staged parents, without writing a byte.
+
+use std::path::{Path, PathBuf};
+
+use super::deferred::deferred_tables;
+use super::open::{classify, open_read_only};
+use super::{Error, statements};
+
+/// A stream's checkpoint as `status` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StreamState {
+    pub stream: String,
+    pub high_water_mark: Option<String>,
+    pub has_cursor: bool,
+    pub cursor_saved_at: Option<String>,
+    pub pass_in_progress: Option<String>,
+    pub pass_pages: i64,
+    pub last_completed_at: Option<String>,
+}
+
+/// One `sync_runs` row as `status` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunRow {
+    pub id: i64,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub status: String,
+    pub rows_inserted: i64,
+    pub rows_updated: i64,
+    pub rows_unchanged: i64,
+    pub requests: i64,
+    pub retries: i64,
+    pub rate_limited: i64,
+    pub error: Option<String>,
+    /// The adaptive pace at the end of the run, requests per second.
+    pub pace_rps: Option<f64>,
+    pub paused_ms: i64,
+}
+
+/// What `status` reports: recent runs, each stream's checkpoint, rows per table.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    pub database: PathBuf,
+    pub runs: Vec<RunRow>,
+    pub streams: Vec<StreamState>,
+    pub rows: Vec<(String, i64)>,
+    /// Items in quarantine, per stream.
+    pub quarantine: Vec<(String, i64)>,
+    /// Tables whose secondary indexes wait for their first full load to complete.
+    pub deferred_indexes: Vec<(String, i64)>,
+    /// Parents waiting in `staging` for their per-parent lists, per stream: what a run's
+    /// fan-out has still to do (a run in progress, or one that was stopped).
+    pub staged: Vec<(String, i64)>,
+}
+
+fn recent_runs(conn: &rusqlite::Connection, limit: i64) -> rusqlite::Result<Vec<RunRow>> {
+    let mut stmt = conn.prepare(statements::get("sync_runs", "recent"))?;
+    stmt.query_map(&[(":limit", &limit)], |r| {
+        Ok(RunRow {
+            id: r.get(0)?,
+            started_at: r.get(1)?,
+            ended_at: r.get(2)?,
+            status: r.get(3)?,
+            rows_inserted: r.get(4)?,
+            rows_updated: r.get(5)?,
+            rows_unchanged: r.get(6)?,
+            requests: r.get(7)?,
+            retries: r.get(8)?,
+            rate_limited: r.get(9)?,
+            error: r.get(10)?,
+            pace_rps: r.get(11)?,
+            paused_ms: r.get(12)?,
+        })
+    })?
+    .collect()
+}
+
+/// Reads the status of the database at `path` without writing to it: the last `runs` runs, and
+/// the rows of each of `tables` (live rows, where a table marks removals).
+pub fn status(path: &Path, runs: i64, tables: &[&'static str]) -> Result<Status, Error> {
+    let conn = open_read_only(path)?;
+    let fail = |e: rusqlite::Error| classify(path, e);
+    let runs = recent_runs(&conn, runs).map_err(fail)?;
+    let mut stmt = conn.prepare(statements::get("sync_state", "all")).map_err(fail)?;
+    let streams = stmt
+        .query_map([], |r| {
+            Ok(StreamState {
+                stream: r.get(0)?,
+                high_water_mark: r.get(1)?,
+                has_cursor: r.get(2)?,
+                cursor_saved_at: r.get(3)?,
+                pass_in_progress: r.get(4)?,
+                pass_pages: r.get(5)?,
+                last_completed_at: r.get(6)?,
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(fail)?;
+    let mut rows = Vec::with_capacity(tables.len());
+    for &table in tables {
+        // A database written by an older version (status never migrates) may lack a table.
+        match conn.query_row(statements::get(table, "count"), [], |r| r.get::<_, i64>(0)) {
+            Ok(n) => rows.push((table.to_owned(), n)),
+            Err(e) if e.to_string().contains("no such table") => {}
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    let mut stmt = conn
+        .prepare(statements::get("quarantine", "by_stream"))
+        .map_err(fail)?;
+    let quarantine = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(Iterator::collect)
+        .map_err(fail)?;
+    // A database from before migration 13 (status never migrates) has no such table.
+    let deferred_indexes = match deferred_tables(&conn) {
+        Ok(tables) => tables,
+        Err(e) if e.to_string().contains("no such table") => Vec::new(),
+        Err(e) => return Err(fail(e)),
+    };
+    // `staging` came with migration 05; an older database (status never migrates) has none.
+    let staged = match conn.prepare(statements::get("staging", "by_stream")) {
+        Ok(mut stmt) => stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(Iterator::collect)
+            .map_err(fail)?,
+        Err(e) if e.to_string().contains("no such table") => Vec::new(),
+        Err(e) => return Err(fail(e)),
+    };
+    Ok(Status {
+        deferred_indexes,
+        staged,
+        database: path.to_owned(),
+        runs,
+        streams,
+        rows,
+        quarantine,
+    })
+}
