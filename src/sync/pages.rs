@@ -1,0 +1,343 @@
+//! The walk of one list, page by page: each page fetched while the one before is read, handed
+//! to the writer with the checkpoint that follows it, and stopped when the list loops.
+
+use super::*;
+
+/// Walks the stream's list page by page as `walk::Walk` decides, committing each page with
+/// the checkpoint that follows it.
+pub(super) async fn walk(
+    ctx: &Ctx,
+    kind: &'static Stream,
+    stats: &Stats,
+    report: &mut StreamReport,
+    wake: &Notify,
+) -> Result<(), Error> {
+    let name = kind.name;
+    let api_err = |cause| Error::Api { stream: name, cause };
+    let store = Arc::clone(&ctx.store);
+    let checkpoint = blocking(move || store.load_checkpoint(name)).await?;
+    let (mut w, start) = Walk::start(
+        kind.mode,
+        checkpoint,
+        Utc::now(),
+        ctx.config.sync.cursor_ttl,
+        ctx.config.sync.overlap,
+    );
+    match start {
+        walk::Start::Fresh => {}
+        walk::Start::Resumed { pages_done } => {
+            tracing::info!(
+                pages_done,
+                "resuming the interrupted pass from its checkpointed cursor"
+            );
+        }
+        walk::Start::StaleCursor => tracing::warn!(
+            pass = w.pass_kind().as_str(),
+            "the checkpointed cursor is too old to use; restarting the pass from the high-water mark"
+        ),
+    }
+    if let Some(q) = w.candidate_query() {
+        let top: Page<Box<RawValue>> = ctx.api.get(stats, kind.path, &q).await.map_err(api_err)?;
+        // An unreadable first item only means no candidate yet: the crawl's first page sets it.
+        let first = top.items.first().and_then(|r| kind.read(At::TOP, r).ok());
+        w.set_candidate(first.and_then(|i| i.updated_at));
+    }
+    // Pages handed to the writer whose commits have not landed yet: the next page is fetched
+    // and parsed while they are written.
+    let mut in_flight = InFlight::default();
+    // The next page, fetched while this one was read (see `ahead` below), with its query.
+    let mut fetched_ahead: Option<(walk::Query, Fetched)> = None;
+    let mut said_oversized = false;
+    let mut recent = RecentPages::default();
+    // Whether this run already scanned a second time to settle rows without an id.
+    let mut rescanned = false;
+    let result = loop {
+        if ctx.stop.is_stopped() {
+            break Err(api_err(api::Error::Stopped {
+                path: kind.path.to_owned(),
+            }));
+        }
+        if let Err(e) = in_flight.reap(ctx, kind, report, wake, MAX_PAGES_IN_FLIGHT).await {
+            break Err(e);
+        }
+        let q = w.query(ctx.config.api.page_size);
+        let fetched = match fetched_ahead.take() {
+            Some((ahead, fetched)) if ahead == q => fetched,
+            _ => ctx.api.get(stats, kind.path, &q).await,
+        };
+        let page: Page<Box<RawValue>> = match fetched {
+            Ok(p) => p,
+            Err(e) if e.is_bad_request() && w.refused() => {
+                tracing::warn!(error = %e, "the API refused the cursor; restarting the pass from the high-water mark");
+                report.cursor_restarts += 1;
+                recent.clear();
+                continue;
+            }
+            Err(e) => break Err(api_err(e)),
+        };
+        // The docs are vague on limits: more items than asked for are stored (a real sync must
+        // not fail over it), and said once per walk.
+        if page.items.len() > ctx.config.api.page_size as usize && !said_oversized {
+            said_oversized = true;
+            tracing::warn!(
+                asked = ctx.config.api.page_size,
+                got = page.items.len(),
+                "the API sent more items than the page size asked for; storing them all"
+            );
+        }
+        // A pass that walks to the end of its list (a bootstrap or a scan) will ask for `next`
+        // whatever this page holds, so that request goes out now and the page is read on a
+        // blocking thread meanwhile: the walk then waits for one page at a time, not for a
+        // page and its reading. An incremental pass may stop at this page, so it does not ask
+        // ahead (a run with nothing changed stays one request).
+        let ahead = w
+            .walks_to_the_end()
+            .then(|| page.next.clone().filter(|n| !n.is_empty()))
+            .flatten()
+            .map(|next| w.query_at(ctx.config.api.page_size, Some(&next)));
+        let Page { next, items: raw } = page;
+        let (read, ahead) = tokio::join!(
+            tokio::task::spawn_blocking(move || read_page(kind, &raw)),
+            async {
+                match ahead {
+                    Some(q) => {
+                        let fetched = ctx.api.get(stats, kind.path, &q).await;
+                        Some((q, fetched))
+                    }
+                    None => None,
+                }
+            }
+        );
+        fetched_ahead = ahead;
+        let (items, bad) = match read {
+            Ok(read) => read,
+            Err(e) => break Err(Error::Setup(format!("reading a page failed: {e}"))),
+        };
+        // Fresh cursors over the same items are a loop too: a page that only repeats items of
+        // the pass's last few pages ends it (a first load, which appends, would store them
+        // again on every page).
+        // Only in a first load's crawl (sort=+created_at): there rows never shift back under
+        // the cursor, while an incremental pass legitimately re-lists rows updated meanwhile.
+        if w.pass_kind() == crate::store::checkpoint::PassKind::Bootstrap && recent.repeats(&items) {
+            break Err(Error::Looping { stream: name });
+        }
+        let Ok(step) = w.page(&items, next, Utc::now()) else {
+            break Err(Error::Looping { stream: name });
+        };
+        let seen: Vec<String> = if kind.mode == Mode::Scan {
+            items.iter().map(|i| i.key.clone()).collect()
+        } else {
+            Vec::new()
+        };
+        let (rows, stage) = rows_or_staged(ctx, kind, items);
+        let commit = Commit {
+            stream: name,
+            rows,
+            stage,
+            checkpoint: Some(step.checkpoint),
+            sweep_quarantine_before: step.sweep_quarantine_before,
+            quarantined: bad,
+            reset_seen: step.reset_seen,
+            seen,
+            ..Commit::default()
+        };
+        in_flight.push(ctx.writer.send(commit).await, step.done);
+        match w.committed(Utc::now()) {
+            Next::Fetch => {}
+            // The bootstrap's pages are all in: its table's indexes are built before the
+            // catch-up pass re-lists the newest rows, which then find their stored copies by
+            // key instead of being stored again (and folded) in a keyless table.
+            Next::CatchUp => {
+                recent.clear();
+                let built = match in_flight.reap(ctx, kind, report, wake, 0).await {
+                    Ok(()) => restore_indexes_unless_loading(ctx, kind, Ok(())).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = built {
+                    break Err(e);
+                }
+            }
+            Next::Rescan => {
+                recent.clear();
+                tracing::info!(
+                    "the resumed scan is complete; scanning once more from the start to detect removals"
+                );
+            }
+            // Removals are decided from every key the scan listed: all its pages first.
+            Next::ConfirmRemovals => {
+                let checked = match in_flight.reap(ctx, kind, report, wake, 0).await {
+                    Ok(()) => confirm_removals(ctx, kind, stats, report).await,
+                    Err(e) => Err(e),
+                };
+                match checked {
+                    // Rows without an id cannot be asked about: a second whole scan, at once,
+                    // settles them (a row both scans miss is gone), so one run converges.
+                    Ok(missed) if missed > 0 && !rescanned => {
+                        rescanned = true;
+                        tracing::info!(
+                            missed,
+                            "rows without an id were not listed: scanning once more to confirm their removal"
+                        );
+                        w.rescan(Utc::now());
+                        recent.clear();
+                    }
+                    other => break other.map(|_| ()),
+                }
+            }
+            Next::Done => break Ok(()),
+        }
+    };
+    // Whatever ended the walk, the pages already handed over land (or fail) before it returns.
+    let landed = in_flight.reap(ctx, kind, report, wake, 0).await;
+    result.and(landed)
+}
+
+/// The item keys of a pass's last few pages, hashed: what `repeats` compares a page with.
+#[derive(Default)]
+pub(super) struct RecentPages(std::collections::VecDeque<std::collections::HashSet<u64>>);
+
+impl RecentPages {
+    /// Pages remembered: a loop of fresh cursors over up to this many pages is caught.
+    const PAGES: usize = 8;
+    /// A page this short may repeat itself legitimately (rows shifting under a small page).
+    const MIN_ITEMS: usize = 10;
+
+    /// Whether every item of `items` was on one of the last pages; remembers this page.
+    fn repeats(&mut self, items: &[Item]) -> bool {
+        use std::hash::BuildHasher as _;
+        let hasher = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+        let keys: std::collections::HashSet<u64> = items.iter().map(|i| hasher.hash_one(&i.key)).collect();
+        let repeated =
+            keys.len() >= Self::MIN_ITEMS && keys.iter().all(|k| self.0.iter().any(|page| page.contains(k)));
+        self.0.push_back(keys);
+        if self.0.len() > Self::PAGES {
+            self.0.pop_front();
+        }
+        repeated
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// Pages a walk may have handed to the writer and not yet seen land: enough for the writer to
+/// group them (see `store::Writer`), few enough to keep memory flat (about 32 × 100 rows).
+pub(super) const MAX_PAGES_IN_FLIGHT: usize = 32;
+
+/// A walk's pages on their way to the database, oldest first, each with whether it completes
+/// its pass.
+#[derive(Default)]
+pub(super) struct InFlight(std::collections::VecDeque<(store::Pending, bool)>);
+
+impl InFlight {
+    fn push(&mut self, pending: store::Pending, completes_pass: bool) {
+        self.0.push_back((pending, completes_pass));
+    }
+
+    /// Counts the pages that have landed into `report`, waiting for the oldest while more than
+    /// `keep` are still on their way; the first failure ends the walk.
+    async fn reap(
+        &mut self,
+        ctx: &Ctx,
+        kind: &'static Stream,
+        report: &mut StreamReport,
+        wake: &Notify,
+        keep: usize,
+    ) -> Result<(), Error> {
+        loop {
+            let must_wait = self.0.len() > keep;
+            let Some((pending, _)) = self.0.front_mut() else {
+                return Ok(());
+            };
+            let ready = if must_wait { None } else { pending.try_landed() };
+            if !must_wait && ready.is_none() {
+                return Ok(());
+            }
+            let Some((pending, completes_pass)) = self.0.pop_front() else {
+                return Ok(());
+            };
+            let committed = match ready {
+                Some(r) => r,
+                None => pending.landed().await,
+            };
+            let counts = count(committed.map_err(Error::Store)?, report);
+            // The fan-out looks for staged parents once a page has landed.
+            wake.notify_one();
+            report.pages += 1;
+            report.pass_completed |= completes_pass;
+            ctx.progress.update(kind.name, |p| {
+                p.pages += 1;
+                p.rows += counts.inserted + counts.updated + counts.unchanged;
+            });
+            tracing::debug!(
+                inserted = counts.inserted,
+                updated = counts.updated,
+                unchanged = counts.unchanged,
+                "page committed"
+            );
+        }
+    }
+}
+
+/// A page's rows, as (rows to write, rows to stage): parents with sub-resources wait in staging
+/// for the fan-out, so the walk moves on at once.
+pub(super) fn rows_or_staged(
+    ctx: &Ctx,
+    kind: &'static Stream,
+    items: Vec<Item>,
+) -> (Vec<store::Row>, Vec<store::Row>) {
+    let rows = items.into_iter().map(|i| i.row).collect();
+    if !ctx.children(kind).is_empty() {
+        (Vec::new(), rows)
+    } else {
+        (rows, Vec::new())
+    }
+}
+
+/// What asking for one list page got.
+pub(super) type Fetched = Result<Page<Box<RawValue>>, api::Error>;
+
+/// Splits a page into the items that read and those that go to quarantine.
+pub(super) fn read_page(kind: &'static Stream, raw: &[Box<RawValue>]) -> (Vec<Item>, Vec<Quarantined>) {
+    let mut items = Vec::with_capacity(raw.len());
+    let mut bad = Vec::new();
+    for r in raw {
+        match kind.read(At::TOP, r) {
+            Ok(item) => items.push(item),
+            Err(error) => bad.push(streams::quarantined(kind.name, r, error)),
+        }
+    }
+    (items, bad)
+}
+
+/// Commits one page's writes and counts them into `report`.
+pub(super) async fn commit_page(
+    ctx: &Ctx,
+    commit: Commit,
+    report: &mut StreamReport,
+) -> Result<Counts, Error> {
+    let committed = ctx.writer.send(commit).await.landed().await?;
+    Ok(count(committed, report))
+}
+
+/// Counts what a commit wrote into `report`; each item quarantined for the first time gets one
+/// warning.
+pub(super) fn count(committed: store::Committed, report: &mut StreamReport) -> Counts {
+    for q in &committed.newly_quarantined {
+        tracing::warn!(
+            item = %crate::http::printable(&q.key, 200),
+            table = q.stream,
+            error = %crate::http::printable(&q.error, crate::http::MESSAGE_CHARS),
+            "an item could not be read: it is kept in quarantine, the rest of its page is stored, and it is tried again every run"
+        );
+    }
+    let counts = committed.counts;
+    report.staged += committed.staged;
+    report.quarantined += committed.newly_quarantined.len() as u64;
+    report.inserted += counts.inserted;
+    report.updated += counts.updated;
+    report.unchanged += counts.unchanged;
+    report.removed += counts.removed;
+    counts
+}

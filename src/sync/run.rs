@@ -1,0 +1,239 @@
+//! A run: the lock, the streams side by side under one pace, the progress lines, the ceiling
+//! on its length, and what it leaves behind (the run row, the checkpoint, the snapshot).
+
+use super::*;
+
+/// Runs one sync of every enabled stream, concurrently, and records it in `sync_runs`.
+pub async fn run(config: &Config, stop: Stop) -> Result<RunReport, Error> {
+    run_with_progress(config, stop, Arc::default()).await
+}
+
+/// `run`, reporting each committed page to `progress` (the terminal display reads it).
+pub async fn run_with_progress(
+    config: &Config,
+    stop: Stop,
+    progress: Arc<Progress>,
+) -> Result<RunReport, Error> {
+    let started = Instant::now();
+    let (stop, ceiling) = with_ceiling(stop, config.sync.max_run);
+    // Whatever ends the run ends its ceiling's timer (in `run` mode the process lives on).
+    let _ceiling = AbortOnDrop(ceiling);
+    // Held until the run ends: one sync per database, and `start_run` may then safely mark
+    // runs still "running" as abandoned.
+    let _lock = crate::lock::acquire(&config.database)?;
+    let path = config.database.clone();
+    let store = Arc::new(blocking(move || Store::open(&path)).await?);
+    let scopes = config.scopes();
+    // Indexes a first load set aside for a stream this config no longer runs would otherwise
+    // wait for a load that never completes; a key set aside for a table whose per-parent
+    // streams are now enabled is needed before their fan-out looks parents up by it.
+    let s = Arc::clone(&store);
+    let enabled: Vec<&'static str> = config.streams.iter().map(|k| k.name).collect();
+    let children = children_by_parent(&config.streams);
+    let parents: Vec<&'static str> = children.keys().copied().collect();
+    blocking(move || {
+        for (table, _) in s.deferred_indexes()? {
+            let table = table.as_str();
+            if !enabled.contains(&table) || (parents.contains(&table) && s.key_deferred(table)?) {
+                s.restore_indexes(table)?;
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    let s = Arc::clone(&store);
+    let learned = blocking(move || s.load_pace()).await?;
+    let api = ApiClient::new(config, &scopes, stop.clone(), learned).map_err(Error::Setup)?;
+    // A refused key or a dead token endpoint fails the run here, once, with one clear line,
+    // before any stream starts (and retries it three times over).
+    let token_stats = Stats::default();
+    let authenticated = tokio::select! {
+        r = api.authenticate(&token_stats) => r,
+        // A stop while the token endpoint is slow is a stop (exit 7), not a failed key.
+        () = stop.stopped() => Err(api::Error::Stopped { path: config.auth.token_url.path().to_owned() }),
+    };
+    if let Err(e) = authenticated {
+        return Err(match e {
+            api::Error::Auth(a) => Error::Auth(a),
+            other => Error::Api {
+                stream: "auth",
+                cause: other,
+            },
+        });
+    }
+    warn_if_aging(&api);
+    let s = Arc::clone(&store);
+    let run_id = blocking(move || s.start_run(Utc::now())).await?;
+    let ctx = Arc::new(Ctx {
+        api,
+        writer: store::Writer::start(Arc::clone(&store)),
+        store: Arc::clone(&store),
+        config: config.clone(),
+        stop: stop.clone(),
+        progress,
+        children,
+    });
+
+    // Per-parent streams run inside their parent's fan-out, not as tasks of their own.
+    let lists: Vec<&'static Stream> = config
+        .streams
+        .iter()
+        .copied()
+        .filter(|s| s.parent().is_none())
+        .collect();
+    ctx.progress.register(&config.streams);
+    let ticker = tokio::spawn(progress::report(Arc::clone(&ctx), run_id));
+    let mut tasks = tokio::task::JoinSet::new();
+    for kind in lists.iter().copied() {
+        let ctx = Arc::clone(&ctx);
+        tasks.spawn(async move { run_stream(&ctx, kind).await });
+    }
+    let mut streams: Vec<StreamReport> = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(r) => streams.extend(r),
+            Err(e) => {
+                ticker.abort();
+                return Err(Error::Setup(format!("a stream task failed: {e}")));
+            }
+        }
+    }
+    ticker.abort();
+    let _ = ticker.await;
+    // In config order, each per-parent stream with its own line after the parents.
+    let order = |name: &str| config.streams.iter().position(|s| s.name == name);
+    streams.sort_by_key(|r| order(r.stream));
+    // A per-parent stream fails with its parent's fan-out, which holds the error.
+    let failed = streams.iter().filter(|s| s.error.is_some()).count();
+    let status = if stop.is_stopped() && failed > 0 {
+        RunStatus::Interrupted
+    } else if failed == 0 {
+        RunStatus::Succeeded
+    } else if failed == lists.len() {
+        RunStatus::Failed
+    } else {
+        RunStatus::Partial
+    };
+    let pace = ctx.api.pace().report();
+    let learned = ctx.api.pace().learned();
+    let mut report = RunReport {
+        run_id,
+        status,
+        streams,
+        duration_ms: started.elapsed().as_millis() as u64,
+        last_success: None,
+        pace,
+        quarantined: 0,
+        refresh_token: ctx.api.tokens().refresh_token_info(),
+        snapshot_error: None,
+    };
+    let total = report.total();
+    let sum = |f: fn(&StreamReport) -> u64| report.streams.iter().map(f).sum::<u64>() as i64;
+    let errors: Vec<String> = report.streams.iter().filter_map(|s| s.error.clone()).collect();
+    let s = Arc::clone(&store);
+    let quarantined = blocking(move || s.quarantine_count()).await?;
+    report.quarantined = quarantined;
+    use rusqlite::types::Value;
+    let params: store::Params = vec![
+        (":status", Value::Text(status.as_str().to_owned())),
+        (":rows_inserted", Value::Integer(total.inserted as i64)),
+        (":rows_updated", Value::Integer(total.updated as i64)),
+        (":rows_unchanged", Value::Integer(total.unchanged as i64)),
+        (":requests", Value::Integer(sum(|s| s.requests))),
+        (":retries", Value::Integer(sum(|s| s.retries))),
+        (":rate_limited", Value::Integer(pace.rate_limited as i64)),
+        (":pace_rps", Value::Real(pace.rate)),
+        (":peak_pace_rps", Value::Real(pace.peak_rate)),
+        (":paused_ms", Value::Integer(pace.paused_ms as i64)),
+        (":quarantined", Value::Integer(quarantined as i64)),
+        (
+            ":streams_json",
+            Value::Text(serde_json::to_string(&report.streams).unwrap_or_default()),
+        ),
+        (
+            ":error",
+            if errors.is_empty() {
+                Value::Null
+            } else {
+                Value::Text(errors.join("; "))
+            },
+        ),
+    ];
+    let s = Arc::clone(&store);
+    report.last_success = blocking(move || {
+        s.save_pace(&learned, Utc::now())?;
+        s.finish_run(run_id, &params, Utc::now())?;
+        s.last_success()
+    })
+    .await?
+    .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+    .map(|t| t.to_utc());
+    if let Some(snapshot) = config.snapshot.clone().filter(|_| status == RunStatus::Succeeded) {
+        report.snapshot_error = publish_snapshot(Arc::clone(&store), snapshot).await;
+    }
+    close(ctx, store).await;
+    Ok(report)
+}
+
+/// `stop`, or `max_run` after now, whichever comes first: past its ceiling a run stops as on
+/// SIGTERM (the page in flight lands, the run is `interrupted`, the next one resumes).
+pub(super) fn with_ceiling(stop: Stop, max_run: std::time::Duration) -> (Stop, tokio::task::JoinHandle<()>) {
+    let (trigger, run_stop) = crate::shutdown::channel();
+    let timer = tokio::spawn(async move {
+        tokio::select! {
+            () = stop.stopped() => {}
+            () = tokio::time::sleep(max_run) => tracing::warn!(
+                max_run_secs = max_run.as_secs(),
+                "the run reached sync.max_run_secs: finishing the page in flight, then stopping; the next run resumes"
+            ),
+        }
+        trigger.stop();
+    });
+    (run_stop, timer)
+}
+
+/// Aborts its task when dropped.
+pub(super) struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Waits for the writer thread, copies the WAL into the database (a passive checkpoint, which
+/// blocks no reader) and closes the connection; for `run`, whose process lives on, that also
+/// releases the file between syncs.
+pub(super) async fn close(ctx: Arc<Ctx>, store: Arc<Store>) {
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Ok(ctx) = Arc::try_unwrap(ctx) {
+            let Ctx { writer, .. } = ctx;
+            writer.close();
+        }
+        if let Err(e) = store.checkpoint() {
+            tracing::debug!(error = %e, "the end-of-run checkpoint did not complete; the next run's writes will");
+        }
+        drop(store);
+    })
+    .await;
+}
+
+/// Publishes the configured snapshot (still holding the lock, so no other run writes
+/// meanwhile); `Some(why)` when it could not.
+pub(super) async fn publish_snapshot(store: Arc<Store>, snapshot: crate::config::Snapshot) -> Option<String> {
+    let started = Instant::now();
+    let path = snapshot.path.clone();
+    match blocking(move || store.publish_snapshot(&snapshot.path, snapshot.mode)).await {
+        Ok(()) => {
+            tracing::info!(
+                path = %path.display(),
+                duration_ms = started.elapsed().as_millis() as u64,
+                "snapshot published"
+            );
+            None
+        }
+        Err(e) => Some(format!(
+            "the sync succeeded but its snapshot was not published ({e}); the previous snapshot, if any, is unchanged"
+        )),
+    }
+}

@@ -1,0 +1,106 @@
+//! One list stream and, through its fan-out, its per-parent streams.
+
+use super::*;
+
+/// One list stream and, through its fan-out, its per-parent streams: their reports, the
+/// list's first.
+#[tracing::instrument(name = "stream", skip_all, fields(stream = kind.name))]
+pub(super) async fn run_stream(ctx: &Ctx, kind: &'static Stream) -> Vec<StreamReport> {
+    let started = Instant::now();
+    let stats = ctx.progress.stats(kind.name);
+    let stats = stats.as_ref();
+    let mut report = StreamReport {
+        stream: kind.name,
+        ..StreamReport::default()
+    };
+    let walk_done = AtomicBool::new(false);
+    let wake = Notify::new();
+    let children = ctx.children(kind);
+    let mut fan = FanOutReport::new(children);
+    let deferred = defer_indexes_for_first_load(ctx, kind).await;
+    let walking = async {
+        let mut result = backfill(ctx, kind, children).await;
+        if result.is_ok() {
+            result = retry_quarantined(ctx, kind, stats, &mut report, &wake).await;
+        }
+        if result.is_ok() {
+            result = walk(ctx, kind, stats, &mut report, &wake).await;
+        }
+        walk_done.store(true, Ordering::Release);
+        wake.notify_one();
+        result
+    };
+    let (walked, fanned) = if !children.is_empty() {
+        tokio::join!(walking, fan_out(ctx, kind, children, &walk_done, &wake, &mut fan))
+    } else {
+        (walking.await, Ok(()))
+    };
+    // What the fan-out wrote counts whether or not it finished: an interrupted run reports
+    // every row it committed.
+    report.inserted += fan.parent.inserted;
+    report.updated += fan.parent.updated;
+    report.unchanged += fan.parent.unchanged;
+    report.removed += fan.parent.removed;
+    report.quarantined += fan.parent.quarantined;
+    let result = walked.and(fanned);
+    let result = match (result, deferred) {
+        (r, false) => r,
+        (r, true) => restore_indexes_unless_loading(ctx, kind, r).await,
+    };
+    let failed = result.is_err();
+    for name in std::iter::once(kind.name).chain(children.iter().map(|c| c.name)) {
+        ctx.progress.update(name, |p| {
+            p.done = true;
+            p.failed = failed;
+        });
+    }
+    report.requests = stats.requests.load(Ordering::Relaxed);
+    report.retries = stats.retries.load(Ordering::Relaxed);
+    report.rate_limited = stats.rate_limited.load(Ordering::Relaxed);
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    if let Err(e) = result {
+        let failure = e.failure();
+        if failure == Failure::Stopped {
+            tracing::warn!(
+                pages = report.pages,
+                "stopped; the next run resumes from the checkpoint"
+            );
+        } else {
+            tracing::error!(error = %e, "stream failed; rows committed before the failure are kept");
+        }
+        report.failure = Some(failure);
+        report.error = Some(e.to_string());
+    }
+    let mut reports = vec![report];
+    for mut child in fan.children {
+        let stats = ctx.progress.stats(child.stream);
+        child.requests = stats.requests.load(Ordering::Relaxed);
+        child.retries = stats.retries.load(Ordering::Relaxed);
+        child.rate_limited = stats.rate_limited.load(Ordering::Relaxed);
+        child.duration_ms = reports[0].duration_ms;
+        child.pass_completed = reports[0].pass_completed;
+        // Its lists were fetched by the parent's fan-out: when that failed, so did it. The
+        // error line is the parent's alone.
+        child.failure = reports[0].failure;
+        reports.push(child);
+    }
+    for r in &reports {
+        tracing::info!(
+            stream = r.stream,
+            inserted = r.inserted,
+            updated = r.updated,
+            unchanged = r.unchanged,
+            removed = r.removed,
+            quarantined = r.quarantined,
+            pages = r.pages,
+            staged = r.staged,
+            cursor_restarts = r.cursor_restarts,
+            requests = r.requests,
+            retries = r.retries,
+            rate_limited = r.rate_limited,
+            duration_ms = r.duration_ms,
+            "stream finished"
+        );
+    }
+    reports
+}
