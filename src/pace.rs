@@ -68,20 +68,6 @@ pub struct Settings {
     pub max_retry_after: Duration,
 }
 
-impl Settings {
-    /// The controller's settings from the job's configuration.
-    pub fn from_config(config: &crate::config::Config) -> Self {
-        Self {
-            start_rate: f64::from(config.api.requests_per_second.get()),
-            max_rate: f64::from(config.api.max_requests_per_second.get()),
-            burst: config.api.burst.get(),
-            max_concurrent: config.api.max_concurrent,
-            rate_limited_wait: config.retry.rate_limited_wait,
-            max_retry_after: config.retry.max_retry_after,
-        }
-    }
-}
-
 /// What a previous run learned, kept in the database (`pace_state`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Learned {

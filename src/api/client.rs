@@ -20,6 +20,19 @@ use crate::http::{BodyError, MESSAGE_CHARS, describe, printable, read_capped, re
 use crate::pace::{self, Lane, Pace};
 use crate::shutdown::Stop;
 
+/// The pace controller's settings from the job's configuration: here, where the pace meets
+/// the API, so `pace` itself knows nothing of the configuration.
+pub fn pace_settings(config: &crate::config::Config) -> pace::Settings {
+    pace::Settings {
+        start_rate: f64::from(config.api.requests_per_second.get()),
+        max_rate: f64::from(config.api.max_requests_per_second.get()),
+        burst: config.api.burst.get(),
+        max_concurrent: config.api.max_concurrent,
+        rate_limited_wait: config.retry.rate_limited_wait,
+        max_retry_after: config.retry.max_retry_after,
+    }
+}
+
 /// Counters of one stream's traffic, for the run summary.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -51,7 +64,7 @@ impl ApiClient {
         learned: Option<pace::Learned>,
     ) -> Result<Self, String> {
         let http = crate::http::build(&config.api)?;
-        let pace = Pace::new(pace::Settings::from_config(config), learned);
+        let pace = Pace::new(pace_settings(config), learned);
         let tokens = crate::auth::source(
             &config.auth,
             http.clone(),
@@ -113,7 +126,7 @@ impl ApiClient {
             serde_json::from_slice::<T>(&body).or_else(|e| {
                 // Bytes that are not UTF-8 inside an item's strings: the page is read with them
                 // marked, and that item goes to quarantine (`mend`).
-                super::mend::mend(&body)
+                crate::mend::mend(&body)
                     .and_then(|mended| serde_json::from_slice::<T>(&mended).ok())
                     .ok_or_else(|| Error::Malformed {
                         path: path.to_owned(),

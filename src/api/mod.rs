@@ -5,14 +5,13 @@
 //! `crate::pace`'s.
 
 pub mod client;
-pub mod mend;
 pub mod retry;
 pub mod types;
 
 use std::time::Duration;
 
 pub use crate::http::describe;
-pub use client::{ApiClient, Stats};
+pub use client::{ApiClient, Stats, pace_settings};
 
 /// A request that did not produce a usable answer. Every variant names the URL path (never the
 /// query's token or any header) so that the operator can tell which call failed.

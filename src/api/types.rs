@@ -4,11 +4,9 @@
 //! unexpected shape makes a column NULL instead of failing a page. The sandbox renders its own
 //! JSON and shares none of this, so it can send what the job cannot read.
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Timestamps are RFC 3339 in the API; parsed so that comparisons do not depend on formatting.
-pub type Timestamp = DateTime<Utc>;
+pub use crate::time::Timestamp;
 
 /// The envelope of every paged list: the end is `next` empty **or absent** (§1.1).
 #[derive(Debug, Clone, Serialize, Deserialize)]

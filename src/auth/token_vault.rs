@@ -325,8 +325,12 @@ impl Vault {
         let read = || -> std::io::Result<Vec<u8>> {
             let mut file = OpenOptions::new()
                 .read(true)
-                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
                 .open(&self.path)?;
+            // A FIFO would block the read for ever.
+            if !file.metadata()?.is_file() {
+                return Err(std::io::Error::other("it is not a plain file"));
+            }
             let mut text = Vec::new();
             std::io::Read::read_to_end(&mut file, &mut text)?;
             Ok(text)
@@ -461,6 +465,24 @@ mod tests {
         // Still refused when others may write into it.
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o770)).unwrap();
         assert!(create_private_dir(&dir).is_err());
+    }
+
+    #[test]
+    fn a_fifo_or_a_link_where_the_token_was_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = Key::create(&dir.path().join("key")).unwrap();
+        let elsewhere = Vault::new(dir.path().join("elsewhere.json"));
+        elsewhere
+            .save(&key, &SecretString::from("rt".to_owned()), &info(Utc::now()))
+            .unwrap();
+        let path = dir.path().join("t.json");
+        let vault = Vault::new(path.clone());
+        let made = std::process::Command::new("mkfifo").arg(&path).status().unwrap();
+        assert!(made.success());
+        assert!(matches!(vault.load(&key), Err(Error::Malformed { .. })), "a FIFO");
+        fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), &path).unwrap();
+        assert!(matches!(vault.load(&key), Err(Error::Malformed { .. })), "a link");
     }
 
     #[test]

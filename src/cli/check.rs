@@ -91,7 +91,7 @@ async fn missing_scopes<'a>(cfg: &Config, scopes: &[&'a str]) -> Vec<&'a str> {
     };
     let mut missing = Vec::new();
     for scope in scopes {
-        let pace = understory_sync::pace::Pace::new(understory_sync::pace::Settings::from_config(cfg), None);
+        let pace = understory_sync::pace::Pace::new(understory_sync::api::pace_settings(cfg), None);
         let probe = understory_sync::auth::source(
             &cfg.auth,
             http.clone(),

@@ -22,7 +22,7 @@ use understory_sync::auth::Endpoint;
 use understory_sync::auth::authorize::{Attempt, CallbackError, OFFLINE};
 use understory_sync::auth::token_vault::{Info, Key, KeyFrom, Vault};
 use understory_sync::config::{self, AuthMethod, Config, ThirdParty};
-use understory_sync::pace::{Pace, Settings};
+use understory_sync::pace::Pace;
 use understory_sync::shutdown;
 
 use super::{ConfigArg, Exit};
@@ -102,7 +102,7 @@ pub async fn connect(flags: Flags) -> Result<Exit, (Exit, anyhow::Error)> {
     let http = understory_sync::http::build(&cfg.api).map_err(|e| fail(Exit::Config, anyhow::anyhow!(e)))?;
     let endpoint = Endpoint {
         http,
-        pace: Pace::new(Settings::from_config(&cfg), None),
+        pace: Pace::new(understory_sync::api::pace_settings(&cfg), None),
         url: cfg.auth.token_url.clone(),
         max_body: cfg.api.max_response_bytes,
     };

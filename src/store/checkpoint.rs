@@ -8,7 +8,7 @@
 use rusqlite::{Connection, OptionalExtension};
 
 use super::{iso, statements};
-use crate::api::types::Timestamp;
+use crate::time::Timestamp;
 
 /// The kind of walk a pass is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

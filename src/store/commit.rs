@@ -6,7 +6,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::quarantine::counts_misses;
 use super::upsert::{unchanged, upsert};
 use super::{Checkpoint, Error, Record, Store, checkpoint, iso, statements};
-use crate::api::types::Timestamp;
+use crate::time::Timestamp;
 
 /// One item as it will be stored.
 #[derive(Debug)]
@@ -146,9 +146,9 @@ impl Counts {
 }
 
 impl Store {
-    /// Writes commits in one transaction, in order: each page's rows, their sub-resources, the
-    /// stream's checkpoint, its quarantined items and (at the end of a complete scan) its
-    /// removals. All or nothing: a page and the cursor that follows it are both stored, or
+    /// Writes commits in one transaction, in order: each page's rows, their sub-resources, its
+    /// quarantined items, (at the end of a complete scan) its removals, and last the stream's
+    /// checkpoint. All or nothing: a page and the cursor that follows it are both stored, or
     /// neither is, so a kill at any instant loses and repeats nothing; a kill loses at most the
     /// whole group, which the next run fetches again from the last checkpoint that landed. Many
     /// commits in one transaction write fewer WAL frames (an index page touched by every commit
@@ -185,7 +185,7 @@ impl Store {
     fn apply(&self, tx: &Connection, commit: &Commit, now: &str) -> rusqlite::Result<Committed> {
         let mut out = Committed::default();
         if let Some(row) = &commit.unstage
-            && !still_waiting(tx, commit.stream, row)?
+            && !take_staged(tx, commit.stream, row)?
         {
             return Ok(out);
         }
@@ -250,11 +250,11 @@ impl Store {
     }
 }
 
-/// Whether a fan-out commit's parent listing still waits in `staging` (and takes it out). A
+/// Takes a fan-out commit's parent listing out of `staging`: false if it no longer waits there. A
 /// newer listing staged meanwhile is written in its own turn; one the walk could not read
 /// dropped it, and the older copy must then neither overwrite the stored row nor release the
 /// newer one from quarantine.
-fn still_waiting(tx: &Connection, stream: &str, row: &Staged) -> rusqlite::Result<bool> {
+fn take_staged(tx: &Connection, stream: &str, row: &Staged) -> rusqlite::Result<bool> {
     let taken = tx
         .prepare_cached(statements::get("staging", "done"))?
         .execute(rusqlite::named_params! {

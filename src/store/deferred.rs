@@ -5,7 +5,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use super::open::CACHE_KIB;
 use super::{Error, Store, iso, statements};
-use crate::api::types::Timestamp;
+use crate::time::Timestamp;
 
 /// The page cache while deferred indexes are built: SQLite's sorter sizes its in-memory runs by
 /// it, and a build's sort is sequential, so a small cache costs little time and keeps memory flat.
@@ -25,7 +25,7 @@ pub struct Restored {
 
 /// `(name, sql)` of the indexes the `deferred_indexes` statement `statement` lists for `table`:
 /// those it may set aside (`of_table`) or those it has (`pending`).
-pub(super) fn index_definitions(
+fn index_definitions(
     c: &Connection,
     statement: &str,
     table: &str,
@@ -45,7 +45,7 @@ pub(super) fn deferred_tables(c: &Connection) -> rusqlite::Result<Vec<(String, i
 /// `Store::restore_indexes`'s transaction: every definition set aside for `table`, built, the
 /// key first. A key whose build finds an id stored twice (a keyless load re-read it) has the
 /// table's duplicates folded into their last listing, and is built again.
-pub(super) fn build_deferred(c: &mut Connection, table: &str) -> rusqlite::Result<Restored> {
+fn build_deferred(c: &mut Connection, table: &str) -> rusqlite::Result<Restored> {
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let pending = index_definitions(&tx, "pending", table)?;
     let key = format!("{table}_key");
@@ -72,7 +72,7 @@ pub(super) fn build_deferred(c: &mut Connection, table: &str) -> rusqlite::Resul
     })
 }
 
-pub(super) fn is_unique_violation(e: &rusqlite::Error) -> bool {
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error().map(|f| f.extended_code),
         Some(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
@@ -81,7 +81,7 @@ pub(super) fn is_unique_violation(e: &rusqlite::Error) -> bool {
 
 /// Folds each id `table` holds more than once into its last listing (`deferred_indexes.sql`,
 /// "dedupe"); rows removed.
-pub(super) fn dedupe(tx: &Connection, table: &str) -> rusqlite::Result<usize> {
+fn dedupe(tx: &Connection, table: &str) -> rusqlite::Result<usize> {
     let run = |name: &str| {
         let sql = statements::get("deferred_indexes", name).replace("{table}", table);
         tx.execute(&sql, [])

@@ -43,7 +43,7 @@ pub use writer::{Pending, Writer};
 
 use open::classify;
 
-use crate::api::types::Timestamp;
+use crate::time::Timestamp;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {

@@ -123,7 +123,7 @@ const DATABASE_MODE: u32 = 0o640;
 
 /// The database holds customers' names, e-mail addresses and phone numbers: say so when every
 /// user of the machine can read it (made by hand, or by an older version under umask 022).
-pub(super) fn warn_if_world_readable(path: &Path) {
+fn warn_if_world_readable(path: &Path) {
     use std::os::unix::fs::PermissionsExt as _;
     if let Ok(meta) = std::fs::metadata(path)
         && meta.permissions().mode() & 0o004 != 0
@@ -137,7 +137,7 @@ pub(super) fn warn_if_world_readable(path: &Path) {
 
 /// Creates the database file, empty, with `DATABASE_MODE` whatever the umask, unless it
 /// exists; never through a symlink (`O_EXCL`). SQLite then opens the file we made.
-pub(super) fn create_private(path: &Path) -> Result<(), Error> {
+fn create_private(path: &Path) -> Result<(), Error> {
     use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
     let created = std::fs::OpenOptions::new()
         .write(true)
@@ -161,7 +161,7 @@ pub(super) fn create_private(path: &Path) -> Result<(), Error> {
 /// checkpoint would also take an exclusive lock that makes readers' queries fail with
 /// "database is locked" for its duration; `Store::checkpoint` copies the WAL into the database
 /// at the end of a run without blocking anyone.
-pub(super) fn keep_wal_files(conn: &Connection) -> rusqlite::Result<()> {
+fn keep_wal_files(conn: &Connection) -> rusqlite::Result<()> {
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
         .map(|_| ())
 }

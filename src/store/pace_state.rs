@@ -3,7 +3,7 @@
 use rusqlite::OptionalExtension;
 
 use super::{Error, Store, iso, statements};
-use crate::api::types::Timestamp;
+use crate::time::Timestamp;
 
 impl Store {
     /// The pace the last run ended with, if any run saved one.

@@ -4,7 +4,7 @@ use rusqlite::TransactionBehavior;
 use rusqlite::types::Value;
 
 use super::{Error, Store, iso, statements};
-use crate::api::types::Timestamp;
+use crate::time::Timestamp;
 
 /// Named SQL parameters, e.g. `(":id", Value::Text(..))`, for the store's own tables.
 pub type Params = Vec<(&'static str, Value)>;

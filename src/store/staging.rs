@@ -3,7 +3,7 @@
 use rusqlite::TransactionBehavior;
 
 use super::{Checkpoint, Error, Store, checkpoint, iso, statements};
-use crate::api::types::Timestamp;
+use crate::time::Timestamp;
 
 impl Store {
     /// Up to `limit` staged parents of `stream`, oldest first, leaving out those in `busy`.

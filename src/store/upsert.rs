@@ -8,7 +8,7 @@ use super::{bind, statements};
 
 /// The stored copy of `row`, if any: its `raw_json` and whether it is live (for staging, which
 /// must know before it writes).
-pub(super) fn stored_copy(conn: &Connection, row: &Row) -> rusqlite::Result<Option<(String, bool)>> {
+fn stored_copy(conn: &Connection, row: &Row) -> rusqlite::Result<Option<(String, bool)>> {
     let sql = statements::get(row.table, "lookup");
     let mut stmt = conn.prepare_cached(sql)?;
     bind::bind(&mut stmt, sql, row.record.as_ref(), &[], false)?;
@@ -42,7 +42,7 @@ pub(super) fn upsert(conn: &Connection, row: &Row, now: &str) -> rusqlite::Resul
 }
 
 /// Runs the statement `name` of the row's table with the row bound; the rows it changed.
-pub(super) fn write(conn: &Connection, row: &Row, name: &str, now: &str) -> rusqlite::Result<usize> {
+fn write(conn: &Connection, row: &Row, name: &str, now: &str) -> rusqlite::Result<usize> {
     let sql = statements::get(row.table, name);
     let mut stmt = conn.prepare_cached(sql)?;
     bind::bind(

@@ -13,8 +13,8 @@ pub mod read;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::api::types::Timestamp;
 use crate::store::{Children, Prune, Quarantined, Record, Row};
+use crate::time::Timestamp;
 use read::Fields;
 
 /// Declares the stream modules and lists them, in the order runs report them: the one place a
@@ -162,7 +162,7 @@ impl Stream {
 
     /// Reads one listed item; an error names the item's id when it has one.
     pub fn read(&self, at: At<'_>, raw: &RawValue) -> Result<Item, String> {
-        if let Some((bytes, _)) = crate::api::mend::invalid_bytes(raw.get()) {
+        if let Some((bytes, _)) = crate::mend::invalid_bytes(raw.get()) {
             return Err(format!(
                 "item: not valid UTF-8 (bytes {bytes}); kept with them written as \\xNN"
             ));
@@ -252,9 +252,9 @@ pub fn quarantined(stream: &'static str, raw: &RawValue, error: String) -> Quara
 }
 
 /// An item's JSON as quarantine keeps it: as sent, with bytes that were not UTF-8 written as
-/// `\xNN` (see `api::mend`).
+/// `\xNN` (see `crate::mend`).
 fn as_kept(raw: &RawValue) -> String {
-    crate::api::mend::invalid_bytes(raw.get()).map_or_else(|| raw.get().to_owned(), |(_, shown)| shown)
+    crate::mend::invalid_bytes(raw.get()).map_or_else(|| raw.get().to_owned(), |(_, shown)| shown)
 }
 
 // ---- column shapes shared by several streams ------------------------------------------------

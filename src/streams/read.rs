@@ -17,7 +17,7 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
-use crate::api::types::Timestamp;
+use crate::time::Timestamp;
 
 /// One JSON value, borrowing from the text it was parsed from (a string with escapes is the
 /// only thing copied). Members keep the order they were sent in; a repeated key reads as its

@@ -3,7 +3,6 @@
 
 use super::*;
 
-/// The enabled per-parent streams of each enabled parent.
 /// Sets aside the secondary indexes of a stream's table before its first full load into an
 /// empty table (`Store::defer_indexes`), and its key too when no per-parent stream of it runs
 /// (their fan-out looks parents up by key); true if the stream has indexes set aside now, from

@@ -169,6 +169,7 @@ fn warn_if_aging(api: &ApiClient) {
     }
 }
 
+/// The enabled per-parent streams of each enabled parent.
 fn children_by_parent(
     streams: &[&'static Stream],
 ) -> std::collections::HashMap<&'static str, Vec<&'static Stream>> {

@@ -5,9 +5,9 @@ use serde::Serialize;
 
 use super::Failure;
 use crate::api::Stats;
-use crate::api::types::Timestamp;
 use crate::store::Counts;
 use crate::streams::Stream;
+use crate::time::Timestamp;
 
 /// How one stream's part of a run went.
 #[derive(Debug, Clone, Default, Serialize)]

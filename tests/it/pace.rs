@@ -284,16 +284,18 @@ async fn a_killed_run_keeps_the_pace_it_learned() {
     let _ = child.wait();
     // The killed run drew the 429 that taught it the ceiling. The sandbox refuses everything
     // for `penalty_ms` after a 429 and counts requests per one-second window; the real API asks
-    // for a minute. The next run is started once both have passed since that 429 (a restart
-    // sooner would be refused for the killed run's 429, not for its own pace).
-    let last_429 = sb
-        .arrivals()
+    // for a minute. The next run is started once both have passed since that 429, and a window
+    // since the killed run's last request (a restart sooner would be refused for the killed
+    // run's requests, not for its own pace).
+    let log = sb.arrivals();
+    let last_429 = log
         .iter()
         .filter(|a| a.status == 429)
         .map(|a| a.at)
         .max()
         .expect("the killed run drew a 429");
-    let quiet = last_429 + Duration::from_millis(1_000 + 1_000);
+    let last = log.iter().map(|a| a.at).max().unwrap_or(last_429);
+    let quiet = (last_429 + Duration::from_millis(1_000 + 1_000)).max(last + Duration::from_millis(1_000));
     tokio::time::sleep(quiet.saturating_duration_since(std::time::Instant::now())).await;
     let (rate, ceiling) = kept().expect("the learned pace was kept while the run went on");
     assert!(rate >= 20.0 && ceiling.is_some(), "{rate} {ceiling:?}");

@@ -21,7 +21,7 @@ use rusqlite::Statement;
 use serde::Serialize;
 use serde::ser;
 
-use crate::api::types::Timestamp;
+use crate::time::Timestamp;
 
 mod serialize;
 

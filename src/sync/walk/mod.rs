@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
-use crate::api::types::Timestamp;
 use crate::store::checkpoint::{Pass, PassKind};
+use crate::time::Timestamp;
 
 /// A list request's query parameters.
 pub type Query = Vec<(&'static str, String)>;
@@ -204,8 +204,10 @@ impl Walk {
         // A bootstrap whose probe found no readable newest item (an unreadable one sorts first)
         // takes its mark from its crawl, or it would complete without one and start over every
         // run (appending a keyless load again). The first page was read as the crawl began, so
-        // its newest update is no later than anything changed since; on a resumed pass only the
-        // page's oldest is that safe. A low mark only makes the catch-up read further.
+        // its newest update is no later than anything changed since. A resumed pass without a
+        // mark re-ran the probe, which read nothing either: the pages before the interruption
+        // held nothing readable (they are in quarantine, asked for by id), and the page's oldest
+        // update is the lowest mark it can offer. A low mark only makes the catch-up read further.
         if pass.kind == PassKind::Bootstrap && pass.candidate.is_none() {
             pass.candidate = if pass.pages == 0 {
                 updated().max()
@@ -319,8 +321,6 @@ fn new_pass(mode: Mode, checkpoint: &Checkpoint, now: Timestamp) -> Pass {
     }
 }
 
-/// Starts the pass's walk again from its first page: bootstrap from its progress, the others
-/// from the top. The candidate is kept: the older it is, the safer.
 /// A cursor's fingerprint for loop detection (a collision only ends a pass early, with an
 /// error line, and the next run starts it again).
 fn hash(cursor: &str) -> u64 {
@@ -328,6 +328,8 @@ fn hash(cursor: &str) -> u64 {
     BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(cursor)
 }
 
+/// Starts the pass's walk again from its first page: bootstrap from its progress, the others
+/// from the top. The candidate is kept: the older it is, the safer.
 fn restart(pass: &mut Pass) {
     if pass.kind == PassKind::Bootstrap {
         pass.from = pass.progress;
