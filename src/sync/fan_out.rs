@@ -106,64 +106,79 @@ pub(super) async fn fan_out(
             }
             continue;
         }
-        let mut fetched = futures::stream::iter(batch)
-            .map(|(id, raw)| async move {
-                let lists = fetch_children(ctx, kind, children, stats, &id).await;
-                (id, raw, lists)
-            })
-            .buffer_unordered(ctx.config.api.max_concurrent.max(1));
-        // Commits handed to the writer; the batch's fetches go on while they are written, and
-        // all of them land before the next batch is read from `staging`.
-        let mut pending = Vec::new();
-        let mut failed = None;
-        while let Some((id, raw, lists)) = fetched.next().await {
-            let lists = match lists {
-                Ok(c) => c,
-                Err(Error::Api { cause, .. }) if cause.is_not_found() => {
-                    tracing::warn!(parent = %crate::http::printable(&id, 200), "the item vanished before its lists were fetched; dropped");
-                    let store = Arc::clone(&ctx.store);
-                    blocking(move || store.unstage(name, &id)).await?;
-                    continue;
-                }
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
-            };
-            let raw = RawValue::from_string(raw).map_err(|e| Error::Setup(format!("staged JSON: {e}")))?;
-            let (items, bad) = read_page(kind, std::slice::from_ref(&raw));
-            let commit = Commit {
-                stream: name,
-                rows: items.into_iter().map(|i| i.row).collect(),
-                children: lists,
-                quarantined: bad,
-                unstage: Some(store::Staged {
-                    item_key: id,
-                    raw_json: raw.get().to_owned(),
-                }),
-                ..Commit::default()
-            };
-            pending.push(ctx.writer.send(commit).await);
-        }
-        drop(fetched);
-        for p in pending {
-            let committed = p.landed().await?;
-            for &(table, c) in &committed.children {
-                ctx.progress.update(table, |p| {
-                    p.pages += 1;
-                    p.rows += c.inserted + c.updated + c.unchanged;
-                });
+        fan_out_batch(ctx, kind, children, stats, batch, report).await?;
+    }
+}
+
+/// One batch of staged parents: their lists fetched side by side, each parent committed with
+/// its lists as they arrive, and all of it landed before the next batch is read.
+async fn fan_out_batch(
+    ctx: &Ctx,
+    kind: &'static Stream,
+    children: &[&'static Stream],
+    stats: &[Arc<Stats>],
+    batch: Vec<(String, String)>,
+    report: &mut FanOutReport,
+) -> Result<(), Error> {
+    let name = kind.name;
+    let mut fetched = futures::stream::iter(batch)
+        .map(|(id, raw)| async move {
+            let lists = fetch_children(ctx, kind, children, stats, &id).await;
+            (id, raw, lists)
+        })
+        .buffer_unordered(ctx.config.api.max_concurrent.max(1));
+    // Commits handed to the writer; the batch's fetches go on while they are written, and
+    // all of them land before the next batch is read from `staging`.
+    let mut pending = Vec::new();
+    let mut failed = None;
+    while let Some((id, raw, lists)) = fetched.next().await {
+        let lists = match lists {
+            Ok(c) => c,
+            Err(Error::Api { cause, .. }) if cause.is_not_found() => {
+                tracing::warn!(parent = %crate::http::printable(&id, 200), "the item vanished before its lists were fetched; dropped");
+                let store = Arc::clone(&ctx.store);
+                blocking(move || store.unstage(name, &id)).await?;
+                continue;
             }
-            let counts = report.count(committed);
-            ctx.progress.update(name, |p| {
-                p.rows += counts.inserted + counts.updated + counts.unchanged;
-                p.fanned_out += 1;
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        };
+        let raw = RawValue::from_string(raw).map_err(|e| Error::Setup(format!("staged JSON: {e}")))?;
+        let (items, bad) = read_page(kind, std::slice::from_ref(&raw));
+        let commit = Commit {
+            stream: name,
+            rows: items.into_iter().map(|i| i.row).collect(),
+            children: lists,
+            quarantined: bad,
+            unstage: Some(store::Staged {
+                item_key: id,
+                raw_json: raw.get().to_owned(),
+            }),
+            ..Commit::default()
+        };
+        pending.push(ctx.writer.send(commit).await);
+    }
+    drop(fetched);
+    for p in pending {
+        let committed = p.landed().await?;
+        for &(table, c) in &committed.children {
+            ctx.progress.update(table, |p| {
+                p.pages += 1;
+                p.rows += c.inserted + c.updated + c.unchanged;
             });
         }
-        if let Some(e) = failed {
-            return Err(e);
-        }
+        let counts = report.count(committed);
+        ctx.progress.update(name, |p| {
+            p.rows += counts.inserted + counts.updated + counts.unchanged;
+            p.fanned_out += 1;
+        });
     }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// One parent's per-parent lists, fetched together; a paged one is followed to its end (its

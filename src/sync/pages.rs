@@ -12,8 +12,33 @@ pub(super) async fn walk(
     report: &mut StreamReport,
     wake: &Notify,
 ) -> Result<(), Error> {
+    let mut p = Pages {
+        ctx,
+        kind,
+        stats,
+        w: start_walk(ctx, kind, stats).await?,
+        in_flight: InFlight::default(),
+        fetched_ahead: None,
+        said_oversized: false,
+        recent: RecentPages::default(),
+        rescanned: false,
+    };
+    let result = loop {
+        match p.step(report, wake).await {
+            Ok(true) => {}
+            Ok(false) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    // Whatever ended the walk, the pages already handed over land (or fail) before it returns.
+    let landed = p.in_flight.reap(ctx, kind, report, wake, 0).await;
+    result.and(landed)
+}
+
+/// The stream's walk from its checkpoint: resumed, restarted or fresh (said in the log), and
+/// for a bootstrap the newest update noted before the crawl begins.
+async fn start_walk(ctx: &Ctx, kind: &'static Stream, stats: &Stats) -> Result<Walk, Error> {
     let name = kind.name;
-    let api_err = |cause| Error::Api { stream: name, cause };
     let store = Arc::clone(&ctx.store);
     let checkpoint = blocking(move || store.load_checkpoint(name)).await?;
     let (mut w, start) = Walk::start(
@@ -37,65 +62,145 @@ pub(super) async fn walk(
         ),
     }
     if let Some(q) = w.candidate_query() {
-        let top: Page<Box<RawValue>> = ctx.api.get(stats, kind.path, &q).await.map_err(api_err)?;
+        let top: Page<Box<RawValue>> = ctx
+            .api
+            .get(stats, kind.path, &q)
+            .await
+            .map_err(|cause| Error::Api { stream: name, cause })?;
         // An unreadable first item only means no candidate yet: the crawl's first page sets it.
         let first = top.items.first().and_then(|r| kind.read(At::TOP, r).ok());
         w.set_candidate(first.and_then(|i| i.updated_at));
     }
-    // Pages handed to the writer whose commits have not landed yet: the next page is fetched
-    // and parsed while they are written.
-    let mut in_flight = InFlight::default();
-    // The next page, fetched while this one was read (see `ahead` below), with its query.
-    let mut fetched_ahead: Option<(walk::Query, Fetched)> = None;
-    let mut said_oversized = false;
-    let mut recent = RecentPages::default();
-    // Whether this run already scanned a second time to settle rows without an id.
-    let mut rescanned = false;
-    let result = loop {
+    Ok(w)
+}
+
+/// One list's walk in progress.
+struct Pages<'c> {
+    ctx: &'c Ctx,
+    kind: &'static Stream,
+    stats: &'c Stats,
+    w: Walk,
+    /// Pages handed to the writer whose commits have not landed yet: the next page is fetched
+    /// and parsed while they are written.
+    in_flight: InFlight,
+    /// The next page, fetched while this one was read (see `read`), with its query.
+    fetched_ahead: Option<(walk::Query, Fetched)>,
+    said_oversized: bool,
+    recent: RecentPages,
+    /// Whether this run already scanned a second time to settle rows without an id.
+    rescanned: bool,
+}
+
+impl Pages<'_> {
+    fn api_err(&self, cause: api::Error) -> Error {
+        Error::Api {
+            stream: self.kind.name,
+            cause,
+        }
+    }
+
+    /// One page: fetched, read, handed to the writer, and what the walk does next. False when
+    /// the walk is over.
+    async fn step(&mut self, report: &mut StreamReport, wake: &Notify) -> Result<bool, Error> {
+        let (ctx, kind) = (self.ctx, self.kind);
         if ctx.stop.is_stopped() {
-            break Err(api_err(api::Error::Stopped {
+            return Err(self.api_err(api::Error::Stopped {
                 path: kind.path.to_owned(),
             }));
         }
-        if let Err(e) = in_flight.reap(ctx, kind, report, wake, MAX_PAGES_IN_FLIGHT).await {
-            break Err(e);
+        self.in_flight
+            .reap(ctx, kind, report, wake, MAX_PAGES_IN_FLIGHT)
+            .await?;
+        let Some(page) = self.fetch(report).await? else {
+            return Ok(true);
+        };
+        let Page { next, items: raw } = page;
+        let ahead = self.ahead(next.as_deref());
+        let (items, bad) = self.read(raw, ahead).await?;
+        // Fresh cursors over the same items are a loop too: a page that only repeats items of
+        // the pass's last few pages ends it (a first load, which appends, would store them
+        // again on every page).
+        // Only in a first load's crawl (sort=+created_at): there rows never shift back under
+        // the cursor, while an incremental pass legitimately re-lists rows updated meanwhile.
+        if self.w.pass_kind() == crate::store::checkpoint::PassKind::Bootstrap && self.recent.repeats(&items)
+        {
+            return Err(Error::Looping { stream: kind.name });
         }
-        let q = w.query(ctx.config.api.page_size);
-        let fetched = match fetched_ahead.take() {
+        let Ok(step) = self.w.page(&items, next, Utc::now()) else {
+            return Err(Error::Looping { stream: kind.name });
+        };
+        let seen: Vec<String> = if kind.mode == Mode::Scan {
+            items.iter().map(|i| i.key.clone()).collect()
+        } else {
+            Vec::new()
+        };
+        let (rows, stage) = rows_or_staged(ctx, kind, items);
+        let commit = Commit {
+            stream: kind.name,
+            rows,
+            stage,
+            checkpoint: Some(step.checkpoint),
+            sweep_quarantine_before: step.sweep_quarantine_before,
+            quarantined: bad,
+            reset_seen: step.reset_seen,
+            seen,
+            ..Commit::default()
+        };
+        self.in_flight.push(ctx.writer.send(commit).await, step.done);
+        self.after_commit(report, wake).await
+    }
+
+    /// The page the walk asks for next (fetched ahead, or now); `None` when the API refused the
+    /// cursor and the pass restarts.
+    async fn fetch(&mut self, report: &mut StreamReport) -> Result<Option<Page<Box<RawValue>>>, Error> {
+        let page_size = self.ctx.config.api.page_size;
+        let q = self.w.query(page_size);
+        let fetched = match self.fetched_ahead.take() {
             Some((ahead, fetched)) if ahead == q => fetched,
-            _ => ctx.api.get(stats, kind.path, &q).await,
+            _ => self.ctx.api.get(self.stats, self.kind.path, &q).await,
         };
         let page: Page<Box<RawValue>> = match fetched {
             Ok(p) => p,
-            Err(e) if e.is_bad_request() && w.refused() => {
+            Err(e) if e.is_bad_request() && self.w.refused() => {
                 tracing::warn!(error = %e, "the API refused the cursor; restarting the pass from the high-water mark");
                 report.cursor_restarts += 1;
-                recent.clear();
-                continue;
+                self.recent.clear();
+                return Ok(None);
             }
-            Err(e) => break Err(api_err(e)),
+            Err(e) => return Err(self.api_err(e)),
         };
         // The docs are vague on limits: more items than asked for are stored (a real sync must
         // not fail over it), and said once per walk.
-        if page.items.len() > ctx.config.api.page_size as usize && !said_oversized {
-            said_oversized = true;
+        if page.items.len() > page_size as usize && !self.said_oversized {
+            self.said_oversized = true;
             tracing::warn!(
-                asked = ctx.config.api.page_size,
+                asked = page_size,
                 got = page.items.len(),
                 "the API sent more items than the page size asked for; storing them all"
             );
         }
-        // A pass that walks to the end of its list (a bootstrap or a scan) will ask for `next`
-        // whatever this page holds, so that request goes out now and the page is read on a
-        // blocking thread meanwhile: the walk then waits for one page at a time, not for a
-        // page and its reading. An incremental pass may stop at this page, so it does not ask
-        // ahead (a run with nothing changed stays one request).
-        let ahead = w
+        Ok(Some(page))
+    }
+
+    /// The query of the page after this one, if it is to be asked for while this one is read.
+    /// A pass that walks to the end of its list (a bootstrap or a scan) will ask for `next`
+    /// whatever this page holds; an incremental pass may stop at this page, so it does not ask
+    /// ahead (a run with nothing changed stays one request).
+    fn ahead(&self, next: Option<&str>) -> Option<walk::Query> {
+        let next = next.filter(|n| !n.is_empty())?;
+        self.w
             .walks_to_the_end()
-            .then(|| page.next.clone().filter(|n| !n.is_empty()))
-            .flatten()
-            .map(|next| w.query_at(ctx.config.api.page_size, Some(&next)));
-        let Page { next, items: raw } = page;
+            .then(|| self.w.query_at(self.ctx.config.api.page_size, Some(next)))
+    }
+
+    /// Reads the page on a blocking thread while the page after it (`ahead`) is fetched: the
+    /// walk then waits for one page at a time, not for a page and its reading.
+    async fn read(
+        &mut self,
+        raw: Vec<Box<RawValue>>,
+        ahead: Option<walk::Query>,
+    ) -> Result<(Vec<Item>, Vec<Quarantined>), Error> {
+        let (ctx, kind, stats) = (self.ctx, self.kind, self.stats);
         let (read, ahead) = tokio::join!(
             tokio::task::spawn_blocking(move || read_page(kind, &raw)),
             async {
@@ -108,88 +213,53 @@ pub(super) async fn walk(
                 }
             }
         );
-        fetched_ahead = ahead;
-        let (items, bad) = match read {
-            Ok(read) => read,
-            Err(e) => break Err(Error::Setup(format!("reading a page failed: {e}"))),
-        };
-        // Fresh cursors over the same items are a loop too: a page that only repeats items of
-        // the pass's last few pages ends it (a first load, which appends, would store them
-        // again on every page).
-        // Only in a first load's crawl (sort=+created_at): there rows never shift back under
-        // the cursor, while an incremental pass legitimately re-lists rows updated meanwhile.
-        if w.pass_kind() == crate::store::checkpoint::PassKind::Bootstrap && recent.repeats(&items) {
-            break Err(Error::Looping { stream: name });
-        }
-        let Ok(step) = w.page(&items, next, Utc::now()) else {
-            break Err(Error::Looping { stream: name });
-        };
-        let seen: Vec<String> = if kind.mode == Mode::Scan {
-            items.iter().map(|i| i.key.clone()).collect()
-        } else {
-            Vec::new()
-        };
-        let (rows, stage) = rows_or_staged(ctx, kind, items);
-        let commit = Commit {
-            stream: name,
-            rows,
-            stage,
-            checkpoint: Some(step.checkpoint),
-            sweep_quarantine_before: step.sweep_quarantine_before,
-            quarantined: bad,
-            reset_seen: step.reset_seen,
-            seen,
-            ..Commit::default()
-        };
-        in_flight.push(ctx.writer.send(commit).await, step.done);
-        match w.committed(Utc::now()) {
-            Next::Fetch => {}
+        self.fetched_ahead = ahead;
+        read.map_err(|e| Error::Setup(format!("reading a page failed: {e}")))
+    }
+
+    /// What the walk does once a page is handed over: fetch on, build the indexes before the
+    /// catch-up, scan again, confirm removals, or stop. False when the walk is over.
+    async fn after_commit(&mut self, report: &mut StreamReport, wake: &Notify) -> Result<bool, Error> {
+        let (ctx, kind, stats) = (self.ctx, self.kind, self.stats);
+        match self.w.committed(Utc::now()) {
+            Next::Fetch => Ok(true),
             // The bootstrap's pages are all in: its table's indexes are built before the
             // catch-up pass re-lists the newest rows, which then find their stored copies by
             // key instead of being stored again (and folded) in a keyless table.
             Next::CatchUp => {
-                recent.clear();
-                let built = match in_flight.reap(ctx, kind, report, wake, 0).await {
-                    Ok(()) => restore_indexes_unless_loading(ctx, kind, Ok(())).await,
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = built {
-                    break Err(e);
-                }
+                self.recent.clear();
+                self.in_flight.reap(ctx, kind, report, wake, 0).await?;
+                restore_indexes_unless_loading(ctx, kind, Ok(())).await?;
+                Ok(true)
             }
             Next::Rescan => {
-                recent.clear();
+                self.recent.clear();
                 tracing::info!(
                     "the resumed scan is complete; scanning once more from the start to detect removals"
                 );
+                Ok(true)
             }
             // Removals are decided from every key the scan listed: all its pages first.
             Next::ConfirmRemovals => {
-                let checked = match in_flight.reap(ctx, kind, report, wake, 0).await {
-                    Ok(()) => confirm_removals(ctx, kind, stats, report).await,
-                    Err(e) => Err(e),
-                };
-                match checked {
-                    // Rows without an id cannot be asked about: a second whole scan, at once,
-                    // settles them (a row both scans miss is gone), so one run converges.
-                    Ok(missed) if missed > 0 && !rescanned => {
-                        rescanned = true;
-                        tracing::info!(
-                            missed,
-                            "rows without an id were not listed: scanning once more to confirm their removal"
-                        );
-                        w.rescan(Utc::now());
-                        recent.clear();
-                    }
-                    other => break other.map(|_| ()),
+                self.in_flight.reap(ctx, kind, report, wake, 0).await?;
+                let missed = confirm_removals(ctx, kind, stats, report).await?;
+                // Rows without an id cannot be asked about: a second whole scan, at once,
+                // settles them (a row both scans miss is gone), so one run converges.
+                if missed > 0 && !self.rescanned {
+                    self.rescanned = true;
+                    tracing::info!(
+                        missed,
+                        "rows without an id were not listed: scanning once more to confirm their removal"
+                    );
+                    self.w.rescan(Utc::now());
+                    self.recent.clear();
+                    return Ok(true);
                 }
+                Ok(false)
             }
-            Next::Done => break Ok(()),
+            Next::Done => Ok(false),
         }
-    };
-    // Whatever ended the walk, the pages already handed over land (or fail) before it returns.
-    let landed = in_flight.reap(ctx, kind, report, wake, 0).await;
-    result.and(landed)
+    }
 }
 
 /// The item keys of a pass's last few pages, hashed: what `repeats` compares a page with.

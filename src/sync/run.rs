@@ -23,44 +23,12 @@ pub async fn run_with_progress(
     let _lock = crate::lock::acquire(&config.database)?;
     let path = config.database.clone();
     let store = Arc::new(blocking(move || Store::open(&path)).await?);
-    let scopes = config.scopes();
-    // Indexes a first load set aside for a stream this config no longer runs would otherwise
-    // wait for a load that never completes; a key set aside for a table whose per-parent
-    // streams are now enabled is needed before their fan-out looks parents up by it.
-    let s = Arc::clone(&store);
-    let enabled: Vec<&'static str> = config.streams.iter().map(|k| k.name).collect();
     let children = children_by_parent(&config.streams);
-    let parents: Vec<&'static str> = children.keys().copied().collect();
-    blocking(move || {
-        for (table, _) in s.deferred_indexes()? {
-            let table = table.as_str();
-            if !enabled.contains(&table) || (parents.contains(&table) && s.key_deferred(table)?) {
-                s.restore_indexes(table)?;
-            }
-        }
-        Ok(())
-    })
-    .await?;
+    settle_deferred_indexes(&store, config, &children).await?;
     let s = Arc::clone(&store);
     let learned = blocking(move || s.load_pace()).await?;
-    let api = ApiClient::new(config, &scopes, stop.clone(), learned).map_err(Error::Setup)?;
-    // A refused key or a dead token endpoint fails the run here, once, with one clear line,
-    // before any stream starts (and retries it three times over).
-    let token_stats = Stats::default();
-    let authenticated = tokio::select! {
-        r = api.authenticate(&token_stats) => r,
-        // A stop while the token endpoint is slow is a stop (exit 7), not a failed key.
-        () = stop.stopped() => Err(api::Error::Stopped { path: config.auth.token_url.path().to_owned() }),
-    };
-    if let Err(e) = authenticated {
-        return Err(match e {
-            api::Error::Auth(a) => Error::Auth(a),
-            other => Error::Api {
-                stream: "auth",
-                cause: other,
-            },
-        });
-    }
+    let api = ApiClient::new(config, &config.scopes(), stop.clone(), learned).map_err(Error::Setup)?;
+    authenticate(&api, &stop, config).await?;
     warn_if_aging(&api);
     let s = Arc::clone(&store);
     let run_id = blocking(move || s.start_run(Utc::now())).await?;
@@ -73,8 +41,87 @@ pub async fn run_with_progress(
         progress,
         children,
     });
+    let (streams, lists) = run_streams(&ctx, config, run_id).await?;
+    // A per-parent stream fails with its parent's fan-out, which holds the error.
+    let failed = streams.iter().filter(|s| s.error.is_some()).count();
+    let status = if stop.is_stopped() && failed > 0 {
+        RunStatus::Interrupted
+    } else if failed == 0 {
+        RunStatus::Succeeded
+    } else if failed == lists {
+        RunStatus::Failed
+    } else {
+        RunStatus::Partial
+    };
+    let mut report = RunReport {
+        run_id,
+        status,
+        streams,
+        duration_ms: started.elapsed().as_millis() as u64,
+        last_success: None,
+        pace: ctx.api.pace().report(),
+        quarantined: 0,
+        refresh_token: ctx.api.tokens().refresh_token_info(),
+        snapshot_error: None,
+    };
+    finish_run(&store, &mut report, ctx.api.pace().learned()).await?;
+    if let Some(snapshot) = config.snapshot.clone().filter(|_| status == RunStatus::Succeeded) {
+        report.snapshot_error = publish_snapshot(Arc::clone(&store), snapshot).await;
+    }
+    close(ctx, store).await;
+    Ok(report)
+}
 
-    // Per-parent streams run inside their parent's fan-out, not as tasks of their own.
+/// Indexes a first load set aside for a stream this config no longer runs would otherwise wait
+/// for a load that never completes; a key set aside for a table whose per-parent streams are
+/// now enabled is needed before their fan-out looks parents up by it. Both are built now.
+async fn settle_deferred_indexes(
+    store: &Arc<Store>,
+    config: &Config,
+    children: &std::collections::HashMap<&'static str, Vec<&'static Stream>>,
+) -> Result<(), Error> {
+    let s = Arc::clone(store);
+    let enabled: Vec<&'static str> = config.streams.iter().map(|k| k.name).collect();
+    let parents: Vec<&'static str> = children.keys().copied().collect();
+    blocking(move || {
+        for (table, _) in s.deferred_indexes()? {
+            let table = table.as_str();
+            if !enabled.contains(&table) || (parents.contains(&table) && s.key_deferred(table)?) {
+                s.restore_indexes(table)?;
+            }
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// A refused key or a dead token endpoint fails the run here, once, with one clear line,
+/// before any stream starts (and retries it three times over).
+async fn authenticate(api: &ApiClient, stop: &Stop, config: &Config) -> Result<(), Error> {
+    let token_stats = Stats::default();
+    let authenticated = tokio::select! {
+        r = api.authenticate(&token_stats) => r,
+        // A stop while the token endpoint is slow is a stop (exit 7), not a failed key.
+        () = stop.stopped() => Err(api::Error::Stopped { path: config.auth.token_url.path().to_owned() }),
+    };
+    match authenticated {
+        Ok(_) => Ok(()),
+        Err(api::Error::Auth(a)) => Err(Error::Auth(a)),
+        Err(other) => Err(Error::Api {
+            stream: "auth",
+            cause: other,
+        }),
+    }
+}
+
+/// Every list stream at once, each with its per-parent streams (which run inside their
+/// parent's fan-out, not as tasks of their own), while the progress lines are written. Returns
+/// the reports in config order and how many list streams ran.
+async fn run_streams(
+    ctx: &Arc<Ctx>,
+    config: &Config,
+    run_id: i64,
+) -> Result<(Vec<StreamReport>, usize), Error> {
     let lists: Vec<&'static Stream> = config
         .streams
         .iter()
@@ -82,10 +129,10 @@ pub async fn run_with_progress(
         .filter(|s| s.parent().is_none())
         .collect();
     ctx.progress.register(&config.streams);
-    let ticker = tokio::spawn(progress::report(Arc::clone(&ctx), run_id));
+    let ticker = tokio::spawn(progress::report(Arc::clone(ctx), run_id));
     let mut tasks = tokio::task::JoinSet::new();
     for kind in lists.iter().copied() {
-        let ctx = Arc::clone(&ctx);
+        let ctx = Arc::clone(ctx);
         tasks.spawn(async move { run_stream(&ctx, kind).await });
     }
     let mut streams: Vec<StreamReport> = Vec::new();
@@ -103,39 +150,25 @@ pub async fn run_with_progress(
     // In config order, each per-parent stream with its own line after the parents.
     let order = |name: &str| config.streams.iter().position(|s| s.name == name);
     streams.sort_by_key(|r| order(r.stream));
-    // A per-parent stream fails with its parent's fan-out, which holds the error.
-    let failed = streams.iter().filter(|s| s.error.is_some()).count();
-    let status = if stop.is_stopped() && failed > 0 {
-        RunStatus::Interrupted
-    } else if failed == 0 {
-        RunStatus::Succeeded
-    } else if failed == lists.len() {
-        RunStatus::Failed
-    } else {
-        RunStatus::Partial
-    };
-    let pace = ctx.api.pace().report();
-    let learned = ctx.api.pace().learned();
-    let mut report = RunReport {
-        run_id,
-        status,
-        streams,
-        duration_ms: started.elapsed().as_millis() as u64,
-        last_success: None,
-        pace,
-        quarantined: 0,
-        refresh_token: ctx.api.tokens().refresh_token_info(),
-        snapshot_error: None,
-    };
+    Ok((streams, lists.len()))
+}
+
+/// The run's row in `sync_runs` finished, the learned pace kept, and the last success read back.
+async fn finish_run(
+    store: &Arc<Store>,
+    report: &mut RunReport,
+    learned: crate::pace::Learned,
+) -> Result<(), Error> {
     let total = report.total();
+    let pace = report.pace;
     let sum = |f: fn(&StreamReport) -> u64| report.streams.iter().map(f).sum::<u64>() as i64;
     let errors: Vec<String> = report.streams.iter().filter_map(|s| s.error.clone()).collect();
-    let s = Arc::clone(&store);
+    let s = Arc::clone(store);
     let quarantined = blocking(move || s.quarantine_count()).await?;
     report.quarantined = quarantined;
     use rusqlite::types::Value;
     let params: store::Params = vec![
-        (":status", Value::Text(status.as_str().to_owned())),
+        (":status", Value::Text(report.status.as_str().to_owned())),
         (":rows_inserted", Value::Integer(total.inserted as i64)),
         (":rows_updated", Value::Integer(total.updated as i64)),
         (":rows_unchanged", Value::Integer(total.unchanged as i64)),
@@ -159,7 +192,8 @@ pub async fn run_with_progress(
             },
         ),
     ];
-    let s = Arc::clone(&store);
+    let s = Arc::clone(store);
+    let run_id = report.run_id;
     report.last_success = blocking(move || {
         s.save_pace(&learned, Utc::now())?;
         s.finish_run(run_id, &params, Utc::now())?;
@@ -168,11 +202,7 @@ pub async fn run_with_progress(
     .await?
     .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
     .map(|t| t.to_utc());
-    if let Some(snapshot) = config.snapshot.clone().filter(|_| status == RunStatus::Succeeded) {
-        report.snapshot_error = publish_snapshot(Arc::clone(&store), snapshot).await;
-    }
-    close(ctx, store).await;
-    Ok(report)
+    Ok(())
 }
 
 /// `stop`, or `max_run` after now, whichever comes first: past its ceiling a run stops as on

@@ -54,10 +54,29 @@ pub(super) async fn run_stream(ctx: &Ctx, kind: &'static Stream) -> Vec<StreamRe
             p.failed = failed;
         });
     }
-    report.requests = stats.requests.load(Ordering::Relaxed);
-    report.retries = stats.retries.load(Ordering::Relaxed);
-    report.rate_limited = stats.rate_limited.load(Ordering::Relaxed);
     report.duration_ms = started.elapsed().as_millis() as u64;
+    let reports = reports(ctx, report, fan.children, result);
+    for r in &reports {
+        say_finished(r);
+    }
+    reports
+}
+
+/// The list stream's report, with its request counts and its failure, if any (said once, here),
+/// followed by its per-parent streams' reports, which share its duration and fate.
+fn reports(
+    ctx: &Ctx,
+    mut report: StreamReport,
+    children: Vec<StreamReport>,
+    result: Result<(), Error>,
+) -> Vec<StreamReport> {
+    let counted = |report: &mut StreamReport| {
+        let stats = ctx.progress.stats(report.stream);
+        report.requests = stats.requests.load(Ordering::Relaxed);
+        report.retries = stats.retries.load(Ordering::Relaxed);
+        report.rate_limited = stats.rate_limited.load(Ordering::Relaxed);
+    };
+    counted(&mut report);
     if let Err(e) = result {
         let failure = e.failure();
         if failure == Failure::Stopped {
@@ -72,11 +91,8 @@ pub(super) async fn run_stream(ctx: &Ctx, kind: &'static Stream) -> Vec<StreamRe
         report.error = Some(e.to_string());
     }
     let mut reports = vec![report];
-    for mut child in fan.children {
-        let stats = ctx.progress.stats(child.stream);
-        child.requests = stats.requests.load(Ordering::Relaxed);
-        child.retries = stats.retries.load(Ordering::Relaxed);
-        child.rate_limited = stats.rate_limited.load(Ordering::Relaxed);
+    for mut child in children {
+        counted(&mut child);
         child.duration_ms = reports[0].duration_ms;
         child.pass_completed = reports[0].pass_completed;
         // Its lists were fetched by the parent's fan-out: when that failed, so did it. The
@@ -84,23 +100,24 @@ pub(super) async fn run_stream(ctx: &Ctx, kind: &'static Stream) -> Vec<StreamRe
         child.failure = reports[0].failure;
         reports.push(child);
     }
-    for r in &reports {
-        tracing::info!(
-            stream = r.stream,
-            inserted = r.inserted,
-            updated = r.updated,
-            unchanged = r.unchanged,
-            removed = r.removed,
-            quarantined = r.quarantined,
-            pages = r.pages,
-            staged = r.staged,
-            cursor_restarts = r.cursor_restarts,
-            requests = r.requests,
-            retries = r.retries,
-            rate_limited = r.rate_limited,
-            duration_ms = r.duration_ms,
-            "stream finished"
-        );
-    }
     reports
+}
+
+fn say_finished(r: &StreamReport) {
+    tracing::info!(
+        stream = r.stream,
+        inserted = r.inserted,
+        updated = r.updated,
+        unchanged = r.unchanged,
+        removed = r.removed,
+        quarantined = r.quarantined,
+        pages = r.pages,
+        staged = r.staged,
+        cursor_restarts = r.cursor_restarts,
+        requests = r.requests,
+        retries = r.retries,
+        rate_limited = r.rate_limited,
+        duration_ms = r.duration_ms,
+        "stream finished"
+    );
 }
