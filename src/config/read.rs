@@ -5,7 +5,32 @@ use super::*;
 
 /// The file's keys with the environment's `UNDERSTORY_SYNC__…` overrides on top; unknown keys
 /// and wrongly typed values fail here, naming the key.
-pub(super) fn read_raw(path: &Path, env: &Environment) -> Result<RawConfig, Error> {
+/// The config crate rounds `0.5` into an integer key without a word: refuse it by name, in the
+/// file or in the environment variable that set it.
+fn whole_numbers(as_written: &config::Config, merged: &config::Config) -> Result<(), Error> {
+    for key in WHOLE_NUMBER_KEYS {
+        if let Ok(v) = merged.get::<config::Value>(key)
+            && matches!(v.kind, config::ValueKind::Float(_))
+        {
+            let written = as_written
+                .get::<config::Value>(key)
+                .is_ok_and(|w| matches!(w.kind, config::ValueKind::Float(_)));
+            let message = format!("{v} is not a whole number; use an integer (at least 1 for a rate)");
+            return Err(if written {
+                invalid(key, message)
+            } else {
+                Error::Load(format!(
+                    "environment variable {ENV_PREFIX}__{}: {message}",
+                    key.replace('.', "__").to_uppercase()
+                ))
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The config file's text: it must exist, be readable by this user, and be UTF-8.
+fn read_text(path: &Path) -> Result<String, Error> {
     match crate::access::exists(path) {
         Ok(true) => {}
         Ok(false) => {
@@ -16,23 +41,25 @@ pub(super) fn read_raw(path: &Path, env: &Environment) -> Result<RawConfig, Erro
         }
         Err(e) => return Err(Error::Load(crate::access::describe(path, &e))),
     }
-    let text = match std::fs::read(path) {
+    match std::fs::read(path) {
         Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
             Error::Load(format!(
                 "{} is not UTF-8 text; --config must name a TOML file",
                 path.display()
             ))
-        })?,
-        Err(e) => {
-            return Err(Error::Load(match e.kind() {
-                std::io::ErrorKind::PermissionDenied => crate::access::describe(path, &e),
-                _ => format!(
-                    "{} cannot be read ({e}); --config must name a readable TOML file",
-                    path.display()
-                ),
-            }));
-        }
-    };
+        }),
+        Err(e) => Err(Error::Load(match e.kind() {
+            std::io::ErrorKind::PermissionDenied => crate::access::describe(path, &e),
+            _ => format!(
+                "{} cannot be read ({e}); --config must name a readable TOML file",
+                path.display()
+            ),
+        })),
+    }
+}
+
+pub(super) fn read_raw(path: &Path, env: &Environment) -> Result<RawConfig, Error> {
+    let text = read_text(path)?;
     check_syntax(path, &text)?;
     let overrides = |vars: Vec<(String, String)>| {
         config::Environment::with_prefix(ENV_PREFIX)
@@ -71,30 +98,12 @@ pub(super) fn read_raw(path: &Path, env: &Environment) -> Result<RawConfig, Erro
         .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")))
         .cloned()
         .collect();
-    // The config crate rounds `0.5` into an integer key without a word: refuse it by name.
     let merged = config::Config::builder()
         .add_source(file.clone())
         .add_source(overrides(ours.clone()))
         .build()
         .map_err(load)?;
-    for key in WHOLE_NUMBER_KEYS {
-        if let Ok(v) = merged.get::<config::Value>(key)
-            && matches!(v.kind, config::ValueKind::Float(_))
-        {
-            let written = as_written
-                .get::<config::Value>(key)
-                .is_ok_and(|w| matches!(w.kind, config::ValueKind::Float(_)));
-            let message = format!("{v} is not a whole number; use an integer (at least 1 for a rate)");
-            return Err(if written {
-                invalid(key, message)
-            } else {
-                Error::Load(format!(
-                    "environment variable {ENV_PREFIX}__{}: {message}",
-                    key.replace('.', "__").to_uppercase()
-                ))
-            });
-        }
-    }
+    whole_numbers(&as_written, &merged)?;
     with(ours.clone()).map_err(|e| {
         // The file alone is fine, so one of the overrides is wrong: name the variable, not the
         // file, which the operator would search in vain.
