@@ -41,8 +41,8 @@ static STATEMENTS: LazyLock<HashMap<(&'static str, String), String>> = LazyLock:
     map
 });
 
-/// The statement `name` of `file`. Every name used in the code is covered by a unit test, so a
-/// missing one fails the build's tests rather than a run.
+/// The statement `name` of `file`. A name the code spells out is checked by `build.rs` (a
+/// missing one fails the build); one built per stream is checked by this module's test.
 pub fn get(file: &str, name: &str) -> &'static str {
     STATEMENTS
         .get(&(file_key(file), name.to_owned()))
@@ -79,50 +79,15 @@ mod tests {
                 }
             }
         }
-        for (t, n) in [
-            ("marketing_consents", "removal_candidates"),
-            ("marketing_consents", "confirm_removed"),
-            ("marketing_consents", "missed"),
-            ("marketing_consents", "missed_twice"),
-            ("marketing_consents", "seen_again"),
-            ("events", "removal_candidates"),
-            ("events", "confirm_removed"),
-            ("experiences", "removal_candidates"),
-            ("experiences", "confirm_removed"),
-            ("scan_seen", "reset"),
-            ("scan_seen", "add"),
-            ("sync_state", "load"),
-            ("sync_state", "save"),
-            ("sync_runs", "start"),
-            ("sync_runs", "finish"),
-            ("sync_runs", "committed"),
-            ("sync_runs", "requests"),
-            ("snapshot", "vacuum_into"),
-            ("sync_runs", "abandon"),
-            ("sync_runs", "last_success"),
-            ("sync_runs", "recent"),
-            ("sync_state", "all"),
-            ("pace_state", "load"),
-            ("pace_state", "save"),
-            ("quarantine", "exists"),
-            ("quarantine", "upsert"),
-            ("quarantine", "release"),
-            ("quarantine", "release_children"),
-            ("quarantine", "sweep"),
-            ("quarantine", "ids"),
-            ("quarantine", "count"),
-            ("quarantine", "by_stream"),
-            ("staging", "stage"),
-            ("staging", "next"),
-            ("staging", "done"),
-            ("staging", "drop"),
-            ("staging", "count"),
-            ("staging", "by_stream"),
-            ("sqlite_schema", "tables"),
-            ("sqlite_schema", "checkpoint"),
-            ("sync_state", "exists"),
-        ] {
-            assert!(STATEMENTS.contains_key(&(file_key(t), n.to_owned())), "{t}.{n}");
+        // Statements named by literals are checked by `build.rs`: a missing one fails the build.
+        // These are the names built per stream at run time.
+        for t in ["marketing_consents", "events", "experiences"] {
+            for n in ["removal_candidates", "confirm_removed"] {
+                assert!(has(t, n), "{t}.{n}");
+            }
+        }
+        for n in ["missed", "missed_twice", "seen_again"] {
+            assert!(has("marketing_consents", n), "marketing_consents.{n}");
         }
     }
 }
