@@ -286,25 +286,7 @@ impl Divergence {
 pub fn divergence(db: &Path, sb: &Sandbox) -> Divergence {
     let (got, truth) = comparable(db, sb);
     let mut d = Divergence::default();
-    d.tally(&got.bookings, &truth.bookings);
-    d.tally(&got.orders, &truth.orders);
-    d.tally(&got.line_items, &truth.line_items);
-    d.tally(&got.transactions, &truth.transactions);
-    d.tally(&got.refunds, &truth.refunds);
-    d.tally(&got.consents, &truth.consents);
-    d.tally(&got.events, &truth.events);
-    d.tally(&got.experiences, &truth.experiences);
-    d.tally(&got.ticket_variants, &truth.ticket_variants);
-    d.tally(&got.information_requests, &truth.information_requests);
-    d.tally(&got.booking_tickets, &truth.booking_tickets);
-    d.tally(
-        &got.information_request_answers,
-        &truth.information_request_answers,
-    );
-    let set = |s: &std::collections::BTreeSet<(String, String)>| -> BTreeMap<(String, String), ()> {
-        s.iter().map(|k| (k.clone(), ())).collect()
-    };
-    d.tally(&set(&got.broken), &set(&truth.broken));
+    each_table(&got, &truth, &mut d);
     let c = open(db);
     d.stored_twice = understory_sync::streams::tables()
         .iter()
@@ -318,68 +300,80 @@ pub fn divergence(db: &Path, sb: &Sandbox) -> Divergence {
     d
 }
 
-/// Which listed rows the database lacks, table by table (the first few keys of each): what a
-/// failing trial prints next to its `Divergence`.
-pub fn lost_rows(db: &Path, sb: &Sandbox) -> Vec<String> {
-    fn missing<K: Ord + std::fmt::Debug, V>(
+/// What is done with each table's stored rows and the truth's: the one list of tables both
+/// `divergence` and `lost_rows` walk.
+trait Tables {
+    fn table<K: Ord + std::fmt::Debug, V: PartialEq>(
+        &mut self,
         name: &str,
         got: &BTreeMap<K, V>,
         truth: &BTreeMap<K, V>,
-        out: &mut Vec<String>,
-    ) {
-        let keys: Vec<&K> = truth.keys().filter(|k| !got.contains_key(*k)).collect();
-        if !keys.is_empty() {
-            out.push(format!(
-                "{name}: {} lost, e.g. {:?}",
-                keys.len(),
-                &keys[..keys.len().min(3)]
-            ));
-        }
-    }
-    let (got, truth) = comparable(db, sb);
-    let mut out = Vec::new();
-    missing("bookings", &got.bookings, &truth.bookings, &mut out);
-    missing("orders", &got.orders, &truth.orders, &mut out);
-    missing("order_line_items", &got.line_items, &truth.line_items, &mut out);
-    missing(
-        "order_transactions",
-        &got.transactions,
-        &truth.transactions,
-        &mut out,
     );
-    missing("order_refunds", &got.refunds, &truth.refunds, &mut out);
-    missing("marketing_consents", &got.consents, &truth.consents, &mut out);
-    missing("events", &got.events, &truth.events, &mut out);
-    missing("experiences", &got.experiences, &truth.experiences, &mut out);
-    missing(
-        "ticket_variants",
-        &got.ticket_variants,
-        &truth.ticket_variants,
-        &mut out,
-    );
-    missing(
+}
+
+fn each_table(got: &Truth, truth: &Truth, v: &mut impl Tables) {
+    v.table("bookings", &got.bookings, &truth.bookings);
+    v.table("orders", &got.orders, &truth.orders);
+    v.table("order_line_items", &got.line_items, &truth.line_items);
+    v.table("order_transactions", &got.transactions, &truth.transactions);
+    v.table("order_refunds", &got.refunds, &truth.refunds);
+    v.table("marketing_consents", &got.consents, &truth.consents);
+    v.table("events", &got.events, &truth.events);
+    v.table("experiences", &got.experiences, &truth.experiences);
+    v.table("ticket_variants", &got.ticket_variants, &truth.ticket_variants);
+    v.table(
         "information_requests",
         &got.information_requests,
         &truth.information_requests,
-        &mut out,
     );
-    missing(
-        "booking_tickets",
-        &got.booking_tickets,
-        &truth.booking_tickets,
-        &mut out,
-    );
-    missing(
+    v.table("booking_tickets", &got.booking_tickets, &truth.booking_tickets);
+    v.table(
         "information_request_answers",
         &got.information_request_answers,
         &truth.information_request_answers,
-        &mut out,
     );
     let set = |s: &std::collections::BTreeSet<(String, String)>| -> BTreeMap<(String, String), ()> {
         s.iter().map(|k| (k.clone(), ())).collect()
     };
-    missing("quarantine", &set(&got.broken), &set(&truth.broken), &mut out);
-    out
+    v.table("quarantine", &set(&got.broken), &set(&truth.broken));
+}
+
+impl Tables for Divergence {
+    fn table<K: Ord + std::fmt::Debug, V: PartialEq>(
+        &mut self,
+        _: &str,
+        got: &BTreeMap<K, V>,
+        truth: &BTreeMap<K, V>,
+    ) {
+        self.tally(got, truth);
+    }
+}
+
+/// Which listed rows the database lacks, table by table (the first few keys of each): what a
+/// failing trial prints next to its `Divergence`.
+pub fn lost_rows(db: &Path, sb: &Sandbox) -> Vec<String> {
+    struct Lost(Vec<String>);
+    impl Tables for Lost {
+        fn table<K: Ord + std::fmt::Debug, V: PartialEq>(
+            &mut self,
+            name: &str,
+            got: &BTreeMap<K, V>,
+            truth: &BTreeMap<K, V>,
+        ) {
+            let keys: Vec<&K> = truth.keys().filter(|k| !got.contains_key(*k)).collect();
+            if !keys.is_empty() {
+                self.0.push(format!(
+                    "{name}: {} lost, e.g. {:?}",
+                    keys.len(),
+                    &keys[..keys.len().min(3)]
+                ));
+            }
+        }
+    }
+    let (got, truth) = comparable(db, sb);
+    let mut lost = Lost(Vec::new());
+    each_table(&got, &truth, &mut lost);
+    lost.0
 }
 
 /// How many keys `table` holds more than once. The key is the columns of the table's unique
