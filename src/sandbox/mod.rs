@@ -17,6 +17,7 @@ pub mod cursor;
 pub mod faults;
 pub mod limits;
 mod rendered;
+pub mod resources;
 pub mod routes;
 pub mod world;
 

@@ -11,13 +11,12 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::value::RawValue;
 
-use super::world::Listing;
-
 /// Past this many bytes of text, items are rendered every time rather than kept: the cache must
 /// not make a very large sandbox run out of memory (a million bookings is about 1.2 GiB).
 const MAX_BYTES: usize = 2 << 30;
 
-type Key = (Listing, usize, &'static str);
+/// (stream, index, language).
+type Key = (&'static str, usize, &'static str);
 
 #[derive(Default)]
 pub struct Rendered {
@@ -31,15 +30,15 @@ struct Cache {
 }
 
 impl Rendered {
-    /// Item `index` of `listing` in language `lang`, from the cache or by `render`.
+    /// Item `index` of the list of `stream` in language `lang`, from the cache or by `render`.
     pub fn get(
         &self,
-        listing: Listing,
+        stream: &'static str,
         index: usize,
         lang: &'static str,
         render: impl FnOnce() -> serde_json::Value,
     ) -> Arc<RawValue> {
-        let key = (listing, index, lang);
+        let key = (stream, index, lang);
         if let Some(text) = self.lock().text.get(&key) {
             return Arc::clone(text);
         }
@@ -73,18 +72,18 @@ mod tests {
         let cache = Rendered::default();
         let mut renders = 0;
         for _ in 0..3 {
-            let text = cache.get(Listing::Bookings, 7, "en", || {
+            let text = cache.get("bookings", 7, "en", || {
                 renders += 1;
                 serde_json::json!({"id": "b7"})
             });
             assert_eq!(text.get(), r#"{"id":"b7"}"#);
         }
         assert_eq!(renders, 1);
-        cache.get(Listing::Orders, 7, "en", || serde_json::json!({"id": "o7"}));
-        cache.get(Listing::Experiences, 7, "da", || serde_json::json!({"id": "x7"}));
-        assert_eq!(cache.lock().text.len(), 3, "keys differ by listing and language");
+        cache.get("orders", 7, "en", || serde_json::json!({"id": "o7"}));
+        cache.get("experiences", 7, "da", || serde_json::json!({"id": "x7"}));
+        assert_eq!(cache.lock().text.len(), 3, "keys differ by stream and language");
         cache.clear();
-        cache.get(Listing::Bookings, 7, "en", || {
+        cache.get("bookings", 7, "en", || {
             renders += 1;
             serde_json::json!({"id": "b7", "v": 2})
         });

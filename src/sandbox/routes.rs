@@ -16,36 +16,21 @@ use serde_json::{Value, json};
 
 use super::config::EndOfList;
 use super::limits::Slot;
-use super::world::{self, Kind, LANGUAGES, Listing, Sort, World};
+use super::resources::{self, List, PerParent, Range, Resource, Selection, Shape};
+use super::world::{self, LANGUAGES, Sort, World};
 use super::{State, auth, consent};
 
 pub fn router(state: Arc<State>) -> Router {
-    let router = Router::new()
+    let mut router = Router::new()
         .route("/.well-known/openid-configuration", get(auth::discovery))
         .route("/oauth2/token", post(auth::token))
         .route("/oauth2/auth", get(consent::authorize))
         .route("/oauth2/auth/decision", post(consent::decide))
-        .route("/v1/me", get(me))
-        .route("/v1/bookings", get(list_bookings))
-        .route("/v1/bookings/{id}", get(booking))
-        .route("/v1/orders", get(list_orders))
-        .route("/v1/orders/{id}", get(order))
-        .route("/v1/orders/{id}/line-items", get(line_items))
-        .route("/v1/orders/{id}/transactions", get(transactions))
-        .route("/v1/orders/{id}/refunds", get(refunds))
-        .route("/v1/marketing-consents", get(list_consents))
-        .route("/v1/marketing-consents/{id}", get(consent))
-        .route("/v1/events", get(list_events))
-        .route("/v1/events/{id}", get(event))
-        .route("/v1/experiences", get(list_experiences))
-        .route("/v1/experiences/{id}", get(experience))
-        .route("/v1/experiences/{id}/ticket-variants", get(ticket_variants))
-        .route(
-            "/v1/experiences/{id}/information-requests",
-            get(information_requests),
-        )
-        .route("/v1/bookings/{id}/tickets", get(tickets))
-        .route("/v1/bookings/{id}/information-request-answers", get(answers))
+        .route("/v1/me", get(me));
+    for res in resources::ALL {
+        router = resource(router, res);
+    }
+    let router = router
         .route("/_sandbox/mutate", post(mutate))
         .route("/_sandbox/expire-cursors", post(expire_cursors))
         .route("/_sandbox/expire-tokens", post(expire_tokens))
@@ -62,6 +47,42 @@ pub fn router(state: Arc<State>) -> Router {
         )
     } else {
         router
+    }
+}
+
+/// The routes of one resource: a list with its items by id, or a per-parent list.
+fn resource(router: Router<Arc<State>>, res: &'static Resource) -> Router<Arc<State>> {
+    match &res.shape {
+        Shape::List(l) => router
+            .route(
+                l.path,
+                get(
+                    move |s: AxState<Arc<State>>, h: HeaderMap, q: Query<ListQuery>| async move {
+                        list(&s, &h, &q, res.scope, l)
+                    },
+                ),
+            )
+            .route(
+                &format!("{}/{{id}}", l.path),
+                get(
+                    move |s: AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>| async move {
+                        item(&s, &h, res.scope, l, &id)
+                    },
+                ),
+            ),
+        Shape::PerParent(p) => {
+            router.route(
+                &res.route(),
+                get(
+                    move |s: AxState<Arc<State>>,
+                          h: HeaderMap,
+                          Path(id): Path<String>,
+                          q: Query<ListQuery>| async move {
+                        per_parent(&s, &h, &q, res, p, &id)
+                    },
+                ),
+            )
+        }
     }
 }
 
@@ -145,50 +166,7 @@ pub struct ListQuery {
     to: Option<String>,
 }
 
-/// What differs between the lists.
-struct Spec {
-    scope: &'static str,
-    max_limit: usize,
-    sortable: bool,
-    /// `from`/`to` are local date-times (events) rather than instants.
-    local_range: bool,
-    filterable: bool,
-}
-
-const fn spec(listing: Listing) -> Spec {
-    let (scope, max_limit, sortable, filterable) = match listing {
-        Listing::Bookings => ("booking.read", 100, true, true),
-        Listing::Orders => ("order.read", 100, true, true),
-        Listing::Consents => ("marketing.read", 100, false, false),
-        Listing::Events => ("event.read", 500, false, true),
-        Listing::Experiences => ("experience.read", 100, false, false),
-    };
-    Spec {
-        scope,
-        max_limit,
-        sortable,
-        local_range: matches!(listing, Listing::Events),
-        filterable,
-    }
-}
-
-async fn list_bookings(s: AxState<Arc<State>>, h: HeaderMap, q: Query<ListQuery>) -> Response {
-    list(s, h, q, Listing::Bookings)
-}
-async fn list_orders(s: AxState<Arc<State>>, h: HeaderMap, q: Query<ListQuery>) -> Response {
-    list(s, h, q, Listing::Orders)
-}
-async fn list_consents(s: AxState<Arc<State>>, h: HeaderMap, q: Query<ListQuery>) -> Response {
-    list(s, h, q, Listing::Consents)
-}
-async fn list_events(s: AxState<Arc<State>>, h: HeaderMap, q: Query<ListQuery>) -> Response {
-    list(s, h, q, Listing::Events)
-}
-async fn list_experiences(s: AxState<Arc<State>>, h: HeaderMap, q: Query<ListQuery>) -> Response {
-    list(s, h, q, Listing::Experiences)
-}
-
-/// The language to render experiences in: the best `Accept-Language` entry the storefront has.
+/// The language to render a localized resource in: the best `Accept-Language` entry the storefront has.
 fn language(headers: &HeaderMap) -> Result<&'static str, Response> {
     let raw = headers
         .get(header::ACCEPT_LANGUAGE)
@@ -220,30 +198,26 @@ fn language(headers: &HeaderMap) -> Result<&'static str, Response> {
         })
 }
 
-fn list(
-    AxState(state): AxState<Arc<State>>,
-    headers: HeaderMap,
-    Query(q): Query<ListQuery>,
-    listing: Listing,
-) -> Response {
-    let spec = spec(listing);
-    let (grant, _slot) = match admit(&state, &headers, Some(spec.scope)) {
+/// The language a request asks for: required by localized resources, `en` for the others.
+fn language_for(headers: &HeaderMap, localized: bool) -> Result<&'static str, Response> {
+    if localized { language(headers) } else { Ok("en") }
+}
+
+/// `GET` a top-level list: checks, then the page its cursor points at.
+fn list(state: &State, headers: &HeaderMap, q: &ListQuery, scope: &str, l: &'static List) -> Response {
+    let (grant, _slot) = match admit(state, headers, Some(scope)) {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let lang = if listing == Listing::Experiences {
-        match language(&headers) {
-            Ok(l) => l,
-            Err(r) => return r,
-        }
-    } else {
-        "en"
-    };
-    let limit = match limit(&state, &q, spec.max_limit) {
+    let lang = match language_for(headers, l.localized) {
         Ok(l) => l,
         Err(r) => return r,
     };
-    let sort = match (q.sort.as_deref(), spec.sortable) {
+    let limit = match limit(state, q, l.max_limit) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let sort = match (q.sort.as_deref(), l.sortable) {
         (None | Some(""), _) => Sort::CreatedDesc,
         (Some(raw), true) => match Sort::parse(raw) {
             Ok(s) => s,
@@ -251,52 +225,71 @@ fn list(
         },
         (Some(_), false) => return bad_request("this list cannot be sorted"),
     };
-    let parse = if spec.local_range {
-        world::parse_local
-    } else {
-        world::parse_instant
+    let [from, to] = match range(q, l.range) {
+        Ok(r) => r,
+        Err(r) => return r,
     };
-    let mut range = [None, None];
-    for (slot, (name, raw)) in range.iter_mut().zip([("from", &q.from), ("to", &q.to)]) {
-        if let Some(raw) = raw.as_deref().filter(|r| !r.is_empty()) {
-            if !spec.filterable {
-                return bad_request(&format!("'{name}' is not supported on this list"));
-            }
-            match parse(raw) {
-                Some(t) => *slot = Some(t),
-                None => return bad_request(&format!("'{name}' must be an RFC 3339 date-time, got '{raw}'")),
-            }
-        }
-    }
-    let [from, to] = range;
     let query = world::mix(
-        (listing as u64) << 56
+        world::hash_str(l.path).rotate_left(13)
             ^ (sort as u64) << 48
             ^ world::mix(from.unwrap_or(i64::MIN) as u64)
             ^ world::mix(to.unwrap_or(i64::MAX) as u64).rotate_left(7)
             ^ world::hash_str(&grant.client_id),
     );
-    let pos = match position(&state, &q, query) {
+    let pos = match position(state, q, query) {
         Ok(p) => p,
         Err(r) => return r,
     };
-    let w = world(&state);
-    let (rows, more) = w.select(listing, sort, from, to, pos, limit);
+    let w = world(state);
+    let selection = Selection {
+        sort,
+        from,
+        to,
+        pos,
+        limit,
+    };
+    let (rows, more) = (l.select)(&w, &selection);
     let items: Vec<Arc<RawValue>> = rows
         .iter()
         .map(|&i| {
             let i = i as usize;
-            state.rendered.get(listing, i, lang, || match listing {
-                Listing::Bookings => w.booking(i),
-                Listing::Orders => w.order(i),
-                Listing::Consents => w.consent(i),
-                Listing::Events => w.event(i),
-                Listing::Experiences => w.experience(i, lang),
-            })
+            state.rendered.get(l.path, i, lang, || (l.render)(&w, i, lang))
         })
         .collect();
     let items: Vec<&RawValue> = items.iter().map(|t| &**t).collect();
-    page(&state, w.seed() ^ listing as u64, &items, more, pos, query)
+    page(
+        state,
+        w.seed() ^ world::hash_str(l.path),
+        &items,
+        more,
+        pos,
+        query,
+    )
+}
+
+/// The `from`/`to` a list request filters on, checked against what the list accepts.
+fn range(q: &ListQuery, accepted: Range) -> Result<[Option<i64>; 2], Response> {
+    let parse = match accepted {
+        Range::LocalStart => world::parse_local,
+        Range::Created | Range::None => world::parse_instant,
+    };
+    let mut range = [None, None];
+    for (slot, (name, raw)) in range.iter_mut().zip([("from", &q.from), ("to", &q.to)]) {
+        if let Some(raw) = raw.as_deref().filter(|r| !r.is_empty()) {
+            if accepted == Range::None {
+                return Err(bad_request(&format!("'{name}' is not supported on this list")));
+            }
+            match parse(raw) {
+                Some(t) => *slot = Some(t),
+                None => {
+                    return Err(bad_request(&format!(
+                        "'{name}' must be an RFC 3339 date-time, got '{raw}'"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(range)
 }
 
 /// Where the page starts: 0, or the position the cursor carries if it is valid for `query`.
@@ -350,92 +343,56 @@ struct Page<'a, T> {
     items: &'a [T],
 }
 
-/// A paged list of one experience's items (ticket variants, information requests): `cursor`
-/// and `limit` as on the top-level lists, the cursor bound to this experience and client.
-fn experience_list(
+/// `GET` one parent's list: paged (`cursor` and `limit`, the cursor bound to this parent, client
+/// and language) or answered whole as `{items}`.
+fn per_parent(
     state: &State,
     headers: &HeaderMap,
     q: &ListQuery,
+    res: &'static Resource,
+    p: &'static PerParent,
     id: &str,
-    list: u64,
-    render: impl Fn(&World, usize, &str) -> Vec<Value>,
 ) -> Response {
-    let (grant, _slot) = match admit(state, headers, Some("experience.read")) {
+    let (grant, _slot) = match admit(state, headers, Some(res.scope)) {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let lang = match language(headers) {
+    let lang = match language_for(headers, p.localized) {
         Ok(l) => l,
         Err(r) => return r,
     };
+    let parent = p.parent.list().expect("a parent is a top-level list");
+    if !p.paged {
+        let w = world(state);
+        return match found(&w, parent, id) {
+            Ok(i) => Json(json!({"items": (p.render)(&w, i, lang)})).into_response(),
+            Err(r) => r,
+        };
+    }
     let limit = match limit(state, q, 100) {
         Ok(l) => l,
         Err(r) => return r,
     };
     let w = world(state);
-    let e = match found(&w, Kind::Experience, id) {
-        Ok(e) => e,
+    let i = match found(&w, parent, id) {
+        Ok(i) => i,
         Err(r) => return r,
     };
-    let query = world::mix(list << 56 ^ e as u64 ^ world::hash_str(&grant.client_id) ^ world::hash_str(lang));
+    let list = world::hash_str(res.stream);
+    let query = world::mix(list ^ i as u64 ^ world::hash_str(&grant.client_id) ^ world::hash_str(lang));
     let pos = match position(state, q, query) {
         Ok(p) => p,
         Err(r) => return r,
     };
-    let all = render(&w, e, lang);
+    let all = (p.render)(&w, i, lang);
     let end = pos.saturating_add(limit).min(all.len());
     let more = end < all.len();
     let items = all.get(pos.min(end)..end).unwrap_or_default();
     page(state, w.seed() ^ list, items, more, pos, query)
 }
 
-async fn ticket_variants(
-    AxState(s): AxState<Arc<State>>,
-    h: HeaderMap,
-    Path(id): Path<String>,
-    Query(q): Query<ListQuery>,
-) -> Response {
-    experience_list(&s, &h, &q, &id, 0x21, World::ticket_variants)
-}
-
-async fn information_requests(
-    AxState(s): AxState<Arc<State>>,
-    h: HeaderMap,
-    Path(id): Path<String>,
-    Query(q): Query<ListQuery>,
-) -> Response {
-    experience_list(&s, &h, &q, &id, 0x22, |w, e, _| w.information_requests(e))
-}
-
-async fn tickets(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    items_of(&s, &h, "booking.read", Kind::Booking, &id, World::tickets)
-}
-
-async fn answers(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    items_of(&s, &h, "booking.read", Kind::Booking, &id, World::answers)
-}
-
-/// A per-item list answered whole as `{items}` (an order's line items, a booking's tickets).
-fn items_of(
-    state: &State,
-    headers: &HeaderMap,
-    scope: &str,
-    kind: Kind,
-    id: &str,
-    render: fn(&World, usize) -> Vec<Value>,
-) -> Response {
-    one(
-        state,
-        headers,
-        scope,
-        kind,
-        id,
-        |w, i| json!({"items": render(w, i)}),
-    )
-}
-
-fn found(w: &World, kind: Kind, id: &str) -> Result<usize, Response> {
-    w.lookup(kind, id).map(|i| i as usize).ok_or_else(|| {
+fn found(w: &World, l: &List, id: &str) -> Result<usize, Response> {
+    (l.find)(w, id).ok_or_else(|| {
         error(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
@@ -444,57 +401,20 @@ fn found(w: &World, kind: Kind, id: &str) -> Result<usize, Response> {
     })
 }
 
-/// Serves one item, or all of an order's sub-resources, after the usual checks.
-fn one(
-    state: &State,
-    headers: &HeaderMap,
-    scope: &str,
-    kind: Kind,
-    id: &str,
-    render: impl Fn(&World, usize) -> Value,
-) -> Response {
+/// `GET` one item of a list by id, after the usual checks.
+fn item(state: &State, headers: &HeaderMap, scope: &str, l: &'static List, id: &str) -> Response {
+    let lang = match language_for(headers, l.localized) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
     if let Err(r) = admit(state, headers, Some(scope)) {
         return r;
     }
     let w = world(state);
-    match found(&w, kind, id) {
-        Ok(i) => Json(render(&w, i)).into_response(),
+    match found(&w, l, id) {
+        Ok(i) => Json((l.render)(&w, i, lang)).into_response(),
         Err(r) => r,
     }
-}
-
-async fn booking(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    one(&s, &h, "booking.read", Kind::Booking, &id, World::booking)
-}
-async fn order(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    one(&s, &h, "order.read", Kind::Order, &id, World::order)
-}
-async fn line_items(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    items_of(&s, &h, "order.read", Kind::Order, &id, World::line_items)
-}
-async fn transactions(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    items_of(&s, &h, "order.read", Kind::Order, &id, World::transactions)
-}
-async fn refunds(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    items_of(&s, &h, "order.read", Kind::Order, &id, World::refunds)
-}
-/// `GET /v1/marketing-consents/{id}` (Gen C): 404 once the consent is withdrawn; legacy consents
-/// have no id and cannot be fetched.
-async fn consent(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    one(&s, &h, "marketing.read", Kind::Consent, &id, World::consent)
-}
-
-async fn event(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    one(&s, &h, "event.read", Kind::Event, &id, World::event)
-}
-async fn experience(AxState(s): AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    let lang = match language(&h) {
-        Ok(l) => l,
-        Err(r) => return r,
-    };
-    one(&s, &h, "experience.read", Kind::Experience, &id, |w, e| {
-        w.experience(e, lang)
-    })
 }
 
 #[derive(Deserialize)]

@@ -9,6 +9,7 @@
 //! migration creating its table, its rows in `docs/schema.md`, and its name in the list below.
 
 pub mod read;
+mod redact;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -177,7 +178,7 @@ impl Stream {
             row: Row {
                 table: self.name,
                 record: parsed.record,
-                raw_json: raw.get().to_owned(),
+                raw_json: redact::redacted(raw.get()).unwrap_or_else(|| raw.get().to_owned()),
                 item_key: parsed.key.clone(),
             },
             key: parsed.key,
@@ -253,8 +254,10 @@ pub fn quarantined(stream: &'static str, raw: &RawValue, error: String) -> Quara
 
 /// An item's JSON as quarantine keeps it: as sent, with bytes that were not UTF-8 written as
 /// `\xNN` (see `crate::mend`).
+/// Secret-named fields are redacted (see `redact`).
 fn as_kept(raw: &RawValue) -> String {
-    crate::mend::invalid_bytes(raw.get()).map_or_else(|| raw.get().to_owned(), |(_, shown)| shown)
+    let text = crate::mend::invalid_bytes(raw.get()).map_or_else(|| raw.get().to_owned(), |(_, shown)| shown);
+    redact::redacted(&text).unwrap_or(text)
 }
 
 // ---- column shapes shared by several streams ------------------------------------------------

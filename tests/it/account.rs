@@ -10,17 +10,18 @@ use crate::cli::{sync_ok, write_config};
 use crate::fan_out::{kill_during_the_fan_out, staged};
 use crate::support::*;
 
-/// The optional per-parent streams, each off by default.
-pub const OPTIONAL: [&str; 4] = [
-    "ticket_variants",
-    "booking_tickets",
-    "information_requests",
-    "information_request_answers",
-];
+/// The streams that are off by default.
+pub fn optional() -> Vec<&'static str> {
+    understory_sync::streams::ALL
+        .iter()
+        .filter(|s| !s.enabled_by_default)
+        .map(|s| s.name)
+        .collect()
+}
 
-/// `raw` with every optional per-parent stream on (their parents are on in `raw_config`).
+/// `raw` with every stream on.
 pub fn with_optional(mut raw: RawConfig) -> RawConfig {
-    for s in OPTIONAL {
+    for s in optional() {
         raw.streams.set(s, true);
     }
     raw
@@ -38,11 +39,13 @@ async fn every_optional_stream_equals_the_truth_after_a_full_sync_and_after_muta
     let first = sync(&cfg).await;
     assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
     assert_converged(&db, &sb);
-    for s in OPTIONAL {
+    for s in optional() {
         assert!(stream_ran(&db, s), "{s} ran");
     }
     let truth = sb.truth();
-    assert!(!truth.booking_tickets.is_empty() && !truth.information_request_answers.is_empty());
+    assert!(
+        !truth.rows("booking_tickets").is_empty() && !truth.rows("information_request_answers").is_empty()
+    );
 
     // Nothing changed: nothing is fetched per parent, nothing rewritten.
     let before = fingerprint(&db);
@@ -62,9 +65,9 @@ async fn every_optional_stream_equals_the_truth_after_a_full_sync_and_after_muta
 
     // New check-ins, changed answers, changed prices.
     let checked_in = |t: &understory_sync::sandbox::Truth| {
-        t.booking_tickets
+        t.rows("booking_tickets")
             .values()
-            .filter(|(_, v)| v.get("check_in").is_some_and(|c| !c.is_null()))
+            .filter(|v| v.get("check_in").is_some_and(|c| !c.is_null()))
             .count()
     };
     let old = sb.truth();
@@ -76,7 +79,8 @@ async fn every_optional_stream_equals_the_truth_after_a_full_sync_and_after_muta
         "the mutation checked tickets in"
     );
     assert_ne!(
-        old.information_request_answers, new.information_request_answers,
+        old.rows("information_request_answers"),
+        new.rows("information_request_answers"),
         "the mutation changed answers"
     );
     let run = sync(&cfg).await;
@@ -115,10 +119,10 @@ async fn a_stream_enabled_later_is_fetched_once_for_every_stored_parent() {
     let truth = sb.truth();
     assert_eq!(
         fetched("/tickets"),
-        truth.bookings.len(),
+        truth.rows("bookings").len(),
         "one request per stored booking"
     );
-    assert_eq!(fetched("/ticket-variants"), truth.experiences.len());
+    assert_eq!(fetched("/ticket-variants"), truth.rows("experiences").len());
     // The order fan-out was not repeated: orders were not re-staged for the new streams.
     assert_eq!(fetched("/line-items"), 0);
 
@@ -140,7 +144,11 @@ async fn sigkills_while_tickets_are_fetched_lose_and_duplicate_nothing() {
     sc.data.bookings = 1_500;
     let sb = start(sc).await;
     let dir = tempfile::tempdir().unwrap();
-    let extra = OPTIONAL.map(|s| format!("{s} = true")).join("\n");
+    let extra = optional()
+        .iter()
+        .map(|s| format!("{s} = true"))
+        .collect::<Vec<_>>()
+        .join("\n");
     let cfg = write_config(dir.path(), &sb, &extra);
     let db = dir.path().join("sync.sqlite");
     let kills = kill_during_the_fan_out(&sb, &cfg, &db, "bookings", "400").await;
@@ -173,7 +181,7 @@ async fn the_ticket_views_and_their_example_queries_return_rows() {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .unwrap();
-    assert_eq!(tickets as usize, sb.truth().booking_tickets.len());
+    assert_eq!(tickets as usize, sb.truth().rows("booking_tickets").len());
     assert_eq!(named, tickets, "every ticket's variant has a name");
     assert_eq!(with_start, tickets, "every ticket's event has a start");
     assert!(

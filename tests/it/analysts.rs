@@ -137,7 +137,7 @@ async fn every_example_query_returns_sensible_rows_on_a_synced_database() {
     let minor: i64 = c
         .query_row("SELECT SUM(amount_minor) FROM orders", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(orders as usize, sb.truth().orders.len());
+    assert_eq!(orders as usize, sb.truth().rows("orders").len());
     assert!((total - minor as f64 / 100.0).abs() < 0.01);
     let active: i64 = c
         .query_row("SELECT COUNT(*) FROM marketing_consents_active", [], |r| r.get(0))
@@ -151,7 +151,10 @@ async fn every_example_query_returns_sensible_rows_on_a_synced_database() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!((active - pending) as usize, sb.truth().consents.len());
+    assert_eq!(
+        (active - pending) as usize,
+        sb.truth().rows("marketing_consents").len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,7 +280,7 @@ async fn a_database_from_the_previous_schema_version_upgrades_with_its_data_inta
     let rows: i64 = open(&old)
         .query_row("SELECT COUNT(*) FROM bookings_enriched", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(rows as usize, sb.truth().bookings.len());
+    assert_eq!(rows as usize, sb.truth().rows("bookings").len());
 
     // And the job carries on with it: nothing to write, checkpoints kept.
     let mut raw = raw_config(&sb, &old);

@@ -32,6 +32,16 @@ rate_limited_wait_secs = 1"#,
 /// A config file for the binary, pointed at `sb`; the secret is passed through the environment.
 pub fn write_config(dir: &Path, sb: &Sandbox, extra: &str) -> std::path::PathBuf {
     let path = dir.join("understory-sync.toml");
+    // Events and experiences are on unless `extra` says otherwise (a key given twice is an error).
+    let on: String = ["events", "experiences"]
+        .iter()
+        .filter(|s| {
+            !extra
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{s} =")))
+        })
+        .map(|s| format!("{s} = true\n"))
+        .collect();
     let text = format!(
         r#"database = "sync.sqlite"
 [auth]
@@ -39,9 +49,7 @@ token_url = "{token}"
 client_id = "sandbox-client"
 {fast}
 [streams]
-events = true
-experiences = true
-{extra}
+{on}{extra}
 "#,
         token = sb.token_url(),
         fast = fast_api(sb),

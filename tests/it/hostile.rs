@@ -598,7 +598,7 @@ async fn ids_holding_slashes_queries_fragments_escapes_dots_and_spaces_reach_the
     let line_items: i64 = open(&db)
         .query_row("SELECT count(*) FROM order_line_items", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(line_items as usize, sb.truth().line_items.len());
+    assert_eq!(line_items as usize, sb.truth().rows("order_line_items").len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -434,7 +434,7 @@ async fn the_readme_install_works_for_the_service_and_for_analysts() {
             .parse::<u64>()
             .unwrap()
     };
-    let truth = sb.truth().orders.len() as u64;
+    let truth = sb.truth().rows("orders").len() as u64;
     assert_eq!(orders(&i.database), truth);
     assert_eq!(orders(&i.snapshot), truth);
     let out = i
@@ -478,7 +478,7 @@ async fn the_readme_install_works_for_the_service_and_for_analysts() {
     // it runs.
     sb.mutate(40);
     let journal = sync_while_the_analyst_reads(&i, &config, &i.snapshot).await;
-    assert_eq!(orders(&i.snapshot), sb.truth().orders.len() as u64);
+    assert_eq!(orders(&i.snapshot), sb.truth().rows("orders").len() as u64);
     assert!(journal.contains("snapshot published"), "{journal}");
     assert!(i.root.join("etc").exists());
 }

@@ -26,25 +26,16 @@ fn json_sync(cfg: &Path, secret: &str) -> Output {
         .unwrap()
 }
 
-/// Rows in every data table the default config fills.
+/// Rows in every data table.
 fn rows_stored(db: &Path) -> i64 {
     let c = open(db);
-    [
-        "bookings",
-        "orders",
-        "order_line_items",
-        "order_transactions",
-        "order_refunds",
-        "marketing_consents",
-        "events",
-        "experiences",
-    ]
-    .iter()
-    .map(|t| {
-        c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get::<_, i64>(0))
-            .unwrap()
-    })
-    .sum()
+    understory_sync::streams::tables()
+        .iter()
+        .map(|t| {
+            c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get::<_, i64>(0))
+                .unwrap()
+        })
+        .sum()
 }
 
 /// The last run's status and row counts.
@@ -103,7 +94,7 @@ async fn a_long_run_logs_progress_per_stream_for_the_journal_and_in_json() {
     }
     // The parent's rows are its own (its children have their lines), and its fan-out's share
     // done is there.
-    let orders = sb.truth().orders.len() as u64;
+    let orders = sb.truth().rows("orders").len() as u64;
     for line in progress.iter().filter(|l| l.contains("stream=\"orders\"")) {
         let field = |name: &str| -> u64 {
             line.split(&format!(" {name}="))

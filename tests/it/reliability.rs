@@ -21,9 +21,14 @@ use understory_sync::sandbox::{Sandbox, SandboxConfig};
 use crate::cli::{BIN, sync_cmd, write_config};
 use crate::support::*;
 
-/// Every stream on, so kills and faults land in every walk mode and the fan-out.
-const ALL_STREAMS: &str = "booking_tickets = true\ninformation_request_answers = true\n\
-                           ticket_variants = true\ninformation_requests = true\n";
+/// Every stream on, so kills and faults land in every walk mode and the fan-out: the
+/// `[streams]` lines of a config.
+fn all_streams() -> String {
+    crate::account::optional()
+        .iter()
+        .map(|s| format!("{s} = true\n"))
+        .collect()
+}
 
 fn long() -> bool {
     std::env::var("RELIABILITY").as_deref() == Ok("long")
@@ -175,7 +180,7 @@ impl Streams {
     fn streams(self) -> String {
         match self {
             Self::Default => String::new(),
-            Self::EveryStream => format!("events = true\nexperiences = true\n{ALL_STREAMS}"),
+            Self::EveryStream => all_streams(),
         }
     }
     /// Lists whose first load sets their key aside (no per-parent stream of theirs is on).
@@ -752,7 +757,7 @@ async fn fault_trial(case: &FaultCase, seed: u64, row: &mut FaultRow) {
     (case.sandbox)(&mut sc);
     let sb = start(sc).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &sb, ALL_STREAMS);
+    let cfg = write_config(dir.path(), &sb, &all_streams());
     let db = dir.path().join("sync.sqlite");
     let env: Vec<(&str, String)> = case.env.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
     row.seeds += 1;
@@ -1219,7 +1224,11 @@ async fn reliability_no_output_holds_a_secret() {
     let cfg = write_config(
         dir.path(),
         &sb,
-        &format!("{ALL_STREAMS}[metrics]\ntextfile = \"{}\"\n", metrics.display()),
+        &format!(
+            "{}[metrics]\ntextfile = \"{}\"\n",
+            all_streams(),
+            metrics.display()
+        ),
     );
     let mut outputs: Vec<(String, Vec<u8>)> = Vec::new();
     let mut exec = |what: &str, args: &[&str], env: &[(&str, &str)]| {

@@ -8,6 +8,7 @@ use rusqlite::Connection;
 use secrecy::SecretString;
 use serde_json::Value;
 use understory_sync::config::{self, Config, RawConfig};
+use understory_sync::sandbox::resources::Rows;
 use understory_sync::sandbox::{Sandbox, SandboxConfig, Truth};
 use understory_sync::shutdown::Stop;
 use understory_sync::sync::{self, RunReport};
@@ -81,85 +82,71 @@ pub fn open(db: &Path) -> Connection {
     c
 }
 
-fn map(conn: &Connection, sql: &str) -> BTreeMap<String, Value> {
-    let mut stmt = conn.prepare(sql).expect("prepare");
-    let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-        .expect("query");
-    rows.map(|r| {
-        let (k, raw) = r.expect("row");
-        (k, serde_json::from_str(&raw).expect("raw_json is JSON"))
-    })
-    .collect()
+/// Reads the database back in the shape of `Truth`: every stream's live rows keyed as the
+/// truth keys them, and the quarantine.
+pub fn stored(db: &Path) -> Truth {
+    let c = open(db);
+    let mut t = Truth::default();
+    for s in understory_sync::streams::ALL {
+        t.streams.insert(s.name, rows_of(&c, s));
+    }
+    t.broken = c
+        .prepare("SELECT stream, raw_json FROM quarantine")
+        .expect("prepare")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    t
 }
 
-/// Rows keyed by (parent id, position), as line items and answers are.
-fn positioned(conn: &Connection, sql: &str) -> BTreeMap<(String, i64), Value> {
-    let mut stmt = conn.prepare(sql).expect("prepare");
+/// The column naming a per-parent row's parent: `<parent, singular>_id` (`docs/schema.md`).
+pub fn parent_column(parent: &str) -> String {
+    format!("{}_id", parent.strip_suffix('s').unwrap_or(parent))
+}
+
+/// A stream's live rows keyed by (parent id, key): the key is the table's unique key without
+/// the parent column, its columns joined by U+001F.
+fn rows_of(c: &Connection, s: &understory_sync::streams::Stream) -> Rows {
+    let parent = s.parent().map(|p| parent_column(p.name));
+    let key: Vec<String> = key_columns(c, s.name)
+        .into_iter()
+        .filter(|k| Some(k) != parent.as_ref())
+        .map(|k| format!("CAST({k} AS TEXT)"))
+        .collect();
+    let live = if column_names(c, s.name).iter().any(|n| n == "removed_at") {
+        "WHERE removed_at IS NULL"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT {}, {}, raw_json FROM {} {live}",
+        parent.as_deref().unwrap_or("''"),
+        key.join(" || char(31) || "),
+        s.name
+    );
+    let mut stmt = c.prepare(&sql).expect("prepare");
     stmt.query_map([], |r| {
         Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
+            (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
             r.get::<_, String>(2)?,
         ))
     })
     .expect("query")
     .map(|r| {
-        let (parent, position, raw) = r.expect("row");
-        ((parent, position), serde_json::from_str(&raw).expect("json"))
+        let (key, raw) = r.expect("row");
+        (key, serde_json::from_str(&raw).expect("raw_json is JSON"))
     })
     .collect()
 }
 
-/// Reads the database back in the shape of `Truth`.
-pub fn stored(db: &Path) -> Truth {
-    let c = open(db);
-    let pairs = |sql: &str| -> BTreeMap<String, (String, Value)> {
-        let mut stmt = c.prepare(sql).expect("prepare");
-        stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })
-        .expect("query")
-        .map(|r| {
-            let (id, order, raw) = r.expect("row");
-            (id, (order, serde_json::from_str(&raw).expect("json")))
-        })
-        .collect()
-    };
-    Truth {
-        bookings: map(&c, "SELECT id, raw_json FROM bookings"),
-        orders: map(&c, "SELECT id, raw_json FROM orders"),
-        line_items: positioned(&c, "SELECT order_id, position, raw_json FROM order_line_items"),
-        transactions: pairs("SELECT id, order_id, raw_json FROM order_transactions"),
-        refunds: pairs("SELECT id, order_id, raw_json FROM order_refunds"),
-        consents: map(
-            &c,
-            "SELECT consent_key, raw_json FROM marketing_consents WHERE removed_at IS NULL",
-        ),
-        events: map(&c, "SELECT id, raw_json FROM events WHERE removed_at IS NULL"),
-        experiences: map(
-            &c,
-            "SELECT id, raw_json FROM experiences WHERE removed_at IS NULL",
-        ),
-        broken: c
-            .prepare("SELECT stream, raw_json FROM quarantine")
-            .expect("prepare")
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .expect("query")
-            .collect::<Result<_, _>>()
-            .expect("rows"),
-        ticket_variants: pairs("SELECT id, experience_id, raw_json FROM ticket_variants"),
-        information_requests: pairs("SELECT id, experience_id, raw_json FROM information_requests"),
-        booking_tickets: pairs("SELECT id, booking_id, raw_json FROM booking_tickets"),
-        information_request_answers: positioned(
-            &c,
-            "SELECT booking_id, position, raw_json FROM information_request_answers",
-        ),
-    }
+fn column_names(c: &Connection, table: &str) -> Vec<String> {
+    c.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
 
 /// The streams of `names` that never ran on this database: the oracle leaves a stream that
@@ -213,33 +200,17 @@ fn comparable(db: &Path, sb: &Sandbox) -> (Truth, Truth) {
             }
         }
     }
-    got.bookings.retain(|id, _| !stale.contains(id));
-    got.orders.retain(|id, _| !stale.contains(id));
-    got.line_items.retain(|(order, _), _| !stale.contains(order));
-    got.transactions.retain(|_, (order, _)| !stale.contains(order));
-    got.refunds.retain(|_, (order, _)| !stale.contains(order));
-    got.booking_tickets
-        .retain(|_, (booking, _)| !stale.contains(booking));
-    got.information_request_answers
-        .retain(|(booking, _), _| !stale.contains(booking));
+    for rows in got.streams.values_mut() {
+        rows.retain(|(parent, key), _| {
+            let stale_parent = stale.contains(parent);
+            let stale_row = parent.is_empty() && stale.contains(key);
+            !stale_parent && !stale_row
+        });
+    }
     truth.broken.retain(|(stream, _)| stream_ran(db, stream));
     for stream in understory_sync::streams::ALL {
         if !stream_ran(db, stream.name) {
-            match stream.name {
-                "bookings" => truth.bookings.clear(),
-                "orders" => truth.orders.clear(),
-                "order_line_items" => truth.line_items.clear(),
-                "order_transactions" => truth.transactions.clear(),
-                "order_refunds" => truth.refunds.clear(),
-                "marketing_consents" => truth.consents.clear(),
-                "events" => truth.events.clear(),
-                "experiences" => truth.experiences.clear(),
-                "ticket_variants" => truth.ticket_variants.clear(),
-                "information_requests" => truth.information_requests.clear(),
-                "booking_tickets" => truth.booking_tickets.clear(),
-                "information_request_answers" => truth.information_request_answers.clear(),
-                other => panic!("the oracle does not know the stream {other}"),
-            }
+            truth.streams.remove(stream.name);
         }
     }
     (got, truth)
@@ -312,26 +283,9 @@ trait Tables {
 }
 
 fn each_table(got: &Truth, truth: &Truth, v: &mut impl Tables) {
-    v.table("bookings", &got.bookings, &truth.bookings);
-    v.table("orders", &got.orders, &truth.orders);
-    v.table("order_line_items", &got.line_items, &truth.line_items);
-    v.table("order_transactions", &got.transactions, &truth.transactions);
-    v.table("order_refunds", &got.refunds, &truth.refunds);
-    v.table("marketing_consents", &got.consents, &truth.consents);
-    v.table("events", &got.events, &truth.events);
-    v.table("experiences", &got.experiences, &truth.experiences);
-    v.table("ticket_variants", &got.ticket_variants, &truth.ticket_variants);
-    v.table(
-        "information_requests",
-        &got.information_requests,
-        &truth.information_requests,
-    );
-    v.table("booking_tickets", &got.booking_tickets, &truth.booking_tickets);
-    v.table(
-        "information_request_answers",
-        &got.information_request_answers,
-        &truth.information_request_answers,
-    );
+    for stream in understory_sync::streams::ALL {
+        v.table(stream.name, got.rows(stream.name), truth.rows(stream.name));
+    }
     let set = |s: &std::collections::BTreeSet<(String, String)>| -> BTreeMap<(String, String), ()> {
         s.iter().map(|k| (k.clone(), ())).collect()
     };
@@ -376,9 +330,9 @@ pub fn lost_rows(db: &Path, sb: &Sandbox) -> Vec<String> {
     lost.0
 }
 
-/// How many keys `table` holds more than once. The key is the columns of the table's unique
-/// index (its primary key or `<table>_key`), or `id` while a first load has it set aside.
-pub fn keys_stored_twice(c: &Connection, table: &str) -> usize {
+/// The columns of `table`'s unique index (its primary key or `<table>_key`), or `id` while a
+/// first load has it set aside.
+fn key_columns(c: &Connection, table: &str) -> Vec<String> {
     let unique: Option<String> = c
         .query_row(
             &format!("SELECT name FROM pragma_index_list('{table}') WHERE \"unique\" = 1 ORDER BY origin = 'pk' DESC LIMIT 1"),
@@ -386,7 +340,7 @@ pub fn keys_stored_twice(c: &Connection, table: &str) -> usize {
             |r| r.get(0),
         )
         .ok();
-    let key: Vec<String> = match unique {
+    match unique {
         Some(index) => c
             .prepare(&format!(
                 "SELECT name FROM pragma_index_info('{index}') ORDER BY seqno"
@@ -397,7 +351,13 @@ pub fn keys_stored_twice(c: &Connection, table: &str) -> usize {
             .collect::<Result<_, _>>()
             .unwrap(),
         None => vec!["id".to_owned()],
-    };
+    }
+}
+
+/// How many keys `table` holds more than once. The key is the columns of the table's unique
+/// index (its primary key or `<table>_key`), or `id` while a first load has it set aside.
+pub fn keys_stored_twice(c: &Connection, table: &str) -> usize {
+    let key = key_columns(c, table);
     c.query_row(
         &format!(
             "SELECT count(*) FROM (SELECT 1 FROM {table} GROUP BY {} HAVING count(*) > 1)",
@@ -420,19 +380,33 @@ pub fn integrity_ok(db: &Path) -> bool {
 /// the bookings streams alone (tickets count only if their stream ran).
 pub fn assert_bookings_converged(db: &Path, sb: &Sandbox) {
     let (got, truth) = comparable(db, sb);
-    assert_eq!(got.bookings.len(), truth.bookings.len(), "bookings count");
-    assert!(got.bookings == truth.bookings, "bookings differ from the sandbox");
+    for name in ["bookings", "booking_tickets"] {
+        assert_rows_equal(name, got.rows(name), truth.rows(name));
+    }
+}
+
+/// Asserts one stream's rows equal the truth's, naming a few that differ.
+fn assert_rows_equal(name: &str, got: &Rows, truth: &Rows) {
+    let differ = |a: &Rows, b: &Rows| -> Vec<String> {
+        a.iter()
+            .filter(|(k, v)| b.get(*k) != Some(v))
+            .map(|(k, v)| format!("{k:?}: {v}"))
+            .take(3)
+            .collect()
+    };
     assert!(
-        got.booking_tickets == truth.booking_tickets,
-        "booking tickets differ ({} vs {})",
-        got.booking_tickets.len(),
-        truth.booking_tickets.len()
+        got == truth,
+        "{name} differ from the sandbox ({} vs {}): stored only {:?}; API only {:?}",
+        got.len(),
+        truth.len(),
+        differ(got, truth),
+        differ(truth, got),
     );
 }
 
-/// Asserts the database holds exactly the sandbox's ground truth, table by table.
+/// Asserts the database holds exactly the sandbox's ground truth, stream by stream. A stream
+/// that is off by default must find rows when it ran, or its check would prove nothing.
 pub fn assert_converged(db: &Path, sb: &Sandbox) {
-    assert_bookings_converged(db, sb);
     let d = divergence(db, sb);
     assert_eq!(
         (d.stored_twice, d.set_aside),
@@ -440,88 +414,23 @@ pub fn assert_converged(db: &Path, sb: &Sandbox) {
         "no key stored twice, no index left aside"
     );
     let (got, truth) = comparable(db, sb);
-    assert!(
-        got.orders == truth.orders,
-        "orders differ ({} vs {})",
-        got.orders.len(),
-        truth.orders.len()
-    );
-    assert!(
-        got.line_items == truth.line_items,
-        "line items differ ({} vs {})",
-        got.line_items.len(),
-        truth.line_items.len()
-    );
-    assert!(got.transactions == truth.transactions, "transactions differ");
-    assert!(
-        got.refunds == truth.refunds,
-        "refunds differ ({} vs {})",
-        got.refunds.len(),
-        truth.refunds.len()
-    );
-    let differ = |a: &BTreeMap<String, Value>, b: &BTreeMap<String, Value>| -> Vec<String> {
-        a.iter()
-            .filter(|(k, v)| b.get(*k) != Some(v))
-            .map(|(k, v)| format!("{k}: {v}"))
-            .take(3)
-            .collect()
-    };
-    assert!(
-        got.consents == truth.consents,
-        "consents differ ({} vs {}): stored only {:?}; API only {:?}",
-        got.consents.len(),
-        truth.consents.len(),
-        differ(&got.consents, &truth.consents),
-        differ(&truth.consents, &got.consents),
-    );
-    assert!(got.events == truth.events, "events differ");
-    let check = |name: &str, same: bool, counts: (usize, usize)| {
-        if stream_ran(db, name) {
+    for stream in understory_sync::streams::ALL {
+        if !stream.enabled_by_default && stream_ran(db, stream.name) {
             assert!(
-                counts.1 > 0,
-                "{name}: the sandbox lists none, so the check proves nothing"
-            );
-            assert!(
-                same,
-                "{name} differ from the sandbox ({} vs {})",
-                counts.0, counts.1
+                !truth.rows(stream.name).is_empty(),
+                "{}: the sandbox lists none, so the check proves nothing",
+                stream.name
             );
         }
-    };
-    check(
-        "ticket_variants",
-        got.ticket_variants == truth.ticket_variants,
-        (got.ticket_variants.len(), truth.ticket_variants.len()),
-    );
-    check(
-        "information_requests",
-        got.information_requests == truth.information_requests,
-        (got.information_requests.len(), truth.information_requests.len()),
-    );
-    check(
-        "booking_tickets",
-        got.booking_tickets == truth.booking_tickets,
-        (got.booking_tickets.len(), truth.booking_tickets.len()),
-    );
-    check(
-        "information_request_answers",
-        got.information_request_answers == truth.information_request_answers,
-        (
-            got.information_request_answers.len(),
-            truth.information_request_answers.len(),
-        ),
-    );
-    assert!(got.experiences == truth.experiences, "experiences differ");
+        assert_rows_equal(stream.name, got.rows(stream.name), truth.rows(stream.name));
+    }
     assert!(
         got.broken == truth.broken,
         "quarantine differs from the unreadable items the API lists: {:?} vs {:?}",
         got.broken,
         truth.broken
     );
-    let ok: String = open(db)
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .expect("integrity_check");
-    assert_eq!(ok, "ok");
+    assert!(integrity_ok(db), "integrity_check");
 }
 
 /// A checksum of every data table's content, to prove a run wrote nothing.

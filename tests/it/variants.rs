@@ -98,7 +98,7 @@ async fn every_variant_is_read_and_no_stream_stalls_behind_a_bad_item() {
     );
     assert_eq!(
         one("SELECT COUNT(*) FROM order_transactions") as usize,
-        truth.transactions.len()
+        truth.rows("order_transactions").len()
     );
 
     // Runs go on: mutations mend some items and break others, and each run converges.

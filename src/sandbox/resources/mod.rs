@@ -1,0 +1,251 @@
+//! The resources the sandbox serves, one file each: where it is listed, the scope it needs, how
+//! its items are selected and rendered, how it changes as simulated time passes, and how a
+//! correct copy keys it (its truth). The routes and the truth are built from [`ALL`]; nothing
+//! else in the sandbox names a resource.
+//!
+//! Adding a resource: a file here with its `RESOURCE`, and its name in the list below. Its
+//! `stream` is the job's stream name (`crate::streams`), which keys the truth tests compare with.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::config::MutateConfig;
+use super::world::{Rng, Sort, World};
+
+/// Declares the resource modules and lists them: the one place a new resource is named.
+macro_rules! resources {
+    ($($resource:ident),* $(,)?) => {
+        $(mod $resource;)*
+        /// Every resource, parents before their children; mutation runs in this order.
+        pub(crate) static ALL: &[&Resource] = &[$(&$resource::RESOURCE),*];
+    };
+}
+
+resources! {
+    bookings,
+    booking_tickets,
+    information_request_answers,
+    orders,
+    order_line_items,
+    order_transactions,
+    order_refunds,
+    marketing_consents,
+    events,
+    experiences,
+    ticket_variants,
+    information_requests,
+}
+
+/// One simulated resource.
+pub(crate) struct Resource {
+    /// The job's stream that copies it; the key of its rows in [`Truth`].
+    pub stream: &'static str,
+    /// The OAuth scope a token needs to read it.
+    pub scope: &'static str,
+    pub shape: Shape,
+    /// How it is born with the world; `None` when it follows its parent.
+    pub generate: Option<fn(&mut World)>,
+    /// What one step of simulated time does to it; `None` when it changes only with its parent.
+    pub mutate: Option<fn(&mut World, &mut Step)>,
+}
+
+pub(crate) enum Shape {
+    /// A top-level list at `path`, each item also at `path/{id}`.
+    List(List),
+    /// A list per item of another resource, at `{parent path}/{id}/{path}`.
+    PerParent(PerParent),
+}
+
+pub(crate) struct List {
+    pub path: &'static str,
+    /// The largest `limit` the list accepts.
+    pub max_limit: usize,
+    /// Whether `sort` (`±created_at`, `±updated_at`) is accepted.
+    pub sortable: bool,
+    /// What `from`/`to` filter, if they are accepted.
+    pub range: Range,
+    /// Whether the request must carry `Accept-Language` (items are rendered in it).
+    pub localized: bool,
+    /// The rows at `pos..pos+limit` in walk order, and whether more follow.
+    pub select: fn(&World, &Selection) -> (Vec<u32>, bool),
+    /// Item `index` as the API sends it, in a language of `LANGUAGES`.
+    pub render: fn(&World, usize, &str) -> Value,
+    /// The index of an id, when `GET {path}/{id}` finds it.
+    pub find: fn(&World, &str) -> Option<usize>,
+    /// The item's key as a correct copy stores it, or `None` when the job cannot read it (it
+    /// belongs in quarantine).
+    pub key: fn(&World, usize, &Value) -> Option<String>,
+}
+
+pub(crate) struct PerParent {
+    pub parent: &'static Resource,
+    /// The last segment of its path.
+    pub path: &'static str,
+    /// Answers `{next, items}` with `cursor`/`limit`; otherwise `{items}`, all at once.
+    pub paged: bool,
+    /// Whether the request must carry `Accept-Language`.
+    pub localized: bool,
+    pub keyed: Keyed,
+    /// Parent `index`'s items, in a language of `LANGUAGES`.
+    pub render: fn(&World, usize, &str) -> Vec<Value>,
+}
+
+/// How a per-parent item is keyed under its parent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Keyed {
+    /// By its `id`; an item without one belongs in quarantine.
+    ById,
+    /// By its position in its parent's list.
+    ByPosition,
+}
+
+/// What `from`/`to` filter on a list.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Range {
+    /// Not accepted.
+    None,
+    /// Creation time, RFC 3339 instants.
+    Created,
+    /// The first session's local start, local date-times (events, §6.17).
+    LocalStart,
+}
+
+/// A list request's selection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Selection {
+    pub sort: Sort,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub pos: usize,
+    pub limit: usize,
+}
+
+impl Selection {
+    /// Every row, in creation order.
+    pub const ALL: Self = Self {
+        sort: Sort::CreatedAsc,
+        from: None,
+        to: None,
+        pos: 0,
+        limit: usize::MAX,
+    };
+}
+
+impl Resource {
+    pub fn list(&self) -> Option<&List> {
+        match &self.shape {
+            Shape::List(l) => Some(l),
+            Shape::PerParent(_) => None,
+        }
+    }
+
+    /// Its path under the server's root: a list's own, or a per-parent list's with `{id}`.
+    pub fn route(&self) -> String {
+        match &self.shape {
+            Shape::List(l) => l.path.to_owned(),
+            Shape::PerParent(p) => format!("{}/{{id}}/{}", p.parent.route(), p.path),
+        }
+    }
+}
+
+/// One step of simulated time, as the resources' `mutate` see it.
+pub(crate) struct Step {
+    pub r: Rng,
+    /// The clock when the step began.
+    pub t0: i64,
+    pub cfg: MutateConfig,
+}
+
+impl Step {
+    /// `share` of `n`, at least one.
+    pub fn share(&self, n: usize, share: f64) -> usize {
+        ((n as f64 * share).round() as usize).max(1)
+    }
+
+    /// A moment within the step.
+    pub fn moment(&mut self) -> i64 {
+        self.t0 + 1 + self.r.below(self.secs() as u64) as i64
+    }
+
+    pub fn secs(&self) -> i64 {
+        self.cfg.step_secs.max(1)
+    }
+}
+
+/// A stream's rows as a correct copy holds them: keyed by (parent id, key), where a top-level
+/// list's parent is empty and a key is an id, a consent's key or a position.
+pub type Rows = BTreeMap<(String, String), Value>;
+
+/// Lists as a correct sync must hold them, rendered as the API sends them (experiences and
+/// their lists in `en`).
+#[derive(Debug, Default, PartialEq)]
+pub struct Truth {
+    /// Per stream name.
+    pub streams: BTreeMap<&'static str, Rows>,
+    /// Items the API lists that the job cannot read: they belong in quarantine, as (stream, the
+    /// item's JSON text).
+    pub broken: BTreeSet<(String, String)>,
+}
+
+impl Truth {
+    /// The rows of stream `name` (none if it has no resource).
+    pub fn rows(&self, name: &str) -> &Rows {
+        static NONE: Rows = BTreeMap::new();
+        self.streams.get(name).unwrap_or(&NONE)
+    }
+
+    /// Everything a complete, correct sync of `w` must hold.
+    pub fn of(w: &World) -> Self {
+        let mut t = Self::default();
+        for res in ALL {
+            let mut rows = Rows::new();
+            match &res.shape {
+                Shape::List(l) => {
+                    for i in listed(l, w) {
+                        let v = (l.render)(w, i, "en");
+                        match (l.key)(w, i, &v) {
+                            Some(key) => {
+                                rows.insert((String::new(), key), v);
+                            }
+                            None => {
+                                t.broken.insert((res.stream.to_owned(), v.to_string()));
+                            }
+                        }
+                    }
+                }
+                Shape::PerParent(p) => {
+                    let parent = p.parent.list().expect("a parent is a top-level list");
+                    for i in listed(parent, w) {
+                        let pv = (parent.render)(w, i, "en");
+                        if (parent.key)(w, i, &pv).is_none() {
+                            continue;
+                        }
+                        let pid = pv["id"].as_str().unwrap_or_default();
+                        for (n, item) in (p.render)(w, i, "en").into_iter().enumerate() {
+                            let key = match p.keyed {
+                                Keyed::ById => item["id"].as_str().map(str::to_owned),
+                                Keyed::ByPosition => Some(n.to_string()),
+                            };
+                            match key {
+                                Some(key) => {
+                                    rows.insert((pid.to_owned(), key), item);
+                                }
+                                None => {
+                                    t.broken.insert((res.stream.to_owned(), item.to_string()));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            t.streams.insert(res.stream, rows);
+        }
+        t
+    }
+}
+
+/// Every row a list holds now.
+fn listed(l: &List, w: &World) -> impl Iterator<Item = usize> {
+    (l.select)(w, &Selection::ALL).0.into_iter().map(|i| i as usize)
+}

@@ -1,0 +1,76 @@
+//! Fields named like secrets are stored as `"[redacted]"`, in rows and in quarantine.
+//!
+//! The job keeps every item whole in `raw_json`, and a list the API documents without secrets
+//! may still carry one: a webhook subscription's signing `secret` is meant to be sent only
+//! when it is created, but a server that lists it would otherwise put it in a file analysts
+//! read. Secrets never reach the database in plain text, whatever the server sends.
+
+use serde_json::Value;
+
+/// Keys whose values are never stored, at any depth.
+const SECRET_KEYS: [&str; 5] = [
+    "secret",
+    "client_secret",
+    "access_token",
+    "refresh_token",
+    "password",
+];
+
+/// What a secret's value is stored as.
+pub const REDACTED: &str = "[redacted]";
+
+/// The item's text with every secret-named field's value replaced, or `None` when it has none
+/// (almost always: a substring test decides that without parsing).
+pub fn redacted(raw: &str) -> Option<String> {
+    if !["secret\"", "token\"", "password\""]
+        .iter()
+        .any(|tail| raw.contains(tail))
+    {
+        return None;
+    }
+    let mut value: Value = serde_json::from_str(raw).ok()?;
+    redact(&mut value).then(|| value.to_string())
+}
+
+/// Replaces secret-named values in place; whether any was.
+fn redact(v: &mut Value) -> bool {
+    match v {
+        Value::Object(map) => {
+            let mut hit = false;
+            for (key, child) in map.iter_mut() {
+                if SECRET_KEYS.contains(&key.as_str()) && !child.is_null() {
+                    *child = Value::String(REDACTED.to_owned());
+                    hit = true;
+                } else {
+                    hit |= redact(child);
+                }
+            }
+            hit
+        }
+        Value::Array(items) => items.iter_mut().fold(false, |hit, child| redact(child) | hit),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_replaced_at_any_depth_and_nothing_else_changes() {
+        let raw = r#"{"id":"w1","secret":"whsec_abc","meta":[{"access_token":"t0k"}],"url":"https://x"}"#;
+        let kept = redacted(raw).expect("it has secrets");
+        assert!(!kept.contains("whsec_abc") && !kept.contains("t0k"), "{kept}");
+        let v: Value = serde_json::from_str(&kept).unwrap();
+        assert_eq!(v["secret"], REDACTED);
+        assert_eq!(v["meta"][0]["access_token"], REDACTED);
+        assert_eq!(v["url"], "https://x");
+    }
+
+    #[test]
+    fn items_without_secrets_are_kept_as_sent() {
+        assert_eq!(redacted(r#"{"id":"b1","status":"ACTIVE"}"#), None);
+        // A key only ending like one, or a null secret, is not one.
+        assert_eq!(redacted(r#"{"id":"b1","ticket_token":"x","secret":null}"#), None);
+    }
+}
