@@ -11,12 +11,13 @@ use serde::Deserialize;
 pub const AUDIENCE: &str = "https://api.understory.io";
 
 /// Read scopes the sync needs; the sandbox's default key is granted all of them.
-pub const READ_SCOPES: [&str; 5] = [
+pub const READ_SCOPES: [&str; 6] = [
     "booking.read",
     "order.read",
     "marketing.read",
     "event.read",
     "experience.read",
+    "webhook.read",
 ];
 
 #[derive(Debug, Clone, Deserialize)]

@@ -70,7 +70,8 @@ fn resource(router: Router<Arc<State>>, res: &'static Resource) -> Router<Arc<St
                     },
                 ),
             ),
-        Shape::PerParent(p) => {
+        // A list answered whole takes no query: whatever is asked is ignored, as before paging.
+        Shape::PerParent(p) if p.paged => {
             router.route(
                 &res.route(),
                 get(
@@ -78,11 +79,19 @@ fn resource(router: Router<Arc<State>>, res: &'static Resource) -> Router<Arc<St
                           h: HeaderMap,
                           Path(id): Path<String>,
                           q: Query<ListQuery>| async move {
-                        per_parent(&s, &h, &q, res, p, &id)
+                        per_parent(&s, &h, Some(&q), res, p, &id)
                     },
                 ),
             )
         }
+        Shape::PerParent(p) => router.route(
+            &res.route(),
+            get(
+                move |s: AxState<Arc<State>>, h: HeaderMap, Path(id): Path<String>| async move {
+                    per_parent(&s, &h, None, res, p, &id)
+                },
+            ),
+        ),
     }
 }
 
@@ -348,7 +357,7 @@ struct Page<'a, T> {
 fn per_parent(
     state: &State,
     headers: &HeaderMap,
-    q: &ListQuery,
+    q: Option<&ListQuery>,
     res: &'static Resource,
     p: &'static PerParent,
     id: &str,
@@ -362,13 +371,13 @@ fn per_parent(
         Err(r) => return r,
     };
     let parent = p.parent.list().expect("a parent is a top-level list");
-    if !p.paged {
+    let Some(q) = q else {
         let w = world(state);
         return match found(&w, parent, id) {
             Ok(i) => Json(json!({"items": (p.render)(&w, i, lang)})).into_response(),
             Err(r) => r,
         };
-    }
+    };
     let limit = match limit(state, q, 100) {
         Ok(l) => l,
         Err(r) => return r,

@@ -90,6 +90,7 @@ pub enum Kind {
     TicketVariant = 14,
     InformationRequest = 15,
     BookingTicket = 16,
+    WebhookSubscription = 17,
 }
 
 /// A seed with this bit set makes hostile ids (`DataConfig::hostile_ids`).
@@ -146,6 +147,9 @@ pub(crate) struct Table {
     pub(crate) version: Vec<u32>,
     /// Row indices ordered by (`updated`, index): what `sort=±updated_at` walks.
     by_updated: Vec<u32>,
+    /// Rows deleted: `find` no longer finds them and `live` skips them (`select` walks every
+    /// row: bookings and orders are never deleted).
+    pub(crate) gone: std::collections::BTreeSet<u32>,
 }
 
 impl Table {
@@ -202,7 +206,12 @@ impl Table {
     /// The index of `id`, made for `seed` and `kind`, if this table holds it.
     pub(crate) fn find(&self, seed: u64, kind: Kind, id: &str) -> Option<usize> {
         let index = parse_id(seed, kind, id)?;
-        (index < self.len() as u64).then_some(index as usize)
+        (index < self.len() as u64 && !self.gone.contains(&(index as u32))).then_some(index as usize)
+    }
+
+    /// The rows not deleted, in creation order.
+    pub(crate) fn live(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.len() as u32).filter(|i| !self.gone.contains(i))
     }
 }
 

@@ -41,6 +41,7 @@ streams! {
     experiences,
     ticket_variants,
     information_requests,
+    webhook_subscriptions,
 }
 
 /// A list the job copies.
@@ -168,7 +169,10 @@ impl Stream {
                 "item: not valid UTF-8 (bytes {bytes}); kept with them written as \\xNN"
             ));
         }
-        let value = read::Node::parse(raw.get()).map_err(|e| format!("item: not JSON: {e}"))?;
+        // Typed columns are read from the redacted text too: no column holds a secret either.
+        let kept = redact::redacted(raw.get());
+        let text = kept.as_deref().unwrap_or(raw.get());
+        let value = read::Node::parse(text).map_err(|e| format!("item: not JSON: {e}"))?;
         let fields = Fields::item(&value)?;
         let parsed = (self.parse)(at, fields).map_err(|e| match fields.str("id") {
             Some(id) => format!("item {id}: {e}"),
@@ -178,7 +182,7 @@ impl Stream {
             row: Row {
                 table: self.name,
                 record: parsed.record,
-                raw_json: redact::redacted(raw.get()).unwrap_or_else(|| raw.get().to_owned()),
+                raw_json: kept.unwrap_or_else(|| raw.get().to_owned()),
                 item_key: parsed.key.clone(),
             },
             key: parsed.key,

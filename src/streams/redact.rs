@@ -19,16 +19,23 @@ const SECRET_KEYS: [&str; 5] = [
 /// What a secret's value is stored as.
 pub const REDACTED: &str = "[redacted]";
 
-/// The item's text with every secret-named field's value replaced, or `None` when it has none
-/// (almost always: a substring test decides that without parsing).
+/// What is kept of an item that may hold a secret but cannot be parsed to find it.
+pub const UNREADABLE: &str = r#"{"redacted":"an item that may hold a secret and could not be parsed"}"#;
+
+/// The item's text with every secret-named field's value replaced (its keys then in sorted
+/// order), or `None` when it has none: almost always, decided by a substring test without
+/// parsing. A key written with `\u` escapes is parsed to be sure; an item that may hold a
+/// secret and cannot be parsed is kept as [`UNREADABLE`], never as sent.
 pub fn redacted(raw: &str) -> Option<String> {
-    if !["secret\"", "token\"", "password\""]
+    if !["secret\"", "token\"", "password\"", "\\u"]
         .iter()
         .any(|tail| raw.contains(tail))
     {
         return None;
     }
-    let mut value: Value = serde_json::from_str(raw).ok()?;
+    let Ok(mut value) = serde_json::from_str::<Value>(raw) else {
+        return Some(UNREADABLE.to_owned());
+    };
     redact(&mut value).then(|| value.to_string())
 }
 
@@ -65,6 +72,14 @@ mod tests {
         assert_eq!(v["secret"], REDACTED);
         assert_eq!(v["meta"][0]["access_token"], REDACTED);
         assert_eq!(v["url"], "https://x");
+    }
+
+    #[test]
+    fn an_escaped_key_is_found_and_an_unparsable_item_is_not_kept() {
+        let kept = redacted(r#"{"id":"w1","secr\u0065t":"whsec_abc"}"#).expect("escaped key");
+        assert!(!kept.contains("whsec_abc"), "{kept}");
+        let deep = format!("{}\"secret\":\"s3\"{}", "[".repeat(200), "]".repeat(200));
+        assert_eq!(redacted(&deep).as_deref(), Some(UNREADABLE));
     }
 
     #[test]

@@ -35,6 +35,7 @@ resources! {
     experiences,
     ticket_variants,
     information_requests,
+    webhook_subscriptions,
 }
 
 /// One simulated resource.
@@ -248,4 +249,29 @@ impl Truth {
 /// Every row a list holds now.
 fn listed(l: &List, w: &World) -> impl Iterator<Item = usize> {
     (l.select)(w, &Selection::ALL).0.into_iter().map(|i| i as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sandbox serves what the job copies: one resource per stream, in the same order, at
+    /// the same path and scope, under the same parent.
+    #[test]
+    fn every_stream_has_its_resource_and_they_agree() {
+        let resources: Vec<&str> = ALL.iter().map(|r| r.stream).collect();
+        let streams: Vec<&str> = crate::streams::ALL.iter().map(|s| s.name).collect();
+        assert_eq!(resources, streams);
+        for (r, s) in ALL.iter().zip(crate::streams::ALL) {
+            assert_eq!(r.scope, s.scope, "{}", s.name);
+            match (&r.shape, s.parent()) {
+                (Shape::List(l), None) => assert_eq!(l.path, format!("/{}", s.path), "{}", s.name),
+                (Shape::PerParent(p), Some(parent)) => {
+                    assert_eq!(p.parent.stream, parent.name, "{}", s.name);
+                    assert_eq!(p.path, s.path, "{}", s.name);
+                }
+                _ => panic!("{}: a list in one and per-parent in the other", s.name),
+            }
+        }
+    }
 }
