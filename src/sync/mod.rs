@@ -52,6 +52,7 @@ use walk::{Next, Walk};
 
 mod fan_out;
 mod first_load;
+mod in_flight;
 mod pages;
 mod progress;
 mod removals;

@@ -1,6 +1,7 @@
 //! The walk of one list, page by page: each page fetched while the one before is read, handed
 //! to the writer with the checkpoint that follows it, and stopped when the list loops.
 
+use super::in_flight::{InFlight, MAX_PAGES_IN_FLIGHT, RecentPages};
 use super::*;
 
 /// Walks the stream's list page by page as `walk::Walk` decides, committing each page with
@@ -258,94 +259,6 @@ impl Pages<'_> {
                 Ok(false)
             }
             Next::Done => Ok(false),
-        }
-    }
-}
-
-/// The item keys of a pass's last few pages, hashed: what `repeats` compares a page with.
-#[derive(Default)]
-pub(super) struct RecentPages(std::collections::VecDeque<std::collections::HashSet<u64>>);
-
-impl RecentPages {
-    /// Pages remembered: a loop of fresh cursors over up to this many pages is caught.
-    const PAGES: usize = 8;
-    /// A page this short may repeat itself legitimately (rows shifting under a small page).
-    const MIN_ITEMS: usize = 10;
-
-    /// Whether every item of `items` was on one of the last pages; remembers this page.
-    fn repeats(&mut self, items: &[Item]) -> bool {
-        use std::hash::BuildHasher as _;
-        let hasher = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
-        let keys: std::collections::HashSet<u64> = items.iter().map(|i| hasher.hash_one(&i.key)).collect();
-        let repeated =
-            keys.len() >= Self::MIN_ITEMS && keys.iter().all(|k| self.0.iter().any(|page| page.contains(k)));
-        self.0.push_back(keys);
-        if self.0.len() > Self::PAGES {
-            self.0.pop_front();
-        }
-        repeated
-    }
-
-    fn clear(&mut self) {
-        self.0.clear();
-    }
-}
-
-/// Pages a walk may have handed to the writer and not yet seen land: enough for the writer to
-/// group them (see `store::Writer`), few enough to keep memory flat (about 32 × 100 rows).
-pub(super) const MAX_PAGES_IN_FLIGHT: usize = 32;
-
-/// A walk's pages on their way to the database, oldest first, each with whether it completes
-/// its pass.
-#[derive(Default)]
-pub(super) struct InFlight(std::collections::VecDeque<(store::Pending, bool)>);
-
-impl InFlight {
-    fn push(&mut self, pending: store::Pending, completes_pass: bool) {
-        self.0.push_back((pending, completes_pass));
-    }
-
-    /// Counts the pages that have landed into `report`, waiting for the oldest while more than
-    /// `keep` are still on their way; the first failure ends the walk.
-    async fn reap(
-        &mut self,
-        ctx: &Ctx,
-        kind: &'static Stream,
-        report: &mut StreamReport,
-        wake: &Notify,
-        keep: usize,
-    ) -> Result<(), Error> {
-        loop {
-            let must_wait = self.0.len() > keep;
-            let Some((pending, _)) = self.0.front_mut() else {
-                return Ok(());
-            };
-            let ready = if must_wait { None } else { pending.try_landed() };
-            if !must_wait && ready.is_none() {
-                return Ok(());
-            }
-            let Some((pending, completes_pass)) = self.0.pop_front() else {
-                return Ok(());
-            };
-            let committed = match ready {
-                Some(r) => r,
-                None => pending.landed().await,
-            };
-            let counts = count(committed.map_err(Error::Store)?, report);
-            // The fan-out looks for staged parents once a page has landed.
-            wake.notify_one();
-            report.pages += 1;
-            report.pass_completed |= completes_pass;
-            ctx.progress.update(kind.name, |p| {
-                p.pages += 1;
-                p.rows += counts.inserted + counts.updated + counts.unchanged;
-            });
-            tracing::debug!(
-                inserted = counts.inserted,
-                updated = counts.updated,
-                unchanged = counts.unchanged,
-                "page committed"
-            );
         }
     }
 }
