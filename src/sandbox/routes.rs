@@ -58,7 +58,7 @@ fn resource(router: Router<Arc<State>>, res: &'static Resource) -> Router<Arc<St
                 l.path,
                 get(
                     move |s: AxState<Arc<State>>, h: HeaderMap, q: Query<ListQuery>| async move {
-                        list(&s, &h, &q, res.scope, l)
+                        list(&s, &h, &q, res, l)
                     },
                 ),
             )
@@ -213,8 +213,14 @@ fn language_for(headers: &HeaderMap, localized: bool) -> Result<&'static str, Re
 }
 
 /// `GET` a top-level list: checks, then the page its cursor points at.
-fn list(state: &State, headers: &HeaderMap, q: &ListQuery, scope: &str, l: &'static List) -> Response {
-    let (grant, _slot) = match admit(state, headers, Some(scope)) {
+fn list(
+    state: &State,
+    headers: &HeaderMap,
+    q: &ListQuery,
+    res: &'static Resource,
+    l: &'static List,
+) -> Response {
+    let (grant, _slot) = match admit(state, headers, Some(res.scope)) {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -262,7 +268,9 @@ fn list(state: &State, headers: &HeaderMap, q: &ListQuery, scope: &str, l: &'sta
         .iter()
         .map(|&i| {
             let i = i as usize;
-            state.rendered.get(l.path, i, lang, || (l.render)(&w, i, lang))
+            state
+                .rendered
+                .get(res.stream, i, lang, || (l.render)(&w, i, lang))
         })
         .collect();
     let items: Vec<&RawValue> = items.iter().map(|t| &**t).collect();

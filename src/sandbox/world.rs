@@ -391,13 +391,6 @@ impl World {
         self.reindex();
     }
 
-    /// Whether the job can read this version of row `index` of `kind`: with variants on, about
-    /// one in [`BROKEN_ONE_IN`] lacks a field the job needs; which ones depends on the row and
-    /// its version, so a later change can mend it.
-    pub(crate) fn readable(&self, kind: Kind, index: usize, version: u32) -> bool {
-        !self.broken(kind, index, version)
-    }
-
     /// Everything a complete, correct sync of this world must hold.
     pub fn truth(&self) -> Truth {
         Truth::of(self)

@@ -121,12 +121,8 @@ async fn every_typed_column_holds_what_the_api_sent() {
     for stream in understory_sync::streams::ALL {
         let table = stream.name;
         let parent = stream.parent().map(|p| parent_column(p.name));
-        let cols: BTreeSet<String> = c
-            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
+        let cols: BTreeSet<String> = column_names(&c, table)
+            .into_iter()
             .filter(|n: &String| !BOOKKEEPING.contains(&n.as_str()))
             .filter(|n: &String| Some(n) != parent.as_ref())
             .collect();

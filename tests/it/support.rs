@@ -140,7 +140,8 @@ fn rows_of(c: &Connection, s: &understory_sync::streams::Stream) -> Rows {
     .collect()
 }
 
-fn column_names(c: &Connection, table: &str) -> Vec<String> {
+/// The columns of `table`, in storage order.
+pub fn column_names(c: &Connection, table: &str) -> Vec<String> {
     c.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
         .unwrap()
         .query_map([], |r| r.get(0))
@@ -443,16 +444,7 @@ pub fn data_columns(db: &Path) -> BTreeMap<String, Vec<String>> {
     let c = open(db);
     understory_sync::streams::tables()
         .iter()
-        .map(|t| {
-            let cols: Vec<String> = c
-                .prepare(&format!("SELECT name FROM pragma_table_info('{t}')"))
-                .unwrap()
-                .query_map([], |r| r.get(0))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
-            ((*t).to_owned(), cols)
-        })
+        .map(|t| ((*t).to_owned(), column_names(&c, t)))
         .collect()
 }
 

@@ -20,7 +20,7 @@ pub static RESOURCE: Resource = Resource {
         select: |w, s| w.bookings.select(s),
         render: |w, i, _| w.booking(i),
         find: |w, id| w.bookings.find(w.seed(), Kind::Booking, id),
-        key: |w, i, v| w.readable(Kind::Booking, i, w.bookings.version[i]).then(|| world::id_of(v)),
+        key: |w, i, v| (!w.broken(Kind::Booking, i, w.bookings.version[i])).then(|| world::id_of(v)),
     }),
     generate: Some(generate),
     mutate: Some(mutate),

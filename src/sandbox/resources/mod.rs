@@ -201,18 +201,20 @@ impl Truth {
         let mut t = Self::default();
         for res in ALL {
             let mut rows = Rows::new();
+            // A keyed item is a row under its parent; one without a key belongs in quarantine.
+            let mut keep = |parent: &str, key: Option<String>, item: Value| match key {
+                Some(key) => {
+                    rows.insert((parent.to_owned(), key), item);
+                }
+                None => {
+                    t.broken.insert((res.stream.to_owned(), item.to_string()));
+                }
+            };
             match &res.shape {
                 Shape::List(l) => {
                     for i in listed(l, w) {
                         let v = (l.render)(w, i, "en");
-                        match (l.key)(w, i, &v) {
-                            Some(key) => {
-                                rows.insert((String::new(), key), v);
-                            }
-                            None => {
-                                t.broken.insert((res.stream.to_owned(), v.to_string()));
-                            }
-                        }
+                        keep("", (l.key)(w, i, &v), v);
                     }
                 }
                 Shape::PerParent(p) => {
@@ -228,14 +230,7 @@ impl Truth {
                                 Keyed::ById => item["id"].as_str().map(str::to_owned),
                                 Keyed::ByPosition => Some(n.to_string()),
                             };
-                            match key {
-                                Some(key) => {
-                                    rows.insert((pid.to_owned(), key), item);
-                                }
-                                None => {
-                                    t.broken.insert((res.stream.to_owned(), item.to_string()));
-                                }
-                            }
+                            keep(pid, key, item);
                         }
                     }
                 }

@@ -18,7 +18,7 @@ pub static RESOURCE: Resource = Resource {
         select: |w, s| w.orders.select(s),
         render: |w, i, _| w.order(i),
         find: |w, id| w.orders.find(w.seed(), Kind::Order, id),
-        key: |w, i, v| w.readable(Kind::Order, i, w.orders.version[i]).then(|| world::id_of(v)),
+        key: |w, i, v| (!w.broken(Kind::Order, i, w.orders.version[i])).then(|| world::id_of(v)),
     }),
     generate: Some(generate),
     mutate: Some(mutate),
