@@ -48,7 +48,7 @@ async fn main() {
         let secs = t.elapsed().as_secs_f64();
         let total = report.total();
         let rows = total.inserted + total.updated + total.unchanged;
-        let pages: u64 = report.streams.iter().map(|s| s.pages).sum();
+        let pages: u64 = report.streams.iter().map(|s| s.counts.pages).sum();
         let requests = sb.requests() - before;
         println!(
             "  {label:<22} {secs:>7.2} s  {:>9.0} rows/s  {:>7.0} list pages/s  {:>7.0} requests/s  ({requests} requests, {} written)",

@@ -180,7 +180,7 @@ async fn run(cfg: &Config, sb: &SandboxProcess) -> (f64, f64, f64, u64, u64) {
     assert_eq!(report.status, sync::RunStatus::Succeeded, "{report:?}");
     let total = report.total();
     let rows = total.inserted + total.updated + total.unchanged;
-    let requests = report.streams.iter().map(|s| s.requests).sum();
+    let requests = report.streams.iter().map(|s| s.counts.requests).sum();
     (
         secs,
         cpu_secs("self") - me0,

@@ -11,6 +11,7 @@ pub mod access;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod counts;
 pub mod files;
 pub mod http;
 pub mod lock;

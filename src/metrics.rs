@@ -8,15 +8,28 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use crate::sync::RunReport;
-
-const STATUSES: [&str; 4] = ["succeeded", "partial", "failed", "interrupted"];
+use crate::sync::{RunReport, RunStatus, StreamReport};
 
 /// The textfile's content for a finished run.
 pub fn render(report: &RunReport, finished: DateTime<Utc>) -> String {
-    let last_success = report.last_success;
-    let mut out = String::new();
-    let mut gauge = |name: &str, help: &str, samples: Vec<(String, f64)>| {
+    let mut out = Gauges::default();
+    run(&mut out, report, finished);
+    streams(&mut out, report);
+    pace(&mut out, report);
+    if let Some(rt) = &report.refresh_token {
+        refresh_token(&mut out, rt, finished);
+    }
+    out.0
+}
+
+/// The textfile being written: one gauge after another.
+#[derive(Default)]
+struct Gauges(String);
+
+impl Gauges {
+    /// A gauge with its help line and its samples, each `(labels, value)`.
+    fn gauge(&mut self, name: &str, help: &str, samples: impl IntoIterator<Item = (String, f64)>) {
+        let out = &mut self.0;
         let _ = writeln!(
             out,
             "# HELP understory_sync_{name} {help}\n# TYPE understory_sync_{name} gauge"
@@ -24,129 +37,131 @@ pub fn render(report: &RunReport, finished: DateTime<Utc>) -> String {
         for (labels, v) in samples {
             let _ = writeln!(out, "understory_sync_{name}{labels} {v}");
         }
-    };
-    gauge(
+    }
+
+    /// A gauge with one unlabelled sample.
+    fn one(&mut self, name: &str, help: &str, v: f64) {
+        self.gauge(name, help, [(String::new(), v)]);
+    }
+}
+
+fn run(out: &mut Gauges, report: &RunReport, finished: DateTime<Utc>) {
+    out.one(
         "last_run_timestamp_seconds",
         "When the last run ended (Unix time).",
-        vec![(String::new(), finished.timestamp() as f64)],
+        finished.timestamp() as f64,
     );
-    gauge(
+    out.one(
         "last_success_timestamp_seconds",
         "When the last successful run ended (Unix time); 0 if none yet.",
-        vec![(String::new(), last_success.map_or(0.0, |t| t.timestamp() as f64))],
+        report.last_success.map_or(0.0, |t| t.timestamp() as f64),
     );
-    gauge(
+    out.one(
         "last_run_duration_seconds",
         "How long the last run took.",
-        vec![(String::new(), report.duration_ms as f64 / 1000.0)],
+        report.duration_ms as f64 / 1000.0,
     );
-    gauge(
+    out.gauge(
         "last_run_status",
         "1 for the last run's status, 0 for the others.",
-        STATUSES
-            .iter()
-            .map(|s| {
-                (
-                    format!("{{status=\"{s}\"}}"),
-                    if *s == report.status.as_str() { 1.0 } else { 0.0 },
-                )
-            })
-            .collect(),
+        RunStatus::ALL.map(|s| {
+            let is = if s == report.status { 1.0 } else { 0.0 };
+            (format!("{{status=\"{}\"}}", s.as_str()), is)
+        }),
     );
-    let per_stream = |f: fn(&crate::sync::StreamReport) -> u64| -> Vec<(String, f64)> {
+    out.one(
+        "quarantined_items",
+        "Items in quarantine (could not be read) when the last run ended.",
+        report.quarantined as f64,
+    );
+}
+
+/// Each stream's counters, from its report's `Counts`.
+fn streams(out: &mut Gauges, report: &RunReport) {
+    let label = |s: &StreamReport| format!("stream=\"{}\"", s.stream);
+    let per_stream = |f: fn(&StreamReport) -> u64| -> Vec<(String, f64)> {
         report
             .streams
             .iter()
-            .map(|s| (format!("{{stream=\"{}\"}}", s.stream), f(s) as f64))
+            .map(|s| (format!("{{{}}}", label(s)), f(s) as f64))
             .collect()
     };
-    let mut rows = Vec::new();
-    for s in &report.streams {
-        for (change, n) in [
-            ("inserted", s.inserted),
-            ("updated", s.updated),
-            ("unchanged", s.unchanged),
-            ("removed", s.removed),
-        ] {
-            rows.push((
-                format!("{{stream=\"{}\",change=\"{change}\"}}", s.stream),
-                n as f64,
-            ));
-        }
-    }
-    gauge(
+    out.gauge(
         "last_run_rows",
         "Rows the last run inserted, updated, left unchanged or marked removed.",
-        rows,
+        report.streams.iter().flat_map(|s| {
+            s.counts
+                .changes()
+                .map(|(change, n)| (format!("{{{},change=\"{change}\"}}", label(s)), n as f64))
+        }),
     );
-    gauge(
+    out.gauge(
         "last_run_requests",
         "HTTP requests the last run made.",
-        per_stream(|s| s.requests),
+        per_stream(|s| s.counts.requests),
     );
-    gauge(
+    out.gauge(
         "last_run_retries",
         "Requests the last run retried.",
-        per_stream(|s| s.retries),
+        per_stream(|s| s.counts.retries),
     );
-    gauge(
+    out.gauge(
         "last_run_rate_limited",
         "429 answers the last run received.",
-        per_stream(|s| s.rate_limited),
+        per_stream(|s| s.counts.rate_limited),
     );
-    gauge(
-        "last_run_pace_requests_per_second",
-        "The adaptive pace at the end of the last run.",
-        vec![(String::new(), report.pace.rate)],
-    );
-    gauge(
-        "last_run_peak_pace_requests_per_second",
-        "The highest pace the last run reached.",
-        vec![(String::new(), report.pace.peak_rate)],
-    );
-    gauge(
-        "last_run_rate_limited_total",
-        "429 answers the last run received from any endpoint, the token endpoint included.",
-        vec![(String::new(), report.pace.rate_limited as f64)],
-    );
-    gauge(
-        "last_run_paused_seconds",
-        "Time every stream spent paused after 429s in the last run.",
-        vec![(String::new(), report.pace.paused_ms as f64 / 1000.0)],
-    );
-    gauge(
-        "quarantined_items",
-        "Items in quarantine (could not be read) when the last run ended.",
-        vec![(String::new(), report.quarantined as f64)],
-    );
-    gauge(
+    out.gauge(
         "last_run_newly_quarantined",
         "Items the last run put in quarantine for the first time.",
-        per_stream(|s| s.quarantined),
+        per_stream(|s| s.counts.quarantined),
     );
-    gauge(
+    out.gauge(
         "last_run_stream_ok",
         "1 if the stream synced without error in the last run (a per-parent stream fails with its parent's fan-out).",
         per_stream(|s| u64::from(s.failure.is_none())),
     );
-    if let Some(rt) = &report.refresh_token {
-        gauge(
-            "refresh_token_issued_timestamp_seconds",
-            "When the stored refresh token was issued (Unix time); it lives 30 days unless rotated.",
-            vec![(String::new(), rt.issued_at.timestamp() as f64)],
-        );
-        gauge(
-            "refresh_token_expires_timestamp_seconds",
-            "When the stored refresh token stops working unless a run rotates it (Unix time).",
-            vec![(String::new(), rt.expires_at().timestamp() as f64)],
-        );
-        gauge(
-            "refresh_token_expiring",
-            "1 when the stored refresh token is older than 25 days: re-run `understory-sync connect`.",
-            vec![(String::new(), if rt.is_aging(finished) { 1.0 } else { 0.0 })],
-        );
-    }
-    out
+}
+
+fn pace(out: &mut Gauges, report: &RunReport) {
+    let pace = &report.pace;
+    out.one(
+        "last_run_pace_requests_per_second",
+        "The adaptive pace at the end of the last run.",
+        pace.rate,
+    );
+    out.one(
+        "last_run_peak_pace_requests_per_second",
+        "The highest pace the last run reached.",
+        pace.peak_rate,
+    );
+    out.one(
+        "last_run_rate_limited_total",
+        "429 answers the last run received from any endpoint, the token endpoint included.",
+        pace.rate_limited as f64,
+    );
+    out.one(
+        "last_run_paused_seconds",
+        "Time every stream spent paused after 429s in the last run.",
+        pace.paused_ms as f64 / 1000.0,
+    );
+}
+
+fn refresh_token(out: &mut Gauges, rt: &crate::auth::token_vault::Info, now: DateTime<Utc>) {
+    out.one(
+        "refresh_token_issued_timestamp_seconds",
+        "When the stored refresh token was issued (Unix time); it lives 30 days unless rotated.",
+        rt.issued_at.timestamp() as f64,
+    );
+    out.one(
+        "refresh_token_expires_timestamp_seconds",
+        "When the stored refresh token stops working unless a run rotates it (Unix time).",
+        rt.expires_at().timestamp() as f64,
+    );
+    out.one(
+        "refresh_token_expiring",
+        "1 when the stored refresh token is older than 25 days: re-run `understory-sync connect`.",
+        if rt.is_aging(now) { 1.0 } else { 0.0 },
+    );
 }
 
 /// Atomically replaces `path` with `content`.

@@ -13,7 +13,8 @@ INSERT INTO sync_runs (started_at, status) VALUES (:now, 'running');
 UPDATE sync_runs SET
     rows_inserted = COALESCE(rows_inserted, 0) + :inserted,
     rows_updated = COALESCE(rows_updated, 0) + :updated,
-    rows_unchanged = COALESCE(rows_unchanged, 0) + :unchanged
+    rows_unchanged = COALESCE(rows_unchanged, 0) + :unchanged,
+    rows_removed = COALESCE(rows_removed, 0) + :removed
 WHERE id = :id AND status = 'running';
 
 -- name: requests
@@ -28,6 +29,7 @@ UPDATE sync_runs SET
     rows_inserted = :rows_inserted,
     rows_updated = :rows_updated,
     rows_unchanged = :rows_unchanged,
+    rows_removed = :rows_removed,
     requests = :requests,
     retries = :retries,
     rate_limited = :rate_limited,
@@ -44,5 +46,5 @@ SELECT MAX(ended_at) FROM sync_runs WHERE status = 'succeeded';
 
 -- name: recent
 SELECT id, started_at, ended_at, status, rows_inserted, rows_updated, rows_unchanged,
-       requests, retries, rate_limited, error, pace_rps, paused_ms
+       rows_removed, requests, retries, rate_limited, error, pace_rps, paused_ms
 FROM sync_runs ORDER BY id DESC LIMIT :limit;

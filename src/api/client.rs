@@ -16,6 +16,7 @@ use super::retry::{Retry, classify};
 use super::types::ApiErrorBody;
 use crate::auth::{AccessToken, TokenSource};
 use crate::config::{Config, RetryConfig};
+use crate::counts::Counts;
 use crate::http::{BodyError, MESSAGE_CHARS, describe, printable, read_capped, retry_after};
 use crate::pace::{self, Lane, Pace};
 use crate::shutdown::Stop;
@@ -39,6 +40,18 @@ pub struct Stats {
     pub requests: AtomicU64,
     pub retries: AtomicU64,
     pub rate_limited: AtomicU64,
+}
+
+impl Stats {
+    /// The counts so far.
+    pub fn counts(&self) -> Counts {
+        Counts {
+            requests: self.requests.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            rate_limited: self.rate_limited.load(Ordering::Relaxed),
+            ..Counts::default()
+        }
+    }
 }
 
 pub struct ApiClient {

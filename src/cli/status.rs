@@ -72,17 +72,18 @@ pub fn status(
     println!("recent runs:");
     for r in &st.runs {
         println!(
-            "  #{:<5} {} → {}  {:<11} +{} ~{} ={}  requests {} retries {} 429s {} paused {}s pace {}{}",
+            "  #{:<5} {} → {}  {:<11} +{} ~{} ={} -{}  requests {} retries {} 429s {} paused {}s pace {}{}",
             r.id,
             r.started_at,
             r.ended_at.as_deref().unwrap_or("…"),
             r.status,
-            r.rows_inserted,
-            r.rows_updated,
-            r.rows_unchanged,
-            r.requests,
-            r.retries,
-            r.rate_limited,
+            r.counts.inserted,
+            r.counts.updated,
+            r.counts.unchanged,
+            r.counts.removed,
+            r.counts.requests,
+            r.counts.retries,
+            r.counts.rate_limited,
             r.paused_ms / 1000,
             r.pace_rps.map_or_else(|| "-".to_owned(), |p| format!("{p:.1}/s")),
             r.error

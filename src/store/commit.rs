@@ -6,6 +6,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::quarantine::counts_misses;
 use super::upsert::{unchanged, upsert};
 use super::{Checkpoint, Error, Record, Store, checkpoint, iso, statements};
+use crate::counts::Counts;
 use crate::time::Timestamp;
 
 /// One item as it will be stored.
@@ -94,15 +95,14 @@ impl Commit {
     }
 }
 
-/// What a commit wrote: row counts, and the items quarantined for the first time.
+/// What a commit wrote: its counts, and the items quarantined for the first time.
 #[derive(Debug, Clone, Default)]
 pub struct Committed {
-    /// Rows of the commit's own stream.
+    /// The commit's own stream: its rows, the parents it staged for the fan-out, and the items
+    /// it (or a per-parent list written with it) quarantined for the first time.
     pub counts: Counts,
     /// Rows of each per-parent stream written with it (a fan-out commit), by table.
     pub children: Vec<(&'static str, Counts)>,
-    /// Parents put in `staging` for the fan-out.
-    pub staged: u64,
     pub newly_quarantined: Vec<Quarantined>,
 }
 
@@ -116,32 +116,12 @@ pub struct Removals {
     pub missed: Vec<String>,
 }
 
-/// Rows written by one commit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub inserted: u64,
-    pub updated: u64,
-    pub unchanged: u64,
-    pub removed: u64,
-}
-
 impl Committed {
     /// Every row the commit wrote, its per-parent streams' included.
     pub fn total(&self) -> Counts {
-        let mut c = self.counts;
-        for (_, child) in &self.children {
-            c.add(*child);
-        }
-        c
-    }
-}
-
-impl Counts {
-    pub fn add(&mut self, o: Counts) {
-        self.inserted += o.inserted;
-        self.updated += o.updated;
-        self.unchanged += o.unchanged;
-        self.removed += o.removed;
+        std::iter::once(self.counts)
+            .chain(self.children.iter().map(|(_, c)| *c))
+            .sum()
     }
 }
 
@@ -161,7 +141,7 @@ impl Store {
             let mut group = Counts::default();
             for commit in commits {
                 let committed = self.apply(&tx, commit, &now)?;
-                group.add(committed.total());
+                group += committed.total();
                 all.push(committed);
             }
             // The running run's row counts what landed, in the same transaction: `status`
@@ -174,6 +154,7 @@ impl Store {
                         ":inserted": group.inserted as i64,
                         ":updated": group.updated as i64,
                         ":unchanged": group.unchanged as i64,
+                        ":removed": group.removed as i64,
                     })?;
             }
             tx.commit()?;
@@ -194,7 +175,7 @@ impl Store {
         for set in &commit.children {
             let counts = write_children(tx, set, now, quarantine_in_use)?;
             match out.children.iter_mut().find(|(t, _)| *t == set.table) {
-                Some((_, c)) => c.add(counts),
+                Some((_, c)) => *c += counts,
                 None => out.children.push((set.table, counts)),
             }
         }
@@ -237,6 +218,7 @@ impl Store {
                     ":now": now,
                 })?;
             if !seen {
+                out.counts.quarantined += 1;
                 out.newly_quarantined.push(q.clone());
             }
             if q.parent_id.is_none() && q.stream == commit.stream {
@@ -275,7 +257,7 @@ fn write_rows(
     out: &mut Committed,
 ) -> rusqlite::Result<()> {
     for row in &commit.rows {
-        out.counts.add(upsert(tx, row, now)?);
+        out.counts += upsert(tx, row, now)?;
         if quarantine_in_use {
             tx.prepare_cached(statements::get("quarantine", "release"))?
                 .execute(rusqlite::named_params! {":stream": commit.stream, ":item_key": row.item_key})?;
@@ -292,7 +274,7 @@ fn write_rows(
                     ":raw_json": row.raw_json,
                     ":now": now,
                 })?;
-            out.staged += 1;
+            out.counts.staged += 1;
         }
     }
     Ok(())
@@ -308,7 +290,7 @@ fn write_children(
 ) -> rusqlite::Result<Counts> {
     let mut counts = Counts::default();
     for row in &set.rows {
-        counts.add(upsert(tx, row, now)?);
+        counts += upsert(tx, row, now)?;
     }
     let sql = statements::get(set.table, "prune");
     let pruned = match &set.prune {

@@ -33,7 +33,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 pub use bind::{Record, Ts};
 pub use checkpoint::Checkpoint;
-pub use commit::{Children, Commit, Committed, Counts, Prune, Quarantined, Removals, Row, Staged};
+pub use commit::{Children, Commit, Committed, Prune, Quarantined, Removals, Row, Staged};
 pub use deferred::Restored;
 pub use open::{open, open_read_only};
 pub use quarantine::counts_misses;

@@ -4,6 +4,7 @@ use rusqlite::TransactionBehavior;
 use rusqlite::types::Value;
 
 use super::{Error, Store, iso, statements};
+use crate::counts::Counts;
 use crate::time::Timestamp;
 
 /// Named SQL parameters, e.g. `(":id", Value::Text(..))`, for the store's own tables.
@@ -42,20 +43,14 @@ impl Store {
 
     /// The running run's requests so far, for `status` while it runs (rows are counted by the
     /// commits themselves).
-    pub fn record_requests(
-        &self,
-        id: i64,
-        requests: u64,
-        retries: u64,
-        rate_limited: u64,
-    ) -> Result<(), Error> {
+    pub fn record_requests(&self, id: i64, counts: &Counts) -> Result<(), Error> {
         self.with(|c| {
             c.prepare_cached(statements::get("sync_runs", "requests"))?
                 .execute(rusqlite::named_params! {
                     ":id": id,
-                    ":requests": requests as i64,
-                    ":retries": retries as i64,
-                    ":rate_limited": rate_limited as i64,
+                    ":requests": counts.requests as i64,
+                    ":retries": counts.retries as i64,
+                    ":rate_limited": counts.rate_limited as i64,
                 })?;
             Ok(())
         })

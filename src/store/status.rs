@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::deferred::deferred_tables;
 use super::open::{classify, open_read_only};
 use super::{Error, statements};
+use crate::counts::Counts;
 
 /// A stream's checkpoint as `status` shows it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -26,12 +27,10 @@ pub struct RunRow {
     pub started_at: String,
     pub ended_at: Option<String>,
     pub status: String,
-    pub rows_inserted: i64,
-    pub rows_updated: i64,
-    pub rows_unchanged: i64,
-    pub requests: i64,
-    pub retries: i64,
-    pub rate_limited: i64,
+    /// Its rows (`rows_inserted`, …) and requests; the other counters are per stream, in
+    /// `streams_json`.
+    #[serde(flatten, serialize_with = "run_columns")]
+    pub counts: Counts,
     pub error: Option<String>,
     /// The adaptive pace at the end of the run, requests per second.
     pub pace_rps: Option<f64>,
@@ -54,23 +53,43 @@ pub struct Status {
     pub staged: Vec<(String, i64)>,
 }
 
+/// A run's counters under the names of its `sync_runs` columns.
+fn run_columns<S: serde::Serializer>(c: &Counts, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap as _;
+    let mut map = s.serialize_map(None)?;
+    for (change, n) in c.changes() {
+        map.serialize_entry(&format!("rows_{change}"), &n)?;
+    }
+    map.serialize_entry("requests", &c.requests)?;
+    map.serialize_entry("retries", &c.retries)?;
+    map.serialize_entry("rate_limited", &c.rate_limited)?;
+    map.end()
+}
+
 fn recent_runs(conn: &rusqlite::Connection, limit: i64) -> rusqlite::Result<Vec<RunRow>> {
     let mut stmt = conn.prepare(statements::get("sync_runs", "recent"))?;
     stmt.query_map(&[(":limit", &limit)], |r| {
+        // A count is never negative; `rows_removed` is NULL in the rows of runs before
+        // schema 17.
+        let n = |i| r.get::<_, Option<i64>>(i).map(|v| v.unwrap_or(0).max(0) as u64);
         Ok(RunRow {
             id: r.get(0)?,
             started_at: r.get(1)?,
             ended_at: r.get(2)?,
             status: r.get(3)?,
-            rows_inserted: r.get(4)?,
-            rows_updated: r.get(5)?,
-            rows_unchanged: r.get(6)?,
-            requests: r.get(7)?,
-            retries: r.get(8)?,
-            rate_limited: r.get(9)?,
-            error: r.get(10)?,
-            pace_rps: r.get(11)?,
-            paused_ms: r.get(12)?,
+            counts: Counts {
+                inserted: n(4)?,
+                updated: n(5)?,
+                unchanged: n(6)?,
+                removed: n(7)?,
+                requests: n(8)?,
+                retries: n(9)?,
+                rate_limited: n(10)?,
+                ..Counts::default()
+            },
+            error: r.get(11)?,
+            pace_rps: r.get(12)?,
+            paused_ms: r.get(13)?,
         })
     })?
     .collect()

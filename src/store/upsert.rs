@@ -3,8 +3,9 @@
 
 use rusqlite::Connection;
 
-use super::commit::{Counts, Row};
+use super::commit::Row;
 use super::{bind, statements};
+use crate::counts::Counts;
 
 /// The stored copy of `row`, if any: its `raw_json` and whether it is live (for staging, which
 /// must know before it writes).

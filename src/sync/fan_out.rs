@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use super::{Ctx, Error, StreamReport, blocking, count, read_page};
 use crate::api::types::Page;
 use crate::api::{self, Stats};
+use crate::counts::Counts;
 use crate::pace::Lane;
 use crate::store::{self, Children, Commit};
 use crate::streams::{Mode, Stream};
@@ -48,16 +49,12 @@ impl FanOutReport {
 
     /// Counts a landed fan-out commit: the parent's rows into the parent's report, each
     /// per-parent list into its stream's. Returns the parent's own rows.
-    fn count(&mut self, committed: store::Committed) -> store::Counts {
+    fn count(&mut self, committed: store::Committed) -> Counts {
         let lists = committed.children.clone();
         let parent = count(committed, &mut self.parent);
         for (table, c) in lists {
             if let Some(r) = self.children.iter_mut().find(|r| r.stream == table) {
-                r.inserted += c.inserted;
-                r.updated += c.updated;
-                r.unchanged += c.unchanged;
-                r.removed += c.removed;
-                r.pages += 1;
+                r.counts += Counts { pages: 1, ..c };
             }
         }
         parent
@@ -166,12 +163,12 @@ async fn fan_out_batch(
         for &(table, c) in &committed.children {
             ctx.progress.update(table, |p| {
                 p.pages += 1;
-                p.rows += c.inserted + c.updated + c.unchanged;
+                p.rows += c.rows();
             });
         }
         let counts = report.count(committed);
         ctx.progress.update(name, |p| {
-            p.rows += counts.inserted + counts.updated + counts.unchanged;
+            p.rows += counts.rows();
             p.fanned_out += 1;
         });
     }

@@ -75,11 +75,11 @@ impl InFlight {
             let counts = count(committed.map_err(Error::Store)?, report);
             // The fan-out looks for staged parents once a page has landed.
             wake.notify_one();
-            report.pages += 1;
+            report.counts.pages += 1;
             report.pass_completed |= completes_pass;
             ctx.progress.update(kind.name, |p| {
                 p.pages += 1;
-                p.rows += counts.inserted + counts.updated + counts.unchanged;
+                p.rows += counts.rows();
             });
             tracing::debug!(
                 inserted = counts.inserted,

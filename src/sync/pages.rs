@@ -164,7 +164,7 @@ impl Pages<'_> {
             Ok(p) => p,
             Err(e) if e.is_bad_request() && self.w.refused() => {
                 tracing::warn!(error = %e, "the API refused the cursor; restarting the pass from the high-water mark");
-                report.cursor_restarts += 1;
+                report.counts.cursor_restarts += 1;
                 self.recent.clear();
                 return Ok(None);
             }
@@ -315,12 +315,6 @@ pub(super) fn count(committed: store::Committed, report: &mut StreamReport) -> C
             "an item could not be read: it is kept in quarantine, the rest of its page is stored, and it is tried again every run"
         );
     }
-    let counts = committed.counts;
-    report.staged += committed.staged;
-    report.quarantined += committed.newly_quarantined.len() as u64;
-    report.inserted += counts.inserted;
-    report.updated += counts.updated;
-    report.unchanged += counts.unchanged;
-    report.removed += counts.removed;
-    counts
+    report.counts += committed.counts;
+    committed.counts
 }

@@ -21,7 +21,7 @@ pub(super) async fn report(ctx: Arc<Ctx>, run_id: i64) {
     let mut next_log = log_every.map(|every| Instant::now() + every);
     loop {
         tokio::time::sleep(tick).await;
-        let (requests, retries, rate_limited) = ctx.progress.requests();
+        let requests = ctx.progress.requests();
         let learned = ctx.api.pace().learned();
         let store = Arc::clone(&ctx.store);
         // The pace learned so far is kept as it changes, not only when the run ends: a run
@@ -29,7 +29,7 @@ pub(super) async fn report(ctx: Arc<Ctx>, run_id: i64) {
         // budget leaves it to the next. Only `status` and the next run read these, so a failure
         // here (a busy or full disk) is the commits' to report, not ours.
         let _ = blocking(move || {
-            store.record_requests(run_id, requests, retries, rate_limited)?;
+            store.record_requests(run_id, &requests)?;
             store.save_pace(&learned, chrono::Utc::now())
         })
         .await;

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::Failure;
 use crate::api::Stats;
-use crate::store::Counts;
+use crate::counts::Counts;
 use crate::streams::Stream;
 use crate::time::Timestamp;
 
@@ -13,20 +13,8 @@ use crate::time::Timestamp;
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StreamReport {
     pub stream: &'static str,
-    pub inserted: u64,
-    pub updated: u64,
-    pub unchanged: u64,
-    pub removed: u64,
-    /// Items put in quarantine for the first time this run.
-    pub quarantined: u64,
-    pub pages: u64,
-    /// Parents staged for the fan-out (orders waiting for their line items and payments).
-    pub staged: u64,
-    /// Times a refused or stale cursor made the list walk start again.
-    pub cursor_restarts: u64,
-    pub requests: u64,
-    pub retries: u64,
-    pub rate_limited: u64,
+    #[serde(flatten)]
+    pub counts: Counts,
     pub duration_ms: u64,
     /// True when this run completed a pass (the high-water mark moved, removals were applied).
     pub pass_completed: bool,
@@ -44,6 +32,8 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    pub const ALL: [Self; 4] = [Self::Succeeded, Self::Partial, Self::Failed, Self::Interrupted];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Succeeded => "succeeded",
@@ -86,17 +76,9 @@ impl RunReport {
         .into_iter()
         .find(|f| all.contains(f))
     }
+    /// Every stream's counters added up.
     pub fn total(&self) -> Counts {
-        let mut c = Counts::default();
-        for s in &self.streams {
-            c.add(Counts {
-                inserted: s.inserted,
-                updated: s.updated,
-                unchanged: s.unchanged,
-                removed: s.removed,
-            });
-        }
-        c
+        self.streams.iter().map(|s| s.counts).sum()
     }
 }
 
@@ -154,27 +136,14 @@ impl Progress {
         let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner()).clone();
         streams
             .into_iter()
-            .map(|(name, p)| {
-                let requests = self
-                    .stats(name)
-                    .requests
-                    .load(std::sync::atomic::Ordering::Relaxed);
-                (name, p, requests)
-            })
+            .map(|(name, p)| (name, p, self.stats(name).counts().requests))
             .collect()
     }
 
     /// Requests, retries and 429s of every stream so far.
-    pub fn requests(&self) -> (u64, u64, u64) {
-        use std::sync::atomic::Ordering::Relaxed;
+    pub fn requests(&self) -> Counts {
         let stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
-        stats.iter().fold((0, 0, 0), |(r, t, l), (_, s)| {
-            (
-                r + s.requests.load(Relaxed),
-                t + s.retries.load(Relaxed),
-                l + s.rate_limited.load(Relaxed),
-            )
-        })
+        stats.iter().map(|(_, s)| s.counts()).sum()
     }
 
     /// One line: `bookings 12 pages 1200 rows · orders done · …`.

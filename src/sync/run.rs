@@ -161,7 +161,6 @@ async fn finish_run(
 ) -> Result<(), Error> {
     let total = report.total();
     let pace = report.pace;
-    let sum = |f: fn(&StreamReport) -> u64| report.streams.iter().map(f).sum::<u64>() as i64;
     let errors: Vec<String> = report.streams.iter().filter_map(|s| s.error.clone()).collect();
     let s = Arc::clone(store);
     let quarantined = blocking(move || s.quarantine_count()).await?;
@@ -172,8 +171,10 @@ async fn finish_run(
         (":rows_inserted", Value::Integer(total.inserted as i64)),
         (":rows_updated", Value::Integer(total.updated as i64)),
         (":rows_unchanged", Value::Integer(total.unchanged as i64)),
-        (":requests", Value::Integer(sum(|s| s.requests))),
-        (":retries", Value::Integer(sum(|s| s.retries))),
+        (":rows_removed", Value::Integer(total.removed as i64)),
+        (":requests", Value::Integer(total.requests as i64)),
+        (":retries", Value::Integer(total.retries as i64)),
+        // The pace's count: the token endpoint's 429s too.
         (":rate_limited", Value::Integer(pace.rate_limited as i64)),
         (":pace_rps", Value::Real(pace.rate)),
         (":peak_pace_rps", Value::Real(pace.peak_rate)),

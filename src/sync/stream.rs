@@ -37,11 +37,7 @@ pub(super) async fn run_stream(ctx: &Ctx, kind: &'static Stream) -> Vec<StreamRe
     };
     // What the fan-out wrote counts whether or not it finished: an interrupted run reports
     // every row it committed.
-    report.inserted += fan.parent.inserted;
-    report.updated += fan.parent.updated;
-    report.unchanged += fan.parent.unchanged;
-    report.removed += fan.parent.removed;
-    report.quarantined += fan.parent.quarantined;
+    report.counts += fan.parent.counts;
     let result = walked.and(fanned);
     let result = match (result, deferred) {
         (r, false) => r,
@@ -71,17 +67,14 @@ fn reports(
     result: Result<(), Error>,
 ) -> Vec<StreamReport> {
     let counted = |report: &mut StreamReport| {
-        let stats = ctx.progress.stats(report.stream);
-        report.requests = stats.requests.load(Ordering::Relaxed);
-        report.retries = stats.retries.load(Ordering::Relaxed);
-        report.rate_limited = stats.rate_limited.load(Ordering::Relaxed);
+        report.counts += ctx.progress.stats(report.stream).counts();
     };
     counted(&mut report);
     if let Err(e) = result {
         let failure = e.failure();
         if failure == Failure::Stopped {
             tracing::warn!(
-                pages = report.pages,
+                pages = report.counts.pages,
                 "stopped; the next run resumes from the checkpoint"
             );
         } else {
@@ -104,19 +97,20 @@ fn reports(
 }
 
 fn say_finished(r: &StreamReport) {
+    let c = &r.counts;
     tracing::info!(
         stream = r.stream,
-        inserted = r.inserted,
-        updated = r.updated,
-        unchanged = r.unchanged,
-        removed = r.removed,
-        quarantined = r.quarantined,
-        pages = r.pages,
-        staged = r.staged,
-        cursor_restarts = r.cursor_restarts,
-        requests = r.requests,
-        retries = r.retries,
-        rate_limited = r.rate_limited,
+        inserted = c.inserted,
+        updated = c.updated,
+        unchanged = c.unchanged,
+        removed = c.removed,
+        quarantined = c.quarantined,
+        pages = c.pages,
+        staged = c.staged,
+        cursor_restarts = c.cursor_restarts,
+        requests = c.requests,
+        retries = c.retries,
+        rate_limited = c.rate_limited,
         duration_ms = r.duration_ms,
         "stream finished"
     );

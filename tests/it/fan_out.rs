@@ -39,7 +39,7 @@ async fn a_three_second_cursor_survives_a_slow_fan_out_at_five_requests_per_seco
     let run = sync(&config(raw)).await;
     assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
     let orders = stream(&run, "orders");
-    assert_eq!(orders.cursor_restarts, 0, "{orders:?}");
+    assert_eq!(orders.counts.cursor_restarts, 0, "{orders:?}");
     let refused = sb
         .arrivals()
         .iter()
@@ -47,7 +47,7 @@ async fn a_three_second_cursor_survives_a_slow_fan_out_at_five_requests_per_seco
         .count();
     assert_eq!(refused, 0, "no cursor was refused");
     // Every order went through staging (the catch-up pass after the bootstrap re-lists a few).
-    assert!(orders.staged >= 2_000, "{orders:?}");
+    assert!(orders.counts.staged >= 2_000, "{orders:?}");
     let (got, truth) = (stored(&db), sb.truth());
     assert!(got.rows("orders") == truth.rows("orders"), "orders");
     assert!(

@@ -250,15 +250,15 @@ async fn per_parent_streams_have_their_own_counts_and_lines() {
         "order_refunds",
     ] {
         let s = stream(&report, table);
-        assert_eq!(s.inserted, count(table), "{table}: {s:?}");
-        assert!(s.requests > 0 || table == "orders", "{table}: {s:?}");
+        assert_eq!(s.counts.inserted, count(table), "{table}: {s:?}");
+        assert!(s.counts.requests > 0 || table == "orders", "{table}: {s:?}");
     }
     // One request per order for each per-parent list; the list's own pages are the order's.
     let orders = count("orders");
-    assert_eq!(stream(&report, "order_line_items").requests, orders);
-    assert_eq!(stream(&report, "order_refunds").pages, orders);
-    assert!(stream(&report, "orders").requests < orders);
-    let summed: u64 = report.streams.iter().map(|s| s.inserted).sum();
+    assert_eq!(stream(&report, "order_line_items").counts.requests, orders);
+    assert_eq!(stream(&report, "order_refunds").counts.pages, orders);
+    assert!(stream(&report, "orders").counts.requests < orders);
+    let summed: u64 = report.streams.iter().map(|s| s.counts.inserted).sum();
     assert_eq!(report.total().inserted, summed);
     let stored: i64 = open(&db)
         .query_row(

@@ -33,7 +33,7 @@ async fn a_token_refused_mid_run_is_renewed_and_the_request_retried() {
     assert!(refused >= 1, "the API refused the expired token");
     assert_eq!(sb.issued_tokens().len(), 2, "one renewal, shared by every stream");
     assert_eq!(
-        run.streams.iter().map(|s| s.retries).sum::<u64>(),
+        run.streams.iter().map(|s| s.counts.retries).sum::<u64>(),
         0,
         "a 401 is renewed, not retried"
     );
@@ -107,7 +107,7 @@ async fn a_consent_that_comes_back_has_removed_at_cleared_and_an_incomplete_scan
     )
     .unwrap();
     let run = sync(&cfg).await;
-    assert_eq!(stream(&run, "marketing_consents").updated, 1, "{run:?}");
+    assert_eq!(stream(&run, "marketing_consents").counts.updated, 1, "{run:?}");
     let removed: Option<String> = c
         .query_row(
             "SELECT removed_at FROM marketing_consents WHERE consent_key = ?1",

@@ -61,7 +61,7 @@ async fn consents_removed_during_scans_are_marked_only_once_confirmed() {
             }
         });
         assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
-        removed_total += stream(&run, "marketing_consents").removed;
+        removed_total += stream(&run, "marketing_consents").counts.removed;
         let wrong = wrongly_removed();
         assert!(
             wrong.is_empty(),
@@ -69,6 +69,17 @@ async fn consents_removed_during_scans_are_marked_only_once_confirmed() {
         );
     }
     assert!(removed_total > 0, "removals were recorded along the way");
+    let removed_in_runs: i64 = open(&db)
+        .query_row(
+            "SELECT SUM(rows_removed) FROM (SELECT rows_removed FROM sync_runs ORDER BY id DESC LIMIT 8)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        removed_in_runs as u64, removed_total,
+        "each run's row counts the removals its report counted"
+    );
     let asked = |status: u16| {
         sb.arrivals()
             .iter()

@@ -16,7 +16,7 @@ async fn full_sync_equals_the_ground_truth_and_a_second_run_writes_nothing() {
     let first = sync(&cfg).await;
     assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
     assert_converged(&db, &sb);
-    assert!(stream(&first, "bookings").inserted == 240);
+    assert!(stream(&first, "bookings").counts.inserted == 240);
     assert_eq!(
         sb.gzip_requests(),
         sb.requests(),
@@ -42,7 +42,7 @@ async fn full_sync_equals_the_ground_truth_and_a_second_run_writes_nothing() {
     // and no per-parent list is asked for.
     for s in &second.streams {
         let list = understory_sync::streams::by_name(s.stream).is_some_and(|k| k.parent().is_none());
-        assert_eq!(s.requests, u64::from(list), "{s:?}");
+        assert_eq!(s.counts.requests, u64::from(list), "{s:?}");
     }
     let runs: i64 = open(&db)
         .query_row(
@@ -64,14 +64,14 @@ async fn after_mutations_an_incremental_run_converges_including_consent_removals
     let run = sync(&cfg).await;
     assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
     assert_converged(&db, &sb);
-    assert!(stream(&run, "bookings").updated > 0 && stream(&run, "bookings").inserted > 0);
+    assert!(stream(&run, "bookings").counts.updated > 0 && stream(&run, "bookings").counts.inserted > 0);
     assert!(
-        stream(&run, "marketing_consents").removed > 0,
+        stream(&run, "marketing_consents").counts.removed > 0,
         "removed consents are marked"
     );
     // Only what changed was walked: far fewer booking pages than a full crawl of ~250 rows.
     assert!(
-        stream(&run, "bookings").pages < 3,
+        stream(&run, "bookings").counts.pages < 3,
         "{:?}",
         stream(&run, "bookings")
     );
@@ -108,8 +108,8 @@ async fn converges_through_expiring_tokens_429s_5xx_resets_and_malformed_pages()
     sb.inject_after(50, Fault::RateLimited, 2);
     let run = sync(&cfg).await;
     assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
-    let retries: u64 = run.streams.iter().map(|s| s.retries).sum();
-    let limited: u64 = run.streams.iter().map(|s| s.rate_limited).sum();
+    let retries: u64 = run.streams.iter().map(|s| s.counts.retries).sum();
+    let limited: u64 = run.streams.iter().map(|s| s.counts.rate_limited).sum();
     assert!(retries > 10, "faults were retried: {retries}");
     assert!(limited >= 2, "429s were seen and waited out: {limited}");
     assert!(sb.issued_tokens().len() > 1, "the short-lived token was renewed");
@@ -222,7 +222,7 @@ async fn a_cursor_expired_between_runs_restarts_the_pass_from_the_high_water_mar
     assert!(hwm.is_some() && cursor.is_none());
     // The restart resumed from the committed progress, not from the very beginning.
     assert!(
-        stream(&run, "bookings").pages < 240 / 20,
+        stream(&run, "bookings").counts.pages < 240 / 20,
         "{:?}",
         stream(&run, "bookings")
     );
@@ -242,9 +242,9 @@ async fn a_young_cursor_resumes_the_interrupted_pass() {
     let b = stream(&run, "bookings");
     // The bootstrap resumed at its cursor: it re-read none of the stored rows; only the one
     // page of the catch-up incremental pass that follows a bootstrap is unchanged.
-    assert_eq!(b.inserted, 240 - stored_before, "{b:?}");
-    assert_eq!(b.unchanged, 20, "{b:?}");
-    assert_eq!(b.pages, (240 - stored_before) / 20 + 1, "{b:?}");
+    assert_eq!(b.counts.inserted, 240 - stored_before, "{b:?}");
+    assert_eq!(b.counts.unchanged, 20, "{b:?}");
+    assert_eq!(b.counts.pages, (240 - stored_before) / 20 + 1, "{b:?}");
     assert_eq!(stored(&db).rows("bookings"), sb.truth().rows("bookings"));
 }
 
@@ -370,8 +370,8 @@ async fn a_scan_resumed_after_a_crash_remembers_what_it_saw_and_confirms_removal
     let first = sync(&cfg).await;
     assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
     let second = sync(&cfg).await;
-    let removed =
-        stream(&first, "marketing_consents").removed + stream(&second, "marketing_consents").removed;
+    let removed = stream(&first, "marketing_consents").counts.removed
+        + stream(&second, "marketing_consents").counts.removed;
     assert!(removed > 0, "{first:?} {second:?}");
     assert_eq!(
         stored(&db).rows("marketing_consents"),
@@ -392,7 +392,7 @@ async fn timeouts_are_retried_but_a_400_is_not_and_names_stream_and_path() {
     let run = sync(&config(raw)).await;
     assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
     assert!(
-        stream(&run, "bookings").retries >= 2,
+        stream(&run, "bookings").counts.retries >= 2,
         "{:?}",
         stream(&run, "bookings")
     );
@@ -402,7 +402,11 @@ async fn timeouts_are_retried_but_a_400_is_not_and_names_stream_and_path() {
     let run = sync(&config(raw)).await;
     assert_eq!(run.status, RunStatus::Partial);
     let x = stream(&run, "experiences");
-    assert_eq!((x.retries, x.requests), (0, 1), "a 400 is not retried: {x:?}");
+    assert_eq!(
+        (x.counts.retries, x.counts.requests),
+        (0, 1),
+        "a 400 is not retried: {x:?}"
+    );
     let err = x.error.as_deref().unwrap();
     assert!(
         err.starts_with("experiences: GET v1/experiences") && err.contains("HTTP 400 BAD_REQUEST"),

@@ -34,7 +34,7 @@ async fn every_variant_is_read_and_no_stream_stalls_behind_a_bad_item() {
     assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
     assert_eq!(run.quarantined as usize, truth.broken.len(), "{run:?}");
     assert_eq!(
-        run.streams.iter().map(|s| s.quarantined).sum::<u64>() as usize,
+        run.streams.iter().map(|s| s.counts.quarantined).sum::<u64>() as usize,
         truth.broken.len()
     );
     assert_converged(&db, &sb);
