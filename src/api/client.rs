@@ -214,111 +214,128 @@ impl ApiClient {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<Bytes, Error> {
-        let err_path = || path.to_owned();
         let url = self
             .base
             .join(path.trim_start_matches('/'))
             .map_err(|e| Error::Refused {
-                path: err_path(),
+                path: path.to_owned(),
                 status: 0,
                 code: "BAD_PATH".into(),
                 message: e.to_string(),
             })?;
+        let stopped = || Error::Stopped {
+            path: path.to_owned(),
+        };
         let mut renewed = false;
         loop {
             if self.stop.is_stopped() {
-                return Err(Error::Stopped { path: err_path() });
+                return Err(stopped());
             }
             // The token first: fetching one takes a place of its own.
             let token = tokio::select! {
                 t = self.tokens.token() => t?,
-                () = self.stop.stopped() => return Err(Error::Stopped { path: err_path() }),
+                () = self.stop.stopped() => return Err(stopped()),
             };
             let permit = tokio::select! {
                 p = self.pace.admit(lane) => p,
-                () = self.stop.stopped() => return Err(Error::Stopped { path: err_path() }),
-            };
-            let mut authorization =
-                HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
-                    Error::Auth(crate::auth::Error::BadResponse(
-                        "the access token is not a valid header value".into(),
-                    ))
-                })?;
-            authorization.set_sensitive(true);
-            stats.requests.fetch_add(1, Ordering::Relaxed);
-            let network = |e: reqwest::Error| Error::Network {
-                path: err_path(),
-                detail: describe(&e),
-            };
-            let exchange = async {
-                let resp = self
-                    .http
-                    .get(url.clone())
-                    .query(query)
-                    .header(AUTHORIZATION, authorization)
-                    .send()
-                    .await
-                    .map_err(network)?;
-                let status = resp.status();
-                let retry_after = retry_after(resp.headers());
-                let body = read_capped(resp, self.max_body).await.map_err(|e| match e {
-                    BodyError::TooLarge { cap } => Error::TooLarge {
-                        path: err_path(),
-                        cap,
-                    },
-                    BodyError::Read(e) => network(e),
-                })?;
-                Ok::<_, Error>((status, retry_after, body))
+                () = self.stop.stopped() => return Err(stopped()),
             };
             // A stop abandons the request in flight: nothing was written for it yet, and the
             // next run asks again. Waiting out a slow server could take `request_timeout`.
             let (status, retry_after, body) = tokio::select! {
-                r = exchange => r?,
-                () = self.stop.stopped() => return Err(Error::Stopped { path: err_path() }),
+                r = self.exchange(stats, &url, query, &token, path) => r?,
+                () = self.stop.stopped() => return Err(stopped()),
             };
             if status == StatusCode::TOO_MANY_REQUESTS {
+                stats.rate_limited.fetch_add(1, Ordering::Relaxed);
                 permit.throttled(retry_after);
             } else {
                 permit.success();
             }
             drop(permit);
-            match status {
-                s if s.is_success() => return Ok(body),
-                StatusCode::UNAUTHORIZED if !renewed => {
-                    tracing::info!(path, "access token refused (401); fetching a new one");
-                    self.tokens.invalidate(&token).await;
-                    renewed = true;
-                }
-                StatusCode::UNAUTHORIZED => return Err(Error::Unauthorized { path: err_path() }),
-                StatusCode::TOO_MANY_REQUESTS => {
-                    stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-                    return Err(Error::RateLimited {
-                        path: err_path(),
-                        retry_after,
-                    });
-                }
-                s if s.is_server_error() => {
-                    return Err(Error::Server {
-                        path: err_path(),
-                        status: s.as_u16(),
-                    });
-                }
-                s => {
-                    let (code, message) = match serde_json::from_slice::<ApiErrorBody>(&body) {
-                        Ok(b) => (printable(&b.code, 64), printable(&b.message, MESSAGE_CHARS)),
-                        Err(_) => (
-                            "UNKNOWN".to_owned(),
-                            printable(&String::from_utf8_lossy(&body), 200),
-                        ),
-                    };
-                    return Err(Error::Refused {
-                        path: err_path(),
-                        status: s.as_u16(),
-                        code,
-                        message,
-                    });
-                }
+            if status == StatusCode::UNAUTHORIZED && !renewed {
+                tracing::info!(path, "access token refused (401); fetching a new one");
+                self.tokens.invalidate(&token).await;
+                renewed = true;
+                continue;
             }
+            return answer(path, status, retry_after, body);
         }
     }
+
+    /// One GET with `token`: the status, its `Retry-After`, and the body read up to the cap.
+    async fn exchange(
+        &self,
+        stats: &Stats,
+        url: &Url,
+        query: &[(&str, String)],
+        token: &AccessToken,
+        path: &str,
+    ) -> Result<(StatusCode, Option<Duration>, Bytes), Error> {
+        let mut authorization =
+            HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                Error::Auth(crate::auth::Error::BadResponse(
+                    "the access token is not a valid header value".into(),
+                ))
+            })?;
+        authorization.set_sensitive(true);
+        stats.requests.fetch_add(1, Ordering::Relaxed);
+        let network = |e: reqwest::Error| Error::Network {
+            path: path.to_owned(),
+            detail: describe(&e),
+        };
+        let resp = self
+            .http
+            .get(url.clone())
+            .query(query)
+            .header(AUTHORIZATION, authorization)
+            .send()
+            .await
+            .map_err(network)?;
+        let status = resp.status();
+        let retry_after = retry_after(resp.headers());
+        let body = read_capped(resp, self.max_body).await.map_err(|e| match e {
+            BodyError::TooLarge { cap } => Error::TooLarge {
+                path: path.to_owned(),
+                cap,
+            },
+            BodyError::Read(e) => network(e),
+        })?;
+        Ok((status, retry_after, body))
+    }
+}
+
+/// The body of a successful answer, or the error its status means (a 401 here came with a
+/// token just renewed).
+fn answer(
+    path: &str,
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: Bytes,
+) -> Result<Bytes, Error> {
+    let path = path.to_owned();
+    Err(match status {
+        s if s.is_success() => return Ok(body),
+        StatusCode::UNAUTHORIZED => Error::Unauthorized { path },
+        StatusCode::TOO_MANY_REQUESTS => Error::RateLimited { path, retry_after },
+        s if s.is_server_error() => Error::Server {
+            path,
+            status: s.as_u16(),
+        },
+        s => {
+            let (code, message) = match serde_json::from_slice::<ApiErrorBody>(&body) {
+                Ok(b) => (printable(&b.code, 64), printable(&b.message, MESSAGE_CHARS)),
+                Err(_) => (
+                    "UNKNOWN".to_owned(),
+                    printable(&String::from_utf8_lossy(&body), 200),
+                ),
+            };
+            Error::Refused {
+                path,
+                status: s.as_u16(),
+                code,
+                message,
+            }
+        }
+    })
 }

@@ -5,6 +5,7 @@
 //! `crate::pace`'s.
 
 pub mod client;
+pub mod paging;
 pub mod retry;
 pub mod types;
 
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 pub use crate::http::describe;
 pub use client::{ApiClient, Stats, pace_settings};
+pub use paging::{ById, Followed, ListQuery, Order};
 
 /// A request that did not produce a usable answer. Every variant names the URL path (never the
 /// query's token or any header) so that the operator can tell which call failed.
@@ -60,6 +62,19 @@ pub enum Error {
         attempts: u32,
         budget: bool,
     },
+    /// An item whose id no URL can address (empty, `.` or `..`): nothing was asked.
+    #[error("an item of {list} has an id no URL can address (empty, `.` or `..`); nothing was asked for it")]
+    Unaddressable { list: String },
+    /// A list handed back a `next` cursor it had already handed out.
+    #[error(
+        "GET {path} handed back a `next` cursor already followed; stopped instead of asking for ever (nothing of the list was stored)"
+    )]
+    Looping { path: String },
+    /// One item's per-item list ran past `paging::MAX_LIST_ITEMS`.
+    #[error(
+        "GET {path} ran past {max} items; stopped instead of holding the list whole (nothing of it was stored)"
+    )]
+    ListTooLong { path: String, max: usize },
     /// The run is stopping (SIGTERM/SIGINT); no new request was sent.
     #[error("stopped before GET {path}")]
     Stopped { path: String },
@@ -107,6 +122,11 @@ impl Error {
     /// True when the server refused a cursor we sent: the pass restarts without it.
     pub fn is_bad_request(&self) -> bool {
         matches!(self.root(), Self::Refused { status: 400, .. })
+    }
+
+    /// True when nothing was asked because no URL addresses the item.
+    pub fn is_unaddressable(&self) -> bool {
+        matches!(self.root(), Self::Unaddressable { .. })
     }
 
     /// True when the API no longer has what was asked for (404).

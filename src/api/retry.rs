@@ -28,6 +28,9 @@ pub fn classify(error: &Error) -> Retry {
         | Error::Unauthorized { .. }
         | Error::GaveUp { .. }
         | Error::TooLarge { .. }
+        | Error::Unaddressable { .. }
+        | Error::Looping { .. }
+        | Error::ListTooLong { .. }
         | Error::Stopped { .. } => Retry::Never,
     }
 }

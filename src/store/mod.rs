@@ -28,7 +28,6 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use chrono::SecondsFormat;
 use rusqlite::{Connection, TransactionBehavior};
 
 pub use bind::{Record, Ts};
@@ -70,10 +69,7 @@ pub enum Error {
     NotOurs { path: PathBuf, why: String },
 }
 
-/// A timestamp as stored: UTC, millisecond precision, fixed width so text order is time order.
-pub fn iso(t: Timestamp) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
+pub use crate::time::iso;
 
 /// The database, shared by all streams; writes are serialised through the one connection.
 pub struct Store {

@@ -10,16 +10,10 @@ use serde_json::value::RawValue;
 use tokio::sync::Notify;
 
 use super::{Ctx, Error, StreamReport, blocking, count, read_page};
-use crate::api::types::Page;
-use crate::api::{self, Stats};
+use crate::api::Stats;
 use crate::counts::Counts;
-use crate::pace::Lane;
 use crate::store::{self, Children, Commit};
 use crate::streams::{Mode, Stream};
-
-/// Items one parent's per-parent list may hold: an experience has a few dozen ticket
-/// variants, an order a few line items; this is hundreds of times that.
-const MAX_LIST_ITEMS: usize = 20_000;
 
 /// Staged parents the fan-out takes from the database at a time.
 const FAN_OUT_BATCH: usize = 64;
@@ -79,12 +73,7 @@ pub(super) async fn fan_out(
     let stats = stats.as_slice();
     loop {
         if ctx.stop.is_stopped() {
-            return Err(Error::Api {
-                stream: name,
-                cause: api::Error::Stopped {
-                    path: kind.path.to_owned(),
-                },
-            });
+            return Err(Error::Stopped { stream: Some(name) });
         }
         // Armed before looking, so a page staged right after the look still wakes us.
         let woken = wake.notified();
@@ -131,8 +120,8 @@ async fn fan_out_batch(
     while let Some((id, raw, lists)) = fetched.next().await {
         let lists = match lists {
             Ok(c) => c,
-            Err(Error::Api { cause, .. }) if cause.is_not_found() => {
-                tracing::warn!(parent = %crate::http::printable(&id, 200), "the item vanished before its lists were fetched; dropped");
+            Err(Error::Api { cause, .. }) if cause.is_not_found() || cause.is_unaddressable() => {
+                tracing::warn!(parent = %crate::http::printable(&id, 200), error = %cause, "the item's lists cannot be fetched (it vanished, or no URL addresses it); dropped");
                 let store = Arc::clone(&ctx.store);
                 blocking(move || store.unstage(name, &id)).await?;
                 continue;
@@ -142,7 +131,10 @@ async fn fan_out_batch(
                 break;
             }
         };
-        let raw = RawValue::from_string(raw).map_err(|e| Error::Setup(format!("staged JSON: {e}")))?;
+        let raw = RawValue::from_string(raw).map_err(|e| Error::Staged {
+            stream: name,
+            detail: e.to_string(),
+        })?;
         let (items, bad) = read_page(kind, std::slice::from_ref(&raw));
         let commit = Commit {
             stream: name,
@@ -178,71 +170,29 @@ async fn fan_out_batch(
     Ok(())
 }
 
-/// One parent's per-parent lists, fetched together; a paged one is followed to its end (its
-/// cursor is used at once, so it cannot go stale).
+/// One parent's per-parent lists, fetched together, each whole (see
+/// `ApiClient::per_item_list`). A failure is the per-parent stream's.
 async fn fetch_children(
     ctx: &Ctx,
-    kind: &'static Stream,
+    parent: &'static Stream,
     children: &[&'static Stream],
     stats: &[Arc<Stats>],
     id: &str,
 ) -> Result<Vec<Children>, Error> {
-    let api_err = |cause| Error::Api {
-        stream: kind.name,
-        cause,
-    };
     let lists = children.iter().zip(stats).map(|(&child, stats)| async move {
-        let path = crate::api::item_path(kind.path, id, Some(child.path)).ok_or_else(|| Error::Api {
-            stream: kind.name,
-            cause: api::Error::Refused {
-                path: crate::http::printable(id, 200),
-                status: 404,
-                code: "UNADDRESSABLE_ID".into(),
-                message: "an id no URL can address".into(),
-            },
-        })?;
         let paged = matches!(child.mode, Mode::PerParent(p) if p.paged);
-        let mut items = Vec::new();
-        let mut cursor: Option<String> = None;
-        // A `next` handed back twice would have the fan-out ask for ever (see `walk::Looping`).
-        let mut followed = std::collections::HashSet::new();
-        loop {
-            let mut q = Vec::new();
-            if paged {
-                q.push(("limit", ctx.config.api.page_size.to_string()));
-            }
-            if let Some(c) = cursor.take() {
-                q.push(("cursor", c));
-            }
-            let page: Page<Box<RawValue>> = ctx
-                .api
-                .get_in(Lane::FanOut, stats, &path, &q)
-                .await
-                .map_err(api_err)?;
-            items.extend(page.items);
-            // One parent's list is held whole until it is committed with its parent: a list
-            // that pages on and on must not take the memory.
-            if items.len() > MAX_LIST_ITEMS {
-                return Err(Error::ListTooLong {
-                    stream: child.name,
-                    parent: crate::http::printable(id, 200),
-                    max: MAX_LIST_ITEMS,
-                });
-            }
-            match page.next.filter(|n| !n.is_empty()) {
-                Some(next) if paged => {
-                    if !followed.insert(std::hash::BuildHasher::hash_one(
-                        &std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default(
-                        ),
-                        &next,
-                    )) {
-                        return Err(Error::Looping { stream: child.name });
-                    }
-                    cursor = Some(next);
-                }
-                _ => break,
-            }
-        }
+        let items = ctx
+            .api
+            .per_item_list(
+                stats,
+                (parent.path, id, child.path),
+                paged.then_some(ctx.config.api.page_size),
+            )
+            .await
+            .map_err(|cause| Error::Api {
+                stream: child.name,
+                cause,
+            })?;
         Ok::<_, Error>(child.read_list(id, &items))
     });
     futures::future::try_join_all(lists).await

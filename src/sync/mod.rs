@@ -81,25 +81,34 @@ pub enum Error {
         "{stream}: the API sent an item this job cannot read ({detail}); nothing from that page was stored"
     )]
     Malformed { stream: &'static str, detail: String },
+    /// The key was refused at the token endpoint.
     #[error("{0}")]
     Auth(auth::Error),
-    /// The API handed back a cursor the pass had already followed (`walk::Looping`), or fresh
-    /// cursors over items the pass's last pages already listed (`RecentPages`).
+    /// The run's first token could not be fetched, retries included (a key the endpoint
+    /// refuses is `Auth`).
+    #[error("{0}")]
+    Token(api::Error),
+    /// A list walk was handed a cursor the pass had already followed (`walk::Looping`), or
+    /// fresh cursors over items the pass's last pages already listed (`RecentPages`).
     #[error(
         "{stream}: the API is handing out pages this pass already read (a `next` cursor already followed, or fresh cursors over items already listed); stopped instead of asking for ever (nothing was stored twice; the next run starts the pass again)"
     )]
     Looping { stream: &'static str },
-    /// One parent's per-parent list ran past `fan_out::MAX_LIST_ITEMS`.
-    #[error(
-        "{stream}: the list of {parent} ran past {max} items; stopped instead of holding it all (nothing of it was stored)"
-    )]
-    ListTooLong {
-        stream: &'static str,
-        parent: String,
-        max: usize,
-    },
+    /// The HTTP client could not be built (its TLS roots, or the configured proxy).
     #[error("cannot start the sync: {0}")]
-    Setup(String),
+    Client(String),
+    /// A task of the run panicked or was cancelled: a bug, said as such.
+    #[error("{what} failed: {detail}")]
+    Task { what: &'static str, detail: String },
+    /// A parent kept in `staging` is no longer the JSON it was stored as.
+    #[error(
+        "{stream}: a parent kept in `staging` is not JSON any more ({detail}); the database was changed by something else"
+    )]
+    Staged { stream: &'static str, detail: String },
+    /// The run is stopping (SIGTERM/SIGINT): `stream` (or, before any stream started, the
+    /// run) asks for nothing more.
+    #[error("{}stopped; the next run resumes from the checkpoints", stream.map(|s| format!("{s}: ")).unwrap_or_default())]
+    Stopped { stream: Option<&'static str> },
     #[error(transparent)]
     Lock(#[from] crate::lock::Error),
 }
@@ -121,14 +130,16 @@ impl Error {
         match self {
             Self::Store(_) => Failure::Store,
             Self::Auth(_) => Failure::Auth,
-            Self::Api { cause, .. } => match cause.root() {
+            Self::Api { cause, .. } | Self::Token(cause) => match cause.root() {
                 api::Error::Auth(a) if !a.is_transient() => Failure::Auth,
                 api::Error::Unauthorized { .. } => Failure::Auth,
                 api::Error::Stopped { .. } => Failure::Stopped,
                 _ => Failure::Api,
             },
-            Self::Malformed { .. } | Self::Looping { .. } | Self::ListTooLong { .. } => Failure::Api,
-            Self::Setup(_) => Failure::Internal,
+            Self::Stopped { .. } => Failure::Stopped,
+            Self::Malformed { .. } | Self::Looping { .. } => Failure::Api,
+            Self::Client(_) | Self::Task { .. } => Failure::Internal,
+            Self::Staged { .. } => Failure::Store,
             Self::Lock(crate::lock::Error::Busy { .. }) => Failure::LockBusy,
             Self::Lock(_) => Failure::Store,
         }
@@ -190,6 +201,9 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, Error> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| Error::Setup(format!("a database task failed: {e}")))?
+        .map_err(|e| Error::Task {
+            what: "a database task",
+            detail: e.to_string(),
+        })?
         .map_err(Error::Store)
 }

@@ -3,6 +3,8 @@
 
 use super::in_flight::{InFlight, MAX_PAGES_IN_FLIGHT, RecentPages};
 use super::*;
+use crate::api::ListQuery;
+use crate::pace::Lane;
 
 /// Walks the stream's list page by page as `walk::Walk` decides, committing each page with
 /// the checkpoint that follows it.
@@ -63,9 +65,9 @@ async fn start_walk(ctx: &Ctx, kind: &'static Stream, stats: &Stats) -> Result<W
         ),
     }
     if let Some(q) = w.candidate_query() {
-        let top: Page<Box<RawValue>> = ctx
+        let top = ctx
             .api
-            .get(stats, kind.path, &q)
+            .page(Lane::Walk, stats, kind.path, &q)
             .await
             .map_err(|cause| Error::Api { stream: name, cause })?;
         // An unreadable first item only means no candidate yet: the crawl's first page sets it.
@@ -85,7 +87,7 @@ struct Pages<'c> {
     /// and parsed while they are written.
     in_flight: InFlight,
     /// The next page, fetched while this one was read (see `read`), with its query.
-    fetched_ahead: Option<(walk::Query, Fetched)>,
+    fetched_ahead: Option<(ListQuery, Fetched)>,
     said_oversized: bool,
     recent: RecentPages,
     /// Whether this run already scanned a second time to settle rows without an id.
@@ -105,9 +107,9 @@ impl Pages<'_> {
     async fn step(&mut self, report: &mut StreamReport, wake: &Notify) -> Result<bool, Error> {
         let (ctx, kind) = (self.ctx, self.kind);
         if ctx.stop.is_stopped() {
-            return Err(self.api_err(api::Error::Stopped {
-                path: kind.path.to_owned(),
-            }));
+            return Err(Error::Stopped {
+                stream: Some(kind.name),
+            });
         }
         self.in_flight
             .reap(ctx, kind, report, wake, MAX_PAGES_IN_FLIGHT)
@@ -158,7 +160,12 @@ impl Pages<'_> {
         let q = self.w.query(page_size);
         let fetched = match self.fetched_ahead.take() {
             Some((ahead, fetched)) if ahead == q => fetched,
-            _ => self.ctx.api.get(self.stats, self.kind.path, &q).await,
+            _ => {
+                self.ctx
+                    .api
+                    .page(Lane::Walk, self.stats, self.kind.path, &q)
+                    .await
+            }
         };
         let page: Page<Box<RawValue>> = match fetched {
             Ok(p) => p,
@@ -187,7 +194,7 @@ impl Pages<'_> {
     /// A pass that walks to the end of its list (a bootstrap or a scan) will ask for `next`
     /// whatever this page holds; an incremental pass may stop at this page, so it does not ask
     /// ahead (a run with nothing changed stays one request).
-    fn ahead(&self, next: Option<&str>) -> Option<walk::Query> {
+    fn ahead(&self, next: Option<&str>) -> Option<ListQuery> {
         let next = next.filter(|n| !n.is_empty())?;
         self.w
             .walks_to_the_end()
@@ -199,7 +206,7 @@ impl Pages<'_> {
     async fn read(
         &mut self,
         raw: Vec<Box<RawValue>>,
-        ahead: Option<walk::Query>,
+        ahead: Option<ListQuery>,
     ) -> Result<(Vec<Item>, Vec<Quarantined>), Error> {
         let (ctx, kind, stats) = (self.ctx, self.kind, self.stats);
         let (read, ahead) = tokio::join!(
@@ -207,7 +214,7 @@ impl Pages<'_> {
             async {
                 match ahead {
                     Some(q) => {
-                        let fetched = ctx.api.get(stats, kind.path, &q).await;
+                        let fetched = ctx.api.page(Lane::Walk, stats, kind.path, &q).await;
                         Some((q, fetched))
                     }
                     None => None,
@@ -215,7 +222,10 @@ impl Pages<'_> {
             }
         );
         self.fetched_ahead = ahead;
-        read.map_err(|e| Error::Setup(format!("reading a page failed: {e}")))
+        read.map_err(|e| Error::Task {
+            what: "reading a page",
+            detail: e.to_string(),
+        })
     }
 
     /// What the walk does once a page is handed over: fetch on, build the indexes before the

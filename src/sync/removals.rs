@@ -2,6 +2,7 @@
 //! missed, confirmed gone or found.
 
 use super::*;
+use crate::api::ById;
 
 /// Fetches the stream's quarantined items again by id (incremental streams only: scans list
 /// them again anyway). One that reads now is stored and leaves quarantine; one the API no longer
@@ -70,33 +71,15 @@ pub(super) fn quarantine_can_wait(cause: &api::Error) -> bool {
     )
 }
 
-/// What asking for one item by id found.
-pub(super) enum ById {
-    Found(Box<RawValue>),
-    /// 404: the API no longer has it.
-    Gone,
-    /// An id no URL can address (`.`, `..`, empty): nothing was asked.
-    Unaddressable,
-}
-
-/// One item by id (`{path}/{id}`, the id escaped as one path segment).
-pub(super) async fn fetch_by_id(
-    ctx: &Ctx,
-    kind: &'static Stream,
-    stats: &Stats,
-    id: &str,
-) -> Result<ById, Error> {
-    let Some(path) = api::item_path(kind.path, id, None) else {
-        return Ok(ById::Unaddressable);
-    };
-    match ctx.api.get(stats, &path, &[]).await {
-        Ok(raw) => Ok(ById::Found(raw)),
-        Err(e) if e.is_not_found() => Ok(ById::Gone),
-        Err(cause) => Err(Error::Api {
+/// One item by id, a failure the stream's.
+async fn fetch_by_id(ctx: &Ctx, kind: &'static Stream, stats: &Stats, id: &str) -> Result<ById, Error> {
+    ctx.api
+        .by_id(stats, kind.path, id)
+        .await
+        .map_err(|cause| Error::Api {
             stream: kind.name,
             cause,
-        }),
-    }
+        })
 }
 
 /// After a complete scan: asks the API about each live row the scan did not list, because a

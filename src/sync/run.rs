@@ -27,8 +27,8 @@ pub async fn run_with_progress(
     settle_deferred_indexes(&store, config, &children).await?;
     let s = Arc::clone(&store);
     let learned = blocking(move || s.load_pace()).await?;
-    let api = ApiClient::new(config, &config.scopes(), stop.clone(), learned).map_err(Error::Setup)?;
-    authenticate(&api, &stop, config).await?;
+    let api = ApiClient::new(config, &config.scopes(), stop.clone(), learned).map_err(Error::Client)?;
+    authenticate(&api, &stop).await?;
     warn_if_aging(&api);
     let s = Arc::clone(&store);
     let run_id = blocking(move || s.start_run(Utc::now())).await?;
@@ -97,20 +97,17 @@ async fn settle_deferred_indexes(
 
 /// A refused key or a dead token endpoint fails the run here, once, with one clear line,
 /// before any stream starts (and retries it three times over).
-async fn authenticate(api: &ApiClient, stop: &Stop, config: &Config) -> Result<(), Error> {
+async fn authenticate(api: &ApiClient, stop: &Stop) -> Result<(), Error> {
     let token_stats = Stats::default();
     let authenticated = tokio::select! {
         r = api.authenticate(&token_stats) => r,
         // A stop while the token endpoint is slow is a stop (exit 7), not a failed key.
-        () = stop.stopped() => Err(api::Error::Stopped { path: config.auth.token_url.path().to_owned() }),
+        () = stop.stopped() => return Err(Error::Stopped { stream: None }),
     };
     match authenticated {
         Ok(_) => Ok(()),
         Err(api::Error::Auth(a)) => Err(Error::Auth(a)),
-        Err(other) => Err(Error::Api {
-            stream: "auth",
-            cause: other,
-        }),
+        Err(other) => Err(Error::Token(other)),
     }
 }
 
@@ -141,7 +138,10 @@ async fn run_streams(
             Ok(r) => streams.extend(r),
             Err(e) => {
                 ticker.abort();
-                return Err(Error::Setup(format!("a stream task failed: {e}")));
+                return Err(Error::Task {
+                    what: "a stream task",
+                    detail: e.to_string(),
+                });
             }
         }
     }

@@ -744,7 +744,7 @@ async fn a_per_parent_list_that_pages_on_and_on_is_stopped_before_it_takes_the_m
     let out = sync_cmd(&cfg, "secret").output().unwrap();
     let (err, line) = fails_with_one_line(&out, 4);
     assert!(
-        line.contains("ticket_variants: the list of x-1 ran past 20000 items"),
+        line.contains("ticket_variants: GET v1/experiences/x-1/ticket-variants ran past 20000 items"),
         "{err}"
     );
     assert!(

@@ -8,13 +8,11 @@
 
 use std::time::Duration;
 
+use crate::api::{Followed, ListQuery, Order};
+use crate::store::Checkpoint;
 use crate::store::checkpoint::{Pass, PassKind};
-use crate::time::Timestamp;
-
-/// A list request's query parameters.
-pub type Query = Vec<(&'static str, String)>;
-use crate::store::{Checkpoint, iso};
 use crate::streams::{Item, Mode};
+use crate::time::Timestamp;
 
 /// How the walk began, for the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,9 +70,8 @@ pub struct Walk {
     refused_at: Option<i64>,
     /// The last page's outcome, until its commit lands.
     pending: Option<(PageCommit, Option<String>)>,
-    /// Cursors this pass has followed, hashed (a cursor is the server's text, of any length):
-    /// a `next` among them is a loop, not more pages.
-    followed: std::collections::HashSet<u64>,
+    /// Cursors this pass has followed: a `next` among them is a loop, not more pages.
+    followed: Followed,
 }
 
 /// The API handed back a `next` cursor this pass already followed: following it would ask for
@@ -119,20 +116,19 @@ impl Walk {
             fresh_scan,
             refused_at: None,
             pending: None,
-            followed: std::collections::HashSet::new(),
+            followed: Followed::default(),
         };
         let mut walk = walk;
         if let Some(c) = &walk.cursor {
-            walk.followed.insert(hash(c));
+            walk.followed.insert(c);
         }
         (walk, start)
     }
 
     /// A bootstrap notes the newest `updated_at` before it crawls (anything updated while it
     /// runs is newer, so the first incremental run picks it up): the query for that one item.
-    pub fn candidate_query(&self) -> Option<Vec<(&'static str, String)>> {
-        (self.pass.kind == PassKind::Bootstrap && self.pass.candidate.is_none())
-            .then(|| vec![("limit", "1".to_owned()), ("sort", "-updated_at".to_owned())])
+    pub fn candidate_query(&self) -> Option<ListQuery> {
+        (self.pass.kind == PassKind::Bootstrap && self.pass.candidate.is_none()).then(ListQuery::newest)
     }
 
     /// The newest `updated_at` the API lists (`None`: no readable item; the crawl sets it).
@@ -141,29 +137,23 @@ impl Walk {
     }
 
     /// The query of the next page.
-    pub fn query(&self, limit: u32) -> Query {
+    pub fn query(&self, limit: u32) -> ListQuery {
         self.query_at(limit, self.cursor.as_deref())
     }
 
     /// The query of this pass's page at `cursor` (the first page without one): what the walk
     /// asks for ahead, before the current page is read.
-    pub fn query_at(&self, limit: u32, cursor: Option<&str>) -> Query {
-        let mut q = vec![("limit", limit.to_string())];
-        match self.pass.kind {
-            // reqwest escapes the `+` as %2B, as the docs require.
-            PassKind::Bootstrap => {
-                q.push(("sort", "+created_at".to_owned()));
-                if let Some(from) = self.pass.from {
-                    q.push(("from", iso(from)));
-                }
-            }
-            PassKind::Incremental => q.push(("sort", "-updated_at".to_owned())),
-            PassKind::Scan => {}
+    pub fn query_at(&self, limit: u32, cursor: Option<&str>) -> ListQuery {
+        let order = match self.pass.kind {
+            PassKind::Bootstrap => Order::OldestCreatedFirst { from: self.pass.from },
+            PassKind::Incremental => Order::NewestUpdatedFirst,
+            PassKind::Scan => Order::Listed,
+        };
+        ListQuery {
+            limit: Some(limit),
+            order,
+            cursor: cursor.map(str::to_owned),
         }
-        if let Some(c) = cursor {
-            q.push(("cursor", c.to_owned()));
-        }
-        q
     }
 
     /// The API refused (400) the page asked for. With a cursor, and progress since the last
@@ -188,7 +178,7 @@ impl Walk {
         now: Timestamp,
     ) -> Result<PageCommit, Looping> {
         let next = next.filter(|n| !n.is_empty());
-        if next.as_ref().is_some_and(|n| self.followed.contains(&hash(n))) {
+        if next.as_ref().is_some_and(|n| self.followed.contains(n)) {
             return Err(Looping);
         }
         let pass = &mut self.pass;
@@ -252,7 +242,7 @@ impl Walk {
         self.checkpoint = commit.checkpoint;
         if !commit.done {
             if let Some(n) = &next {
-                self.followed.insert(hash(n));
+                self.followed.insert(n);
             }
             self.cursor = next;
             return Next::Fetch;
@@ -319,13 +309,6 @@ fn new_pass(mode: Mode, checkpoint: &Checkpoint, now: Timestamp) -> Pass {
         pages: 0,
         rows: 0,
     }
-}
-
-/// A cursor's fingerprint for loop detection (a collision only ends a pass early, with an
-/// error line, and the next run starts it again).
-fn hash(cursor: &str) -> u64 {
-    use std::hash::{BuildHasher as _, BuildHasherDefault};
-    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(cursor)
 }
 
 /// Starts the pass's walk again from its first page: bootstrap from its progress, the others

@@ -20,7 +20,7 @@ fn a_cursor_handed_back_twice_in_a_pass_is_a_loop() {
         "the same page again"
     );
     // Nothing changed: the pass goes on from `b`.
-    assert!(w.query(100).contains(&("cursor", "b".to_owned())));
+    assert!(w.query(100).params().contains(&("cursor", "b".to_owned())));
     assert!(w.page(&[], Some("c".into()), now()).is_ok());
 }
 use crate::store::Row;
@@ -58,7 +58,11 @@ fn a_first_walk_bootstraps_then_catches_up_incrementally() {
     assert!(w.candidate_query().is_some());
     w.set_candidate(Some(t("2026-05-31T00:00:00Z")));
     assert!(w.candidate_query().is_none());
-    assert!(w.query(100).contains(&("sort", "+created_at".to_owned())));
+    assert!(
+        w.query(100)
+            .params()
+            .contains(&("sort", "+created_at".to_owned()))
+    );
 
     let c = w
         .page(
@@ -73,7 +77,7 @@ fn a_first_walk_bootstraps_then_catches_up_incrementally() {
         "the mark moves only when the pass completes"
     );
     assert_eq!(w.committed(now()), Next::Fetch);
-    assert!(w.query(100).contains(&("cursor", "n1".to_owned())));
+    assert!(w.query(100).params().contains(&("cursor", "n1".to_owned())));
 
     let c = w
         .page(
@@ -86,7 +90,11 @@ fn a_first_walk_bootstraps_then_catches_up_incrementally() {
     assert_eq!(c.checkpoint.high_water_mark, Some(t("2026-05-31T00:00:00Z")));
     assert_eq!(w.committed(now()), Next::CatchUp);
     assert_eq!(w.pass_kind(), PassKind::Incremental);
-    assert!(w.query(100).contains(&("sort", "-updated_at".to_owned())));
+    assert!(
+        w.query(100)
+            .params()
+            .contains(&("sort", "-updated_at".to_owned()))
+    );
 }
 
 #[test]
@@ -171,12 +179,12 @@ fn a_young_cursor_resumes_and_a_stale_one_restarts_from_progress() {
     };
     let (w, start) = Walk::start(Mode::Incremental, cp("2026-06-01T11:59:00Z"), now(), TTL, OVERLAP);
     assert_eq!(start, Start::Resumed { pages_done: 7 });
-    assert!(w.query(100).contains(&("cursor", "c".to_owned())));
+    assert!(w.query(100).params().contains(&("cursor", "c".to_owned())));
     assert!(w.candidate_query().is_none(), "the candidate was kept");
 
     let (w, start) = Walk::start(Mode::Incremental, cp("2026-06-01T11:00:00Z"), now(), TTL, OVERLAP);
     assert_eq!(start, Start::StaleCursor);
-    let q = w.query(100);
+    let q = w.query(100).params();
     assert!(!q.iter().any(|(k, _)| *k == "cursor"));
     assert!(
         q.contains(&("from", "2026-03-01T00:00:00.000Z".to_owned())),
@@ -199,7 +207,7 @@ fn a_refused_cursor_restarts_once_per_progress() {
     .unwrap();
     w.committed(now());
     assert!(w.refused(), "progress since: restart");
-    assert!(!w.query(100).iter().any(|(k, _)| *k == "cursor"));
+    assert!(!w.query(100).params().iter().any(|(k, _)| *k == "cursor"));
     w.page(&[], Some("n".into()), now()).unwrap();
     w.committed(now());
     assert!(w.refused(), "one more page of progress: restart again");

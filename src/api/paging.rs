@@ -1,0 +1,224 @@
+//! The API's cursor pagination (§1.1), and the client's calls that follow it: one page of a
+//! list, one item by id, and the whole of one item's per-item list.
+//!
+//! Which page a stream's walk asks for next is the sync's decision (`sync::walk`); how a list
+//! request is spelled, how a cursor loop is told apart from more pages, and how an id becomes a
+//! path are the API's protocol, and live here.
+
+use std::collections::HashSet;
+
+use serde_json::value::RawValue;
+
+use super::types::Page;
+use super::{ApiClient, Error, Stats, item_path};
+use crate::pace::Lane;
+use crate::time::{Timestamp, iso};
+
+/// The order a list is walked in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// As the API lists it, with no sort: a scan.
+    Listed,
+    /// `sort=+created_at`, from `from` when given: a first load's crawl, which can go on from
+    /// the position it reached when its cursor went stale.
+    OldestCreatedFirst { from: Option<Timestamp> },
+    /// `sort=-updated_at`: an incremental pass, newest change first.
+    NewestUpdatedFirst,
+}
+
+/// One list request: how many items, in which order, from which cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    /// `limit`; `None` for a list the API answers whole.
+    pub limit: Option<u32>,
+    pub order: Order,
+    /// `cursor`: the previous page's `next`; `None` for the first page.
+    pub cursor: Option<String>,
+}
+
+impl ListQuery {
+    /// The newest change the list holds: one item, newest `updated_at` first.
+    pub fn newest() -> Self {
+        Self {
+            limit: Some(1),
+            order: Order::NewestUpdatedFirst,
+            cursor: None,
+        }
+    }
+
+    /// The query string's parameters, in a fixed order.
+    pub fn params(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::with_capacity(4);
+        if let Some(limit) = self.limit {
+            q.push(("limit", limit.to_string()));
+        }
+        match self.order {
+            Order::Listed => {}
+            // reqwest escapes the `+` as %2B, as the docs require.
+            Order::OldestCreatedFirst { from } => {
+                q.push(("sort", "+created_at".to_owned()));
+                if let Some(from) = from {
+                    q.push(("from", iso(from)));
+                }
+            }
+            Order::NewestUpdatedFirst => q.push(("sort", "-updated_at".to_owned())),
+        }
+        if let Some(c) = &self.cursor {
+            q.push(("cursor", c.clone()));
+        }
+        q
+    }
+}
+
+/// The cursors one walk of a list has followed, hashed (a cursor is the server's text, of any
+/// length): a `next` among them is a loop, not more pages. A collision only ends a walk early,
+/// with an error line, and the next run starts it again.
+#[derive(Debug, Clone, Default)]
+pub struct Followed(HashSet<u64>);
+
+impl Followed {
+    /// Notes `cursor` as followed; false when it already was.
+    pub fn insert(&mut self, cursor: &str) -> bool {
+        self.0.insert(fingerprint(cursor))
+    }
+
+    pub fn contains(&self, cursor: &str) -> bool {
+        self.0.contains(&fingerprint(cursor))
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+fn fingerprint(cursor: &str) -> u64 {
+    use std::hash::{BuildHasher as _, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(cursor)
+}
+
+/// What asking for one item by id found.
+#[derive(Debug)]
+pub enum ById {
+    Found(Box<RawValue>),
+    /// 404: the API no longer has it.
+    Gone,
+    /// An id no URL can address (`.`, `..`, empty): nothing was asked.
+    Unaddressable,
+}
+
+/// Items one item's per-item list may hold: an experience has a few dozen ticket variants, an
+/// order a few line items; this is hundreds of times that. The list is held whole until it is
+/// committed with its parent, so one that pages on and on must not take the memory.
+pub const MAX_LIST_ITEMS: usize = 20_000;
+
+impl ApiClient {
+    /// One page of the list at `path`.
+    pub async fn page(
+        &self,
+        lane: Lane,
+        stats: &Stats,
+        path: &str,
+        query: &ListQuery,
+    ) -> Result<Page<Box<RawValue>>, Error> {
+        self.get_in(lane, stats, path, &query.params()).await
+    }
+
+    /// The item `id` of the list at `list` (`{list}/{id}`, the id escaped as one path segment).
+    pub async fn by_id(&self, stats: &Stats, list: &str, id: &str) -> Result<ById, Error> {
+        let Some(path) = item_path(list, id, None) else {
+            return Ok(ById::Unaddressable);
+        };
+        match self.get_in(Lane::Walk, stats, &path, &[]).await {
+            Ok(raw) => Ok(ById::Found(raw)),
+            Err(e) if e.is_not_found() => Ok(ById::Gone),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The whole per-item list `sub` of the item `id` of `list` (`{list}/{id}/{sub}`), in the
+    /// fan-out's lane. A list that pages (`page_size` given) is followed to its end at once, so
+    /// its cursors cannot go stale; one the API answers whole takes no query.
+    pub async fn per_item_list(
+        &self,
+        stats: &Stats,
+        (list, id, sub): (&str, &str, &str),
+        page_size: Option<u32>,
+    ) -> Result<Vec<Box<RawValue>>, Error> {
+        let path = item_path(list, id, Some(sub)).ok_or_else(|| Error::Unaddressable {
+            list: list.to_owned(),
+        })?;
+        let mut query = ListQuery {
+            limit: page_size,
+            order: Order::Listed,
+            cursor: None,
+        };
+        let mut items = Vec::new();
+        let mut followed = Followed::default();
+        loop {
+            let page = self.page(Lane::FanOut, stats, &path, &query).await?;
+            items.extend(page.items);
+            if items.len() > MAX_LIST_ITEMS {
+                return Err(Error::ListTooLong {
+                    path,
+                    max: MAX_LIST_ITEMS,
+                });
+            }
+            match page.next.filter(|n| !n.is_empty()) {
+                Some(next) if page_size.is_some() => {
+                    if !followed.insert(&next) {
+                        return Err(Error::Looping { path });
+                    }
+                    query.cursor = Some(next);
+                }
+                _ => return Ok(items),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_spells_each_order_as_the_docs_do() {
+        let from = chrono::DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        let q = ListQuery {
+            limit: Some(100),
+            order: Order::OldestCreatedFirst { from: Some(from) },
+            cursor: Some("c 1".into()),
+        };
+        assert_eq!(
+            q.params(),
+            [
+                ("limit", "100".to_owned()),
+                ("sort", "+created_at".to_owned()),
+                ("from", "2026-03-01T00:00:00.000Z".to_owned()),
+                ("cursor", "c 1".to_owned()),
+            ]
+        );
+        assert_eq!(
+            ListQuery::newest().params(),
+            [("limit", "1".to_owned()), ("sort", "-updated_at".to_owned())]
+        );
+        let whole = ListQuery {
+            limit: None,
+            order: Order::Listed,
+            cursor: None,
+        };
+        assert!(whole.params().is_empty(), "a list answered whole takes no query");
+    }
+
+    #[test]
+    fn a_cursor_followed_twice_is_a_loop() {
+        let mut f = Followed::default();
+        assert!(f.insert("a"));
+        assert!(f.insert("b"));
+        assert!(!f.insert("a"));
+        assert!(f.contains("b"));
+        f.clear();
+        assert!(!f.contains("a"));
+    }
+}
