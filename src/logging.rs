@@ -18,7 +18,13 @@ use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields};
 use tracing_subscriber::fmt::{FmtContext, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::cli::LogFormat;
+/// How log lines are written on stderr (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Text,
+    Json,
+}
 
 /// How the log was set up, so the `error:` lines printed outside `tracing` match it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

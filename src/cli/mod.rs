@@ -11,8 +11,9 @@ mod sync;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
+use crate::logging::LogFormat;
 use understory_sync::config::{self, Config};
 use understory_sync::sync::{Failure, RunReport, RunStatus};
 
@@ -57,13 +58,6 @@ pub struct Cli {
     /// Log format on stderr; `auto` is text with colours on a terminal, plain otherwise.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Auto,
-    Text,
-    Json,
 }
 
 /// `--config FILE`, shared by every command that reads the job's config.

@@ -9,7 +9,10 @@ use futures::StreamExt;
 use serde_json::value::RawValue;
 use tokio::sync::Notify;
 
-use super::{Ctx, Error, StreamReport, blocking, count, read_page};
+use super::commit::{count, read_page};
+use super::ctx::{Ctx, blocking};
+use super::error::Error;
+use super::report::StreamReport;
 use crate::api::Stats;
 use crate::counts::Counts;
 use crate::store::{self, Children, Commit};
@@ -62,13 +65,13 @@ impl FanOutReport {
 /// has ended and nothing is left staged.
 pub(super) async fn fan_out(
     ctx: &Ctx,
-    kind: &'static Stream,
+    stream: &'static Stream,
     children: &[&'static Stream],
     walk_done: &AtomicBool,
     wake: &Notify,
     report: &mut FanOutReport,
 ) -> Result<(), Error> {
-    let name = kind.name;
+    let name = stream.name;
     let stats: Vec<Arc<Stats>> = children.iter().map(|c| ctx.progress.stats(c.name)).collect();
     let stats = stats.as_slice();
     loop {
@@ -92,7 +95,7 @@ pub(super) async fn fan_out(
             }
             continue;
         }
-        fan_out_batch(ctx, kind, children, stats, batch, report).await?;
+        fan_out_batch(ctx, stream, children, stats, batch, report).await?;
     }
 }
 
@@ -100,16 +103,16 @@ pub(super) async fn fan_out(
 /// its lists as they arrive, and all of it landed before the next batch is read.
 async fn fan_out_batch(
     ctx: &Ctx,
-    kind: &'static Stream,
+    stream: &'static Stream,
     children: &[&'static Stream],
     stats: &[Arc<Stats>],
     batch: Vec<(String, String)>,
     report: &mut FanOutReport,
 ) -> Result<(), Error> {
-    let name = kind.name;
+    let name = stream.name;
     let mut fetched = futures::stream::iter(batch)
         .map(|(id, raw)| async move {
-            let lists = fetch_children(ctx, kind, children, stats, &id).await;
+            let lists = fetch_children(ctx, stream, children, stats, &id).await;
             (id, raw, lists)
         })
         .buffer_unordered(ctx.config.api.max_concurrent.max(1));
@@ -135,7 +138,7 @@ async fn fan_out_batch(
             stream: name,
             detail: e.to_string(),
         })?;
-        let (items, bad) = read_page(kind, std::slice::from_ref(&raw));
+        let (items, bad) = read_page(stream, std::slice::from_ref(&raw));
         let commit = Commit {
             stream: name,
             rows: items.into_iter().map(|i| i.row).collect(),
@@ -204,12 +207,12 @@ async fn fetch_children(
 /// transaction), so it happens once per stream, and a crash midway leaves the rest staged.
 pub(super) async fn backfill(
     ctx: &Ctx,
-    kind: &'static Stream,
+    stream: &'static Stream,
     children: &[&'static Stream],
 ) -> Result<(), Error> {
     for &child in children {
         let store = Arc::clone(&ctx.store);
-        let staged = blocking(move || store.backfill(kind.name, child.name, Utc::now())).await?;
+        let staged = blocking(move || store.backfill(stream.name, child.name, Utc::now())).await?;
         if let Some(n) = staged.filter(|n| *n > 0) {
             tracing::info!(
                 child = child.name,

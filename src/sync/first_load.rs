@@ -1,17 +1,25 @@
 //! A stream's first full load into an empty table: its indexes set aside while it fills,
 //! and built once it is complete.
 
-use super::*;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+
+use super::ctx::{Ctx, blocking};
+use super::error::Error;
+use super::walk;
+use crate::streams::Stream;
 
 /// Sets aside the secondary indexes of a stream's table before its first full load into an
 /// empty table (`Store::defer_indexes`), and its key too when no per-parent stream of it runs
 /// (their fan-out looks parents up by key); true if the stream has indexes set aside now, from
 /// this run or from an interrupted earlier one. A failure only costs speed, so it is logged.
-pub(super) async fn defer_indexes_for_first_load(ctx: &Ctx, kind: &'static Stream) -> bool {
+pub(super) async fn defer_indexes_for_first_load(ctx: &Ctx, stream: &'static Stream) -> bool {
     let store = Arc::clone(&ctx.store);
-    let name = kind.name;
-    let mode = kind.mode;
-    let keyless = ctx.children(kind).is_empty();
+    let name = stream.name;
+    let mode = stream.mode;
+    let keyless = ctx.children(stream).is_empty();
     let deferred = blocking(move || {
         let checkpoint = store.load_checkpoint(name)?;
         if walk::first_load(mode, &checkpoint) {
@@ -43,12 +51,12 @@ pub(super) async fn defer_indexes_for_first_load(ctx: &Ctx, kind: &'static Strea
 /// stream (a full disk, say) and is tried again by the next run.
 pub(super) async fn restore_indexes_unless_loading(
     ctx: &Ctx,
-    kind: &'static Stream,
+    stream: &'static Stream,
     result: Result<(), Error>,
 ) -> Result<(), Error> {
     let store = Arc::clone(&ctx.store);
-    let name = kind.name;
-    let mode = kind.mode;
+    let name = stream.name;
+    let mode = stream.mode;
     let pending = {
         let store = Arc::clone(&store);
         blocking(move || {

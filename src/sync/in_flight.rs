@@ -1,7 +1,12 @@
 //! What a walk keeps between pages: the pages handed to the writer and not yet committed, and
 //! the keys of its last few pages, to see a list that loops.
 
-use super::*;
+use super::commit::count;
+use super::ctx::StreamRun;
+use super::error::Error;
+use super::report::StreamReport;
+use crate::store;
+use crate::streams::Item;
 
 /// The item keys of a pass's last few pages, hashed: what `repeats` compares a page with.
 #[derive(Default)]
@@ -50,10 +55,8 @@ impl InFlight {
     /// `keep` are still on their way; the first failure ends the walk.
     pub(super) async fn reap(
         &mut self,
-        ctx: &Ctx,
-        kind: &'static Stream,
+        run: StreamRun<'_>,
         report: &mut StreamReport,
-        wake: &Notify,
         keep: usize,
     ) -> Result<(), Error> {
         loop {
@@ -74,10 +77,10 @@ impl InFlight {
             };
             let counts = count(committed.map_err(Error::Store)?, report);
             // The fan-out looks for staged parents once a page has landed.
-            wake.notify_one();
+            run.wake.notify_one();
             report.counts.pages += 1;
             report.pass_completed |= completes_pass;
-            ctx.progress.update(kind.name, |p| {
+            run.ctx.progress.update(run.stream.name, |p| {
                 p.pages += 1;
                 p.rows += counts.rows();
             });

@@ -1,25 +1,31 @@
 //! The walk of one list, page by page: each page fetched while the one before is read, handed
 //! to the writer with the checkpoint that follows it, and stopped when the list loops.
 
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde_json::value::RawValue;
+
+use super::commit::{read_page, rows_or_staged};
+use super::ctx::{StreamRun, blocking};
+use super::error::Error;
+use super::first_load::restore_indexes_unless_loading;
 use super::in_flight::{InFlight, MAX_PAGES_IN_FLIGHT, RecentPages};
-use super::*;
-use crate::api::ListQuery;
+use super::removals::confirm_removals;
+use super::report::StreamReport;
+use super::walk::{self, Next, Walk};
+use crate::api::types::Page;
+use crate::api::{self, ListQuery};
 use crate::pace::Lane;
+use crate::store::{Commit, Quarantined};
+use crate::streams::{At, Item, Mode};
 
 /// Walks the stream's list page by page as `walk::Walk` decides, committing each page with
 /// the checkpoint that follows it.
-pub(super) async fn walk(
-    ctx: &Ctx,
-    kind: &'static Stream,
-    stats: &Stats,
-    report: &mut StreamReport,
-    wake: &Notify,
-) -> Result<(), Error> {
+pub(super) async fn walk_list(run: StreamRun<'_>, report: &mut StreamReport) -> Result<(), Error> {
     let mut p = Pages {
-        ctx,
-        kind,
-        stats,
-        w: start_walk(ctx, kind, stats).await?,
+        run,
+        w: start_walk(run).await?,
         in_flight: InFlight::default(),
         fetched_ahead: None,
         said_oversized: false,
@@ -27,25 +33,28 @@ pub(super) async fn walk(
         rescanned: false,
     };
     let result = loop {
-        match p.step(report, wake).await {
+        match p.step(report).await {
             Ok(true) => {}
             Ok(false) => break Ok(()),
             Err(e) => break Err(e),
         }
     };
     // Whatever ended the walk, the pages already handed over land (or fail) before it returns.
-    let landed = p.in_flight.reap(ctx, kind, report, wake, 0).await;
+    let landed = p.in_flight.reap(run, report, 0).await;
     result.and(landed)
 }
 
 /// The stream's walk from its checkpoint: resumed, restarted or fresh (said in the log), and
 /// for a bootstrap the newest update noted before the crawl begins.
-async fn start_walk(ctx: &Ctx, kind: &'static Stream, stats: &Stats) -> Result<Walk, Error> {
-    let name = kind.name;
+async fn start_walk(run: StreamRun<'_>) -> Result<Walk, Error> {
+    let StreamRun {
+        ctx, stream, stats, ..
+    } = run;
+    let name = stream.name;
     let store = Arc::clone(&ctx.store);
     let checkpoint = blocking(move || store.load_checkpoint(name)).await?;
     let (mut w, start) = Walk::start(
-        kind.mode,
+        stream.mode,
         checkpoint,
         Utc::now(),
         ctx.config.sync.cursor_ttl,
@@ -67,11 +76,11 @@ async fn start_walk(ctx: &Ctx, kind: &'static Stream, stats: &Stats) -> Result<W
     if let Some(q) = w.candidate_query() {
         let top = ctx
             .api
-            .page(Lane::Walk, stats, kind.path, &q)
+            .page(Lane::Walk, stats, stream.path, &q)
             .await
             .map_err(|cause| Error::Api { stream: name, cause })?;
         // An unreadable first item only means no candidate yet: the crawl's first page sets it.
-        let first = top.items.first().and_then(|r| kind.read(At::TOP, r).ok());
+        let first = top.items.first().and_then(|r| stream.read(At::TOP, r).ok());
         w.set_candidate(first.and_then(|i| i.updated_at));
     }
     Ok(w)
@@ -79,9 +88,7 @@ async fn start_walk(ctx: &Ctx, kind: &'static Stream, stats: &Stats) -> Result<W
 
 /// One list's walk in progress.
 struct Pages<'c> {
-    ctx: &'c Ctx,
-    kind: &'static Stream,
-    stats: &'c Stats,
+    run: StreamRun<'c>,
     w: Walk,
     /// Pages handed to the writer whose commits have not landed yet: the next page is fetched
     /// and parsed while they are written.
@@ -97,23 +104,21 @@ struct Pages<'c> {
 impl Pages<'_> {
     fn api_err(&self, cause: api::Error) -> Error {
         Error::Api {
-            stream: self.kind.name,
+            stream: self.run.stream.name,
             cause,
         }
     }
 
     /// One page: fetched, read, handed to the writer, and what the walk does next. False when
     /// the walk is over.
-    async fn step(&mut self, report: &mut StreamReport, wake: &Notify) -> Result<bool, Error> {
-        let (ctx, kind) = (self.ctx, self.kind);
+    async fn step(&mut self, report: &mut StreamReport) -> Result<bool, Error> {
+        let StreamRun { ctx, stream, .. } = self.run;
         if ctx.stop.is_stopped() {
             return Err(Error::Stopped {
-                stream: Some(kind.name),
+                stream: Some(stream.name),
             });
         }
-        self.in_flight
-            .reap(ctx, kind, report, wake, MAX_PAGES_IN_FLIGHT)
-            .await?;
+        self.in_flight.reap(self.run, report, MAX_PAGES_IN_FLIGHT).await?;
         let Some(page) = self.fetch(report).await? else {
             return Ok(true);
         };
@@ -127,19 +132,19 @@ impl Pages<'_> {
         // the cursor, while an incremental pass legitimately re-lists rows updated meanwhile.
         if self.w.pass_kind() == crate::store::checkpoint::PassKind::Bootstrap && self.recent.repeats(&items)
         {
-            return Err(Error::Looping { stream: kind.name });
+            return Err(Error::Looping { stream: stream.name });
         }
         let Ok(step) = self.w.page(&items, next, Utc::now()) else {
-            return Err(Error::Looping { stream: kind.name });
+            return Err(Error::Looping { stream: stream.name });
         };
-        let seen: Vec<String> = if kind.mode == Mode::Scan {
+        let seen: Vec<String> = if stream.mode == Mode::Scan {
             items.iter().map(|i| i.key.clone()).collect()
         } else {
             Vec::new()
         };
-        let (rows, stage) = rows_or_staged(ctx, kind, items);
+        let (rows, stage) = rows_or_staged(ctx, stream, items);
         let commit = Commit {
-            stream: kind.name,
+            stream: stream.name,
             rows,
             stage,
             checkpoint: Some(step.checkpoint),
@@ -150,20 +155,21 @@ impl Pages<'_> {
             ..Commit::default()
         };
         self.in_flight.push(ctx.writer.send(commit).await, step.done);
-        self.after_commit(report, wake).await
+        self.after_commit(report).await
     }
 
     /// The page the walk asks for next (fetched ahead, or now); `None` when the API refused the
     /// cursor and the pass restarts.
     async fn fetch(&mut self, report: &mut StreamReport) -> Result<Option<Page<Box<RawValue>>>, Error> {
-        let page_size = self.ctx.config.api.page_size;
+        let page_size = self.run.ctx.config.api.page_size;
         let q = self.w.query(page_size);
         let fetched = match self.fetched_ahead.take() {
             Some((ahead, fetched)) if ahead == q => fetched,
             _ => {
-                self.ctx
+                self.run
+                    .ctx
                     .api
-                    .page(Lane::Walk, self.stats, self.kind.path, &q)
+                    .page(Lane::Walk, self.run.stats, self.run.stream.path, &q)
                     .await
             }
         };
@@ -198,7 +204,7 @@ impl Pages<'_> {
         let next = next.filter(|n| !n.is_empty())?;
         self.w
             .walks_to_the_end()
-            .then(|| self.w.query_at(self.ctx.config.api.page_size, Some(next)))
+            .then(|| self.w.query_at(self.run.ctx.config.api.page_size, Some(next)))
     }
 
     /// Reads the page on a blocking thread while the page after it (`ahead`) is fetched: the
@@ -208,13 +214,15 @@ impl Pages<'_> {
         raw: Vec<Box<RawValue>>,
         ahead: Option<ListQuery>,
     ) -> Result<(Vec<Item>, Vec<Quarantined>), Error> {
-        let (ctx, kind, stats) = (self.ctx, self.kind, self.stats);
+        let StreamRun {
+            ctx, stream, stats, ..
+        } = self.run;
         let (read, ahead) = tokio::join!(
-            tokio::task::spawn_blocking(move || read_page(kind, &raw)),
+            tokio::task::spawn_blocking(move || read_page(stream, &raw)),
             async {
                 match ahead {
                     Some(q) => {
-                        let fetched = ctx.api.page(Lane::Walk, stats, kind.path, &q).await;
+                        let fetched = ctx.api.page(Lane::Walk, stats, stream.path, &q).await;
                         Some((q, fetched))
                     }
                     None => None,
@@ -230,8 +238,8 @@ impl Pages<'_> {
 
     /// What the walk does once a page is handed over: fetch on, build the indexes before the
     /// catch-up, scan again, confirm removals, or stop. False when the walk is over.
-    async fn after_commit(&mut self, report: &mut StreamReport, wake: &Notify) -> Result<bool, Error> {
-        let (ctx, kind, stats) = (self.ctx, self.kind, self.stats);
+    async fn after_commit(&mut self, report: &mut StreamReport) -> Result<bool, Error> {
+        let StreamRun { ctx, stream, .. } = self.run;
         match self.w.committed(Utc::now()) {
             Next::Fetch => Ok(true),
             // The bootstrap's pages are all in: its table's indexes are built before the
@@ -239,8 +247,8 @@ impl Pages<'_> {
             // key instead of being stored again (and folded) in a keyless table.
             Next::CatchUp => {
                 self.recent.clear();
-                self.in_flight.reap(ctx, kind, report, wake, 0).await?;
-                restore_indexes_unless_loading(ctx, kind, Ok(())).await?;
+                self.in_flight.reap(self.run, report, 0).await?;
+                restore_indexes_unless_loading(ctx, stream, Ok(())).await?;
                 Ok(true)
             }
             Next::Rescan => {
@@ -252,8 +260,8 @@ impl Pages<'_> {
             }
             // Removals are decided from every key the scan listed: all its pages first.
             Next::ConfirmRemovals => {
-                self.in_flight.reap(ctx, kind, report, wake, 0).await?;
-                let missed = confirm_removals(ctx, kind, stats, report).await?;
+                self.in_flight.reap(self.run, report, 0).await?;
+                let missed = confirm_removals(self.run, report).await?;
                 // Rows without an id cannot be asked about: a second whole scan, at once,
                 // settles them (a row both scans miss is gone), so one run converges.
                 if missed > 0 && !self.rescanned {
@@ -273,58 +281,5 @@ impl Pages<'_> {
     }
 }
 
-/// A page's rows, as (rows to write, rows to stage): parents with sub-resources wait in staging
-/// for the fan-out, so the walk moves on at once.
-pub(super) fn rows_or_staged(
-    ctx: &Ctx,
-    kind: &'static Stream,
-    items: Vec<Item>,
-) -> (Vec<store::Row>, Vec<store::Row>) {
-    let rows = items.into_iter().map(|i| i.row).collect();
-    if !ctx.children(kind).is_empty() {
-        (Vec::new(), rows)
-    } else {
-        (rows, Vec::new())
-    }
-}
-
 /// What asking for one list page got.
 pub(super) type Fetched = Result<Page<Box<RawValue>>, api::Error>;
-
-/// Splits a page into the items that read and those that go to quarantine.
-pub(super) fn read_page(kind: &'static Stream, raw: &[Box<RawValue>]) -> (Vec<Item>, Vec<Quarantined>) {
-    let mut items = Vec::with_capacity(raw.len());
-    let mut bad = Vec::new();
-    for r in raw {
-        match kind.read(At::TOP, r) {
-            Ok(item) => items.push(item),
-            Err(error) => bad.push(streams::quarantined(kind.name, r, error)),
-        }
-    }
-    (items, bad)
-}
-
-/// Commits one page's writes and counts them into `report`.
-pub(super) async fn commit_page(
-    ctx: &Ctx,
-    commit: Commit,
-    report: &mut StreamReport,
-) -> Result<Counts, Error> {
-    let committed = ctx.writer.send(commit).await.landed().await?;
-    Ok(count(committed, report))
-}
-
-/// Counts what a commit wrote into `report`; each item quarantined for the first time gets one
-/// warning.
-pub(super) fn count(committed: store::Committed, report: &mut StreamReport) -> Counts {
-    for q in &committed.newly_quarantined {
-        tracing::warn!(
-            item = %crate::http::printable(&q.key, 200),
-            table = q.stream,
-            error = %crate::http::printable(&q.error, crate::http::MESSAGE_CHARS),
-            "an item could not be read: it is kept in quarantine, the rest of its page is stored, and it is tried again every run"
-        );
-    }
-    report.counts += committed.counts;
-    committed.counts
-}

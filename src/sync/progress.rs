@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Ctx, blocking};
+use super::ctx::{Ctx, blocking};
 
 /// How often the running run's row gets its request counts: often enough for `status`, rarely
 /// enough to cost nothing beside the commits.

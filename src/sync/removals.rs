@@ -1,27 +1,29 @@
 //! Asking the API about single items: quarantined ones read again, and rows a complete scan
 //! missed, confirmed gone or found.
 
-use super::*;
-use crate::api::ById;
+use std::sync::Arc;
+
+use super::commit::{commit_page, read_page, rows_or_staged};
+use super::ctx::{StreamRun, blocking};
+use super::error::Error;
+use super::report::StreamReport;
+use crate::api::{self, ById};
+use crate::store::{Commit, Removals};
+use crate::streams::Mode;
 
 /// Fetches the stream's quarantined items again by id (incremental streams only: scans list
 /// them again anyway). One that reads now is stored and leaves quarantine; one the API no longer
 /// has (404) leaves it too.
-pub(super) async fn retry_quarantined(
-    ctx: &Ctx,
-    kind: &'static Stream,
-    stats: &Stats,
-    report: &mut StreamReport,
-    wake: &Notify,
-) -> Result<(), Error> {
-    if kind.mode != Mode::Incremental {
+pub(super) async fn retry_quarantined(run: StreamRun<'_>, report: &mut StreamReport) -> Result<(), Error> {
+    let StreamRun { ctx, stream, .. } = run;
+    if stream.mode != Mode::Incremental {
         return Ok(());
     }
-    let name = kind.name;
+    let name = stream.name;
     let store = Arc::clone(&ctx.store);
     let ids = blocking(move || store.quarantined_ids(name)).await?;
     for id in ids {
-        let fetched = match fetch_by_id(ctx, kind, stats, &id).await {
+        let fetched = match fetch_by_id(run, &id).await {
             // One item the API will not give back (400, too large, unreadable) stays in
             // quarantine: it must not stop the stream's walk, run after run.
             Err(Error::Api { cause, .. }) if quarantine_can_wait(&cause) => {
@@ -44,11 +46,11 @@ pub(super) async fn retry_quarantined(
             // Stays in quarantine, where an operator sees it.
             ById::Unaddressable => continue,
         };
-        let (items, bad) = read_page(kind, std::slice::from_ref(&raw));
+        let (items, bad) = read_page(stream, std::slice::from_ref(&raw));
         if !items.is_empty() {
             tracing::info!(item = %crate::http::printable(&id, 200), "a quarantined item reads now; stored");
         }
-        let (rows, stage) = rows_or_staged(ctx, kind, items);
+        let (rows, stage) = rows_or_staged(ctx, stream, items);
         let commit = Commit {
             stream: name,
             rows,
@@ -57,7 +59,7 @@ pub(super) async fn retry_quarantined(
             ..Commit::default()
         };
         commit_page(ctx, commit, report).await?;
-        wake.notify_one();
+        run.wake.notify_one();
     }
     Ok(())
 }
@@ -72,12 +74,13 @@ pub(super) fn quarantine_can_wait(cause: &api::Error) -> bool {
 }
 
 /// One item by id, a failure the stream's.
-async fn fetch_by_id(ctx: &Ctx, kind: &'static Stream, stats: &Stats, id: &str) -> Result<ById, Error> {
-    ctx.api
-        .by_id(stats, kind.path, id)
+async fn fetch_by_id(run: StreamRun<'_>, id: &str) -> Result<ById, Error> {
+    run.ctx
+        .api
+        .by_id(run.stats, run.stream.path, id)
         .await
         .map_err(|cause| Error::Api {
-            stream: kind.name,
+            stream: run.stream.name,
             cause,
         })
 }
@@ -87,13 +90,9 @@ async fn fetch_by_id(ctx: &Ctx, kind: &'static Stream, stats: &Stats, id: &str) 
 /// item the API still has is stored again (it was only missed); a row with no id to ask about
 /// (a legacy consent) counts one more miss and is removed at two consecutive misses.
 /// Returns how many candidates had no id to ask about (counted as missed once more).
-pub(super) async fn confirm_removals(
-    ctx: &Ctx,
-    kind: &'static Stream,
-    stats: &Stats,
-    report: &mut StreamReport,
-) -> Result<usize, Error> {
-    let name = kind.name;
+pub(super) async fn confirm_removals(run: StreamRun<'_>, report: &mut StreamReport) -> Result<usize, Error> {
+    let StreamRun { ctx, stream, .. } = run;
+    let name = stream.name;
     let store = Arc::clone(&ctx.store);
     let candidates = blocking(move || store.removal_candidates(name)).await?;
     if candidates.is_empty() {
@@ -107,9 +106,9 @@ pub(super) async fn confirm_removals(
             missed.push(key);
             continue;
         };
-        match fetch_by_id(ctx, kind, stats, &id).await? {
+        match fetch_by_id(run, &id).await? {
             ById::Found(raw) => {
-                let (items, _) = read_page(kind, std::slice::from_ref(&raw));
+                let (items, _) = read_page(stream, std::slice::from_ref(&raw));
                 still_listed.extend(items.into_iter().map(|i| i.row));
             }
             ById::Gone => confirmed.push(key),

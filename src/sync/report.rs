@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::Failure;
+use super::error::Failure;
 use crate::api::Stats;
 use crate::counts::Counts;
 use crate::streams::Stream;
@@ -104,11 +104,11 @@ pub struct StreamProgress {
 impl Progress {
     /// Lists the run's streams, in config order, so the display does not depend on which
     /// task starts first.
-    pub(super) fn register(&self, kinds: &[&'static Stream]) {
+    pub(super) fn register(&self, enabled: &[&'static Stream]) {
         let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-        streams.extend(kinds.iter().map(|k| (k.name, StreamProgress::default())));
+        streams.extend(enabled.iter().map(|s| (s.name, StreamProgress::default())));
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
-        stats.extend(kinds.iter().map(|k| (k.name, std::sync::Arc::default())));
+        stats.extend(enabled.iter().map(|s| (s.name, std::sync::Arc::default())));
     }
 
     /// The request counters of `stream` (registered or not).

@@ -1,7 +1,50 @@
 //! A run: the lock, the streams side by side under one pace, the progress lines, the ceiling
 //! on its length, and what it leaves behind (the run row, the checkpoint, the snapshot).
 
-use super::*;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+
+use super::ctx::{Ctx, blocking};
+use super::error::Error;
+use super::progress;
+use super::report::{Progress, RunReport, RunStatus, StreamReport};
+use super::stream::run_stream;
+use crate::api::{self, ApiClient, Stats};
+use crate::config::Config;
+use crate::shutdown::Stop;
+use crate::store::{self, Store};
+use crate::streams::Stream;
+
+/// A refresh token nobody rotated for 25 days dies at 30: say so while there is time to act.
+fn warn_if_aging(api: &ApiClient) {
+    let now = Utc::now();
+    if let Some(info) = api.tokens().refresh_token_info()
+        && info.is_aging(now)
+    {
+        tracing::warn!(
+            issued_at = %info.issued_at,
+            age_days = info.age_days(now),
+            expires_at = %info.expires_at(),
+            "the stored refresh token was issued more than 25 days ago and the server has not rotated it; it stops working at expires_at: re-run `understory-sync connect` before then"
+        );
+    }
+}
+
+/// The enabled per-parent streams of each enabled parent.
+fn children_by_parent(
+    streams: &[&'static Stream],
+) -> std::collections::HashMap<&'static str, Vec<&'static Stream>> {
+    let mut by_parent: std::collections::HashMap<&'static str, Vec<&'static Stream>> =
+        std::collections::HashMap::new();
+    for &s in streams {
+        if let Some(parent) = s.parent() {
+            by_parent.entry(parent.name).or_default().push(s);
+        }
+    }
+    by_parent
+}
 
 /// Runs one sync of every enabled stream, concurrently, and records it in `sync_runs`.
 pub async fn run(config: &Config, stop: Stop) -> Result<RunReport, Error> {
@@ -81,7 +124,7 @@ async fn settle_deferred_indexes(
     children: &std::collections::HashMap<&'static str, Vec<&'static Stream>>,
 ) -> Result<(), Error> {
     let s = Arc::clone(store);
-    let enabled: Vec<&'static str> = config.streams.iter().map(|k| k.name).collect();
+    let enabled: Vec<&'static str> = config.streams.iter().map(|s| s.name).collect();
     let parents: Vec<&'static str> = children.keys().copied().collect();
     blocking(move || {
         for (table, _) in s.deferred_indexes()? {
@@ -128,9 +171,9 @@ async fn run_streams(
     ctx.progress.register(&config.streams);
     let ticker = tokio::spawn(progress::report(Arc::clone(ctx), run_id));
     let mut tasks = tokio::task::JoinSet::new();
-    for kind in lists.iter().copied() {
+    for stream in lists.iter().copied() {
         let ctx = Arc::clone(ctx);
-        tasks.spawn(async move { run_stream(&ctx, kind).await });
+        tasks.spawn(async move { run_stream(&ctx, stream).await });
     }
     let mut streams: Vec<StreamReport> = Vec::new();
     while let Some(joined) = tasks.join_next().await {

@@ -1,37 +1,58 @@
 //! One list stream and, through its fan-out, its per-parent streams.
 
-use super::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use tokio::sync::Notify;
+
+use super::ctx::{Ctx, StreamRun};
+use super::error::{Error, Failure};
+use super::fan_out::{FanOutReport, backfill, fan_out};
+use super::first_load::{defer_indexes_for_first_load, restore_indexes_unless_loading};
+use super::pages::walk_list;
+use super::removals::retry_quarantined;
+use super::report::StreamReport;
+use crate::streams::Stream;
 
 /// One list stream and, through its fan-out, its per-parent streams: their reports, the
 /// list's first.
-#[tracing::instrument(name = "stream", skip_all, fields(stream = kind.name))]
-pub(super) async fn run_stream(ctx: &Ctx, kind: &'static Stream) -> Vec<StreamReport> {
+#[tracing::instrument(name = "stream", skip_all, fields(stream = stream.name))]
+pub(super) async fn run_stream(ctx: &Ctx, stream: &'static Stream) -> Vec<StreamReport> {
     let started = Instant::now();
-    let stats = ctx.progress.stats(kind.name);
+    let stats = ctx.progress.stats(stream.name);
     let stats = stats.as_ref();
     let mut report = StreamReport {
-        stream: kind.name,
+        stream: stream.name,
         ..StreamReport::default()
     };
     let walk_done = AtomicBool::new(false);
     let wake = Notify::new();
-    let children = ctx.children(kind);
+    let run = StreamRun {
+        ctx,
+        stream,
+        stats,
+        wake: &wake,
+    };
+    let children = ctx.children(stream);
     let mut fan = FanOutReport::new(children);
-    let deferred = defer_indexes_for_first_load(ctx, kind).await;
+    let deferred = defer_indexes_for_first_load(ctx, stream).await;
     let walking = async {
-        let mut result = backfill(ctx, kind, children).await;
+        let mut result = backfill(ctx, stream, children).await;
         if result.is_ok() {
-            result = retry_quarantined(ctx, kind, stats, &mut report, &wake).await;
+            result = retry_quarantined(run, &mut report).await;
         }
         if result.is_ok() {
-            result = walk(ctx, kind, stats, &mut report, &wake).await;
+            result = walk_list(run, &mut report).await;
         }
         walk_done.store(true, Ordering::Release);
         wake.notify_one();
         result
     };
     let (walked, fanned) = if !children.is_empty() {
-        tokio::join!(walking, fan_out(ctx, kind, children, &walk_done, &wake, &mut fan))
+        tokio::join!(
+            walking,
+            fan_out(ctx, stream, children, &walk_done, &wake, &mut fan)
+        )
     } else {
         (walking.await, Ok(()))
     };
@@ -41,10 +62,10 @@ pub(super) async fn run_stream(ctx: &Ctx, kind: &'static Stream) -> Vec<StreamRe
     let result = walked.and(fanned);
     let result = match (result, deferred) {
         (r, false) => r,
-        (r, true) => restore_indexes_unless_loading(ctx, kind, r).await,
+        (r, true) => restore_indexes_unless_loading(ctx, stream, r).await,
     };
     let failed = result.is_err();
-    for name in std::iter::once(kind.name).chain(children.iter().map(|c| c.name)) {
+    for name in std::iter::once(stream.name).chain(children.iter().map(|c| c.name)) {
         ctx.progress.update(name, |p| {
             p.done = true;
             p.failed = failed;

@@ -1,6 +1,6 @@
 //! One stream's list walk as a state machine: which page to ask for next, what to commit with
 //! each page, and what follows a completed pass. It does no I/O, so each transition has a name
-//! and a unit test; `super::walk` only fetches, commits and logs what this decides.
+//! and a unit test; `super::pages` only fetches, commits and logs what this decides.
 //!
 //! Terms (see `store::checkpoint`): a *pass* is one walk of the list; its *candidate* is the
 //! high-water mark it adopts on completion; the *floor* is the high-water mark minus the

@@ -1,0 +1,60 @@
+//! What a run's stream tasks share, and the way they call the store off the async threads.
+
+use std::sync::Arc;
+
+use super::error::Error;
+use super::report::Progress;
+use tokio::sync::Notify;
+
+use crate::api::{ApiClient, Stats};
+use crate::config::Config;
+use crate::shutdown::Stop;
+use crate::store::{self, Store};
+use crate::streams::Stream;
+
+/// What every stream task shares.
+pub(super) struct Ctx {
+    pub api: ApiClient,
+    pub store: Arc<Store>,
+    /// Every commit goes through it (see `store::Writer`).
+    pub writer: store::Writer,
+    pub config: Config,
+    pub stop: Stop,
+    pub progress: Arc<Progress>,
+    /// Each parent stream's enabled per-parent streams, worked out once per run.
+    pub children: std::collections::HashMap<&'static str, Vec<&'static Stream>>,
+}
+
+impl Ctx {
+    /// The enabled per-parent streams of `parent`: fetched by its fan-out for each new or
+    /// changed item. With none, its pages are written directly; with some, they are staged.
+    pub(super) fn children(&self, parent: &'static Stream) -> &[&'static Stream] {
+        self.children.get(parent.name).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// One list stream's part of a run: what its walk, its quarantine retries and its removal
+/// checks share. Its report, the one thing they change, is passed beside it.
+#[derive(Clone, Copy)]
+pub(super) struct StreamRun<'a> {
+    pub ctx: &'a Ctx,
+    pub stream: &'static Stream,
+    /// The stream's request counters.
+    pub stats: &'a Stats,
+    /// Told when a page has landed: the fan-out looks for staged parents then.
+    pub wake: &'a Notify,
+}
+
+/// Runs a store call on a blocking thread: SQLite's calls block, and the walk, the fan-out and
+/// the progress ticker share the async threads.
+pub(super) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, store::Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Task {
+            what: "a database task",
+            detail: e.to_string(),
+        })?
+        .map_err(Error::Store)
+}
