@@ -11,7 +11,7 @@ use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::Error;
+use super::error::Error;
 use super::retry::{Retry, classify};
 use super::types::ApiErrorBody;
 use crate::auth::{AccessToken, TokenSource};

@@ -9,8 +9,9 @@ use std::collections::HashSet;
 
 use serde_json::value::RawValue;
 
+use super::client::{ApiClient, Stats};
+use super::error::Error;
 use super::types::Page;
-use super::{ApiClient, Error, Stats, item_path};
 use crate::pace::Lane;
 use crate::time::{Timestamp, iso};
 
@@ -94,6 +95,28 @@ impl Followed {
 fn fingerprint(cursor: &str) -> u64 {
     use std::hash::{BuildHasher as _, BuildHasherDefault};
     BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(cursor)
+}
+
+/// The path of one item of the list at `list` (`v1/orders/{id}`), or of one of its per-item
+/// lists (`v1/orders/{id}/line-items`). The id is the API's data, not ours: it is
+/// percent-encoded as one path segment, so `/`, `?`, `#`, `%` and spaces in it stay inside it
+/// and the bearer token goes to no other path. `None` for an id that no encoding keeps in its
+/// place: empty, `.` or `..` (a URL resolves those segments away).
+pub fn item_path(list: &str, id: &str, sub: Option<&str>) -> Option<String> {
+    if matches!(id, "" | "." | "..") {
+        return None;
+    }
+    let segment: String = id
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect();
+    Some(match sub {
+        Some(sub) => format!("{list}/{segment}/{sub}"),
+        None => format!("{list}/{segment}"),
+    })
 }
 
 /// What asking for one item by id found.
@@ -220,5 +243,35 @@ mod tests {
         assert!(f.contains("b"));
         f.clear();
         assert!(!f.contains("a"));
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_one_escaped_segment_wherever_it_points() {
+        assert_eq!(
+            item_path("v1/orders", "../../x?y=1#", Some("line-items")).as_deref(),
+            Some("v1/orders/..%2F..%2Fx%3Fy%3D1%23/line-items")
+        );
+        assert_eq!(
+            item_path("v1/events", "a b%c", None).as_deref(),
+            Some("v1/events/a%20b%25c")
+        );
+        assert_eq!(
+            item_path("v1/events", "ok-ID_1.2~", None).as_deref(),
+            Some("v1/events/ok-ID_1.2~")
+        );
+        for bad in ["", ".", ".."] {
+            assert_eq!(item_path("v1/events", bad, None), None, "{bad:?}");
+        }
+        // What the URL becomes: the escapes survive joining onto the base.
+        let base = url::Url::parse("https://api.understory.io/").unwrap();
+        let url = base
+            .join(&item_path("v1/orders", "../x", Some("refunds")).unwrap())
+            .unwrap();
+        assert_eq!(url.path(), "/v1/orders/..%2Fx/refunds");
     }
 }

@@ -1,6 +1,6 @@
 //! Which failures are worth another try, and after how long. Pure, so it is table-tested.
 
-use super::Error;
+use super::error::Error;
 use crate::auth;
 
 /// What to do after a failed request.

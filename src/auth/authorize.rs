@@ -10,8 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::Error;
 use super::endpoint::{Endpoint, Issued};
+use super::error::Error;
 
 /// The scope without which no refresh token is issued (seed 003: "required for third-party
 /// integrations").

@@ -3,8 +3,8 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::Error;
 use super::endpoint::{Endpoint, Issued};
+use super::error::Error;
 
 /// An internal integration key and what it asks for.
 pub struct ClientCredentials {

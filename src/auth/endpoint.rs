@@ -11,7 +11,9 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
-use super::{AccessToken, Error, form, hint};
+use super::error::{Error, hint};
+use super::form;
+use super::token::AccessToken;
 use crate::http::printable;
 use crate::pace::{Lane, Pace};
 

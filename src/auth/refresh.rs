@@ -14,8 +14,8 @@ use std::sync::Mutex;
 use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::Error;
 use super::endpoint::{Endpoint, Issued};
+use super::error::Error;
 use super::token_vault::{Info, Key, KeyFrom, Vault};
 
 /// The test hook for crash trials: `UNDERSTORY_SYNC_TEST_CRASH_AT=refresh-received` aborts the

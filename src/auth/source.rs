@@ -7,9 +7,12 @@ use tokio::sync::Mutex;
 
 use super::client_credentials::ClientCredentials;
 use super::endpoint::{Endpoint, Issued};
+use super::error::Error;
 use super::refresh::Refresher;
+use super::token::AccessToken;
+use super::token_vault;
 use super::token_vault::Info;
-use super::{AccessToken, Error};
+use crate::config::{AuthConfig, AuthMethod};
 
 /// How access tokens are obtained (`auth.method`).
 pub enum Grant {
@@ -101,4 +104,37 @@ impl TokenSource {
             *cached = None;
         }
     }
+}
+
+/// The token source `auth` describes; `scopes` are those the enabled streams need.
+pub fn source(
+    auth: &AuthConfig,
+    http: reqwest::Client,
+    pace: crate::pace::Pace,
+    scopes: &[&str],
+    max_body: usize,
+) -> TokenSource {
+    let endpoint = Endpoint {
+        http,
+        pace,
+        url: auth.token_url.clone(),
+        max_body,
+    };
+    let grant = match &auth.method {
+        AuthMethod::ClientCredentials => Grant::ClientCredentials(ClientCredentials {
+            client_id: auth.client_id.clone(),
+            secret: auth.client_secret.clone(),
+            audience: auth.audience.clone(),
+            scopes: scopes.join(" "),
+        }),
+        // The scopes were fixed by the customer's consent; a refresh cannot widen them.
+        AuthMethod::AuthorizationCode(tp) => Grant::Refresh(Refresher::new(
+            auth.client_id.clone(),
+            auth.client_secret.clone(),
+            token_vault::Vault::new(tp.token_file.clone()),
+            tp.token_key.clone(),
+            token_vault::KeyFrom::of(tp.key_is_credential),
+        )),
+    };
+    TokenSource::new(endpoint, grant, auth.renew_before)
 }

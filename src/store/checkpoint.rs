@@ -7,8 +7,8 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::{iso, statements};
-use crate::time::Timestamp;
+use super::statements;
+use crate::time::{Timestamp, iso};
 
 /// The kind of walk a pass is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

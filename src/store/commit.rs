@@ -3,23 +3,14 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
+use super::checkpoint::{self, Checkpoint};
+use super::database::Store;
+use super::error::Error;
 use super::quarantine::counts_misses;
-use super::upsert::{unchanged, upsert};
-use super::{Checkpoint, Error, Record, Store, checkpoint, iso, statements};
+use super::statements;
+use super::upsert::{Row, unchanged, upsert};
 use crate::counts::Counts;
-use crate::time::Timestamp;
-
-/// One item as it will be stored.
-#[derive(Debug)]
-pub struct Row {
-    /// The table, named as in the schema and as its statements file.
-    pub table: &'static str,
-    /// Its columns, as the stream typed them (see `bind`); binds `lookup`, `insert` and `update`.
-    pub record: Box<dyn Record>,
-    pub raw_json: String,
-    /// The item's key in `quarantine` and `staging` (its id, or a consent's key).
-    pub item_key: String,
-}
+use crate::time::{Timestamp, iso};
 
 /// How to remove a parent's listed items that the API no longer lists.
 #[derive(Debug, Clone)]

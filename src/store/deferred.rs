@@ -3,9 +3,11 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
+use super::database::Store;
+use super::error::Error;
 use super::open::CACHE_KIB;
-use super::{Error, Store, iso, statements};
-use crate::time::Timestamp;
+use super::statements;
+use crate::time::{Timestamp, iso};
 
 /// The page cache while deferred indexes are built: SQLite's sorter sizes its in-memory runs by
 /// it, and a build's sort is sequential, so a small cache costs little time and keeps memory flat.

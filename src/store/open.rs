@@ -9,7 +9,8 @@ use include_dir::{Dir, include_dir};
 use rusqlite::{Connection, ErrorCode};
 use rusqlite_migration::Migrations;
 
-use super::{Error, ours};
+use super::error::Error;
+use super::ours;
 
 static MIGRATIONS_DIR: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/sql/migrations");
 

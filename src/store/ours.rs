@@ -12,7 +12,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::Error;
+use super::error::Error;
 
 /// The header's `application_id` of our databases: the bytes "UnSy" (migration 15).
 pub const APPLICATION_ID: u32 = u32::from_be_bytes(*b"UnSy");

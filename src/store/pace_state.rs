@@ -2,8 +2,10 @@
 
 use rusqlite::OptionalExtension;
 
-use super::{Error, Store, iso, statements};
-use crate::time::Timestamp;
+use super::database::Store;
+use super::error::Error;
+use super::statements;
+use crate::time::{Timestamp, iso};
 
 impl Store {
     /// The pace the last run ended with, if any run saved one.

@@ -1,6 +1,8 @@
 //! `quarantine`, items the job could not read, and the rows a complete scan missed.
 
-use super::{Error, Store, statements};
+use super::database::Store;
+use super::error::Error;
+use super::statements;
 
 /// Whether `table` counts the complete scans that missed a row it cannot ask about by id
 /// (legacy consents): such a row goes at two misses in a row.

@@ -3,9 +3,11 @@
 use rusqlite::TransactionBehavior;
 use rusqlite::types::Value;
 
-use super::{Error, Store, iso, statements};
+use super::database::Store;
+use super::error::Error;
+use super::statements;
 use crate::counts::Counts;
-use crate::time::Timestamp;
+use crate::time::{Timestamp, iso};
 
 /// Named SQL parameters, e.g. `(":id", Value::Text(..))`, for the store's own tables.
 pub type Params = Vec<(&'static str, Value)>;

@@ -12,7 +12,9 @@
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
-use super::{Error, Store, statements};
+use super::database::Store;
+use super::error::Error;
+use super::statements;
 
 impl Store {
     /// Publishes a snapshot of the database at `to`, readable as `mode` says.

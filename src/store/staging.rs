@@ -2,8 +2,11 @@
 
 use rusqlite::TransactionBehavior;
 
-use super::{Checkpoint, Error, Store, checkpoint, iso, statements};
-use crate::time::Timestamp;
+use super::checkpoint::{self, Checkpoint};
+use super::database::Store;
+use super::error::Error;
+use super::statements;
+use crate::time::{Timestamp, iso};
 
 impl Store {
     /// Up to `limit` staged parents of `stream`, oldest first, leaving out those in `busy`.

@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use super::deferred::deferred_tables;
+use super::error::Error;
 use super::open::{classify, open_read_only};
-use super::{Error, statements};
+use super::statements;
 use crate::counts::Counts;
 
 /// A stream's checkpoint as `status` shows it.

@@ -3,9 +3,21 @@
 
 use rusqlite::Connection;
 
-use super::commit::Row;
-use super::{bind, statements};
+use super::bind::{self, Record};
+use super::statements;
 use crate::counts::Counts;
+
+/// One item as it will be stored.
+#[derive(Debug)]
+pub struct Row {
+    /// The table, named as in the schema and as its statements file.
+    pub table: &'static str,
+    /// Its columns, as the stream typed them (see `bind`); binds `lookup`, `insert` and `update`.
+    pub record: Box<dyn Record>,
+    pub raw_json: String,
+    /// The item's key in `quarantine` and `staging` (its id, or a consent's key).
+    pub item_key: String,
+}
 
 /// The stored copy of `row`, if any: its `raw_json` and whether it is live (for staging, which
 /// must know before it writes).

@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Commit, Committed, Error, Store};
+use super::commit::{Commit, Committed};
+use super::database::Store;
+use super::error::Error;
 
 /// Rows (and sub-resource rows) written in one transaction at most: bounds a transaction's size
 /// (and what a kill can cost to fetch again). Large groups are what make random-keyed indexes

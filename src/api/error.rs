@@ -1,0 +1,101 @@
+//! Why a request did not produce a usable answer: each failure names the path it asked for.
+
+use std::time::Duration;
+
+/// A request that did not produce a usable answer. Every variant names the URL path (never the
+/// query's token or any header) so that the operator can tell which call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 400, 403, 404 and other 4xx: the request itself is wrong, retrying cannot help.
+    #[error("GET {path} was refused with HTTP {status} {code}: {message}{}", hint(*status))]
+    Refused {
+        path: String,
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// 401 even with a freshly fetched token.
+    #[error(
+        "GET {path} was refused with HTTP 401 even with a new token: check the key is still active in Backoffice"
+    )]
+    Unauthorized { path: String },
+    /// 429: over Understory's rate limit.
+    #[error("GET {path} was rate limited (HTTP 429)")]
+    RateLimited {
+        path: String,
+        retry_after: Option<Duration>,
+    },
+    /// 5xx.
+    #[error("GET {path} failed with HTTP {status}")]
+    Server { path: String, status: u16 },
+    /// Connect failure, timeout, reset, or a body cut short.
+    #[error("GET {path} failed: {detail}")]
+    Network { path: String, detail: String },
+    /// The body is larger than `api.max_response_bytes`, decoded: not retried, since the same
+    /// request gets the same answer.
+    #[error(
+        "GET {path} answered with more than {cap} bytes (api.max_response_bytes, decoded); a documented page is far smaller, so the API or a proxy sent something else (raise the limit only if that answer is expected)"
+    )]
+    TooLarge { path: String, cap: usize },
+    /// The body is not the JSON the endpoint documents (garbled, or truncated by a proxy).
+    #[error("GET {path} returned a malformed body: {detail}")]
+    Malformed { path: String, detail: String },
+    #[error(transparent)]
+    Auth(#[from] crate::auth::Error),
+    /// Retries are exhausted for this request or for the whole run.
+    #[error("{last} (gave up after {attempts} attempts{})", if *budget { "; the run's retry budget is spent" } else { "" })]
+    GaveUp {
+        last: Box<Error>,
+        attempts: u32,
+        budget: bool,
+    },
+    /// An item whose id no URL can address (empty, `.` or `..`): nothing was asked.
+    #[error("an item of {list} has an id no URL can address (empty, `.` or `..`); nothing was asked for it")]
+    Unaddressable { list: String },
+    /// A list handed back a `next` cursor it had already handed out.
+    #[error(
+        "GET {path} handed back a `next` cursor already followed; stopped instead of asking for ever (nothing of the list was stored)"
+    )]
+    Looping { path: String },
+    /// One item's per-item list ran past `paging::MAX_LIST_ITEMS`.
+    #[error(
+        "GET {path} ran past {max} items; stopped instead of holding the list whole (nothing of it was stored)"
+    )]
+    ListTooLong { path: String, max: usize },
+    /// The run is stopping (SIGTERM/SIGINT); no new request was sent.
+    #[error("stopped before GET {path}")]
+    Stopped { path: String },
+}
+
+fn hint(status: u16) -> &'static str {
+    match status {
+        403 => " (the key lacks this endpoint's scope: grant it in Backoffice or disable the stream)",
+        404 => " (check api.base_url)",
+        _ => "",
+    }
+}
+
+impl Error {
+    /// The error that ended the retries, looking through `GaveUp`.
+    pub fn root(&self) -> &Error {
+        match self {
+            Self::GaveUp { last, .. } => last.root(),
+            other => other,
+        }
+    }
+
+    /// True when the server refused a cursor we sent: the pass restarts without it.
+    pub fn is_bad_request(&self) -> bool {
+        matches!(self.root(), Self::Refused { status: 400, .. })
+    }
+
+    /// True when nothing was asked because no URL addresses the item.
+    pub fn is_unaddressable(&self) -> bool {
+        matches!(self.root(), Self::Unaddressable { .. })
+    }
+
+    /// True when the API no longer has what was asked for (404).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self.root(), Self::Refused { status: 404, .. })
+    }
+}

@@ -1,0 +1,77 @@
+//! The database handle every room works through: one connection, serialised.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::checkpoint::{self, Checkpoint};
+use super::error::Error;
+use super::open::{classify, open};
+use super::statements;
+use crate::time::{Timestamp, iso};
+
+/// The database, shared by all streams; writes are serialised through the one connection.
+pub struct Store {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+    /// Whether `quarantine` may hold rows: when it cannot, committing a row skips releasing it.
+    pub(super) quarantine_in_use: std::sync::atomic::AtomicBool,
+    /// The `sync_runs` id of the run in progress (0: none), whose counts every commit updates.
+    pub(super) run: std::sync::atomic::AtomicI64,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let conn = open(path)?;
+        let in_use = conn
+            .query_row(statements::get("quarantine", "count"), [], |r| r.get::<_, i64>(0))
+            .map_err(|e| classify(path, e))?
+            > 0;
+        Ok(Self {
+            path: path.to_owned(),
+            conn: Mutex::new(conn),
+            quarantine_in_use: std::sync::atomic::AtomicBool::new(in_use),
+            run: std::sync::atomic::AtomicI64::new(0),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Copies what the WAL holds into the database as far as readers allow (a passive
+    /// checkpoint: it waits for no one and blocks no one). At the end of a run, so the file
+    /// analysts open is whole and the next run's WAL starts from the beginning.
+    pub fn checkpoint(&self) -> Result<(), Error> {
+        self.with(|c| c.query_row(statements::get("sqlite_schema", "checkpoint"), [], |_| Ok(())))
+    }
+
+    pub(super) fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, Error> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut conn).map_err(|e| classify(&self.path, e))
+    }
+
+    pub fn load_checkpoint(&self, stream: &str) -> Result<Checkpoint, Error> {
+        self.with(|c| checkpoint::load(c, stream))
+    }
+
+    /// Saves a checkpoint on its own (a pass restarted, a bootstrap's starting mark).
+    pub fn save_checkpoint(
+        &self,
+        stream: &str,
+        checkpoint: &Checkpoint,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let now = iso(now);
+        self.with(|c| checkpoint::save(c, stream, checkpoint, &now))
+    }
+
+    /// Proves the database can be written, without changing it.
+    pub fn check_writable(&self) -> Result<(), Error> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.rollback()
+        })
+    }
+}
