@@ -844,3 +844,124 @@ async fn an_event_with_an_id_no_url_can_address_costs_no_second_scan_once_it_is_
         "the unaddressable event stays: nothing can confirm it gone"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_in_listed_items_never_reach_the_file_and_a_vanished_subscription_is_removed() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // A webhook list that carries signing secrets it should not (plainly, nested under another
+    // secret name, behind a `\u` escape, and in an item that cannot be read), then, on the
+    // second run, no longer lists `wh-1`, which its by-id route then answers 404 for.
+    let second = Arc::new(AtomicBool::new(false));
+    let listing = Arc::clone(&second);
+    let page = |all: bool| {
+        let first = r#"{"id":"wh-1","url":"https://example.test/hook","state":"active","event_types":["v1.booking.created"],"secret":"SECRET-PLAIN-1","metadata":{"deep":{"client_secret":"SECRET-NESTED-2"}}}"#;
+        let escaped = r#"{"id":"wh-2","url":"https://example.test/two","s\u0065cret":"SECRET-ESCAPED-3"}"#;
+        let unreadable = r#"{"url":"https://example.test/no-id","password":"SECRET-UNREADABLE-4"}"#;
+        let items = if all {
+            format!("{first},{escaped},{unreadable}")
+        } else {
+            format!("{escaped},{unreadable}")
+        };
+        format!(r#"{{"items":[{items}]}}"#)
+    };
+    let app = token_endpoint()
+        .route(
+            "/v1/webhook-subscriptions",
+            get(move || {
+                let body = page(!listing.load(Ordering::Relaxed));
+                async move { ([("content-type", "application/json")], body) }
+            }),
+        )
+        .route(
+            "/v1/webhook-subscriptions/{id}",
+            get(
+                |axum::extract::Path(id): axum::extract::Path<String>| async move {
+                    if id == "wh-1" {
+                        (
+                            StatusCode::NOT_FOUND,
+                            Json(json!({"code": "NOT_FOUND", "message": "no such subscription"})),
+                        )
+                    } else {
+                        (
+                            StatusCode::OK,
+                            Json(json!({"id": id, "url": "https://example.test/two"})),
+                        )
+                    }
+                },
+            ),
+        );
+    let base = serve(app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = stub_config(dir.path(), &base);
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "bookings = true",
+        "bookings = false\nwebhook_subscriptions = true",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let db = dir.path().join("stub.sqlite");
+    let leaked = || -> Vec<String> {
+        let mut bytes = Vec::new();
+        for suffix in ["", "-wal"] {
+            let mut name = db.clone().into_os_string();
+            name.push(suffix);
+            bytes.extend(std::fs::read(&name).unwrap_or_default());
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        (1..=4)
+            .filter_map(|n| {
+                let tag = ["PLAIN-1", "NESTED-2", "ESCAPED-3", "UNREADABLE-4"][n - 1];
+                text.contains(&format!("SECRET-{tag}")).then(|| tag.to_owned())
+            })
+            .collect()
+    };
+
+    let out = sync_cmd(&cfg, "secret").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        leaked(),
+        Vec::<String>::new(),
+        "a secret reached the database file"
+    );
+    let c = open(&db);
+    let (url, raw): (String, String) = c
+        .query_row(
+            "SELECT url, raw_json FROM webhook_subscriptions WHERE id = 'wh-1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(url, "https://example.test/hook", "the rest of the item is kept");
+    assert!(raw.contains(r#""secret":"[redacted]""#), "{raw}");
+    let quarantined: i64 = c
+        .query_row(
+            "SELECT count(*) FROM quarantine WHERE stream = 'webhook_subscriptions'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(quarantined, 1, "the item without an id waits in quarantine");
+    drop(c);
+
+    second.store(true, Ordering::Relaxed);
+    let out = sync_cmd(&cfg, "secret").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let c = open(&db);
+    let removed: Vec<(String, bool)> = c
+        .prepare("SELECT id, removed_at IS NOT NULL FROM webhook_subscriptions ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        removed,
+        [("wh-1".to_owned(), true), ("wh-2".to_owned(), false)],
+        "the subscription the API no longer has (404) is marked removed, the listed one is not"
+    );
+    assert_eq!(
+        leaked(),
+        Vec::<String>::new(),
+        "a secret reached the database file"
+    );
+}
