@@ -4,7 +4,7 @@ use understory_sync::config::{self, Config};
 use understory_sync::shutdown;
 use understory_sync::store::Store;
 
-use super::Exit;
+use super::exit::Exit;
 
 /// `check`: each step prints one `ok:` line, or fails with one `error:` line and its exit code.
 pub async fn check(path: &std::path::Path) -> Result<Exit, (Exit, anyhow::Error)> {

@@ -25,7 +25,8 @@ use understory_sync::config::{self, AuthMethod, Config, ThirdParty};
 use understory_sync::pace::Pace;
 use understory_sync::shutdown;
 
-use super::{ConfigArg, Exit};
+use super::config_arg::ConfigArg;
+use super::exit::Exit;
 
 /// `connect`'s flags.
 #[derive(Debug, clap::Args)]

@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use understory_sync::config::{self, RawConfig};
 use understory_sync::sandbox::{Sandbox, SandboxConfig};
 
-use super::Exit;
+use super::exit::Exit;
 
 pub async fn demo(database: PathBuf, bookings: u32) -> Result<Exit, (Exit, anyhow::Error)> {
     let mut sandbox_cfg = SandboxConfig::default();

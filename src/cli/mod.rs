@@ -1,50 +1,24 @@
 //! The command line: its flags, the exit codes (all mapped here), and one module per command.
 
 mod check;
+mod config_arg;
 mod connect;
 mod demo;
+mod exit;
 mod run;
 mod sandbox;
 mod status;
 mod sync;
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 use crate::logging::LogFormat;
 use understory_sync::config::{self, Config};
-use understory_sync::sync::{Failure, RunReport, RunStatus};
 
-/// Exit codes, documented in the README: each names a class of problem an operator acts on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Exit {
-    Ok = 0,
-    /// A bug or an environment problem not covered below.
-    Internal = 1,
-    /// The config file, a key, or a flag is wrong.
-    Config = 2,
-    /// The token endpoint refused the key, or the API refused the token.
-    Auth = 3,
-    /// The API was unreachable or kept failing after retries, or sent unreadable data.
-    Api = 4,
-    /// Some streams synced, others failed.
-    Partial = 5,
-    /// Another instance holds the database's lock.
-    LockBusy = 6,
-    /// Stopped by SIGTERM/SIGINT; the next run resumes.
-    Interrupted = 7,
-    /// The database could not be written (disk full, permissions, corruption).
-    Database = 8,
-}
-
-impl From<Exit> for ExitCode {
-    fn from(e: Exit) -> Self {
-        ExitCode::from(e as u8)
-    }
-}
+pub use config_arg::ConfigArg;
+pub use exit::Exit;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -58,19 +32,6 @@ pub struct Cli {
     /// Log format on stderr; `auto` is text with colours on a terminal, plain otherwise.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
-}
-
-/// `--config FILE`, shared by every command that reads the job's config.
-#[derive(Debug, clap::Args)]
-pub struct ConfigArg {
-    /// The TOML config file (see config/understory-sync.toml).
-    #[arg(
-        long = "config",
-        short = 'c',
-        env = "UNDERSTORY_SYNC_CONFIG",
-        default_value = "config/understory-sync.toml"
-    )]
-    pub path: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,30 +104,4 @@ pub async fn run(cli: Cli) -> Result<Exit, (Exit, anyhow::Error)> {
 fn load(config: &ConfigArg) -> Result<Config, (Exit, anyhow::Error)> {
     config::load(&config.path, &config::Environment::from_process())
         .map_err(|e| (Exit::Config, anyhow::Error::new(e)))
-}
-
-/// The exit code of a failure that ended a run before it could finish.
-pub fn exit_for_failure(f: Failure) -> Exit {
-    match f {
-        Failure::Auth => Exit::Auth,
-        Failure::Store => Exit::Database,
-        Failure::Api => Exit::Api,
-        Failure::Stopped => Exit::Interrupted,
-        Failure::Internal => Exit::Internal,
-        Failure::LockBusy => Exit::LockBusy,
-    }
-}
-
-/// The exit code of a finished run.
-pub fn exit_for(report: &RunReport) -> Exit {
-    match report.status {
-        RunStatus::Succeeded => Exit::Ok,
-        RunStatus::Interrupted => Exit::Interrupted,
-        RunStatus::Partial => match report.failure() {
-            Some(Failure::Auth) => Exit::Auth,
-            Some(Failure::Store) => Exit::Database,
-            _ => Exit::Partial,
-        },
-        RunStatus::Failed => report.failure().map_or(Exit::Api, exit_for_failure),
-    }
 }

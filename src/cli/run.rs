@@ -3,7 +3,7 @@
 use understory_sync::config::Config;
 use understory_sync::shutdown;
 
-use super::Exit;
+use super::exit::Exit;
 
 /// `run`: the cron loop. A clean stop (SIGTERM/SIGINT) exits 0; the sync it interrupted is
 /// recorded as interrupted and the next run resumes it.

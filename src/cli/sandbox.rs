@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use understory_sync::sandbox::config::Consent;
 use understory_sync::sandbox::{Sandbox, SandboxConfig};
 
-use super::Exit;
+use super::exit::Exit;
 
 /// The `sandbox` command's flags; each overrides the config file's value.
 #[derive(Debug, clap::Args)]

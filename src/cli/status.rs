@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use understory_sync::auth::token_vault::{Info, Vault};
 use understory_sync::config;
 
-use super::Exit;
+use super::exit::Exit;
 
 /// `status`: reads the database only.
 pub fn status(

@@ -4,7 +4,7 @@ use understory_sync::config::Config;
 use understory_sync::shutdown;
 use understory_sync::sync::{self, RunReport};
 
-use super::{Exit, exit_for, exit_for_failure};
+use super::exit::{Exit, exit_for, exit_for_failure};
 
 /// One sync with SIGTERM/SIGINT handled (a stop finishes the page in flight).
 pub async fn once(cfg: &Config) -> Result<Exit, (Exit, anyhow::Error)> {

@@ -5,221 +5,31 @@
 //! `UNDERSTORY_SYNC__API__BASE_URL`. Credentials also come from `UNDERSTORY_CLIENT_ID`,
 //! `UNDERSTORY_CLIENT_SECRET`, `auth.client_secret_file`, or systemd's `$CREDENTIALS_DIRECTORY`.
 
-use std::collections::BTreeMap;
-use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-use secrecy::SecretString;
-use serde::Deserialize;
-use url::Url;
-
-use crate::streams::{self, Stream};
-
+mod error;
 mod paths;
 mod raw;
 mod read;
 mod secret;
 #[cfg(test)]
 mod tests;
+mod types;
 mod validate;
 
-pub use paths::{database_path, token_file_path};
-use paths::{directory_of, relative_to, token_file};
+pub use error::Error;
 pub use raw::{
     RawApi, RawAuth, RawConfig, RawMethod, RawMetrics, RawRetry, RawSnapshot, RawStreams, RawSync,
 };
-use read::{read_raw, readable_by_others};
-use secret::secret;
+pub use types::{
+    ApiConfig, AuthConfig, AuthMethod, CREDENTIAL_NAME, Config, DEFAULT_AUDIENCE, DEFAULT_AUTHORIZE_URL,
+    DEFAULT_BASE_URL, DEFAULT_TOKEN_URL, Environment, KEY_CREDENTIAL_NAME, RetryConfig, Snapshot, SyncConfig,
+    ThirdParty, is_loopback,
+};
 pub use validate::validate;
 
-/// Understory's production endpoints (`understory-api.md` §1, §3).
-pub const DEFAULT_BASE_URL: &str = "https://api.understory.io";
-pub const DEFAULT_TOKEN_URL: &str = "https://api.auth.understory.io/oauth2/token";
-pub const DEFAULT_AUDIENCE: &str = "https://api.understory.io";
-/// The authorization endpoint of third-party integrations (seed 003).
-pub const DEFAULT_AUTHORIZE_URL: &str = "https://api.auth.understory.io/oauth2/auth";
-/// The file name looked up in `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`).
-pub const CREDENTIAL_NAME: &str = "understory-client-secret";
-/// The credential that holds the key of the refresh-token file.
-pub const KEY_CREDENTIAL_NAME: &str = "understory-token-key";
-const ENV_PREFIX: &str = "UNDERSTORY_SYNC";
-/// The largest response body read, decoded: some fifty times the largest page the docs allow
-/// (100 items), so a real answer never comes near it and a hostile one cannot take the memory.
-const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
-/// A run's wall-clock ceiling by default: a first load of a large account takes hours at the
-/// API's pace; the oneshot units' `TimeoutStartSec=` is a little longer.
-const DEFAULT_MAX_RUN_SECS: u64 = 6 * 3600;
-/// The docs ask clients to back off "for at least one minute" after a 429 (§4).
-const MIN_RATE_LIMITED_WAIT_SECS: u64 = 60;
+use std::path::{Path, PathBuf};
 
-/// True for an API on this machine (the sandbox), where shorter 429 waits make tests practical.
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
-
-/// A configuration problem, naming what to fix.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("config: {0}")]
-    Load(String),
-    #[error("config key `{key}`: {message}")]
-    Invalid { key: &'static str, message: String },
-}
-
-fn invalid(key: &'static str, message: impl Into<String>) -> Error {
-    Error::Invalid {
-        key,
-        message: message.into(),
-    }
-}
-
-// ---- raw, as written -------------------------------------------------------------------
-
-/// The validated configuration the job runs with.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub database: PathBuf,
-    /// For `run`; validated at load so a bad expression fails before anything starts.
-    pub schedule: Option<cron::Schedule>,
-    pub auth: AuthConfig,
-    pub api: ApiConfig,
-    pub retry: RetryConfig,
-    pub sync: SyncConfig,
-    pub streams: Vec<&'static Stream>,
-    pub metrics_textfile: Option<PathBuf>,
-    pub snapshot: Option<Snapshot>,
-}
-
-/// `[snapshot]`: where a consistent, read-only copy of the database is published after each
-/// successful run (for analysts elsewhere, `datasette --immutable`, rsync), and its mode.
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    pub path: PathBuf,
-    pub mode: u32,
-}
-
-impl Config {
-    /// The OAuth scopes the enabled streams need, each once, in stream order.
-    pub fn scopes(&self) -> Vec<&'static str> {
-        let mut scopes: Vec<&'static str> = Vec::new();
-        for s in &self.streams {
-            if !scopes.contains(&s.scope) {
-                scopes.push(s.scope);
-            }
-        }
-        scopes
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct AuthConfig {
-    pub token_url: Url,
-    pub audience: String,
-    pub client_id: String,
-    pub client_secret: SecretString,
-    /// Renew this long before `expires_in` runs out (at most half the lifetime).
-    pub renew_before: Duration,
-    pub method: AuthMethod,
-}
-
-/// Which grant issues the access tokens.
-#[derive(Debug, Clone)]
-pub enum AuthMethod {
-    /// An internal integration key: `client_id` and secret are enough.
-    ClientCredentials,
-    /// A third-party app connected to one customer by `understory-sync connect`.
-    AuthorizationCode(Box<ThirdParty>),
-}
-
-/// Where a third-party connection is made and kept.
-#[derive(Debug, Clone)]
-pub struct ThirdParty {
-    pub authorize_url: Url,
-    /// A loopback address registered for the client: `connect` listens there for the redirect.
-    pub redirect_uri: Url,
-    /// The refresh token, encrypted (auth::token_vault).
-    pub token_file: PathBuf,
-    /// The key of `token_file`: `auth.token_key_file` or the systemd credential.
-    pub token_key: PathBuf,
-    /// True when the key is a systemd credential, which `connect` must not try to create.
-    pub key_is_credential: bool,
-    /// Send a PKCE challenge (RFC 7636) with the authorize request.
-    pub pkce: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct ApiConfig {
-    pub base_url: Url,
-    pub user_agent: String,
-    pub accept_language: String,
-    pub connect_timeout: Duration,
-    pub request_timeout: Duration,
-    /// The pace of a first run; later runs start at the pace the previous one learned.
-    pub requests_per_second: NonZeroU32,
-    /// The pace never grows beyond this, whatever the API tolerates.
-    pub max_requests_per_second: NonZeroU32,
-    pub burst: NonZeroU32,
-    /// Requests in flight at once: the start and the ceiling of the adaptive cap.
-    pub max_concurrent: usize,
-    pub page_size: u32,
-    /// A response body is read up to this many bytes, decoded, and refused past it.
-    pub max_response_bytes: usize,
-}
-
-#[derive(Debug, Clone)]
-pub struct RetryConfig {
-    /// Tries of one request, the first included.
-    pub max_attempts: u32,
-    pub initial_backoff: Duration,
-    pub max_backoff: Duration,
-    /// How long a 429 without `Retry-After` pauses every stream: the docs ask for at least a
-    /// minute (§4); shorter only for an API on loopback (the sandbox).
-    pub rate_limited_wait: Duration,
-    /// A `Retry-After` longer than this is capped to it, so a bad header cannot stall a run.
-    pub max_retry_after: Duration,
-    /// Retries allowed in one run over all requests, so a dead API ends the run.
-    pub run_budget: u32,
-}
-
-#[derive(Debug, Clone)]
-pub struct SyncConfig {
-    /// How far below the high-water mark an incremental pass keeps reading.
-    pub overlap: Duration,
-    /// A checkpointed cursor older than this is not used to resume (§1.1: "short-lived").
-    pub cursor_ttl: Duration,
-    /// How often a run without a terminal logs each stream's progress (`None`: never).
-    pub progress_interval: Option<Duration>,
-    /// A run stops itself after this long, as on SIGTERM (the next run resumes): a server
-    /// that keeps handing out new pages cannot hold it, or its timer, for ever.
-    pub max_run: Duration,
-}
-
-/// Where credentials may come from besides the file, injectable for tests.
-#[derive(Debug, Default, Clone)]
-pub struct Environment {
-    pub vars: Vec<(String, String)>,
-}
-
-impl Environment {
-    pub fn from_process() -> Self {
-        Self {
-            vars: std::env::vars().collect(),
-        }
-    }
-    fn get(&self, name: &str) -> Option<&str> {
-        self.vars
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
-    }
-}
+use paths::{relative_to, token_file};
+use read::{read_raw, readable_by_others};
 
 /// Reads `path` (TOML) with environment overrides and validates it.
 pub fn load(path: &Path, env: &Environment) -> Result<Config, Error> {
@@ -231,4 +41,18 @@ pub fn load(path: &Path, env: &Environment) -> Result<Config, Error> {
         );
     }
     validate(raw, env, path.parent())
+}
+
+/// Only the database path of the config at `path`: what `status` needs, without credentials.
+pub fn database_path(path: &Path, env: &Environment) -> Result<PathBuf, Error> {
+    Ok(relative_to(path.parent(), read_raw(path, env)?.database))
+}
+
+/// The refresh-token file of a third-party connection, if the config at `path` has one; read
+/// without credentials, for `status`.
+pub fn token_file_path(path: &Path, env: &Environment) -> Result<Option<PathBuf>, Error> {
+    let raw = read_raw(path, env)?;
+    let database = relative_to(path.parent(), raw.database.clone());
+    Ok((raw.auth.method == RawMethod::AuthorizationCode)
+        .then(|| token_file(&raw.auth, &database, path.parent())))
 }

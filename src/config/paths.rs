@@ -1,21 +1,9 @@
 //! Paths in the configuration: relative to the config file, and the files derived from the
 //! database's (the token file beside it).
 
-use super::*;
+use std::path::{Path, PathBuf};
 
-/// Only the database path of the config at `path`: what `status` needs, without credentials.
-pub fn database_path(path: &Path, env: &Environment) -> Result<PathBuf, Error> {
-    Ok(relative_to(path.parent(), read_raw(path, env)?.database))
-}
-
-/// The refresh-token file of a third-party connection, if the config at `path` has one; read
-/// without credentials, for `status`.
-pub fn token_file_path(path: &Path, env: &Environment) -> Result<Option<PathBuf>, Error> {
-    let raw = read_raw(path, env)?;
-    let database = relative_to(path.parent(), raw.database.clone());
-    Ok((raw.auth.method == RawMethod::AuthorizationCode)
-        .then(|| token_file(&raw.auth, &database, path.parent())))
-}
+use super::raw::*;
 
 /// `auth.token_file`, by default the database's path with `.refresh-token` added.
 pub(super) fn token_file(auth: &RawAuth, database: &Path, base: Option<&Path>) -> PathBuf {

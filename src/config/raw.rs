@@ -1,7 +1,14 @@
 //! The configuration as written: the TOML file's sections with their defaults, before any
 //! check. `validate` turns it into `Config`.
 
-use super::*;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::types::*;
+use crate::streams;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -1,7 +1,11 @@
 //! Reading the file and the environment into a `RawConfig`: one-line errors that name the
 //! key (and never repeat a value, which could be a secret), whole numbers where a count belongs.
 
-use super::*;
+use std::path::Path;
+
+use super::error::{Error, invalid};
+use super::raw::*;
+use super::types::*;
 
 /// The file's keys with the environment's `UNDERSTORY_SYNC__…` overrides on top; unknown keys
 /// and wrongly typed values fail here, naming the key.

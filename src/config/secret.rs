@@ -1,7 +1,15 @@
 //! The client secret: from the config, a file, the environment or a systemd credential, in
 //! that documented order; never echoed.
 
-use super::*;
+use std::path::Path;
+
+use secrecy::SecretString;
+
+use super::error::{Error, invalid};
+use super::paths::relative_to;
+use super::raw::*;
+use super::read::readable_by_others;
+use super::types::*;
 
 /// The client secret, from the first of: `UNDERSTORY_CLIENT_SECRET`, `auth.client_secret_file`,
 /// `$CREDENTIALS_DIRECTORY/understory-client-secret`, `auth.client_secret`.

@@ -1,5 +1,10 @@
 use secrecy::ExposeSecret;
 
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+
+use super::read::read_raw;
 use super::*;
 
 fn raw(secret: Option<&str>, file: Option<PathBuf>) -> RawConfig {

@@ -1,6 +1,17 @@
 //! From `RawConfig` to `Config`: one check per section, each error naming its key.
 
-use super::*;
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::time::Duration;
+
+use url::Url;
+
+use super::error::{Error, invalid};
+use super::paths::{directory_of, relative_to, token_file};
+use super::raw::*;
+use super::secret::secret;
+use super::types::*;
+use crate::streams::{self, Stream};
 
 /// Turns a raw configuration into typed values; relative paths resolve against `base`.
 pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Result<Config, Error> {

@@ -569,6 +569,12 @@ pub(crate) fn id_of(v: &Value) -> String {
     v["id"].as_str().unwrap_or_default().to_owned()
 }
 
+/// An item's key where only its `id` is required: none when it has no (non-empty) id, and so
+/// belongs in quarantine.
+pub(crate) fn id_key(v: &Value) -> Option<String> {
+    v["id"].as_str().filter(|id| !id.is_empty()).map(str::to_owned)
+}
+
 /// Parses a `from`/`to` value on creation time: RFC 3339 with an offset.
 pub fn parse_instant(raw: &str) -> Option<i64> {
     DateTime::parse_from_rfc3339(raw).ok().map(|t| t.timestamp())

@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 use super::read::Fields;
-use super::{At, Customer, Mode, Parsed, Stream};
+use super::columns::{Customer};
+use super::stream::{At, Mode, Parsed, Stream};
 use crate::store::Ts;
 
 pub static STREAM: Stream = Stream {

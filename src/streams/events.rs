@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::read::Fields;
-use super::{At, Mode, Parsed, Stream};
+use super::stream::{At, Mode, Parsed, Stream};
 use crate::store::Ts;
 
 pub static STREAM: Stream = Stream {

@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use super::read::Fields;
-use super::{At, Mode, Parsed, PerParent, Replace, Stream};
+use super::stream::{At, Mode, Parsed, PerParent, Replace, Stream};
 
 pub static STREAM: Stream = Stream {
     name: "information_request_answers",

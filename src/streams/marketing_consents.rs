@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::read::Fields;
-use super::{At, Mode, Parsed, Stream};
+use super::stream::{At, Mode, Parsed, Stream};
 
 pub static STREAM: Stream = Stream {
     name: "marketing_consents",

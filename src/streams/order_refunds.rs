@@ -3,7 +3,8 @@
 use serde::Serialize;
 
 use super::read::Fields;
-use super::{At, Mode, Money, Parsed, PerParent, Replace, Stream};
+use super::columns::{Money};
+use super::stream::{At, Mode, Parsed, PerParent, Replace, Stream};
 use crate::store::Ts;
 
 pub static STREAM: Stream = Stream {

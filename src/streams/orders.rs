@@ -5,7 +5,8 @@
 use serde::Serialize;
 
 use super::read::Fields;
-use super::{At, Customer, Mode, Money, Parsed, Stream};
+use super::columns::{Customer, Money};
+use super::stream::{At, Mode, Parsed, Stream};
 use crate::store::Ts;
 
 pub static STREAM: Stream = Stream {

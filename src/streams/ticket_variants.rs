@@ -6,7 +6,8 @@
 use serde::Serialize;
 
 use super::read::Fields;
-use super::{At, Mode, Money, Parsed, PerParent, Replace, Stream};
+use super::columns::{Money};
+use super::stream::{At, Mode, Parsed, PerParent, Replace, Stream};
 
 pub static STREAM: Stream = Stream {
     name: "ticket_variants",

@@ -156,14 +156,12 @@ async fn fan_out_batch(
     for p in pending {
         let committed = p.landed().await?;
         for &(table, c) in &committed.children {
-            ctx.progress.update(table, |p| {
-                p.pages += 1;
-                p.rows += c.rows();
-            });
+            ctx.progress
+                .update(table, |p| p.counts += Counts { pages: 1, ..c });
         }
         let counts = report.count(committed);
         ctx.progress.update(name, |p| {
-            p.rows += counts.rows();
+            p.counts += counts;
             p.fanned_out += 1;
         });
     }

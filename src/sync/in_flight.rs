@@ -5,6 +5,7 @@ use super::commit::count;
 use super::ctx::StreamRun;
 use super::error::Error;
 use super::report::StreamReport;
+use crate::counts::Counts;
 use crate::store;
 use crate::streams::Item;
 
@@ -81,8 +82,7 @@ impl InFlight {
             report.counts.pages += 1;
             report.pass_completed |= completes_pass;
             run.ctx.progress.update(run.stream.name, |p| {
-                p.pages += 1;
-                p.rows += counts.rows();
+                p.counts += Counts { pages: 1, ..counts };
             });
             tracing::debug!(
                 inserted = counts.inserted,

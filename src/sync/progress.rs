@@ -45,7 +45,7 @@ pub(super) async fn report(ctx: Arc<Ctx>, run_id: i64) {
 /// One line per stream not yet done.
 async fn log_lines(ctx: &Ctx) {
     let pace = ctx.api.pace().report();
-    for (stream, p, requests) in ctx.progress.snapshot() {
+    for (stream, p) in ctx.progress.snapshot() {
         if p.done {
             continue;
         }
@@ -56,9 +56,9 @@ async fn log_lines(ctx: &Ctx) {
             let done = p.fanned_out as f64 / (p.fanned_out + waiting).max(1) as f64;
             tracing::info!(
                 stream,
-                pages = p.pages,
-                rows = p.rows,
-                requests,
+                pages = p.counts.pages,
+                rows = p.counts.rows(),
+                requests = p.counts.requests,
                 pace_rps = round(pace.rate),
                 fanned_out = p.fanned_out,
                 waiting_for_fan_out = waiting,
@@ -68,9 +68,9 @@ async fn log_lines(ctx: &Ctx) {
         } else {
             tracing::info!(
                 stream,
-                pages = p.pages,
-                rows = p.rows,
-                requests,
+                pages = p.counts.pages,
+                rows = p.counts.rows(),
+                requests = p.counts.requests,
                 pace_rps = round(pace.rate),
                 "progress"
             );

@@ -93,8 +93,8 @@ pub struct Progress {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StreamProgress {
-    pub pages: u64,
-    pub rows: u64,
+    /// Pages and rows committed so far (requests are added by `snapshot`).
+    pub counts: Counts,
     /// Parents the fan-out has written with their per-parent lists.
     pub fanned_out: u64,
     pub done: bool,
@@ -132,11 +132,14 @@ impl Progress {
     }
 
     /// Each stream's counters and requests so far, in config order.
-    pub fn snapshot(&self) -> Vec<(&'static str, StreamProgress, u64)> {
+    pub fn snapshot(&self) -> Vec<(&'static str, StreamProgress)> {
         let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner()).clone();
         streams
             .into_iter()
-            .map(|(name, p)| (name, p, self.stats(name).counts().requests))
+            .map(|(name, mut p)| {
+                p.counts += self.stats(name).counts();
+                (name, p)
+            })
             .collect()
     }
 
@@ -159,7 +162,7 @@ impl Progress {
                 } else {
                     ""
                 };
-                format!("{name} {} pages {} rows{state}", p.pages, p.rows)
+                format!("{name} {} pages {} rows{state}", p.counts.pages, p.counts.rows())
             })
             .collect::<Vec<_>>()
             .join(" · ")

@@ -12,19 +12,18 @@
 //! field bound, are errors naming both sides (so a typo fails the first test that writes a row,
 //! rather than silently storing NULL). Lookups bind leniently: only the key fields they use.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt;
 
-use chrono::SecondsFormat;
 use rusqlite::Statement;
 use serde::Serialize;
 use serde::ser;
 
 use crate::time::Timestamp;
 
+mod binder;
 mod serialize;
 
+use binder::{BindError, Binder, INDEXES};
 use serialize::Fields;
 
 /// A row a stream produced: anything serialisable as a struct of columns.
@@ -44,107 +43,7 @@ pub struct Ts(pub Timestamp);
 
 impl Serialize for Ts {
     fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0.to_rfc3339_opts(SecondsFormat::Millis, true))
-    }
-}
-
-/// Why a row could not be bound: a field without a parameter, a parameter without a field, or a
-/// value of a shape a column cannot hold.
-#[derive(Debug)]
-pub struct BindError(pub String);
-
-impl fmt::Display for BindError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BindError {}
-
-impl ser::Error for BindError {
-    fn custom<T: fmt::Display>(msg: T) -> Self {
-        Self(msg.to_string())
-    }
-}
-
-impl From<BindError> for rusqlite::Error {
-    fn from(e: BindError) -> Self {
-        rusqlite::Error::ToSqlConversionFailure(Box::new(e))
-    }
-}
-
-/// Per statement text (by address: statements are `&'static`, embedded at compile time, so an
-/// address names one text for the life of the process): each field's parameter index, in the
-/// order the row type serialises its fields, which is fixed. A field is recognised by the
-/// address of its name (the derive's literal), so binding a row costs no hashing or string
-/// comparison per field; anything unexpected falls back to looking the name up.
-type Slots = Vec<(usize, usize, Option<usize>)>;
-
-thread_local! {
-    static INDEXES: RefCell<HashMap<usize, Slots>> = RefCell::new(HashMap::new());
-}
-
-/// Binds one row to one prepared statement.
-pub struct Binder<'s, 'c> {
-    stmt: &'s mut Statement<'c>,
-    /// Every field must land on a parameter (writes) or may be skipped (lookups).
-    strict: bool,
-    bound: Vec<bool>,
-    slots: Slots,
-    /// The next field's position in `slots`.
-    next: usize,
-}
-
-impl<'s, 'c> Binder<'s, 'c> {
-    fn index(
-        &mut self,
-        prefix: Option<&'static str>,
-        field: &'static str,
-    ) -> Result<Option<usize>, BindError> {
-        let key = (prefix.map_or(0, |p| p.as_ptr() as usize), field.as_ptr() as usize);
-        let slot = self.next;
-        self.next += 1;
-        let index = match self.slots.get(slot) {
-            Some(&(p, f, i)) if (p, f) == key => i,
-            _ => {
-                let name = match prefix {
-                    Some(p) => format!(":{p}_{field}"),
-                    None => format!(":{field}"),
-                };
-                let i = self
-                    .stmt
-                    .parameter_index(&name)
-                    .map_err(|e| BindError(e.to_string()))?;
-                let entry = (key.0, key.1, i);
-                match self.slots.get_mut(slot) {
-                    Some(s) => *s = entry,
-                    None => self.slots.push(entry),
-                }
-                i
-            }
-        };
-        if index.is_none() && self.strict {
-            return Err(BindError(format!(
-                "the row's field `{}{field}` has no parameter in the statement",
-                prefix.map(|p| format!("{p}_")).unwrap_or_default()
-            )));
-        }
-        Ok(index)
-    }
-
-    fn put<T: rusqlite::ToSql + ?Sized>(
-        &mut self,
-        prefix: Option<&'static str>,
-        field: &'static str,
-        value: &T,
-    ) -> Result<(), BindError> {
-        if let Some(i) = self.index(prefix, field)? {
-            self.stmt
-                .raw_bind_parameter(i, value)
-                .map_err(|e| BindError(e.to_string()))?;
-            self.bound[i] = true;
-        }
-        Ok(())
+        s.serialize_str(&crate::time::iso(self.0))
     }
 }
 

@@ -4,7 +4,7 @@
 
 use serde::ser::{self, Impossible, Serialize};
 
-use super::{BindError, Binder};
+use super::binder::{BindError, Binder};
 
 /// The struct level: each field binds, or (a nested struct) binds its own fields prefixed.
 pub(super) struct Fields<'a, 's, 'c> {
