@@ -1,9 +1,10 @@
 //! The one counter type of a run: what a commit wrote, what a stream did, what a run did.
 //!
 //! The store fills the row counts of each commit, the sync adds its pages and requests, and
-//! every total is a sum of these (`+=`, `Sum`): the log line, the run's row in `sync_runs`,
-//! the live progress and the metrics file all read the same fields, so a counter added here
-//! reaches them all or fails to compile where it is rendered by hand.
+//! every total is a sum of these (`+=`, `Sum`, which name every field, so a new counter cannot
+//! be left out of a sum). The log line, the run's row in `sync_runs`, the live progress and the
+//! metrics file each show the fields they name; the run row's `rate_limited` is the pace's,
+//! which also counts the token endpoint's 429s.
 
 use serde::Serialize;
 
@@ -16,7 +17,8 @@ pub struct Counts {
     pub updated: u64,
     /// Rows listed again with no change (not rewritten).
     pub unchanged: u64,
-    /// Rows marked `removed_at` (confirmed gone).
+    /// Rows marked `removed_at` (confirmed gone), and per-parent rows deleted because the
+    /// parent's new list no longer holds them.
     pub removed: u64,
     /// Items put in quarantine for the first time.
     pub quarantined: u64,

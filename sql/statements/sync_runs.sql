@@ -6,7 +6,7 @@ UPDATE sync_runs SET status = 'abandoned', ended_at = COALESCE(ended_at, :now)
 WHERE status = 'running';
 
 -- name: start
-INSERT INTO sync_runs (started_at, status) VALUES (:now, 'running');
+INSERT INTO sync_runs (started_at, status, rows_removed) VALUES (:now, 'running', 0);
 
 -- name: committed
 -- A group of commits landed: added to the running run's counts in the same transaction.
@@ -48,3 +48,12 @@ SELECT MAX(ended_at) FROM sync_runs WHERE status = 'succeeded';
 SELECT id, started_at, ended_at, status, rows_inserted, rows_updated, rows_unchanged,
        rows_removed, requests, retries, rate_limited, error, pace_rps, paused_ms
 FROM sync_runs ORDER BY id DESC LIMIT :limit;
+
+-- name: recent_before_17
+-- `recent` for a file `status` finds at an older schema (it never migrates): no `rows_removed`.
+SELECT id, started_at, ended_at, status, rows_inserted, rows_updated, rows_unchanged,
+       NULL, requests, retries, rate_limited, error, pace_rps, paused_ms
+FROM sync_runs ORDER BY id DESC LIMIT :limit;
+
+-- name: has_rows_removed
+SELECT count(*) FROM pragma_table_info('sync_runs') WHERE name = 'rows_removed';

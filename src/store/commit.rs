@@ -138,7 +138,7 @@ impl Store {
             // The running run's row counts what landed, in the same transaction: `status`
             // shows it live, and a run killed mid-way leaves exactly what it committed.
             let run = self.run.load(std::sync::atomic::Ordering::Relaxed);
-            if run != 0 && group != Counts::default() {
+            if run != 0 && group.changes() != Counts::default().changes() {
                 tx.prepare_cached(statements::get("sync_runs", "committed"))?
                     .execute(rusqlite::named_params! {
                         ":id": run,

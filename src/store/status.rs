@@ -68,10 +68,19 @@ fn run_columns<S: serde::Serializer>(c: &Counts, s: S) -> Result<S::Ok, S::Error
 }
 
 fn recent_runs(conn: &rusqlite::Connection, limit: i64) -> rusqlite::Result<Vec<RunRow>> {
-    let mut stmt = conn.prepare(statements::get("sync_runs", "recent"))?;
+    // A file an older version wrote, not migrated since (`status` never migrates), has no
+    // `rows_removed`.
+    let current = conn.query_row(statements::get("sync_runs", "has_rows_removed"), [], |r| {
+        r.get::<_, i64>(0)
+    })? > 0;
+    let mut stmt = conn.prepare(if current {
+        statements::get("sync_runs", "recent")
+    } else {
+        statements::get("sync_runs", "recent_before_17")
+    })?;
     stmt.query_map(&[(":limit", &limit)], |r| {
         // A count is never negative; `rows_removed` is NULL in the rows of runs before
-        // schema 17.
+        // schema 17, and in a file still at an older schema.
         let n = |i| r.get::<_, Option<i64>>(i).map(|v| v.unwrap_or(0).max(0) as u64);
         Ok(RunRow {
             id: r.get(0)?,

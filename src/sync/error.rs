@@ -43,7 +43,10 @@ pub enum Error {
     Staged { stream: &'static str, detail: String },
     /// The run is stopping (SIGTERM/SIGINT): `stream` (or, before any stream started, the
     /// run) asks for nothing more.
-    #[error("{}stopped; the next run resumes from the checkpoints", stream.map(|s| format!("{s}: ")).unwrap_or_default())]
+    #[error(
+        "{}asked to stop before its next request; the next run resumes from the checkpoint",
+        stream.map_or_else(|| "the run was ".to_owned(), |s| format!("{s}: "))
+    )]
     Stopped { stream: Option<&'static str> },
     #[error(transparent)]
     Lock(#[from] crate::lock::Error),

@@ -110,7 +110,7 @@ fn reports(
         child.duration_ms = reports[0].duration_ms;
         child.pass_completed = reports[0].pass_completed;
         // Its lists were fetched by the parent's fan-out: when that failed, so did it. The
-        // error line is the parent's alone.
+        // error is said once, in the parent's report (naming the list that failed, if one did).
         child.failure = reports[0].failure;
         reports.push(child);
     }

@@ -965,3 +965,107 @@ async fn secrets_in_listed_items_never_reach_the_file_and_a_vanished_subscriptio
         "a secret reached the database file"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_per_parent_list_that_hands_back_a_cursor_twice_is_stopped() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // Pages a, b, then `next` = a again: following it would ask for ever.
+    let pages = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&pages);
+    let app = token_endpoint()
+        .route(
+            "/v1/experiences",
+            get(|| async { Json(json!({"items": [{"id": "x-1"}]})) }),
+        )
+        .route(
+            "/v1/experiences/{id}/ticket-variants",
+            get(
+                move |q: axum::extract::Query<std::collections::HashMap<String, String>>| {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                    let next = match q.get("cursor").map(String::as_str) {
+                        None => "a",
+                        Some("a") => "b",
+                        _ => "a",
+                    };
+                    async move { Json(json!({"items": [{"id": format!("v-{next}")}], "next": next})) }
+                },
+            ),
+        );
+    let base = serve(app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = stub_config(dir.path(), &base);
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "bookings = true",
+        "bookings = false\nexperiences = true\nticket_variants = true",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let out = sync_cmd(&cfg, "secret").output().unwrap();
+    let (err, line) = fails_with_one_line(&out, 4);
+    assert!(
+        line.contains("ticket_variants: GET v1/experiences/x-1/ticket-variants handed back a `next` cursor already followed"),
+        "{err}"
+    );
+    assert_eq!(
+        pages.load(Ordering::Relaxed),
+        3,
+        "a, b, and the page that handed back a"
+    );
+    let variants: i64 = open(&dir.path().join("stub.sqlite"))
+        .query_row("SELECT count(*) FROM ticket_variants", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(variants, 0, "nothing of the looping list was stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_whose_lists_answer_404_is_dropped_and_the_rest_are_stored() {
+    // `x-1` vanished between the listing and its fan-out; `.` is an id no URL can address.
+    let app = token_endpoint()
+        .route(
+            "/v1/experiences",
+            get(|| async { Json(json!({"items": [{"id": "x-1"}, {"id": "x-2"}, {"id": "."}]})) }),
+        )
+        .route(
+            "/v1/experiences/{id}/ticket-variants",
+            get(
+                |axum::extract::Path(id): axum::extract::Path<String>| async move {
+                    if id == "x-1" {
+                        (
+                            StatusCode::NOT_FOUND,
+                            Json(json!({"code": "NOT_FOUND", "message": "gone"})),
+                        )
+                    } else {
+                        (
+                            StatusCode::OK,
+                            Json(json!({"items": [{"id": format!("v-{id}")}]})),
+                        )
+                    }
+                },
+            ),
+        );
+    let base = serve(app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = stub_config(dir.path(), &base);
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "bookings = true",
+        "bookings = false\nexperiences = true\nticket_variants = true",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let out = sync_cmd(&cfg, "secret").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let c = open(&dir.path().join("stub.sqlite"));
+    let ids = |sql: &str| -> Vec<String> {
+        c.prepare(sql)
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(ids("SELECT id FROM experiences ORDER BY id"), ["x-2"]);
+    assert_eq!(ids("SELECT id FROM ticket_variants"), ["v-x-2"]);
+    assert!(
+        ids("SELECT item_key FROM staging").is_empty(),
+        "nothing waits in staging"
+    );
+}

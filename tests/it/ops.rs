@@ -273,6 +273,21 @@ async fn status_json_and_the_metrics_textfile_after_runs() {
         st["runs"][0]["rows_inserted"], 0,
         "the second run changed nothing"
     );
+    // Every counter of the run row, under its `sync_runs` column's name.
+    for key in [
+        "rows_updated",
+        "rows_unchanged",
+        "rows_removed",
+        "requests",
+        "retries",
+        "rate_limited",
+    ] {
+        assert!(st["runs"][0][key].is_u64(), "{key}: {}", st["runs"][0]);
+    }
+    assert!(
+        st["runs"][1]["rows_inserted"].as_u64().unwrap() > 0,
+        "the first run stored rows"
+    );
     let bookings = st["streams"]
         .as_array()
         .unwrap()
@@ -630,4 +645,43 @@ async fn a_full_disk_is_one_clear_error_with_exit_8_and_loses_nothing() {
     // With space again, the next run converges.
     sync_ok(&cfg);
     assert_converged(&db, &sb);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reads_a_file_an_older_version_left_at_the_previous_schema() {
+    // `status` never migrates: right after an upgrade, before the next sync, the file is still
+    // at the previous schema, whose `sync_runs` has no `rows_removed`.
+    let sb = start(small()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb, "");
+    sync_ok(&cfg);
+    let db = dir.path().join("sync.sqlite");
+    let c = open(&db);
+    let latest: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    c.execute_batch("ALTER TABLE sync_runs DROP COLUMN rows_removed")
+        .unwrap();
+    c.pragma_update(None, "user_version", latest - 1).unwrap();
+    drop(c);
+    let out = Command::new(BIN)
+        .args(["status", "--json", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(st["runs"][0]["status"], "succeeded");
+    assert!(st["runs"][0]["rows_inserted"].as_u64().unwrap() > 0);
+    assert_eq!(
+        st["runs"][0]["rows_removed"], 0,
+        "unknown before the upgrade: shown as none"
+    );
+    let version: i64 = open(&db)
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, latest - 1, "status changed nothing");
 }
