@@ -44,6 +44,16 @@ mod tests {
     #[test]
     fn classification_table() {
         let p = || "/v1/bookings".to_owned();
+        let refused = |status: u16, code: &str| Error::Refused {
+            path: p(),
+            status,
+            code: code.into(),
+            message: String::new(),
+        };
+        let rate_limited = |retry_after| Error::RateLimited {
+            path: p(),
+            retry_after,
+        };
         let cases = [
             (
                 Error::Server {
@@ -66,48 +76,12 @@ mod tests {
                 },
                 Retry::Backoff,
             ),
-            (
-                Error::RateLimited {
-                    path: p(),
-                    retry_after: None,
-                },
-                Retry::Paced,
-            ),
-            (
-                Error::RateLimited {
-                    path: p(),
-                    retry_after: Some(Duration::from_secs(3)),
-                },
-                Retry::Paced,
-            ),
+            (rate_limited(None), Retry::Paced),
+            (rate_limited(Some(Duration::from_secs(3))), Retry::Paced),
             (Error::Auth(auth::Error::RateLimited), Retry::Paced),
-            (
-                Error::Refused {
-                    path: p(),
-                    status: 400,
-                    code: "BAD_REQUEST".into(),
-                    message: String::new(),
-                },
-                Retry::Never,
-            ),
-            (
-                Error::Refused {
-                    path: p(),
-                    status: 403,
-                    code: "UNAUTHORIZED".into(),
-                    message: String::new(),
-                },
-                Retry::Never,
-            ),
-            (
-                Error::Refused {
-                    path: p(),
-                    status: 404,
-                    code: "NOT_FOUND".into(),
-                    message: String::new(),
-                },
-                Retry::Never,
-            ),
+            (refused(400, "BAD_REQUEST"), Retry::Never),
+            (refused(403, "UNAUTHORIZED"), Retry::Never),
+            (refused(404, "NOT_FOUND"), Retry::Never),
             (Error::Unauthorized { path: p() }, Retry::Never),
             (
                 Error::Auth(auth::Error::Unreachable("down".into())),
@@ -121,6 +95,12 @@ mod tests {
                 }),
                 Retry::Never,
             ),
+            // The same request would get the same answer, or none was sent.
+            (Error::TooLarge { path: p(), cap: 1 }, Retry::Never),
+            (Error::Unaddressable { list: p() }, Retry::Never),
+            (Error::Looping { path: p() }, Retry::Never),
+            (Error::ListTooLong { path: p(), max: 1 }, Retry::Never),
+            (Error::Stopped { path: p() }, Retry::Never),
         ];
         for (error, expected) in cases {
             assert_eq!(classify(&error), expected, "{error}");

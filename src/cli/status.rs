@@ -4,8 +4,12 @@ use std::path::PathBuf;
 
 use understory_sync::auth::token_vault::{Info, Vault};
 use understory_sync::config;
+use understory_sync::store::Status;
 
 use super::exit::Exit;
+
+/// A third-party connection's token file and what it holds (None: nothing stored yet).
+type Connection = Option<(PathBuf, Option<Info>)>;
 
 /// `status`: reads the database only.
 pub fn status(
@@ -14,76 +18,100 @@ pub fn status(
     json: bool,
 ) -> Result<Exit, (Exit, anyhow::Error)> {
     let env = config::Environment::from_process();
-    let db = match database {
-        Some(db) => db,
-        // Bare `status` where no config is: say how to name the database, rather than how to
-        // write a config (which a reader of someone else's database does not need).
-        None if matches!(understory_sync::access::exists(config), Ok(false)) => {
-            return Err((
-                Exit::Config,
-                anyhow::anyhow!(
-                    "no config at {}: name the job's config with --config FILE, or the database with --database FILE",
-                    config.display()
-                ),
-            ));
-        }
-        None => config::database_path(config, &env).map_err(|e| (Exit::Config, e.into()))?,
-    };
+    let db = database_of(config, database, &env)?;
     let st = understory_sync::store::status(&db, 10, &understory_sync::streams::tables())
         .map_err(|e| (Exit::Database, e.into()))?;
-    // A third-party connection's token file, read without its key: only its metadata is clear.
+    let connection = connection_of(config, &env)?;
+    if json {
+        print_json(&st, &connection)?;
+    } else {
+        print_text(&st, &connection);
+    }
+    Ok(Exit::Ok)
+}
+
+/// The database `--database` names, or the config's.
+fn database_of(
+    config: &std::path::Path,
+    database: Option<PathBuf>,
+    env: &config::Environment,
+) -> Result<PathBuf, (Exit, anyhow::Error)> {
+    match database {
+        Some(db) => Ok(db),
+        // Bare `status` where no config is: say how to name the database, rather than how to
+        // write a config (which a reader of someone else's database does not need).
+        None if matches!(understory_sync::access::exists(config), Ok(false)) => Err((
+            Exit::Config,
+            anyhow::anyhow!(
+                "no config at {}: name the job's config with --config FILE, or the database with --database FILE",
+                config.display()
+            ),
+        )),
+        None => config::database_path(config, env).map_err(|e| (Exit::Config, e.into())),
+    }
+}
+
+/// A third-party connection's token file, read without its key: only its metadata is clear.
+fn connection_of(
+    config: &std::path::Path,
+    env: &config::Environment,
+) -> Result<Connection, (Exit, anyhow::Error)> {
     let token_file = if matches!(understory_sync::access::exists(config), Ok(true)) {
-        config::token_file_path(config, &env).map_err(|e| (Exit::Config, e.into()))?
+        config::token_file_path(config, env).map_err(|e| (Exit::Config, e.into()))?
     } else {
         None
     };
-    // The token file and what it holds (None: nothing stored yet).
-    let connection: Option<(PathBuf, Option<Info>)> = match token_file {
+    match token_file {
         Some(path) => {
             let info = Vault::new(path.clone())
                 .info()
                 .map_err(|e| (Exit::Auth, e.into()))?;
-            Some((path, info))
+            Ok(Some((path, info)))
         }
-        None => None,
-    };
-    if json {
-        let mut v = serde_json::to_value(&st).map_err(|e| (Exit::Internal, e.into()))?;
-        if let Some((path, info)) = &connection {
-            v["refresh_token"] = serde_json::json!({
-                "token_file": path,
-                "stored": info.is_some(),
-                "issued_at": info.as_ref().map(|i| i.issued_at),
-                "connected_at": info.as_ref().map(|i| i.connected_at),
-                "expires_at": info.as_ref().map(|i| i.expires_at()),
-                "expiring": info.as_ref().map(|i| i.is_aging(chrono::Utc::now())),
-            });
-        }
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&v).map_err(|e| (Exit::Internal, e.into()))?
-        );
-        return Ok(Exit::Ok);
+        None => Ok(None),
     }
+}
+
+fn print_json(st: &Status, connection: &Connection) -> Result<(), (Exit, anyhow::Error)> {
+    let mut v = serde_json::to_value(st).map_err(|e| (Exit::Internal, e.into()))?;
+    if let Some((path, info)) = connection {
+        v["refresh_token"] = serde_json::json!({
+            "token_file": path,
+            "stored": info.is_some(),
+            "issued_at": info.as_ref().map(|i| i.issued_at),
+            "connected_at": info.as_ref().map(|i| i.connected_at),
+            "expires_at": info.as_ref().map(|i| i.expires_at()),
+            "expiring": info.as_ref().map(|i| i.is_aging(chrono::Utc::now())),
+        });
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&v).map_err(|e| (Exit::Internal, e.into()))?
+    );
+    Ok(())
+}
+
+fn print_text(st: &Status, connection: &Connection) {
     println!("database {}", st.database.display());
-    if let Some((path, info)) = &connection {
+    if let Some((path, info)) = connection {
         println!("connection: {}", describe_connection(path, info.as_ref()));
     }
     println!("recent runs:");
     for r in &st.runs {
+        let c = &r.counts;
         println!(
             "  #{:<5} {} → {}  {:<11} +{} ~{} ={} -{}  requests {} retries {} 429s {} paused {}s pace {}{}",
             r.id,
             r.started_at,
             r.ended_at.as_deref().unwrap_or("…"),
             r.status,
-            r.counts.inserted,
-            r.counts.updated,
-            r.counts.unchanged,
-            r.counts.removed,
-            r.counts.requests,
-            r.counts.retries,
-            r.counts.rate_limited,
+            c.inserted,
+            c.updated,
+            c.unchanged,
+            c.removed,
+            c.requests,
+            c.retries,
+            c.rate_limited,
             r.paused_ms / 1000,
             r.pace_rps.map_or_else(|| "-".to_owned(), |p| format!("{p:.1}/s")),
             r.error
@@ -92,6 +120,28 @@ pub fn status(
                 .unwrap_or_default()
         );
     }
+    print_streams(st);
+    println!("rows:");
+    for (t, n) in &st.rows {
+        println!("  {t:<20} {n:>10}");
+    }
+    for (table, n) in &st.deferred_indexes {
+        println!(
+            "indexes: {n} indexes of {table} are set aside until its first full load completes (queries on it are slower until then)"
+        );
+    }
+    if st.quarantine.is_empty() {
+        println!("quarantine: empty");
+    } else {
+        println!("quarantine (items that could not be read; see the quarantine table):");
+        for (t, n) in &st.quarantine {
+            println!("  {t:<20} {n:>10}");
+        }
+    }
+}
+
+/// Each stream's checkpoint, and the parents waiting for a fan-out.
+fn print_streams(st: &Status) {
     println!("streams:");
     let now = chrono::Utc::now();
     for s in &st.streams {
@@ -117,24 +167,6 @@ pub fn status(
             "  {stream:<20} {n} parents staged, waiting for the fan-out to fetch their per-parent lists"
         );
     }
-    println!("rows:");
-    for (t, n) in &st.rows {
-        println!("  {t:<20} {n:>10}");
-    }
-    for (table, n) in &st.deferred_indexes {
-        println!(
-            "indexes: {n} indexes of {table} are set aside until its first full load completes (queries on it are slower until then)"
-        );
-    }
-    if st.quarantine.is_empty() {
-        println!("quarantine: empty");
-    } else {
-        println!("quarantine (items that could not be read; see the quarantine table):");
-        for (t, n) in &st.quarantine {
-            println!("  {t:<20} {n:>10}");
-        }
-    }
-    Ok(Exit::Ok)
 }
 
 /// One line on a third-party connection's refresh token: when issued, when it expires.
