@@ -142,7 +142,7 @@ impl ApiClient {
                 crate::mend::mend(&body)
                     .and_then(|mended| serde_json::from_slice::<T>(&mended).ok())
                     .ok_or_else(|| Error::Malformed {
-                        path: path.to_owned(),
+                        path: shown(path),
                         detail: printable(&e.to_string(), MESSAGE_CHARS),
                     })
             })
@@ -190,7 +190,7 @@ impl ApiClient {
         })
         .notify(|e, delay| {
             stats.retries.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(path, error = %e, retry_in_ms = delay.as_millis() as u64, "request failed, retrying");
+            tracing::warn!(path = %shown(path), error = %e, retry_in_ms = delay.as_millis() as u64, "request failed, retrying");
         })
         .await;
         result.map_err(|e| {
@@ -218,14 +218,12 @@ impl ApiClient {
             .base
             .join(path.trim_start_matches('/'))
             .map_err(|e| Error::Refused {
-                path: path.to_owned(),
+                path: shown(path),
                 status: 0,
                 code: "BAD_PATH".into(),
                 message: e.to_string(),
             })?;
-        let stopped = || Error::Stopped {
-            path: path.to_owned(),
-        };
+        let stopped = || Error::Stopped { path: shown(path) };
         let mut renewed = false;
         loop {
             if self.stop.is_stopped() {
@@ -254,7 +252,7 @@ impl ApiClient {
             }
             drop(permit);
             if status == StatusCode::UNAUTHORIZED && !renewed {
-                tracing::info!(path, "access token refused (401); fetching a new one");
+                tracing::info!(path = %shown(path), "access token refused (401); fetching a new one");
                 self.tokens.invalidate(&token).await;
                 renewed = true;
                 continue;
@@ -281,7 +279,7 @@ impl ApiClient {
         authorization.set_sensitive(true);
         stats.requests.fetch_add(1, Ordering::Relaxed);
         let network = |e: reqwest::Error| Error::Network {
-            path: path.to_owned(),
+            path: shown(path),
             detail: describe(&e),
         };
         let resp = self
@@ -296,7 +294,7 @@ impl ApiClient {
         let retry_after = retry_after(resp.headers());
         let body = read_capped(resp, self.max_body).await.map_err(|e| match e {
             BodyError::TooLarge { cap } => Error::TooLarge {
-                path: path.to_owned(),
+                path: shown(path),
                 cap,
             },
             BodyError::Read(e) => network(e),
@@ -313,7 +311,7 @@ fn answer(
     retry_after: Option<Duration>,
     body: Bytes,
 ) -> Result<Bytes, Error> {
-    let path = path.to_owned();
+    let path = shown(path);
     Err(match status {
         s if s.is_success() => return Ok(body),
         StatusCode::UNAUTHORIZED => Error::Unauthorized { path },
@@ -338,4 +336,9 @@ fn answer(
             }
         }
     })
+}
+
+/// A path as an error names it: the ids in it are the API's text, so at most a line of it.
+fn shown(path: &str) -> String {
+    printable(path, 300)
 }

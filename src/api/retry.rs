@@ -101,6 +101,17 @@ mod tests {
             (Error::Looping { path: p() }, Retry::Never),
             (Error::ListTooLong { path: p(), max: 1 }, Retry::Never),
             (Error::Stopped { path: p() }, Retry::Never),
+            (
+                Error::GaveUp {
+                    last: Box::new(Error::Server {
+                        path: p(),
+                        status: 503,
+                    }),
+                    attempts: 6,
+                    budget: false,
+                },
+                Retry::Never,
+            ),
         ];
         for (error, expected) in cases {
             assert_eq!(classify(&error), expected, "{error}");

@@ -1,4 +1,4 @@
-//! The command line: its flags, the exit codes (all mapped here), and one module per command.
+//! The command line: its flags, and one module per command; exit codes in `exit`.
 
 mod check;
 mod config_arg;

@@ -424,7 +424,8 @@ impl World {
     }
 
     /// With variants on, about one item in [`BROKEN_ONE_IN`] lacks a field the job needs; which
-    /// ones depends on the row and its version, so a later change can mend it.
+    /// ones depends on the row and the `version` passed, so a later change can mend it (callers
+    /// that pass 0, for items that lack their id or key from birth, are never mended).
     pub(crate) fn broken(&self, kind: Kind, index: usize, version: u32) -> bool {
         self.data.variants
             && mix(self.seed ^ mix(((kind as u64) << 40) ^ ((index as u64) << 8) ^ u64::from(version)))

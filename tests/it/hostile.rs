@@ -851,15 +851,19 @@ async fn secrets_in_listed_items_never_reach_the_file_and_a_vanished_subscriptio
     use std::sync::atomic::{AtomicBool, Ordering};
     // A webhook list that carries signing secrets it should not (plainly, nested under another
     // secret name, behind a `\u` escape, and in an item that cannot be read), then, on the
-    // second run, no longer lists `wh-1`, which its by-id route then answers 404 for.
+    // second run, no longer lists `wh-1`, which its by-id route answers 404 for, nor `wh-3`,
+    // which it still has (a traversal is not a snapshot): only the 404 removes.
     let second = Arc::new(AtomicBool::new(false));
     let listing = Arc::clone(&second);
+    let by_id = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let asked = Arc::clone(&by_id);
     let page = |all: bool| {
         let first = r#"{"id":"wh-1","url":"https://example.test/hook","state":"active","event_types":["v1.booking.created"],"secret":"SECRET-PLAIN-1","metadata":{"deep":{"client_secret":"SECRET-NESTED-2"}}}"#;
         let escaped = r#"{"id":"wh-2","url":"https://example.test/two","s\u0065cret":"SECRET-ESCAPED-3"}"#;
         let unreadable = r#"{"url":"https://example.test/no-id","password":"SECRET-UNREADABLE-4"}"#;
+        let missed = r#"{"id":"wh-3","url":"https://example.test/three"}"#;
         let items = if all {
-            format!("{first},{escaped},{unreadable}")
+            format!("{first},{escaped},{unreadable},{missed}")
         } else {
             format!("{escaped},{unreadable}")
         };
@@ -876,7 +880,8 @@ async fn secrets_in_listed_items_never_reach_the_file_and_a_vanished_subscriptio
         .route(
             "/v1/webhook-subscriptions/{id}",
             get(
-                |axum::extract::Path(id): axum::extract::Path<String>| async move {
+                move |axum::extract::Path(id): axum::extract::Path<String>| async move {
+                    asked.lock().unwrap().push(id.clone());
                     if id == "wh-1" {
                         (
                             StatusCode::NOT_FOUND,
@@ -956,8 +961,19 @@ async fn secrets_in_listed_items_never_reach_the_file_and_a_vanished_subscriptio
         .collect();
     assert_eq!(
         removed,
-        [("wh-1".to_owned(), true), ("wh-2".to_owned(), false)],
-        "the subscription the API no longer has (404) is marked removed, the listed one is not"
+        [
+            ("wh-1".to_owned(), true),
+            ("wh-2".to_owned(), false),
+            ("wh-3".to_owned(), false)
+        ],
+        "the subscription the API no longer has (404) is marked removed; one the list missed but the API still has is not"
+    );
+    let mut asked = by_id.lock().unwrap().clone();
+    asked.sort();
+    assert_eq!(
+        asked,
+        ["wh-1", "wh-3"],
+        "each unlisted subscription was asked about by id"
     );
     assert_eq!(
         leaked(),
