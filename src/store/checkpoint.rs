@@ -10,45 +10,15 @@ use rusqlite::{Connection, OptionalExtension};
 use super::statements;
 use crate::time::{Timestamp, iso};
 
-/// The kind of walk a pass is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PassKind {
-    /// First run: everything, `sort=+created_at`, resumable with `from`.
-    Bootstrap,
-    /// Later runs: `sort=-updated_at` down to the high-water mark minus the overlap.
-    Incremental,
-    /// Lists without timestamps (consents) or without filters: all of it, every run.
-    Scan,
-}
-
-impl PassKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Bootstrap => "bootstrap",
-            Self::Incremental => "incremental",
-            Self::Scan => "scan",
-        }
-    }
-    fn parse(s: &str) -> Option<Self> {
-        match s {
-            "bootstrap" => Some(Self::Bootstrap),
-            "incremental" => Some(Self::Incremental),
-            "scan" => Some(Self::Scan),
-            _ => None,
-        }
-    }
-}
-
-/// A pass under way.
+/// A pass under way as `sync_state` keeps it: what the walk needs to go on after a crash. What
+/// the fields mean, and the kinds of pass there are, is the walk's (`sync::walk::Pass`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pass {
-    pub kind: PassKind,
+pub struct PassRow {
+    /// `bootstrap`, `incremental` or `scan`.
+    pub kind: String,
     pub started_at: Timestamp,
-    /// The high-water mark to adopt when the pass completes.
     pub candidate: Option<Timestamp>,
-    /// The `from` filter the current walk was started with (bootstrap).
     pub from: Option<Timestamp>,
-    /// The newest `created_at` committed so far (bootstrap): where a restart resumes.
     pub progress: Option<Timestamp>,
     pub pages: i64,
     pub rows: i64,
@@ -59,7 +29,7 @@ pub struct Checkpoint {
     pub high_water_mark: Option<Timestamp>,
     pub cursor: Option<String>,
     pub cursor_saved_at: Option<Timestamp>,
-    pub pass: Option<Pass>,
+    pub pass: Option<PassRow>,
     /// Set on the commit that completes a pass, to stamp `last_completed_at`.
     pub completed: bool,
 }
@@ -73,8 +43,8 @@ pub(super) fn load(conn: &Connection, stream: &str) -> rusqlite::Result<Checkpoi
     conn.prepare_cached(statements::get("sync_state", "load"))?
         .query_row(&[(":stream", stream)], |r| {
             let kind: Option<String> = r.get(3)?;
-            let pass = match (kind.as_deref().and_then(PassKind::parse), parse(r.get(4)?)) {
-                (Some(kind), Some(started_at)) => Some(Pass {
+            let pass = match (kind, parse(r.get(4)?)) {
+                (Some(kind), Some(started_at)) => Some(PassRow {
                     kind,
                     started_at,
                     candidate: parse(r.get(5)?),

@@ -1,7 +1,7 @@
 //! The sync engine: walks each enabled stream page by page and commits every page's rows
 //! together with the stream's checkpoint in one SQLite transaction.
 //!
-//! A *pass* is one walk of a stream's list (see `store::checkpoint::PassKind`):
+//! A *pass* is one walk of a stream's list (see `walk::PassKind`):
 //! - *bootstrap* (first run of bookings and orders): `sort=+created_at`; before it starts, the
 //!   newest `updated_at` is noted as the pass's *candidate* high-water mark. A pass whose cursor
 //!   went stale resumes with `from=` the newest `created_at` it committed. An incremental pass

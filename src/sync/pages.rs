@@ -130,8 +130,7 @@ impl Pages<'_> {
         // again on every page).
         // Only in a first load's crawl (sort=+created_at): there rows never shift back under
         // the cursor, while an incremental pass legitimately re-lists rows updated meanwhile.
-        if self.w.pass_kind() == crate::store::checkpoint::PassKind::Bootstrap && self.recent.repeats(&items)
-        {
+        if self.w.pass_kind() == walk::PassKind::Bootstrap && self.recent.repeats(&items) {
             return Err(Error::Looping { stream: stream.name });
         }
         let Ok(step) = self.w.page(&items, next, Utc::now()) else {

@@ -2,15 +2,18 @@
 //! each page, and what follows a completed pass. It does no I/O, so each transition has a name
 //! and a unit test; `super::pages` only fetches, commits and logs what this decides.
 //!
-//! Terms (see `store::checkpoint`): a *pass* is one walk of the list; its *candidate* is the
+//! Terms (see `pass`): a *pass* is one walk of the list; its *candidate* is the
 //! high-water mark it adopts on completion; the *floor* is the high-water mark minus the
 //! overlap, below which an incremental pass stops.
 
 use std::time::Duration;
 
+mod pass;
+
+pub use pass::{Pass, PassKind};
+
 use crate::api::{Followed, ListQuery, Order};
 use crate::store::Checkpoint;
-use crate::store::checkpoint::{Pass, PassKind};
 use crate::streams::{Item, Mode};
 use crate::time::Timestamp;
 
@@ -91,7 +94,7 @@ impl Walk {
     ) -> (Self, Start) {
         let ttl = chrono::Duration::from_std(cursor_ttl).unwrap_or_default();
         let mut cursor = None;
-        let (pass, start) = match checkpoint.pass.take() {
+        let (pass, start) = match checkpoint.pass.take().and_then(Pass::from_row) {
             Some(mut pass) => match (&checkpoint.cursor, checkpoint.cursor_saved_at) {
                 (Some(c), Some(at)) if now - at < ttl => {
                     cursor = Some(c.clone());
@@ -221,7 +224,7 @@ impl Walk {
         } else {
             checkpoint.cursor = next.clone();
             checkpoint.cursor_saved_at = Some(now);
-            checkpoint.pass = Some(pass.clone());
+            checkpoint.pass = Some(pass.to_row());
         }
         let scan_complete = done && self.mode == Mode::Scan;
         let commit = PageCommit {

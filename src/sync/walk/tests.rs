@@ -174,7 +174,7 @@ fn a_young_cursor_resumes_and_a_stale_one_restarts_from_progress() {
     let cp = |saved: &str| Checkpoint {
         cursor: Some("c".into()),
         cursor_saved_at: Some(t(saved)),
-        pass: Some(pass.clone()),
+        pass: Some(pass.to_row()),
         ..Checkpoint::default()
     };
     let (w, start) = Walk::start(Mode::Incremental, cp("2026-06-01T11:59:00Z"), now(), TTL, OVERLAP);
@@ -228,7 +228,7 @@ fn a_resumed_scan_is_followed_by_a_whole_one_that_confirms_removals() {
     let cp = Checkpoint {
         cursor: Some("c".into()),
         cursor_saved_at: Some(now()),
-        pass: Some(pass),
+        pass: Some(pass.to_row()),
         ..Checkpoint::default()
     };
     let (mut w, _) = Walk::start(Mode::Scan, cp, now(), TTL, OVERLAP);
