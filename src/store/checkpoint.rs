@@ -14,7 +14,8 @@ use crate::time::{Timestamp, iso};
 /// the fields mean, and the kinds of pass there are, is the walk's (`sync::walk::Pass`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PassRow {
-    /// `bootstrap`, `incremental` or `scan`.
+    /// The pass's kind as the walk wrote it (`bootstrap`, `incremental` or `scan`); the walk
+    /// starts a new pass over a kind it does not know.
     pub kind: String,
     pub started_at: Timestamp,
     pub candidate: Option<Timestamp>,

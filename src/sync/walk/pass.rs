@@ -84,16 +84,22 @@ mod tests {
     #[test]
     fn a_pass_survives_its_row_and_an_unknown_kind_starts_anew() {
         let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
-        for kind in [PassKind::Bootstrap, PassKind::Incremental, PassKind::Scan] {
+        // The kinds' text is what files written by earlier versions hold: it must not change.
+        for (kind, text) in [
+            (PassKind::Bootstrap, "bootstrap"),
+            (PassKind::Incremental, "incremental"),
+            (PassKind::Scan, "scan"),
+        ] {
             let pass = Pass {
                 kind,
                 started_at: at("2026-06-01T12:00:00Z"),
                 candidate: Some(at("2026-05-01T00:00:00Z")),
-                from: None,
+                from: Some(at("2026-02-01T00:00:00Z")),
                 progress: Some(at("2026-03-01T00:00:00Z")),
                 pages: 7,
                 rows: 700,
             };
+            assert_eq!(pass.to_row().kind, text);
             assert_eq!(Pass::from_row(pass.to_row()), Some(pass));
         }
         let mut row = Pass::from_row(PassRow {

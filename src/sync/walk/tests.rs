@@ -243,3 +243,32 @@ fn a_resumed_scan_is_followed_by_a_whole_one_that_confirms_removals() {
     assert!(!c.reset_seen);
     assert_eq!(w.committed(now()), Next::ConfirmRemovals);
 }
+
+#[test]
+fn a_checkpointed_pass_of_a_kind_this_version_does_not_know_starts_anew() {
+    let mut row = Pass {
+        kind: PassKind::Bootstrap,
+        started_at: now(),
+        candidate: None,
+        from: None,
+        progress: None,
+        pages: 7,
+        rows: 700,
+    }
+    .to_row();
+    row.kind = "sideways".into();
+    let cp = Checkpoint {
+        cursor: Some("c".into()),
+        cursor_saved_at: Some(now()),
+        pass: Some(row),
+        ..Checkpoint::default()
+    };
+    let (w, start) = Walk::start(Mode::Incremental, cp, now(), TTL, OVERLAP);
+    assert_eq!(start, Start::Fresh, "even with a young cursor");
+    assert!(!w.query(100).params().iter().any(|(k, _)| *k == "cursor"));
+    assert_eq!(
+        w.pass_kind(),
+        PassKind::Bootstrap,
+        "no high-water mark: a first load"
+    );
+}
