@@ -339,6 +339,6 @@ fn answer(
 }
 
 /// A path as an error names it: the ids in it are the API's text, so at most a line of it.
-fn shown(path: &str) -> String {
+pub(super) fn shown(path: &str) -> String {
     printable(path, 300)
 }

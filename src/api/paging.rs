@@ -9,10 +9,9 @@ use std::collections::HashSet;
 
 use serde_json::value::RawValue;
 
-use super::client::{ApiClient, Stats};
+use super::client::{ApiClient, Stats, shown};
 use super::error::Error;
 use super::types::Page;
-use crate::http::printable;
 use crate::pace::Lane;
 use crate::time::{Timestamp, iso};
 
@@ -171,8 +170,6 @@ impl ApiClient {
         let path = item_path(list, id, Some(sub)).ok_or_else(|| Error::Unaddressable {
             list: list.to_owned(),
         })?;
-        // The id is the API's text: an error naming the path names at most a line of it.
-        let said = || printable(&path, 300);
         let mut query = ListQuery {
             limit: page_size,
             order: Order::Listed,
@@ -185,14 +182,14 @@ impl ApiClient {
             items.extend(page.items);
             if items.len() > MAX_LIST_ITEMS {
                 return Err(Error::ListTooLong {
-                    path: said(),
+                    path: shown(&path),
                     max: MAX_LIST_ITEMS,
                 });
             }
             match page.next.filter(|n| !n.is_empty()) {
                 Some(next) if page_size.is_some() => {
                     if !followed.insert(&next) {
-                        return Err(Error::Looping { path: said() });
+                        return Err(Error::Looping { path: shown(&path) });
                     }
                     query.cursor = Some(next);
                 }

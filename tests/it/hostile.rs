@@ -43,6 +43,11 @@ fn token_endpoint() -> axum::Router {
 
 /// A config for the binary: `base` serves the API and the token endpoint; bookings only.
 fn stub_config(dir: &Path, base: &str) -> std::path::PathBuf {
+    stub_config_for(dir, base, "bookings = true")
+}
+
+/// `stub_config` with `streams` (TOML lines) in place of `bookings = true`.
+fn stub_config_for(dir: &Path, base: &str, streams: &str) -> std::path::PathBuf {
     let path = dir.join("stub.toml");
     std::fs::write(
         &path,
@@ -59,7 +64,7 @@ initial_backoff_ms = 5
 max_backoff_ms = 10
 rate_limited_wait_secs = 1
 [streams]
-bookings = true
+{streams}
 orders = false
 marketing_consents = false
 "#
@@ -735,12 +740,11 @@ async fn a_per_parent_list_that_pages_on_and_on_is_stopped_before_it_takes_the_m
         );
     let base = serve(app).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = stub_config(dir.path(), &base);
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
-        "bookings = true",
+    let cfg = stub_config_for(
+        dir.path(),
+        &base,
         "bookings = false\nexperiences = true\nticket_variants = true",
     );
-    std::fs::write(&cfg, text).unwrap();
     let out = sync_cmd(&cfg, "secret").output().unwrap();
     let (err, line) = fails_with_one_line(&out, 4);
     assert!(
@@ -813,11 +817,7 @@ async fn an_event_with_an_id_no_url_can_address_costs_no_second_scan_once_it_is_
     );
     let base = serve(app).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = stub_config(dir.path(), &base);
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("bookings = true", "bookings = false\nevents = true");
-    std::fs::write(&cfg, text).unwrap();
+    let cfg = stub_config_for(dir.path(), &base, "bookings = false\nevents = true");
     let run = || {
         let out = sync_cmd(&cfg, "secret").output().unwrap();
         assert_eq!(
@@ -898,12 +898,11 @@ async fn secrets_in_listed_items_never_reach_the_file_and_a_vanished_subscriptio
         );
     let base = serve(app).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = stub_config(dir.path(), &base);
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
-        "bookings = true",
+    let cfg = stub_config_for(
+        dir.path(),
+        &base,
         "bookings = false\nwebhook_subscriptions = true",
     );
-    std::fs::write(&cfg, text).unwrap();
     let db = dir.path().join("stub.sqlite");
     let leaked = || -> Vec<String> {
         let mut bytes = Vec::new();
@@ -1010,12 +1009,11 @@ async fn a_per_parent_list_that_hands_back_a_cursor_twice_is_stopped() {
         );
     let base = serve(app).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = stub_config(dir.path(), &base);
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
-        "bookings = true",
+    let cfg = stub_config_for(
+        dir.path(),
+        &base,
         "bookings = false\nexperiences = true\nticket_variants = true",
     );
-    std::fs::write(&cfg, text).unwrap();
     let out = sync_cmd(&cfg, "secret").output().unwrap();
     let (err, line) = fails_with_one_line(&out, 4);
     assert!(
@@ -1061,12 +1059,11 @@ async fn a_parent_whose_lists_answer_404_is_dropped_and_the_rest_are_stored() {
         );
     let base = serve(app).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = stub_config(dir.path(), &base);
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
-        "bookings = true",
+    let cfg = stub_config_for(
+        dir.path(),
+        &base,
         "bookings = false\nexperiences = true\nticket_variants = true",
     );
-    std::fs::write(&cfg, text).unwrap();
     let out = sync_cmd(&cfg, "secret").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let c = open(&dir.path().join("stub.sqlite"));

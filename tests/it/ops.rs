@@ -234,18 +234,7 @@ async fn status_json_and_the_metrics_textfile_after_runs() {
     for _ in 0..2 {
         sync_ok(&cfg);
     }
-    let out = Command::new(BIN)
-        .args(["status", "--json", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let st: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let st = status_json(&cfg);
     // `status | head`: a reader that stops early is not an error. The pipe's reading end is
     // closed before the command starts, so every write it makes fails with EPIPE.
     let (reader, writer) = std::io::pipe().unwrap();
@@ -662,18 +651,7 @@ async fn status_reads_a_file_an_older_version_left_at_the_previous_schema() {
         .unwrap();
     c.pragma_update(None, "user_version", latest - 1).unwrap();
     drop(c);
-    let out = Command::new(BIN)
-        .args(["status", "--json", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let st: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let st = status_json(&cfg);
     assert_eq!(st["runs"][0]["status"], "succeeded");
     assert!(st["runs"][0]["rows_inserted"].as_u64().unwrap() > 0);
     assert_eq!(
@@ -684,4 +662,20 @@ async fn status_reads_a_file_an_older_version_left_at_the_previous_schema() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, latest - 1, "status changed nothing");
+}
+
+/// `status --json --config cfg`, which must exit 0, parsed.
+fn status_json(cfg: &Path) -> Value {
+    let out = Command::new(BIN)
+        .args(["status", "--json", "--config"])
+        .arg(cfg)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
