@@ -34,6 +34,9 @@ pub struct Counts {
     pub retries: u64,
     /// 429 answers.
     pub rate_limited: u64,
+    /// Items stamped further ahead of the clocks than `sync.max_clock_skew_secs` (stored, never
+    /// a high-water mark).
+    pub future_dated: u64,
 }
 
 impl Counts {
@@ -68,6 +71,7 @@ impl std::ops::AddAssign for Counts {
             requests,
             retries,
             rate_limited,
+            future_dated,
         } = o;
         self.inserted += inserted;
         self.updated += updated;
@@ -80,6 +84,7 @@ impl std::ops::AddAssign for Counts {
         self.requests += requests;
         self.retries += retries;
         self.rate_limited += rate_limited;
+        self.future_dated += future_dated;
     }
 }
 
@@ -110,6 +115,7 @@ mod tests {
             requests: 9,
             retries: 10,
             rate_limited: 11,
+            future_dated: 12,
         };
         let sum: Counts = [one, one].into_iter().sum();
         // Serialized, every field is compared: doubling each must double the whole.

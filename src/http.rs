@@ -38,6 +38,15 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
+/// The server's clock as its `Date` header states it (RFC 9110 §6.6.1, IMF-fixdate), if the
+/// header is there and reads.
+pub fn server_date(headers: &reqwest::header::HeaderMap) -> Option<chrono::DateTime<chrono::Utc>> {
+    let text = headers.get(reqwest::header::DATE)?.to_str().ok()?;
+    chrono::DateTime::parse_from_rfc2822(text.trim())
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
 /// A `reqwest` error as one line, with its causes but never a URL query (tokens never travel
 /// in URLs here, but cursors do and they are noise).
 pub fn describe(e: &reqwest::Error) -> String {

@@ -26,8 +26,15 @@ DELETE FROM quarantine WHERE stream = :stream AND parent_id = :parent_id;
 DELETE FROM quarantine WHERE stream = :stream AND parent_id IS NULL AND last_seen_at < :since;
 
 -- name: ids
--- Quarantined items that can be fetched again by id.
-SELECT item_id FROM quarantine WHERE stream = :stream AND item_id IS NOT NULL ORDER BY item_id;
+-- Quarantined items that can be fetched again by id, those asked for longest ago (or never)
+-- first: a run asks for at most :limit of them.
+SELECT item_id FROM quarantine WHERE stream = :stream AND item_id IS NOT NULL
+ORDER BY retried_at IS NOT NULL, retried_at, item_id
+LIMIT :limit;
+
+-- name: retried
+-- The item was asked for by id now (whatever came of it).
+UPDATE quarantine SET retried_at = :now WHERE stream = :stream AND item_id = :item_id;
 
 -- name: count
 SELECT COUNT(*) FROM quarantine;

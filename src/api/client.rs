@@ -1,7 +1,7 @@
 //! The HTTP client: one `reqwest::Client` (rustls, gzip, timeouts, no redirects), the shared
 //! pace, the token source, and the retry loop.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -17,9 +17,10 @@ use super::types::ApiErrorBody;
 use crate::auth::{AccessToken, TokenSource};
 use crate::config::{Config, RetryConfig};
 use crate::counts::Counts;
-use crate::http::{BodyError, MESSAGE_CHARS, describe, printable, read_capped, retry_after};
+use crate::http::{BodyError, MESSAGE_CHARS, describe, printable, read_capped, retry_after, server_date};
 use crate::pace::{self, Lane, Pace};
 use crate::shutdown::Stop;
+use crate::time::Timestamp;
 
 /// The pace controller's settings from the job's configuration: here, where the pace meets
 /// the API, so `pace` itself knows nothing of the configuration.
@@ -65,6 +66,9 @@ pub struct ApiClient {
     stop: Stop,
     /// `api.max_response_bytes`: a body is read up to this, decoded.
     max_body: usize,
+    /// The `Date` of the API's latest answer, in Unix seconds (0: none yet): the walk's second
+    /// opinion on what "now" is when it judges an item's timestamp.
+    server_clock: AtomicI64,
 }
 
 impl ApiClient {
@@ -94,6 +98,7 @@ impl ApiClient {
             budget: AtomicU32::new(config.retry.run_budget),
             stop,
             max_body: config.api.max_response_bytes,
+            server_clock: AtomicI64::new(0),
         })
     }
 
@@ -103,6 +108,14 @@ impl ApiClient {
 
     pub fn pace(&self) -> &Pace {
         &self.pace
+    }
+
+    /// The latest time the API's `Date` header stated, if it sent one.
+    pub fn server_time(&self) -> Option<Timestamp> {
+        match self.server_clock.load(Ordering::Relaxed) {
+            0 => None,
+            secs => chrono::DateTime::from_timestamp(secs, 0),
+        }
     }
 
     /// Fetches the first token with the usual retries: a dead or refusing token endpoint is found
@@ -134,20 +147,29 @@ impl ApiClient {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<T, Error> {
-        self.retrying(stats, path, || async {
-            let body = self.attempt(lane, stats, path, query).await?;
-            serde_json::from_slice::<T>(&body).or_else(|e| {
-                // Bytes that are not UTF-8 inside an item's strings: the page is read with them
-                // marked, and that item goes to quarantine (`mend`).
-                crate::mend::mend(&body)
-                    .and_then(|mended| serde_json::from_slice::<T>(&mended).ok())
-                    .ok_or_else(|| Error::Malformed {
-                        path: shown(path),
-                        detail: printable(&e.to_string(), MESSAGE_CHARS),
-                    })
-            })
+        self.retrying(stats, path, || self.get_once(lane, stats, path, query))
+            .await
+    }
+
+    /// One try of `get_in`, without its retries: for what can wait for a later run.
+    pub async fn get_once<T: DeserializeOwned>(
+        &self,
+        lane: Lane,
+        stats: &Stats,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, Error> {
+        let body = self.attempt(lane, stats, path, query).await?;
+        serde_json::from_slice::<T>(&body).or_else(|e| {
+            // Bytes that are not UTF-8 inside an item's strings: the page is read with them
+            // marked, and that item goes to quarantine (`mend`).
+            crate::mend::mend(&body)
+                .and_then(|mended| serde_json::from_slice::<T>(&mended).ok())
+                .ok_or_else(|| Error::Malformed {
+                    path: shown(path),
+                    detail: printable(&e.to_string(), MESSAGE_CHARS),
+                })
         })
-        .await
     }
 
     /// Runs `op` until it succeeds, fails for good, or the attempts or the run's budget run out.
@@ -292,6 +314,9 @@ impl ApiClient {
             .map_err(network)?;
         let status = resp.status();
         let retry_after = retry_after(resp.headers());
+        if let Some(date) = server_date(resp.headers()) {
+            self.server_clock.store(date.timestamp(), Ordering::Relaxed);
+        }
         let body = read_capped(resp, self.max_body).await.map_err(|e| match e {
             BodyError::TooLarge { cap } => Error::TooLarge {
                 path: shown(path),

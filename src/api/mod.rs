@@ -13,4 +13,4 @@ pub mod types;
 pub use crate::http::describe;
 pub use client::{ApiClient, Stats, pace_settings};
 pub use error::Error;
-pub use paging::{ById, Followed, ListQuery, Order};
+pub use paging::{ById, Followed, ListQuery, Order, Tries};

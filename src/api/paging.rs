@@ -119,6 +119,16 @@ pub fn item_path(list: &str, id: &str, sub: Option<&str>) -> Option<String> {
     })
 }
 
+/// How hard to ask for one item by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tries {
+    /// With the usual retries, in the walk's lane: what the run's result depends on.
+    Retried,
+    /// One try, behind the walks: an item that can wait for a later run (a quarantined one),
+    /// so a failing item spends neither the run's retry budget nor its time.
+    Once,
+}
+
 /// What asking for one item by id found.
 #[derive(Debug)]
 pub enum ById {
@@ -147,11 +157,15 @@ impl ApiClient {
     }
 
     /// The item `id` of the list at `list` (`{list}/{id}`, the id escaped as one path segment).
-    pub async fn by_id(&self, stats: &Stats, list: &str, id: &str) -> Result<ById, Error> {
+    pub async fn by_id(&self, stats: &Stats, list: &str, id: &str, tries: Tries) -> Result<ById, Error> {
         let Some(path) = item_path(list, id, None) else {
             return Ok(ById::Unaddressable);
         };
-        match self.get_in(Lane::Walk, stats, &path, &[]).await {
+        let got = match tries {
+            Tries::Retried => self.get_in(Lane::Walk, stats, &path, &[]).await,
+            Tries::Once => self.get_once(Lane::FanOut, stats, &path, &[]).await,
+        };
+        match got {
             Ok(raw) => Ok(ById::Found(raw)),
             Err(e) if e.is_not_found() => Ok(ById::Gone),
             Err(e) => Err(e),

@@ -25,6 +25,9 @@ pub enum Exit {
     Interrupted = 7,
     /// The database could not be written (disk full, permissions, corruption).
     Database = 8,
+    /// The API's pages loop (a cursor handed back, or fresh cursors over items already read):
+    /// asking on would store the same items for ever. Never a success, so the units alert.
+    Looping = 9,
 }
 
 impl From<Exit> for ExitCode {
@@ -39,6 +42,7 @@ pub fn exit_for_failure(f: Failure) -> Exit {
         Failure::Auth => Exit::Auth,
         Failure::Store => Exit::Database,
         Failure::Api => Exit::Api,
+        Failure::Looping => Exit::Looping,
         Failure::Stopped => Exit::Interrupted,
         Failure::Internal => Exit::Internal,
         Failure::LockBusy => Exit::LockBusy,
@@ -53,6 +57,7 @@ pub fn exit_for(report: &RunReport) -> Exit {
         RunStatus::Partial => match report.failure() {
             Some(Failure::Auth) => Exit::Auth,
             Some(Failure::Store) => Exit::Database,
+            Some(Failure::Looping) => Exit::Looping,
             _ => Exit::Partial,
         },
         RunStatus::Failed => report.failure().map_or(Exit::Api, exit_for_failure),

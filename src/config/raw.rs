@@ -175,6 +175,7 @@ pub struct RawSync {
     pub cursor_ttl_secs: u64,
     pub progress_secs: u64,
     pub max_run_secs: u64,
+    pub max_clock_skew_secs: u64,
 }
 
 impl Default for RawSync {
@@ -184,6 +185,7 @@ impl Default for RawSync {
             cursor_ttl_secs: 300,
             progress_secs: 30,
             max_run_secs: DEFAULT_MAX_RUN_SECS,
+            max_clock_skew_secs: 86_400,
         }
     }
 }

@@ -148,7 +148,7 @@ pub(super) fn without_values(message: &str) -> String {
 }
 
 /// Keys that take a whole number.
-pub(super) const WHOLE_NUMBER_KEYS: [&str; 19] = [
+pub(super) const WHOLE_NUMBER_KEYS: [&str; 20] = [
     "auth.renew_before_secs",
     "api.connect_timeout_secs",
     "api.request_timeout_secs",
@@ -168,6 +168,7 @@ pub(super) const WHOLE_NUMBER_KEYS: [&str; 19] = [
     "sync.cursor_ttl_secs",
     "sync.progress_secs",
     "sync.max_run_secs",
+    "sync.max_clock_skew_secs",
 ];
 
 /// A TOML syntax error as one line: where (line and column, and the key when the line has

@@ -158,6 +158,10 @@ pub struct SyncConfig {
     /// A run stops itself after this long, as on SIGTERM (the next run resumes): a server
     /// that keeps handing out new pages cannot hold it, or its timer, for ever.
     pub max_run: Duration,
+    /// An `updated_at` or `created_at` further than this ahead of both the API's `Date` and
+    /// the local clock is a clock glitch: stored, but never a high-water mark or a resume point
+    /// (one such item would otherwise end every later incremental pass at its first page).
+    pub max_clock_skew: Duration,
 }
 
 /// Where credentials may come from besides the file, injectable for tests.

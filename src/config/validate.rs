@@ -178,6 +178,12 @@ fn retry(raw: &RawRetry, base_url: &Url) -> Result<RetryConfig, Error> {
 
 /// `[sync]`: the walk's overlap and cursor age, the progress lines, the run's ceiling.
 fn sync(raw: &RawSync) -> Result<SyncConfig, Error> {
+    if raw.max_clock_skew_secs < 60 {
+        return Err(invalid(
+            "sync.max_clock_skew_secs",
+            "must be at least 60: clocks a minute apart are ordinary",
+        ));
+    }
     if raw.max_run_secs < 60 {
         return Err(invalid(
             "sync.max_run_secs",
@@ -189,6 +195,7 @@ fn sync(raw: &RawSync) -> Result<SyncConfig, Error> {
         cursor_ttl: Duration::from_secs(raw.cursor_ttl_secs),
         progress_interval: (raw.progress_secs > 0).then(|| Duration::from_secs(raw.progress_secs)),
         max_run: Duration::from_secs(raw.max_run_secs),
+        max_clock_skew: Duration::from_secs(raw.max_clock_skew_secs),
     })
 }
 

@@ -3,6 +3,7 @@
 use super::database::Store;
 use super::error::Error;
 use super::statements;
+use crate::time::{Timestamp, iso};
 
 /// Whether `table` counts the complete scans that missed a row it cannot ask about by id
 /// (legacy consents): such a row goes at two misses in a row.
@@ -20,12 +21,25 @@ impl Store {
         })
     }
 
-    /// Ids of the stream's quarantined items, to fetch again.
-    pub fn quarantined_ids(&self, stream: &str) -> Result<Vec<String>, Error> {
+    /// Ids of at most `limit` of the stream's quarantined items to fetch again, those asked for
+    /// longest ago first, so that bounded runs take turns through all of them.
+    pub fn quarantined_ids(&self, stream: &str, limit: usize) -> Result<Vec<String>, Error> {
         self.with(|c| {
             c.prepare_cached(statements::get("quarantine", "ids"))?
-                .query_map(&[(":stream", stream)], |r| r.get(0))?
+                .query_map(
+                    rusqlite::named_params! {":stream": stream, ":limit": limit as i64},
+                    |r| r.get(0),
+                )?
                 .collect()
+        })
+    }
+
+    /// Notes that a quarantined item was asked for by id at `now`.
+    pub fn quarantine_retried(&self, stream: &str, id: &str, now: Timestamp) -> Result<(), Error> {
+        self.with(|c| {
+            c.prepare_cached(statements::get("quarantine", "retried"))?
+                .execute(rusqlite::named_params! {":stream": stream, ":item_id": id, ":now": iso(now)})?;
+            Ok(())
         })
     }
 

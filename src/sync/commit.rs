@@ -48,15 +48,18 @@ pub(super) async fn commit_page(
     Ok(count(committed, report))
 }
 
-/// Counts what a commit wrote into `report`; each item quarantined for the first time gets one
-/// warning.
+/// Counts what a commit wrote into `report`. The stream's first item quarantined in this run
+/// gets a warning of its own; the others are counted, and the stream's summary says how many
+/// (thousands of unreadable items must not be thousands of lines, page after page).
 pub(super) fn count(committed: store::Committed, report: &mut StreamReport) -> Counts {
-    for q in &committed.newly_quarantined {
+    if report.counts.quarantined == 0
+        && let Some(q) = committed.newly_quarantined.first()
+    {
         tracing::warn!(
             item = %crate::http::printable(&q.key, 200),
             table = q.stream,
             error = %crate::http::printable(&q.error, crate::http::MESSAGE_CHARS),
-            "an item could not be read: it is kept in quarantine, the rest of its page is stored, and it is tried again every run"
+            "an item could not be read: it is kept in quarantine, the rest of its page is stored, and it is tried again in later runs (the stream's summary counts any others)"
         );
     }
     report.counts += committed.counts;

@@ -25,9 +25,10 @@ pub enum Error {
     #[error("{0}")]
     Token(api::Error),
     /// A list walk was handed a cursor the pass had already followed (`walk::Looping`), or
-    /// fresh cursors over items the pass's last pages already listed (`RecentPages`).
+    /// fresh cursors over pages mostly made of items the pass's last pages already listed
+    /// (`RecentPages`).
     #[error(
-        "{stream}: the API is handing out pages this pass already read (a `next` cursor already followed, or fresh cursors over items already listed); stopped instead of asking for ever (nothing was stored twice; the next run starts the pass again)"
+        "{stream}: the API is handing out pages this pass already read (a `next` cursor already followed, or fresh cursors over items already listed); stopped instead of asking for ever (the next run tries the pass again; report it to Understory if it repeats)"
     )]
     Looping { stream: &'static str },
     /// The HTTP client could not be built (its TLS roots, or the configured proxy).
@@ -58,6 +59,8 @@ pub enum Error {
 pub enum Failure {
     Auth,
     Api,
+    /// The API's pages loop: the same cursor or the same items again, for ever.
+    Looping,
     Store,
     Stopped,
     Internal,
@@ -73,10 +76,12 @@ impl Error {
                 api::Error::Auth(a) if !a.is_transient() => Failure::Auth,
                 api::Error::Unauthorized { .. } => Failure::Auth,
                 api::Error::Stopped { .. } => Failure::Stopped,
+                api::Error::Looping { .. } => Failure::Looping,
                 _ => Failure::Api,
             },
             Self::Stopped { .. } => Failure::Stopped,
-            Self::Malformed { .. } | Self::Looping { .. } => Failure::Api,
+            Self::Malformed { .. } => Failure::Api,
+            Self::Looping { .. } => Failure::Looping,
             Self::Client(_) | Self::Task { .. } => Failure::Internal,
             Self::Staged { .. } => Failure::Store,
             Self::Lock(crate::lock::Error::Busy { .. }) => Failure::LockBusy,

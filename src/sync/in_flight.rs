@@ -11,26 +11,41 @@ use crate::streams::Item;
 
 /// The item keys of a pass's last few pages, hashed: what `repeats` compares a page with.
 #[derive(Default)]
-pub(super) struct RecentPages(std::collections::VecDeque<std::collections::HashSet<u64>>);
+pub(super) struct RecentPages(std::collections::VecDeque<Seen>);
+
+/// One page's keys (hashed), and how many of them an earlier page in the window listed.
+struct Seen {
+    keys: std::collections::HashSet<u64>,
+    repeated: usize,
+}
 
 impl RecentPages {
-    /// Pages remembered: a loop of fresh cursors over up to this many pages is caught.
-    const PAGES: usize = 8;
-    /// A page this short may repeat itself legitimately (rows shifting under a small page).
-    const MIN_ITEMS: usize = 10;
+    /// Pages remembered: a loop of fresh cursors over up to this many pages is caught, and
+    /// the share of repeats is judged over them.
+    const PAGES: usize = 16;
+    /// Fewer items than this in the window say nothing yet (a small list, a short page).
+    const MIN_ITEMS: usize = 20;
 
-    /// Whether every item of `items` was on one of the last pages; remembers this page.
+    /// Whether half or more of the items of the pages in the window (this one included)
+    /// were already listed by an earlier page in it; remembers this page. A first load's
+    /// crawl (`sort=+created_at`) lists each item once, a few at a page's edge aside when rows
+    /// shift under the cursor; a server handing out fresh cursors over the same items, or a
+    /// window that slides by one item a page, repeats almost all of them.
     pub(super) fn repeats(&mut self, items: &[Item]) -> bool {
         use std::hash::BuildHasher as _;
         let hasher = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
         let keys: std::collections::HashSet<u64> = items.iter().map(|i| hasher.hash_one(&i.key)).collect();
-        let repeated =
-            keys.len() >= Self::MIN_ITEMS && keys.iter().all(|k| self.0.iter().any(|page| page.contains(k)));
-        self.0.push_back(keys);
+        let repeated = keys
+            .iter()
+            .filter(|k| self.0.iter().any(|page| page.keys.contains(k)))
+            .count();
+        self.0.push_back(Seen { keys, repeated });
         if self.0.len() > Self::PAGES {
             self.0.pop_front();
         }
-        repeated
+        let listed: usize = self.0.iter().map(|p| p.keys.len()).sum();
+        let repeated: usize = self.0.iter().map(|p| p.repeated).sum();
+        listed >= Self::MIN_ITEMS && 2 * repeated >= listed
     }
 
     pub(super) fn clear(&mut self) {

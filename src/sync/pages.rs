@@ -29,6 +29,7 @@ pub(super) async fn walk_list(run: StreamRun<'_>, report: &mut StreamReport) -> 
         in_flight: InFlight::default(),
         fetched_ahead: None,
         said_oversized: false,
+        said_future: false,
         recent: RecentPages::default(),
         rescanned: false,
     };
@@ -53,13 +54,19 @@ async fn start_walk(run: StreamRun<'_>) -> Result<Walk, Error> {
     let name = stream.name;
     let store = Arc::clone(&ctx.store);
     let checkpoint = blocking(move || store.load_checkpoint(name)).await?;
-    let (mut w, start) = Walk::start(
-        stream.mode,
-        checkpoint,
-        Utc::now(),
-        ctx.config.sync.cursor_ttl,
-        ctx.config.sync.overlap,
-    );
+    let sync = &ctx.config.sync;
+    let settings = walk::Settings {
+        cursor_ttl: sync.cursor_ttl,
+        overlap: sync.overlap,
+        max_skew: sync.max_clock_skew,
+    };
+    let (mut w, start) = Walk::start(stream.mode, checkpoint, Utc::now(), &settings);
+    if let Some(mark) = w.repairing() {
+        tracing::warn!(
+            high_water_mark = %crate::time::iso(mark),
+            "the high-water mark is in the future (a clock glitch stored it): reading the whole list once to set it again"
+        );
+    }
     match start {
         walk::Start::Fresh => {}
         walk::Start::Resumed { pages_done } => {
@@ -79,9 +86,12 @@ async fn start_walk(run: StreamRun<'_>) -> Result<Walk, Error> {
             .page(Lane::Walk, stats, stream.path, &q)
             .await
             .map_err(|cause| Error::Api { stream: name, cause })?;
-        // An unreadable first item only means no candidate yet: the crawl's first page sets it.
+        // An unreadable first item, or one stamped beyond the horizon, only means no candidate
+        // yet: the crawl's first page sets it.
+        w.api_clock(ctx.api.server_time());
+        let horizon = w.horizon(Utc::now());
         let first = top.items.first().and_then(|r| stream.read(At::TOP, r).ok());
-        w.set_candidate(first.and_then(|i| i.updated_at));
+        w.set_candidate(first.and_then(|i| i.updated_at).filter(|u| *u <= horizon));
     }
     Ok(w)
 }
@@ -96,6 +106,8 @@ struct Pages<'c> {
     /// The next page, fetched while this one was read (see `read`), with its query.
     fetched_ahead: Option<(ListQuery, Fetched)>,
     said_oversized: bool,
+    /// Whether items beyond the horizon were said this walk.
+    said_future: bool,
     recent: RecentPages,
     /// Whether this run already scanned a second time to settle rows without an id.
     rescanned: bool,
@@ -133,9 +145,11 @@ impl Pages<'_> {
         if self.w.pass_kind() == walk::PassKind::Bootstrap && self.recent.repeats(&items) {
             return Err(Error::Looping { stream: stream.name });
         }
+        self.w.api_clock(ctx.api.server_time());
         let Ok(step) = self.w.page(&items, next, Utc::now()) else {
             return Err(Error::Looping { stream: stream.name });
         };
+        self.future_dated(step.future_dated, report);
         let seen: Vec<String> = if stream.mode == Mode::Scan {
             items.iter().map(|i| i.key.clone()).collect()
         } else {
@@ -155,6 +169,22 @@ impl Pages<'_> {
         };
         self.in_flight.push(ctx.writer.send(commit).await, step.done);
         self.after_commit(report).await
+    }
+
+    /// Counts items stamped beyond the horizon, and says so once per walk: they are stored, but
+    /// an operator should know the API's clock (or ours) has gone astray.
+    fn future_dated(&mut self, n: u64, report: &mut StreamReport) {
+        if n == 0 {
+            return;
+        }
+        report.counts.future_dated += n;
+        if !std::mem::replace(&mut self.said_future, true) {
+            tracing::warn!(
+                items = n,
+                max_clock_skew_secs = self.run.ctx.config.sync.max_clock_skew.as_secs(),
+                "items are stamped further ahead than sync.max_clock_skew_secs of both the API's clock and ours: stored, but never taken as the high-water mark"
+            );
+        }
     }
 
     /// The page the walk asks for next (fetched ahead, or now); `None` when the API refused the

@@ -2,18 +2,32 @@
 //! missed, confirmed gone or found.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
 
 use super::commit::{commit_page, read_page, rows_or_staged};
 use super::ctx::{StreamRun, blocking};
 use super::error::Error;
 use super::report::StreamReport;
-use crate::api::{self, ById};
+use crate::api::{self, ById, Tries};
 use crate::store::{Commit, Removals};
 use crate::streams::Mode;
 
-/// Fetches the stream's quarantined items again by id (incremental streams only: scans list
-/// them again anyway). One that reads now is stored and leaves quarantine; one the API no longer
-/// has (404) leaves it too.
+/// At most this many of a stream's quarantined items are asked for by id in one run: with
+/// thousands in quarantine, asking for all would take the run's time from everything else.
+/// The rest wait their turn, longest waiting first (`quarantine.retried_at`).
+pub(super) const QUARANTINE_RETRIES_PER_RUN: usize = 100;
+
+/// Nor for longer than this, or a tenth of the run's ceiling (`sync.max_run_secs`) if less.
+pub(super) const QUARANTINE_RETRY_TIME: Duration = Duration::from_secs(60);
+
+/// Fetches some of the stream's quarantined items again by id, after its walk (incremental
+/// streams only: scans list them again anyway). One that reads now is stored and leaves
+/// quarantine; one the API no longer has (404) leaves it too. Each is asked once, behind the
+/// walks, and a failure is that item's alone: it stays in quarantine and waits for a later
+/// run, and the failures are said in one line. Only a stop, or a failed write, ends this early
+/// with an error.
 pub(super) async fn retry_quarantined(run: StreamRun<'_>, report: &mut StreamReport) -> Result<(), Error> {
     let StreamRun { ctx, stream, .. } = run;
     if stream.mode != Mode::Incremental {
@@ -21,20 +35,26 @@ pub(super) async fn retry_quarantined(run: StreamRun<'_>, report: &mut StreamRep
     }
     let name = stream.name;
     let store = Arc::clone(&ctx.store);
-    let ids = blocking(move || store.quarantined_ids(name)).await?;
+    let ids = blocking(move || store.quarantined_ids(name, QUARANTINE_RETRIES_PER_RUN)).await?;
+    let deadline = Instant::now() + QUARANTINE_RETRY_TIME.min(ctx.config.sync.max_run / 10);
+    let mut failed = Failed::default();
     for id in ids {
-        let fetched = match fetch_by_id(run, &id).await {
-            // One item the API will not give back (400, too large, unreadable) stays in
-            // quarantine: it must not stop the stream's walk, run after run.
-            Err(Error::Api { cause, .. }) if quarantine_can_wait(&cause) => {
-                tracing::warn!(
-                    item = %crate::http::printable(&id, 200),
-                    error = %cause,
-                    "a quarantined item could not be fetched again; it stays in quarantine"
-                );
+        if Instant::now() >= deadline {
+            failed.out_of_time = true;
+            break;
+        }
+        let store = Arc::clone(&ctx.store);
+        let noted = id.clone();
+        blocking(move || store.quarantine_retried(name, &noted, Utc::now())).await?;
+        let fetched = match run.ctx.api.by_id(run.stats, stream.path, &id, Tries::Once).await {
+            Ok(fetched) => fetched,
+            Err(cause) if matches!(cause.root(), api::Error::Stopped { .. }) => {
+                return Err(Error::Api { stream: name, cause });
+            }
+            Err(cause) => {
+                failed.note(&cause);
                 continue;
             }
-            other => other?,
         };
         let raw = match fetched {
             ById::Found(raw) => raw,
@@ -61,23 +81,45 @@ pub(super) async fn retry_quarantined(run: StreamRun<'_>, report: &mut StreamRep
         commit_page(ctx, commit, report).await?;
         run.wake.notify_one();
     }
+    failed.say();
     Ok(())
 }
 
-/// Whether fetching one quarantined item failed for that item alone (not for the run: a stop,
-/// a refused token, a rate limit or a dead API end the walk as usual).
-pub(super) fn quarantine_can_wait(cause: &api::Error) -> bool {
-    matches!(
-        cause.root(),
-        api::Error::Refused { .. } | api::Error::TooLarge { .. } | api::Error::Malformed { .. }
-    )
+/// The quarantined items a run could not fetch again, said once.
+#[derive(Default)]
+struct Failed {
+    count: usize,
+    first: Option<String>,
+    out_of_time: bool,
 }
 
-/// One item by id, a failure the stream's.
+impl Failed {
+    fn note(&mut self, cause: &api::Error) {
+        self.count += 1;
+        self.first.get_or_insert_with(|| cause.to_string());
+    }
+
+    fn say(&self) {
+        if self.count > 0 {
+            tracing::warn!(
+                items = self.count,
+                first_error = self.first.as_deref().unwrap_or_default(),
+                "quarantined items could not be fetched again; they stay in quarantine and a later run asks again"
+            );
+        }
+        if self.out_of_time {
+            tracing::info!(
+                "quarantined items were asked for as long as a run spends on them; the rest wait for a later run"
+            );
+        }
+    }
+}
+
+/// One item by id, with the usual retries, a failure the stream's.
 async fn fetch_by_id(run: StreamRun<'_>, id: &str) -> Result<ById, Error> {
     run.ctx
         .api
-        .by_id(run.stats, run.stream.path, id)
+        .by_id(run.stats, run.stream.path, id, Tries::Retried)
         .await
         .map_err(|cause| Error::Api {
             stream: run.stream.name,

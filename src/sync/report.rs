@@ -69,6 +69,7 @@ impl RunReport {
         [
             Failure::Auth,
             Failure::Store,
+            Failure::Looping,
             Failure::Api,
             Failure::Internal,
             Failure::Stopped,

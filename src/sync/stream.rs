@@ -39,10 +39,12 @@ pub(super) async fn run_stream(ctx: &Ctx, stream: &'static Stream) -> Vec<Stream
     let walking = async {
         let mut result = backfill(ctx, stream, children).await;
         if result.is_ok() {
-            result = retry_quarantined(run, &mut report).await;
-        }
-        if result.is_ok() {
             result = walk_list(run, &mut report).await;
+        }
+        // After the walk, never before it: the list is what the run is for, and a quarantined
+        // item the API keeps failing on must not stand in front of it.
+        if result.is_ok() {
+            result = retry_quarantined(run, &mut report).await;
         }
         walk_done.store(true, Ordering::Release);
         wake.notify_one();
@@ -119,6 +121,13 @@ fn reports(
 
 fn say_finished(r: &StreamReport) {
     let c = &r.counts;
+    if c.quarantined > 1 {
+        tracing::warn!(
+            stream = r.stream,
+            items = c.quarantined,
+            "items could not be read in this run and are kept in quarantine (see the quarantine table)"
+        );
+    }
     tracing::info!(
         stream = r.stream,
         inserted = c.inserted,
@@ -132,6 +141,7 @@ fn say_finished(r: &StreamReport) {
         requests = c.requests,
         retries = c.retries,
         rate_limited = c.rate_limited,
+        future_dated = c.future_dated,
         duration_ms = r.duration_ms,
         "stream finished"
     );

@@ -12,6 +12,7 @@ mod first_load;
 mod help;
 mod hostile;
 mod install;
+mod keeping_up;
 mod operator;
 mod ops;
 mod pace;

@@ -137,9 +137,9 @@ async fn a_quarantined_item_is_fetched_again_by_id_and_leaves_once_it_reads() {
     c.execute_batch(&format!(
         "DELETE FROM bookings WHERE id = '{booking}';
          DELETE FROM orders WHERE id = '{order}';
-         INSERT INTO quarantine VALUES ('bookings', '{booking}', '{booking}', NULL, 'old', '{{}}', 'x', 'x');
-         INSERT INTO quarantine VALUES ('orders', '{order}', '{order}', NULL, 'old', '{{}}', 'x', 'x');
-         INSERT INTO quarantine VALUES ('bookings', 'gone', 'gone', NULL, 'old', '{{}}', 'x', 'x');"
+         INSERT INTO quarantine VALUES ('bookings', '{booking}', '{booking}', NULL, 'old', '{{}}', 'x', 'x', NULL);
+         INSERT INTO quarantine VALUES ('orders', '{order}', '{order}', NULL, 'old', '{{}}', 'x', 'x', NULL);
+         INSERT INTO quarantine VALUES ('bookings', 'gone', 'gone', NULL, 'old', '{{}}', 'x', 'x', NULL);"
     ))
     .unwrap();
     drop(c);

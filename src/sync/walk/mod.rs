@@ -39,6 +39,8 @@ pub struct PageCommit {
     pub sweep_quarantine_before: Option<Timestamp>,
     /// The page completes the pass.
     pub done: bool,
+    /// Items on the page stamped beyond the horizon (see [`Walk::page`]): stored, never a mark.
+    pub future_dated: u64,
 }
 
 /// What the walk does after a page's commit.
@@ -56,10 +58,28 @@ pub enum Next {
     Done,
 }
 
+/// What the walk is told from `[sync]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// A checkpointed cursor older than this is not used to resume.
+    pub cursor_ttl: Duration,
+    /// How far below the high-water mark an incremental pass keeps reading.
+    pub overlap: Duration,
+    /// How far ahead of the clocks a timestamp may be and still steer the walk.
+    pub max_skew: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct Walk {
     mode: Mode,
     overlap: chrono::Duration,
+    max_skew: chrono::Duration,
+    /// The API's clock as its latest answer stated it (`Date`), a second opinion on "now".
+    api_clock: Option<Timestamp>,
+    /// The checkpoint's high-water mark was beyond the horizon when the walk began (a file an
+    /// earlier version wrote from a clock glitch): this pass reads the whole list, with no
+    /// floor, and its candidate replaces the mark instead of being compared with it.
+    repairing: Option<Timestamp>,
     /// The checkpoint as last committed.
     checkpoint: Checkpoint,
     pass: Pass,
@@ -84,17 +104,28 @@ pub struct Looping;
 
 impl Walk {
     /// Picks up `checkpoint`: resumes an interrupted pass from its cursor while that is younger
-    /// than `cursor_ttl`, restarts it when older, or starts a new pass.
+    /// than `cursor_ttl`, restarts it when older, or starts a new pass. A high-water mark, a
+    /// candidate or a resume point beyond `now + max_skew` is not believed (see
+    /// [`Walk::repairing`]).
     pub fn start(
         mode: Mode,
         mut checkpoint: Checkpoint,
         now: Timestamp,
-        cursor_ttl: Duration,
-        overlap: Duration,
+        settings: &Settings,
     ) -> (Self, Start) {
-        let ttl = chrono::Duration::from_std(cursor_ttl).unwrap_or_default();
+        let ttl = chrono::Duration::from_std(settings.cursor_ttl).unwrap_or_default();
+        let max_skew = chrono::Duration::from_std(settings.max_skew).unwrap_or(chrono::Duration::MAX);
+        let horizon = now.checked_add_signed(max_skew).unwrap_or(Timestamp::MAX_UTC);
+        let repairing = checkpoint.high_water_mark.filter(|h| *h > horizon);
         let mut cursor = None;
-        let (pass, start) = match checkpoint.pass.take().and_then(Pass::from_row) {
+        let believed = |t: Option<Timestamp>| t.filter(|t| *t <= horizon);
+        let kept = checkpoint.pass.take().and_then(Pass::from_row).map(|mut pass| {
+            pass.candidate = believed(pass.candidate);
+            pass.progress = believed(pass.progress);
+            pass.from = believed(pass.from);
+            pass
+        });
+        let (pass, start) = match kept {
             Some(mut pass) => match (&checkpoint.cursor, checkpoint.cursor_saved_at) {
                 (Some(c), Some(at)) if now - at < ttl => {
                     cursor = Some(c.clone());
@@ -111,7 +142,10 @@ impl Walk {
         let fresh_scan = mode == Mode::Scan && cursor.is_none() && pass.pages == 0;
         let walk = Self {
             mode,
-            overlap: chrono::Duration::from_std(overlap).unwrap_or_default(),
+            overlap: chrono::Duration::from_std(settings.overlap).unwrap_or_default(),
+            max_skew,
+            api_clock: None,
+            repairing,
             checkpoint,
             resumed_scan: mode == Mode::Scan && !fresh_scan,
             pass,
@@ -172,8 +206,31 @@ impl Walk {
         true
     }
 
+    /// The high-water mark beyond the horizon that this walk's pass repairs, if it does one.
+    pub fn repairing(&self) -> Option<Timestamp> {
+        self.repairing
+    }
+
+    /// The API's clock as its latest answer stated it.
+    pub fn api_clock(&mut self, at: Option<Timestamp>) {
+        self.api_clock = at;
+    }
+
+    /// The latest instant a timestamp may be and still steer the walk: `max_skew` past the
+    /// later of our clock and the API's. Beyond it, an item is a clock glitch: one booking
+    /// stamped 9999-12-31 would otherwise become the high-water mark and end every later
+    /// incremental pass at its first page.
+    pub fn horizon(&self, now: Timestamp) -> Timestamp {
+        let later = self.api_clock.map_or(now, |api| api.max(now));
+        later
+            .checked_add_signed(self.max_skew)
+            .unwrap_or(Timestamp::MAX_UTC)
+    }
+
     /// A page of `items` arrived, with its `next` cursor: what to commit with it, or `Looping`
-    /// (and nothing changes) when that cursor was already followed in this pass.
+    /// (and nothing changes) when that cursor was already followed in this pass. Timestamps
+    /// beyond the [`horizon`](Self::horizon) neither become the candidate nor move a
+    /// bootstrap's progress; they are counted in `future_dated`.
     pub fn page(
         &mut self,
         items: &[Item],
@@ -184,13 +241,21 @@ impl Walk {
         if next.as_ref().is_some_and(|n| self.followed.contains(n)) {
             return Err(Looping);
         }
+        let horizon = self.horizon(now);
+        let believed = move |t: &Timestamp| *t <= horizon;
+        let future_dated = items
+            .iter()
+            .filter(|i| i.updated_at.iter().chain(&i.created_at).any(|t| !believed(t)))
+            .count() as u64;
         let pass = &mut self.pass;
-        let updated = || items.iter().filter_map(|i| i.updated_at);
+        let updated = || items.iter().filter_map(|i| i.updated_at).filter(believed);
+        // A repair reads the whole list: the mark it replaces says nothing of where to stop.
+        let floor = match self.repairing {
+            Some(_) => None,
+            None => self.checkpoint.high_water_mark.map(|h| h - self.overlap),
+        };
         let reached_floor = pass.kind == PassKind::Incremental
-            && self
-                .checkpoint
-                .high_water_mark
-                .is_some_and(|h| updated().min().is_some_and(|u| u < h - self.overlap));
+            && floor.is_some_and(|f| updated().min().is_some_and(|u| u < f));
         if pass.kind == PassKind::Incremental && pass.candidate.is_none() {
             pass.candidate = updated().max();
         }
@@ -209,7 +274,8 @@ impl Walk {
             };
         }
         if pass.kind == PassKind::Bootstrap {
-            pass.progress = pass.progress.max(items.iter().filter_map(|i| i.created_at).max());
+            let created = items.iter().filter_map(|i| i.created_at).filter(believed);
+            pass.progress = pass.progress.max(created.max());
         }
         pass.pages += 1;
         pass.rows += items.len() as i64;
@@ -219,7 +285,10 @@ impl Walk {
             ..Checkpoint::default()
         };
         if done {
-            checkpoint.high_water_mark = checkpoint.high_water_mark.max(pass.candidate);
+            checkpoint.high_water_mark = match self.repairing {
+                Some(_) => pass.candidate,
+                None => checkpoint.high_water_mark.max(pass.candidate),
+            };
             checkpoint.completed = true;
         } else {
             checkpoint.cursor = next.clone();
@@ -232,6 +301,7 @@ impl Walk {
             reset_seen: std::mem::take(&mut self.fresh_scan),
             sweep_quarantine_before: scan_complete.then_some(pass.started_at),
             done,
+            future_dated,
         };
         self.pending = Some((commit.clone(), next));
         Ok(commit)
@@ -243,6 +313,9 @@ impl Walk {
             return Next::Fetch;
         };
         self.checkpoint = commit.checkpoint;
+        if commit.done {
+            self.repairing = None;
+        }
         if !commit.done {
             if let Some(n) = &next {
                 self.followed.insert(n);

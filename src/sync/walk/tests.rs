@@ -2,13 +2,7 @@ use super::*;
 
 #[test]
 fn a_cursor_handed_back_twice_in_a_pass_is_a_loop() {
-    let (mut w, _) = Walk::start(
-        Mode::Scan,
-        Checkpoint::default(),
-        now(),
-        Duration::from_secs(300),
-        Duration::from_secs(300),
-    );
+    let (mut w, _) = Walk::start(Mode::Scan, Checkpoint::default(), now(), &SETTINGS);
     w.page(&[], Some("a".into()), now()).unwrap();
     w.committed(now());
     w.page(&[], Some("b".into()), now()).unwrap();
@@ -45,6 +39,11 @@ fn item(created: &str, updated: &str) -> Item {
 
 const TTL: Duration = Duration::from_secs(300);
 const OVERLAP: Duration = Duration::from_secs(60);
+const SETTINGS: Settings = Settings {
+    cursor_ttl: TTL,
+    overlap: OVERLAP,
+    max_skew: Duration::from_secs(86_400),
+};
 
 fn now() -> Timestamp {
     t("2026-06-01T12:00:00Z")
@@ -52,7 +51,7 @@ fn now() -> Timestamp {
 
 #[test]
 fn a_first_walk_bootstraps_then_catches_up_incrementally() {
-    let (mut w, start) = Walk::start(Mode::Incremental, Checkpoint::default(), now(), TTL, OVERLAP);
+    let (mut w, start) = Walk::start(Mode::Incremental, Checkpoint::default(), now(), &SETTINGS);
     assert_eq!(start, Start::Fresh);
     assert_eq!(w.pass_kind(), PassKind::Bootstrap);
     assert!(w.candidate_query().is_some());
@@ -99,7 +98,7 @@ fn a_first_walk_bootstraps_then_catches_up_incrementally() {
 
 #[test]
 fn a_bootstrap_whose_probe_read_nothing_takes_its_mark_from_its_first_page() {
-    let (mut w, _) = Walk::start(Mode::Incremental, Checkpoint::default(), now(), TTL, OVERLAP);
+    let (mut w, _) = Walk::start(Mode::Incremental, Checkpoint::default(), now(), &SETTINGS);
     w.set_candidate(None);
     assert!(w.candidate_query().is_some(), "still no candidate");
     w.page(
@@ -134,7 +133,7 @@ fn an_incremental_pass_stops_below_the_floor_and_adopts_the_newest_update() {
         high_water_mark: Some(t("2026-05-01T00:00:00Z")),
         ..Checkpoint::default()
     };
-    let (mut w, _) = Walk::start(Mode::Incremental, cp, now(), TTL, OVERLAP);
+    let (mut w, _) = Walk::start(Mode::Incremental, cp, now(), &SETTINGS);
     // Within the overlap: not yet below the floor.
     let c = w
         .page(
@@ -177,12 +176,12 @@ fn a_young_cursor_resumes_and_a_stale_one_restarts_from_progress() {
         pass: Some(pass.to_row()),
         ..Checkpoint::default()
     };
-    let (w, start) = Walk::start(Mode::Incremental, cp("2026-06-01T11:59:00Z"), now(), TTL, OVERLAP);
+    let (w, start) = Walk::start(Mode::Incremental, cp("2026-06-01T11:59:00Z"), now(), &SETTINGS);
     assert_eq!(start, Start::Resumed { pages_done: 7 });
     assert!(w.query(100).params().contains(&("cursor", "c".to_owned())));
     assert!(w.candidate_query().is_none(), "the candidate was kept");
 
-    let (w, start) = Walk::start(Mode::Incremental, cp("2026-06-01T11:00:00Z"), now(), TTL, OVERLAP);
+    let (w, start) = Walk::start(Mode::Incremental, cp("2026-06-01T11:00:00Z"), now(), &SETTINGS);
     assert_eq!(start, Start::StaleCursor);
     let q = w.query(100).params();
     assert!(!q.iter().any(|(k, _)| *k == "cursor"));
@@ -194,7 +193,7 @@ fn a_young_cursor_resumes_and_a_stale_one_restarts_from_progress() {
 
 #[test]
 fn a_refused_cursor_restarts_once_per_progress() {
-    let (mut w, _) = Walk::start(Mode::Scan, Checkpoint::default(), now(), TTL, OVERLAP);
+    let (mut w, _) = Walk::start(Mode::Scan, Checkpoint::default(), now(), &SETTINGS);
     assert!(
         !w.refused(),
         "no cursor: the refusal is the API's verdict on the query"
@@ -231,7 +230,7 @@ fn a_resumed_scan_is_followed_by_a_whole_one_that_confirms_removals() {
         pass: Some(pass.to_row()),
         ..Checkpoint::default()
     };
-    let (mut w, _) = Walk::start(Mode::Scan, cp, now(), TTL, OVERLAP);
+    let (mut w, _) = Walk::start(Mode::Scan, cp, now(), &SETTINGS);
     let c = w.page(&[], None, now()).unwrap();
     assert!(c.done && !c.reset_seen, "a resumed scan keeps what it saw");
     assert!(c.sweep_quarantine_before.is_some());
@@ -263,12 +262,140 @@ fn a_checkpointed_pass_of_a_kind_this_version_does_not_know_starts_anew() {
         pass: Some(row),
         ..Checkpoint::default()
     };
-    let (w, start) = Walk::start(Mode::Incremental, cp, now(), TTL, OVERLAP);
+    let (w, start) = Walk::start(Mode::Incremental, cp, now(), &SETTINGS);
     assert_eq!(start, Start::Fresh, "even with a young cursor");
     assert!(!w.query(100).params().iter().any(|(k, _)| *k == "cursor"));
     assert_eq!(
         w.pass_kind(),
         PassKind::Bootstrap,
         "no high-water mark: a first load"
+    );
+}
+
+fn incremental_from(mark: &str) -> Walk {
+    let cp = Checkpoint {
+        high_water_mark: Some(t(mark)),
+        ..Checkpoint::default()
+    };
+    Walk::start(Mode::Incremental, cp, now(), &SETTINGS).0
+}
+
+#[test]
+fn an_item_stamped_beyond_the_horizon_is_counted_but_never_the_mark() {
+    let mut w = incremental_from("2026-06-01T10:00:00Z");
+    assert_eq!(w.repairing(), None);
+    let page = [
+        item("2026-05-01T00:00:00Z", "9999-12-31T23:59:59Z"),
+        item("2026-06-01T11:00:00Z", "2026-06-01T11:30:00Z"),
+        item("2026-05-01T00:00:00Z", "2026-06-01T09:00:00Z"),
+    ];
+    let c = w.page(&page, None, now()).unwrap();
+    assert!(c.done, "the page reached the floor");
+    assert_eq!(c.future_dated, 1);
+    assert_eq!(c.checkpoint.high_water_mark, Some(t("2026-06-01T11:30:00Z")));
+}
+
+#[test]
+fn the_horizon_is_the_later_clock_plus_the_skew() {
+    let mut w = incremental_from("2026-06-01T10:00:00Z");
+    assert_eq!(w.horizon(now()), t("2026-06-02T12:00:00Z"));
+    // The API's clock runs two days ahead of ours: its recent stamps are believed.
+    w.api_clock(Some(t("2026-06-03T12:00:00Z")));
+    assert_eq!(w.horizon(now()), t("2026-06-04T12:00:00Z"));
+    let c = w
+        .page(
+            &[item("2026-06-03T11:00:00Z", "2026-06-03T11:00:00Z")],
+            None,
+            now(),
+        )
+        .unwrap();
+    assert_eq!(
+        (c.future_dated, c.checkpoint.high_water_mark),
+        (0, Some(t("2026-06-03T11:00:00Z")))
+    );
+}
+
+#[test]
+fn items_at_the_mark_and_within_the_overlap_are_read_and_do_not_end_the_pass() {
+    let mut w = incremental_from("2026-06-01T10:00:00Z");
+    // Stamped exactly at the mark, and 59 s under it (the overlap is 60 s): not the floor yet.
+    let page = [
+        item("2026-05-01T00:00:00Z", "2026-06-01T10:00:00Z"),
+        item("2026-05-01T00:00:00Z", "2026-06-01T09:59:01Z"),
+    ];
+    let c = w.page(&page, Some("n".into()), now()).unwrap();
+    assert!(!c.done, "the pass goes on below the mark, within the overlap");
+    w.committed(now());
+    let c = w
+        .page(
+            &[item("2026-05-01T00:00:00Z", "2026-06-01T09:58:59Z")],
+            Some("m".into()),
+            now(),
+        )
+        .unwrap();
+    assert!(c.done, "below the floor");
+    assert_eq!(c.checkpoint.high_water_mark, Some(t("2026-06-01T10:00:00Z")));
+}
+
+#[test]
+fn a_mark_beyond_the_horizon_is_repaired_by_reading_the_whole_list() {
+    let mut w = incremental_from("9999-12-31T23:59:59Z");
+    assert_eq!(w.repairing(), Some(t("9999-12-31T23:59:59Z")));
+    assert_eq!(w.pass_kind(), PassKind::Incremental);
+    // Far below the old floor, and the pass goes on: the mark said nothing of where to stop.
+    let c = w
+        .page(
+            &[item("2026-01-01T00:00:00Z", "2026-05-01T00:00:00Z")],
+            Some("n".into()),
+            now(),
+        )
+        .unwrap();
+    assert!(!c.done);
+    assert_eq!(
+        c.checkpoint.high_water_mark,
+        Some(t("9999-12-31T23:59:59Z")),
+        "kept until the repair completes"
+    );
+    w.committed(now());
+    let c = w
+        .page(
+            &[item("2025-01-01T00:00:00Z", "2025-02-01T00:00:00Z")],
+            None,
+            now(),
+        )
+        .unwrap();
+    assert!(c.done);
+    assert_eq!(
+        c.checkpoint.high_water_mark,
+        Some(t("2026-05-01T00:00:00Z")),
+        "the newest believable update replaces the mark"
+    );
+    assert_eq!(w.committed(now()), Next::Done);
+    assert_eq!(w.repairing(), None);
+}
+
+#[test]
+fn a_checkpointed_pass_forgets_stamps_beyond_the_horizon() {
+    let pass = Pass {
+        kind: PassKind::Bootstrap,
+        started_at: t("2026-06-01T11:00:00Z"),
+        candidate: Some(t("9999-12-31T23:59:59Z")),
+        from: Some(t("9999-01-01T00:00:00Z")),
+        progress: Some(t("9999-01-01T00:00:00Z")),
+        pages: 3,
+        rows: 300,
+    };
+    let cp = Checkpoint {
+        cursor: Some("c".into()),
+        cursor_saved_at: Some(t("2026-06-01T11:00:00Z")),
+        pass: Some(pass.to_row()),
+        ..Checkpoint::default()
+    };
+    let (w, start) = Walk::start(Mode::Incremental, cp, now(), &SETTINGS);
+    assert_eq!(start, Start::StaleCursor);
+    assert!(w.candidate_query().is_some(), "the candidate is asked for again");
+    assert!(
+        !w.query(100).params().iter().any(|(k, _)| *k == "from"),
+        "no resume point in the future"
     );
 }
