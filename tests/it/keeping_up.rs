@@ -290,9 +290,11 @@ async fn a_flood_of_quarantined_items_is_retried_in_turns_and_said_in_few_lines(
     let now = Utc::now().trunc_subsecs(0);
     let base = now - Duration::days(3);
     let b = Bookings::default();
-    for n in 0..250 {
+    // FLOOD=4999 measures the figure docs/reliability.md gives.
+    let flood: usize = std::env::var("FLOOD").ok().and_then(|f| f.parse().ok()).unwrap_or(250);
+    for n in 0..flood as i64 {
         b.put(unreadable(
-            &format!("q-{n:03}"),
+            &format!("q-{n:04}"),
             &iso(base + Duration::seconds(n)),
         ));
     }
@@ -303,7 +305,9 @@ async fn a_flood_of_quarantined_items_is_retried_in_turns_and_said_in_few_lines(
         let changed = now - Duration::hours(3 - run_no);
         let at = iso(changed);
         b.put(booking(&format!("b-{run_no}"), &at, &at));
+        let started = std::time::Instant::now();
         let err = run_ok(&cfg);
+        eprintln!("run {run_no}: {:?}", started.elapsed());
         let lines = err.lines().filter(|l| l.contains("quarantine")).count();
         assert!(lines <= 5, "run {run_no}: {lines} lines about quarantine\n{err}");
         let asked = b.asked_by_id.lock().unwrap().len();
@@ -318,7 +322,7 @@ async fn a_flood_of_quarantined_items_is_retried_in_turns_and_said_in_few_lines(
     let mut asked = b.asked_by_id.lock().unwrap().clone();
     asked.sort();
     asked.dedup();
-    assert_eq!(asked.len(), 250, "three runs took turns through every item");
+    assert_eq!(asked.len(), flood.min(300), "three runs took turns through every item");
 }
 
 /// A first load's pages: `page(n)` is what the cursor `n` answers, with `next` = n + 1.
