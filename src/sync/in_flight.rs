@@ -108,3 +108,59 @@ impl InFlight {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Row;
+
+    fn page(keys: impl Iterator<Item = usize>) -> Vec<Item> {
+        keys.map(|k| Item {
+            row: Row {
+                table: "bookings",
+                record: Box::new(()),
+                raw_json: "{}".into(),
+                item_key: k.to_string(),
+            },
+            key: k.to_string(),
+            created_at: None,
+            updated_at: None,
+        })
+        .collect()
+    }
+
+    #[test]
+    fn a_crawl_with_a_few_repeats_at_its_pages_edges_is_no_loop() {
+        let mut recent = RecentPages::default();
+        // Pages of 10, each re-listing the last 4 items of the page before (rows shifting back
+        // under the cursor as earlier ones are removed): 40 % repeats.
+        for n in 0..100 {
+            let first = n * 6;
+            assert!(!recent.repeats(&page(first..first + 10)), "page {n}");
+        }
+    }
+
+    #[test]
+    fn the_same_few_items_again_are_a_loop_by_the_third_page() {
+        let mut recent = RecentPages::default();
+        assert!(!recent.repeats(&page(0..9)));
+        assert!(!recent.repeats(&page(0..9)), "18 items say nothing yet");
+        assert!(recent.repeats(&page(0..9)));
+    }
+
+    #[test]
+    fn a_window_sliding_by_one_item_a_page_is_a_loop_by_the_third_page() {
+        let mut recent = RecentPages::default();
+        assert!(!recent.repeats(&page(0..100)));
+        assert!(!recent.repeats(&page(1..101)), "99 of 200 repeated");
+        assert!(recent.repeats(&page(2..102)));
+    }
+
+    #[test]
+    fn clearing_forgets_the_window() {
+        let mut recent = RecentPages::default();
+        recent.repeats(&page(0..20));
+        recent.clear();
+        assert!(!recent.repeats(&page(0..20)), "a restart re-lists its first page");
+    }
+}

@@ -291,7 +291,10 @@ async fn a_flood_of_quarantined_items_is_retried_in_turns_and_said_in_few_lines(
     let base = now - Duration::days(3);
     let b = Bookings::default();
     // FLOOD=4999 measures the figure docs/reliability.md gives.
-    let flood: usize = std::env::var("FLOOD").ok().and_then(|f| f.parse().ok()).unwrap_or(250);
+    let flood: usize = std::env::var("FLOOD")
+        .ok()
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(250);
     for n in 0..flood as i64 {
         b.put(unreadable(
             &format!("q-{n:04}"),
@@ -322,7 +325,11 @@ async fn a_flood_of_quarantined_items_is_retried_in_turns_and_said_in_few_lines(
     let mut asked = b.asked_by_id.lock().unwrap().clone();
     asked.sort();
     asked.dedup();
-    assert_eq!(asked.len(), flood.min(300), "three runs took turns through every item");
+    assert_eq!(
+        asked.len(),
+        flood.min(300),
+        "three runs took turns through every item"
+    );
 }
 
 /// A first load's pages: `page(n)` is what the cursor `n` answers, with `next` = n + 1.
