@@ -22,10 +22,15 @@ pub const REDACTED: &str = "[redacted]";
 /// What is kept of an item that may hold a secret but cannot be parsed to find it.
 pub const UNREADABLE: &str = r#"{"redacted":"an item that may hold a secret and could not be parsed"}"#;
 
-/// The item's text with every secret-named field's value replaced (its keys then in sorted
-/// order), or `None` when it has none: almost always, decided by a substring test without
-/// parsing. A key written with `\u` escapes is parsed to be sure; an item that may hold a
-/// secret and cannot be parsed is kept as [`UNREADABLE`], never as sent.
+/// The item's text rewritten from its parsed value, with every secret-named field's value
+/// replaced (its keys then in sorted order), or `None` when no key is secret-named: almost
+/// always, decided by a substring test without parsing. A key written with `\u` escapes is
+/// parsed to be sure; an item that may hold a secret and cannot be parsed is kept as
+/// [`UNREADABLE`], never as sent.
+///
+/// Any secret-named key, even one whose value is `null`, means the text is rewritten and never
+/// kept as sent: a key given twice (`{"secret":"whsec_…","secret":null}`) parses to its last
+/// value, so the text as sent would keep the first one's secret.
 pub fn redacted(raw: &str) -> Option<String> {
     if !["secret\"", "token\"", "password\"", "\\u"]
         .iter()
@@ -39,14 +44,17 @@ pub fn redacted(raw: &str) -> Option<String> {
     redact(&mut value).then(|| value.to_string())
 }
 
-/// Replaces secret-named values in place; whether any was.
+/// Replaces secret-named values in place (a `null` stays `null`: it holds nothing); whether
+/// any key was secret-named.
 fn redact(v: &mut Value) -> bool {
     match v {
         Value::Object(map) => {
             let mut hit = false;
             for (key, child) in map.iter_mut() {
-                if SECRET_KEYS.contains(&key.as_str()) && !child.is_null() {
-                    *child = Value::String(REDACTED.to_owned());
+                if SECRET_KEYS.contains(&key.as_str()) {
+                    if !child.is_null() {
+                        *child = Value::String(REDACTED.to_owned());
+                    }
                     hit = true;
                 } else {
                     hit |= redact(child);
@@ -83,9 +91,30 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_given_twice_is_never_kept_whatever_the_last_value() {
+        // The parsed value holds only the last `secret`: the text as sent must not be kept.
+        for raw in [
+            r#"{"id":"w1","secret":"whsec_abc","secret":null}"#,
+            r#"{"id":"w1","secret":"whsec_abc","secret":"other"}"#,
+            r#"{"id":"w1","secr\u0065t":"whsec_abc","secret":null}"#,
+            r#"{"id":"w1","meta":{"password":"whsec_abc","password":null}}"#,
+        ] {
+            let kept = redacted(raw).expect("a secret-named key");
+            assert!(!kept.contains("whsec_abc"), "{raw} kept as {kept}");
+            let v: Value = serde_json::from_str(&kept).unwrap();
+            assert_eq!(v["id"], "w1", "{kept}");
+        }
+        // A lone null secret is rewritten too, and stays null.
+        assert_eq!(
+            redacted(r#"{"id":"b1","secret":null}"#).as_deref(),
+            Some(r#"{"id":"b1","secret":null}"#)
+        );
+    }
+
+    #[test]
     fn items_without_secrets_are_kept_as_sent() {
         assert_eq!(redacted(r#"{"id":"b1","status":"ACTIVE"}"#), None);
-        // A key only ending like one, or a null secret, is not one.
-        assert_eq!(redacted(r#"{"id":"b1","ticket_token":"x","secret":null}"#), None);
+        // A key only ending like one is not one.
+        assert_eq!(redacted(r#"{"id":"b1","ticket_token":"x"}"#), None);
     }
 }

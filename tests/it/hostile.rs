@@ -850,7 +850,8 @@ async fn secrets_in_listed_items_never_reach_the_file_and_a_vanished_subscriptio
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     // A webhook list that carries signing secrets it should not (plainly, nested under another
-    // secret name, behind a `\u` escape, and in an item that cannot be read), then, on the
+    // secret name, behind a `\u` escape, in an item that cannot be read, and given twice with
+    // `null` last, which parses to `null`, in a readable item and an unreadable one), then, on the
     // second run, no longer lists `wh-1`, which its by-id route answers 404 for, nor `wh-3`,
     // which it still has (a traversal is not a snapshot): only the 404 removes.
     let second = Arc::new(AtomicBool::new(false));
@@ -862,10 +863,12 @@ async fn secrets_in_listed_items_never_reach_the_file_and_a_vanished_subscriptio
         let escaped = r#"{"id":"wh-2","url":"https://example.test/two","s\u0065cret":"SECRET-ESCAPED-3"}"#;
         let unreadable = r#"{"url":"https://example.test/no-id","password":"SECRET-UNREADABLE-4"}"#;
         let missed = r#"{"id":"wh-3","url":"https://example.test/three"}"#;
+        let twice = r#"{"id":"wh-4","url":"https://example.test/four","secret":"SECRET-TWICE-5","secret":null}"#;
+        let twice_unreadable = r#"{"url":"https://example.test/no-id-2","metadata":{"access_token":"SECRET-TWICE-UNREADABLE-6","access_token":null}}"#;
         let items = if all {
-            format!("{first},{escaped},{unreadable},{missed}")
+            format!("{first},{escaped},{unreadable},{missed},{twice},{twice_unreadable}")
         } else {
-            format!("{escaped},{unreadable}")
+            format!("{escaped},{unreadable},{twice},{twice_unreadable}")
         };
         format!(r#"{{"items":[{items}]}}"#)
     };
@@ -912,12 +915,18 @@ async fn secrets_in_listed_items_never_reach_the_file_and_a_vanished_subscriptio
             bytes.extend(std::fs::read(&name).unwrap_or_default());
         }
         let text = String::from_utf8_lossy(&bytes);
-        (1..=4)
-            .filter_map(|n| {
-                let tag = ["PLAIN-1", "NESTED-2", "ESCAPED-3", "UNREADABLE-4"][n - 1];
-                text.contains(&format!("SECRET-{tag}")).then(|| tag.to_owned())
-            })
-            .collect()
+        [
+            "PLAIN-1",
+            "NESTED-2",
+            "ESCAPED-3",
+            "UNREADABLE-4",
+            "TWICE-5",
+            "TWICE-UNREADABLE-6",
+        ]
+        .into_iter()
+        .filter(|tag| text.contains(&format!("SECRET-{tag}")))
+        .map(str::to_owned)
+        .collect()
     };
 
     let out = sync_cmd(&cfg, "secret").output().unwrap();
@@ -937,6 +946,17 @@ async fn secrets_in_listed_items_never_reach_the_file_and_a_vanished_subscriptio
         .unwrap();
     assert_eq!(url, "https://example.test/hook", "the rest of the item is kept");
     assert!(raw.contains(r#""secret":"[redacted]""#), "{raw}");
+    let twice: String = c
+        .query_row(
+            "SELECT raw_json FROM webhook_subscriptions WHERE id = 'wh-4'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        twice.contains(r#""secret":null"#) && twice.contains("example.test/four"),
+        "a key given twice keeps its last value, written again: {twice}"
+    );
     let quarantined: i64 = c
         .query_row(
             "SELECT count(*) FROM quarantine WHERE stream = 'webhook_subscriptions'",
@@ -944,7 +964,7 @@ async fn secrets_in_listed_items_never_reach_the_file_and_a_vanished_subscriptio
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(quarantined, 1, "the item without an id waits in quarantine");
+    assert_eq!(quarantined, 2, "the items without an id wait in quarantine");
     drop(c);
 
     second.store(true, Ordering::Relaxed);
@@ -963,7 +983,8 @@ async fn secrets_in_listed_items_never_reach_the_file_and_a_vanished_subscriptio
         [
             ("wh-1".to_owned(), true),
             ("wh-2".to_owned(), false),
-            ("wh-3".to_owned(), false)
+            ("wh-3".to_owned(), false),
+            ("wh-4".to_owned(), false)
         ],
         "the subscription the API no longer has (404) is marked removed; one the list missed but the API still has is not"
     );
