@@ -40,7 +40,7 @@ pub fn load(path: &Path, env: &Environment) -> Result<Config, Error> {
             "the config file holds auth.client_secret and every user can read it: chmod 600 it, or move the secret to auth.client_secret_file or a systemd credential"
         );
     }
-    validate(raw, env, path.parent())
+    validate(raw, env, Some(path))
 }
 
 /// Only the database path of the config at `path`: what `status` needs, without credentials.

@@ -168,14 +168,20 @@ fn a_snapshot_needs_a_mode_nobody_else_writes_and_a_path_of_its_own() {
         );
     }
     let err = with("/data/u.sqlite", "0640").unwrap_err().to_string();
-    assert!(err.contains("is the database or a file it needs"), "{err}");
-    for beside in [
-        "/data/u.sqlite-wal",
-        "/data/../data/u.sqlite-shm",
-        "/data/u.sqlite.lock",
+    assert!(
+        err.starts_with("config key `snapshot.path`") && err.contains("is also the database (`database`)"),
+        "{err}"
+    );
+    for (beside, what) in [
+        ("/data/u.sqlite-wal", "-wal"),
+        ("/data/../data/u.sqlite-shm", "-shm"),
+        ("/data/u.sqlite.lock", "lock"),
     ] {
         let err = with(beside, "0640").unwrap_err().to_string();
-        assert!(err.starts_with("config key `snapshot.path`"), "{beside}: {err}");
+        assert!(
+            err.starts_with("config key `snapshot.path`") && err.contains(what),
+            "{beside}: {err}"
+        );
     }
     assert!(with("", "0640").unwrap().snapshot.is_none());
 }

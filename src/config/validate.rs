@@ -7,21 +7,25 @@ use std::time::Duration;
 use url::Url;
 
 use super::error::{Error, invalid};
-use super::paths::{directory_of, relative_to, token_file};
+use super::paths::{directory_of, distinct, relative_to, token_file};
 use super::raw::*;
 use super::secret::secret;
 use super::types::*;
 use crate::streams::{self, Stream};
 
-/// Turns a raw configuration into typed values; relative paths resolve against `base`.
-pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Result<Config, Error> {
+/// Turns a raw configuration, read from the config file `file`, into typed values; relative
+/// paths resolve against the file's directory, and no two files the job reads or writes may be
+/// the same one.
+pub fn validate(raw: RawConfig, env: &Environment, file: Option<&Path>) -> Result<Config, Error> {
+    let base = file.and_then(Path::parent);
     let database = relative_to(base, raw.database.clone());
+    let secret_file = raw.auth.client_secret_file.clone().map(|p| relative_to(base, p));
     let auth = auth(&raw.auth, env, base, &database)?;
     let api = api(&raw.api)?;
     let retry = retry(&raw.retry, &api.base_url)?;
     let sync = sync(&raw.sync)?;
     let streams = enabled_streams(&raw.streams)?;
-    let snapshot = snapshot(&raw.snapshot, base, &database)?;
+    let snapshot = snapshot(&raw.snapshot, base)?;
     let schedule = match raw.schedule.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(expr) => Some(
             crate::schedule::parse(expr)
@@ -29,7 +33,7 @@ pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Resul
         ),
         None => None,
     };
-    Ok(Config {
+    let config = Config {
         database,
         schedule,
         auth,
@@ -39,7 +43,9 @@ pub fn validate(raw: RawConfig, env: &Environment, base: Option<&Path>) -> Resul
         streams,
         metrics_textfile: raw.metrics.textfile.map(|p| relative_to(base, p)),
         snapshot,
-    })
+    };
+    distinct(&config, file, secret_file.as_deref())?;
+    Ok(config)
 }
 
 /// A URL the job sends credentials or requests to: https, or http on loopback only.
@@ -238,13 +244,9 @@ fn enabled_streams(raw: &RawStreams) -> Result<Vec<&'static Stream>, Error> {
     Ok(streams)
 }
 
-/// `[snapshot]`, checked: a mode `chmod` would take that nobody else may write, and a path
-/// that is not the live database.
-pub(super) fn snapshot(
-    raw: &RawSnapshot,
-    base: Option<&Path>,
-    database: &Path,
-) -> Result<Option<Snapshot>, Error> {
+/// `[snapshot]`, checked: a mode `chmod` would take that nobody else may write (that its path
+/// is not the database's, nor any other file's, `distinct` checks).
+pub(super) fn snapshot(raw: &RawSnapshot, base: Option<&Path>) -> Result<Option<Snapshot>, Error> {
     let Some(path) = raw.path.clone().filter(|p| !p.as_os_str().is_empty()) else {
         return Ok(None);
     };
@@ -270,26 +272,6 @@ pub(super) fn snapshot(
         return Err(invalid(
             "snapshot.mode",
             format!("{mode:04o} leaves the owner unable to read the copy; e.g. \"0640\""),
-        ));
-    }
-    // The database and the files beside it that it needs (a rename over the `-wal` would
-    // lose committed pages), however the path is spelled.
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let db = database
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let taken = ["", "-wal", "-shm", "-journal", ".lock", ".refresh-token"].map(|s| format!("{db}{s}"));
-    if directory_of(&path) == directory_of(database) && taken.contains(&name) {
-        return Err(invalid(
-            "snapshot.path",
-            format!(
-                "{} is the database or a file it needs; name another file, e.g. {db}.snapshot.sqlite",
-                path.display()
-            ),
         ));
     }
     Ok(Some(Snapshot { path, mode }))

@@ -150,3 +150,74 @@ fn the_sandbox_app_config_is_a_valid_third_party_connection() {
     );
     assert_eq!(tp.redirect_uri.as_str(), "http://127.0.0.1:8976/callback");
 }
+
+/// Runs the binary with `env` set on a config that is otherwise fine; returns its exit code
+/// and its `error:` lines.
+fn sync_with(cfg: &Path, env: &[(&str, &Path)]) -> (Option<i32>, Vec<String>) {
+    let mut cmd = crate::cli::sync_cmd(cfg, "sandbox-secret");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines = err.lines().filter(|l| l.starts_with("error:")).map(str::to_owned).collect();
+    (out.status.code(), lines)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metrics_textfile_or_snapshot_naming_the_database_however_spelled_is_refused_untouched() {
+    let sb = crate::support::start(crate::support::small()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cfg = crate::cli::write_config(d, &sb, "");
+    crate::cli::sync_ok(&cfg);
+    let db = d.join("sync.sqlite");
+    std::fs::create_dir(d.join("sub")).unwrap();
+    std::os::unix::fs::symlink(d, d.join("link")).unwrap();
+    std::os::unix::fs::symlink(&db, d.join("metrics.prom")).unwrap();
+    let files = || {
+        ["sync.sqlite", "sync.sqlite-wal", "understory-sync.toml"]
+            .map(|f| std::fs::read(d.join(f)).ok())
+    };
+    let before = files();
+    const METRICS: &str = "UNDERSTORY_SYNC__METRICS__TEXTFILE";
+    const SNAPSHOT: &str = "UNDERSTORY_SYNC__SNAPSHOT__PATH";
+    let snapshot = d.join("copy.sqlite");
+    for (env, key, other) in [
+        (vec![(METRICS, d.join("sync.sqlite"))], "metrics.textfile", "`database`"),
+        // Through a link to the directory, and a link to the file itself.
+        (vec![(METRICS, d.join("link/sync.sqlite"))], "metrics.textfile", "`database`"),
+        (vec![(METRICS, d.join("metrics.prom"))], "metrics.textfile", "`database`"),
+        // Through `..`, from a directory that exists and from one that does not.
+        (vec![(METRICS, d.join("sub/../sync.sqlite"))], "metrics.textfile", "`database`"),
+        (vec![(METRICS, d.join("nowhere/../sync.sqlite-wal"))], "metrics.textfile", "-wal"),
+        (vec![(METRICS, d.join("link/sub/../sync.sqlite.lock"))], "metrics.textfile", "lock"),
+        (vec![(METRICS, d.join("understory-sync.toml"))], "metrics.textfile", "`--config`"),
+        (vec![(SNAPSHOT, d.join("link/sync.sqlite-shm"))], "snapshot.path", "-shm"),
+        (
+            vec![(SNAPSHOT, snapshot.clone()), (METRICS, d.join("sub/../link/copy.sqlite"))],
+            "metrics.textfile",
+            "`snapshot.path`",
+        ),
+    ] {
+        let shown = format!("{env:?}");
+        let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
+        let (code, errors) = sync_with(&cfg, &env);
+        assert_eq!(code, Some(2), "{shown}: {errors:?}");
+        assert_eq!(errors.len(), 1, "{shown}: {errors:?}");
+        assert!(
+            errors[0].contains(&format!("`{key}`")) && errors[0].contains(other),
+            "{shown}: {}",
+            errors[0]
+        );
+        assert!(before == files(), "{shown}: the database or the config changed");
+    }
+    assert!(!snapshot.exists());
+    // Files of their own are accepted.
+    let (code, errors) = sync_with(
+        &cfg,
+        &[(METRICS, &d.join("link/sub/sync.prom")), (SNAPSHOT, &snapshot)],
+    );
+    assert_eq!(code, Some(0), "{errors:?}");
+    assert!(d.join("sub/sync.prom").exists() && snapshot.exists());
+}
