@@ -26,6 +26,10 @@ pub(super) const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
 /// A run's wall-clock ceiling by default: a first load of a large account takes hours at the
 /// API's pace; the oneshot units' `TimeoutStartSec=` is a little longer.
 pub(super) const DEFAULT_MAX_RUN_SECS: u64 = 6 * 3600;
+/// The longest any duration setting (`*_secs`, `*_ms`) may be: a week. Longer than any wait,
+/// timeout, overlap or run the job has a use for, and far enough from `u64::MAX` that a clock
+/// reading plus it never overflows (which would panic mid-run).
+pub const MAX_DURATION_SECS: u64 = 7 * 24 * 3600;
 /// The docs ask clients to back off "for at least one minute" after a 429 (§4).
 pub(super) const MIN_RATE_LIMITED_WAIT_SECS: u64 = 60;
 

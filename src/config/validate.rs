@@ -65,6 +65,29 @@ fn url(key: &'static str, s: &str) -> Result<Url, Error> {
     }
 }
 
+/// A `*_secs` setting, at most [`MAX_DURATION_SECS`].
+fn secs(key: &'static str, n: u64) -> Result<Duration, Error> {
+    if n > MAX_DURATION_SECS {
+        return Err(invalid(
+            key,
+            format!("{n} is longer than the most a duration may be, {MAX_DURATION_SECS} (a week)"),
+        ));
+    }
+    Ok(Duration::from_secs(n))
+}
+
+/// A `*_ms` setting, at most [`MAX_DURATION_SECS`] in milliseconds.
+fn millis(key: &'static str, n: u64) -> Result<Duration, Error> {
+    let max = MAX_DURATION_SECS * 1000;
+    if n > max {
+        return Err(invalid(
+            key,
+            format!("{n} is longer than the most a duration may be, {max} (a week)"),
+        ));
+    }
+    Ok(Duration::from_millis(n))
+}
+
 fn positive(key: &'static str, n: u32) -> Result<NonZeroU32, Error> {
     NonZeroU32::new(n).ok_or_else(|| invalid(key, "must be at least 1"))
 }
@@ -94,7 +117,7 @@ fn auth(raw: &RawAuth, env: &Environment, base: Option<&Path>, database: &Path) 
         audience: raw.audience.clone(),
         client_id,
         client_secret,
-        renew_before: Duration::from_secs(raw.renew_before_secs),
+        renew_before: secs("auth.renew_before_secs", raw.renew_before_secs)?,
         method,
     })
 }
@@ -136,8 +159,8 @@ fn api(raw: &RawApi) -> Result<ApiConfig, Error> {
         base_url,
         user_agent: raw.user_agent.clone(),
         accept_language: raw.accept_language.clone(),
-        connect_timeout: Duration::from_secs(raw.connect_timeout_secs.max(1)),
-        request_timeout: Duration::from_secs(raw.request_timeout_secs.max(1)),
+        connect_timeout: secs("api.connect_timeout_secs", raw.connect_timeout_secs.max(1))?,
+        request_timeout: secs("api.request_timeout_secs", raw.request_timeout_secs.max(1))?,
         requests_per_second,
         max_requests_per_second,
         burst: positive("api.burst", raw.burst)?,
@@ -174,10 +197,10 @@ fn retry(raw: &RawRetry, base_url: &Url) -> Result<RetryConfig, Error> {
     }
     Ok(RetryConfig {
         max_attempts: raw.max_attempts,
-        initial_backoff: Duration::from_millis(raw.initial_backoff_ms),
-        max_backoff: Duration::from_millis(raw.max_backoff_ms.max(raw.initial_backoff_ms)),
-        rate_limited_wait: Duration::from_secs(raw.rate_limited_wait_secs),
-        max_retry_after: Duration::from_secs(raw.max_retry_after_secs),
+        initial_backoff: millis("retry.initial_backoff_ms", raw.initial_backoff_ms)?,
+        max_backoff: millis("retry.max_backoff_ms", raw.max_backoff_ms)?.max(millis("retry.initial_backoff_ms", raw.initial_backoff_ms)?),
+        rate_limited_wait: secs("retry.rate_limited_wait_secs", raw.rate_limited_wait_secs)?,
+        max_retry_after: secs("retry.max_retry_after_secs", raw.max_retry_after_secs)?,
         run_budget: raw.run_budget,
     })
 }
@@ -197,11 +220,13 @@ fn sync(raw: &RawSync) -> Result<SyncConfig, Error> {
         ));
     }
     Ok(SyncConfig {
-        overlap: Duration::from_secs(raw.overlap_secs),
-        cursor_ttl: Duration::from_secs(raw.cursor_ttl_secs),
-        progress_interval: (raw.progress_secs > 0).then(|| Duration::from_secs(raw.progress_secs)),
-        max_run: Duration::from_secs(raw.max_run_secs),
-        max_clock_skew: Duration::from_secs(raw.max_clock_skew_secs),
+        overlap: secs("sync.overlap_secs", raw.overlap_secs)?,
+        cursor_ttl: secs("sync.cursor_ttl_secs", raw.cursor_ttl_secs)?,
+        progress_interval: (raw.progress_secs > 0)
+            .then(|| secs("sync.progress_secs", raw.progress_secs))
+            .transpose()?,
+        max_run: secs("sync.max_run_secs", raw.max_run_secs)?,
+        max_clock_skew: secs("sync.max_clock_skew_secs", raw.max_clock_skew_secs)?,
     })
 }
 

@@ -153,7 +153,7 @@ fn the_sandbox_app_config_is_a_valid_third_party_connection() {
 
 /// Runs the binary with `env` set on a config that is otherwise fine; returns its exit code
 /// and its `error:` lines.
-fn sync_with(cfg: &Path, env: &[(&str, &Path)]) -> (Option<i32>, Vec<String>) {
+fn sync_with<V: AsRef<std::ffi::OsStr>>(cfg: &Path, env: &[(&str, V)]) -> (Option<i32>, Vec<String>) {
     let mut cmd = crate::cli::sync_cmd(cfg, "sandbox-secret");
     for (k, v) in env {
         cmd.env(k, v);
@@ -220,4 +220,58 @@ async fn a_metrics_textfile_or_snapshot_naming_the_database_however_spelled_is_r
     );
     assert_eq!(code, Some(0), "{errors:?}");
     assert!(d.join("sub/sync.prom").exists() && snapshot.exists());
+}
+
+/// Every duration setting, as its environment variable.
+const DURATIONS: [&str; 11] = [
+    "AUTH__RENEW_BEFORE_SECS",
+    "API__CONNECT_TIMEOUT_SECS",
+    "API__REQUEST_TIMEOUT_SECS",
+    "RETRY__INITIAL_BACKOFF_MS",
+    "RETRY__MAX_BACKOFF_MS",
+    "RETRY__RATE_LIMITED_WAIT_SECS",
+    "RETRY__MAX_RETRY_AFTER_SECS",
+    "SYNC__OVERLAP_SECS",
+    "SYNC__CURSOR_TTL_SECS",
+    "SYNC__PROGRESS_SECS",
+    "SYNC__MAX_RUN_SECS",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duration_beyond_a_week_is_a_config_error_naming_its_key_never_a_panic() {
+    let sb = crate::support::start(crate::support::small()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = crate::cli::write_config(dir.path(), &sb, "");
+    let week = config::MAX_DURATION_SECS;
+    for var in DURATIONS {
+        let key = var.to_lowercase().replace("__", ".");
+        let over = if var.ends_with("_MS") { week * 1000 + 1 } else { week + 1 };
+        for value in [i64::MAX as u64, u64::MAX / 1000 / 1000, over] {
+            let mut env = vec![(format!("UNDERSTORY_SYNC__{var}"), value.to_string())];
+            // The wait after a 429 may not be longer than the longest Retry-After obeyed.
+            if var == "RETRY__RATE_LIMITED_WAIT_SECS" {
+                env.push(("UNDERSTORY_SYNC__RETRY__MAX_RETRY_AFTER_SECS".into(), value.to_string()));
+            }
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let (code, errors) = sync_with(&cfg, &env);
+            assert_eq!(code, Some(2), "{key} = {value}: {errors:?}");
+            assert_eq!(errors.len(), 1, "{key} = {value}: {errors:?}");
+            assert!(
+                errors[0].contains(&format!("`{key}`")) && errors[0].contains("a week"),
+                "{key} = {value}: {}",
+                errors[0]
+            );
+        }
+    }
+    // A week itself is accepted.
+    let env: Vec<(String, String)> = DURATIONS
+        .iter()
+        .map(|v| {
+            let n = if v.ends_with("_MS") { week * 1000 } else { week };
+            (format!("UNDERSTORY_SYNC__{v}"), n.to_string())
+        })
+        .collect();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (code, errors) = sync_with(&cfg, &env);
+    assert_eq!(code, Some(0), "{errors:?}");
 }
