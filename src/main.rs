@@ -21,7 +21,10 @@ async fn main() -> ExitCode {
         if what.contains("failed printing to stdout") && what.contains("Broken pipe") {
             std::process::exit(0);
         }
-        logging::error_line(&format!("internal error, please report it with the log: {what}"));
+        let line = format!("internal error, please report it with the log: {what}");
+        logging::error_line(&line);
+        // The run's row says `failed`, not `running` until the next run.
+        understory_sync::store::fail_running_run(&line);
         std::process::exit(1);
     }));
     match cli::run(cli).await {

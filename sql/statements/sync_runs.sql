@@ -41,6 +41,11 @@ UPDATE sync_runs SET
     error = :error
 WHERE id = :id;
 
+-- name: fail
+-- The run in progress hit a bug (a panic): closed as failed by the panicking process itself.
+UPDATE sync_runs SET ended_at = :now, status = 'failed', error = :error
+WHERE id = :id AND status = 'running';
+
 -- name: last_success
 SELECT MAX(ended_at) FROM sync_runs WHERE status = 'succeeded';
 

@@ -35,7 +35,7 @@ pub use deferred::Restored;
 pub use error::Error;
 pub use open::{open, open_read_only};
 pub use quarantine::counts_misses;
-pub use runs::Params;
+pub use runs::{Params, fail_running_run};
 pub use status::{RunRow, Status, StreamState, status};
 pub use upsert::Row;
 pub use writer::{Pending, Writer};

@@ -1,16 +1,50 @@
 //! `sync_runs`: one row per run, its live counts, and how it ended.
 
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
 use rusqlite::TransactionBehavior;
 use rusqlite::types::Value;
 
 use super::database::Store;
 use super::error::Error;
+use super::open::open;
 use super::statements;
 use crate::counts::Counts;
 use crate::time::{Timestamp, iso};
 
 /// Named SQL parameters, e.g. `(":id", Value::Text(..))`, for the store's own tables.
 pub type Params = Vec<(&'static str, Value)>;
+
+/// The run in progress in this process and its database, so that a panic can close its row
+/// (see [`fail_running_run`]); `None` between runs.
+static RUNNING: Mutex<Option<(PathBuf, i64)>> = Mutex::new(None);
+
+/// How long a panicking process waits for the database to record its run as failed: the
+/// panicking thread may itself hold the write lock, which it never gives back.
+const PANIC_WAIT: Duration = Duration::from_secs(2);
+
+/// Records the run in progress in this process, if any, as `failed` with `error`; whether it
+/// did. For the panic hook, which exits at once: without it the row would say `running` until
+/// the next run. It opens a connection of its own (the panicking thread may hold the run's)
+/// and gives up after [`PANIC_WAIT`].
+pub fn fail_running_run(error: &str) -> bool {
+    let Some((path, id)) = RUNNING.try_lock().ok().and_then(|mut r| r.take()) else {
+        return false;
+    };
+    let Ok(conn) = open(&path) else {
+        return false;
+    };
+    let now = iso(chrono::Utc::now());
+    conn.busy_timeout(PANIC_WAIT).is_ok()
+        && conn
+            .execute(
+                statements::get("sync_runs", "fail"),
+                rusqlite::named_params! {":id": id, ":now": now, ":error": error},
+            )
+            .is_ok_and(|n| n == 1)
+}
 
 impl Store {
     /// Records a new run; runs still marked running were killed and become `abandoned`.
@@ -25,6 +59,7 @@ impl Store {
             let id = tx.last_insert_rowid();
             tx.commit()?;
             self.run.store(id, std::sync::atomic::Ordering::Relaxed);
+            *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = Some((self.path().to_owned(), id));
             Ok(id)
         })
     }
@@ -40,6 +75,7 @@ impl Store {
             Ok(())
         })?;
         self.run.store(0, std::sync::atomic::Ordering::Relaxed);
+        RUNNING.lock().unwrap_or_else(|e| e.into_inner()).take();
         Ok(())
     }
 

@@ -18,6 +18,12 @@ use crate::streams::Stream;
 /// list's first.
 #[tracing::instrument(name = "stream", skip_all, fields(stream = stream.name))]
 pub(super) async fn run_stream(ctx: &Ctx, stream: &'static Stream) -> Vec<StreamReport> {
+    // The panic tests' way into a run under way: `UNDERSTORY_SYNC_TEST_PANIC_AT=stream:bookings`
+    // panics as that stream starts. Test builds only (the `test-hooks` feature).
+    #[cfg(feature = "test-hooks")]
+    if std::env::var("UNDERSTORY_SYNC_TEST_PANIC_AT").is_ok_and(|v| v == format!("stream:{}", stream.name)) {
+        panic!("UNDERSTORY_SYNC_TEST_PANIC_AT is set for {}", stream.name);
+    }
     let started = Instant::now();
     let stats = ctx.progress.stats(stream.name);
     let stats = stats.as_ref();

@@ -679,3 +679,30 @@ fn status_json(cfg: &Path) -> Value {
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_mid_run_records_the_run_as_failed_not_running() {
+    let sb = start(small()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb, "");
+    let db = dir.path().join("sync.sqlite");
+    sync_ok(&cfg);
+    let out = sync_cmd(&cfg, "sandbox-secret")
+        .env("UNDERSTORY_SYNC_TEST_PANIC_AT", "stream:bookings")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(errors[0].contains("internal error"), "{err}");
+    let (status, ended) = last_run(&db);
+    assert_eq!(status, "failed", "the panicking run closed its row");
+    assert!(ended.is_some());
+    let error: String = open(&db)
+        .query_row("SELECT error FROM sync_runs ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    assert!(error.contains("internal error"), "{error}");
+    let st = status_json(&cfg);
+    assert!(!st.to_string().contains("\"running\""), "{st}");
+}
