@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use axum::extract::{RawQuery, State as AxState};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
 use chrono::Utc;
 use secrecy::SecretString;
 use tokio::sync::mpsc;
@@ -178,11 +177,13 @@ async fn wait(
     let (tx, mut rx) = mpsc::channel::<Outcome>(1);
     let shared = Arc::new(Callback {
         attempt: Arc::clone(attempt),
+        path: tp.redirect_uri.path().to_owned(),
         tx: Mutex::new(Some(tx.clone())),
     });
-    let router = axum::Router::new()
-        .route(tp.redirect_uri.path(), get(callback))
-        .with_state(shared);
+    // Every path goes to one handler that compares it with the redirect URI's: a path given to
+    // `route` is route syntax, where a segment starting with `:` or `*` is a capture (and one
+    // axum refuses panics), not the text the browser is sent back to.
+    let router = axum::Router::new().fallback(callback).with_state(shared);
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
@@ -230,11 +231,25 @@ async fn wait(
 
 struct Callback {
     attempt: Arc<Attempt>,
+    /// The redirect URI's path, as the browser sends it.
+    path: String,
     tx: Mutex<Option<mpsc::Sender<Outcome>>>,
 }
 
-/// The redirect URI: checks the answer and tells the person in the browser what happened.
-async fn callback(AxState(cb): AxState<Arc<Callback>>, RawQuery(query): RawQuery) -> Response {
+/// The redirect URI: checks the answer and tells the person in the browser what happened;
+/// any other path or method is not found.
+async fn callback(
+    AxState(cb): AxState<Arc<Callback>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if uri.path() != cb.path {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    }
+    if method != axum::http::Method::GET {
+        return axum::http::StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
     let outcome = cb.attempt.code(query.as_deref().unwrap_or_default());
     // Anyone on this machine, or any page open in the customer's browser, can send a request
     // here: one that is not this attempt's is refused, and connect keeps waiting for its own.

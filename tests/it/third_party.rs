@@ -235,6 +235,27 @@ fn rows(db: &Path) -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_path_that_looks_like_route_syntax_is_served_as_written() {
+    // `:` and `*` start captures in axum's route syntax; the path is the browser's, literally.
+    let port = free_port();
+    let redirect = format!("http://127.0.0.1:{port}/:cb/*rest");
+    let sb = start(app_sandbox(&redirect, Consent::Page)).await;
+    let c = customer(&sb, &redirect, "");
+    let (child, url) = start_connect(&c);
+    let other = browser()
+        .get(format!("http://127.0.0.1:{port}/x/y?code=c&state=s"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::NOT_FOUND, "only the redirect path is served");
+    let landing = click_through(&url, "approve").await;
+    assert!(landing.contains("Access granted"), "{landing}");
+    let (code, out, err) = finish_connect(child);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("ok: connected"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_through_the_consent_page_then_sync_on_the_refresh_token_alone() {
     let redirect = format!("http://127.0.0.1:{}/callback", free_port());
     let sb = start(app_sandbox(&redirect, Consent::Page)).await;
