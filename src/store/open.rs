@@ -68,6 +68,7 @@ pub fn open(path: &Path) -> Result<Connection, Error> {
     ours::check(path, MIGRATIONS_DIR.dirs().count())?;
     create_private(path)?;
     warn_if_world_readable(path);
+    crate::files::warn_if_directory_open_to_all(path, "the database");
     #[allow(clippy::disallowed_methods)] // this is the one place allowed to open a connection
     let mut conn = Connection::open(path).map_err(fail)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;

@@ -28,6 +28,7 @@ impl Store {
             .file_name()
             .map_or_else(|| "snapshot".to_owned(), |n| n.to_string_lossy().into_owned());
         remove_stale(&dir, &name);
+        crate::files::warn_if_directory_open_to_all(to, "the snapshot");
         // A new file of our own (O_EXCL, which also refuses a symlink planted at that name),
         // private until it is complete.
         let (tmp, _) = crate::files::create_beside(to, 0o600).map_err(|e| fail(e, to))?;

@@ -706,3 +706,39 @@ async fn a_panic_mid_run_records_the_run_as_failed_not_running() {
     let st = status_json(&cfg);
     assert!(!st.to_string().contains("\"running\""), "{st}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_or_snapshot_in_a_directory_anyone_can_write_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let sb = start(small()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb, "");
+    let open_db = dir.path().join("open-db");
+    let open_snap = dir.path().join("open-snap");
+    for (d, mode) in [(&open_db, 0o777), (&open_snap, 0o1777)] {
+        std::fs::create_dir(d).unwrap();
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let warned = |err: &str, d: &Path| {
+        err.lines()
+            .filter(|l| l.contains(&format!("chmod o-w {}", d.display())))
+            .count()
+    };
+    let out = sync_cmd(&cfg, "sandbox-secret")
+        .env("UNDERSTORY_SYNC__DATABASE", open_db.join("sync.sqlite"))
+        .env("UNDERSTORY_SYNC__SNAPSHOT__PATH", open_snap.join("copy.sqlite"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(warned(&err, &open_db), 1, "{err}");
+    assert_eq!(warned(&err, &open_snap), 1, "{err}");
+    // The usual private directory: no warning.
+    let out = sync_cmd(&cfg, "sandbox-secret")
+        .env("UNDERSTORY_SYNC__SNAPSHOT__PATH", dir.path().join("copy.sqlite"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("chmod o-w"), "{err}");
+}
