@@ -370,3 +370,42 @@ async fn a_first_load_that_keeps_listing_what_it_stored_stops_with_its_own_exit_
         assert!(rows <= most, "{name}: {rows} rows stored");
     }
 }
+
+// Review of 7707d8f: a first load whose only booking is stamped beyond the horizon completes
+// without a high-water mark, so every later run is a first load again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_a_first_load_of_only_future_items_does_not_repeat_every_run() {
+    let b = Bookings::default();
+    b.put(booking("b-future", "9999-12-31T23:59:59Z", "9999-12-31T23:59:59Z"));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &b.clone().serve().await, "");
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let err = run_ok(&cfg);
+        let c = db(dir.path());
+        let rows: i64 = c.query_row("SELECT count(*) FROM bookings", [], |r| r.get(0)).unwrap();
+        let aside: i64 = c
+            .query_row("SELECT count(*) FROM deferred_indexes WHERE tbl = 'bookings'", [], |r| r.get(0))
+            .unwrap_or(-1);
+        let mark: Option<String> = c
+            .query_row("SELECT high_water_mark FROM sync_state WHERE stream = 'bookings'", [], |r| r.get(0))
+            .unwrap_or(None);
+        seen.push((rows, aside, mark, err.contains("first full load")));
+    }
+    assert_eq!(seen.last().unwrap().0, 1, "rows, indexes aside, mark, said first load: {seen:?}");
+}
+
+// Review of 7707d8f: pages of one booking listed a hundred times, under fresh cursors, are
+// one key a page to `RecentPages` (fewer than its 20): the run appends until its ceiling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_pages_of_one_id_repeated_are_a_loop() {
+    let base = looping_list(|_| (0..100).map(|_| numbered(0)).collect()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &base, "[sync]\nmax_run_secs = 60\n");
+    let out = sync_cmd(&cfg, "secret").output().unwrap();
+    let rows: i64 = db(dir.path())
+        .query_row("SELECT count(*) FROM bookings", [], |r| r.get(0))
+        .unwrap_or(-1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(9), "{rows} rows stored; {}", err.lines().last().unwrap_or(""));
+}

@@ -399,3 +399,43 @@ fn a_checkpointed_pass_forgets_stamps_beyond_the_horizon() {
         "no resume point in the future"
     );
 }
+
+// Review of 7707d8f: the start of a run judges the mark by our clock alone, while the walk
+// that set it believed the API's clock. An API legitimately two days ahead (the case
+// `the_horizon_is_the_later_clock_plus_the_skew` accepts) then costs a whole, floorless read
+// of the list, and a "clock glitch" warning, on every run.
+#[test]
+fn review_a_mark_the_walk_believed_is_not_repaired_by_the_next_run() {
+    let mut w = incremental_from("2026-06-01T10:00:00Z");
+    w.api_clock(Some(t("2026-06-03T12:00:00Z")));
+    let c = w
+        .page(
+            &[item("2026-06-03T11:00:00Z", "2026-06-03T11:00:00Z")],
+            None,
+            now(),
+        )
+        .unwrap();
+    assert_eq!(c.checkpoint.high_water_mark, Some(t("2026-06-03T11:00:00Z")));
+    let later = now() + chrono::Duration::minutes(10);
+    let (next, _) = Walk::start(Mode::Incremental, c.checkpoint, later, &SETTINGS);
+    assert_eq!(next.repairing(), None, "the next run repairs a mark its walk believed");
+}
+
+// Review of 7707d8f: a first load whose every item is stamped beyond the horizon (a stream
+// holding one booking dated 9999) completes without a mark, so every later run is a first
+// load again (and, on a keyless load, appends the whole list again; its indexes are never
+// rebuilt because `first_load` stays true).
+#[test]
+fn review_a_first_load_of_only_future_items_still_completes_the_first_load() {
+    let (mut w, _) = Walk::start(Mode::Incremental, Checkpoint::default(), now(), &SETTINGS);
+    w.set_candidate(None);
+    let c = w
+        .page(&[item("9999-12-31T23:59:59Z", "9999-12-31T23:59:59Z")], None, now())
+        .unwrap();
+    assert!(c.done);
+    assert!(
+        !first_load(Mode::Incremental, &c.checkpoint),
+        "the next run is a first load again: {:?}",
+        c.checkpoint.high_water_mark
+    );
+}
