@@ -409,3 +409,109 @@ async fn review_pages_of_one_id_repeated_are_a_loop() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(9), "{rows} rows stored; {}", err.lines().last().unwrap_or(""));
 }
+
+// Review of 7707d8f: the horizon trusts any one answer's `Date` without bound. A server whose
+// clock glitches to 9999 in its header (as in its stamps) makes the future item the mark again;
+// each later run then "repairs" it with a whole read of the list, and takes it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_a_far_future_date_header_does_not_make_a_future_item_the_mark() {
+    let now = Utc::now().trunc_subsecs(0);
+    let base = now - Duration::days(3);
+    let b = Bookings::default();
+    for n in 0..10 {
+        let at = iso(base + Duration::minutes(n));
+        b.put(booking(&format!("b-{n}"), &at, &at));
+    }
+    b.put(booking("b-future", &iso(base), "9999-12-31T23:59:59Z"));
+    let app = axum::Router::new()
+        .route("/v1/bookings", get(list))
+        .route("/v1/bookings/{id}", get(by_id))
+        .with_state(b.clone())
+        .layer(axum::middleware::map_response(|mut r: Response| async move {
+            r.headers_mut().insert(
+                axum::http::header::DATE,
+                axum::http::HeaderValue::from_static("Fri, 31 Dec 9999 23:59:59 GMT"),
+            );
+            r
+        }))
+        .merge(token_endpoint());
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &serve(app).await, "");
+    let mut marks = Vec::new();
+    for _ in 0..2 {
+        let err = run_ok(&cfg);
+        marks.push((high_water_mark(dir.path()), err.contains("in the future")));
+    }
+    assert!(
+        marks.iter().all(|(m, _)| *m < now + Duration::days(2)),
+        "marks, and whether a repair was said: {marks:?}"
+    );
+}
+
+// Review of 7707d8f: a stop (SIGTERM, or the run's own ceiling) while another stream is still
+// walking turns the run `interrupted` (exit 7, a success for the units) whatever failed before
+// it: the loop's exit 9 is hidden.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_a_loop_is_not_hidden_by_a_stop_during_another_stream() {
+    let app = token_endpoint()
+        .route(
+            "/v1/bookings",
+            get(|Query(q): Query<HashMap<String, String>>| async move {
+                let n: usize = q.get("cursor").and_then(|c| c.parse().ok()).unwrap_or(0);
+                Json(json!({"items": (0..9).map(numbered).collect::<Vec<_>>(), "next": (n + 1).to_string()}))
+            }),
+        )
+        .route(
+            "/v1/events",
+            get(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+                Json(json!({"items": [], "next": null}))
+            }),
+        );
+    let base = serve(app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = stub_config_for(dir.path(), &base, "bookings = true\nevents = true");
+    let child = sync_cmd(&cfg, "secret")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already read"), "bookings looped first: {err}");
+    assert_eq!(out.status.code(), Some(9), "{err}");
+}
+
+// Review of 7707d8f: a 429 on a by-id retry is not the item's own failure, yet the run asks
+// for the next quarantined item, and the next, until its minute is spent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_a_rate_limited_quarantine_retry_stops_asking() {
+    let now = Utc::now().trunc_subsecs(0);
+    let base = now - Duration::days(3);
+    let b = Bookings::default();
+    for n in 0..100 {
+        let id = format!("q-{n:03}");
+        b.put(unreadable(&id, &iso(base + Duration::seconds(n))));
+        b.failing.lock().unwrap().insert(id, 429);
+    }
+    b.put(booking("b-0", &iso(base), &iso(base)));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &b.clone().serve().await, "");
+    let started = std::time::Instant::now();
+    let err = run_ok(&cfg);
+    let asked = b.asked_by_id.lock().unwrap().len();
+    let summary = err.lines().filter(|l| l.contains("run finished")).collect::<Vec<_>>().join("");
+    assert!(
+        asked <= 2,
+        "asked {asked} times by id after 429s, run took {:?}: {summary}",
+        started.elapsed()
+    );
+}
