@@ -53,7 +53,12 @@ pub fn exit_for_failure(f: Failure) -> Exit {
 pub fn exit_for(report: &RunReport) -> Exit {
     match report.status {
         RunStatus::Succeeded => Exit::Ok,
-        RunStatus::Interrupted => Exit::Interrupted,
+        // A stop hides neither a loop: exit 7 is a success for the units, and the loop
+        // would come back every run while another stream's long load is stopped.
+        RunStatus::Interrupted => match report.failure() {
+            Some(Failure::Looping) => Exit::Looping,
+            _ => Exit::Interrupted,
+        },
         RunStatus::Partial => match report.failure() {
             Some(Failure::Auth) => Exit::Auth,
             Some(Failure::Store) => Exit::Database,

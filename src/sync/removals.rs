@@ -51,6 +51,13 @@ pub(super) async fn retry_quarantined(run: StreamRun<'_>, report: &mut StreamRep
             Err(cause) if matches!(cause.root(), api::Error::Stopped { .. }) => {
                 return Err(Error::Api { stream: name, cause });
             }
+            // A 429 or a refused token is the API's verdict on the run, not on the item: asking
+            // for the next one at once only earns another (and cuts the pace later runs keep).
+            Err(cause) if halts_retries(&cause) => {
+                failed.note(&cause);
+                failed.halted = true;
+                break;
+            }
             Err(cause) => {
                 failed.note(&cause);
                 continue;
@@ -85,12 +92,23 @@ pub(super) async fn retry_quarantined(run: StreamRun<'_>, report: &mut StreamRep
     Ok(())
 }
 
+/// Whether a by-id answer ends this run's retries: a rate limit or a refused token says
+/// nothing of the item asked for.
+fn halts_retries(cause: &api::Error) -> bool {
+    matches!(
+        cause.root(),
+        api::Error::RateLimited { .. } | api::Error::Unauthorized { .. } | api::Error::Auth(_)
+    )
+}
+
 /// The quarantined items a run could not fetch again, said once.
 #[derive(Default)]
 struct Failed {
     count: usize,
     first: Option<String>,
     out_of_time: bool,
+    /// The API rate-limited or refused a retry: the rest wait for a later run.
+    halted: bool,
 }
 
 impl Failed {
@@ -105,6 +123,11 @@ impl Failed {
                 items = self.count,
                 first_error = self.first.as_deref().unwrap_or_default(),
                 "quarantined items could not be fetched again; they stay in quarantine and a later run asks again"
+            );
+        }
+        if self.halted {
+            tracing::info!(
+                "the API rate-limited or refused a quarantine retry; the rest wait for a later run"
             );
         }
         if self.out_of_time {
