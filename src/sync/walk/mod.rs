@@ -289,6 +289,13 @@ impl Walk {
                 Some(_) => pass.candidate,
                 None => checkpoint.high_water_mark.max(pass.candidate),
             };
+            // A pass that listed items but believed none of their stamps (all beyond the
+            // horizon) still completes, with the lowest mark: the next incremental pass reads
+            // the whole list. Without one, every later run would be a first load again, and a
+            // keyless one would append the list again each time with its key never rebuilt.
+            if checkpoint.high_water_mark.is_none() && pass.rows > 0 && self.mode == Mode::Incremental {
+                checkpoint.high_water_mark = Some(Timestamp::UNIX_EPOCH);
+            }
             checkpoint.completed = true;
         } else {
             checkpoint.cursor = next.clone();
