@@ -26,10 +26,11 @@ DELETE FROM quarantine WHERE stream = :stream AND parent_id = :parent_id;
 DELETE FROM quarantine WHERE stream = :stream AND parent_id IS NULL AND last_seen_at < :since;
 
 -- name: ids
--- Quarantined items that can be fetched again by id, those asked for longest ago (or never)
--- first: a run asks for at most :limit of them.
+-- Quarantined items that can be fetched again by id, those waiting longest first (since they
+-- were last asked for, or since they were first seen): a run asks for at most :limit of them,
+-- and newcomers never starve the items before them.
 SELECT item_id FROM quarantine WHERE stream = :stream AND item_id IS NOT NULL
-ORDER BY retried_at IS NOT NULL, retried_at, item_id
+ORDER BY COALESCE(retried_at, first_seen_at), item_id
 LIMIT :limit;
 
 -- name: retried

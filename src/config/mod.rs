@@ -21,8 +21,8 @@ pub use raw::{
 };
 pub use types::{
     ApiConfig, AuthConfig, AuthMethod, CREDENTIAL_NAME, Config, DEFAULT_AUDIENCE, DEFAULT_AUTHORIZE_URL,
-    DEFAULT_BASE_URL, DEFAULT_TOKEN_URL, Environment, KEY_CREDENTIAL_NAME, MAX_DURATION_SECS, RetryConfig, Snapshot, SyncConfig,
-    ThirdParty, is_loopback,
+    DEFAULT_BASE_URL, DEFAULT_TOKEN_URL, Environment, KEY_CREDENTIAL_NAME, MAX_DURATION_SECS, RetryConfig,
+    Snapshot, SyncConfig, ThirdParty, is_loopback,
 };
 pub use validate::validate;
 

@@ -57,7 +57,11 @@ const MAX_LINKS: u32 = 40;
 /// textfile — is its own once links and `..` are resolved: a metrics textfile or snapshot
 /// written over the database would replace it and exit 0. A clash names the later key of the
 /// list (the one most likely mistyped) and the file it clashes with.
-pub(super) fn distinct(config: &Config, file: Option<&Path>, secret_file: Option<&Path>) -> Result<(), Error> {
+pub(super) fn distinct(
+    config: &Config,
+    file: Option<&Path>,
+    secret_file: Option<&Path>,
+) -> Result<(), Error> {
     let mut files: Vec<(&'static str, String, PathBuf)> = Vec::new();
     let mut add = |key: &'static str, what: &str, path: &Path| {
         files.push((key, what.to_owned(), resolved(path)));
@@ -157,7 +161,11 @@ mod tests {
             assert_eq!(resolved(&real.join(spelled)), db, "{spelled}");
         }
         let wal = real.join("data/u.sqlite-wal");
-        for spelled in ["link/u.sqlite-wal", "nowhere/../data/u.sqlite-wal", "link/x/../u.sqlite-wal"] {
+        for spelled in [
+            "link/u.sqlite-wal",
+            "nowhere/../data/u.sqlite-wal",
+            "link/x/../u.sqlite-wal",
+        ] {
             assert_eq!(resolved(&real.join(spelled)), wal, "{spelled}");
         }
         assert_eq!(resolved(&real.join("dangling")), real.join("data/new.sqlite"));

@@ -358,11 +358,31 @@ fn a_secret_never_shows_in_debug_output() {
 fn every_duration_is_at_most_a_week() {
     let week = MAX_DURATION_SECS;
     let settings: [(&str, fn(&mut RawConfig, u64), u64); 11] = [
-        ("auth.renew_before_secs", |r, n| r.auth.renew_before_secs = n, week),
-        ("api.connect_timeout_secs", |r, n| r.api.connect_timeout_secs = n, week),
-        ("api.request_timeout_secs", |r, n| r.api.request_timeout_secs = n, week),
-        ("retry.initial_backoff_ms", |r, n| r.retry.initial_backoff_ms = n, week * 1000),
-        ("retry.max_backoff_ms", |r, n| r.retry.max_backoff_ms = n, week * 1000),
+        (
+            "auth.renew_before_secs",
+            |r, n| r.auth.renew_before_secs = n,
+            week,
+        ),
+        (
+            "api.connect_timeout_secs",
+            |r, n| r.api.connect_timeout_secs = n,
+            week,
+        ),
+        (
+            "api.request_timeout_secs",
+            |r, n| r.api.request_timeout_secs = n,
+            week,
+        ),
+        (
+            "retry.initial_backoff_ms",
+            |r, n| r.retry.initial_backoff_ms = n,
+            week * 1000,
+        ),
+        (
+            "retry.max_backoff_ms",
+            |r, n| r.retry.max_backoff_ms = n,
+            week * 1000,
+        ),
         (
             "retry.rate_limited_wait_secs",
             |r, n| {
@@ -371,7 +391,11 @@ fn every_duration_is_at_most_a_week() {
             },
             week,
         ),
-        ("retry.max_retry_after_secs", |r, n| r.retry.max_retry_after_secs = n, week),
+        (
+            "retry.max_retry_after_secs",
+            |r, n| r.retry.max_retry_after_secs = n,
+            week,
+        ),
         ("sync.overlap_secs", |r, n| r.sync.overlap_secs = n, week),
         ("sync.cursor_ttl_secs", |r, n| r.sync.cursor_ttl_secs = n, week),
         ("sync.progress_secs", |r, n| r.sync.progress_secs = n, week),
@@ -385,7 +409,10 @@ fn every_duration_is_at_most_a_week() {
             let mut r = raw(Some("s"), None);
             set(&mut r, n);
             let err = validate(r, &env(&[]), None).unwrap_err().to_string();
-            assert!(err.starts_with(&format!("config key `{key}`: {n} is longer")), "{err}");
+            assert!(
+                err.starts_with(&format!("config key `{key}`: {n} is longer")),
+                "{err}"
+            );
         }
     }
 }

@@ -198,7 +198,8 @@ fn retry(raw: &RawRetry, base_url: &Url) -> Result<RetryConfig, Error> {
     Ok(RetryConfig {
         max_attempts: raw.max_attempts,
         initial_backoff: millis("retry.initial_backoff_ms", raw.initial_backoff_ms)?,
-        max_backoff: millis("retry.max_backoff_ms", raw.max_backoff_ms)?.max(millis("retry.initial_backoff_ms", raw.initial_backoff_ms)?),
+        max_backoff: millis("retry.max_backoff_ms", raw.max_backoff_ms)?
+            .max(millis("retry.initial_backoff_ms", raw.initial_backoff_ms)?),
         rate_limited_wait: secs("retry.rate_limited_wait_secs", raw.rate_limited_wait_secs)?,
         max_retry_after: secs("retry.max_retry_after_secs", raw.max_retry_after_secs)?,
         run_budget: raw.run_budget,

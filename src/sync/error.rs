@@ -28,7 +28,7 @@ pub enum Error {
     /// fresh cursors over pages mostly made of items the pass's last pages already listed
     /// (`RecentPages`).
     #[error(
-        "{stream}: the API is handing out pages this pass already read (a `next` cursor already followed, or fresh cursors over items already listed); stopped instead of asking for ever (the next run tries the pass again; report it to Understory if it repeats)"
+        "{stream}: the API is handing out pages this pass already read (a `next` cursor already followed, fresh cursors over items already listed, or a first load's page older than what it already crawled past); stopped instead of asking for ever (the next run tries the pass again; report it to Understory if it repeats)"
     )]
     Looping { stream: &'static str },
     /// The HTTP client could not be built (its TLS roots, or the configured proxy).

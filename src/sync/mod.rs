@@ -39,6 +39,7 @@ mod in_flight;
 mod pages;
 mod progress;
 mod removals;
+mod repeats;
 mod report;
 mod run;
 mod stream;

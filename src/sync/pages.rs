@@ -10,8 +10,9 @@ use super::commit::{read_page, rows_or_staged};
 use super::ctx::{StreamRun, blocking};
 use super::error::Error;
 use super::first_load::restore_indexes_unless_loading;
-use super::in_flight::{InFlight, MAX_PAGES_IN_FLIGHT, RecentPages};
+use super::in_flight::{InFlight, MAX_PAGES_IN_FLIGHT};
 use super::removals::confirm_removals;
+use super::repeats::RecentPages;
 use super::report::StreamReport;
 use super::walk::{self, Next, Walk};
 use crate::api::types::Page;
@@ -61,12 +62,6 @@ async fn start_walk(run: StreamRun<'_>) -> Result<Walk, Error> {
         max_skew: sync.max_clock_skew,
     };
     let (mut w, start) = Walk::start(stream.mode, checkpoint, Utc::now(), &settings);
-    if let Some(mark) = w.repairing() {
-        tracing::warn!(
-            high_water_mark = %crate::time::iso(mark),
-            "the high-water mark is in the future (a clock glitch stored it): reading the whole list once to set it again"
-        );
-    }
     match start {
         walk::Start::Fresh => {}
         walk::Start::Resumed { pages_done } => {
@@ -150,6 +145,12 @@ impl Pages<'_> {
             return Err(Error::Looping { stream: stream.name });
         };
         self.future_dated(step.future_dated, report);
+        if let Some(mark) = step.repair_began {
+            tracing::warn!(
+                high_water_mark = %crate::time::iso(mark),
+                "the high-water mark is in the future (a clock glitch stored it): reading the whole list once to set it again"
+            );
+        }
         let seen: Vec<String> = if stream.mode == Mode::Scan {
             items.iter().map(|i| i.key.clone()).collect()
         } else {

@@ -48,11 +48,13 @@ pub(super) async fn retry_quarantined(run: StreamRun<'_>, report: &mut StreamRep
         blocking(move || store.quarantine_retried(name, &noted, Utc::now())).await?;
         let fetched = match run.ctx.api.by_id(run.stats, stream.path, &id, Tries::Once).await {
             Ok(fetched) => fetched,
-            Err(cause) if matches!(cause.root(), api::Error::Stopped { .. }) => {
+            // A stop, or a token the API refuses, ends the stream as it would end its walk.
+            Err(cause) if ends_stream(&cause) => {
                 return Err(Error::Api { stream: name, cause });
             }
-            // A 429 or a refused token is the API's verdict on the run, not on the item: asking
-            // for the next one at once only earns another (and cuts the pace later runs keep).
+            // A 429, or a token endpoint failing for now, is the API's verdict on the run, not
+            // on the item: asking for the next one at once only earns another (and cuts the
+            // pace later runs keep).
             Err(cause) if halts_retries(&cause) => {
                 failed.note(&cause);
                 failed.halted = true;
@@ -92,13 +94,20 @@ pub(super) async fn retry_quarantined(run: StreamRun<'_>, report: &mut StreamRep
     Ok(())
 }
 
-/// Whether a by-id answer ends this run's retries: a rate limit or a refused token says
-/// nothing of the item asked for.
+/// Whether a by-id failure ends the stream: a stop, or a token the API or its token endpoint
+/// refuses (the run's failure, exit 3, as in a walk).
+fn ends_stream(cause: &api::Error) -> bool {
+    match cause.root() {
+        api::Error::Stopped { .. } | api::Error::Unauthorized { .. } => true,
+        api::Error::Auth(a) => !a.is_transient(),
+        _ => false,
+    }
+}
+
+/// Whether a by-id failure ends this run's retries: a rate limit, or a token endpoint failing
+/// for now, says nothing of the item asked for.
 fn halts_retries(cause: &api::Error) -> bool {
-    matches!(
-        cause.root(),
-        api::Error::RateLimited { .. } | api::Error::Unauthorized { .. } | api::Error::Auth(_)
-    )
+    matches!(cause.root(), api::Error::RateLimited { .. } | api::Error::Auth(_))
 }
 
 /// The quarantined items a run could not fetch again, said once.
@@ -127,7 +136,7 @@ impl Failed {
         }
         if self.halted {
             tracing::info!(
-                "the API rate-limited or refused a quarantine retry; the rest wait for a later run"
+                "the API rate-limited a quarantine retry (or its token endpoint failed); the rest wait for a later run"
             );
         }
         if self.out_of_time {

@@ -160,7 +160,11 @@ fn sync_with<V: AsRef<std::ffi::OsStr>>(cfg: &Path, env: &[(&str, V)]) -> (Optio
     }
     let out = cmd.output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    let lines = err.lines().filter(|l| l.starts_with("error:")).map(str::to_owned).collect();
+    let lines = err
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .map(str::to_owned)
+        .collect();
     (out.status.code(), lines)
 }
 
@@ -175,27 +179,60 @@ async fn a_metrics_textfile_or_snapshot_naming_the_database_however_spelled_is_r
     std::fs::create_dir(d.join("sub")).unwrap();
     std::os::unix::fs::symlink(d, d.join("link")).unwrap();
     std::os::unix::fs::symlink(&db, d.join("metrics.prom")).unwrap();
-    let files = || {
-        ["sync.sqlite", "sync.sqlite-wal", "understory-sync.toml"]
-            .map(|f| std::fs::read(d.join(f)).ok())
-    };
+    let files =
+        || ["sync.sqlite", "sync.sqlite-wal", "understory-sync.toml"].map(|f| std::fs::read(d.join(f)).ok());
     let before = files();
     const METRICS: &str = "UNDERSTORY_SYNC__METRICS__TEXTFILE";
     const SNAPSHOT: &str = "UNDERSTORY_SYNC__SNAPSHOT__PATH";
     let snapshot = d.join("copy.sqlite");
     for (env, key, other) in [
-        (vec![(METRICS, d.join("sync.sqlite"))], "metrics.textfile", "`database`"),
-        // Through a link to the directory, and a link to the file itself.
-        (vec![(METRICS, d.join("link/sync.sqlite"))], "metrics.textfile", "`database`"),
-        (vec![(METRICS, d.join("metrics.prom"))], "metrics.textfile", "`database`"),
-        // Through `..`, from a directory that exists and from one that does not.
-        (vec![(METRICS, d.join("sub/../sync.sqlite"))], "metrics.textfile", "`database`"),
-        (vec![(METRICS, d.join("nowhere/../sync.sqlite-wal"))], "metrics.textfile", "-wal"),
-        (vec![(METRICS, d.join("link/sub/../sync.sqlite.lock"))], "metrics.textfile", "lock"),
-        (vec![(METRICS, d.join("understory-sync.toml"))], "metrics.textfile", "`--config`"),
-        (vec![(SNAPSHOT, d.join("link/sync.sqlite-shm"))], "snapshot.path", "-shm"),
         (
-            vec![(SNAPSHOT, snapshot.clone()), (METRICS, d.join("sub/../link/copy.sqlite"))],
+            vec![(METRICS, d.join("sync.sqlite"))],
+            "metrics.textfile",
+            "`database`",
+        ),
+        // Through a link to the directory, and a link to the file itself.
+        (
+            vec![(METRICS, d.join("link/sync.sqlite"))],
+            "metrics.textfile",
+            "`database`",
+        ),
+        (
+            vec![(METRICS, d.join("metrics.prom"))],
+            "metrics.textfile",
+            "`database`",
+        ),
+        // Through `..`, from a directory that exists and from one that does not.
+        (
+            vec![(METRICS, d.join("sub/../sync.sqlite"))],
+            "metrics.textfile",
+            "`database`",
+        ),
+        (
+            vec![(METRICS, d.join("nowhere/../sync.sqlite-wal"))],
+            "metrics.textfile",
+            "-wal",
+        ),
+        (
+            vec![(METRICS, d.join("link/sub/../sync.sqlite.lock"))],
+            "metrics.textfile",
+            "lock",
+        ),
+        (
+            vec![(METRICS, d.join("understory-sync.toml"))],
+            "metrics.textfile",
+            "`--config`",
+        ),
+        (
+            vec![(SNAPSHOT, d.join("link/sync.sqlite-shm"))],
+            "snapshot.path",
+            "-shm",
+        ),
+        (
+            vec![
+                (SNAPSHOT, snapshot.clone()),
+                (METRICS, d.join("sub/../link/copy.sqlite")),
+            ],
             "metrics.textfile",
             "`snapshot.path`",
         ),
@@ -245,12 +282,19 @@ async fn a_duration_beyond_a_week_is_a_config_error_naming_its_key_never_a_panic
     let week = config::MAX_DURATION_SECS;
     for var in DURATIONS {
         let key = var.to_lowercase().replace("__", ".");
-        let over = if var.ends_with("_MS") { week * 1000 + 1 } else { week + 1 };
+        let over = if var.ends_with("_MS") {
+            week * 1000 + 1
+        } else {
+            week + 1
+        };
         for value in [i64::MAX as u64, u64::MAX / 1000 / 1000, over] {
             let mut env = vec![(format!("UNDERSTORY_SYNC__{var}"), value.to_string())];
             // The wait after a 429 may not be longer than the longest Retry-After obeyed.
             if var == "RETRY__RATE_LIMITED_WAIT_SECS" {
-                env.push(("UNDERSTORY_SYNC__RETRY__MAX_RETRY_AFTER_SECS".into(), value.to_string()));
+                env.push((
+                    "UNDERSTORY_SYNC__RETRY__MAX_RETRY_AFTER_SECS".into(),
+                    value.to_string(),
+                ));
             }
             let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             let (code, errors) = sync_with(&cfg, &env);

@@ -863,7 +863,8 @@ async fn secrets_in_listed_items_never_reach_the_file_and_a_vanished_subscriptio
         let escaped = r#"{"id":"wh-2","url":"https://example.test/two","s\u0065cret":"SECRET-ESCAPED-3"}"#;
         let unreadable = r#"{"url":"https://example.test/no-id","password":"SECRET-UNREADABLE-4"}"#;
         let missed = r#"{"id":"wh-3","url":"https://example.test/three"}"#;
-        let twice = r#"{"id":"wh-4","url":"https://example.test/four","secret":"SECRET-TWICE-5","secret":null}"#;
+        let twice =
+            r#"{"id":"wh-4","url":"https://example.test/four","secret":"SECRET-TWICE-5","secret":null}"#;
         let twice_unreadable = r#"{"url":"https://example.test/no-id-2","metadata":{"access_token":"SECRET-TWICE-UNREADABLE-6","access_token":null}}"#;
         let items = if all {
             format!("{first},{escaped},{unreadable},{missed},{twice},{twice_unreadable}")

@@ -371,34 +371,52 @@ async fn a_first_load_that_keeps_listing_what_it_stored_stops_with_its_own_exit_
     }
 }
 
-// Review of 7707d8f: a first load whose only booking is stamped beyond the horizon completes
-// without a high-water mark, so every later run is a first load again.
+/// A first load whose only booking is stamped beyond the horizon still completes with a mark:
+/// without one every later run would be a first load again, appending the list each time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review_a_first_load_of_only_future_items_does_not_repeat_every_run() {
+async fn a_first_load_of_only_future_items_does_not_repeat_every_run() {
     let b = Bookings::default();
-    b.put(booking("b-future", "9999-12-31T23:59:59Z", "9999-12-31T23:59:59Z"));
+    b.put(booking(
+        "b-future",
+        "9999-12-31T23:59:59Z",
+        "9999-12-31T23:59:59Z",
+    ));
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &b.clone().serve().await, "");
     let mut seen = Vec::new();
     for _ in 0..3 {
         let err = run_ok(&cfg);
         let c = db(dir.path());
-        let rows: i64 = c.query_row("SELECT count(*) FROM bookings", [], |r| r.get(0)).unwrap();
+        let rows: i64 = c
+            .query_row("SELECT count(*) FROM bookings", [], |r| r.get(0))
+            .unwrap();
         let aside: i64 = c
-            .query_row("SELECT count(*) FROM deferred_indexes WHERE tbl = 'bookings'", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM deferred_indexes WHERE tbl = 'bookings'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap_or(-1);
         let mark: Option<String> = c
-            .query_row("SELECT high_water_mark FROM sync_state WHERE stream = 'bookings'", [], |r| r.get(0))
+            .query_row(
+                "SELECT high_water_mark FROM sync_state WHERE stream = 'bookings'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap_or(None);
         seen.push((rows, aside, mark, err.contains("first full load")));
     }
-    assert_eq!(seen.last().unwrap().0, 1, "rows, indexes aside, mark, said first load: {seen:?}");
+    assert_eq!(
+        seen.last().unwrap().0,
+        1,
+        "rows, indexes aside, mark, said first load: {seen:?}"
+    );
 }
 
-// Review of 7707d8f: pages of one booking listed a hundred times, under fresh cursors, are
-// one key a page to `RecentPages` (fewer than its 20): the run appends until its ceiling.
+/// Pages listing one booking a hundred times, under fresh cursors, are a loop: every listing
+/// counts, not each distinct key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review_pages_of_one_id_repeated_are_a_loop() {
+async fn pages_of_one_id_repeated_are_a_loop() {
     let base = looping_list(|_| (0..100).map(|_| numbered(0)).collect()).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &base, "[sync]\nmax_run_secs = 60\n");
@@ -407,14 +425,18 @@ async fn review_pages_of_one_id_repeated_are_a_loop() {
         .query_row("SELECT count(*) FROM bookings", [], |r| r.get(0))
         .unwrap_or(-1);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(9), "{rows} rows stored; {}", err.lines().last().unwrap_or(""));
+    assert_eq!(
+        out.status.code(),
+        Some(9),
+        "{rows} rows stored; {}",
+        err.lines().last().unwrap_or("")
+    );
 }
 
-// Review of 7707d8f: the horizon trusts any one answer's `Date` without bound. A server whose
-// clock glitches to 9999 in its header (as in its stamps) makes the future item the mark again;
-// each later run then "repairs" it with a whole read of the list, and takes it again.
+/// A server whose clock glitches to 9999 in its `Date` header (as in its stamps) has a bounded
+/// say on the horizon: the future item never becomes the mark.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review_a_far_future_date_header_does_not_make_a_future_item_the_mark() {
+async fn a_far_future_date_header_does_not_make_a_future_item_the_mark() {
     let now = Utc::now().trunc_subsecs(0);
     let base = now - Duration::days(3);
     let b = Bookings::default();
@@ -448,11 +470,10 @@ async fn review_a_far_future_date_header_does_not_make_a_future_item_the_mark() 
     );
 }
 
-// Review of 7707d8f: a stop (SIGTERM, or the run's own ceiling) while another stream is still
-// walking turns the run `interrupted` (exit 7, a success for the units) whatever failed before
-// it: the loop's exit 9 is hidden.
+/// A stop (SIGTERM, or the run's own ceiling) while another stream is still walking makes the
+/// run `interrupted`, but a loop seen before it still exits 9 (7 is a success for the units).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review_a_loop_is_not_hidden_by_a_stop_during_another_stream() {
+async fn a_loop_is_not_hidden_by_a_stop_during_another_stream() {
     let app = token_endpoint()
         .route(
             "/v1/bookings",
@@ -490,10 +511,10 @@ async fn review_a_loop_is_not_hidden_by_a_stop_during_another_stream() {
     assert_eq!(out.status.code(), Some(9), "{err}");
 }
 
-// Review of 7707d8f: a 429 on a by-id retry is not the item's own failure, yet the run asks
-// for the next quarantined item, and the next, until its minute is spent.
+/// A 429 on a by-id retry ends the run's retries: it is the API's verdict on the run, not on
+/// the item, and asking on would only earn more (and cut the pace later runs keep).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review_a_rate_limited_quarantine_retry_stops_asking() {
+async fn a_rate_limited_quarantine_retry_stops_asking() {
     let now = Utc::now().trunc_subsecs(0);
     let base = now - Duration::days(3);
     let b = Bookings::default();
@@ -508,7 +529,11 @@ async fn review_a_rate_limited_quarantine_retry_stops_asking() {
     let started = std::time::Instant::now();
     let err = run_ok(&cfg);
     let asked = b.asked_by_id.lock().unwrap().len();
-    let summary = err.lines().filter(|l| l.contains("run finished")).collect::<Vec<_>>().join("");
+    let summary = err
+        .lines()
+        .filter(|l| l.contains("run finished"))
+        .collect::<Vec<_>>()
+        .join("");
     assert!(
         asked <= 2,
         "asked {asked} times by id after 429s, run took {:?}: {summary}",

@@ -700,7 +700,9 @@ async fn a_panic_mid_run_records_the_run_as_failed_not_running() {
     assert_eq!(status, "failed", "the panicking run closed its row");
     assert!(ended.is_some());
     let error: String = open(&db)
-        .query_row("SELECT error FROM sync_runs ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
+        .query_row("SELECT error FROM sync_runs ORDER BY id DESC LIMIT 1", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert!(error.contains("internal error"), "{error}");
     let st = status_json(&cfg);

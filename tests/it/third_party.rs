@@ -247,7 +247,11 @@ async fn a_redirect_path_that_looks_like_route_syntax_is_served_as_written() {
         .send()
         .await
         .unwrap();
-    assert_eq!(other.status(), StatusCode::NOT_FOUND, "only the redirect path is served");
+    assert_eq!(
+        other.status(),
+        StatusCode::NOT_FOUND,
+        "only the redirect path is served"
+    );
     let landing = click_through(&url, "approve").await;
     assert!(landing.contains("Access granted"), "{landing}");
     let (code, out, err) = finish_connect(child);

@@ -8,8 +8,10 @@
 
 use std::time::Duration;
 
+mod horizon;
 mod pass;
 
+pub use horizon::Horizon;
 pub use pass::{Pass, PassKind};
 
 use crate::api::{Followed, ListQuery, Order};
@@ -39,8 +41,11 @@ pub struct PageCommit {
     pub sweep_quarantine_before: Option<Timestamp>,
     /// The page completes the pass.
     pub done: bool,
-    /// Items on the page stamped beyond the horizon (see [`Walk::page`]): stored, never a mark.
+    /// Items on the page whose stamp that steers the pass is beyond the horizon (see
+    /// [`Walk::page`]): stored, never a mark.
     pub future_dated: u64,
+    /// The high-water mark, beyond the horizon, that this pass (from this page on) repairs.
+    pub repair_began: Option<Timestamp>,
 }
 
 /// What the walk does after a page's commit.
@@ -73,12 +78,13 @@ pub struct Settings {
 pub struct Walk {
     mode: Mode,
     overlap: chrono::Duration,
-    max_skew: chrono::Duration,
-    /// The API's clock as its latest answer stated it (`Date`), a second opinion on "now".
-    api_clock: Option<Timestamp>,
-    /// The checkpoint's high-water mark was beyond the horizon when the walk began (a file an
-    /// earlier version wrote from a clock glitch): this pass reads the whole list, with no
-    /// floor, and its candidate replaces the mark instead of being compared with it.
+    horizon: Horizon,
+    /// The checkpoint's high-water mark was beyond our clock's horizon when the walk began: it
+    /// is judged again, with the API's clock, on the walk's first page.
+    suspect: Option<Timestamp>,
+    /// The high-water mark was beyond the horizon (a file an earlier version wrote from a clock
+    /// glitch): this pass reads the whole list, with no floor, and its candidate replaces the
+    /// mark instead of being compared with it.
     repairing: Option<Timestamp>,
     /// The checkpoint as last committed.
     checkpoint: Checkpoint,
@@ -104,9 +110,9 @@ pub struct Looping;
 
 impl Walk {
     /// Picks up `checkpoint`: resumes an interrupted pass from its cursor while that is younger
-    /// than `cursor_ttl`, restarts it when older, or starts a new pass. A high-water mark, a
-    /// candidate or a resume point beyond `now + max_skew` is not believed (see
-    /// [`Walk::repairing`]).
+    /// than `cursor_ttl`, restarts it when older, or starts a new pass. A candidate or a resume
+    /// point beyond our clock's horizon is dropped; a high-water mark beyond it is judged again
+    /// on the first page (see [`PageCommit::repair_began`]).
     pub fn start(
         mode: Mode,
         mut checkpoint: Checkpoint,
@@ -114,9 +120,9 @@ impl Walk {
         settings: &Settings,
     ) -> (Self, Start) {
         let ttl = chrono::Duration::from_std(settings.cursor_ttl).unwrap_or_default();
-        let max_skew = chrono::Duration::from_std(settings.max_skew).unwrap_or(chrono::Duration::MAX);
-        let horizon = now.checked_add_signed(max_skew).unwrap_or(Timestamp::MAX_UTC);
-        let repairing = checkpoint.high_water_mark.filter(|h| *h > horizon);
+        let clocks = Horizon::new(settings.max_skew);
+        let horizon = clocks.ours(now);
+        let suspect = checkpoint.high_water_mark.filter(|h| *h > horizon);
         let mut cursor = None;
         let believed = |t: Option<Timestamp>| t.filter(|t| *t <= horizon);
         let kept = checkpoint.pass.take().and_then(Pass::from_row).map(|mut pass| {
@@ -143,9 +149,9 @@ impl Walk {
         let walk = Self {
             mode,
             overlap: chrono::Duration::from_std(settings.overlap).unwrap_or_default(),
-            max_skew,
-            api_clock: None,
-            repairing,
+            horizon: clocks,
+            suspect,
+            repairing: None,
             checkpoint,
             resumed_scan: mode == Mode::Scan && !fresh_scan,
             pass,
@@ -207,30 +213,27 @@ impl Walk {
     }
 
     /// The high-water mark beyond the horizon that this walk's pass repairs, if it does one.
+    #[cfg(test)]
     pub fn repairing(&self) -> Option<Timestamp> {
         self.repairing
     }
 
     /// The API's clock as its latest answer stated it.
     pub fn api_clock(&mut self, at: Option<Timestamp>) {
-        self.api_clock = at;
+        self.horizon.api_clock(at);
     }
 
-    /// The latest instant a timestamp may be and still steer the walk: `max_skew` past the
-    /// later of our clock and the API's. Beyond it, an item is a clock glitch: one booking
-    /// stamped 9999-12-31 would otherwise become the high-water mark and end every later
-    /// incremental pass at its first page.
+    /// The latest instant a timestamp may be and still steer the walk (see [`Horizon`]).
     pub fn horizon(&self, now: Timestamp) -> Timestamp {
-        let later = self.api_clock.map_or(now, |api| api.max(now));
-        later
-            .checked_add_signed(self.max_skew)
-            .unwrap_or(Timestamp::MAX_UTC)
+        self.horizon.at(now)
     }
 
     /// A page of `items` arrived, with its `next` cursor: what to commit with it, or `Looping`
-    /// (and nothing changes) when that cursor was already followed in this pass. Timestamps
-    /// beyond the [`horizon`](Self::horizon) neither become the candidate nor move a
-    /// bootstrap's progress; they are counted in `future_dated`.
+    /// (and nothing changes) when that cursor was already followed in this pass, or when a
+    /// first load's crawl (`sort=+created_at`) hands back a page wholly older than what it
+    /// already crawled past (a cycle of pages, however long). Timestamps beyond the
+    /// [`horizon`](Self::horizon) neither become the candidate nor move a bootstrap's progress;
+    /// they are counted in `future_dated`.
     pub fn page(
         &mut self,
         items: &[Item],
@@ -243,9 +246,24 @@ impl Walk {
         }
         let horizon = self.horizon(now);
         let believed = move |t: &Timestamp| *t <= horizon;
+        let bootstrap = self.pass.kind == PassKind::Bootstrap;
+        let newest_created = items.iter().filter_map(|i| i.created_at).filter(believed).max();
+        if bootstrap
+            && self
+                .pass
+                .progress
+                .is_some_and(|p| newest_created.is_some_and(|c| c < p))
+        {
+            return Err(Looping);
+        }
+        let repair_began = self.suspect.take().filter(|mark| *mark > horizon);
+        self.repairing = self.repairing.or(repair_began);
         let future_dated = items
             .iter()
-            .filter(|i| i.updated_at.iter().chain(&i.created_at).any(|t| !believed(t)))
+            .filter(|i| {
+                let steering = if bootstrap { i.created_at } else { None };
+                i.updated_at.iter().chain(&steering).any(|t| !believed(t))
+            })
             .count() as u64;
         let pass = &mut self.pass;
         let updated = || items.iter().filter_map(|i| i.updated_at).filter(believed);
@@ -273,9 +291,8 @@ impl Walk {
                 updated().min()
             };
         }
-        if pass.kind == PassKind::Bootstrap {
-            let created = items.iter().filter_map(|i| i.created_at).filter(believed);
-            pass.progress = pass.progress.max(created.max());
+        if bootstrap {
+            pass.progress = pass.progress.max(newest_created);
         }
         pass.pages += 1;
         pass.rows += items.len() as i64;
@@ -290,11 +307,12 @@ impl Walk {
                 None => checkpoint.high_water_mark.max(pass.candidate),
             };
             // A pass that listed items but believed none of their stamps (all beyond the
-            // horizon) still completes, with the lowest mark: the next incremental pass reads
-            // the whole list. Without one, every later run would be a first load again, and a
-            // keyless one would append the list again each time with its key never rebuilt.
+            // horizon) still completes, with the time it began as its mark: it listed all there
+            // was then, and what changes later is stamped later. Without a mark, every later
+            // run would be a first load again, and a keyless one would append the list again
+            // each time with its key never rebuilt.
             if checkpoint.high_water_mark.is_none() && pass.rows > 0 && self.mode == Mode::Incremental {
-                checkpoint.high_water_mark = Some(Timestamp::UNIX_EPOCH);
+                checkpoint.high_water_mark = Some(pass.started_at);
             }
             checkpoint.completed = true;
         } else {
@@ -309,6 +327,7 @@ impl Walk {
             sweep_quarantine_before: scan_complete.then_some(pass.started_at),
             done,
             future_dated,
+            repair_began,
         };
         self.pending = Some((commit.clone(), next));
         Ok(commit)

@@ -299,9 +299,10 @@ fn an_item_stamped_beyond_the_horizon_is_counted_but_never_the_mark() {
 fn the_horizon_is_the_later_clock_plus_the_skew() {
     let mut w = incremental_from("2026-06-01T10:00:00Z");
     assert_eq!(w.horizon(now()), t("2026-06-02T12:00:00Z"));
-    // The API's clock runs two days ahead of ours: its recent stamps are believed.
+    // The API's clock runs two days ahead of ours: its recent stamps are believed (its say is
+    // bounded to a skew ahead of ours, so the horizon is two skews ahead).
     w.api_clock(Some(t("2026-06-03T12:00:00Z")));
-    assert_eq!(w.horizon(now()), t("2026-06-04T12:00:00Z"));
+    assert_eq!(w.horizon(now()), t("2026-06-03T12:00:00Z"));
     let c = w
         .page(
             &[item("2026-06-03T11:00:00Z", "2026-06-03T11:00:00Z")],
@@ -340,8 +341,13 @@ fn items_at_the_mark_and_within_the_overlap_are_read_and_do_not_end_the_pass() {
 #[test]
 fn a_mark_beyond_the_horizon_is_repaired_by_reading_the_whole_list() {
     let mut w = incremental_from("9999-12-31T23:59:59Z");
-    assert_eq!(w.repairing(), Some(t("9999-12-31T23:59:59Z")));
+    assert_eq!(
+        w.repairing(),
+        None,
+        "judged on the first page, with the API's clock"
+    );
     assert_eq!(w.pass_kind(), PassKind::Incremental);
+    w.api_clock(Some(now()));
     // Far below the old floor, and the pass goes on: the mark said nothing of where to stop.
     let c = w
         .page(
@@ -350,6 +356,8 @@ fn a_mark_beyond_the_horizon_is_repaired_by_reading_the_whole_list() {
             now(),
         )
         .unwrap();
+    assert_eq!(c.repair_began, Some(t("9999-12-31T23:59:59Z")));
+    assert_eq!(w.repairing(), c.repair_began);
     assert!(!c.done);
     assert_eq!(
         c.checkpoint.high_water_mark,
@@ -400,12 +408,11 @@ fn a_checkpointed_pass_forgets_stamps_beyond_the_horizon() {
     );
 }
 
-// Review of 7707d8f: the start of a run judges the mark by our clock alone, while the walk
-// that set it believed the API's clock. An API legitimately two days ahead (the case
-// `the_horizon_is_the_later_clock_plus_the_skew` accepts) then costs a whole, floorless read
-// of the list, and a "clock glitch" warning, on every run.
+/// A mark the walk believed with the API's clock ahead of ours is judged again with that clock
+/// on the next run's first page, not by our clock alone at its start: an API legitimately
+/// ahead would otherwise cost a whole, floorless read of the list on every run.
 #[test]
-fn review_a_mark_the_walk_believed_is_not_repaired_by_the_next_run() {
+fn a_mark_the_walk_believed_is_not_repaired_by_the_next_run() {
     let mut w = incremental_from("2026-06-01T10:00:00Z");
     w.api_clock(Some(t("2026-06-03T12:00:00Z")));
     let c = w
@@ -417,20 +424,67 @@ fn review_a_mark_the_walk_believed_is_not_repaired_by_the_next_run() {
         .unwrap();
     assert_eq!(c.checkpoint.high_water_mark, Some(t("2026-06-03T11:00:00Z")));
     let later = now() + chrono::Duration::minutes(10);
-    let (next, _) = Walk::start(Mode::Incremental, c.checkpoint, later, &SETTINGS);
-    assert_eq!(next.repairing(), None, "the next run repairs a mark its walk believed");
+    let (mut next, _) = Walk::start(Mode::Incremental, c.checkpoint, later, &SETTINGS);
+    next.api_clock(Some(t("2026-06-03T12:10:00Z")));
+    let c = next
+        .page(
+            &[item("2026-05-01T00:00:00Z", "2026-06-01T09:00:00Z")],
+            Some("n".into()),
+            later,
+        )
+        .unwrap();
+    assert_eq!(
+        c.repair_began, None,
+        "the next run repairs a mark its walk believed"
+    );
+    assert!(c.done, "an ordinary incremental pass: it stops at its floor");
 }
 
-// Review of 7707d8f: a first load whose every item is stamped beyond the horizon (a stream
-// holding one booking dated 9999) completes without a mark, so every later run is a first
-// load again (and, on a keyless load, appends the whole list again; its indexes are never
-// rebuilt because `first_load` stays true).
 #[test]
-fn review_a_first_load_of_only_future_items_still_completes_the_first_load() {
+fn a_first_load_stops_at_a_page_older_than_what_it_crawled_past() {
+    let (mut w, _) = Walk::start(Mode::Incremental, Checkpoint::default(), now(), &SETTINGS);
+    w.set_candidate(Some(t("2026-05-31T00:00:00Z")));
+    for (n, created) in ["2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"]
+        .iter()
+        .enumerate()
+    {
+        w.page(&[item(created, created)], Some(format!("c{n}")), now())
+            .unwrap();
+        w.committed(now());
+    }
+    // The same day as the crawl's position is no loop (items share a second); older is.
+    assert!(
+        w.page(
+            &[item("2026-02-01T00:00:00Z", "2026-02-01T00:00:00Z")],
+            Some("c2".into()),
+            now()
+        )
+        .is_ok()
+    );
+    w.committed(now());
+    assert_eq!(
+        w.page(
+            &[item("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z")],
+            Some("c3".into()),
+            now()
+        ),
+        Err(Looping),
+        "a cycle of pages back to the crawl's start"
+    );
+}
+
+/// A first load whose every item is stamped beyond the horizon still completes, with the time
+/// it began as its mark: without one every later run would be a first load again.
+#[test]
+fn a_first_load_of_only_future_items_still_completes_the_first_load() {
     let (mut w, _) = Walk::start(Mode::Incremental, Checkpoint::default(), now(), &SETTINGS);
     w.set_candidate(None);
     let c = w
-        .page(&[item("9999-12-31T23:59:59Z", "9999-12-31T23:59:59Z")], None, now())
+        .page(
+            &[item("9999-12-31T23:59:59Z", "9999-12-31T23:59:59Z")],
+            None,
+            now(),
+        )
         .unwrap();
     assert!(c.done);
     assert!(
@@ -438,4 +492,5 @@ fn review_a_first_load_of_only_future_items_still_completes_the_first_load() {
         "the next run is a first load again: {:?}",
         c.checkpoint.high_water_mark
     );
+    assert_eq!(c.checkpoint.high_water_mark, Some(now()), "the pass began now");
 }
