@@ -6,17 +6,36 @@
 //! - *rate*: requests per second the controller admits now, spaced evenly (GCRA: each admission
 //!   reserves the next slot, `burst` slots may be used at once).
 //! - *concurrency*: requests in flight at once, the API's other limit.
-//! - *learned ceiling* (`w_max`): the rate at which the API last answered 429.
+//! - *learned ceiling* (`w_max`): just under the rate at which the API last answered 429.
+//! - *proven rate*: the highest rate the API really answered clean, measured over
+//!   [`PROOF_WINDOW`] of answers with no 429 among them. Evidence, not a guess: the ceiling
+//!   falls back under it only on a 429 drawn at or below it.
 //! - *pause*: after a 429 nothing is sent, by any stream, until the wait is over.
+//! - *burst*: the 429s that follow a cut within the API's penalty (`Settings::rate_limited_wait`,
+//!   a minute); they answer for the same overshoot, so they cut no further (see
+//!   [`Pace::throttled`]).
+//! - *clean spell*: the API's penalty length again without a 429, with at least
+//!   [`CLEAN_ANSWERS`] clean answers in it (silence proves nothing).
 //!
 //! The shape follows the AWS SDKs' `adaptive` retry mode (a token-bucket rate that grows along a
 //! CUBIC curve while answers are clean and is cut on throttling), tuned for an API whose every
 //! 429 costs a minute of silence: before the first 429 the rate doubles every
 //! [`SLOW_START_DOUBLING`] (never beyond twice what was really sent); a 429 cuts it to
 //! [`CUT`] × the rate that triggered it and pauses everything; it then climbs back to the learned
-//! ceiling over [`RECOVERY`], flattening out just below it, and probes above it only slowly.
-//! Unlike the SDKs, the learned rate and ceiling are kept in the database, so the next run starts
-//! where this one ended instead of finding the budget again.
+//! ceiling over [`RECOVERY`], flattening out there.
+//!
+//! A ceiling is only as good as the 429 that set it, and 429s lie: an API answering every other
+//! request 429 for a while (a deploy, a proxy, a shared budget) drives the ceiling to the floor
+//! though the budget never moved. So the ceiling heals: after a clean spell, a ceiling below
+//! [`HEAL_BELOW`] × the proven rate is raised back to the proven rate at once (the rate follows
+//! as fast as slow start would); and after [`PROBE_FIRST`] without a 429 the controller *probes*
+//! above the ceiling with slow start again, because without a proven rate (a first run that met
+//! such a flood) nothing else could ever raise it. A probe that ends in a 429 doubles the time
+//! the next one waits for (up to [`PROBE_MAX`]), so at a real budget probes grow rare; one that
+//! holds for a clean spell resets the wait.
+//!
+//! Unlike the SDKs, the learned rate, ceiling and proven rate are kept in the database, so the
+//! next run starts where this one ended instead of finding the budget again.
 //!
 //! Time is tokio's, so tests drive it with a paused clock.
 
@@ -29,19 +48,42 @@ use tokio::time::Instant;
 /// A 429 cuts the rate to this share of the rate that drew it.
 pub const CUT: f64 = 0.8;
 /// Time to climb back from the cut to the learned ceiling. Long on purpose: a 429 costs a pause
-/// of a minute, so the curve spends this long just under the ceiling before probing above it.
+/// of a minute, so the curve approaches the ceiling slowly and holds there; going above it is a
+/// probe's job (see the module's documentation).
 pub const RECOVERY: Duration = Duration::from_secs(300);
 /// The learned ceiling sits this far under the rate that drew a 429: that rate was over the
 /// budget by definition, so the curve's plateau belongs just below it.
 pub const MARGIN: f64 = 0.97;
-/// Before the first 429 the rate doubles this often while answers are clean.
+/// Before the first 429, and while probing, the rate doubles this often while answers are clean.
 pub const SLOW_START_DOUBLING: Duration = Duration::from_secs(2);
 /// The slowest pace the controller goes down to, whatever happens.
 pub const FLOOR: f64 = 0.2;
+/// A clean spell needs at least this many clean answers besides its length: a quiet minute
+/// says nothing about the API, and an API answering every other request 429 gives one clean
+/// answer between two 429s.
+pub const CLEAN_ANSWERS: u32 = 5;
+/// A proof of the proven rate: clean answers over at least this long (and at least
+/// [`PROOF_ANSWERS`] of them), with no 429 among them. Two seconds: long enough to average a
+/// burst of slots out, short enough that a short run still proves what it used.
+pub const PROOF_WINDOW: Duration = Duration::from_secs(2);
+/// The fewest clean answers one proof counts.
+pub const PROOF_ANSWERS: u32 = 10;
+/// After a clean spell, a learned ceiling under this share of the proven rate is raised to the
+/// proven rate. Not 1.0: a ceiling a little under it is the CUBIC curve's normal state.
+pub const HEAL_BELOW: f64 = 0.9;
+/// Time without a 429 before the first probe above the learned ceiling. Slow start's 429 counts
+/// as a failed probe, so after it the first probe waits twice as long. In wall-clock time, not in
+/// clean spells: on loopback the penalty is a second, and probes must stay rare there too.
+pub const PROBE_FIRST: Duration = Duration::from_secs(120);
+/// Each probe that ends in a 429 doubles the time the next waits for, up to this (a failed probe
+/// costs a 429 and a minute's pause: then about 3 % of the time).
+pub const PROBE_MAX: Duration = Duration::from_secs(32 * 60);
 /// The concurrency cap grows by one after this long without a 429.
 const CONCURRENCY_GROWTH: Duration = Duration::from_secs(30);
 /// The window over which the rate really sent is measured.
 const MEASURE: Duration = Duration::from_secs(1);
+/// The fewest requests a measurement of the rate really sent counts.
+const MEASURE_REQUESTS: u32 = 5;
 
 /// Who is asking: a list walk's request goes before any fan-out request waiting for a place,
 /// because its cursor is short-lived and the fan-out's work keeps.
@@ -62,7 +104,9 @@ pub struct Settings {
     pub burst: u32,
     /// The most requests in flight at once (and the start).
     pub max_concurrent: usize,
-    /// A 429 without `Retry-After` pauses this long (the docs: at least a minute).
+    /// A 429 without `Retry-After` pauses this long (the docs: at least a minute). It is also
+    /// the API's penalty as far as the controller knows: the length of a burst and of a clean
+    /// spell.
     pub rate_limited_wait: Duration,
     /// A `Retry-After` longer than this is capped to it.
     pub max_retry_after: Duration,
@@ -72,8 +116,10 @@ pub struct Settings {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Learned {
     pub rate: f64,
-    /// The rate of the last 429, if one was ever seen.
+    /// Just under the rate of the last 429, if one was ever seen.
     pub ceiling: Option<f64>,
+    /// The highest rate the API answered clean, if one was ever measured.
+    pub proven: Option<f64>,
     pub concurrency: usize,
 }
 
@@ -86,8 +132,10 @@ pub struct Report {
     pub rate: f64,
     /// The highest pace reached during the run.
     pub peak_rate: f64,
-    /// The learned ceiling (rate of the last 429), if any.
+    /// The learned ceiling (just under the rate of the last 429), if any.
     pub ceiling: Option<f64>,
+    /// The highest rate the API answered clean, if any was measured.
+    pub proven: Option<f64>,
     pub concurrency: usize,
     /// 429 answers, from any endpoint.
     pub rate_limited: u64,
@@ -100,10 +148,27 @@ struct State {
     /// The GCRA's theoretical arrival time: the next free slot.
     tat: Instant,
     paused_until: Option<Instant>,
-    /// Bumped by every cut, so the other answers of one throttled burst do not cut again.
+    /// Bumped by every decision on a 429, so the other answers of requests admitted before it
+    /// only count.
     epoch: u64,
-    /// Learned ceiling and when it was learned; `None` while in slow start.
+    /// Learned ceiling and when it was learned (where its CUBIC curve starts); `None` while in
+    /// the first slow start.
     ceiling: Option<(f64, Instant)>,
+    proven: Option<f64>,
+    /// Growing as slow start does, above the learned ceiling.
+    probing: bool,
+    /// Time without a 429 the next probe waits for.
+    probe_wait: Duration,
+    /// The end of the last 429's pause: since when the API has answered clean.
+    clean_since: Instant,
+    /// The clean spell under way: since when, and its clean answers.
+    spell_start: Instant,
+    spell_answers: u32,
+    /// The proof under way: since when, and its clean answers.
+    proof_start: Instant,
+    proof_answers: u32,
+    /// The end of the burst the last cut answered (see [`Pace::throttled`]).
+    burst_until: Instant,
     last_growth: Instant,
     concurrency: usize,
     in_flight: usize,
@@ -112,6 +177,10 @@ struct State {
     last_concurrency_change: Instant,
     window_start: Instant,
     window_count: u32,
+    /// The window before the current one (none after a pause): with it, a 429 tells the rate
+    /// really sent over the last second or two.
+    previous_start: Instant,
+    previous_count: u32,
     /// Requests per second really admitted, smoothed.
     measured: f64,
     peak: f64,
@@ -120,6 +189,33 @@ struct State {
     clean_since_pause: u64,
     rate_limited: u64,
     paused: Duration,
+}
+
+impl State {
+    /// The rate really sent over the last one to four seconds, when enough requests tell (and
+    /// none of that time was a pause): what a 429 was drawn at.
+    fn drawn(&self, now: Instant) -> Option<f64> {
+        let span = now.saturating_duration_since(self.previous_start);
+        let n = self.previous_count + self.window_count;
+        (span >= MEASURE && span <= 4 * MEASURE && n >= MEASURE_REQUESTS)
+            .then(|| f64::from(n) / span.as_secs_f64())
+    }
+
+    /// Restarts, from `from` (a pause's end), what a 429 interrupts: neither a proof nor a
+    /// clean spell spans a 429, nor does a measure of the rate sent span a pause (`paused`).
+    fn restart_measures(&mut self, from: Instant, paused: bool) {
+        self.proof_start = from;
+        self.proof_answers = 0;
+        self.spell_start = from;
+        self.spell_answers = 0;
+        self.clean_since = from;
+        if paused {
+            self.window_start = from;
+            self.window_count = 0;
+            self.previous_start = from;
+            self.previous_count = 0;
+        }
+    }
 }
 
 /// The shared controller. Cheap to clone.
@@ -140,11 +236,16 @@ impl Pace {
     pub fn new(settings: Settings, learned: Option<Learned>) -> Self {
         let now = Instant::now();
         let max_rate = settings.max_rate.max(FLOOR);
-        let (rate, ceiling, concurrency) = match learned {
+        // A value read back from the file steers the run: anything but a positive finite rate is
+        // as good as none.
+        let sane = |r: Option<f64>| r.filter(|r| r.is_finite() && *r > 0.0);
+        let (rate, ceiling, proven, concurrency) = match learned {
             Some(l) => {
-                let rate = l.rate.clamp(FLOOR, max_rate);
+                let rate = sane(Some(l.rate))
+                    .unwrap_or(settings.start_rate)
+                    .clamp(FLOOR, max_rate);
                 // Resume the curve where the learned rate sits on it, not at its start.
-                let ceiling = l.ceiling.map(|c| {
+                let ceiling = sane(l.ceiling).map(|c| {
                     let c = c.max(FLOOR);
                     let left = ((1.0 - rate / c) / (1.0 - CUT)).clamp(0.0, 1.0).cbrt();
                     (c, now - RECOVERY.mul_f64(1.0 - left))
@@ -152,11 +253,13 @@ impl Pace {
                 (
                     rate,
                     ceiling,
+                    sane(l.proven).map(|p| p.max(FLOOR)),
                     l.concurrency.clamp(1, settings.max_concurrent.max(1)),
                 )
             }
             None => (
                 settings.start_rate.clamp(FLOOR, max_rate),
+                None,
                 None,
                 settings.max_concurrent.max(1),
             ),
@@ -168,6 +271,15 @@ impl Pace {
                 paused_until: None,
                 epoch: 0,
                 ceiling,
+                proven,
+                probing: false,
+                probe_wait: PROBE_FIRST,
+                clean_since: now,
+                spell_start: now,
+                spell_answers: 0,
+                proof_start: now,
+                proof_answers: 0,
+                burst_until: now,
                 last_growth: now,
                 concurrency,
                 in_flight: 0,
@@ -175,6 +287,8 @@ impl Pace {
                 last_concurrency_change: now,
                 window_start: now,
                 window_count: 0,
+                previous_start: now,
+                previous_count: 0,
                 measured: rate,
                 peak: rate,
                 start: rate,
@@ -236,13 +350,20 @@ impl Pace {
             if s.paused_until.is_some_and(|p| p > now) {
                 continue;
             }
-            if now.duration_since(s.window_start) >= MEASURE {
-                let secs = now.duration_since(s.window_start).as_secs_f64();
+            if now.saturating_duration_since(s.window_start) >= MEASURE {
+                let secs = now.saturating_duration_since(s.window_start).as_secs_f64();
                 let sample = f64::from(s.window_count) / secs;
-                s.measured = if secs > 4.0 * MEASURE.as_secs_f64() {
+                let sparse = secs > 4.0 * MEASURE.as_secs_f64();
+                s.measured = if sparse {
                     sample
                 } else {
                     0.5 * s.measured + 0.5 * sample
+                };
+                // A window of sparse traffic says nothing about the last second or two.
+                (s.previous_start, s.previous_count) = if sparse {
+                    (now, 0)
+                } else {
+                    (s.window_start, s.window_count)
                 };
                 s.window_start = now;
                 s.window_count = 0;
@@ -261,6 +382,7 @@ impl Pace {
             rate: s.rate,
             peak_rate: s.peak,
             ceiling: s.ceiling.map(|(c, _)| c),
+            proven: s.proven,
             concurrency: s.concurrency,
             rate_limited: s.rate_limited,
             paused_ms: s.paused.as_millis() as u64,
@@ -268,12 +390,15 @@ impl Pace {
     }
 
     /// What to keep for the next run: the pace, but never above the learned ceiling (a run may
-    /// end while probing above it, and the next should not start with a 429).
+    /// end while probing above it, and the next should not start with a 429). A ceiling that
+    /// fell below the proven rate is kept as it is: the next run heals it after a clean spell,
+    /// rather than starting above the last 429 it drew.
     pub fn learned(&self) -> Learned {
         let s = self.lock();
         Learned {
             rate: s.ceiling.map_or(s.rate, |(c, _)| s.rate.min(c)),
             ceiling: s.ceiling.map(|(c, _)| c),
+            proven: s.proven,
             concurrency: s.concurrency,
         }
     }
@@ -283,6 +408,11 @@ impl Pace {
         self.lock().rate
     }
 
+    /// The length of a burst and of a clean spell: the API's penalty as configured.
+    fn spell(&self) -> Duration {
+        self.settings.rate_limited_wait
+    }
+
     fn grow(&self) {
         let mut s = self.lock();
         let now = Instant::now();
@@ -290,17 +420,29 @@ impl Pace {
             return;
         }
         s.clean_since_pause += 1;
+        s.proof_answers += 1;
+        let proving = now.saturating_duration_since(s.proof_start);
+        if proving >= PROOF_WINDOW && s.proof_answers >= PROOF_ANSWERS {
+            let sample = f64::from(s.proof_answers) / proving.as_secs_f64();
+            s.proven = Some(s.proven.map_or(sample, |p| p.max(sample)));
+            s.proof_start = now;
+            s.proof_answers = 0;
+        }
+        s.spell_answers += 1;
+        if now.saturating_duration_since(s.spell_start) >= self.spell() && s.spell_answers >= CLEAN_ANSWERS {
+            self.clean_spell(&mut s, now);
+        }
         // Never grow beyond twice what is really sent: a rate nobody uses proves nothing.
         let usable = (2.0 * s.measured).max(s.rate);
         let target = match s.ceiling {
-            None => {
-                let dt = now.duration_since(s.last_growth).as_secs_f64();
-                s.rate * (dt / SLOW_START_DOUBLING.as_secs_f64()).exp2()
-            }
-            Some((w_max, at)) => {
+            Some((w_max, at)) if !s.probing => {
                 let k = RECOVERY.as_secs_f64();
-                let t = now.duration_since(at).as_secs_f64();
+                let t = now.saturating_duration_since(at).as_secs_f64().min(k);
                 w_max * (1.0 - (1.0 - CUT) * ((k - t) / k).powi(3))
+            }
+            _ => {
+                let dt = now.saturating_duration_since(s.last_growth).as_secs_f64();
+                s.rate * (dt / SLOW_START_DOUBLING.as_secs_f64()).exp2()
             }
         };
         s.last_growth = now;
@@ -310,7 +452,7 @@ impl Pace {
             .clamp(FLOOR, self.settings.max_rate);
         s.peak = s.peak.max(s.rate);
         if s.concurrency < self.settings.max_concurrent
-            && now.duration_since(s.last_concurrency_change) >= CONCURRENCY_GROWTH
+            && now.saturating_duration_since(s.last_concurrency_change) >= CONCURRENCY_GROWTH
         {
             s.concurrency += 1;
             s.last_concurrency_change = now;
@@ -319,8 +461,55 @@ impl Pace {
         }
     }
 
-    /// A 429 on a request admitted in `epoch`: the first one of a burst cuts the pace and pauses
-    /// everything; the others only count. Returns how long the pause lasts from now.
+    /// A clean spell has passed: heal a ceiling that fell well under the proven rate, end a
+    /// probe that held, or begin one when the API has answered clean for long enough.
+    fn clean_spell(&self, s: &mut State, now: Instant) {
+        s.spell_start = now;
+        s.spell_answers = 0;
+        let Some((ceiling, _)) = s.ceiling else {
+            // The first slow start: it runs until the first 429 anyway.
+            return;
+        };
+        // On the plateau at once: the rate then climbs as fast as slow start would (twice what
+        // is really sent), because the API answered this rate clean before.
+        let raise = |s: &mut State, to: f64| {
+            s.ceiling = Some((to, now.checked_sub(RECOVERY).unwrap_or(now)));
+            s.last_growth = now;
+        };
+        if let Some(proven) = s.proven.filter(|p| ceiling < HEAL_BELOW * p) {
+            raise(s, proven);
+            tracing::info!(
+                from = ceiling,
+                to = proven,
+                "a clean spell: the learned ceiling rises back to the rate the API answered clean"
+            );
+        } else if s.probing {
+            // The probe held: keep what it proved; the next probe waits only as long as the first.
+            s.probing = false;
+            s.probe_wait = PROBE_FIRST;
+            if let Some(proven) = s.proven.filter(|p| *p > ceiling) {
+                raise(s, proven);
+            }
+        } else if now.saturating_duration_since(s.clean_since) >= s.probe_wait {
+            s.probing = true;
+            s.last_growth = now;
+            tracing::info!(
+                ceiling,
+                clean_secs = now.saturating_duration_since(s.clean_since).as_secs(),
+                "probing above the learned ceiling after a long clean spell"
+            );
+        }
+    }
+
+    /// A 429 on a request admitted in `epoch`. Returns how long the pause lasts from now.
+    ///
+    /// The first 429 of a burst cuts the pace and pauses everything; requests admitted before
+    /// that decision only count. A 429 right after a pause, before any clean answer, is the
+    /// server's penalty outlasting ours: it pauses again and cuts nothing. So does a 429 within
+    /// the burst a cut answered (the API's penalty, [`Settings::rate_limited_wait`], from the cut,
+    /// however short the server's `Retry-After`: `Retry-After: 0` ends the pause, not the burst)
+    /// — unless the pace is still above the proven rate and a full second of traffic at it has
+    /// been measured, which is news about the budget (at most one cut per measurement window).
     fn throttled(&self, epoch: u64, retry_after: Option<Duration>) -> Duration {
         let mut s = self.lock();
         let now = Instant::now();
@@ -334,30 +523,53 @@ impl Pace {
                 .map_or(Duration::ZERO, |p| p.saturating_duration_since(now));
         }
         s.epoch += 1;
-        // A 429 after a pause and before any clean answer is the server's penalty outlasting ours,
-        // not a sign of a lower budget: pause again, cut nothing (nothing was sent to measure).
-        if s.paused_until.is_some() && s.clean_since_pause == 0 {
+        let drawn = s.drawn(now);
+        let penalty_outlasting = s.paused_until.is_some() && s.clean_since_pause == 0;
+        let in_burst = now < s.burst_until;
+        let still_above_proven = drawn.is_some() && s.proven.is_some_and(|p| s.rate > p);
+        if penalty_outlasting || (in_burst && !still_above_proven) {
             let until = now + wait;
             let from = s.paused_until.map_or(now, |p| p.max(now));
             s.paused += until.saturating_duration_since(from);
-            s.paused_until = Some(until);
+            s.paused_until = Some(s.paused_until.map_or(until, |p| p.max(until)));
             s.tat = s.tat.max(until);
+            let resume = s.paused_until.unwrap_or(until);
+            s.restart_measures(resume, !wait.is_zero());
             tracing::warn!(
                 pause_secs = wait.as_secs_f64(),
-                "rate limited again right after a pause: pausing every stream once more"
+                "rate limited again within the same burst: pausing every stream, cutting nothing"
             );
             return wait;
         }
-        // What was really being sent, when a full window of traffic tells: a rate nobody used
-        // says nothing about the budget. Otherwise the pace itself.
-        let elapsed = now.duration_since(s.window_start);
-        let sent = if elapsed >= MEASURE && s.window_count >= 5 {
-            f64::from(s.window_count) / elapsed.as_secs_f64()
-        } else {
-            s.rate
-        };
-        let hit = s.rate.min(sent * 1.25).max(FLOOR);
+        // What was really being sent: over the last second or two when enough traffic tells
+        // (during a climb that is under the pace of the moment, which overshot), else over the
+        // current window; a rate nobody used says nothing about the budget. Otherwise the pace.
+        let hit = match drawn {
+            Some(drawn) => s.rate.min(drawn),
+            None => {
+                let elapsed = now.saturating_duration_since(s.window_start);
+                let sent = if elapsed >= MEASURE && s.window_count >= MEASURE_REQUESTS {
+                    f64::from(s.window_count) / elapsed.as_secs_f64()
+                } else {
+                    s.rate
+                };
+                s.rate.min(sent * 1.25)
+            }
+        }
+        .max(FLOOR);
         let ceiling = (hit * MARGIN).max(FLOOR);
+        // A 429 drawn at or below the proven rate disproves it: the budget dropped. Lowering it
+        // here is what keeps a real drop from costing a 429 after every clean spell (a heal loop).
+        if let (Some(proven), Some(drawn)) = (s.proven, drawn)
+            && drawn <= proven
+        {
+            s.proven = Some((drawn * MARGIN).max(FLOOR));
+        }
+        // A 429 during slow start or a probe ends it, and makes the next probe wait twice as long.
+        if s.probing || s.ceiling.is_none() {
+            s.probing = false;
+            s.probe_wait = (s.probe_wait * 2).min(PROBE_MAX);
+        }
         s.ceiling = Some((ceiling, now));
         s.rate = (ceiling * CUT).clamp(FLOOR, self.settings.max_rate);
         if s.in_flight >= s.concurrency && s.concurrency > 1 {
@@ -371,14 +583,18 @@ impl Pace {
             Some(p) => until - p,
             None => wait,
         };
-        s.paused_until = Some(already.map_or(until, |p| p.max(until)));
+        let resume = already.map_or(until, |p| p.max(until));
+        s.paused_until = Some(resume);
         s.clean_since_pause = 0;
         s.tat = s.tat.max(until);
         s.last_growth = until;
+        s.burst_until = now + wait.max(self.settings.rate_limited_wait);
+        s.restart_measures(resume, !wait.is_zero());
         tracing::warn!(
             pause_secs = wait.as_secs_f64(),
             new_rate = s.rate,
             learned_ceiling = ceiling,
+            proven_rate = s.proven,
             concurrency = s.concurrency,
             "rate limited (HTTP 429): pausing every stream and slowing down"
         );
@@ -436,28 +652,54 @@ mod tests {
         }
     }
 
-    /// Sends `secs` seconds of back-to-back requests, each answered clean unless the simulated
-    /// API (a fixed budget per second) is over; returns the 429s seen.
-    async fn drive(pace: &Pace, secs: u64, budget: u32) -> u32 {
-        let end = Instant::now() + Duration::from_secs(secs);
-        let mut second = Instant::now();
-        let mut used = 0;
-        let mut throttles = 0;
-        while Instant::now() < end {
-            let p = pace.admit(Lane::Walk).await;
-            if Instant::now().duration_since(second) >= Duration::from_secs(1) {
-                second = Instant::now();
-                used = 0;
+    /// A simulated API with a fixed budget per second, counted from the first request after
+    /// the previous second ended.
+    struct Budget {
+        per_second: u32,
+        second: Instant,
+        used: u32,
+    }
+
+    impl Budget {
+        fn new(per_second: u32) -> Self {
+            Self {
+                per_second,
+                second: Instant::now(),
+                used: 0,
             }
-            used += 1;
-            if used > budget {
+        }
+
+        /// Answers one admitted request: clean, or 429 when over the budget (returns true).
+        fn answer(&mut self, p: Permit) -> bool {
+            if Instant::now().duration_since(self.second) >= Duration::from_secs(1) {
+                self.second = Instant::now();
+                self.used = 0;
+            }
+            self.used += 1;
+            let over = self.used > self.per_second;
+            if over {
                 p.throttled(None);
-                throttles += 1;
             } else {
                 p.success();
             }
+            over
+        }
+    }
+
+    /// Sends `secs` seconds of back-to-back requests to `api`; returns the 429s seen.
+    async fn drive_api(pace: &Pace, secs: u64, api: &mut Budget) -> u32 {
+        let end = Instant::now() + Duration::from_secs(secs);
+        let mut throttles = 0;
+        while Instant::now() < end {
+            throttles += u32::from(api.answer(pace.admit(Lane::Walk).await));
         }
         throttles
+    }
+
+    /// Sends `secs` seconds of back-to-back requests, each answered clean unless the simulated
+    /// API (a fixed budget per second) is over; returns the 429s seen.
+    async fn drive(pace: &Pace, secs: u64, budget: u32) -> u32 {
+        drive_api(pace, secs, &mut Budget::new(budget)).await
     }
 
     #[tokio::test(start_paused = true)]
@@ -590,6 +832,7 @@ mod tests {
         let learned = Learned {
             rate: 30.0,
             ceiling: Some(32.0),
+            proven: None,
             concurrency: 3,
         };
         let pace = Pace::new(settings(), Some(learned));
@@ -598,5 +841,162 @@ mod tests {
         let throttles = drive(&pace, 300, 33).await;
         assert!(throttles <= 1, "{throttles}");
         assert!(pace.rate() >= 30.0 * CUT);
+    }
+
+    /// Sends `secs` seconds of back-to-back requests to an API that answers every other one
+    /// 429 (with `retry_after`), whatever the pace; returns the 429s.
+    async fn flood(pace: &Pace, secs: u64, retry_after: Option<Duration>) -> u32 {
+        let end = Instant::now() + Duration::from_secs(secs);
+        let mut throttles = 0;
+        let mut refuse = false;
+        while Instant::now() < end {
+            let p = pace.admit(Lane::Walk).await;
+            if refuse {
+                p.throttled(retry_after);
+                throttles += 1;
+            } else {
+                p.success();
+            }
+            refuse = !refuse;
+        }
+        throttles
+    }
+
+    /// Sends clean requests back to back until the pace reaches `rate` or `limit` has passed;
+    /// returns how long it took (`None`: not reached).
+    async fn time_to_reach(pace: &Pace, rate: f64, limit: Duration) -> Option<Duration> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if pace.rate() >= rate {
+                return Some(start.elapsed());
+            }
+            pace.admit(Lane::Walk).await.success();
+        }
+        None
+    }
+
+    /// A pace that ran clean at 50/s for a minute (its proven rate), with no ceiling yet.
+    async fn proven_at_50() -> Pace {
+        let pace = Pace::new(
+            Settings {
+                max_rate: 50.0,
+                ..settings()
+            },
+            None,
+        );
+        drive(&pace, 60, u32::MAX).await;
+        let r = pace.report();
+        assert!(r.rate == 50.0 && r.proven.is_some_and(|p| p >= 45.0), "{r:?}");
+        pace
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_flood_of_alternating_429s_a_clean_spell_heals_the_pace() {
+        let pace = proven_at_50().await;
+        let proven = pace.report().proven.unwrap();
+        // Twenty minutes of an API refusing every other request: one cut a minute.
+        let throttles = flood(&pace, 20 * 60, None).await;
+        let r = pace.report();
+        assert!(throttles >= 15, "{throttles}");
+        assert!(r.rate < 0.1 * proven, "the flood drove the pace down: {r:?}");
+        assert!(r.proven.unwrap() >= 0.9 * proven, "and proved nothing: {r:?}");
+        // Clean again: within a clean spell (a minute) and a few seconds of climbing, the pace
+        // is back at three quarters of what the API answered clean before.
+        let took = time_to_reach(&pace, 0.75 * proven, Duration::from_secs(180)).await;
+        assert!(
+            took.is_some_and(|t| t <= Duration::from_secs(90)),
+            "healed after {took:?}: {:?}",
+            pace.report()
+        );
+        // And what the next run starts from is healed too.
+        let kept = pace.learned();
+        assert!(
+            kept.rate >= 0.75 * proven && kept.ceiling >= Some(0.75 * proven),
+            "{kept:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flood_with_retry_after_zero_cuts_once_a_burst_not_to_the_floor() {
+        let pace = proven_at_50().await;
+        let before = pace.rate();
+        // Two minutes of every other request refused with `Retry-After: 0`: the pause ends at
+        // once, the burst does not (a minute, the API's penalty), so at most three cuts.
+        let throttles = flood(&pace, 120, Some(Duration::ZERO)).await;
+        let r = pace.report();
+        assert!(
+            r.rate >= before * (CUT * MARGIN).powi(3) * 0.99,
+            "at most one cut a burst: {r:?}"
+        );
+        assert!(throttles > 1_000, "{throttles}");
+        assert_eq!(r.paused_ms, 0, "{r:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_real_budget_drop_is_followed_without_a_heal_loop() {
+        let pace = Pace::new(settings(), None);
+        drive(&pace, 600, 40).await;
+        let learned = pace.report();
+        assert!(learned.proven.is_some_and(|p| p >= 30.0), "{learned:?}");
+        // The budget halves for good: a few 429s find it, then the heals must not draw one
+        // every clean spell.
+        let finding = drive(&pace, 300, 20).await;
+        let later = drive(&pace, 1_200, 20).await;
+        let r = pace.report();
+        assert!(finding <= 6, "{finding} 429s to find the new budget: {r:?}");
+        assert!(later <= 3, "{later} 429s in the twenty minutes after: {r:?}");
+        assert!(
+            r.rate <= 20.5 && r.rate >= 0.6 * 20.0,
+            "settled under 20/s: {r:?}"
+        );
+        assert!(
+            r.proven.is_some_and(|p| p <= 21.0),
+            "the proven rate followed: {r:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_first_run_that_met_a_flood_probes_its_way_back_in_minutes() {
+        // No proven rate: the API refused every other request from the first one.
+        let pace = Pace::new(settings(), None);
+        flood(&pace, 20 * 60, None).await;
+        let r = pace.report();
+        assert!(r.rate < 1.0 && r.proven.is_none_or(|p| p < 1.0), "{r:?}");
+        // Clean again, with a budget of 40/s: a probe above the ceiling finds it within minutes
+        // (two orders of magnitude), and the probes that fail stay rare.
+        let mut api = Budget::new(40);
+        let start = Instant::now();
+        let mut throttles = 0;
+        while pace.rate() < 20.0 && start.elapsed() < Duration::from_secs(900) {
+            throttles += u32::from(api.answer(pace.admit(Lane::Walk).await));
+        }
+        let took = start.elapsed();
+        assert!(
+            took <= Duration::from_secs(420),
+            "back at 20/s after {took:?}: {:?}",
+            pace.report()
+        );
+        assert!(throttles <= 1, "{throttles} 429s on the way");
+        let after = drive_api(&pace, 900, &mut api).await;
+        assert!(after <= 3, "{after} 429s in the next fifteen minutes");
+        assert!(pace.rate() > 0.75 * 40.0, "{:?}", pace.report());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_ceiling_resumed_far_under_the_proven_rate_heals_after_one_clean_spell() {
+        let learned = Learned {
+            rate: FLOOR,
+            ceiling: Some(FLOOR),
+            proven: Some(40.0),
+            concurrency: 4,
+        };
+        let pace = Pace::new(settings(), Some(learned));
+        let took = time_to_reach(&pace, 30.0, Duration::from_secs(300)).await;
+        assert!(
+            took.is_some_and(|t| t <= Duration::from_secs(90)),
+            "{took:?} {:?}",
+            pace.report()
+        );
+        assert_eq!(pace.report().ceiling, Some(40.0));
     }
 }

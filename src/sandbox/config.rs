@@ -280,6 +280,9 @@ pub struct FaultConfig {
     pub truncated: f64,
     /// A complete 200 answer whose body is not JSON.
     pub malformed: f64,
+    /// Every this-many-th `/v1` request is answered 429 whatever the pace (2: every other one),
+    /// as an API does whose budget is shared or whose proxy misbehaves; 0 = off.
+    pub rate_limited_every: u32,
 }
 
 /// What one mutation step does to the world; see `World::mutate`.

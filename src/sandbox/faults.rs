@@ -31,6 +31,8 @@ pub enum Fault {
 pub struct Faults {
     seed: u64,
     seq: AtomicU64,
+    /// `/v1` requests counted for `rate_limited_every`.
+    counted: AtomicU64,
     config: Mutex<FaultConfig>,
     /// Decisions queued by tests, taken before any random draw; `None` lets a request through.
     queued: Mutex<VecDeque<Option<Fault>>>,
@@ -43,6 +45,7 @@ impl Faults {
         Self {
             seed,
             seq: AtomicU64::new(0),
+            counted: AtomicU64::new(0),
             config: Mutex::new(config),
             queued: Mutex::default(),
             token: Mutex::default(),
@@ -82,6 +85,12 @@ impl Faults {
             return decided;
         }
         let cfg = self.config.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if cfg.rate_limited_every > 0 {
+            let n = self.counted.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_multiple_of(u64::from(cfg.rate_limited_every)) {
+                return Some(Fault::RateLimited);
+            }
+        }
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let mut x = Rng::new(&[self.seed, 0x0066_6175_6c74, seq]).unit();
         let table = [
@@ -123,6 +132,20 @@ mod tests {
         assert!((150..250).contains(&n503), "{n503}");
         let resets = da.iter().filter(|f| **f == Some(Fault::Reset)).count();
         assert!((60..140).contains(&resets), "{resets}");
+    }
+
+    #[test]
+    fn every_other_request_can_be_refused() {
+        let f = Faults::new(
+            1,
+            FaultConfig {
+                rate_limited_every: 2,
+                ..FaultConfig::default()
+            },
+        );
+        let draws: Vec<_> = (0..6).map(|_| f.draw()).collect();
+        let refused = Some(Fault::RateLimited);
+        assert_eq!(draws, [None, refused, None, refused, None, refused]);
     }
 
     #[test]

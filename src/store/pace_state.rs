@@ -15,7 +15,8 @@ impl Store {
                 Ok(crate::pace::Learned {
                     rate: r.get(0)?,
                     ceiling: r.get(1)?,
-                    concurrency: r.get::<_, i64>(2)?.max(1) as usize,
+                    proven: r.get(2)?,
+                    concurrency: r.get::<_, i64>(3)?.max(1) as usize,
                 })
             })
             .optional()
@@ -29,6 +30,7 @@ impl Store {
                 .execute(rusqlite::named_params! {
                     ":rate": learned.rate,
                     ":ceiling": learned.ceiling,
+                    ":proven": learned.proven,
                     ":concurrency": learned.concurrency as i64,
                     ":now": now,
                 })?;

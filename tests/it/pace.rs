@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use understory_sync::sandbox::Fault;
-use understory_sync::sandbox::config::RateLimitConfig;
+use understory_sync::sandbox::config::{FaultConfig, RateLimitConfig};
 use understory_sync::shutdown::Stop;
 use understory_sync::sync::{self, RunStatus};
 
@@ -337,4 +337,97 @@ async fn a_killed_run_keeps_the_pace_it_learned() {
         "{} requests in the first two seconds at a kept pace of {rate:.1}/s",
         s.first_two_secs
     );
+}
+
+/// The requests per second of the last `n` `/v1` requests in `log` (over their span).
+fn tail_rate(log: &[understory_sync::sandbox::Arrival], n: usize) -> f64 {
+    let api: Vec<_> = log.iter().filter(|a| a.path.starts_with("/v1/")).collect();
+    let tail = &api[api.len().saturating_sub(n)..];
+    let span = tail[tail.len() - 1].at.duration_since(tail[0].at).as_secs_f64();
+    tail.len() as f64 / span.max(1e-3)
+}
+
+/// One run against an API that answers every other request 429 drives the pace to a crawl;
+/// the clean runs after it must not stay there. The next run starts at the crawl (its kept
+/// ceiling), and after one clean spell (the configured penalty, 1 s on loopback) climbs back to
+/// the rate the API answered clean before the flood, within that run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_under_a_flood_of_429s_does_not_slow_the_clean_runs_after_it() {
+    let mut sc = small();
+    // Consents are scanned whole every run: 300 pages of 10, so each run has work to pace.
+    sc.data.consents = 3_000;
+    let sb = start(sc).await;
+    let (_dir, db) = temp_db();
+    let raw = || {
+        let mut raw = raw_config(&sb, &db);
+        raw.api.requests_per_second = 50;
+        raw.api.max_requests_per_second = 50;
+        raw.api.burst = 1;
+        raw.api.page_size = 10;
+        raw.streams.set("orders", false);
+        raw.retry.max_attempts = 1_000;
+        raw.retry.run_budget = 100_000;
+        raw
+    };
+    // A run that stops itself after `secs`, as a unit's timeout would.
+    let run_for = |secs: u64| {
+        let cfg = config(raw());
+        async move {
+            let (trigger, stop) = understory_sync::shutdown::channel();
+            let timer = tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(secs)).await;
+                trigger.stop();
+            });
+            let run = sync::run(&cfg, stop).await.unwrap();
+            timer.abort();
+            run
+        }
+    };
+
+    // Clean: the pace the API answers clean.
+    sb.record();
+    let clean = sync(&config(raw())).await;
+    assert_eq!(clean.status, RunStatus::Succeeded, "{clean:?}");
+    let before = seen(&sb.arrivals());
+    assert!(before.requests >= 300 && before.refused == 0);
+    assert!(
+        clean.pace.proven.is_some_and(|p| p >= 0.75 * 50.0),
+        "{:?}",
+        clean.pace
+    );
+
+    // Every other request refused for 12 s: a cut a second, the pace down to a crawl.
+    sb.set_faults(FaultConfig {
+        rate_limited_every: 2,
+        ..FaultConfig::default()
+    });
+    let flooded = run_for(12).await;
+    assert!(flooded.pace.rate_limited >= 8, "{:?}", flooded.pace);
+    let crawl = flooded.pace.rate.min(flooded.pace.ceiling.unwrap_or(f64::MAX));
+    assert!(
+        crawl < 0.2 * before.rate,
+        "the flood slowed the run: {:?}",
+        flooded.pace
+    );
+
+    // Clean again: the next run starts at the crawl and heals within itself.
+    sb.set_faults(FaultConfig::default());
+    sb.record();
+    let healed = run_for(60).await;
+    assert_eq!(healed.status, RunStatus::Succeeded, "{healed:?}");
+    assert_eq!(healed.pace.start_rate, crawl, "{:?}", healed.pace);
+    let log = sb.arrivals();
+    let after = seen(&log);
+    let tail = tail_rate(&log, 150);
+    assert_eq!(after.refused, 0);
+    assert!(
+        tail >= 0.75 * before.rate,
+        "the clean run after the flood reached {tail:.1} requests/s over its last 150 requests, against {:.1}/s before the flood (it started at {crawl:.2}/s): {:?}",
+        before.rate,
+        healed.pace
+    );
+    let kept: f64 = open(&db)
+        .query_row("SELECT rate FROM pace_state", [], |r| r.get(0))
+        .unwrap();
+    assert!(kept >= 0.75 * before.rate, "the next run starts healed: {kept}");
 }

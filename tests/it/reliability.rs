@@ -719,6 +719,7 @@ const FAULTS: &[FaultCase] = &[
                 malformed: 0.03,
                 slow: 0.01,
                 slow_ms: 1_500,
+                ..FaultConfig::default()
             };
         },
         env: &[("UNDERSTORY_SYNC__API__REQUEST_TIMEOUT_SECS", "1")],
