@@ -589,7 +589,9 @@ impl Pace {
         s.tat = s.tat.max(until);
         s.last_growth = until;
         s.burst_until = now + wait.max(self.settings.rate_limited_wait);
-        s.restart_measures(resume, !wait.is_zero());
+        // Whatever the wait, the rate sent is measured afresh at the new pace: a further cut in
+        // this burst needs a full window of it.
+        s.restart_measures(resume, true);
         tracing::warn!(
             pause_secs = wait.as_secs_f64(),
             new_rate = s.rate,
@@ -658,6 +660,8 @@ mod tests {
         per_second: u32,
         second: Instant,
         used: u32,
+        /// Sent with every 429.
+        retry_after: Option<Duration>,
     }
 
     impl Budget {
@@ -666,6 +670,7 @@ mod tests {
                 per_second,
                 second: Instant::now(),
                 used: 0,
+                retry_after: None,
             }
         }
 
@@ -678,7 +683,7 @@ mod tests {
             self.used += 1;
             let over = self.used > self.per_second;
             if over {
-                p.throttled(None);
+                p.throttled(self.retry_after);
             } else {
                 p.success();
             }
@@ -998,5 +1003,24 @@ mod tests {
             pace.report()
         );
         assert_eq!(pace.report().ceiling, Some(40.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_cuts_again_while_the_pace_is_above_the_proven_rate() {
+        // A pace far above a budget the API answered clean before, refused with
+        // `Retry-After: 0`: the burst may cut again, once per measured second, until the pace is
+        // under the proven rate — and no further.
+        let learned = Learned {
+            rate: 100.0,
+            ceiling: None,
+            proven: Some(40.0),
+            concurrency: 4,
+        };
+        let pace = Pace::new(settings(), Some(learned));
+        let mut api = Budget::new(40);
+        api.retry_after = Some(Duration::ZERO);
+        drive_api(&pace, 10, &mut api).await;
+        let r = pace.report();
+        assert!(r.rate <= 40.0 && r.rate >= 40.0 * CUT * MARGIN, "{r:?}");
     }
 }
