@@ -431,6 +431,7 @@ async fn pages_of_one_id_repeated_are_a_loop() {
         "{rows} rows stored; {}",
         err.lines().last().unwrap_or("")
     );
+    assert_eq!(rows, 0, "caught on its first page, before it is stored");
 }
 
 /// A server whose clock glitches to 9999 in its `Date` header (as in its stamps) has a bounded
