@@ -62,6 +62,11 @@ pub enum Error {
         "GET {path} ran past {max} items; stopped instead of holding the list whole (nothing of it was stored)"
     )]
     ListTooLong { path: String, max: usize },
+    /// A list's `next` cursor is longer than `paging::MAX_CURSOR_BYTES`: nothing was asked.
+    #[error(
+        "GET {path} handed back a `next` cursor of {len} bytes, longer than the {max} this job sends back; the API sent a cursor this job cannot use (nothing was asked with it)"
+    )]
+    CursorTooLong { path: String, len: usize, max: usize },
     /// The run is stopping (SIGTERM/SIGINT); no new request was sent.
     #[error("stopped before GET {path}")]
     Stopped { path: String },

@@ -27,6 +27,12 @@ pub enum Order {
     NewestUpdatedFirst,
 }
 
+/// The longest `next` cursor sent back: 8 KiB. Understory's cursors are short tokens; a URL
+/// carrying a longer one is refused by common servers and proxies (often at 8 KiB for the whole
+/// request line), and one past 64 KiB cannot even be written as an HTTP URI. A longer cursor
+/// ends the stream with one error line instead of failing the same request on every run.
+pub const MAX_CURSOR_BYTES: usize = 8 * 1024;
+
 /// One list request: how many items, in which order, from which cursor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
@@ -153,6 +159,13 @@ impl ApiClient {
         path: &str,
         query: &ListQuery,
     ) -> Result<Page<Box<RawValue>>, Error> {
+        if let Some(cursor) = query.cursor.as_deref().filter(|c| c.len() > MAX_CURSOR_BYTES) {
+            return Err(Error::CursorTooLong {
+                path: shown(path),
+                len: cursor.len(),
+                max: MAX_CURSOR_BYTES,
+            });
+        }
         self.get_in(lane, stats, path, &query.params()).await
     }
 

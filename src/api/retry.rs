@@ -31,6 +31,7 @@ pub fn classify(error: &Error) -> Retry {
         | Error::Unaddressable { .. }
         | Error::Looping { .. }
         | Error::ListTooLong { .. }
+        | Error::CursorTooLong { .. }
         | Error::Stopped { .. } => Retry::Never,
     }
 }
@@ -100,6 +101,14 @@ mod tests {
             (Error::Unaddressable { list: p() }, Retry::Never),
             (Error::Looping { path: p() }, Retry::Never),
             (Error::ListTooLong { path: p(), max: 1 }, Retry::Never),
+            (
+                Error::CursorTooLong {
+                    path: p(),
+                    len: 2,
+                    max: 1,
+                },
+                Retry::Never,
+            ),
             (Error::Stopped { path: p() }, Retry::Never),
             (
                 Error::GaveUp {

@@ -1104,3 +1104,32 @@ async fn a_parent_whose_lists_answer_404_is_dropped_and_the_rest_are_stored() {
         "nothing waits in staging"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_next_cursor_of_a_megabyte_is_one_error_line_naming_the_cap() {
+    // A `next` no URL can carry: said once, naming the cap, instead of an HTTP library's
+    // complaint about a URI on every run.
+    let booking = json!({
+        "id": "b-1", "created_at": "2026-01-01T10:00:00Z", "updated_at": "2026-01-01T10:00:00Z"
+    });
+    let app = token_endpoint().route(
+        "/v1/bookings",
+        get(move || {
+            let booking = booking.clone();
+            async move { Json(json!({"items": [booking], "next": "c".repeat(1 << 20)})) }
+        }),
+    );
+    let base = serve(app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = stub_config(dir.path(), &base);
+    for _ in 0..2 {
+        let out = sync_cmd(&cfg, "secret").output().unwrap();
+        let (err, line) = fails_with_one_line(&out, 4);
+        assert!(
+            line.contains("cursor of 1048576 bytes")
+                && line.contains(&understory_sync::api::paging::MAX_CURSOR_BYTES.to_string()),
+            "{err}"
+        );
+        assert!(!err.contains("not a valid Uri"), "{err}");
+    }
+}
