@@ -32,6 +32,7 @@ struct OAuthErrorBody {
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
+    #[serde(default, deserialize_with = "whole_seconds")]
     expires_in: Option<u64>,
     #[serde(default)]
     token_type: Option<String>,
@@ -39,6 +40,25 @@ struct TokenResponse {
     scope: Option<String>,
     #[serde(default)]
     refresh_token: Option<String>,
+}
+
+/// `expires_in` as whole seconds: RFC 6749 §5.1 says a number of seconds, and some servers
+/// write it with a fraction (`3600.0`), so any non-negative finite number is taken, floored
+/// (a huge one saturates, and is capped by the caller).
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(secs) = n.as_u64() {
+        return Ok(Some(secs));
+    }
+    match n.as_f64() {
+        // `as` saturates: 1e300 becomes u64::MAX.
+        Some(f) if f.is_finite() && f >= 0.0 => Ok(Some(f.floor() as u64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "expires_in {n} is not a non-negative number of seconds"
+        ))),
+    }
 }
 
 /// What the token endpoint issued.
@@ -140,5 +160,29 @@ impl Endpoint {
                 .filter(|t| !t.is_empty())
                 .map(SecretString::from),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expires_in(text: &str) -> Result<Option<u64>, String> {
+        serde_json::from_str::<TokenResponse>(&format!(r#"{{"access_token":"a"{text}}}"#))
+            .map(|t| t.expires_in)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn expires_in_is_any_non_negative_number_of_seconds_floored() {
+        assert_eq!(expires_in(r#","expires_in":3600"#), Ok(Some(3600)));
+        assert_eq!(expires_in(r#","expires_in":3600.0"#), Ok(Some(3600)));
+        assert_eq!(expires_in(r#","expires_in":3599.9"#), Ok(Some(3599)));
+        assert_eq!(expires_in(r#","expires_in":1e300"#), Ok(Some(u64::MAX)));
+        assert_eq!(expires_in(r#","expires_in":null"#), Ok(None));
+        assert_eq!(expires_in(""), Ok(None));
+        for refused in ["-1", "-0.5", "\"3600\""] {
+            assert!(expires_in(&format!(r#","expires_in":{refused}"#)).is_err(), "{refused}");
+        }
     }
 }

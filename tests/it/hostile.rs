@@ -1133,3 +1133,21 @@ async fn a_next_cursor_of_a_megabyte_is_one_error_line_naming_the_cap() {
         assert!(!err.contains("not a valid Uri"), "{err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_lifetime_written_with_a_fraction_is_accepted() {
+    let app = axum::Router::new()
+        .route(
+            "/oauth2/token",
+            post(|| async {
+                Json(json!({"access_token": "stub-token", "token_type": "bearer", "expires_in": 3600.0}))
+            }),
+        )
+        .route("/v1/bookings", get(|| async { Json(json!({"items": []})) }));
+    let base = serve(app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = sync_cmd(&stub_config(dir.path(), &base), "secret")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
