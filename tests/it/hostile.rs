@@ -1151,3 +1151,33 @@ async fn a_token_lifetime_written_with_a_fraction_is_accepted() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leap_second_is_stored_as_a_time_sqlite_reads() {
+    let booking = json!({
+        "id": "b-1", "created_at": "2016-12-31T23:59:60Z", "updated_at": "2016-12-31T23:59:60.5Z"
+    });
+    let app = token_endpoint().route(
+        "/v1/bookings",
+        get(move || {
+            let booking = booking.clone();
+            async move { Json(json!({"items": [booking]})) }
+        }),
+    );
+    let base = serve(app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = sync_cmd(&stub_config(dir.path(), &base), "secret")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let (created, read): (String, bool) = open(&dir.path().join("stub.sqlite"))
+        .query_row(
+            "SELECT created_at, julianday(created_at) IS NOT NULL AND julianday(updated_at) IS NOT NULL
+             FROM bookings WHERE id = 'b-1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(created, "2016-12-31T23:59:59.999Z");
+    assert!(read, "SQLite's date functions read both");
+}
