@@ -116,7 +116,7 @@ fn print_text(st: &Status, connection: &Connection) {
             r.pace_rps.map_or_else(|| "-".to_owned(), |p| format!("{p:.1}/s")),
             r.error
                 .as_deref()
-                .map(|e| format!("  error: {e}"))
+                .map(|e| format!("  {}: {e}", ending(&r.status)))
                 .unwrap_or_default()
         );
     }
@@ -138,6 +138,12 @@ fn print_text(st: &Status, connection: &Connection) {
             println!("  {t:<20} {n:>10}");
         }
     }
+}
+
+/// What a run's message is: a stop asked for (SIGTERM/SIGINT, `sync.max_run_secs`) is no
+/// error, and the next run resumes.
+fn ending(status: &str) -> &'static str {
+    if status == "interrupted" { "stopped" } else { "error" }
 }
 
 /// Each stream's checkpoint, and the parents waiting for a fan-out.

@@ -72,6 +72,19 @@ async fn sigterm_mid_sync_exits_promptly_records_interrupted_and_the_next_run_co
         assert_eq!(status, "interrupted", "{which}");
         assert!(ended.is_some());
     }
+    // `status` shows the stops as stops, not errors.
+    let out = Command::new(BIN)
+        .args(["status", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let stopped: Vec<&str> = text.lines().filter(|l| l.contains("interrupted")).collect();
+    assert_eq!(stopped.len(), 2, "{text}");
+    for line in stopped {
+        assert!(line.contains("  stopped: ") && !line.contains("error"), "{line}");
+    }
+    assert!(!text.contains("error:"), "{text}");
     sb.set_faults(FaultConfig::default());
     sync_ok(&cfg);
     assert_converged(&db, &sb);
