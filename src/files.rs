@@ -86,6 +86,25 @@ pub fn open_lock(path: &Path, mode: u32) -> std::io::Result<std::fs::File> {
     Ok(file)
 }
 
+/// Warns, in one line naming it, when the directory `file` is in can be written by every user
+/// of the machine: another user could then replace `what` or plant a file (a link, a `-wal`, a
+/// lock) beside it before the job creates it, sticky bit or not.
+pub fn warn_if_directory_open_to_all(file: &Path, what: &str) {
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if let Ok(meta) = std::fs::metadata(dir)
+        && meta.permissions().mode() & 0o002 != 0
+    {
+        tracing::warn!(
+            "every user of this machine can write to the directory {} holding {what}, and could replace it or plant files beside it: chmod o-w {}",
+            dir.display(),
+            dir.display()
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,24 +129,5 @@ mod tests {
             .filter(|n| n.ends_with(".tmp"))
             .collect();
         assert!(left.is_empty(), "{left:?}");
-    }
-}
-
-/// Warns, in one line naming it, when the directory `file` is in can be written by every user
-/// of the machine: another user could then replace `what` or plant a file (a link, a `-wal`, a
-/// lock) beside it before the job creates it, sticky bit or not.
-pub fn warn_if_directory_open_to_all(file: &Path, what: &str) {
-    let dir = match file.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if let Ok(meta) = std::fs::metadata(dir)
-        && meta.permissions().mode() & 0o002 != 0
-    {
-        tracing::warn!(
-            "every user of this machine can write to the directory {} holding {what}, and could replace it or plant files beside it: chmod o-w {}",
-            dir.display(),
-            dir.display()
-        );
     }
 }

@@ -33,7 +33,10 @@ mod tests {
     fn a_leap_second_is_written_as_the_millisecond_before_it() {
         assert_eq!(iso(parsed("2016-12-31T23:59:60Z")), "2016-12-31T23:59:59.999Z");
         assert_eq!(iso(parsed("2016-12-31T23:59:60.5Z")), "2016-12-31T23:59:59.999Z");
-        assert_eq!(iso(parsed("2016-12-31T23:59:59.123Z")), "2016-12-31T23:59:59.123Z");
+        assert_eq!(
+            iso(parsed("2016-12-31T23:59:59.123Z")),
+            "2016-12-31T23:59:59.123Z"
+        );
         assert!(iso(parsed("2016-12-31T23:59:59.998Z")) < iso(parsed("2016-12-31T23:59:60Z")));
         assert!(iso(parsed("2016-12-31T23:59:60Z")) < iso(parsed("2017-01-01T00:00:00Z")));
     }

@@ -182,7 +182,10 @@ mod tests {
         assert_eq!(expires_in(r#","expires_in":null"#), Ok(None));
         assert_eq!(expires_in(""), Ok(None));
         for refused in ["-1", "-0.5", "\"3600\""] {
-            assert!(expires_in(&format!(r#","expires_in":{refused}"#)).is_err(), "{refused}");
+            assert!(
+                expires_in(&format!(r#","expires_in":{refused}"#)).is_err(),
+                "{refused}"
+            );
         }
     }
 }

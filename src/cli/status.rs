@@ -143,7 +143,11 @@ fn print_text(st: &Status, connection: &Connection) {
 /// What a run's message is: a stop asked for (SIGTERM/SIGINT, `sync.max_run_secs`) is no
 /// error, and the next run resumes.
 fn ending(status: &str) -> &'static str {
-    if status == "interrupted" { "stopped" } else { "error" }
+    if status == "interrupted" {
+        "stopped"
+    } else {
+        "error"
+    }
 }
 
 /// Each stream's checkpoint, and the parents waiting for a fan-out.

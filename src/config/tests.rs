@@ -357,7 +357,8 @@ fn a_secret_never_shows_in_debug_output() {
 #[test]
 fn every_duration_is_at_most_a_week() {
     let week = MAX_DURATION_SECS;
-    let settings: [(&str, fn(&mut RawConfig, u64), u64); 11] = [
+    type Set = fn(&mut RawConfig, u64);
+    let settings: [(&str, Set, u64); 12] = [
         (
             "auth.renew_before_secs",
             |r, n| r.auth.renew_before_secs = n,
@@ -400,6 +401,11 @@ fn every_duration_is_at_most_a_week() {
         ("sync.cursor_ttl_secs", |r, n| r.sync.cursor_ttl_secs = n, week),
         ("sync.progress_secs", |r, n| r.sync.progress_secs = n, week),
         ("sync.max_run_secs", |r, n| r.sync.max_run_secs = n, week),
+        (
+            "sync.max_clock_skew_secs",
+            |r, n| r.sync.max_clock_skew_secs = n,
+            week,
+        ),
     ];
     for (key, set, max) in settings {
         let mut r = raw(Some("s"), None);

@@ -1149,7 +1149,12 @@ async fn a_token_lifetime_written_with_a_fraction_is_accepted() {
     let out = sync_cmd(&stub_config(dir.path(), &base), "secret")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1169,7 +1174,12 @@ async fn a_leap_second_is_stored_as_a_time_sqlite_reads() {
     let out = sync_cmd(&stub_config(dir.path(), &base), "secret")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (created, read): (String, bool) = open(&dir.path().join("stub.sqlite"))
         .query_row(
             "SELECT created_at, julianday(created_at) IS NOT NULL AND julianday(updated_at) IS NOT NULL
