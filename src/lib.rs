@@ -15,6 +15,7 @@ pub mod counts;
 pub mod files;
 pub mod http;
 pub mod lock;
+pub mod memory;
 pub mod mend;
 pub mod metrics;
 pub mod pace;

@@ -18,6 +18,7 @@ use crate::auth::{AccessToken, TokenSource};
 use crate::config::{Config, RetryConfig};
 use crate::counts::Counts;
 use crate::http::{BodyError, MESSAGE_CHARS, describe, printable, read_capped, retry_after, server_date};
+use crate::memory::Held;
 use crate::pace::{self, Lane, Pace};
 use crate::shutdown::Stop;
 use crate::time::Timestamp;
@@ -69,6 +70,8 @@ pub struct ApiClient {
     /// The `Date` of the API's latest answer, in Unix seconds (0: none yet): the walk's second
     /// opinion on what "now" is when it judges an item's timestamp.
     server_clock: AtomicI64,
+    /// `sync.max_in_flight_bytes`: what one per-item list may add up to (`per_item_list`).
+    pub(super) max_list_bytes: usize,
 }
 
 impl ApiClient {
@@ -99,6 +102,7 @@ impl ApiClient {
             stop,
             max_body: config.api.max_response_bytes,
             server_clock: AtomicI64::new(0),
+            max_list_bytes: config.sync.max_in_flight_bytes,
         })
     }
 
@@ -147,11 +151,12 @@ impl ApiClient {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<T, Error> {
-        self.retrying(stats, path, || self.get_once(lane, stats, path, query))
-            .await
+        let (parsed, _) = self.get_held(lane, stats, path, query, &Held::default()).await?;
+        Ok(parsed)
     }
 
-    /// One try of `get_in`, without its retries: for what can wait for a later run.
+    /// One try of `get_in`, without its retries or a memory budget: for what can wait for a
+    /// later run (one item by id).
     pub async fn get_once<T: DeserializeOwned>(
         &self,
         lane: Lane,
@@ -160,16 +165,31 @@ impl ApiClient {
         query: &[(&str, String)],
     ) -> Result<T, Error> {
         let body = self.attempt(lane, stats, path, query).await?;
-        serde_json::from_slice::<T>(&body).or_else(|e| {
-            // Bytes that are not UTF-8 inside an item's strings: the page is read with them
-            // marked, and that item goes to quarantine (`mend`).
-            crate::mend::mend(&body)
-                .and_then(|mended| serde_json::from_slice::<T>(&mended).ok())
-                .ok_or_else(|| Error::Malformed {
-                    path: shown(path),
-                    detail: printable(&e.to_string(), MESSAGE_CHARS),
-                })
+        parse::<T>(path, &body)
+    }
+
+    /// `get_in`, its body counted in `held` (the run's memory budget): each try waits for room
+    /// before it is sent, and the body is counted once it is read and parsed. Returns the parsed
+    /// body and its length.
+    pub async fn get_held<T: DeserializeOwned>(
+        &self,
+        lane: Lane,
+        stats: &Stats,
+        path: &str,
+        query: &[(&str, String)],
+        held: &Held,
+    ) -> Result<(T, usize), Error> {
+        self.retrying(stats, path, || async {
+            let room = tokio::select! {
+                r = held.room() => r,
+                () = self.stop.stopped() => return Err(Error::Stopped { path: shown(path) }),
+            };
+            let body = self.attempt(lane, stats, path, query).await?;
+            let parsed = parse::<T>(path, &body)?;
+            room.fill(body.len());
+            Ok((parsed, body.len()))
         })
+        .await
     }
 
     /// Runs `op` until it succeeds, fails for good, or the attempts or the run's budget run out.
@@ -360,6 +380,20 @@ fn answer(
                 message,
             }
         }
+    })
+}
+
+/// A body parsed as `T`.
+fn parse<T: DeserializeOwned>(path: &str, body: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice::<T>(body).or_else(|e| {
+        // Bytes that are not UTF-8 inside an item's strings: the page is read with them
+        // marked, and that item goes to quarantine (`mend`).
+        crate::mend::mend(body)
+            .and_then(|mended| serde_json::from_slice::<T>(&mended).ok())
+            .ok_or_else(|| Error::Malformed {
+                path: shown(path),
+                detail: printable(&e.to_string(), MESSAGE_CHARS),
+            })
     })
 }
 

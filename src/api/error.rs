@@ -67,6 +67,11 @@ pub enum Error {
         "GET {path} handed back a `next` cursor of {len} bytes, longer than the {max} this job sends back; the API sent a cursor this job cannot use (nothing was asked with it)"
     )]
     CursorTooLong { path: String, len: usize, max: usize },
+    /// One item's per-item list added up past `sync.max_in_flight_bytes`.
+    #[error(
+        "GET {path} added up to more than {max} bytes; stopped instead of holding the list whole (sync.max_in_flight_bytes; nothing of it was stored)"
+    )]
+    ListTooBig { path: String, max: usize },
     /// The run is stopping (SIGTERM/SIGINT); no new request was sent.
     #[error("stopped before GET {path}")]
     Stopped { path: String },
@@ -97,6 +102,15 @@ impl Error {
     /// True when nothing was asked because no URL addresses the item.
     pub fn is_unaddressable(&self) -> bool {
         matches!(self.root(), Self::Unaddressable { .. })
+    }
+
+    /// True when one item's per-item list was refused for its shape (too long, too large, or a
+    /// loop): that item's fault, not the API's as a whole.
+    pub fn is_list_refused(&self) -> bool {
+        matches!(
+            self.root(),
+            Self::ListTooLong { .. } | Self::ListTooBig { .. } | Self::Looping { .. }
+        )
     }
 
     /// True when the API no longer has what was asked for (404).

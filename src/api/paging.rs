@@ -12,6 +12,7 @@ use serde_json::value::RawValue;
 use super::client::{ApiClient, Stats, shown};
 use super::error::Error;
 use super::types::Page;
+use crate::memory::Held;
 use crate::pace::Lane;
 use crate::time::{Timestamp, iso};
 
@@ -147,17 +148,19 @@ pub enum ById {
 
 /// Items one item's per-item list may hold: an experience has a few dozen ticket variants, an
 /// order a few line items; this is hundreds of times that. The list is held whole until it is
-/// committed with its parent, so one that pages on and on must not take the memory.
+/// committed with its parent, so one that pages on and on must not take the memory. Its bytes
+/// are bounded too, by `sync.max_in_flight_bytes`: 20,000 items of 150 KB would be 3 GB.
 pub const MAX_LIST_ITEMS: usize = 20_000;
 
 impl ApiClient {
-    /// One page of the list at `path`.
+    /// One page of the list at `path`, its body counted in `held` (see `memory`).
     pub async fn page(
         &self,
         lane: Lane,
         stats: &Stats,
         path: &str,
         query: &ListQuery,
+        held: &Held,
     ) -> Result<Page<Box<RawValue>>, Error> {
         if let Some(cursor) = query.cursor.as_deref().filter(|c| c.len() > MAX_CURSOR_BYTES) {
             return Err(Error::CursorTooLong {
@@ -166,7 +169,7 @@ impl ApiClient {
                 max: MAX_CURSOR_BYTES,
             });
         }
-        self.get_in(lane, stats, path, &query.params()).await
+        Ok(self.get_held(lane, stats, path, &query.params(), held).await?.0)
     }
 
     /// The item `id` of the list at `list` (`{list}/{id}`, the id escaped as one path segment).
@@ -187,12 +190,15 @@ impl ApiClient {
 
     /// The whole per-item list `sub` of the item `id` of `list` (`{list}/{id}/{sub}`), in the
     /// fan-out's lane. A list that pages (`page_size` given) is followed to its end at once, so
-    /// its cursors cannot go stale; one the API answers whole takes no query.
+    /// its cursors cannot go stale; one the API answers whole takes no query. Its bodies are
+    /// counted in `held` until the list is committed, and a list whose bodies add up past
+    /// `sync.max_in_flight_bytes` is refused, as one past `MAX_LIST_ITEMS` is.
     pub async fn per_item_list(
         &self,
         stats: &Stats,
         (list, id, sub): (&str, &str, &str),
         page_size: Option<u32>,
+        held: &Held,
     ) -> Result<Vec<Box<RawValue>>, Error> {
         let path = item_path(list, id, Some(sub)).ok_or_else(|| Error::Unaddressable {
             list: list.to_owned(),
@@ -204,8 +210,18 @@ impl ApiClient {
         };
         let mut items = Vec::new();
         let mut followed = Followed::default();
+        let mut bytes = 0usize;
         loop {
-            let page = self.page(Lane::FanOut, stats, &path, &query).await?;
+            let (page, read): (Page<Box<RawValue>>, usize) = self
+                .get_held(Lane::FanOut, stats, &path, &query.params(), held)
+                .await?;
+            bytes = bytes.saturating_add(read);
+            if bytes > self.max_list_bytes {
+                return Err(Error::ListTooBig {
+                    path: shown(&path),
+                    max: self.max_list_bytes,
+                });
+            }
             items.extend(page.items);
             if items.len() > MAX_LIST_ITEMS {
                 return Err(Error::ListTooLong {

@@ -32,6 +32,7 @@ pub fn classify(error: &Error) -> Retry {
         | Error::Looping { .. }
         | Error::ListTooLong { .. }
         | Error::CursorTooLong { .. }
+        | Error::ListTooBig { .. }
         | Error::Stopped { .. } => Retry::Never,
     }
 }
@@ -109,6 +110,7 @@ mod tests {
                 },
                 Retry::Never,
             ),
+            (Error::ListTooBig { path: p(), max: 1 }, Retry::Never),
             (Error::Stopped { path: p() }, Retry::Never),
             (
                 Error::GaveUp {

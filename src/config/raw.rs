@@ -176,6 +176,7 @@ pub struct RawSync {
     pub progress_secs: u64,
     pub max_run_secs: u64,
     pub max_clock_skew_secs: u64,
+    pub max_in_flight_bytes: u64,
 }
 
 impl Default for RawSync {
@@ -186,6 +187,7 @@ impl Default for RawSync {
             progress_secs: 30,
             max_run_secs: DEFAULT_MAX_RUN_SECS,
             max_clock_skew_secs: 86_400,
+            max_in_flight_bytes: DEFAULT_MAX_IN_FLIGHT_BYTES,
         }
     }
 }

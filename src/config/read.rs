@@ -148,7 +148,7 @@ pub(super) fn without_values(message: &str) -> String {
 }
 
 /// Keys that take a whole number.
-pub(super) const WHOLE_NUMBER_KEYS: [&str; 20] = [
+pub(super) const WHOLE_NUMBER_KEYS: [&str; 21] = [
     "auth.renew_before_secs",
     "api.connect_timeout_secs",
     "api.request_timeout_secs",
@@ -169,6 +169,7 @@ pub(super) const WHOLE_NUMBER_KEYS: [&str; 20] = [
     "sync.progress_secs",
     "sync.max_run_secs",
     "sync.max_clock_skew_secs",
+    "sync.max_in_flight_bytes",
 ];
 
 /// A TOML syntax error as one line: where (line and column, and the key when the line has

@@ -117,6 +117,16 @@ fn bad_values_name_their_key() {
             .to_string()
             .contains("streams")
     );
+    // A byte budget one page cannot fit in.
+    let mut r = raw(Some("s"), None);
+    r.sync.max_in_flight_bytes = r.api.max_response_bytes - 1;
+    let err = validate(r, &env(&[]), None).unwrap_err().to_string();
+    assert!(
+        err.contains("sync.max_in_flight_bytes") && err.contains("api.max_response_bytes"),
+        "{err}"
+    );
+    let c = validate(raw(Some("s"), None), &env(&[]), None).unwrap();
+    assert_eq!(c.sync.max_in_flight_bytes, 64 << 20);
 }
 
 #[test]

@@ -23,6 +23,9 @@ pub(super) const ENV_PREFIX: &str = "UNDERSTORY_SYNC";
 /// The largest response body read, decoded: some fifty times the largest page the docs allow
 /// (100 items), so a real answer never comes near it and a hostile one cannot take the memory.
 pub(super) const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
+/// The bytes a run holds in flight by default (`memory::Budget`): four of the largest bodies
+/// allowed, thousands of ordinary pages, and small beside a server's memory.
+pub(super) const DEFAULT_MAX_IN_FLIGHT_BYTES: u64 = 64 * 1024 * 1024;
 /// A run's wall-clock ceiling by default: a first load of a large account takes hours at the
 /// API's pace; the oneshot units' `TimeoutStartSec=` is a little longer.
 pub(super) const DEFAULT_MAX_RUN_SECS: u64 = 6 * 3600;
@@ -166,6 +169,9 @@ pub struct SyncConfig {
     /// the local clock is a clock glitch: stored, but never a high-water mark or a resume point
     /// (one such item would otherwise end every later incremental pass at its first page).
     pub max_clock_skew: Duration,
+    /// Bytes read from the API and not yet written that a run holds at once (see `memory`);
+    /// also the most one per-parent list may add up to.
+    pub max_in_flight_bytes: usize,
 }
 
 /// Where credentials may come from besides the file, injectable for tests.

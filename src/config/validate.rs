@@ -23,7 +23,7 @@ pub fn validate(raw: RawConfig, env: &Environment, file: Option<&Path>) -> Resul
     let auth = auth(&raw.auth, env, base, &database)?;
     let api = api(&raw.api)?;
     let retry = retry(&raw.retry, &api.base_url)?;
-    let sync = sync(&raw.sync)?;
+    let sync = sync(&raw.sync, &api)?;
     let streams = enabled_streams(&raw.streams)?;
     let snapshot = snapshot(&raw.snapshot, base)?;
     let schedule = match raw.schedule.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -206,12 +206,23 @@ fn retry(raw: &RawRetry, base_url: &Url) -> Result<RetryConfig, Error> {
     })
 }
 
-/// `[sync]`: the walk's overlap and cursor age, the progress lines, the run's ceiling.
-fn sync(raw: &RawSync) -> Result<SyncConfig, Error> {
+/// `[sync]`: the walk's overlap, cursor age and clock skew, the progress lines, the run's
+/// ceilings in time and in bytes.
+fn sync(raw: &RawSync, api: &ApiConfig) -> Result<SyncConfig, Error> {
     if raw.max_clock_skew_secs < 60 {
         return Err(invalid(
             "sync.max_clock_skew_secs",
             "must be at least 60: clocks a minute apart are ordinary",
+        ));
+    }
+    let max_in_flight_bytes = usize::try_from(raw.max_in_flight_bytes).unwrap_or(usize::MAX);
+    if max_in_flight_bytes < api.max_response_bytes {
+        return Err(invalid(
+            "sync.max_in_flight_bytes",
+            format!(
+                "must be at least api.max_response_bytes ({}): one page must fit",
+                api.max_response_bytes
+            ),
         ));
     }
     if raw.max_run_secs < 60 {
@@ -228,6 +239,7 @@ fn sync(raw: &RawSync) -> Result<SyncConfig, Error> {
             .transpose()?,
         max_run: secs("sync.max_run_secs", raw.max_run_secs)?,
         max_clock_skew: secs("sync.max_clock_skew_secs", raw.max_clock_skew_secs)?,
+        max_in_flight_bytes,
     })
 }
 

@@ -66,6 +66,9 @@ pub struct Commit {
     pub stage: Vec<Row>,
     /// A staged parent now written with its children: it leaves `staging` (if not re-listed since).
     pub unstage: Option<Staged>,
+    /// The bytes of the run's memory budget its rows were read from: given back when the
+    /// writer drops the commit, once it is written.
+    pub held: crate::memory::Held,
 }
 
 /// A parent as it waits in `staging`.

@@ -134,6 +134,8 @@ impl Writer {
 
     /// Queues `commit` behind those already queued (waiting while the queue is full).
     pub async fn send(&self, commit: Commit) -> Pending {
+        // From here its bytes are given back without waiting for anything but the writer.
+        commit.held.queue();
         let (reply, answer) = oneshot::channel();
         // A closed queue (no writer thread) drops the job, and `landed` says so.
         let _ = self.jobs.send(Job { commit, reply }).await;

@@ -21,6 +21,9 @@ pub(super) struct Ctx {
     pub config: Config,
     pub stop: Stop,
     pub progress: Arc<Progress>,
+    /// The bytes read from the API and not yet written, counted against
+    /// `sync.max_in_flight_bytes` (see `memory`).
+    pub budget: crate::memory::Budget,
     /// Each parent stream's enabled per-parent streams, worked out once per run.
     pub children: std::collections::HashMap<&'static str, Vec<&'static Stream>>,
 }

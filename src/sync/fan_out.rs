@@ -15,6 +15,7 @@ use super::error::Error;
 use super::report::StreamReport;
 use crate::api::Stats;
 use crate::counts::Counts;
+use crate::memory::Held;
 use crate::store::{self, Children, Commit};
 use crate::streams::{Mode, Stream};
 
@@ -62,7 +63,9 @@ impl FanOutReport {
 /// lists (an order's line items, transactions and refunds; a booking's tickets) and commits the
 /// parent with them in one transaction, so analysts never see an order without its line items.
 /// Its requests go in the pace's fan-out lane, behind any list walk request. Ends when the walk
-/// has ended and nothing is left staged.
+/// has ended and nothing is left staged. A parent whose list is refused (too long, too large,
+/// a loop) stays staged and is passed over for the rest of the run, so the others are stored;
+/// the fan-out then ends with that error, so the run does not exit 0.
 pub(super) async fn fan_out(
     ctx: &Ctx,
     stream: &'static Stream,
@@ -74,6 +77,7 @@ pub(super) async fn fan_out(
     let name = stream.name;
     let stats: Vec<Arc<Stats>> = children.iter().map(|c| ctx.progress.stats(c.name)).collect();
     let stats = stats.as_slice();
+    let mut refused = Refused::default();
     loop {
         if ctx.stop.is_stopped() {
             return Err(Error::Stopped { stream: Some(name) });
@@ -84,10 +88,11 @@ pub(super) async fn fan_out(
         woken.as_mut().enable();
         let finished = walk_done.load(Ordering::Acquire);
         let store = Arc::clone(&ctx.store);
-        let batch = blocking(move || store.staged(name, &[], FAN_OUT_BATCH)).await?;
+        let skip = refused.parents.clone();
+        let batch = blocking(move || store.staged(name, &skip, FAN_OUT_BATCH)).await?;
         if batch.is_empty() {
             if finished {
-                return Ok(());
+                return refused.first.map_or(Ok(()), Err);
             }
             tokio::select! {
                 () = &mut woken => {}
@@ -95,12 +100,23 @@ pub(super) async fn fan_out(
             }
             continue;
         }
-        fan_out_batch(ctx, stream, children, stats, batch, report).await?;
+        fan_out_batch(ctx, stream, children, stats, batch, report, &mut refused).await?;
     }
 }
 
+/// Parents whose lists were refused this run: left staged, and not asked for again until the
+/// next run.
+#[derive(Default)]
+struct Refused {
+    parents: Vec<String>,
+    /// The first refusal: what the fan-out ends with.
+    first: Option<Error>,
+}
+
 /// One batch of staged parents: their lists fetched side by side, each parent committed with
-/// its lists as they arrive, and all of it landed before the next batch is read.
+/// its lists as they arrive, and all of it landed before the next batch is read. A parent's
+/// lists are counted in the run's memory budget from the first body read until the writer has
+/// written them: a fetch that would pass the ceiling waits for bytes to be given back.
 async fn fan_out_batch(
     ctx: &Ctx,
     stream: &'static Stream,
@@ -108,25 +124,34 @@ async fn fan_out_batch(
     stats: &[Arc<Stats>],
     batch: Vec<(String, String)>,
     report: &mut FanOutReport,
+    refused: &mut Refused,
 ) -> Result<(), Error> {
     let name = stream.name;
     let mut fetched = futures::stream::iter(batch)
         .map(|(id, raw)| async move {
-            let lists = fetch_children(ctx, stream, children, stats, &id).await;
-            (id, raw, lists)
+            let held = ctx.budget.hold();
+            let lists = fetch_children(ctx, stream, children, stats, &id, &held).await;
+            held.seal();
+            (id, raw, lists, held)
         })
         .buffer_unordered(ctx.config.api.max_concurrent.max(1));
     // Commits handed to the writer; the batch's fetches go on while they are written, and
     // all of them land before the next batch is read from `staging`.
     let mut pending = Vec::new();
     let mut failed = None;
-    while let Some((id, raw, lists)) = fetched.next().await {
+    while let Some((id, raw, lists, held)) = fetched.next().await {
         let lists = match lists {
             Ok(c) => c,
             Err(Error::Api { cause, .. }) if cause.is_not_found() || cause.is_unaddressable() => {
                 tracing::warn!(parent = %crate::http::printable(&id, 200), error = %cause, "the item's lists cannot be fetched (it vanished, or no URL addresses it); dropped");
                 let store = Arc::clone(&ctx.store);
                 blocking(move || store.unstage(name, &id)).await?;
+                continue;
+            }
+            Err(Error::Api { stream: child, cause }) if cause.is_list_refused() => {
+                tracing::warn!(parent = %crate::http::printable(&id, 200), stream = child, error = %cause, "the item's list is refused; it stays staged, the other items go on");
+                refused.parents.push(id);
+                refused.first.get_or_insert(Error::Api { stream: child, cause });
                 continue;
             }
             Err(e) => {
@@ -148,6 +173,7 @@ async fn fan_out_batch(
                 item_key: id,
                 raw_json: raw.get().to_owned(),
             }),
+            held,
             ..Commit::default()
         };
         pending.push(ctx.writer.send(commit).await);
@@ -172,13 +198,15 @@ async fn fan_out_batch(
 }
 
 /// One parent's per-parent lists, fetched together, each whole (see
-/// `ApiClient::per_item_list`). A failure is the per-parent stream's.
+/// `ApiClient::per_item_list`), their bodies counted in `held`. A failure is the per-parent
+/// stream's.
 async fn fetch_children(
     ctx: &Ctx,
     parent: &'static Stream,
     children: &[&'static Stream],
     stats: &[Arc<Stats>],
     id: &str,
+    held: &Held,
 ) -> Result<Vec<Children>, Error> {
     let lists = children.iter().zip(stats).map(|(&child, stats)| async move {
         let paged = matches!(child.mode, Mode::PerParent(p) if p.paged);
@@ -188,6 +216,7 @@ async fn fetch_children(
                 stats,
                 (parent.path, id, child.path),
                 paged.then_some(ctx.config.api.page_size),
+                held,
             )
             .await
             .map_err(|cause| Error::Api {

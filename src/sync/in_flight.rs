@@ -9,6 +9,8 @@ use crate::store;
 
 /// Pages a walk may have handed to the writer and not yet seen land: enough for the writer to
 /// group them (see `store::Writer`), few enough to keep memory flat (about 32 × 100 rows).
+/// Their bytes are counted in the run's budget too (`memory`), so 32 pages near
+/// `api.max_response_bytes` wait for room instead of taking half a gigabyte.
 pub(super) const MAX_PAGES_IN_FLIGHT: usize = 32;
 
 /// A walk's pages on their way to the database, oldest first, each with whether it completes

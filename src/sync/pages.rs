@@ -17,6 +17,7 @@ use super::report::StreamReport;
 use super::walk::{self, Next, Walk};
 use crate::api::types::Page;
 use crate::api::{self, ListQuery};
+use crate::memory::Held;
 use crate::pace::Lane;
 use crate::store::{Commit, Quarantined};
 use crate::streams::{At, Item, Mode};
@@ -76,9 +77,10 @@ async fn start_walk(run: StreamRun<'_>) -> Result<Walk, Error> {
         ),
     }
     if let Some(q) = w.candidate_query() {
+        // One item: too small to count.
         let top = ctx
             .api
-            .page(Lane::Walk, stats, stream.path, &q)
+            .page(Lane::Walk, stats, stream.path, &q, &Held::default())
             .await
             .map_err(|cause| Error::Api { stream: name, cause })?;
         // An unreadable first item, or one stamped beyond the horizon, only means no candidate
@@ -98,8 +100,9 @@ struct Pages<'c> {
     /// Pages handed to the writer whose commits have not landed yet: the next page is fetched
     /// and parsed while they are written.
     in_flight: InFlight,
-    /// The next page, fetched while this one was read (see `read`), with its query.
-    fetched_ahead: Option<(ListQuery, Fetched)>,
+    /// The next page, fetched while this one was read (see `read`), with its query and its
+    /// bytes.
+    fetched_ahead: Option<(ListQuery, Fetched, Held)>,
     said_oversized: bool,
     /// Whether items beyond the horizon were said this walk.
     said_future: bool,
@@ -126,7 +129,7 @@ impl Pages<'_> {
             });
         }
         self.in_flight.reap(self.run, report, MAX_PAGES_IN_FLIGHT).await?;
-        let Some(page) = self.fetch(report).await? else {
+        let Some((page, held)) = self.fetch(report).await? else {
             return Ok(true);
         };
         let Page { next, items: raw } = page;
@@ -166,6 +169,7 @@ impl Pages<'_> {
             quarantined: bad,
             reset_seen: step.reset_seen,
             seen,
+            held,
             ..Commit::default()
         };
         self.in_flight.push(ctx.writer.send(commit).await, step.done);
@@ -188,19 +192,26 @@ impl Pages<'_> {
         }
     }
 
-    /// The page the walk asks for next (fetched ahead, or now); `None` when the API refused the
-    /// cursor and the pass restarts.
-    async fn fetch(&mut self, report: &mut StreamReport) -> Result<Option<Page<Box<RawValue>>>, Error> {
+    /// The page the walk asks for next (fetched ahead, or now), with its bytes counted in the
+    /// run's budget until it is written; `None` when the API refused the cursor and the pass
+    /// restarts.
+    async fn fetch(
+        &mut self,
+        report: &mut StreamReport,
+    ) -> Result<Option<(Page<Box<RawValue>>, Held)>, Error> {
         let page_size = self.run.ctx.config.api.page_size;
         let q = self.w.query(page_size);
-        let fetched = match self.fetched_ahead.take() {
-            Some((ahead, fetched)) if ahead == q => fetched,
+        let (fetched, held) = match self.fetched_ahead.take() {
+            Some((ahead, fetched, held)) if ahead == q => (fetched, held),
             _ => {
-                self.run
-                    .ctx
+                let ctx = self.run.ctx;
+                let held = ctx.budget.hold();
+                let fetched = ctx
                     .api
-                    .page(Lane::Walk, self.run.stats, self.run.stream.path, &q)
-                    .await
+                    .page(Lane::Walk, self.run.stats, self.run.stream.path, &q, &held)
+                    .await;
+                held.seal();
+                (fetched, held)
             }
         };
         let page: Page<Box<RawValue>> = match fetched {
@@ -223,7 +234,7 @@ impl Pages<'_> {
                 "the API sent more items than the page size asked for; storing them all"
             );
         }
-        Ok(Some(page))
+        Ok(Some((page, held)))
     }
 
     /// The query of the page after this one, if it is to be asked for while this one is read.
@@ -252,8 +263,10 @@ impl Pages<'_> {
             async {
                 match ahead {
                     Some(q) => {
-                        let fetched = ctx.api.page(Lane::Walk, stats, stream.path, &q).await;
-                        Some((q, fetched))
+                        let held = ctx.budget.hold();
+                        let fetched = ctx.api.page(Lane::Walk, stats, stream.path, &q, &held).await;
+                        held.seal();
+                        Some((q, fetched, held))
                     }
                     None => None,
                 }

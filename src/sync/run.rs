@@ -83,6 +83,7 @@ pub async fn run_with_progress(
         stop: stop.clone(),
         progress,
         children,
+        budget: crate::memory::Budget::new(config.sync.max_in_flight_bytes, config.api.max_response_bytes),
     });
     let (streams, lists) = run_streams(&ctx, config, run_id).await?;
     // A per-parent stream fails with its parent's fan-out, which holds the error.

@@ -1191,3 +1191,126 @@ async fn a_leap_second_is_stored_as_a_time_sqlite_reads() {
     assert_eq!(created, "2016-12-31T23:59:59.999Z");
     assert!(read, "SQLite's date functions read both");
 }
+
+/// Experiences whose ticket variants come in pages of ~8 MB: `pages` pages each, and for ever
+/// for `x-0` when `endless`. Every variant is its own (its id names the experience, the page and
+/// its place), so every byte sent is a row to store.
+fn big_variant_pages(experiences: usize, pages: usize, endless: bool) -> axum::Router {
+    const PER_PAGE: usize = 80;
+    let fill: std::sync::Arc<str> = "x".repeat(100 * 1024).into();
+    let list: Vec<Value> = (0..experiences)
+        .map(|n| json!({"id": format!("x-{n}")}))
+        .collect();
+    token_endpoint()
+        .route(
+            "/v1/experiences",
+            get(move || {
+                let list = list.clone();
+                async move { Json(json!({"items": list})) }
+            }),
+        )
+        .route(
+            "/v1/experiences/{id}/ticket-variants",
+            get(
+                move |axum::extract::Path(id): axum::extract::Path<String>,
+                      axum::extract::Query(q): axum::extract::Query<
+                    std::collections::HashMap<String, String>,
+                >| {
+                    let fill = std::sync::Arc::clone(&fill);
+                    async move {
+                        let page: usize = q
+                            .get("cursor")
+                            .and_then(|c| c.strip_prefix('p'))
+                            .and_then(|n| n.parse().ok())
+                            .unwrap_or(0);
+                        let mut body = String::with_capacity(PER_PAGE * (fill.len() + 64));
+                        body.push_str(r#"{"items":["#);
+                        for k in 0..PER_PAGE {
+                            if k > 0 {
+                                body.push(',');
+                            }
+                            body.push_str(&format!(r#"{{"id":"v-{id}-{page}-{k}","name":"{fill}"}}"#));
+                        }
+                        body.push(']');
+                        if page + 1 < pages || (endless && id == "x-0") {
+                            body.push_str(&format!(r#","next":"p{}""#, page + 1));
+                        }
+                        body.push('}');
+                        ([(axum::http::header::CONTENT_TYPE, "application/json")], body)
+                    }
+                },
+            ),
+        )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_parent_lists_of_big_pages_wait_for_the_memory_budget_instead_of_growing() {
+    // Twelve experiences fetched side by side (api.max_concurrent = 12), each with four pages
+    // of 8 MB of ticket variants: 390 MB in all, each list held whole until it is committed
+    // with its parent. Without a byte budget they are all in memory at once (516 MiB resident
+    // measured, a debug build); with sync.max_in_flight_bytes = 32 MiB the fan-out waits, and
+    // the peak stays a few times the budget (217 MiB).
+    let streams = "bookings = false\nexperiences = true\nticket_variants = true";
+    let settings = |cfg: &Path| {
+        let text = std::fs::read_to_string(cfg)
+            .unwrap()
+            .replace(
+                "[api]\n",
+                "[api]\nmax_concurrent = 12\nrequests_per_second = 1000\nmax_requests_per_second = 1000\n",
+            )
+            .replace(
+                "[streams]\n",
+                "[sync]\nmax_in_flight_bytes = 33554432\n[streams]\n",
+            );
+        std::fs::write(cfg, text).unwrap();
+    };
+    let base = serve(big_variant_pages(12, 4, false)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = stub_config_for(dir.path(), &base, streams);
+    settings(&cfg);
+    let (out, peak_mib) = output_and_peak_rss(&mut sync_cmd(&cfg, "secret")).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    eprintln!("12 lists of 4 pages of 8 MB: peak RSS {peak_mib} MiB");
+    assert!(out.status.success(), "{err}");
+    let c = open(&dir.path().join("stub.sqlite"));
+    let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(count("SELECT count(*) FROM experiences"), 12);
+    assert_eq!(count("SELECT count(*) FROM ticket_variants"), 12 * 4 * 80);
+    assert_eq!(count("SELECT count(*) FROM staging"), 0);
+    assert!(peak_mib < 384, "peak RSS {peak_mib} MiB");
+
+    // `x-0`'s list pages on and on: refused once it adds up past the budget, with one error
+    // line; it stays staged, and the other experiences are stored with their lists.
+    let base = serve(big_variant_pages(4, 2, true)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = stub_config_for(dir.path(), &base, streams);
+    settings(&cfg);
+    let (out, peak_mib) = output_and_peak_rss(&mut sync_cmd(&cfg, "secret")).await;
+    eprintln!("an endless list of 8 MB pages among three: peak RSS {peak_mib} MiB");
+    let (err, line) = fails_with_one_line(&out, 4);
+    assert!(
+        line.contains(
+            "ticket_variants: GET v1/experiences/x-0/ticket-variants added up to more than 33554432 bytes"
+        ),
+        "{err}"
+    );
+    assert!(peak_mib < 384, "peak RSS {peak_mib} MiB");
+    let c = open(&dir.path().join("stub.sqlite"));
+    let ids = |sql: &str| -> Vec<String> {
+        c.prepare(sql)
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(
+        ids("SELECT id FROM experiences ORDER BY id"),
+        ["x-1", "x-2", "x-3"]
+    );
+    assert_eq!(
+        ids("SELECT DISTINCT experience_id FROM ticket_variants ORDER BY 1"),
+        ["x-1", "x-2", "x-3"]
+    );
+    assert_eq!(ids("SELECT item_key FROM staging"), ["x-0"]);
+}

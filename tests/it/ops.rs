@@ -473,6 +473,20 @@ fn systemd_units_verify_and_their_exposure_is_at_most_1_2() {
             "{unit}"
         );
     }
+    // Every service carries the memory ceiling the README states (bytes in flight are bounded
+    // by sync.max_in_flight_bytes; MemoryMax= is the measured peak with headroom).
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    for unit in units.iter().filter(|u| u.ends_with(".service")) {
+        let text = std::fs::read_to_string(dir.path().join(unit)).unwrap();
+        let max = text
+            .lines()
+            .find_map(|l| l.strip_prefix("MemoryMax="))
+            .unwrap_or_else(|| panic!("{unit} has no MemoryMax="));
+        assert!(
+            readme.contains(&format!("`MemoryMax={max}`")),
+            "{unit}: MemoryMax={max}"
+        );
+    }
     for unit in units.iter().filter(|u| u.ends_with(".service")) {
         let out = Command::new("systemd-analyze")
             .args(["security", "--offline=yes", "--no-pager", unit])
