@@ -15,7 +15,8 @@ pub struct Counts {
     pub inserted: u64,
     /// Rows whose content changed.
     pub updated: u64,
-    /// Rows listed again with no change (not rewritten).
+    /// Rows listed again with no change (not rewritten); a first load's catch-up page, which
+    /// lists again what the load stored moments before, counts none.
     pub unchanged: u64,
     /// Rows marked `removed_at` (confirmed gone), and per-parent rows deleted because the
     /// parent's new list no longer holds them.

@@ -13,14 +13,25 @@ use crate::store;
 /// `api.max_response_bytes` wait for room instead of taking half a gigabyte.
 pub(super) const MAX_PAGES_IN_FLIGHT: usize = 32;
 
-/// A walk's pages on their way to the database, oldest first, each with whether it completes
-/// its pass.
+/// What a page handed to the writer is, for counting it once it lands.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Landing {
+    /// The page completes its pass.
+    pub completes_pass: bool,
+    /// The page belongs to the catch-up that follows a first load in the same run: its
+    /// unchanged rows are the ones the load stored moments before, not rows listed again since
+    /// an earlier run, so they are not counted as `unchanged` (a first run would otherwise
+    /// report a page of its own rows as unchanged).
+    pub relisted: bool,
+}
+
+/// A walk's pages on their way to the database, oldest first.
 #[derive(Default)]
-pub(super) struct InFlight(std::collections::VecDeque<(store::Pending, bool)>);
+pub(super) struct InFlight(std::collections::VecDeque<(store::Pending, Landing)>);
 
 impl InFlight {
-    pub(super) fn push(&mut self, pending: store::Pending, completes_pass: bool) {
-        self.0.push_back((pending, completes_pass));
+    pub(super) fn push(&mut self, pending: store::Pending, landing: Landing) {
+        self.0.push_back((pending, landing));
     }
 
     /// Counts the pages that have landed into `report`, waiting for the oldest while more than
@@ -40,18 +51,22 @@ impl InFlight {
             if !must_wait && ready.is_none() {
                 return Ok(());
             }
-            let Some((pending, completes_pass)) = self.0.pop_front() else {
+            let Some((pending, landing)) = self.0.pop_front() else {
                 return Ok(());
             };
             let committed = match ready {
                 Some(r) => r,
                 None => pending.landed().await,
             };
-            let counts = count(committed.map_err(Error::Store)?, report);
+            let mut committed = committed.map_err(Error::Store)?;
+            if landing.relisted {
+                committed.counts.unchanged = 0;
+            }
+            let counts = count(committed, report);
             // The fan-out looks for staged parents once a page has landed.
             run.wake.notify_one();
             report.counts.pages += 1;
-            report.pass_completed |= completes_pass;
+            report.pass_completed |= landing.completes_pass;
             run.ctx.progress.update(run.stream.name, |p| {
                 p.counts += Counts { pages: 1, ..counts };
             });

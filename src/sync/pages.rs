@@ -10,7 +10,7 @@ use super::commit::{read_page, rows_or_staged};
 use super::ctx::{StreamRun, blocking};
 use super::error::Error;
 use super::first_load::restore_indexes_unless_loading;
-use super::in_flight::{InFlight, MAX_PAGES_IN_FLIGHT};
+use super::in_flight::{InFlight, Landing, MAX_PAGES_IN_FLIGHT};
 use super::removals::confirm_removals;
 use super::repeats::RecentPages;
 use super::report::StreamReport;
@@ -34,6 +34,7 @@ pub(super) async fn walk_list(run: StreamRun<'_>, report: &mut StreamReport) -> 
         said_future: false,
         recent: RecentPages::default(),
         rescanned: false,
+        caught_up: false,
     };
     let result = loop {
         match p.step(report).await {
@@ -109,6 +110,8 @@ struct Pages<'c> {
     recent: RecentPages,
     /// Whether this run already scanned a second time to settle rows without an id.
     rescanned: bool,
+    /// This walk completed a first load and now catches up on what changed meanwhile.
+    caught_up: bool,
 }
 
 impl Pages<'_> {
@@ -172,7 +175,11 @@ impl Pages<'_> {
             held,
             ..Commit::default()
         };
-        self.in_flight.push(ctx.writer.send(commit).await, step.done);
+        let landing = Landing {
+            completes_pass: step.done,
+            relisted: self.caught_up,
+        };
+        self.in_flight.push(ctx.writer.send(commit).await, landing);
         self.after_commit(report).await
     }
 
@@ -289,6 +296,7 @@ impl Pages<'_> {
             // catch-up pass re-lists the newest rows, which then find their stored copies by
             // key instead of being stored again (and folded) in a keyless table.
             Next::CatchUp => {
+                self.caught_up = true;
                 self.recent.clear();
                 self.in_flight.reap(self.run, report, 0).await?;
                 restore_indexes_unless_loading(ctx, stream, Ok(())).await?;
