@@ -12,7 +12,8 @@ mod horizon;
 mod pass;
 
 pub use horizon::Horizon;
-pub use pass::{Pass, PassKind};
+pub use pass::{Pass, PassKind, first_load};
+use pass::{new_pass, restart};
 
 use crate::api::{Followed, ListQuery, Order};
 use crate::store::Checkpoint;
@@ -389,37 +390,7 @@ impl Walk {
     }
 }
 
-/// Whether a stream in `mode` at `checkpoint` has not completed its first full load: its next
-/// (or resumed) pass is a bootstrap.
-pub fn first_load(mode: Mode, checkpoint: &Checkpoint) -> bool {
-    mode == Mode::Incremental && checkpoint.high_water_mark.is_none()
-}
-
-fn new_pass(mode: Mode, checkpoint: &Checkpoint, now: Timestamp) -> Pass {
-    let kind = match mode {
-        // A per-parent stream is never walked on its own (its parent's fan-out fetches it).
-        Mode::Scan | Mode::PerParent(_) => PassKind::Scan,
-        Mode::Incremental if first_load(mode, checkpoint) => PassKind::Bootstrap,
-        Mode::Incremental => PassKind::Incremental,
-    };
-    Pass {
-        kind,
-        started_at: now,
-        candidate: None,
-        from: None,
-        progress: None,
-        pages: 0,
-        rows: 0,
-    }
-}
-
-/// Starts the pass's walk again from its first page: bootstrap from its progress, the others
-/// from the top. The candidate is kept: the older it is, the safer.
-fn restart(pass: &mut Pass) {
-    if pass.kind == PassKind::Bootstrap {
-        pass.from = pass.progress;
-    }
-}
-
+#[cfg(test)]
+mod horizon_tests;
 #[cfg(test)]
 mod tests;

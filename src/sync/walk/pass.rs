@@ -1,7 +1,9 @@
 //! A pass: one walk of a stream's list, and what the walk keeps of it between pages (its
 //! checkpoint keeps the same as a `store::checkpoint::PassRow`).
 
+use crate::store::Checkpoint;
 use crate::store::checkpoint::PassRow;
+use crate::streams::Mode;
 use crate::time::Timestamp;
 
 /// The kind of walk a pass is.
@@ -74,6 +76,38 @@ impl Pass {
             pages: row.pages,
             rows: row.rows,
         })
+    }
+}
+
+/// Whether a stream in `mode` at `checkpoint` has not completed its first full load: its next
+/// (or resumed) pass is a bootstrap.
+pub fn first_load(mode: Mode, checkpoint: &Checkpoint) -> bool {
+    mode == Mode::Incremental && checkpoint.high_water_mark.is_none()
+}
+
+pub(super) fn new_pass(mode: Mode, checkpoint: &Checkpoint, now: Timestamp) -> Pass {
+    let kind = match mode {
+        // A per-parent stream is never walked on its own (its parent's fan-out fetches it).
+        Mode::Scan | Mode::PerParent(_) => PassKind::Scan,
+        Mode::Incremental if first_load(mode, checkpoint) => PassKind::Bootstrap,
+        Mode::Incremental => PassKind::Incremental,
+    };
+    Pass {
+        kind,
+        started_at: now,
+        candidate: None,
+        from: None,
+        progress: None,
+        pages: 0,
+        rows: 0,
+    }
+}
+
+/// Starts the pass's walk again from its first page: bootstrap from its progress, the others
+/// from the top. The candidate is kept: the older it is, the safer.
+pub(super) fn restart(pass: &mut Pass) {
+    if pass.kind == PassKind::Bootstrap {
+        pass.from = pass.progress;
     }
 }
 
