@@ -45,6 +45,16 @@ fn instant(v: &Value, field: &str) -> Option<DateTime<Utc>> {
 }
 
 impl Bookings {
+    /// `n` bookings `b-0`…, created and last updated a minute apart from `base`.
+    fn a_minute_apart(base: DateTime<Utc>, n: i64) -> Self {
+        let b = Self::default();
+        for n in 0..n {
+            let at = iso(base + Duration::minutes(n));
+            b.put(booking(&format!("b-{n}"), &at, &at));
+        }
+        b
+    }
+
     fn put(&self, item: Value) {
         let mut items = self.items.lock().unwrap();
         items.retain(|i| i["id"] != item["id"]);
@@ -146,11 +156,7 @@ fn high_water_mark(dir: &Path) -> DateTime<Utc> {
 async fn an_item_dated_in_the_future_never_freezes_the_incremental_sync() {
     let now = Utc::now().trunc_subsecs(0);
     let base = now - Duration::days(3);
-    let b = Bookings::default();
-    for n in 0..100 {
-        let at = iso(base + Duration::minutes(n));
-        b.put(booking(&format!("b-{n}"), &at, &at));
-    }
+    let b = Bookings::a_minute_apart(base, 100);
     // A clock glitch on the API's side.
     b.put(booking("b-future", &iso(base), "9999-12-31T23:59:59Z"));
     let dir = tempfile::tempdir().unwrap();
@@ -205,11 +211,7 @@ async fn an_item_dated_in_the_future_never_freezes_the_incremental_sync() {
 async fn a_mark_in_the_future_left_by_an_earlier_version_is_repaired() {
     let now = Utc::now().trunc_subsecs(0);
     let base = now - Duration::days(3);
-    let b = Bookings::default();
-    for n in 0..120 {
-        let at = iso(base + Duration::minutes(n));
-        b.put(booking(&format!("b-{n}"), &at, &at));
-    }
+    let b = Bookings::a_minute_apart(base, 120);
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &b.clone().serve().await, "");
     run_ok(&cfg);
@@ -251,11 +253,7 @@ fn unreadable(id: &str, updated: &str) -> Value {
 async fn a_quarantined_item_the_api_fails_to_give_back_never_stops_the_stream() {
     let now = Utc::now().trunc_subsecs(0);
     let base = now - Duration::days(3);
-    let b = Bookings::default();
-    for n in 0..10 {
-        let at = iso(base + Duration::minutes(n));
-        b.put(booking(&format!("b-{n}"), &at, &at));
-    }
+    let b = Bookings::a_minute_apart(base, 10);
     b.put(unreadable("b-bad", &iso(base)));
     b.failing.lock().unwrap().insert("b-bad".into(), 500);
     let dir = tempfile::tempdir().unwrap();
@@ -440,11 +438,7 @@ async fn pages_of_one_id_repeated_are_a_loop() {
 async fn a_far_future_date_header_does_not_make_a_future_item_the_mark() {
     let now = Utc::now().trunc_subsecs(0);
     let base = now - Duration::days(3);
-    let b = Bookings::default();
-    for n in 0..10 {
-        let at = iso(base + Duration::minutes(n));
-        b.put(booking(&format!("b-{n}"), &at, &at));
-    }
+    let b = Bookings::a_minute_apart(base, 10);
     b.put(booking("b-future", &iso(base), "9999-12-31T23:59:59Z"));
     let app = axum::Router::new()
         .route("/v1/bookings", get(list))
