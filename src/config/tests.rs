@@ -432,3 +432,24 @@ fn every_duration_is_at_most_a_week() {
         }
     }
 }
+
+#[test]
+fn the_clock_skew_is_at_least_a_minute() {
+    let mut r = raw(Some("s"), None);
+    r.sync.max_clock_skew_secs = 59;
+    let err = validate(r, &env(&[]), None).unwrap_err().to_string();
+    assert!(
+        err.starts_with("config key `sync.max_clock_skew_secs`: must be at least 60"),
+        "{err}"
+    );
+    let mut r = raw(Some("s"), None);
+    r.sync.max_clock_skew_secs = 60;
+    assert_eq!(
+        validate(r, &env(&[]), None)
+            .unwrap()
+            .sync
+            .max_clock_skew
+            .as_secs(),
+        60
+    );
+}

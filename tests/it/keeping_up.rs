@@ -26,6 +26,8 @@ use crate::support::open;
 struct Bookings {
     items: Arc<Mutex<Vec<Value>>>,
     failing: Arc<Mutex<HashMap<String, u16>>>,
+    /// By-id answers wait this long first.
+    slow_by_id: Arc<Mutex<std::time::Duration>>,
     asked_by_id: Arc<Mutex<Vec<String>>>,
     pages: Arc<AtomicUsize>,
 }
@@ -94,6 +96,8 @@ async fn list(State(b): State<Bookings>, Query(q): Query<HashMap<String, String>
 
 async fn by_id(State(b): State<Bookings>, UrlPath(id): UrlPath<String>) -> Response {
     b.asked_by_id.lock().unwrap().push(id.clone());
+    let delay = *b.slow_by_id.lock().unwrap();
+    tokio::time::sleep(delay).await;
     if let Some(status) = b.failing.lock().unwrap().get(&id) {
         return StatusCode::from_u16(*status).unwrap().into_response();
     }
@@ -167,11 +171,27 @@ async fn an_item_dated_in_the_future_never_freezes_the_incremental_sync() {
     );
 
     let err = run_ok(&cfg);
-    assert!(
-        err.contains("never taken as the high-water mark"),
-        "said once: {err}"
+    let said = err
+        .lines()
+        .filter(|l| l.contains("never taken as the high-water mark"))
+        .count();
+    assert_eq!(
+        said, 1,
+        "said once a walk (the first load and its catch-up list it): {err}"
     );
     assert!(high_water_mark(dir.path()) < now + Duration::days(1));
+    let streams: String = db(dir.path())
+        .query_row(
+            "SELECT streams_json FROM sync_runs ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let counted: Value = serde_json::from_str(&streams).unwrap();
+    assert!(
+        counted[0]["future_dated"].as_u64() >= Some(1),
+        "counted in the run's row: {streams}"
+    );
 
     // 250 changes: 100 bookings updated, 150 new ones.
     let changed = now - Duration::hours(1);
@@ -534,4 +554,32 @@ async fn a_rate_limited_quarantine_retry_stops_asking() {
         "asked {asked} times by id after 429s, run took {:?}: {summary}",
         started.elapsed()
     );
+}
+
+/// Quarantined items the API answers slowly are asked for at most a tenth of the run's ceiling
+/// (here 6 s of `max_run_secs = 60`), and the run goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_quarantine_retries_stop_at_their_share_of_the_run() {
+    let base = Utc::now().trunc_subsecs(0) - Duration::days(3);
+    let b = Bookings::a_minute_apart(base, 5);
+    for n in 0..20 {
+        b.put(unreadable(
+            &format!("q-{n:02}"),
+            &iso(base + Duration::seconds(n)),
+        ));
+    }
+    *b.slow_by_id.lock().unwrap() = std::time::Duration::from_secs(2);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &b.clone().serve().await,
+        "[sync]\nmax_run_secs = 60\n",
+    );
+    let err = run_ok(&cfg);
+    let asked = b.asked_by_id.lock().unwrap().len();
+    assert!(
+        (2..=4).contains(&asked),
+        "{asked} of 20 asked for in 6 s of 2-s answers\n{err}"
+    );
+    assert!(err.contains("the rest wait for a later run"), "{err}");
 }
