@@ -57,6 +57,7 @@ async fn main() {
         sc.rate_limit = RateLimitConfig {
             requests_per_window: budget,
             window_ms: 1_000,
+            shape: Default::default(),
             max_concurrent: 8,
             retry_after_secs: None,
             penalty_ms: PENALTY_SECS * 1_000,

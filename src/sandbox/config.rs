@@ -243,6 +243,9 @@ pub enum EndOfList {
 pub struct RateLimitConfig {
     pub requests_per_window: u32,
     pub window_ms: u64,
+    /// How requests are counted against `requests_per_window` per `window_ms`: the docs say a
+    /// window exists, not its shape, so the job is tried against each.
+    pub shape: WindowShape,
     pub max_concurrent: u32,
     /// Send `Retry-After: N` with 429s; the real API sends none (§4), hence off by default.
     pub retry_after_secs: Option<u64>,
@@ -256,11 +259,29 @@ impl Default for RateLimitConfig {
         Self {
             requests_per_window: 5_000,
             window_ms: 1_000,
+            shape: WindowShape::Fixed,
             max_concurrent: 32,
             retry_after_secs: None,
             penalty_ms: 0,
         }
     }
+}
+
+/// How a rate limit counts a client's requests (`requests_per_window` per `window_ms`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowShape {
+    /// A count that starts afresh with each window (a window begins with the first request
+    /// after the last one ended): a burst at a window's end and another at the next one's start
+    /// both pass.
+    #[default]
+    Fixed,
+    /// The requests admitted in the last `window_ms`, whenever they came.
+    Sliding,
+    /// A bucket of `requests_per_window` tokens, refilled evenly over `window_ms` (so its rate is
+    /// `requests_per_window / window_ms` and its capacity a whole window's worth); each request
+    /// takes one.
+    TokenBucket,
 }
 
 /// Shares (0.0–1.0) of `/v1` requests that fail, each way; decided from the seed and the

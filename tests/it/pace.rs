@@ -116,6 +116,7 @@ fn budgeted() -> understory_sync::sandbox::SandboxConfig {
     sc.rate_limit = RateLimitConfig {
         requests_per_window: BUDGET as u32,
         window_ms: 1_000,
+        shape: Default::default(),
         max_concurrent: 8,
         retry_after_secs: None,
         penalty_ms: 1_000,

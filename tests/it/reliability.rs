@@ -555,6 +555,7 @@ const FAULTS: &[FaultCase] = &[
             c.rate_limit = RateLimitConfig {
                 requests_per_window: 120,
                 window_ms: 500,
+                shape: Default::default(),
                 ..RateLimitConfig::default()
             }
         },
@@ -567,6 +568,7 @@ const FAULTS: &[FaultCase] = &[
             c.rate_limit = RateLimitConfig {
                 requests_per_window: 120,
                 window_ms: 500,
+                shape: Default::default(),
                 retry_after_secs: Some(1),
                 ..RateLimitConfig::default()
             }
@@ -707,6 +709,7 @@ const FAULTS: &[FaultCase] = &[
             c.rate_limit = RateLimitConfig {
                 requests_per_window: 200,
                 window_ms: 500,
+                shape: Default::default(),
                 retry_after_secs: Some(1),
                 ..RateLimitConfig::default()
             };

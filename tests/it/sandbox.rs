@@ -321,6 +321,7 @@ async fn rate_limit_answers_429_with_and_without_retry_after() {
         sb.set_rate_limit(RateLimitConfig {
             requests_per_window: 2,
             window_ms: 60_000,
+            shape: Default::default(),
             max_concurrent: 10,
             retry_after_secs: retry_after,
             penalty_ms: 0,
@@ -340,6 +341,7 @@ async fn rate_limit_answers_429_with_and_without_retry_after() {
         sb.set_rate_limit(RateLimitConfig {
             requests_per_window: 1_000,
             window_ms: 1,
+            shape: Default::default(),
             max_concurrent: 10,
             retry_after_secs: None,
             penalty_ms: 0,

@@ -136,6 +136,7 @@ async fn a_server_side_rate_limit_is_waited_out() {
     sb.set_rate_limit(RateLimitConfig {
         requests_per_window: 30,
         window_ms: 1_000,
+        shape: Default::default(),
         max_concurrent: 4,
         retry_after_secs: None,
         penalty_ms: 0,
