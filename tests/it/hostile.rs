@@ -1314,3 +1314,36 @@ async fn per_parent_lists_of_big_pages_wait_for_the_memory_budget_instead_of_gro
     );
     assert_eq!(ids("SELECT item_key FROM staging"), ["x-0"]);
 }
+
+/// Review 2 (wt-review2): fails at d4a86aa. 9138b46 made `per_item_list` call `get_held`
+/// instead of `page`, so the 8 KiB cursor cap of 7893769 no longer applies to per-parent lists:
+/// a paged ticket-variant list's megabyte `next` is sent (or fails as a URI) on every run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_per_parent_list_cursor_of_a_megabyte_is_one_error_line_naming_the_cap() {
+    let app = token_endpoint()
+        .route(
+            "/v1/experiences",
+            get(|| async { Json(json!({"items": [{"id": "x-1"}]})) }),
+        )
+        .route(
+            "/v1/experiences/{id}/ticket-variants",
+            get(|| async {
+                Json(json!({"items": [{"id": "v-1", "name": "n"}], "next": "c".repeat(1 << 20)}))
+            }),
+        );
+    let base = serve(app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = stub_config_for(
+        dir.path(),
+        &base,
+        "bookings = false\nexperiences = true\nticket_variants = true",
+    );
+    let out = sync_cmd(&cfg, "secret").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&understory_sync::api::paging::MAX_CURSOR_BYTES.to_string())
+            && !err.contains("not a valid Uri"),
+        "exit {:?}: {err}",
+        out.status.code()
+    );
+}
