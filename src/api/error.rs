@@ -104,12 +104,15 @@ impl Error {
         matches!(self.root(), Self::Unaddressable { .. })
     }
 
-    /// True when one item's per-item list was refused for its shape (too long, too large, or a
-    /// loop): that item's fault, not the API's as a whole.
+    /// True when one item's per-item list was refused for its shape (too long, too large, a
+    /// loop, or a cursor too long to send): that item's fault, not the API's as a whole.
     pub fn is_list_refused(&self) -> bool {
         matches!(
             self.root(),
-            Self::ListTooLong { .. } | Self::ListTooBig { .. } | Self::Looping { .. }
+            Self::ListTooLong { .. }
+                | Self::ListTooBig { .. }
+                | Self::Looping { .. }
+                | Self::CursorTooLong { .. }
         )
     }
 

@@ -162,6 +162,19 @@ impl ApiClient {
         query: &ListQuery,
         held: &Held,
     ) -> Result<Page<Box<RawValue>>, Error> {
+        Ok(self.page_sized(lane, stats, path, query, held).await?.0)
+    }
+
+    /// `page`, with the length of its body: the one place a cursor is checked against
+    /// [`MAX_CURSOR_BYTES`] before it is sent, for list walks and per-item lists alike.
+    async fn page_sized(
+        &self,
+        lane: Lane,
+        stats: &Stats,
+        path: &str,
+        query: &ListQuery,
+        held: &Held,
+    ) -> Result<(Page<Box<RawValue>>, usize), Error> {
         if let Some(cursor) = query.cursor.as_deref().filter(|c| c.len() > MAX_CURSOR_BYTES) {
             return Err(Error::CursorTooLong {
                 path: shown(path),
@@ -169,7 +182,7 @@ impl ApiClient {
                 max: MAX_CURSOR_BYTES,
             });
         }
-        Ok(self.get_held(lane, stats, path, &query.params(), held).await?.0)
+        self.get_held(lane, stats, path, &query.params(), held).await
     }
 
     /// The item `id` of the list at `list` (`{list}/{id}`, the id escaped as one path segment).
@@ -212,9 +225,7 @@ impl ApiClient {
         let mut followed = Followed::default();
         let mut bytes = 0usize;
         loop {
-            let (page, read): (Page<Box<RawValue>>, usize) = self
-                .get_held(Lane::FanOut, stats, &path, &query.params(), held)
-                .await?;
+            let (page, read) = self.page_sized(Lane::FanOut, stats, &path, &query, held).await?;
             bytes = bytes.saturating_add(read);
             if bytes > self.max_list_bytes {
                 return Err(Error::ListTooBig {
