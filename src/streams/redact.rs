@@ -7,13 +7,43 @@
 
 use serde_json::Value;
 
-/// Keys whose values are never stored, at any depth.
-const SECRET_KEYS: [&str; 5] = [
-    "secret",
-    "client_secret",
+/// Keys whose values are never stored, at any depth, compared without case: these names, and
+/// any key ending in `secret` or `password` (`signing_secret`, `clientSecret`). A key merely
+/// ending in `token` is not one: a ticket's `token` identifies it at the door, and analysts
+/// need it.
+const SECRET_KEYS: [&str; 10] = [
     "access_token",
+    "accesstoken",
     "refresh_token",
-    "password",
+    "refreshtoken",
+    "id_token",
+    "idtoken",
+    "api_key",
+    "apikey",
+    "private_key",
+    "privatekey",
+];
+
+/// Whether `key` names a secret (see [`SECRET_KEYS`]).
+fn secret_named(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key.ends_with("secret") || key.ends_with("password") || SECRET_KEYS.contains(&key.as_str())
+}
+
+/// Tails of a secret-named key as it appears in the text (its closing quote included), in the
+/// cases a server writes them: one of them, or an escape, means the item is parsed to be sure.
+const TELLTALES: [&str; 11] = [
+    "ecret\"",
+    "ECRET\"",
+    "assword\"",
+    "ASSWORD\"",
+    "token\"",
+    "Token\"",
+    "TOKEN\"",
+    "key\"",
+    "Key\"",
+    "KEY\"",
+    "\\u",
 ];
 
 /// What a secret's value is stored as.
@@ -32,10 +62,7 @@ pub const UNREADABLE: &str = r#"{"redacted":"an item that may hold a secret and 
 /// kept as sent: a key given twice (`{"secret":"whsec_…","secret":null}`) parses to its last
 /// value, so the text as sent would keep the first one's secret.
 pub fn redacted(raw: &str) -> Option<String> {
-    if !["secret\"", "token\"", "password\"", "\\u"]
-        .iter()
-        .any(|tail| raw.contains(tail))
-    {
+    if !TELLTALES.iter().any(|tail| raw.contains(tail)) {
         return None;
     }
     let Ok(mut value) = serde_json::from_str::<Value>(raw) else {
@@ -51,7 +78,7 @@ fn redact(v: &mut Value) -> bool {
         Value::Object(map) => {
             let mut hit = false;
             for (key, child) in map.iter_mut() {
-                if SECRET_KEYS.contains(&key.as_str()) {
+                if secret_named(key) {
                     if !child.is_null() {
                         *child = Value::String(REDACTED.to_owned());
                     }
@@ -108,6 +135,20 @@ mod tests {
         assert_eq!(
             redacted(r#"{"id":"b1","secret":null}"#).as_deref(),
             Some(r#"{"id":"b1","secret":null}"#)
+        );
+    }
+
+    #[test]
+    fn secret_names_are_matched_without_case_and_by_their_ending() {
+        let raw = r#"{"id":"w1","signing_secret":"s1","clientSecret":"s2","Secret":"s3","apiKey":"s4","accessToken":"s5","PASSWORD":"s6","meta":{"webhook_secret":"s7"},"token":"t","ticket_token":"tt"}"#;
+        let kept = redacted(raw).expect("it has secrets");
+        for n in 1..=7 {
+            assert!(!kept.contains(&format!("\"s{n}\"")), "s{n}: {kept}");
+        }
+        let v: Value = serde_json::from_str(&kept).unwrap();
+        assert_eq!(
+            (v["token"].as_str(), v["ticket_token"].as_str()),
+            (Some("t"), Some("tt"))
         );
     }
 
