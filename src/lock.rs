@@ -46,6 +46,29 @@ pub fn path_for(database: &Path) -> PathBuf {
     database.with_file_name(name)
 }
 
+/// Whether a process that took the lock of `database` is still alive, judged by the pid its
+/// lock file names (the file is only read): `status` uses it to tell a run in progress from a
+/// row left `running` by a process that was killed (out of memory, SIGKILL) or panicked while
+/// its writer held the database. A pid reused since is taken for alive.
+pub fn holder_alive(database: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path_for(database)) else {
+        return false;
+    };
+    let Some(pid) = text
+        .trim()
+        .parse::<i32>()
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    // Signal 0 only asks: delivered (alive), or refused for permission (alive, another user's).
+    !matches!(
+        rustix::process::test_kill_process(pid),
+        Err(rustix::io::Errno::SRCH)
+    )
+}
+
 /// Takes the lock of `database` or says who holds it; never waits.
 pub fn acquire(database: &Path) -> Result<Lock, Error> {
     if let Some(dir) = database

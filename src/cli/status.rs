@@ -26,6 +26,12 @@ pub fn status(
         print_json(&st, &connection)?;
     } else {
         print_text(&st, &connection);
+        if st.runs.first().is_some_and(|r| r.status == "running") && !understory_sync::lock::holder_alive(&db)
+        {
+            println!(
+                "note: the newest run is marked running, but no process holds the database: it was killed (out of memory, SIGKILL) or crashed; the next run marks it abandoned"
+            );
+        }
     }
     Ok(Exit::Ok)
 }

@@ -771,3 +771,40 @@ async fn a_database_or_snapshot_in_a_directory_anyone_can_write_is_warned_about(
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(!err.contains("chmod o-w"), "{err}");
 }
+
+/// A run killed while it held the database (out of memory, SIGKILL, a panic inside the
+/// writer's transaction) leaves its row `running`; `status` says no process holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_tells_a_row_left_running_by_a_dead_process_from_a_run_in_progress() {
+    let sb = start(small()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb, "");
+    let db = dir.path().join("sync.sqlite");
+    sync_ok(&cfg);
+    open(&db)
+        .execute(
+            "UPDATE sync_runs SET status = 'running', ended_at = NULL WHERE id = (SELECT max(id) FROM sync_runs)",
+            [],
+        )
+        .unwrap();
+    let mut gone = Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let lock = dir.path().join("sync.sqlite.lock");
+    let status_text = || {
+        let out = Command::new(BIN)
+            .args(["status", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for (pid, dead) in [(gone.id(), true), (std::process::id(), false)] {
+        std::fs::write(&lock, format!("{pid}\n")).unwrap();
+        let text = status_text();
+        assert_eq!(
+            text.contains("no process holds the database"),
+            dead,
+            "pid {pid}: {text}"
+        );
+    }
+}
