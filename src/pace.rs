@@ -1123,4 +1123,26 @@ mod review2 {
         );
         assert!(clean >= 144_000 * 3 / 4, "{clean} of 144000");
     }
+
+    /// The probe's wait is not kept in `pace_state`: every run starts it at two minutes, so at
+    /// a steady budget every run longer than that pays a failed probe, never one per half hour.
+    #[tokio::test(start_paused = true)]
+    async fn runs_of_five_minutes_at_a_steady_budget_do_not_each_pay_a_probe() {
+        let mut learned = None;
+        let mut per_run = Vec::new();
+        for _ in 0..8 {
+            let pace = Pace::new(settings(10), learned);
+            let mut api = Budget {
+                per_second: 40,
+                second: Instant::now(),
+                used: 0,
+            };
+            per_run.push(run(&pace, &mut api, 300).await.0);
+            learned = Some(pace.learned());
+        }
+        // The first run finds the budget; after it, a probe every half hour at most: at most
+        // one 429 in the seven runs after it (35 minutes).
+        let later: u32 = per_run[1..].iter().sum();
+        assert!(later <= 2, "429s per five-minute run: {per_run:?}");
+    }
 }
