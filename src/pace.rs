@@ -75,9 +75,13 @@ pub const HEAL_BELOW: f64 = 0.9;
 /// as a failed probe, so after it the first probe waits twice as long. In wall-clock time, not in
 /// clean spells: on loopback the penalty is a second, and probes must stay rare there too.
 pub const PROBE_FIRST: Duration = Duration::from_secs(120);
-/// Each probe that ends in a 429 doubles the time the next waits for, up to this (a failed probe
-/// costs a 429 and a minute's pause: then about 3 % of the time).
+/// The longest a probe waits for (a failed probe costs a 429 and a minute's pause: then about
+/// 3 % of the time).
 pub const PROBE_MAX: Duration = Duration::from_secs(32 * 60);
+/// A probe that ends in a 429 multiplies the time the next waits for by this: the budget was
+/// where the ceiling said, so probes grow rare fast (after slow start's 429 the wait is four
+/// minutes, then sixteen, then [`PROBE_MAX`]).
+pub const PROBE_BACKOFF: u32 = 4;
 /// The concurrency cap grows by one after this long without a 429.
 const CONCURRENCY_GROWTH: Duration = Duration::from_secs(30);
 /// The window over which the rate really sent is measured.
@@ -121,6 +125,11 @@ pub struct Learned {
     /// The highest rate the API answered clean, if one was ever measured.
     pub proven: Option<f64>,
     pub concurrency: usize,
+    /// Time without a 429 the next probe waits for (doubled by each failed probe).
+    pub probe_wait: Duration,
+    /// Running time without a 429 (nor a probe) when the run ended: the next run's probe waits
+    /// only for the rest of `probe_wait`.
+    pub clean_for: Duration,
 }
 
 /// The controller's figures, for the run summary, `status`, `sync_runs` and metrics.
@@ -187,8 +196,16 @@ struct State {
     start: f64,
     /// Clean answers since the last pause began.
     clean_since_pause: u64,
+    /// Clean answers since the last 429 (any, in a burst or not).
+    clean_since_429: u32,
     rate_limited: u64,
     paused: Duration,
+}
+
+/// The GCRA's tolerance at `rate`: how far ahead of the schedule `burst` slots may be used.
+fn tolerance(rate: f64, burst: u32) -> Duration {
+    // `rate` is at least FLOOR, so the interval is finite.
+    Duration::from_nanos((1e9 / rate) as u64) * burst.saturating_sub(1)
 }
 
 impl State {
@@ -239,7 +256,7 @@ impl Pace {
         // A value read back from the file steers the run: anything but a positive finite rate is
         // as good as none.
         let sane = |r: Option<f64>| r.filter(|r| r.is_finite() && *r > 0.0);
-        let (rate, ceiling, proven, concurrency) = match learned {
+        let (rate, ceiling, proven, concurrency, probe_wait, clean_for) = match learned {
             Some(l) => {
                 let rate = sane(Some(l.rate))
                     .unwrap_or(settings.start_rate)
@@ -255,6 +272,11 @@ impl Pace {
                     ceiling,
                     sane(l.proven).map(|p| p.max(FLOOR)),
                     l.concurrency.clamp(1, settings.max_concurrent.max(1)),
+                    l.probe_wait.clamp(PROBE_FIRST, PROBE_MAX),
+                    // Whatever the last run had waited, this one sends for PROBE_FIRST before a
+                    // probe: a run restarted after a kill does not open with a 429.
+                    l.clean_for
+                        .min(l.probe_wait.clamp(PROBE_FIRST, PROBE_MAX) - PROBE_FIRST),
                 )
             }
             None => (
@@ -262,19 +284,25 @@ impl Pace {
                 None,
                 None,
                 settings.max_concurrent.max(1),
+                PROBE_FIRST,
+                Duration::ZERO,
             ),
         };
+        // No burst credit at start: the first `burst` requests are spaced like the rest, since a
+        // burst on top of a pace just under the budget goes over it.
+        let tat = now + tolerance(rate, settings.burst);
+        let clean_since = now.checked_sub(clean_for).unwrap_or(now);
         Self {
             state: Arc::new(Mutex::new(State {
                 rate,
-                tat: now,
+                tat,
                 paused_until: None,
                 epoch: 0,
                 ceiling,
                 proven,
                 probing: false,
-                probe_wait: PROBE_FIRST,
-                clean_since: now,
+                probe_wait,
+                clean_since,
                 spell_start: now,
                 spell_answers: 0,
                 proof_start: now,
@@ -293,6 +321,7 @@ impl Pace {
                 peak: rate,
                 start: rate,
                 clean_since_pause: 0,
+                clean_since_429: 0,
                 rate_limited: 0,
                 paused: Duration::ZERO,
             })),
@@ -336,9 +365,8 @@ impl Pace {
                 let mut s = self.lock();
                 let now = Instant::now();
                 let base = s.paused_until.map_or(now, |p| p.max(now));
-                // `rate` is at least FLOOR, so the interval is finite.
                 let interval = Duration::from_nanos((1e9 / s.rate) as u64);
-                let tolerance = interval * self.settings.burst.saturating_sub(1);
+                let tolerance = tolerance(s.rate, self.settings.burst);
                 let slot = base.max(s.tat.checked_sub(tolerance).unwrap_or(s.tat));
                 s.tat = s.tat.max(slot) + interval;
                 (slot, s.epoch)
@@ -400,6 +428,8 @@ impl Pace {
             ceiling: s.ceiling.map(|(c, _)| c),
             proven: s.proven,
             concurrency: s.concurrency,
+            probe_wait: s.probe_wait,
+            clean_for: Instant::now().saturating_duration_since(s.clean_since),
         }
     }
 
@@ -420,6 +450,7 @@ impl Pace {
             return;
         }
         s.clean_since_pause += 1;
+        s.clean_since_429 = s.clean_since_429.saturating_add(1);
         s.proof_answers += 1;
         let proving = now.saturating_duration_since(s.proof_start);
         if proving >= PROOF_WINDOW && s.proof_answers >= PROOF_ANSWERS {
@@ -509,7 +540,8 @@ impl Pace {
     /// the burst a cut answered (the API's penalty, [`Settings::rate_limited_wait`], from the cut,
     /// however short the server's `Retry-After`: `Retry-After: 0` ends the pause, not the burst)
     /// — unless the pace is still above the proven rate and a full second of traffic at it has
-    /// been measured, which is news about the budget (at most one cut per measurement window).
+    /// been measured, or the 429 ends a run of [`CLEAN_ANSWERS`] clean answers or more (the
+    /// budget's edge after a short `Retry-After`): either is news about the budget.
     fn throttled(&self, epoch: u64, retry_after: Option<Duration>) -> Duration {
         let mut s = self.lock();
         let now = Instant::now();
@@ -527,12 +559,16 @@ impl Pace {
         let penalty_outlasting = s.paused_until.is_some() && s.clean_since_pause == 0;
         let in_burst = now < s.burst_until;
         let still_above_proven = drawn.is_some() && s.proven.is_some_and(|p| s.rate > p);
-        if penalty_outlasting || (in_burst && !still_above_proven) {
+        // A run of clean answers ended by a 429 is the budget's edge, not a flood (that answers
+        // one clean between two 429s): after a short `Retry-After` it is news about the budget.
+        let at_the_edge = std::mem::take(&mut s.clean_since_429) >= CLEAN_ANSWERS;
+        if penalty_outlasting || (in_burst && !still_above_proven && !at_the_edge) {
             let until = now + wait;
             let from = s.paused_until.map_or(now, |p| p.max(now));
             s.paused += until.saturating_duration_since(from);
             s.paused_until = Some(s.paused_until.map_or(until, |p| p.max(until)));
-            s.tat = s.tat.max(until);
+            // No burst credit after a pause either: the slots it left unused are not the API's.
+            s.tat = s.tat.max(until + tolerance(s.rate, self.settings.burst));
             let resume = s.paused_until.unwrap_or(until);
             s.restart_measures(resume, !wait.is_zero());
             tracing::warn!(
@@ -557,7 +593,17 @@ impl Pace {
             }
         }
         .max(FLOOR);
-        let ceiling = (hit * MARGIN).max(FLOOR);
+        // A failed probe learns nothing above the ceiling it left from: the rate it drew the 429
+        // at overshot (slow start doubles every two seconds), so the ceiling goes back to the
+        // last clean rate (the ceiling, or the proven rate if higher), never above the hit.
+        let ceiling = match s.ceiling {
+            Some((before, _)) if s.probing => {
+                let clean = s.proven.map_or(before, |p| before.max(p * MARGIN));
+                clean.min(hit * MARGIN)
+            }
+            _ => hit * MARGIN,
+        }
+        .max(FLOOR);
         // A 429 drawn at or below the proven rate disproves it: the budget dropped. Lowering it
         // here is what keeps a real drop from costing a 429 after every clean spell (a heal loop).
         if let (Some(proven), Some(drawn)) = (s.proven, drawn)
@@ -565,9 +611,12 @@ impl Pace {
         {
             s.proven = Some((drawn * MARGIN).max(FLOOR));
         }
-        // A 429 during slow start or a probe ends it, and makes the next probe wait twice as long.
-        if s.probing || s.ceiling.is_none() {
+        // A 429 during slow start makes the next probe wait twice as long; a failed probe, news
+        // that the budget is where it was, [`PROBE_BACKOFF`] times as long.
+        if s.probing {
             s.probing = false;
+            s.probe_wait = (s.probe_wait * PROBE_BACKOFF).min(PROBE_MAX);
+        } else if s.ceiling.is_none() {
             s.probe_wait = (s.probe_wait * 2).min(PROBE_MAX);
         }
         s.ceiling = Some((ceiling, now));
@@ -586,7 +635,8 @@ impl Pace {
         let resume = already.map_or(until, |p| p.max(until));
         s.paused_until = Some(resume);
         s.clean_since_pause = 0;
-        s.tat = s.tat.max(until);
+        // No burst credit after a pause either: the slots it left unused are not the API's.
+        s.tat = s.tat.max(until + tolerance(s.rate, self.settings.burst));
         s.last_growth = until;
         s.burst_until = now + wait.max(self.settings.rate_limited_wait);
         // Whatever the wait, the rate sent is measured afresh at the new pace: a further cut in
@@ -839,6 +889,8 @@ mod tests {
             ceiling: Some(32.0),
             proven: None,
             concurrency: 3,
+            probe_wait: PROBE_FIRST,
+            clean_for: Duration::ZERO,
         };
         let pace = Pace::new(settings(), Some(learned));
         let r = pace.report();
@@ -994,6 +1046,8 @@ mod tests {
             ceiling: Some(FLOOR),
             proven: Some(40.0),
             concurrency: 4,
+            probe_wait: PROBE_FIRST,
+            clean_for: Duration::ZERO,
         };
         let pace = Pace::new(settings(), Some(learned));
         let took = time_to_reach(&pace, 30.0, Duration::from_secs(300)).await;
@@ -1015,6 +1069,8 @@ mod tests {
             ceiling: None,
             proven: Some(40.0),
             concurrency: 4,
+            probe_wait: PROBE_FIRST,
+            clean_for: Duration::ZERO,
         };
         let pace = Pace::new(settings(), Some(learned));
         let mut api = Budget::new(40);
@@ -1144,5 +1200,182 @@ mod review2 {
         // one 429 in the seven runs after it (35 minutes).
         let later: u32 = per_run[1..].iter().sum();
         assert!(later <= 2, "429s per five-minute run: {per_run:?}");
+    }
+}
+
+/// The fixes of review 2, each with the default config's `burst` of 10.
+#[cfg(test)]
+mod burst_tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings {
+            start_rate: 5.0,
+            max_rate: 1_000.0,
+            burst: 10,
+            max_concurrent: 4,
+            rate_limited_wait: Duration::from_secs(60),
+            max_retry_after: Duration::from_secs(600),
+        }
+    }
+
+    /// `per_second` requests answered clean per wall-clock second, the rest 429 with
+    /// `retry_after`.
+    struct Budget {
+        per_second: u32,
+        second: Instant,
+        used: u32,
+        retry_after: Option<Duration>,
+    }
+
+    impl Budget {
+        fn new(per_second: u32) -> Self {
+            Self {
+                per_second,
+                second: Instant::now(),
+                used: 0,
+                retry_after: None,
+            }
+        }
+
+        fn answer(&mut self, p: Permit) -> bool {
+            if Instant::now().duration_since(self.second) >= Duration::from_secs(1) {
+                self.second = Instant::now();
+                self.used = 0;
+            }
+            self.used += 1;
+            let over = self.used > self.per_second;
+            if over {
+                p.throttled(self.retry_after);
+            } else {
+                p.success();
+            }
+            over
+        }
+    }
+
+    /// `secs` of back-to-back requests to `api`: the 429s and the clean answers.
+    async fn run(pace: &Pace, api: &mut Budget, secs: u64) -> (u32, u32) {
+        let end = Instant::now() + Duration::from_secs(secs);
+        let (mut refused, mut clean) = (0, 0);
+        while Instant::now() < end {
+            if api.answer(pace.admit(Lane::Walk).await) {
+                refused += 1;
+            } else {
+                clean += 1;
+            }
+        }
+        (refused, clean)
+    }
+
+    fn learned(rate: f64, ceiling: f64, clean_for: Duration, probe_wait: Duration) -> Learned {
+        Learned {
+            rate,
+            ceiling: Some(ceiling),
+            proven: Some(ceiling),
+            concurrency: 4,
+            probe_wait,
+            clean_for,
+        }
+    }
+
+    /// Admissions in the second from the first one on (which waits out any pause), sent back to
+    /// back and answered clean.
+    async fn sent_in_a_second(pace: &Pace) -> u32 {
+        pace.admit(Lane::Walk).await.success();
+        let end = Instant::now() + Duration::from_secs(1);
+        let mut n = 1;
+        while Instant::now() < end {
+            pace.admit(Lane::Walk).await.success();
+            n += 1;
+        }
+        n
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_burst_credit_at_start_nor_after_a_pause() {
+        let pace = Pace::new(settings(), Some(learned(38.0, 39.0, Duration::ZERO, PROBE_FIRST)));
+        // At start: 38 slots a second, spaced, not 38 + 9 at once.
+        assert!(sent_in_a_second(&pace).await <= 39);
+        pace.admit(Lane::Walk).await.throttled(None);
+        let rate = pace.rate();
+        // Right after the pause: the new pace, not the pace and a burst on top.
+        let n = sent_in_a_second(&pace).await;
+        // (It may grow a little in that second; a burst would add nine.)
+        assert!(f64::from(n) <= rate + 4.0, "{n} in the first second at {rate}/s");
+        // A pace resumed just under the budget draws no 429.
+        let pace = Pace::new(settings(), Some(learned(39.0, 39.0, Duration::ZERO, PROBE_FIRST)));
+        let (refused, _) = run(&pace, &mut Budget::new(40), 100).await;
+        assert_eq!(refused, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_probe_sets_the_ceiling_from_the_last_clean_rate() {
+        let pace = Pace::new(settings(), None);
+        let mut api = Budget::new(40);
+        // Slow start's 429s, then the first probe's (four minutes later), then nothing for the
+        // sixteen minutes the next probe waits.
+        let (first, _) = run(&pace, &mut api, 600).await;
+        let r = pace.report();
+        assert!(first <= 3, "{first} {r:?}");
+        assert!(r.ceiling.is_some_and(|c| c <= 40.0), "{r:?}");
+        let (later, _) = run(&pace, &mut api, 10 * 60).await;
+        assert_eq!(later, 0, "{:?}", pace.report());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_resumed_after_a_kill_does_not_probe_in_its_first_two_minutes() {
+        // The last run had been clean for 31 of the 32 minutes the probe waits for.
+        let kept = learned(38.0, 39.0, Duration::from_secs(31 * 60), PROBE_MAX);
+        let pace = Pace::new(settings(), Some(kept));
+        let (refused, _) = run(&pace, &mut Budget::new(40), 119).await;
+        assert_eq!(refused, 0, "{:?}", pace.report());
+        // What it keeps for the next: the same wait, and the clean time since.
+        let next = pace.learned();
+        assert_eq!(next.probe_wait, PROBE_MAX);
+        assert!(next.clean_for >= Duration::from_secs(30 * 60 + 119), "{next:?}");
+    }
+
+    /// 429s and clean answers in two hours after half an hour at 40/s.
+    async fn two_hours(then: u32, retry_after: Option<Duration>) -> (u32, u32) {
+        let pace = Pace::new(settings(), None);
+        let mut api = Budget::new(40);
+        api.retry_after = retry_after;
+        run(&pace, &mut api, 1_800).await;
+        api.per_second = then;
+        let out = run(&pace, &mut api, 7_200).await;
+        eprintln!(
+            "then {then} retry-after {retry_after:?}: {out:?} {:?}",
+            pace.report()
+        );
+        out
+    }
+
+    /// docs/design.md's figures: a steady budget, and a halved one with and without a short
+    /// `Retry-After`.
+    #[tokio::test(start_paused = true)]
+    async fn what_two_hours_cost_at_a_steady_and_a_halved_budget() {
+        let (steady, clean) = two_hours(40, None).await;
+        assert!(steady <= 4 && clean >= 288_000 * 9 / 10, "{steady} {clean}");
+        let (halved, clean) = two_hours(20, None).await;
+        assert!(halved <= 10 && clean >= 144_000 * 85 / 100, "{halved} {clean}");
+        let one_second = Some(Duration::from_secs(1));
+        let (halved, clean) = two_hours(20, one_second).await;
+        assert!(halved <= 10 && clean >= 144_000 * 85 / 100, "{halved} {clean}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn five_minute_runs_keep_the_probe_schedule() {
+        let mut kept = None;
+        let mut per_run = Vec::new();
+        for _ in 0..12 {
+            let pace = Pace::new(settings(), kept);
+            per_run.push(run(&pace, &mut Budget::new(40), 300).await.0);
+            kept = Some(pace.learned());
+        }
+        eprintln!("429s per five-minute run: {per_run:?}");
+        // Slow start's 429, then probes after four, sixteen and 32 minutes of running time.
+        assert!(per_run.iter().sum::<u32>() <= 4, "{per_run:?}");
+        assert!(kept.is_some_and(|k| k.probe_wait == PROBE_MAX), "{kept:?}");
     }
 }

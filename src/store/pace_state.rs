@@ -17,6 +17,8 @@ impl Store {
                     ceiling: r.get(1)?,
                     proven: r.get(2)?,
                     concurrency: r.get::<_, i64>(3)?.max(1) as usize,
+                    probe_wait: secs(r.get(4)?).unwrap_or(crate::pace::PROBE_FIRST),
+                    clean_for: secs(r.get(5)?).unwrap_or_default(),
                 })
             })
             .optional()
@@ -32,9 +34,18 @@ impl Store {
                     ":ceiling": learned.ceiling,
                     ":proven": learned.proven,
                     ":concurrency": learned.concurrency as i64,
+                    ":probe_wait": learned.probe_wait.as_secs_f64(),
+                    ":clean_for": learned.clean_for.as_secs_f64(),
                     ":now": now,
                 })?;
             Ok(())
         })
     }
+}
+
+/// Seconds read back from the file: anything but a finite length of at most a day is as good as
+/// none (the pace clamps the rest).
+fn secs(v: Option<f64>) -> Option<std::time::Duration> {
+    v.filter(|s| s.is_finite() && (0.0..=86_400.0).contains(s))
+        .map(|s| std::time::Duration::from_millis((s * 1_000.0) as u64))
 }
