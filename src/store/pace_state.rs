@@ -49,3 +49,38 @@ fn secs(v: Option<f64>) -> Option<std::time::Duration> {
     v.filter(|s| s.is_finite() && (0.0..=86_400.0).contains(s))
         .map(|s| std::time::Duration::from_millis((s * 1_000.0) as u64))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::pace::{Learned, PROBE_FIRST};
+
+    #[test]
+    fn the_probe_schedule_is_kept_and_nonsense_is_as_good_as_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("p.sqlite")).unwrap();
+        let kept = Learned {
+            rate: 38.0,
+            ceiling: Some(38.9),
+            proven: Some(39.3),
+            concurrency: 3,
+            probe_wait: Duration::from_secs(16 * 60),
+            clean_for: Duration::from_millis(421_500),
+        };
+        store.save_pace(&kept, chrono::Utc::now()).unwrap();
+        assert_eq!(store.load_pace().unwrap(), Some(kept));
+        store
+            .with(|c| {
+                c.execute(
+                    "UPDATE pace_state SET probe_wait_secs = -1, clean_secs = NULL",
+                    [],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        let read = store.load_pace().unwrap().unwrap();
+        assert_eq!((read.probe_wait, read.clean_for), (PROBE_FIRST, Duration::ZERO));
+    }
+}
