@@ -1,0 +1,322 @@
+//! Adaptive pace: one controller for every request the job sends (token endpoint included), so
+//! the sum of all streams stays under Understory's rate budget — a budget the API never states
+//! and signals only with a bare 429 (`understory-api.md` §4).
+//!
+//! Terms:
+//! - *rate*: requests per second the controller admits now, spaced evenly (GCRA: each admission
+//!   reserves the next slot, `burst` slots may be used at once).
+//! - *concurrency*: requests in flight at once, the API's other limit.
+//! - *learned ceiling* (`w_max`): just under the rate at which the API last answered 429.
+//! - *proven rate*: the highest rate the API really answered clean, measured over
+//!   [`PROOF_WINDOW`] of answers with no 429 among them. Evidence, not a guess: the ceiling
+//!   falls back under it only on a 429 drawn at or below it.
+//! - *pause*: after a 429 nothing is sent, by any stream, until the wait is over.
+//! - *burst*: the 429s that follow a cut within the API's penalty (`Settings::rate_limited_wait`,
+//!   a minute); they answer for the same overshoot, so they cut no further (see
+//!   [`Pace::throttled`]).
+//! - *clean spell*: the API's penalty length again without a 429, with at least
+//!   [`CLEAN_ANSWERS`] clean answers in it (silence proves nothing).
+//!
+//! The shape follows the AWS SDKs' `adaptive` retry mode (a token-bucket rate that grows along a
+//! CUBIC curve while answers are clean and is cut on throttling), tuned for an API whose every
+//! 429 costs a minute of silence: before the first 429 the rate doubles every
+//! [`SLOW_START_DOUBLING`] (never beyond twice what was really sent); a 429 cuts it to
+//! [`CUT`] × the rate that triggered it and pauses everything; it then climbs back to the learned
+//! ceiling over [`RECOVERY`], flattening out there.
+//!
+//! A ceiling is only as good as the 429 that set it, and 429s lie: an API answering every other
+//! request 429 for a while (a deploy, a proxy, a shared budget) drives the ceiling to the floor
+//! though the budget never moved. So the ceiling heals: after a clean spell, a ceiling below
+//! [`HEAL_BELOW`] × the proven rate is raised back to the proven rate at once (the rate follows
+//! as fast as slow start would); and after [`PROBE_FIRST`] without a 429 the controller *probes*
+//! above the ceiling with slow start again, because without a proven rate (a first run that met
+//! such a flood) nothing else could ever raise it. A probe that ends in a 429 sets the ceiling
+//! back to the last clean rate and makes the next one wait [`PROBE_BACKOFF`] times as long (up to
+//! [`PROBE_MAX`]), so at a real budget probes grow rare; one that holds for a clean spell resets
+//! the wait.
+//!
+//! Unlike the SDKs, the learned rate, ceiling, proven rate and the probe's schedule are kept in
+//! the database, so the next run starts where this one ended instead of finding the budget again.
+//!
+//! Rooms: `state` (the controller's state, and how a run starts it), `gcra` (spacing), `measure`
+//! (the rate really sent), `heal` (growth, the proven rate, heals and probes), `throttle` (a
+//! 429).
+//!
+//! Time is tokio's, so tests drive it with a paused clock.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+mod gcra;
+mod heal;
+mod measure;
+mod state;
+mod throttle;
+
+use state::State;
+
+/// A 429 cuts the rate to this share of the rate that drew it.
+pub const CUT: f64 = 0.8;
+/// Time to climb back from the cut to the learned ceiling. Long on purpose: a 429 costs a pause
+/// of a minute, so the curve approaches the ceiling slowly and holds there; going above it is a
+/// probe's job (see the module's documentation).
+pub const RECOVERY: Duration = Duration::from_secs(300);
+/// The learned ceiling sits this far under the rate that drew a 429: that rate was over the
+/// budget by definition, so the curve's plateau belongs just below it.
+pub const MARGIN: f64 = 0.97;
+/// Before the first 429, and while probing, the rate doubles this often while answers are clean.
+pub const SLOW_START_DOUBLING: Duration = Duration::from_secs(2);
+/// The slowest pace the controller goes down to, whatever happens.
+pub const FLOOR: f64 = 0.2;
+/// A clean spell needs at least this many clean answers besides its length: a quiet minute
+/// says nothing about the API, and an API answering every other request 429 gives one clean
+/// answer between two 429s.
+pub const CLEAN_ANSWERS: u32 = 5;
+/// A proof of the proven rate: clean answers over at least this long (and at least
+/// [`PROOF_ANSWERS`] of them), with no 429 among them. Two seconds: long enough to average a
+/// burst of slots out, short enough that a short run still proves what it used.
+pub const PROOF_WINDOW: Duration = Duration::from_secs(2);
+/// The fewest clean answers one proof counts.
+pub const PROOF_ANSWERS: u32 = 10;
+/// After a clean spell, a learned ceiling under this share of the proven rate is raised to the
+/// proven rate. Not 1.0: a ceiling a little under it is the CUBIC curve's normal state.
+pub const HEAL_BELOW: f64 = 0.9;
+/// Time without a 429 before the first probe above the learned ceiling. Slow start's 429 counts
+/// as a failed probe, so after it the first probe waits twice as long. In wall-clock time, not in
+/// clean spells: on loopback the penalty is a second, and probes must stay rare there too.
+pub const PROBE_FIRST: Duration = Duration::from_secs(120);
+/// The longest a probe waits for (a failed probe costs a 429 and a minute's pause: then about
+/// 3 % of the time).
+pub const PROBE_MAX: Duration = Duration::from_secs(32 * 60);
+/// A probe that ends in a 429 multiplies the time the next waits for by this: the budget was
+/// where the ceiling said, so probes grow rare fast (after slow start's 429 the wait is four
+/// minutes, then sixteen, then [`PROBE_MAX`]).
+pub const PROBE_BACKOFF: u32 = 4;
+/// The concurrency cap grows by one after this long without a 429.
+const CONCURRENCY_GROWTH: Duration = Duration::from_secs(30);
+
+/// Who is asking: a list walk's request goes before any fan-out request waiting for a place,
+/// because its cursor is short-lived and the fan-out's work keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    Walk,
+    FanOut,
+}
+
+/// What the controller is told at start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Requests per second on a first run (no learned pace yet).
+    pub start_rate: f64,
+    /// Never faster than this, whatever the API tolerates.
+    pub max_rate: f64,
+    /// Slots that may be used at once after a quiet spell.
+    pub burst: u32,
+    /// The most requests in flight at once (and the start).
+    pub max_concurrent: usize,
+    /// A 429 without `Retry-After` pauses this long (the docs: at least a minute). It is also
+    /// the API's penalty as far as the controller knows: the length of a burst and of a clean
+    /// spell.
+    pub rate_limited_wait: Duration,
+    /// A `Retry-After` longer than this is capped to it.
+    pub max_retry_after: Duration,
+}
+
+/// What a previous run learned, kept in the database (`pace_state`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Learned {
+    pub rate: f64,
+    /// Just under the rate of the last 429, if one was ever seen.
+    pub ceiling: Option<f64>,
+    /// The highest rate the API answered clean, if one was ever measured.
+    pub proven: Option<f64>,
+    pub concurrency: usize,
+    /// Time without a 429 the next probe waits for (doubled by each failed probe).
+    pub probe_wait: Duration,
+    /// Running time without a 429 (nor a probe) when the run ended: the next run's probe waits
+    /// only for the rest of `probe_wait`.
+    pub clean_for: Duration,
+}
+
+/// The controller's figures, for the run summary, `status`, `sync_runs` and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Report {
+    /// The pace the run started at (learned by the previous run, or configured).
+    pub start_rate: f64,
+    /// The pace at the end of the run, requests per second.
+    pub rate: f64,
+    /// The highest pace reached during the run.
+    pub peak_rate: f64,
+    /// The learned ceiling (just under the rate of the last 429), if any.
+    pub ceiling: Option<f64>,
+    /// The highest rate the API answered clean, if any was measured.
+    pub proven: Option<f64>,
+    pub concurrency: usize,
+    /// 429 answers, from any endpoint.
+    pub rate_limited: u64,
+    /// Time every stream spent paused after 429s, milliseconds.
+    pub paused_ms: u64,
+}
+
+/// The shared controller. Cheap to clone.
+#[derive(Clone)]
+pub struct Pace {
+    settings: Arc<Settings>,
+    state: Arc<Mutex<State>>,
+    freed: Arc<Notify>,
+}
+
+/// One admitted request; holds its place in flight until dropped.
+pub struct Permit {
+    pace: Pace,
+    epoch: u64,
+}
+
+impl Pace {
+    pub fn new(settings: Settings, learned: Option<Learned>) -> Self {
+        let settings = Settings {
+            max_rate: settings.max_rate.max(FLOOR),
+            ..settings
+        };
+        Self {
+            state: Arc::new(Mutex::new(State::new(&settings, learned, Instant::now()))),
+            settings: Arc::new(settings),
+            freed: Arc::new(Notify::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for a place in flight, then for the next free slot (and for any pause to end).
+    pub async fn admit(&self, lane: Lane) -> Permit {
+        let mut waiting = WalkWaiting(None);
+        if lane == Lane::Walk {
+            self.lock().walks_waiting += 1;
+            waiting.0 = Some(self.clone());
+        }
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            {
+                let mut s = self.lock();
+                if s.in_flight < s.concurrency && (lane == Lane::Walk || s.walks_waiting == 0) {
+                    s.in_flight += 1;
+                    break;
+                }
+            }
+            freed.await;
+        }
+        drop(waiting);
+        // From here on the place in flight is the permit's: dropping it (a stop) gives it back.
+        let mut permit = Permit {
+            pace: self.clone(),
+            epoch: 0,
+        };
+        loop {
+            let (slot, epoch) = {
+                let mut s = self.lock();
+                let slot = s.reserve(Instant::now(), self.settings.burst);
+                (slot, s.epoch)
+            };
+            tokio::time::sleep_until(slot).await;
+            let mut s = self.lock();
+            let now = Instant::now();
+            // A pause that began while this request waited for its slot applies to it too.
+            if s.paused_until.is_some_and(|p| p > now) {
+                continue;
+            }
+            s.count_admission(now);
+            permit.epoch = epoch;
+            return permit;
+        }
+    }
+
+    /// The controller's figures now.
+    pub fn report(&self) -> Report {
+        let s = self.lock();
+        Report {
+            start_rate: s.start,
+            rate: s.rate,
+            peak_rate: s.peak,
+            ceiling: s.ceiling.map(|(c, _)| c),
+            proven: s.proven,
+            concurrency: s.concurrency,
+            rate_limited: s.rate_limited,
+            paused_ms: s.paused.as_millis() as u64,
+        }
+    }
+
+    /// What to keep for the next run: the pace, but never above the learned ceiling (a run may
+    /// end while probing above it, and the next should not start with a 429). A ceiling that
+    /// fell below the proven rate is kept as it is: the next run heals it after a clean spell,
+    /// rather than starting above the last 429 it drew.
+    pub fn learned(&self) -> Learned {
+        let s = self.lock();
+        Learned {
+            rate: s.ceiling.map_or(s.rate, |(c, _)| s.rate.min(c)),
+            ceiling: s.ceiling.map(|(c, _)| c),
+            proven: s.proven,
+            concurrency: s.concurrency,
+            probe_wait: s.probe_wait,
+            clean_for: Instant::now().saturating_duration_since(s.clean_since),
+        }
+    }
+
+    /// The pace now, requests per second.
+    pub fn rate(&self) -> f64 {
+        self.lock().rate
+    }
+
+    /// The length of a burst and of a clean spell: the API's penalty as configured.
+    fn spell(&self) -> Duration {
+        self.settings.rate_limited_wait
+    }
+}
+
+/// Counts a walk request as waiting until it has its place (or gives up, on a stop).
+struct WalkWaiting(Option<Pace>);
+
+impl Drop for WalkWaiting {
+    fn drop(&mut self) {
+        if let Some(pace) = self.0.take() {
+            let mut s = pace.lock();
+            s.walks_waiting = s.walks_waiting.saturating_sub(1);
+            drop(s);
+            pace.freed.notify_waiters();
+        }
+    }
+}
+
+impl Permit {
+    /// The answer was clean: the pace may grow.
+    pub fn success(&self) {
+        self.pace.grow();
+    }
+
+    /// The answer was a 429; see [`Pace::throttled`].
+    pub fn throttled(&self, retry_after: Option<Duration>) -> Duration {
+        self.pace.throttled(self.epoch, retry_after)
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut s = self.pace.lock();
+        s.in_flight = s.in_flight.saturating_sub(1);
+        drop(s);
+        self.pace.freed.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod burst_tests;
+#[cfg(test)]
+mod review2;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,153 @@
+//! The controller's state: one value behind the controller's lock, and how a run starts it from
+//! what the last run learned (`pace_state`), every figure read back checked before it steers.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::gcra::tolerance;
+use super::{CUT, FLOOR, Learned, PROBE_FIRST, PROBE_MAX, RECOVERY, Settings};
+
+pub(super) struct State {
+    pub(super) rate: f64,
+    /// The GCRA's theoretical arrival time: the next free slot.
+    pub(super) tat: Instant,
+    pub(super) paused_until: Option<Instant>,
+    /// Bumped by every decision on a 429, so the other answers of requests admitted before it
+    /// only count.
+    pub(super) epoch: u64,
+    /// Learned ceiling and when it was learned (where its CUBIC curve starts); `None` while in
+    /// the first slow start.
+    pub(super) ceiling: Option<(f64, Instant)>,
+    pub(super) proven: Option<f64>,
+    /// Growing as slow start does, above the learned ceiling.
+    pub(super) probing: bool,
+    /// Time without a 429 the next probe waits for.
+    pub(super) probe_wait: Duration,
+    /// The end of the last 429's pause: since when the API has answered clean.
+    pub(super) clean_since: Instant,
+    /// The clean spell under way: since when, and its clean answers.
+    pub(super) spell_start: Instant,
+    pub(super) spell_answers: u32,
+    /// The proof under way: since when, and its clean answers.
+    pub(super) proof_start: Instant,
+    pub(super) proof_answers: u32,
+    /// The end of the burst the last cut answered (see `Pace::throttled`).
+    pub(super) burst_until: Instant,
+    pub(super) last_growth: Instant,
+    pub(super) concurrency: usize,
+    pub(super) in_flight: usize,
+    /// Walk requests waiting for a place in flight; fan-out requests wait while any do.
+    pub(super) walks_waiting: usize,
+    pub(super) last_concurrency_change: Instant,
+    pub(super) window_start: Instant,
+    pub(super) window_count: u32,
+    /// The window before the current one (none after a pause): with it, a 429 tells the rate
+    /// really sent over the last second or two.
+    pub(super) previous_start: Instant,
+    pub(super) previous_count: u32,
+    /// Requests per second really admitted, smoothed.
+    pub(super) measured: f64,
+    pub(super) peak: f64,
+    pub(super) start: f64,
+    /// Clean answers since the last pause began.
+    pub(super) clean_since_pause: u64,
+    /// Clean answers since the last 429 (any, in a burst or not).
+    pub(super) clean_since_429: u32,
+    pub(super) rate_limited: u64,
+    pub(super) paused: Duration,
+}
+
+impl State {
+    /// The state a run starts with: the learned pace if any, else the configured one.
+    /// `settings.max_rate` is already at least [`FLOOR`].
+    pub(super) fn new(settings: &Settings, learned: Option<Learned>, now: Instant) -> Self {
+        // A value read back from the file steers the run: anything but a positive finite rate is
+        // as good as none.
+        let sane = |r: Option<f64>| r.filter(|r| r.is_finite() && *r > 0.0);
+        let (rate, ceiling, proven, concurrency, probe_wait, clean_for) = match learned {
+            Some(l) => {
+                let rate = sane(Some(l.rate))
+                    .unwrap_or(settings.start_rate)
+                    .clamp(FLOOR, settings.max_rate);
+                // Resume the curve where the learned rate sits on it, not at its start.
+                let ceiling = sane(l.ceiling).map(|c| {
+                    let c = c.max(FLOOR);
+                    let left = ((1.0 - rate / c) / (1.0 - CUT)).clamp(0.0, 1.0).cbrt();
+                    (c, now - RECOVERY.mul_f64(1.0 - left))
+                });
+                (
+                    rate,
+                    ceiling,
+                    sane(l.proven).map(|p| p.max(FLOOR)),
+                    l.concurrency.clamp(1, settings.max_concurrent.max(1)),
+                    l.probe_wait.clamp(PROBE_FIRST, PROBE_MAX),
+                    // Whatever the last run had waited, this one sends for PROBE_FIRST before a
+                    // probe: a run restarted after a kill does not open with a 429.
+                    l.clean_for
+                        .min(l.probe_wait.clamp(PROBE_FIRST, PROBE_MAX) - PROBE_FIRST),
+                )
+            }
+            None => (
+                settings.start_rate.clamp(FLOOR, settings.max_rate),
+                None,
+                None,
+                settings.max_concurrent.max(1),
+                PROBE_FIRST,
+                Duration::ZERO,
+            ),
+        };
+        // No burst credit at start: the first `burst` requests are spaced like the rest, since a
+        // burst on top of a pace just under the budget goes over it.
+        let tat = now + tolerance(rate, settings.burst);
+        let clean_since = now.checked_sub(clean_for).unwrap_or(now);
+        Self {
+            rate,
+            tat,
+            paused_until: None,
+            epoch: 0,
+            ceiling,
+            proven,
+            probing: false,
+            probe_wait,
+            clean_since,
+            spell_start: now,
+            spell_answers: 0,
+            proof_start: now,
+            proof_answers: 0,
+            burst_until: now,
+            last_growth: now,
+            concurrency,
+            in_flight: 0,
+            walks_waiting: 0,
+            last_concurrency_change: now,
+            window_start: now,
+            window_count: 0,
+            previous_start: now,
+            previous_count: 0,
+            measured: rate,
+            peak: rate,
+            start: rate,
+            clean_since_pause: 0,
+            clean_since_429: 0,
+            rate_limited: 0,
+            paused: Duration::ZERO,
+        }
+    }
+
+    /// Restarts, from `from` (a pause's end), what a 429 interrupts: neither a proof nor a
+    /// clean spell spans a 429, nor does a measure of the rate sent span a pause (`paused`).
+    pub(super) fn restart_measures(&mut self, from: Instant, paused: bool) {
+        self.proof_start = from;
+        self.proof_answers = 0;
+        self.spell_start = from;
+        self.spell_answers = 0;
+        self.clean_since = from;
+        if paused {
+            self.window_start = from;
+            self.window_count = 0;
+            self.previous_start = from;
+            self.previous_count = 0;
+        }
+    }
+}

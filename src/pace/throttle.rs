@@ -1,0 +1,87 @@
+//! A 429: the first of a burst cuts the pace and pauses every stream; the rest of the burst only
+//! pause, unless they are news about the budget.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::state::State;
+use super::{CLEAN_ANSWERS, CUT, FLOOR, Pace};
+
+impl Pace {
+    /// A 429 on a request admitted in `epoch`. Returns how long the pause lasts from now.
+    ///
+    /// The first 429 of a burst cuts the pace and pauses everything; requests admitted before
+    /// that decision only count. A 429 right after a pause, before any clean answer, is the
+    /// server's penalty outlasting ours: it pauses again and cuts nothing. So does a 429 within
+    /// the burst a cut answered (the API's penalty, [`super::Settings::rate_limited_wait`], from
+    /// the cut, however short the server's `Retry-After`: `Retry-After: 0` ends the pause, not
+    /// the burst) — unless the pace is still above the proven rate and a full second of traffic
+    /// at it has been measured, or the 429 ends a run of [`CLEAN_ANSWERS`] clean answers or more
+    /// (the budget's edge after a short `Retry-After`): either is news about the budget.
+    pub(super) fn throttled(&self, epoch: u64, retry_after: Option<Duration>) -> Duration {
+        let mut s = self.lock();
+        let now = Instant::now();
+        s.rate_limited += 1;
+        let wait = retry_after.map_or(self.settings.rate_limited_wait, |d| {
+            d.min(self.settings.max_retry_after)
+        });
+        if epoch != s.epoch {
+            return s
+                .paused_until
+                .map_or(Duration::ZERO, |p| p.saturating_duration_since(now));
+        }
+        s.epoch += 1;
+        let drawn = s.drawn(now);
+        let penalty_outlasting = s.paused_until.is_some() && s.clean_since_pause == 0;
+        let in_burst = now < s.burst_until;
+        let still_above_proven = drawn.is_some() && s.proven.is_some_and(|p| s.rate > p);
+        // A run of clean answers ended by a 429 is the budget's edge, not a flood (that answers
+        // one clean between two 429s): after a short `Retry-After` it is news about the budget.
+        let at_the_edge = std::mem::take(&mut s.clean_since_429) >= CLEAN_ANSWERS;
+        if penalty_outlasting || (in_burst && !still_above_proven && !at_the_edge) {
+            self.pause_again(&mut s, now, wait);
+        } else {
+            self.cut(&mut s, now, wait, drawn);
+        }
+        wait
+    }
+
+    /// A 429 that is no news: pause every stream again, cut nothing.
+    fn pause_again(&self, s: &mut State, now: Instant, wait: Duration) {
+        let resume = s.pause(now, wait, self.settings.burst);
+        s.restart_measures(resume, !wait.is_zero());
+        tracing::warn!(
+            pause_secs = wait.as_secs_f64(),
+            "rate limited again within the same burst: pausing every stream, cutting nothing"
+        );
+    }
+
+    /// A 429 that is news about the budget: set the ceiling, cut the pace (and the concurrency
+    /// cap if it was full), pause every stream, and begin a burst.
+    fn cut(&self, s: &mut State, now: Instant, wait: Duration, drawn: Option<f64>) {
+        let ceiling = s.ceiling_after_429(s.hit(now, drawn));
+        s.learn_from_429(drawn);
+        s.ceiling = Some((ceiling, now));
+        s.rate = (ceiling * CUT).clamp(FLOOR, self.settings.max_rate);
+        if s.in_flight >= s.concurrency && s.concurrency > 1 {
+            s.concurrency = (s.concurrency / 2).max(1);
+        }
+        s.last_concurrency_change = now;
+        let resume = s.pause(now, wait, self.settings.burst);
+        s.clean_since_pause = 0;
+        s.last_growth = now + wait;
+        s.burst_until = now + wait.max(self.settings.rate_limited_wait);
+        // Whatever the wait, the rate sent is measured afresh at the new pace: a further cut in
+        // this burst needs a full window of it.
+        s.restart_measures(resume, true);
+        tracing::warn!(
+            pause_secs = wait.as_secs_f64(),
+            new_rate = s.rate,
+            learned_ceiling = ceiling,
+            proven_rate = s.proven,
+            concurrency = s.concurrency,
+            "rate limited (HTTP 429): pausing every stream and slowing down"
+        );
+    }
+}
