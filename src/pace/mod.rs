@@ -12,8 +12,8 @@
 //!   falls back under it only on a 429 drawn at or below it.
 //! - *pause*: after a 429 nothing is sent, by any stream, until the wait is over.
 //! - *burst*: the 429s that follow a cut within the API's penalty (`Settings::rate_limited_wait`,
-//!   a minute); they answer for the same overshoot, so they cut no further (see
-//!   [`Pace::throttled`]).
+//!   a minute); they answer for the same overshoot, so they cut no further unless they are news
+//!   about the budget (see `Pace::throttled` in `throttle.rs`).
 //! - *clean spell*: the API's penalty length again without a 429, with at least
 //!   [`CLEAN_ANSWERS`] clean answers in it (silence proves nothing).
 //!
@@ -113,7 +113,8 @@ pub struct Settings {
     pub start_rate: f64,
     /// Never faster than this, whatever the API tolerates.
     pub max_rate: f64,
-    /// Slots that may be used at once after a quiet spell.
+    /// Slots that may be used at once after a quiet spell (never at a run's start nor right
+    /// after a pause, see `gcra.rs`).
     pub burst: u32,
     /// The most requests in flight at once (and the start).
     pub max_concurrent: usize,
