@@ -316,8 +316,8 @@ impl Drop for Permit {
 }
 
 #[cfg(test)]
-mod burst_tests;
+mod bound_tests;
 #[cfg(test)]
-mod review2;
+mod burst_tests;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,6 @@
-//! Review 2 (wt-review2): the design notes' bounds, checked with the default config's `burst`
+//! The design notes' bounds on 429s, checked with the default config's `burst`
 //! of 10 (the tests in `tests.rs` all use a burst of 1) against a simulated API with a fixed
-//! budget per second. All three fail at d4a86aa.
+//! budget per second. (Each failed before the burst credit, the kept probe schedule and a failed probe's ceiling were fixed.)
 
 use super::*;
 
