@@ -79,18 +79,30 @@ pub enum BodyError {
         cap: usize,
     },
     Read(reqwest::Error),
+    /// The caller's `room` refused the body's next chunk (the run's memory budget is full).
+    NoRoom,
 }
 
 /// Reads `resp`'s body, decoded, up to `cap` bytes: past it the read stops, so memory stays
-/// bounded whatever the server sends (a gzip bomb, a page of a million items).
-pub async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<bytes::Bytes, BodyError> {
+/// bounded whatever the server sends (a gzip bomb, a page of a million items). `room` is asked
+/// before each chunk is kept, with the length the body would reach (the run's memory budget,
+/// `memory::Room::grow`); when it refuses, the read stops with `NoRoom`.
+pub async fn read_capped(
+    mut resp: reqwest::Response,
+    cap: usize,
+    mut room: impl FnMut(usize) -> bool,
+) -> Result<bytes::Bytes, BodyError> {
     if resp.content_length().is_some_and(|n| n > cap as u64) {
         return Err(BodyError::TooLarge { cap });
     }
     let mut body = bytes::BytesMut::new();
     while let Some(chunk) = resp.chunk().await.map_err(BodyError::Read)? {
-        if body.len() + chunk.len() > cap {
+        let total = body.len() + chunk.len();
+        if total > cap {
             return Err(BodyError::TooLarge { cap });
+        }
+        if !room(total) {
+            return Err(BodyError::NoRoom);
         }
         body.extend_from_slice(&chunk);
     }

@@ -7,8 +7,14 @@
 //! gives its bytes back when it is dropped, which the writer does once its commit is written.
 //!
 //! Before each request the hold waits for *room*: the bytes counted, plus what the requests
-//! already under way are expected to bring (each reserves the size of a typical body, learned
-//! from the bodies read so far), plus one more such body, must fit under the ceiling.
+//! already under way hold or are expected to bring, plus one more typical body (learned from the
+//! bodies read so far), must fit under the ceiling. The guess only decides when a request is
+//! sent; the body is then counted as it is read, chunk by chunk, and a body that outgrows its
+//! room takes more room before each chunk. When there is none (and this hold may not go on past
+//! the ceiling, below), the request gives its room back, drops the connection, and is asked
+//! again once the room for the largest body allowed (`api.max_response_bytes`) is free. So a
+//! run of tiny bodies that teaches a tiny guess cannot let big bodies past the ceiling: what is
+//! read and not yet written fits under it, whatever the history.
 //!
 //! Waiting must not close a circle: two half-fetched lists can each hold half the budget and
 //! need more. So a hold goes through three stages: *growing* (its requests are under way),
@@ -18,8 +24,9 @@
 //! writer always drains those, the oldest growing hold then always finishes, and a sealed hold
 //! (a walk's page read, whose commit waits for the next page's fetch) blocks nobody.
 //!
-//! What the count can pass the ceiling by is the oldest growing hold's own (a per-parent list is
-//! refused past the ceiling, `api::paging`) and bodies larger than the typical one.
+//! What the count can pass the ceiling by is the oldest growing hold's own: one parent's lists
+//! are refused once they add up past the ceiling (`api::paging`), so at most the ceiling plus
+//! the bodies its requests are reading.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -42,7 +49,8 @@ struct Shared {
 struct State {
     /// Bytes counted over all holds.
     used: usize,
-    /// Bytes the requests under way are expected to bring (a typical body each).
+    /// Bytes the requests under way hold or are expected to bring: a typical body each before
+    /// it is read, then what it has read if that is more.
     reserved: usize,
     /// The size of a typical body: a running mean of the bodies read, halving the weight of
     /// the older ones at each body.
@@ -142,6 +150,16 @@ impl Held {
     /// the ceiling (the oldest growing, while the writer's backlog is under it); the body is
     /// reserved until the room is filled or dropped (the request failed).
     pub async fn room(&self) -> Room<'_> {
+        self.room_of(None).await
+    }
+
+    /// `room`, for a body of `bytes`: a request asked again after its body outgrew the room
+    /// a typical one left (`Room::grow`) reserves the largest body allowed.
+    pub async fn room_for(&self, bytes: usize) -> Room<'_> {
+        self.room_of(Some(bytes)).await
+    }
+
+    async fn room_of(&self, bytes: Option<usize>) -> Room<'_> {
         let Some(b) = &self.budget else {
             return Room {
                 held: self,
@@ -155,7 +173,7 @@ impl Held {
             freed.as_mut().enable();
             {
                 let mut s = b.state();
-                let want = s.typical;
+                let want = bytes.unwrap_or(s.typical);
                 if s.used + s.reserved + want <= b.ceiling || s.may_pass(self.ticket, b.ceiling) {
                     s.reserved += want;
                     return Room {
@@ -216,6 +234,27 @@ pub struct Room<'a> {
 }
 
 impl Room<'_> {
+    /// Makes the room `total` bytes, for a body read so far to `total`: true when it is (it
+    /// was already, the budget has room, or this hold may go on past the ceiling), false when
+    /// the request must give its room back and wait (`Held::room_for`).
+    pub fn grow(&mut self, total: usize) -> bool {
+        let Some(b) = &self.held.budget else {
+            return true;
+        };
+        if total <= self.reserved {
+            return true;
+        }
+        let extra = total - self.reserved;
+        let mut s = b.state();
+        if s.used + s.reserved + extra <= b.ceiling || s.may_pass(self.held.ticket, b.ceiling) {
+            s.reserved += extra;
+            self.reserved = total;
+            true
+        } else {
+            false
+        }
+    }
+
     /// Counts the `n` bytes read into the hold, in place of the typical body reserved, and
     /// learns from `n` what a typical body is.
     pub fn fill(self, n: usize) {
@@ -373,10 +412,40 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_body_larger_than_the_guess_takes_room_as_it_is_read_and_only_while_there_is_some() {
+        // Tiny bodies taught a tiny guess; then every request's body is big.
+        let budget = Budget::new(100, 1);
+        let (a, b, c) = (budget.hold(), budget.hold(), budget.hold());
+        let mut ra = a.room().await;
+        let mut rb = b.room().await;
+        let mut rc = c.room().await;
+        assert!(rb.grow(60), "room under the ceiling");
+        assert!(
+            !rc.grow(60),
+            "not the oldest, and no room left: it must give its room back"
+        );
+        drop(rc);
+        assert!(ra.grow(90), "the oldest growing hold goes on past the ceiling");
+        assert!(!gets_room_for(&c, 60).await, "the largest body waits for room");
+        rb.fill(60);
+        drop(ra);
+        assert_eq!(budget.used(), 60);
+        drop(b);
+        assert!(gets_room_for(&c, 60).await);
+    }
+
+    async fn gets_room_for(h: &Held, bytes: usize) -> bool {
+        tokio::time::timeout(Duration::from_millis(10), h.room_for(bytes))
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_hold_of_no_budget_counts_nothing_and_never_waits() {
         let h = Held::default();
         h.add(1 << 40);
         assert_eq!(h.bytes(), 0);
         assert!(gets_room(&h).await);
+        assert!(h.room().await.grow(1 << 40));
     }
 }

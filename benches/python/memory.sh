@@ -5,6 +5,9 @@
 #            past sync.max_in_flight_bytes: each is refused)
 #   within   16 experiences with 6 pages of 10 MB each (60 MB, just under the default ceiling:
 #            every list is stored), at api.max_concurrent = 4 and 16
+#   small-then-big  128 experiences whose ticket variants and information requests each come as
+#            6 pages of one item, then one page of 16.5 MB, at api.max_concurrent = 64: the tiny
+#            bodies teach the budget nothing about the big ones
 #   ordinary the sandbox with BOOKINGS bookings (default 20,000), every list stream but the
 #            information-request answers on
 #
@@ -57,11 +60,14 @@ marketing_consents = false
 $variants"
 python3 benches/python/big_lists.py 18781 4 25 10 & pids+=($!)
 python3 benches/python/big_lists.py 18782 16 6 10 & pids+=($!)
+python3 benches/python/review2_small_then_big.py 18784 128 16.5 6 & pids+=($!)
 "$BIN" sandbox --port 18783 --bookings "$BOOKINGS" > /dev/null 2>&1 & pids+=($!)
 sleep 3
 config hostile 18781 stub "$only_variants" ""
 config within 18782 stub "$only_variants" "max_concurrent = 4"
 config within16 18782 stub "$only_variants" "max_concurrent = 16"
+config small-then-big 18784 stub "$only_variants
+information_requests = true" "max_concurrent = 64"
 config ordinary 18783 sandbox-client "bookings = true
 booking_tickets = true
 orders = true
@@ -69,5 +75,5 @@ marketing_consents = true
 events = true
 $variants
 information_requests = true" "max_concurrent = 8"
-for name in hostile within within16; do measure "$name" stub; done
+for name in hostile within within16 small-then-big; do measure "$name" stub; done
 measure ordinary sandbox-secret

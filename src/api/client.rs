@@ -18,7 +18,7 @@ use crate::auth::{AccessToken, TokenSource};
 use crate::config::{Config, RetryConfig};
 use crate::counts::Counts;
 use crate::http::{BodyError, MESSAGE_CHARS, describe, printable, read_capped, retry_after, server_date};
-use crate::memory::Held;
+use crate::memory::{Held, Room};
 use crate::pace::{self, Lane, Pace};
 use crate::shutdown::Stop;
 use crate::time::Timestamp;
@@ -164,13 +164,19 @@ impl ApiClient {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<T, Error> {
-        let body = self.attempt(lane, stats, path, query).await?;
+        let uncounted = Held::default();
+        let body = self
+            .attempt(lane, stats, path, query, &mut uncounted.room().await)
+            .await?;
         parse::<T>(path, &body)
     }
 
     /// `get_in`, its body counted in `held` (the run's memory budget): each try waits for room
-    /// before it is sent, and the body is counted once it is read and parsed. Returns the parsed
-    /// body and its length.
+    /// before it is sent, its body takes more room as it is read, and it is counted in `held`
+    /// once it is read and parsed. A body that outgrows its room while the budget is full is
+    /// dropped and asked for again once the largest body allowed fits (`memory`); that second
+    /// request is no retry of a failure, so it spends no retry budget. Returns the parsed body
+    /// and its length.
     pub async fn get_held<T: DeserializeOwned>(
         &self,
         lane: Lane,
@@ -180,11 +186,22 @@ impl ApiClient {
         held: &Held,
     ) -> Result<(T, usize), Error> {
         self.retrying(stats, path, || async {
-            let room = tokio::select! {
+            let mut room = tokio::select! {
                 r = held.room() => r,
                 () = self.stop.stopped() => return Err(Error::Stopped { path: shown(path) }),
             };
-            let body = self.attempt(lane, stats, path, query).await?;
+            let (room, body) = match self.attempt(lane, stats, path, query, &mut room).await {
+                Err(Error::NoRoom { .. }) => {
+                    drop(room);
+                    let mut room = tokio::select! {
+                        r = held.room_for(self.max_body) => r,
+                        () = self.stop.stopped() => return Err(Error::Stopped { path: shown(path) }),
+                    };
+                    let body = self.attempt(lane, stats, path, query, &mut room).await?;
+                    (room, body)
+                }
+                got => (room, got?),
+            };
             let parsed = parse::<T>(path, &body)?;
             room.fill(body.len());
             Ok((parsed, body.len()))
@@ -255,6 +272,7 @@ impl ApiClient {
         stats: &Stats,
         path: &str,
         query: &[(&str, String)],
+        room: &mut Room<'_>,
     ) -> Result<Bytes, Error> {
         let url = self
             .base
@@ -283,7 +301,7 @@ impl ApiClient {
             // A stop abandons the request in flight: nothing was written for it yet, and the
             // next run asks again. Waiting out a slow server could take `request_timeout`.
             let (status, retry_after, body) = tokio::select! {
-                r = self.exchange(stats, &url, query, &token, path) => r?,
+                r = self.exchange(stats, &url, query, &token, path, room) => r?,
                 () = self.stop.stopped() => return Err(stopped()),
             };
             if status == StatusCode::TOO_MANY_REQUESTS {
@@ -311,6 +329,7 @@ impl ApiClient {
         query: &[(&str, String)],
         token: &AccessToken,
         path: &str,
+        room: &mut Room<'_>,
     ) -> Result<(StatusCode, Option<Duration>, Bytes), Error> {
         let mut authorization =
             HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
@@ -337,13 +356,16 @@ impl ApiClient {
         if let Some(date) = server_date(resp.headers()) {
             self.server_clock.store(date.timestamp(), Ordering::Relaxed);
         }
-        let body = read_capped(resp, self.max_body).await.map_err(|e| match e {
-            BodyError::TooLarge { cap } => Error::TooLarge {
-                path: shown(path),
-                cap,
-            },
-            BodyError::Read(e) => network(e),
-        })?;
+        let body = read_capped(resp, self.max_body, |n| room.grow(n))
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge { cap } => Error::TooLarge {
+                    path: shown(path),
+                    cap,
+                },
+                BodyError::Read(e) => network(e),
+                BodyError::NoRoom => Error::NoRoom { path: shown(path) },
+            })?;
         Ok((status, retry_after, body))
     }
 }

@@ -67,11 +67,16 @@ pub enum Error {
         "GET {path} handed back a `next` cursor of {len} bytes, longer than the {max} this job sends back; the API sent a cursor this job cannot use (nothing was asked with it)"
     )]
     CursorTooLong { path: String, len: usize, max: usize },
-    /// One item's per-item list added up past `sync.max_in_flight_bytes`.
+    /// One item's per-item lists added up past `sync.max_in_flight_bytes`.
     #[error(
-        "GET {path} added up to more than {max} bytes; stopped instead of holding the list whole (sync.max_in_flight_bytes; nothing of it was stored)"
+        "GET {path} added up to more than {max} bytes with the item's other lists; stopped instead of holding the lists whole (sync.max_in_flight_bytes; nothing of them was stored)"
     )]
     ListTooBig { path: String, max: usize },
+    /// A body outgrew the room its request reserved while the run's memory budget was full:
+    /// the request is sent again once the largest body allowed fits (`ApiClient::get_held`),
+    /// so this never leaves the client.
+    #[error("GET {path} found no room in the memory budget for its body")]
+    NoRoom { path: String },
     /// The run is stopping (SIGTERM/SIGINT); no new request was sent.
     #[error("stopped before GET {path}")]
     Stopped { path: String },

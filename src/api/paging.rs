@@ -204,8 +204,9 @@ impl ApiClient {
     /// The whole per-item list `sub` of the item `id` of `list` (`{list}/{id}/{sub}`), in the
     /// fan-out's lane. A list that pages (`page_size` given) is followed to its end at once, so
     /// its cursors cannot go stale; one the API answers whole takes no query. Its bodies are
-    /// counted in `held` until the list is committed, and a list whose bodies add up past
-    /// `sync.max_in_flight_bytes` is refused, as one past `MAX_LIST_ITEMS` is.
+    /// counted in `held` until the list is committed, and a list whose bodies, with those of
+    /// the item's other lists counted in `held`, add up past `sync.max_in_flight_bytes` is
+    /// refused, as one past `MAX_LIST_ITEMS` is.
     pub async fn per_item_list(
         &self,
         stats: &Stats,
@@ -226,8 +227,10 @@ impl ApiClient {
         let mut bytes = 0usize;
         loop {
             let (page, read) = self.page_sized(Lane::FanOut, stats, &path, &query, held).await?;
+            // The parent's lists are held together until they are committed: their sum is what
+            // is bounded (`held` counts them all), not each list alone.
             bytes = bytes.saturating_add(read);
-            if bytes > self.max_list_bytes {
+            if bytes.max(held.bytes()) > self.max_list_bytes {
                 return Err(Error::ListTooBig {
                     path: shown(&path),
                     max: self.max_list_bytes,

@@ -33,6 +33,7 @@ pub fn classify(error: &Error) -> Retry {
         | Error::ListTooLong { .. }
         | Error::CursorTooLong { .. }
         | Error::ListTooBig { .. }
+        | Error::NoRoom { .. }
         | Error::Stopped { .. } => Retry::Never,
     }
 }

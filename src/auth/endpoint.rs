@@ -100,13 +100,17 @@ impl Endpoint {
             .map_err(|e| Error::Unreachable(crate::http::describe(&e)))?;
         let status = resp.status();
         let retry_after = crate::http::retry_after(resp.headers());
-        let bytes = crate::http::read_capped(resp, self.max_body)
+        let bytes = crate::http::read_capped(resp, self.max_body, |_| true)
             .await
             .map_err(|e| match e {
                 crate::http::BodyError::TooLarge { cap } => Error::BadResponse(format!(
                     "the answer is larger than {cap} bytes (api.max_response_bytes, decoded)"
                 )),
                 crate::http::BodyError::Read(e) => Error::Unreachable(crate::http::describe(&e)),
+                // The token's body is not counted in the memory budget: its room never refuses.
+                crate::http::BodyError::NoRoom => {
+                    Error::Unreachable("the answer found no room in memory".to_owned())
+                }
             })?;
         if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             permit.throttled(retry_after);

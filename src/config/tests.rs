@@ -125,6 +125,11 @@ fn bad_values_name_their_key() {
         err.contains("sync.max_in_flight_bytes") && err.contains("api.max_response_bytes"),
         "{err}"
     );
+    // More requests at once than any use has.
+    let mut r = raw(Some("s"), None);
+    r.api.max_concurrent = super::validate::MAX_CONCURRENT + 1;
+    let err = validate(r, &env(&[]), None).unwrap_err().to_string();
+    assert!(err.contains("api.max_concurrent"), "{err}");
     let c = validate(raw(Some("s"), None), &env(&[]), None).unwrap();
     assert_eq!(c.sync.max_in_flight_bytes, 64 << 20);
 }

@@ -88,6 +88,23 @@ fn millis(key: &'static str, n: u64) -> Result<Duration, Error> {
     Ok(Duration::from_millis(n))
 }
 
+/// The most requests a run may have under way at once. The memory budget bounds their bodies
+/// whatever their number; each one still holds a connection, its buffers and a socket's, and
+/// Understory's rate limit leaves no use for more.
+pub const MAX_CONCURRENT: u32 = 64;
+
+/// `api.max_concurrent`: from 1 to [`MAX_CONCURRENT`].
+fn max_concurrent(n: u32) -> Result<usize, Error> {
+    let n = positive("api.max_concurrent", n)?.get();
+    if n > MAX_CONCURRENT {
+        return Err(invalid(
+            "api.max_concurrent",
+            format!("{n} is above {MAX_CONCURRENT}: more requests at once add connections, not speed"),
+        ));
+    }
+    Ok(n as usize)
+}
+
 fn positive(key: &'static str, n: u32) -> Result<NonZeroU32, Error> {
     NonZeroU32::new(n).ok_or_else(|| invalid(key, "must be at least 1"))
 }
@@ -164,7 +181,7 @@ fn api(raw: &RawApi) -> Result<ApiConfig, Error> {
         requests_per_second,
         max_requests_per_second,
         burst: positive("api.burst", raw.burst)?,
-        max_concurrent: positive("api.max_concurrent", raw.max_concurrent)?.get() as usize,
+        max_concurrent: max_concurrent(raw.max_concurrent)?,
         page_size: raw.page_size,
         max_response_bytes: usize::try_from(raw.max_response_bytes)
             .unwrap_or(usize::MAX)

@@ -78,12 +78,14 @@ async fn start_walk(run: StreamRun<'_>) -> Result<Walk, Error> {
         ),
     }
     if let Some(q) = w.candidate_query() {
-        // One item: too small to count.
+        // One item asked for, but the API may send up to `api.max_response_bytes`: counted.
+        let held = ctx.budget.hold();
         let top = ctx
             .api
-            .page(Lane::Walk, stats, stream.path, &q, &Held::default())
+            .page(Lane::Walk, stats, stream.path, &q, &held)
             .await
             .map_err(|cause| Error::Api { stream: name, cause })?;
+        held.seal();
         // An unreadable first item, or one stamped beyond the horizon, only means no candidate
         // yet: the crawl's first page sets it.
         w.api_clock(ctx.api.server_time());
@@ -208,9 +210,12 @@ impl Pages<'_> {
     ) -> Result<Option<(Page<Box<RawValue>>, Held)>, Error> {
         let page_size = self.run.ctx.config.api.page_size;
         let q = self.w.query(page_size);
-        let (fetched, held) = match self.fetched_ahead.take() {
-            Some((ahead, fetched, held)) if ahead == q => (fetched, held),
-            _ => {
+        // A page fetched ahead for another query is dropped (its bytes given back) before its
+        // replacement is asked for.
+        let ahead = self.fetched_ahead.take().filter(|(ahead, ..)| *ahead == q);
+        let (fetched, held) = match ahead {
+            Some((_, fetched, held)) => (fetched, held),
+            None => {
                 let ctx = self.run.ctx;
                 let held = ctx.budget.hold();
                 let fetched = ctx

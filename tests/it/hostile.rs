@@ -1347,3 +1347,89 @@ async fn a_per_parent_list_cursor_of_a_megabyte_is_one_error_line_naming_the_cap
         out.status.code()
     );
 }
+
+/// Experiences whose ticket variants and information requests each come as `smalls` pages of
+/// one tiny item, then one page of `big` items of 100 KiB (~4 MB), half a second in the making:
+/// what a run learns from the small bodies says nothing of the next ones.
+fn small_then_big_pages(experiences: usize, smalls: usize, big: usize) -> axum::Router {
+    let fill: std::sync::Arc<str> = "x".repeat(100 * 1024).into();
+    let list: Vec<Value> = (0..experiences)
+        .map(|n| json!({"id": format!("x-{n}")}))
+        .collect();
+    token_endpoint()
+        .route(
+            "/v1/experiences",
+            get(move || {
+                let list = list.clone();
+                async move { Json(json!({"items": list})) }
+            }),
+        )
+        .route(
+            "/v1/experiences/{id}/{sub}",
+            get(
+                move |axum::extract::Path((id, sub)): axum::extract::Path<(String, String)>,
+                      axum::extract::Query(q): axum::extract::Query<
+                    std::collections::HashMap<String, String>,
+                >| {
+                    let fill = std::sync::Arc::clone(&fill);
+                    async move {
+                        let page: usize = q
+                            .get("cursor")
+                            .and_then(|c| c.strip_prefix('p'))
+                            .and_then(|n| n.parse().ok())
+                            .unwrap_or(0);
+                        let body = if page < smalls {
+                            format!(
+                                r#"{{"items":[{{"id":"s-{sub}-{id}-{page}","name":"n"}}],"next":"p{}"}}"#,
+                                page + 1
+                            )
+                        } else {
+                            // A big page takes a moment to make: every parent asks for its
+                            // own before the first arrives.
+                            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                            let items: Vec<String> = (0..big)
+                                .map(|k| format!(r#"{{"id":"b-{sub}-{id}-{k}","name":"{fill}"}}"#))
+                                .collect();
+                            format!(r#"{{"items":[{}]}}"#, items.join(","))
+                        };
+                        ([(axum::http::header::CONTENT_TYPE, "application/json")], body)
+                    }
+                },
+            ),
+        )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_bodies_after_small_ones_stay_within_the_memory_budget() {
+    // Sixteen tiny pages per list teach the budget a tiny typical body; then 32 experiences
+    // fetched side by side (api.max_concurrent = 32) each get two ~4 MB pages, one per list:
+    // 256 MB sent in all. Were requests to reserve only the typical body, they would all be
+    // sent and read at once, past the 8 MiB budget (233 MiB resident measured, a debug build);
+    // counted as they are read, the bodies wait for the budget (71 MiB).
+    let streams = "bookings = false\nexperiences = true\nticket_variants = true\ninformation_requests = true";
+    let base = serve(small_then_big_pages(32, 16, 40)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = stub_config_for(dir.path(), &base, streams);
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace(
+            "[api]\n",
+            "[api]\nmax_concurrent = 32\nmax_response_bytes = 4194304\nrequests_per_second = 1000\nmax_requests_per_second = 1000\n",
+        )
+        .replace(
+            "[streams]\n",
+            "[sync]\nmax_in_flight_bytes = 8388608\n[streams]\n",
+        );
+    std::fs::write(&cfg, text).unwrap();
+    let (out, peak_mib) = output_and_peak_rss(&mut sync_cmd(&cfg, "secret")).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    eprintln!("32 experiences, small pages then 4 MB ones: peak RSS {peak_mib} MiB");
+    assert!(out.status.success(), "{err}");
+    let c = open(&dir.path().join("stub.sqlite"));
+    let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(count("SELECT count(*) FROM experiences"), 32);
+    assert_eq!(count("SELECT count(*) FROM ticket_variants"), 32 * (16 + 40));
+    assert_eq!(count("SELECT count(*) FROM information_requests"), 32 * (16 + 40));
+    assert_eq!(count("SELECT count(*) FROM staging"), 0);
+    assert!(peak_mib < 128, "peak RSS {peak_mib} MiB");
+}
