@@ -1433,3 +1433,32 @@ async fn big_bodies_after_small_ones_stay_within_the_memory_budget() {
     assert_eq!(count("SELECT count(*) FROM staging"), 0);
     assert!(peak_mib < 128, "peak RSS {peak_mib} MiB");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_parents_lists_are_bounded_together_not_each_alone() {
+    // An experience's ticket variants and information requests are ~3 MB each, under the
+    // 5 MiB budget alone but not together: held whole until they are committed with their
+    // parent, they are refused as that parent's error, and it stays staged.
+    let streams = "bookings = false\nexperiences = true\nticket_variants = true\ninformation_requests = true";
+    let base = serve(small_then_big_pages(1, 0, 30)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = stub_config_for(dir.path(), &base, streams);
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[api]\n", "[api]\nmax_response_bytes = 4194304\n")
+        .replace(
+            "[streams]\n",
+            "[sync]\nmax_in_flight_bytes = 5242880\n[streams]\n",
+        );
+    std::fs::write(&cfg, text).unwrap();
+    let out = sync_cmd(&cfg, "secret").output().unwrap();
+    let (err, line) = fails_with_one_line(&out, 4);
+    assert!(
+        line.contains("added up to more than 5242880 bytes with the item's other lists"),
+        "{err}"
+    );
+    let c = open(&dir.path().join("stub.sqlite"));
+    let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(count("SELECT count(*) FROM experiences"), 0);
+    assert_eq!(count("SELECT count(*) FROM staging"), 1);
+}
