@@ -1,53 +1,20 @@
-//! The design notes' bounds on 429s, checked with the default config's `burst`
-//! of 10 (the tests in `tests.rs` all use a burst of 1) against a simulated API with a fixed
-//! budget per second. (Each failed before the burst credit, the kept probe schedule and a failed probe's ceiling were fixed.)
+//! The design notes' bounds on 429s, checked with the default config's `burst` of 10 (the tests
+//! in `tests.rs` all use a burst of 1) against a simulated API with a fixed budget per second.
+//! Each failed before the burst credit, the kept probe schedule and a failed probe's ceiling
+//! were fixed.
 
+use super::simulated::{Budget, settings as simulated};
 use super::*;
 
 fn settings(burst: u32) -> Settings {
-    Settings {
-        start_rate: 5.0,
-        max_rate: 1_000.0,
-        burst,
-        max_concurrent: 4,
-        rate_limited_wait: Duration::from_secs(60),
-        max_retry_after: Duration::from_secs(600),
-    }
-}
-
-/// `per_second` requests answered clean per wall-clock second, the rest 429.
-struct Budget {
-    per_second: u32,
-    second: Instant,
-    used: u32,
-}
-
-impl Budget {
-    fn answer(&mut self, p: Permit) -> bool {
-        if Instant::now().duration_since(self.second) >= Duration::from_secs(1) {
-            self.second = Instant::now();
-            self.used = 0;
-        }
-        self.used += 1;
-        let over = self.used > self.per_second;
-        if over {
-            p.throttled(None);
-        } else {
-            p.success();
-        }
-        over
-    }
+    simulated(burst, 600)
 }
 
 /// Settles for half an hour at 40/s, then the budget becomes `then`; returns the 429s and
 /// clean answers of the next two hours.
 async fn two_hours(burst: u32, then: u32) -> (u32, u32) {
     let pace = Pace::new(settings(burst), None);
-    let mut api = Budget {
-        per_second: 40,
-        second: Instant::now(),
-        used: 0,
-    };
+    let mut api = Budget::new(40);
     run(&pace, &mut api, 1_800).await;
     api.per_second = then;
     run(&pace, &mut api, 7_200).await
@@ -104,11 +71,7 @@ async fn runs_of_five_minutes_at_a_steady_budget_do_not_each_pay_a_probe() {
     let mut per_run = Vec::new();
     for _ in 0..8 {
         let pace = Pace::new(settings(10), learned);
-        let mut api = Budget {
-            per_second: 40,
-            second: Instant::now(),
-            used: 0,
-        };
+        let mut api = Budget::new(40);
         per_run.push(run(&pace, &mut api, 300).await.0);
         learned = Some(pace.learned());
     }

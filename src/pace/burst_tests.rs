@@ -1,52 +1,11 @@
 //! The pace with the default config's `burst` of 10: no burst credit at start or after a pause, the
 //! probe schedule kept across runs, a failed probe's ceiling, a short `Retry-After` after a drop.
 
+use super::simulated::{Budget, settings as simulated};
 use super::*;
 
 fn settings() -> Settings {
-    Settings {
-        start_rate: 5.0,
-        max_rate: 1_000.0,
-        burst: 10,
-        max_concurrent: 4,
-        rate_limited_wait: Duration::from_secs(60),
-        max_retry_after: Duration::from_secs(600),
-    }
-}
-
-/// `per_second` requests answered clean per wall-clock second, the rest 429 with
-/// `retry_after`.
-struct Budget {
-    per_second: u32,
-    second: Instant,
-    used: u32,
-    retry_after: Option<Duration>,
-}
-
-impl Budget {
-    fn new(per_second: u32) -> Self {
-        Self {
-            per_second,
-            second: Instant::now(),
-            used: 0,
-            retry_after: None,
-        }
-    }
-
-    fn answer(&mut self, p: Permit) -> bool {
-        if Instant::now().duration_since(self.second) >= Duration::from_secs(1) {
-            self.second = Instant::now();
-            self.used = 0;
-        }
-        self.used += 1;
-        let over = self.used > self.per_second;
-        if over {
-            p.throttled(self.retry_after);
-        } else {
-            p.success();
-        }
-        over
-    }
+    simulated(10, 600)
 }
 
 /// `secs` of back-to-back requests to `api`: the 429s and the clean answers.

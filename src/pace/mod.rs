@@ -320,4 +320,6 @@ mod bound_tests;
 #[cfg(test)]
 mod burst_tests;
 #[cfg(test)]
+mod simulated;
+#[cfg(test)]
 mod tests;

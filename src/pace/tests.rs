@@ -1,53 +1,10 @@
 //! The controller against simulated APIs, with a burst of 1 (spacing alone).
 
+use super::simulated::{Budget, settings as simulated};
 use super::*;
 
 fn settings() -> Settings {
-    Settings {
-        start_rate: 5.0,
-        max_rate: 1_000.0,
-        burst: 1,
-        max_concurrent: 4,
-        rate_limited_wait: Duration::from_secs(60),
-        max_retry_after: Duration::from_secs(120),
-    }
-}
-
-/// A simulated API with a fixed budget per second, counted from the first request after
-/// the previous second ended.
-struct Budget {
-    per_second: u32,
-    second: Instant,
-    used: u32,
-    /// Sent with every 429.
-    retry_after: Option<Duration>,
-}
-
-impl Budget {
-    fn new(per_second: u32) -> Self {
-        Self {
-            per_second,
-            second: Instant::now(),
-            used: 0,
-            retry_after: None,
-        }
-    }
-
-    /// Answers one admitted request: clean, or 429 when over the budget (returns true).
-    fn answer(&mut self, p: Permit) -> bool {
-        if Instant::now().duration_since(self.second) >= Duration::from_secs(1) {
-            self.second = Instant::now();
-            self.used = 0;
-        }
-        self.used += 1;
-        let over = self.used > self.per_second;
-        if over {
-            p.throttled(self.retry_after);
-        } else {
-            p.success();
-        }
-        over
-    }
+    simulated(1, 120)
 }
 
 /// Sends `secs` seconds of back-to-back requests to `api`; returns the 429s seen.
