@@ -1192,55 +1192,56 @@ async fn a_leap_second_is_stored_as_a_time_sqlite_reads() {
     assert!(read, "SQLite's date functions read both");
 }
 
+/// The token endpoint and a list of `n` experiences, `x-0`…
+fn experiences_listed(n: usize) -> axum::Router {
+    let list: Vec<Value> = (0..n).map(|n| json!({"id": format!("x-{n}")})).collect();
+    token_endpoint().route(
+        "/v1/experiences",
+        get(move || {
+            let list = list.clone();
+            async move { Json(json!({"items": list})) }
+        }),
+    )
+}
+
 /// Experiences whose ticket variants come in pages of ~8 MB: `pages` pages each, and for ever
 /// for `x-0` when `endless`. Every variant is its own (its id names the experience, the page and
 /// its place), so every byte sent is a row to store.
 fn big_variant_pages(experiences: usize, pages: usize, endless: bool) -> axum::Router {
     const PER_PAGE: usize = 80;
     let fill: std::sync::Arc<str> = "x".repeat(100 * 1024).into();
-    let list: Vec<Value> = (0..experiences)
-        .map(|n| json!({"id": format!("x-{n}")}))
-        .collect();
-    token_endpoint()
-        .route(
-            "/v1/experiences",
-            get(move || {
-                let list = list.clone();
-                async move { Json(json!({"items": list})) }
-            }),
-        )
-        .route(
-            "/v1/experiences/{id}/ticket-variants",
-            get(
-                move |axum::extract::Path(id): axum::extract::Path<String>,
-                      axum::extract::Query(q): axum::extract::Query<
-                    std::collections::HashMap<String, String>,
-                >| {
-                    let fill = std::sync::Arc::clone(&fill);
-                    async move {
-                        let page: usize = q
-                            .get("cursor")
-                            .and_then(|c| c.strip_prefix('p'))
-                            .and_then(|n| n.parse().ok())
-                            .unwrap_or(0);
-                        let mut body = String::with_capacity(PER_PAGE * (fill.len() + 64));
-                        body.push_str(r#"{"items":["#);
-                        for k in 0..PER_PAGE {
-                            if k > 0 {
-                                body.push(',');
-                            }
-                            body.push_str(&format!(r#"{{"id":"v-{id}-{page}-{k}","name":"{fill}"}}"#));
+    experiences_listed(experiences).route(
+        "/v1/experiences/{id}/ticket-variants",
+        get(
+            move |axum::extract::Path(id): axum::extract::Path<String>,
+                  axum::extract::Query(q): axum::extract::Query<
+                std::collections::HashMap<String, String>,
+            >| {
+                let fill = std::sync::Arc::clone(&fill);
+                async move {
+                    let page: usize = q
+                        .get("cursor")
+                        .and_then(|c| c.strip_prefix('p'))
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0);
+                    let mut body = String::with_capacity(PER_PAGE * (fill.len() + 64));
+                    body.push_str(r#"{"items":["#);
+                    for k in 0..PER_PAGE {
+                        if k > 0 {
+                            body.push(',');
                         }
-                        body.push(']');
-                        if page + 1 < pages || (endless && id == "x-0") {
-                            body.push_str(&format!(r#","next":"p{}""#, page + 1));
-                        }
-                        body.push('}');
-                        ([(axum::http::header::CONTENT_TYPE, "application/json")], body)
+                        body.push_str(&format!(r#"{{"id":"v-{id}-{page}-{k}","name":"{fill}"}}"#));
                     }
-                },
-            ),
-        )
+                    body.push(']');
+                    if page + 1 < pages || (endless && id == "x-0") {
+                        body.push_str(&format!(r#","next":"p{}""#, page + 1));
+                    }
+                    body.push('}');
+                    ([(axum::http::header::CONTENT_TYPE, "application/json")], body)
+                }
+            },
+        ),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1353,50 +1354,39 @@ async fn a_per_parent_list_cursor_of_a_megabyte_is_one_error_line_naming_the_cap
 /// what a run learns from the small bodies says nothing of the next ones.
 fn small_then_big_pages(experiences: usize, smalls: usize, big: usize) -> axum::Router {
     let fill: std::sync::Arc<str> = "x".repeat(100 * 1024).into();
-    let list: Vec<Value> = (0..experiences)
-        .map(|n| json!({"id": format!("x-{n}")}))
-        .collect();
-    token_endpoint()
-        .route(
-            "/v1/experiences",
-            get(move || {
-                let list = list.clone();
-                async move { Json(json!({"items": list})) }
-            }),
-        )
-        .route(
-            "/v1/experiences/{id}/{sub}",
-            get(
-                move |axum::extract::Path((id, sub)): axum::extract::Path<(String, String)>,
-                      axum::extract::Query(q): axum::extract::Query<
-                    std::collections::HashMap<String, String>,
-                >| {
-                    let fill = std::sync::Arc::clone(&fill);
-                    async move {
-                        let page: usize = q
-                            .get("cursor")
-                            .and_then(|c| c.strip_prefix('p'))
-                            .and_then(|n| n.parse().ok())
-                            .unwrap_or(0);
-                        let body = if page < smalls {
-                            format!(
-                                r#"{{"items":[{{"id":"s-{sub}-{id}-{page}","name":"n"}}],"next":"p{}"}}"#,
-                                page + 1
-                            )
-                        } else {
-                            // A big page takes a moment to make: every parent asks for its
-                            // own before the first arrives.
-                            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                            let items: Vec<String> = (0..big)
-                                .map(|k| format!(r#"{{"id":"b-{sub}-{id}-{k}","name":"{fill}"}}"#))
-                                .collect();
-                            format!(r#"{{"items":[{}]}}"#, items.join(","))
-                        };
-                        ([(axum::http::header::CONTENT_TYPE, "application/json")], body)
-                    }
-                },
-            ),
-        )
+    experiences_listed(experiences).route(
+        "/v1/experiences/{id}/{sub}",
+        get(
+            move |axum::extract::Path((id, sub)): axum::extract::Path<(String, String)>,
+                  axum::extract::Query(q): axum::extract::Query<
+                std::collections::HashMap<String, String>,
+            >| {
+                let fill = std::sync::Arc::clone(&fill);
+                async move {
+                    let page: usize = q
+                        .get("cursor")
+                        .and_then(|c| c.strip_prefix('p'))
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0);
+                    let body = if page < smalls {
+                        format!(
+                            r#"{{"items":[{{"id":"s-{sub}-{id}-{page}","name":"n"}}],"next":"p{}"}}"#,
+                            page + 1
+                        )
+                    } else {
+                        // A big page takes a moment to make: every parent asks for its
+                        // own before the first arrives.
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        let items: Vec<String> = (0..big)
+                            .map(|k| format!(r#"{{"id":"b-{sub}-{id}-{k}","name":"{fill}"}}"#))
+                            .collect();
+                        format!(r#"{{"items":[{}]}}"#, items.join(","))
+                    };
+                    ([(axum::http::header::CONTENT_TYPE, "application/json")], body)
+                }
+            },
+        ),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
