@@ -60,7 +60,7 @@ marketing_consents = false
 $variants"
 python3 benches/python/big_lists.py 18781 4 25 10 & pids+=($!)
 python3 benches/python/big_lists.py 18782 16 6 10 & pids+=($!)
-python3 benches/python/small_then_big.py 18784 128 16.5 6 & pids+=($!)
+python3 benches/python/big_lists.py 18784 128 1 16.5 6 & pids+=($!)
 "$BIN" sandbox --port 18783 --bookings "$BOOKINGS" > /dev/null 2>&1 & pids+=($!)
 sleep 3
 config hostile 18781 stub "$only_variants" ""
