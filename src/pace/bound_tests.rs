@@ -3,7 +3,7 @@
 //! Each failed before the burst credit, the kept probe schedule and a failed probe's ceiling
 //! were fixed.
 
-use super::simulated::{Budget, settings as simulated};
+use super::simulated::{Budget, run, settings as simulated};
 use super::*;
 
 fn settings(burst: u32) -> Settings {
@@ -18,20 +18,6 @@ async fn two_hours(burst: u32, then: u32) -> (u32, u32) {
     run(&pace, &mut api, 1_800).await;
     api.per_second = then;
     run(&pace, &mut api, 7_200).await
-}
-
-/// `secs` of back-to-back requests to `api`: the 429s and the clean answers.
-async fn run(pace: &Pace, api: &mut Budget, secs: u64) -> (u32, u32) {
-    let end = Instant::now() + Duration::from_secs(secs);
-    let (mut refused, mut clean) = (0, 0);
-    while Instant::now() < end {
-        if api.answer(pace.admit(Lane::Walk).await) {
-            refused += 1;
-        } else {
-            clean += 1;
-        }
-    }
-    (refused, clean)
 }
 
 /// docs/design.md: "at a steady budget a failed probe costs one 429 and its pause every half

@@ -1,25 +1,11 @@
 //! The pace with the default config's `burst` of 10: no burst credit at start or after a pause, the
 //! probe schedule kept across runs, a failed probe's ceiling, a short `Retry-After` after a drop.
 
-use super::simulated::{Budget, settings as simulated};
+use super::simulated::{Budget, run, settings as simulated};
 use super::*;
 
 fn settings() -> Settings {
     simulated(10, 600)
-}
-
-/// `secs` of back-to-back requests to `api`: the 429s and the clean answers.
-async fn run(pace: &Pace, api: &mut Budget, secs: u64) -> (u32, u32) {
-    let end = Instant::now() + Duration::from_secs(secs);
-    let (mut refused, mut clean) = (0, 0);
-    while Instant::now() < end {
-        if api.answer(pace.admit(Lane::Walk).await) {
-            refused += 1;
-        } else {
-            clean += 1;
-        }
-    }
-    (refused, clean)
 }
 
 fn learned(rate: f64, ceiling: f64, clean_for: Duration, probe_wait: Duration) -> Learned {

@@ -50,3 +50,17 @@ impl Budget {
         over
     }
 }
+
+/// `secs` of back-to-back requests to `api`: the 429s and the clean answers.
+pub(super) async fn run(pace: &Pace, api: &mut Budget, secs: u64) -> (u32, u32) {
+    let end = Instant::now() + Duration::from_secs(secs);
+    let (mut refused, mut clean) = (0, 0);
+    while Instant::now() < end {
+        if api.answer(pace.admit(Lane::Walk).await) {
+            refused += 1;
+        } else {
+            clean += 1;
+        }
+    }
+    (refused, clean)
+}

@@ -1,26 +1,16 @@
 //! The controller against simulated APIs, with a burst of 1 (spacing alone).
 
-use super::simulated::{Budget, settings as simulated};
+use super::simulated::{Budget, run, settings as simulated};
 use super::*;
 
 fn settings() -> Settings {
     simulated(1, 120)
 }
 
-/// Sends `secs` seconds of back-to-back requests to `api`; returns the 429s seen.
-async fn drive_api(pace: &Pace, secs: u64, api: &mut Budget) -> u32 {
-    let end = Instant::now() + Duration::from_secs(secs);
-    let mut throttles = 0;
-    while Instant::now() < end {
-        throttles += u32::from(api.answer(pace.admit(Lane::Walk).await));
-    }
-    throttles
-}
-
 /// Sends `secs` seconds of back-to-back requests, each answered clean unless the simulated
 /// API (a fixed budget per second) is over; returns the 429s seen.
 async fn drive(pace: &Pace, secs: u64, budget: u32) -> u32 {
-    drive_api(pace, secs, &mut Budget::new(budget)).await
+    run(pace, &mut Budget::new(budget), secs).await.0
 }
 
 #[tokio::test(start_paused = true)]
@@ -300,7 +290,7 @@ async fn a_first_run_that_met_a_flood_probes_its_way_back_in_minutes() {
         pace.report()
     );
     assert!(throttles <= 1, "{throttles} 429s on the way");
-    let after = drive_api(&pace, 900, &mut api).await;
+    let after = run(&pace, &mut api, 900).await.0;
     assert!(after <= 3, "{after} 429s in the next fifteen minutes");
     assert!(pace.rate() > 0.75 * 40.0, "{:?}", pace.report());
 }
@@ -341,7 +331,7 @@ async fn a_burst_cuts_again_while_the_pace_is_above_the_proven_rate() {
     let pace = Pace::new(settings(), Some(learned));
     let mut api = Budget::new(40);
     api.retry_after = Some(Duration::ZERO);
-    drive_api(&pace, 10, &mut api).await;
+    run(&pace, &mut api, 10).await;
     let r = pace.report();
     assert!(r.rate <= 40.0 && r.rate >= 40.0 * CUT * MARGIN, "{r:?}");
 }
