@@ -1192,6 +1192,27 @@ async fn a_leap_second_is_stored_as_a_time_sqlite_reads() {
     assert!(read, "SQLite's date functions read both");
 }
 
+/// `stub_config_for` with `api` (TOML lines) added to `[api]` and a byte budget of
+/// `max_in_flight_bytes`.
+fn budget_config(
+    dir: &Path,
+    base: &str,
+    streams: &str,
+    api: &str,
+    max_in_flight_bytes: u64,
+) -> std::path::PathBuf {
+    let cfg = stub_config_for(dir, base, streams);
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[api]\n", &format!("[api]\n{api}\n"))
+        .replace(
+            "[streams]\n",
+            &format!("[sync]\nmax_in_flight_bytes = {max_in_flight_bytes}\n[streams]\n"),
+        );
+    std::fs::write(&cfg, text).unwrap();
+    cfg
+}
+
 /// The token endpoint and a list of `n` experiences, `x-0`…
 fn experiences_listed(n: usize) -> axum::Router {
     let list: Vec<Value> = (0..n).map(|n| json!({"id": format!("x-{n}")})).collect();
@@ -1252,23 +1273,10 @@ async fn per_parent_lists_of_big_pages_wait_for_the_memory_budget_instead_of_gro
     // measured, a debug build); with sync.max_in_flight_bytes = 32 MiB the fan-out waits, and
     // the peak stays a few times the budget (217 MiB).
     let streams = "bookings = false\nexperiences = true\nticket_variants = true";
-    let settings = |cfg: &Path| {
-        let text = std::fs::read_to_string(cfg)
-            .unwrap()
-            .replace(
-                "[api]\n",
-                "[api]\nmax_concurrent = 12\nrequests_per_second = 1000\nmax_requests_per_second = 1000\n",
-            )
-            .replace(
-                "[streams]\n",
-                "[sync]\nmax_in_flight_bytes = 33554432\n[streams]\n",
-            );
-        std::fs::write(cfg, text).unwrap();
-    };
     let base = serve(big_variant_pages(12, 4, false)).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = stub_config_for(dir.path(), &base, streams);
-    settings(&cfg);
+    let api = "max_concurrent = 12\nrequests_per_second = 1000\nmax_requests_per_second = 1000";
+    let cfg = budget_config(dir.path(), &base, streams, api, 33_554_432);
     let (out, peak_mib) = output_and_peak_rss(&mut sync_cmd(&cfg, "secret")).await;
     let err = String::from_utf8_lossy(&out.stderr);
     eprintln!("12 lists of 4 pages of 8 MB: peak RSS {peak_mib} MiB");
@@ -1284,8 +1292,8 @@ async fn per_parent_lists_of_big_pages_wait_for_the_memory_budget_instead_of_gro
     // line; it stays staged, and the other experiences are stored with their lists.
     let base = serve(big_variant_pages(4, 2, true)).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = stub_config_for(dir.path(), &base, streams);
-    settings(&cfg);
+    let api = "max_concurrent = 12\nrequests_per_second = 1000\nmax_requests_per_second = 1000";
+    let cfg = budget_config(dir.path(), &base, streams, api, 33_554_432);
     let (out, peak_mib) = output_and_peak_rss(&mut sync_cmd(&cfg, "secret")).await;
     eprintln!("an endless list of 8 MB pages among three: peak RSS {peak_mib} MiB");
     let (err, line) = fails_with_one_line(&out, 4);
@@ -1399,18 +1407,8 @@ async fn big_bodies_after_small_ones_stay_within_the_memory_budget() {
     let streams = "bookings = false\nexperiences = true\nticket_variants = true\ninformation_requests = true";
     let base = serve(small_then_big_pages(32, 16, 40)).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = stub_config_for(dir.path(), &base, streams);
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace(
-            "[api]\n",
-            "[api]\nmax_concurrent = 32\nmax_response_bytes = 4194304\nrequests_per_second = 1000\nmax_requests_per_second = 1000\n",
-        )
-        .replace(
-            "[streams]\n",
-            "[sync]\nmax_in_flight_bytes = 8388608\n[streams]\n",
-        );
-    std::fs::write(&cfg, text).unwrap();
+    let api = "max_concurrent = 32\nmax_response_bytes = 4194304\nrequests_per_second = 1000\nmax_requests_per_second = 1000";
+    let cfg = budget_config(dir.path(), &base, streams, api, 8_388_608);
     let (out, peak_mib) = output_and_peak_rss(&mut sync_cmd(&cfg, "secret")).await;
     let err = String::from_utf8_lossy(&out.stderr);
     eprintln!("32 experiences, small pages then 4 MB ones: peak RSS {peak_mib} MiB");
@@ -1432,15 +1430,13 @@ async fn one_parents_lists_are_bounded_together_not_each_alone() {
     let streams = "bookings = false\nexperiences = true\nticket_variants = true\ninformation_requests = true";
     let base = serve(small_then_big_pages(1, 0, 30)).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = stub_config_for(dir.path(), &base, streams);
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("[api]\n", "[api]\nmax_response_bytes = 4194304\n")
-        .replace(
-            "[streams]\n",
-            "[sync]\nmax_in_flight_bytes = 5242880\n[streams]\n",
-        );
-    std::fs::write(&cfg, text).unwrap();
+    let cfg = budget_config(
+        dir.path(),
+        &base,
+        streams,
+        "max_response_bytes = 4194304",
+        5_242_880,
+    );
     let out = sync_cmd(&cfg, "secret").output().unwrap();
     let (err, line) = fails_with_one_line(&out, 4);
     assert!(
