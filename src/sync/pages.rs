@@ -51,9 +51,7 @@ pub(super) async fn walk_list(run: StreamRun<'_>, report: &mut StreamReport) -> 
 /// The stream's walk from its checkpoint: resumed, restarted or fresh (said in the log), and
 /// for a bootstrap the newest update noted before the crawl begins.
 async fn start_walk(run: StreamRun<'_>) -> Result<Walk, Error> {
-    let StreamRun {
-        ctx, stream, stats, ..
-    } = run;
+    let StreamRun { ctx, stream, .. } = run;
     let name = stream.name;
     let store = Arc::clone(&ctx.store);
     let checkpoint = blocking(move || store.load_checkpoint(name)).await?;
@@ -79,19 +77,13 @@ async fn start_walk(run: StreamRun<'_>) -> Result<Walk, Error> {
     }
     if let Some(q) = w.candidate_query() {
         // One item asked for, but the API may send up to `api.max_response_bytes`: counted.
-        let held = ctx.budget.hold();
-        let top = ctx
-            .api
-            .page(Lane::Walk, stats, stream.path, &q, &held)
-            .await
-            .map_err(|cause| Error::Api { stream: name, cause })?;
-        held.seal();
+        let (top, _held) = counted_page(run, &q).await;
+        let top = top.map_err(|cause| Error::Api { stream: name, cause })?;
         // An unreadable first item, or one stamped beyond the horizon, only means no candidate
         // yet: the crawl's first page sets it.
         w.api_clock(ctx.api.server_time());
-        let horizon = w.horizon(Utc::now());
         let first = top.items.first().and_then(|r| stream.read(At::TOP, r).ok());
-        w.set_candidate(first.and_then(|i| i.updated_at).filter(|u| *u <= horizon));
+        w.set_candidate(first.and_then(|i| i.updated_at), Utc::now());
     }
     Ok(w)
 }
@@ -215,16 +207,7 @@ impl Pages<'_> {
         let ahead = self.fetched_ahead.take().filter(|(ahead, ..)| *ahead == q);
         let (fetched, held) = match ahead {
             Some((_, fetched, held)) => (fetched, held),
-            None => {
-                let ctx = self.run.ctx;
-                let held = ctx.budget.hold();
-                let fetched = ctx
-                    .api
-                    .page(Lane::Walk, self.run.stats, self.run.stream.path, &q, &held)
-                    .await;
-                held.seal();
-                (fetched, held)
-            }
+            None => counted_page(self.run, &q).await,
         };
         let page: Page<Box<RawValue>> = match fetched {
             Ok(p) => p,
@@ -267,17 +250,14 @@ impl Pages<'_> {
         raw: Vec<Box<RawValue>>,
         ahead: Option<ListQuery>,
     ) -> Result<(Vec<Item>, Vec<Quarantined>), Error> {
-        let StreamRun {
-            ctx, stream, stats, ..
-        } = self.run;
+        let run = self.run;
+        let stream = run.stream;
         let (read, ahead) = tokio::join!(
             tokio::task::spawn_blocking(move || read_page(stream, &raw)),
             async {
                 match ahead {
                     Some(q) => {
-                        let held = ctx.budget.hold();
-                        let fetched = ctx.api.page(Lane::Walk, stats, stream.path, &q, &held).await;
-                        held.seal();
+                        let (fetched, held) = counted_page(run, &q).await;
                         Some((q, fetched, held))
                     }
                     None => None,
@@ -335,6 +315,19 @@ impl Pages<'_> {
             Next::Done => Ok(false),
         }
     }
+}
+
+/// One page of the stream's list, its bytes counted in the run's budget (`memory`) until the
+/// `Held` that comes with it is dropped, once its rows are written.
+async fn counted_page(run: StreamRun<'_>, q: &ListQuery) -> (Fetched, Held) {
+    let held = run.ctx.budget.hold();
+    let fetched = run
+        .ctx
+        .api
+        .page(Lane::Walk, run.stats, run.stream.path, q, &held)
+        .await;
+    held.seal();
+    (fetched, held)
 }
 
 /// What asking for one list page got.

@@ -175,7 +175,7 @@ fn a_mark_the_walk_believed_is_not_repaired_by_the_next_run() {
 #[test]
 fn a_first_load_stops_at_a_page_older_than_what_it_crawled_past() {
     let (mut w, _) = Walk::start(Mode::Incremental, Checkpoint::default(), now(), &SETTINGS);
-    w.set_candidate(Some(t("2026-05-31T00:00:00Z")));
+    w.set_candidate(Some(t("2026-05-31T00:00:00Z")), now());
     for (n, created) in ["2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"]
         .iter()
         .enumerate()
@@ -210,7 +210,7 @@ fn a_first_load_stops_at_a_page_older_than_what_it_crawled_past() {
 #[test]
 fn a_first_load_of_only_future_items_still_completes_the_first_load() {
     let (mut w, _) = Walk::start(Mode::Incremental, Checkpoint::default(), now(), &SETTINGS);
-    w.set_candidate(None);
+    w.set_candidate(None, now());
     let c = w
         .page(
             &[item("9999-12-31T23:59:59Z", "9999-12-31T23:59:59Z")],

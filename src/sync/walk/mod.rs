@@ -176,8 +176,10 @@ impl Walk {
     }
 
     /// The newest `updated_at` the API lists (`None`: no readable item; the crawl sets it).
-    pub fn set_candidate(&mut self, newest: Option<Timestamp>) {
-        self.pass.candidate = newest;
+    /// One beyond the [`horizon`](Self::horizon) is no candidate either: the crawl sets it.
+    pub fn set_candidate(&mut self, newest: Option<Timestamp>, now: Timestamp) {
+        let horizon = self.horizon(now);
+        self.pass.candidate = newest.filter(|u| *u <= horizon);
     }
 
     /// The query of the next page.

@@ -55,7 +55,7 @@ fn a_first_walk_bootstraps_then_catches_up_incrementally() {
     assert_eq!(start, Start::Fresh);
     assert_eq!(w.pass_kind(), PassKind::Bootstrap);
     assert!(w.candidate_query().is_some());
-    w.set_candidate(Some(t("2026-05-31T00:00:00Z")));
+    w.set_candidate(Some(t("2026-05-31T00:00:00Z")), now());
     assert!(w.candidate_query().is_none());
     assert!(
         w.query(100)
@@ -99,7 +99,7 @@ fn a_first_walk_bootstraps_then_catches_up_incrementally() {
 #[test]
 fn a_bootstrap_whose_probe_read_nothing_takes_its_mark_from_its_first_page() {
     let (mut w, _) = Walk::start(Mode::Incremental, Checkpoint::default(), now(), &SETTINGS);
-    w.set_candidate(None);
+    w.set_candidate(None, now());
     assert!(w.candidate_query().is_some(), "still no candidate");
     w.page(
         &[
