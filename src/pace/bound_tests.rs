@@ -20,10 +20,10 @@ async fn two_hours(burst: u32, then: u32) -> (u32, u32) {
     run(&pace, &mut api, 7_200).await
 }
 
-/// docs/design.md: "at a steady budget a failed probe costs one 429 and its pause every half
-/// hour at most". Measured at d4a86aa: 8 429s in two hours with a burst of 1, 12 with the
-/// default burst of 10 (each probe's 429 is followed by one or two more, a minute apart: the
-/// ceiling it sets is over the budget, and the `burst` slots fire at once after each pause).
+/// docs/design.md: at a steady budget a failed probe costs one 429 and its pause every half
+/// hour at most. Before burst credit was withheld after a pause, this drew 8 429s in two hours
+/// with a burst of 1 and 12 with the default burst of 10 (each probe's 429 followed by one or
+/// two more, a minute apart).
 #[tokio::test(start_paused = true)]
 async fn at_a_steady_budget_a_probe_costs_one_429_per_half_hour() {
     for burst in [1, 10] {
@@ -35,10 +35,10 @@ async fn at_a_steady_budget_a_probe_costs_one_429_per_half_hour() {
     }
 }
 
-/// docs/design.md: "a budget that really dropped costs one more 429, not one after every
-/// clean spell". Measured at d4a86aa with the default burst: 28 429s in the two hours after
-/// the budget halves (a probe every ~35 min, each followed by five more cuts a minute apart,
-/// six minutes of silence for every stream), 59 % of the budget used.
+/// docs/design.md: a budget that really dropped is not drawn again after every clean spell.
+/// Before the probe's schedule was kept and its ceiling taken from the last clean rate, the
+/// default burst drew 28 429s in the two hours after the budget halved (a probe every ~35 min,
+/// each followed by five more cuts a minute apart), and used 59 % of the budget.
 #[tokio::test(start_paused = true)]
 async fn a_budget_halved_costs_a_few_429s_not_a_cascade_per_probe() {
     let (refused, clean) = two_hours(10, 20).await;

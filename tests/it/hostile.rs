@@ -1324,9 +1324,8 @@ async fn per_parent_lists_of_big_pages_wait_for_the_memory_budget_instead_of_gro
     assert_eq!(ids("SELECT item_key FROM staging"), ["x-0"]);
 }
 
-/// Review 2 (wt-review2): fails at d4a86aa. 9138b46 made `per_item_list` call `get_held`
-/// instead of `page`, so the 8 KiB cursor cap of 7893769 no longer applies to per-parent lists:
-/// a paged ticket-variant list's megabyte `next` is sent (or fails as a URI) on every run.
+/// The 8 KiB cursor cap holds for per-parent lists too: a paged ticket-variant list's megabyte
+/// `next` is that parent's one error line, not a URI error on every run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_per_parent_list_cursor_of_a_megabyte_is_one_error_line_naming_the_cap() {
     let app = token_endpoint()
