@@ -1,23 +1,27 @@
-//! The adaptive pace against budgets it is not told: how close to the budget it runs after the
-//! first minute and how often it draws a 429 then (per 10 minutes), all 429s, and how long it
-//! spent paused; then a second run that starts at the learned pace. Prints figures only (the machine is shared; nothing is asserted).
+//! The pace against budgets it is not told, one per window shape (a fixed 1-s window, a sliding
+//! 10-s window, a token bucket of 20 s of capacity, each at 40 requests/s): a first load killed
+//! after 10 minutes, then the next run's first 2.5 minutes. Every figure comes from the sandbox's
+//! request log: the first run's share of the budget from 90 s on, its 429s, when the first and
+//! the last came; the next run's share and 429s. Prints figures only (nothing is asserted here;
+//! `tests/it/budget.rs` holds the goals).
 //!
-//! `cargo bench --bench pace` (about 10 minutes); `PACE_BENCH_SECS=N` sets each run's length
-//! (default 180), `PACE_BENCH_BUDGETS=20,80` the budgets.
+//! `cargo bench --bench pace`, in two parts:
+//! - **paused clock**: the pace controller alone against the sandbox's own limiter, on tokio's
+//!   paused clock (seconds for all three shapes). Honest because the controller and the budget
+//!   share that clock and nothing else takes time; the whole job is not run this way, since its
+//!   SQLite writer is a thread of its own whose work the paused clock skips over.
+//! - **real clock**: the real binary against the sandbox, SIGKILLed after the first run, the
+//!   three shapes side by side (12.5 minutes; `PACE_BENCH_REAL=fixed|sliding|bucket|none`
+//!   picks one or none).
+//!
+//! `PACE_BENCH_FIRST_SECS` and `PACE_BENCH_AFTER_SECS` set the two runs' lengths (600, 150).
 
 mod common;
 
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use understory_sync::config;
-use understory_sync::sandbox::config::RateLimitConfig;
-use understory_sync::sandbox::{Sandbox, SandboxConfig};
-use understory_sync::{shutdown, sync};
-
-/// The sandbox's refusal lasts this long after a 429, and the job waits as long (loopback only;
-/// the real API asks for a minute).
-const PENALTY_SECS: u64 = 10;
+use common::budget_trial::{self, Budget, Figures};
+use understory_sync::sandbox::config::WindowShape;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -26,84 +30,142 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-#[tokio::main]
-async fn main() {
-    let secs: u64 = env_or("PACE_BENCH_SECS", 180);
-    let budgets: Vec<u32> = std::env::var("PACE_BENCH_BUDGETS")
-        .unwrap_or_else(|_| "20,80".into())
-        .split(',')
-        .filter_map(|b| b.trim().parse().ok())
-        .collect();
+fn main() {
+    if let Ok(filter) = std::env::var("PACE_BENCH_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .without_time()
+            .init();
+    }
+    let first = Duration::from_secs(env_or("PACE_BENCH_FIRST_SECS", 600));
+    let after = Duration::from_secs(env_or("PACE_BENCH_AFTER_SECS", 150));
     println!(
-        "pace benchmark: orders with sub-resources against a hidden budget; {secs} s a run, 429s answered with no headers, {PENALTY_SECS} s penalty"
+        "pace benchmark: orders with sub-resources against a hidden budget of 40 requests/s; bare 429s; the job waits its default minute after one; first run killed at {} s, the next measured over {} s",
+        first.as_secs(),
+        after.as_secs()
     );
     println!(
-        "  {:>6}  {:<6}  {:>6}  {:>10}  {:>14}  {:>10}  {:>10}  {:>9}  {:>9}",
+        "  {:<16} {:<6}  {:>13}  {:>10}  {:>10}  {:>10}  {:>15}  {:>14}  {:>9}",
         "budget",
-        "run",
-        "start",
-        "end pace",
-        "share after 1m",
-        "429s/10min",
-        "429s (all)",
-        "paused s",
+        "clock",
+        "share ≥ 90 s",
+        "429s",
+        "first 429",
+        "last 429",
+        "next run share",
+        "next run 429s",
         "requests"
     );
+    // `PACE_BENCH_BUDGETS=sliding:2:10,bucket:60:40` (shape:window seconds:requests/s) runs
+    // other budgets on the paused clock instead of the three.
+    let budgets: Vec<Budget> = std::env::var("PACE_BENCH_BUDGETS").map_or_else(
+        |_| Budget::three().to_vec(),
+        |list| list.split(',').filter_map(Budget::parse).collect(),
+    );
     for budget in budgets {
-        let mut sc = SandboxConfig::default();
-        // More orders than any run can finish: the job is never out of work.
-        sc.data.bookings = (budget * secs as u32 / 2).max(2_000);
-        sc.data.consents = 10;
-        sc.rate_limit = RateLimitConfig {
-            requests_per_window: budget,
-            window_ms: 1_000,
-            shape: Default::default(),
-            max_concurrent: 8,
-            retry_after_secs: None,
-            penalty_ms: PENALTY_SECS * 1_000,
-        };
-        let sb = Sandbox::start(sc, SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .expect("sandbox");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut raw = common::raw_config(&sb, &dir.path().join("bench.sqlite"));
-        raw.api.requests_per_second = 5;
-        raw.api.max_requests_per_second = 10_000;
-        raw.api.burst = 1;
-        raw.api.max_concurrent = 4;
-        raw.retry.rate_limited_wait_secs = PENALTY_SECS;
-        raw.retry.run_budget = 100_000;
-        raw.retry.max_attempts = 50;
-        raw.streams.set("bookings", false);
-        raw.streams.set("marketing_consents", false);
-        let cfg = config::validate(raw, &config::Environment::default(), None).expect("config");
-        for label in ["first", "second"] {
-            sb.record();
-            let (trigger, stop) = shutdown::channel();
-            let started = Instant::now();
-            let stopper = tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_secs(secs)).await;
-                trigger.stop();
-            });
-            let report = sync::run(&cfg, stop).await.expect("sync");
-            stopper.abort();
-            let elapsed = started.elapsed().as_secs_f64();
-            let log = sb.arrivals();
-            let minute = started + Duration::from_secs(60);
-            let served_after = log.iter().filter(|a| a.at >= minute && a.status != 429).count() as f64;
-            let limited_after = log.iter().filter(|a| a.at >= minute && a.status == 429).count() as f64;
-            let limited = log.iter().filter(|a| a.status == 429).count();
-            let share = served_after / (elapsed - 60.0).max(1.0) / f64::from(budget);
-            println!(
-                "  {budget:>6}  {label:<6}  {:>6.1}  {:>10.1}  {:>13.0}%  {:>10.1}  {:>10}  {:>9.1}  {:>9}",
-                report.pace.start_rate,
-                report.pace.rate,
-                share * 100.0,
-                limited_after * 600.0 / (elapsed - 60.0).max(1.0),
-                limited,
-                report.pace.paused_ms as f64 / 1000.0,
-                log.len()
-            );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .expect("runtime");
+        let f = rt.block_on(budget_trial::simulate(budget, first, after));
+        print(&f, "paused");
+    }
+    let real = std::env::var("PACE_BENCH_REAL").unwrap_or_else(|_| "all".into());
+    let picked: Vec<Budget> = Budget::three()
+        .into_iter()
+        .filter(|b| match real.as_str() {
+            "all" => true,
+            "fixed" => b.shape == WindowShape::Fixed,
+            "sliding" => b.shape == WindowShape::Sliding,
+            "bucket" => b.shape == WindowShape::TokenBucket,
+            _ => false,
+        })
+        .collect();
+    if !picked.is_empty() {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let all = rt.block_on(futures::future::join_all(
+            picked.into_iter().map(|b| real_clock(b, first, after)),
+        ));
+        for f in &all {
+            print(f, "real");
         }
     }
+}
+
+fn print(f: &Figures, clock: &str) {
+    let at = |s: Option<f64>| s.map_or_else(|| "-".to_owned(), |s| format!("{s:.0} s"));
+    println!(
+        "  {:<16} {:<6}  {:>12.1}%  {:>10}  {:>10}  {:>10}  {:>14.1}%  {:>14}  {:>9}",
+        f.budget.name(),
+        clock,
+        f.share_after_90s * 100.0,
+        f.first_429s,
+        at(f.first_429_at),
+        at(f.last_429_at),
+        f.next_share * 100.0,
+        f.next_429s,
+        f.requests
+    );
+}
+
+/// The same trial on the real clock with the real binary: the first run SIGKILLed, the next
+/// stopped with SIGTERM.
+async fn real_clock(budget: Budget, first: Duration, after: Duration) -> Figures {
+    let sb = budget_trial::sandbox(budget, (first + after).as_secs()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("understory-sync.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"database = "{db}"
+[auth]
+token_url = "{token}"
+client_id = "sandbox-client"
+[api]
+base_url = "{base}"
+max_requests_per_second = 1000
+[retry]
+run_budget = 100000
+max_attempts = 50
+[streams]
+bookings = false
+marketing_consents = false
+"#,
+            db = dir.path().join("budget.sqlite").display(),
+            token = sb.token_url(),
+            base = sb.base_url(),
+        ),
+    )
+    .expect("config");
+    let start = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_understory-sync"))
+            .args(["sync", "--config"])
+            .arg(&cfg)
+            .env("UNDERSTORY_CLIENT_SECRET", "sandbox-secret")
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the binary starts")
+    };
+    let signal = |child: &std::process::Child, sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .expect("kill");
+    };
+    sb.record();
+    let mut run = start();
+    tokio::time::sleep(first).await;
+    signal(&run, "-KILL");
+    let _ = run.wait();
+    let first_log = sb.arrivals();
+    sb.record();
+    let mut next = start();
+    tokio::time::sleep(after).await;
+    signal(&next, "-TERM");
+    let _ = next.wait();
+    budget_trial::figures(budget, &first_log, &sb.arrivals(), after)
 }

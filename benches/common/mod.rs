@@ -18,3 +18,6 @@ pub fn raw_config(sb: &Sandbox, db: &Path) -> RawConfig {
     raw.api.base_url = sb.base_url();
     raw
 }
+
+#[allow(dead_code)]
+pub mod budget_trial;

@@ -72,16 +72,23 @@ async fn a_failed_probe_sets_the_ceiling_from_the_last_clean_rate() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_run_resumed_after_a_kill_does_not_probe_in_its_first_two_minutes() {
+async fn a_run_resumed_after_a_kill_does_not_probe_in_its_first_five_minutes() {
     // The last run had been clean for 31 of the 32 minutes the probe waits for.
     let kept = learned(38.0, 39.0, Duration::from_secs(31 * 60), PROBE_MAX);
     let pace = Pace::new(settings(), Some(kept));
-    let (refused, _) = run(&pace, &mut Budget::new(40), 119).await;
+    let (refused, _) = run(&pace, &mut Budget::new(40), RESTART_QUIET.as_secs() - 1).await;
     assert_eq!(refused, 0, "{:?}", pace.report());
-    // What it keeps for the next: the same wait, and the clean time since.
+    // What it keeps for the next: the same wait, and the clean time since (no more than the
+    // wait less RESTART_QUIET at its start).
     let next = pace.learned();
     assert_eq!(next.probe_wait, PROBE_MAX);
-    assert!(next.clean_for >= Duration::from_secs(30 * 60 + 119), "{next:?}");
+    assert!(
+        next.clean_for >= PROBE_MAX - RESTART_QUIET + RESTART_QUIET - Duration::from_secs(1),
+        "{next:?}"
+    );
+    // It probes soon after.
+    let (refused, _) = run(&pace, &mut Budget::new(40), 60).await;
+    assert_eq!(refused, 1, "{:?}", pace.report());
 }
 
 /// 429s and clean answers in two hours after half an hour at 40/s.

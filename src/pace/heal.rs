@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use super::state::State;
 use super::{
-    CLEAN_ANSWERS, CONCURRENCY_GROWTH, CUT, FLOOR, HEAL_BELOW, MARGIN, PROBE_BACKOFF, PROBE_FIRST, PROBE_MAX,
+    CLEAN_ANSWERS, CONCURRENCY_GROWTH, CUT, FLOOR, HEAL_BELOW, MARGIN, PROBE_BACKOFF, PROBE_FIRST, PROBE_MAX, PROBE_STEP,
     PROOF_ANSWERS, PROOF_WINDOW, Pace, RECOVERY, SLOW_START_DOUBLING,
 };
 
@@ -21,10 +21,11 @@ impl Pace {
             return;
         }
         s.clean_since_pause += 1;
+        s.shot.count(now);
         s.clean_since_429 = s.clean_since_429.saturating_add(1);
         s.proof_answers += 1;
         let proving = now.saturating_duration_since(s.proof_start);
-        if proving >= PROOF_WINDOW && s.proof_answers >= PROOF_ANSWERS {
+        if proving >= self.proof_window() && s.proof_answers >= PROOF_ANSWERS {
             let sample = f64::from(s.proof_answers) / proving.as_secs_f64();
             s.proven = Some(s.proven.map_or(sample, |p| p.max(sample)));
             s.proof_start = now;
@@ -37,12 +38,19 @@ impl Pace {
         // Never grow beyond twice what is really sent: a rate nobody uses proves nothing.
         let usable = (2.0 * s.measured).max(s.rate);
         let target = match s.ceiling {
-            Some((w_max, at)) if !s.probing => {
+            // A probe at an established budget is a step above the ceiling, held (see
+            // `clean_spell`); before, it grows as slow start does.
+            Some((w_max, _)) if s.probing && s.established() => w_max * (1.0 + s.probe_step),
+            Some(_) if s.probing => {
+                let dt = now.saturating_duration_since(s.last_growth).as_secs_f64();
+                s.rate * (dt / SLOW_START_DOUBLING.as_secs_f64()).exp2()
+            }
+            Some((w_max, at)) => {
                 let k = RECOVERY.as_secs_f64();
                 let t = now.saturating_duration_since(at).as_secs_f64().min(k);
                 w_max * (1.0 - (1.0 - CUT) * ((k - t) / k).powi(3))
             }
-            _ => {
+            None => {
                 let dt = now.saturating_duration_since(s.last_growth).as_secs_f64();
                 s.rate * (dt / SLOW_START_DOUBLING.as_secs_f64()).exp2()
             }
@@ -72,6 +80,12 @@ impl Pace {
             // The first slow start: it runs until the first 429 anyway.
             return;
         };
+        // Slow start's ceiling held a clean spell: it is what the API accepted in the second
+        // before its 429, confirmed, the budget of a short window. Probes wait the longest. (A
+        // flood of 429s does not confirm its ceiling: its next shot ends in another 429.)
+        if std::mem::take(&mut s.confirming) {
+            s.probe_wait = PROBE_MAX;
+        }
         // On the plateau at once: the rate then climbs as fast as slow start would (twice what
         // is really sent), because the API answered this rate clean before.
         let raise = |s: &mut State, to: f64| {
@@ -85,8 +99,17 @@ impl Pace {
                 to = proven,
                 "a clean spell: the learned ceiling rises back to the rate the API answered clean"
             );
+        } else if s.probing && s.established() {
+            // The step held a clean spell: it is the new ceiling, and the probe goes on with a
+            // step twice as large, while at the budget the first small step is the one that
+            // fails. The next probe waits as long as this one did.
+            let to = (ceiling * (1.0 + s.probe_step)).max(s.proven.unwrap_or(0.0));
+            raise(s, to.min(self.settings.max_rate));
+            s.probe_step *= 2.0;
         } else if s.probing {
-            // The probe held: keep what it proved; the next probe waits only as long as the first.
+            // A slow-start probe held (a ceiling far under the budget, as a first run that met
+            // a flood leaves): keep what it proved; the next probe waits only as long as the
+            // first.
             s.probing = false;
             s.probe_wait = PROBE_FIRST;
             if let Some(proven) = s.proven.filter(|p| *p > ceiling) {
@@ -94,6 +117,7 @@ impl Pace {
             }
         } else if now.saturating_duration_since(s.clean_since) >= s.probe_wait {
             s.probing = true;
+            s.probe_step = PROBE_STEP;
             s.last_growth = now;
             tracing::info!(
                 ceiling,
@@ -105,6 +129,13 @@ impl Pace {
 }
 
 impl State {
+    /// Whether the ceiling is an established budget: confirmed, fitted, or found again by
+    /// failed probes until they wait the longest. Its probes are small steps; before, a probe
+    /// grows as slow start does, since the ceiling may be far under the budget.
+    pub(super) fn established(&self) -> bool {
+        self.probe_wait >= PROBE_MAX
+    }
+
     /// The ceiling a 429 that hit `hit` sets: 3 % under it ([`MARGIN`]), except after a failed
     /// probe, which learns nothing above the ceiling it left from: the rate it drew the 429 at
     /// overshot (slow start doubles every two seconds), so the ceiling goes back to the last
@@ -130,12 +161,16 @@ impl State {
         {
             self.proven = Some((drawn * MARGIN).max(FLOOR));
         }
-        // A 429 during slow start makes the next probe wait twice as long; a failed probe, news
-        // that the budget is where it was, [`PROBE_BACKOFF`] times as long.
+        // A ceiling slow start's 429 sets only the next shot can confirm.
+        self.confirming = self.ceiling.is_none();
+        // A failed probe, news that the budget is where it was, makes the next wait
+        // [`PROBE_BACKOFF`] times as long.
         if self.probing {
             self.probing = false;
             self.probe_wait = (self.probe_wait * PROBE_BACKOFF).min(PROBE_MAX);
         } else if self.ceiling.is_none() {
+            // Slow start's 429 makes the next probe wait twice as long, or the longest if the
+            // ceiling it sets holds a clean spell (`clean_spell`).
             self.probe_wait = (self.probe_wait * 2).min(PROBE_MAX);
         }
     }

@@ -50,6 +50,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+mod fit;
 mod gcra;
 mod heal;
 mod measure;
@@ -75,9 +76,9 @@ pub const FLOOR: f64 = 0.2;
 /// says nothing about the API, and an API answering every other request 429 gives one clean
 /// answer between two 429s.
 pub const CLEAN_ANSWERS: u32 = 5;
-/// A proof of the proven rate: clean answers over at least this long (and at least
-/// [`PROOF_ANSWERS`] of them), with no 429 among them. Two seconds: long enough to average a
-/// burst of slots out, short enough that a short run still proves what it used.
+/// A proof of the proven rate: clean answers over at least this long, or a clean spell if longer
+/// (`Pace::proof_window`), and at least [`PROOF_ANSWERS`] of them, with no 429 among them. Two
+/// seconds at least: long enough to average a burst of slots out.
 pub const PROOF_WINDOW: Duration = Duration::from_secs(2);
 /// The fewest clean answers one proof counts.
 pub const PROOF_ANSWERS: u32 = 10;
@@ -88,9 +89,16 @@ pub const HEAL_BELOW: f64 = 0.9;
 /// as a failed probe, so after it the first probe waits twice as long. In wall-clock time, not in
 /// clean spells: on loopback the penalty is a second, and probes must stay rare there too.
 pub const PROBE_FIRST: Duration = Duration::from_secs(120);
+/// A run that starts with a learned ceiling sends this long at least before it probes: the run
+/// after a killed or stopped one starts where it left off, without a 429 in its first minutes.
+pub const RESTART_QUIET: Duration = Duration::from_secs(300);
 /// The longest a probe waits for (a failed probe costs a 429 and a minute's pause: then about
 /// 3 % of the time).
 pub const PROBE_MAX: Duration = Duration::from_secs(32 * 60);
+/// A probe's first step: the pace this far above the learned ceiling, held for a clean spell.
+/// Small, since at the budget this is the step that fails, and the 429 costs a minute; each step
+/// that holds doubles the next.
+pub const PROBE_STEP: f64 = 0.05;
 /// A probe that ends in a 429 multiplies the time the next waits for by this: the budget was
 /// where the ceiling said, so probes grow rare fast (after slow start's 429 the wait is four
 /// minutes, then sixteen, then [`PROBE_MAX`]).
@@ -277,6 +285,14 @@ impl Pace {
     /// The length of a burst and of a clean spell: the API's penalty as configured.
     fn spell(&self) -> Duration {
         self.settings.rate_limited_wait
+    }
+
+    /// How long a proof of the proven rate lasts: a clean spell, and at least [`PROOF_WINDOW`].
+    /// A budget counted over a window of up to the penalty's length lets a short stretch far
+    /// above it pass (a ten-second window takes four times its rate for two seconds): only a
+    /// stretch as long as the window proves a rate.
+    fn proof_window(&self) -> Duration {
+        self.spell().max(PROOF_WINDOW)
     }
 }
 

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::fit::Shot;
 use super::gcra::tolerance;
-use super::{CUT, FLOOR, Learned, PROBE_FIRST, PROBE_MAX, RECOVERY, Settings};
+use super::{CUT, FLOOR, Learned, PROBE_FIRST, PROBE_MAX, RECOVERY, RESTART_QUIET, Settings};
 
 pub(super) struct State {
     pub(super) rate: f64,
@@ -20,10 +21,15 @@ pub(super) struct State {
     /// the first slow start.
     pub(super) ceiling: Option<(f64, Instant)>,
     pub(super) proven: Option<f64>,
-    /// Growing as slow start does, above the learned ceiling.
+    /// Holding a step above the learned ceiling.
     pub(super) probing: bool,
+    /// The probe's step above the ceiling, as a share: [`super::PROBE_STEP`], doubling with each
+    /// step that holds.
+    pub(super) probe_step: f64,
     /// Time without a 429 the next probe waits for.
     pub(super) probe_wait: Duration,
+    /// The ceiling slow start's 429 set awaits its next shot's clean spell (`Pace::clean_spell`).
+    pub(super) confirming: bool,
     /// The end of the last 429's pause: since when the API has answered clean.
     pub(super) clean_since: Instant,
     /// The clean spell under way: since when, and its clean answers.
@@ -56,6 +62,10 @@ pub(super) struct State {
     pub(super) clean_since_429: u32,
     pub(super) rate_limited: u64,
     pub(super) paused: Duration,
+    /// Clean answers since the last quiet spell (see `fit.rs`).
+    pub(super) shot: Shot,
+    /// The shot the last cut ended, which the current one follows.
+    pub(super) last_shot: Option<Shot>,
 }
 
 impl State {
@@ -82,10 +92,14 @@ impl State {
                     sane(l.proven).map(|p| p.max(FLOOR)),
                     l.concurrency.clamp(1, settings.max_concurrent.max(1)),
                     l.probe_wait.clamp(PROBE_FIRST, PROBE_MAX),
-                    // Whatever the last run had waited, this one sends for PROBE_FIRST before a
-                    // probe: a run restarted after a kill does not open with a 429.
-                    l.clean_for
-                        .min(l.probe_wait.clamp(PROBE_FIRST, PROBE_MAX) - PROBE_FIRST),
+                    // Whatever the last run had waited, this one sends for RESTART_QUIET before
+                    // a probe once a ceiling is known: a run restarted after a kill does not
+                    // open with a 429. Without one, the slow start goes on as before.
+                    l.clean_for.min(
+                        l.probe_wait
+                            .clamp(PROBE_FIRST, PROBE_MAX)
+                            .saturating_sub(if l.ceiling.is_some() { RESTART_QUIET } else { PROBE_FIRST }),
+                    ),
                 )
             }
             None => (
@@ -109,7 +123,9 @@ impl State {
             ceiling,
             proven,
             probing: false,
+            probe_step: super::PROBE_STEP,
             probe_wait,
+            confirming: false,
             clean_since,
             spell_start: now,
             spell_answers: 0,
@@ -132,6 +148,8 @@ impl State {
             clean_since_429: 0,
             rate_limited: 0,
             paused: Duration::ZERO,
+            shot: Shot::new(now),
+            last_shot: None,
         }
     }
 
@@ -144,6 +162,7 @@ impl State {
         self.spell_answers = 0;
         self.clean_since = from;
         if paused {
+            self.shot = Shot::new(from);
             self.window_start = from;
             self.window_count = 0;
             self.previous_start = from;

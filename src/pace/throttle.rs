@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::state::State;
-use super::{CLEAN_ANSWERS, CUT, FLOOR, Pace};
+use super::{CLEAN_ANSWERS, CUT, FLOOR, MARGIN, PROBE_MAX, Pace, RECOVERY};
 
 impl Pace {
     /// A 429 on a request admitted in `epoch`. Returns how long the pause lasts from now.
@@ -60,10 +60,51 @@ impl Pace {
     /// A 429 that is news about the budget: set the ceiling, cut the pace (and the concurrency
     /// cap if it was full), pause every stream, and begin a burst.
     fn cut(&self, s: &mut State, now: Instant, wait: Duration, drawn: Option<f64>) {
-        let ceiling = s.ceiling_after_429(s.hit(now, drawn));
+        // The shot this 429 ends, and with the one before it, what the budget is (`fit.rs`).
+        s.shot.reach(now);
+        let ended = std::mem::replace(&mut s.shot, super::fit::Shot::new(now));
+        let fitted = s.last_shot.as_ref().and_then(|first| super::fit::budget(first, &ended));
+        // A 429 that ends a climb doubling every two seconds (slow start, or a probe growing as
+        // it does): the window that refused is at least the last second's, whose count is what
+        // the API accepted in it (the rate measured over the last second or two lags behind).
+        // It sets the ceiling afresh, just under that count.
+        let failed_probe = s.probing;
+        let climbed = MARGIN * s.hit(now, drawn).max(ended.last_second()).min(s.rate);
+        let ceiling = match s.ceiling {
+            None => climbed,
+            // A failed probe goes back to the clean ceiling it left, unless the climb went so far
+            // above it that the ceiling was far under the budget (a first run that met a flood):
+            // then the climb's count tells more.
+            Some((c, _)) if s.probing && !s.established() && climbed > 2.0 * c => climbed,
+            Some(_) => s.ceiling_after_429(s.hit(now, drawn)),
+        }
+        .max(FLOOR);
+        let climb = s.ceiling.is_none() || (failed_probe && ceiling == climbed);
+        s.last_shot = Some(ended);
         s.learn_from_429(drawn);
-        s.ceiling = Some((ceiling, now));
-        s.rate = (ceiling * CUT).clamp(FLOOR, self.settings.max_rate);
+        let plateau = now.checked_sub(RECOVERY).unwrap_or(now);
+        match fitted.filter(|f| *f < ceiling) {
+            // Two shots pinned the budget: settle just under it, on the plateau, and probe above
+            // it only after the longest wait.
+            Some(budget) => {
+                let budget = budget.clamp(FLOOR, self.settings.max_rate);
+                s.ceiling = Some((budget, plateau));
+                s.rate = budget;
+                s.probe_wait = PROBE_MAX;
+            }
+            // A climb's 429: resume at the ceiling it sets, so the next shot either holds (the
+            // budget is a short window's, and this is it: `confirming`) or soon tells more
+            // (`fit.rs`). A failed step: back at once to the ceiling it left from, which was
+            // clean.
+            None if climb || failed_probe => {
+                s.ceiling = Some((ceiling, plateau));
+                s.rate = ceiling.clamp(FLOOR, self.settings.max_rate);
+            }
+            None => {
+                s.ceiling = Some((ceiling, now));
+                s.rate = (ceiling * CUT).clamp(FLOOR, self.settings.max_rate);
+            }
+        }
         if s.in_flight >= s.concurrency && s.concurrency > 1 {
             s.concurrency = (s.concurrency / 2).max(1);
         }
@@ -78,7 +119,8 @@ impl Pace {
         tracing::warn!(
             pause_secs = wait.as_secs_f64(),
             new_rate = s.rate,
-            learned_ceiling = ceiling,
+            learned_ceiling = s.ceiling.map(|(c, _)| c),
+            budget_fitted = fitted.is_some_and(|f| f < ceiling),
             proven_rate = s.proven,
             concurrency = s.concurrency,
             "rate limited (HTTP 429): pausing every stream and slowing down"

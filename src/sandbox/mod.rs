@@ -58,10 +58,11 @@ pub struct State {
     log: std::sync::Mutex<Option<Vec<Arrival>>>,
 }
 
-/// One request as the sandbox saw it, for tests that check when requests were sent.
+/// One request as the sandbox saw it, for tests that check when requests were sent. Its time is
+/// tokio's, so a test or benchmark on a paused clock reads the log in that clock.
 #[derive(Debug, Clone)]
 pub struct Arrival {
-    pub at: std::time::Instant,
+    pub at: tokio::time::Instant,
     pub path: String,
     /// The query string, without its `?` (empty when there is none).
     pub query: String,
@@ -289,7 +290,7 @@ async fn serve(state: Arc<State>, router: Router, req: Request<Incoming>) -> io:
             .gzip_requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
-    let arrived = std::time::Instant::now();
+    let arrived = tokio::time::Instant::now();
     let path = req.uri().path().to_owned();
     let req_query = req.uri().query().unwrap_or_default().to_owned();
     let method = req.method().clone();

@@ -170,7 +170,9 @@ async fn run_streams(
         .filter(|s| s.parent().is_none())
         .collect();
     ctx.progress.register(&config.streams);
-    let ticker = tokio::spawn(progress::report(Arc::clone(ctx), run_id));
+    // Gone with the run, however it ends (a task dropped mid-run leaves no ticker saving a pace
+    // nobody uses over the next run's).
+    let mut ticker = AbortOnDrop(tokio::spawn(progress::report(Arc::clone(ctx), run_id)));
     let mut tasks = tokio::task::JoinSet::new();
     for stream in lists.iter().copied() {
         let ctx = Arc::clone(ctx);
@@ -181,7 +183,6 @@ async fn run_streams(
         match joined {
             Ok(r) => streams.extend(r),
             Err(e) => {
-                ticker.abort();
                 return Err(Error::Task {
                     what: "a stream task",
                     detail: e.to_string(),
@@ -189,8 +190,8 @@ async fn run_streams(
             }
         }
     }
-    ticker.abort();
-    let _ = ticker.await;
+    ticker.0.abort();
+    let _ = (&mut ticker.0).await;
     // In config order, each per-parent stream with its own line after the parents.
     let order = |name: &str| config.streams.iter().position(|s| s.name == name);
     streams.sort_by_key(|r| order(r.stream));

@@ -1,0 +1,273 @@
+//! One trial of the pace against a budget it is not told: a first load against the sandbox's
+//! rate limit, killed after `first`, then the next run for `after`, every figure read from the
+//! sandbox's own request log (what the API saw), none from the job's bookkeeping.
+//!
+//! Shared by `benches/pace.rs` (figures) and `tests/it/budget.rs` (goals), so both measure the
+//! same way. On tokio's paused clock (the caller's runtime) the kill is the run's task dropped
+//! mid-flight: nothing of it runs after, as after a SIGKILL, and what it left is what it had
+//! saved while running. On a real clock the caller may SIGKILL a real process instead (see
+//! `benches/pace.rs`).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use tokio::time::Instant;
+use understory_sync::config::{self, Config, RawConfig};
+use understory_sync::sandbox::config::{RateLimitConfig, WindowShape};
+use understory_sync::sandbox::{Arrival, Sandbox, SandboxConfig};
+use understory_sync::{shutdown, sync};
+
+/// The budget a trial enforces and how long it runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub shape: WindowShape,
+    /// Requests per second, on average over a window.
+    pub per_second: u32,
+    /// The window (fixed, sliding) or the bucket's capacity in seconds of its rate.
+    pub window_secs: u32,
+}
+
+impl Budget {
+    pub fn name(&self) -> String {
+        let shape = match self.shape {
+            WindowShape::Fixed => "fixed",
+            WindowShape::Sliding => "sliding",
+            WindowShape::TokenBucket => "token bucket",
+        };
+        format!("{shape} {} s", self.window_secs)
+    }
+
+    /// `shape:window_secs:per_second`, the shape `fixed`, `sliding` or `bucket`.
+    pub fn parse(spec: &str) -> Option<Budget> {
+        let mut parts = spec.trim().split(':');
+        let shape = match parts.next()? {
+            "fixed" => WindowShape::Fixed,
+            "sliding" => WindowShape::Sliding,
+            "bucket" => WindowShape::TokenBucket,
+            _ => return None,
+        };
+        Some(Budget {
+            shape,
+            window_secs: parts.next()?.parse().ok()?,
+            per_second: parts.next()?.parse().ok()?,
+        })
+    }
+
+    /// The three shapes the benchmark and the tests hold the pace to, at 40 requests/s.
+    pub fn three() -> [Budget; 3] {
+        [
+            Budget {
+                shape: WindowShape::Fixed,
+                per_second: 40,
+                window_secs: 1,
+            },
+            Budget {
+                shape: WindowShape::Sliding,
+                per_second: 40,
+                window_secs: 10,
+            },
+            Budget {
+                shape: WindowShape::TokenBucket,
+                per_second: 40,
+                window_secs: 20,
+            },
+        ]
+    }
+}
+
+/// What the API saw.
+#[derive(Debug, Clone)]
+pub struct Figures {
+    pub budget: Budget,
+    /// The first run's clean answers from 90 s to its end, over the budget for that time.
+    pub share_after_90s: f64,
+    pub first_429s: usize,
+    /// Seconds from the first run's first request to its first and to its last 429.
+    pub first_429_at: Option<f64>,
+    pub last_429_at: Option<f64>,
+    /// The next run's clean answers over its first `after`, over the budget for that time.
+    pub next_share: f64,
+    pub next_429s: usize,
+    pub requests: usize,
+}
+
+/// A sandbox with `budget` and enough orders that no run runs out of work.
+pub async fn sandbox(budget: Budget, secs: u64) -> Sandbox {
+    Sandbox::start(sandbox_config(budget, secs), SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("sandbox")
+}
+
+/// The sandbox's config for `budget`, with orders for `secs` of requests.
+pub fn sandbox_config(budget: Budget, secs: u64) -> SandboxConfig {
+    let mut sc = SandboxConfig::default();
+    sc.data.bookings = (u64::from(budget.per_second) * secs / 2).max(2_000) as u32;
+    sc.data.consents = 10;
+    sc.rate_limit = RateLimitConfig {
+        requests_per_window: budget.per_second * budget.window_secs,
+        window_ms: u64::from(budget.window_secs) * 1_000,
+        shape: budget.shape,
+        max_concurrent: 8,
+        retry_after_secs: None,
+        penalty_ms: 0,
+    };
+    sc
+}
+
+/// The job as an operator runs it against an untold budget: the default pace settings (a first
+/// run starts at 5/s, a 429 pauses a minute), but not capped near the budget (the cap would do
+/// the learning's work), reading orders and their three sub-resources.
+pub fn job(sb: &Sandbox, db: &Path) -> Config {
+    let mut raw = RawConfig {
+        database: db.to_owned(),
+        ..RawConfig::default()
+    };
+    raw.auth.token_url = sb.token_url();
+    raw.auth.client_id = Some("sandbox-client".into());
+    raw.auth.client_secret = Some(SecretString::from("sandbox-secret".to_owned()));
+    raw.api.base_url = sb.base_url();
+    raw.api.max_requests_per_second = 1_000;
+    raw.retry.run_budget = 100_000;
+    raw.retry.max_attempts = 50;
+    raw.streams.set("bookings", false);
+    raw.streams.set("marketing_consents", false);
+    config::validate(raw, &config::Environment::default(), None).expect("config")
+}
+
+/// A first run killed after `first`, then the next for `after`; the caller's clock (paused or
+/// not) is the trial's.
+pub async fn run(budget: Budget, first: Duration, after: Duration) -> Figures {
+    let secs = (first + after).as_secs();
+    let sb = sandbox(budget, secs).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = job(&sb, &dir.path().join("budget.sqlite"));
+    sb.record();
+    // The kill: the run's future dropped at `first` (its stream tasks and ticker with it).
+    tokio::select! {
+        _ = sync::run(&cfg, shutdown::Stop::never()) => {}
+        () = tokio::time::sleep(first) => {}
+    }
+    let first_log = sb.arrivals();
+    sb.record();
+    let (trigger, stop) = shutdown::channel();
+    let stopper = async {
+        tokio::time::sleep(after).await;
+        trigger.stop();
+    };
+    let _ = tokio::join!(sync::run(&cfg, stop), stopper);
+    let next_log = sb.arrivals();
+    figures(budget, &first_log, &next_log, after)
+}
+
+/// The figures of a first run's log (killed) and the next run's (its first `after`).
+pub fn figures(budget: Budget, first: &[Arrival], next: &[Arrival], after: Duration) -> Figures {
+    let api = |log: &[Arrival]| -> Vec<Arrival> {
+        log.iter()
+            .filter(|a| a.path.starts_with("/v1/"))
+            .cloned()
+            .collect()
+    };
+    let (first, next) = (api(first), api(next));
+    let t0 = first.first().map_or_else(Instant::now, |a| a.at);
+    let end = first.last().map_or(t0, |a| a.at);
+    let from = t0 + Duration::from_secs(90);
+    let clean_after = first.iter().filter(|a| a.at >= from && a.status != 429).count();
+    let span = end.saturating_duration_since(from).as_secs_f64().max(1.0);
+    let refused: Vec<f64> = first
+        .iter()
+        .filter(|a| a.status == 429)
+        .map(|a| a.at.duration_since(t0).as_secs_f64())
+        .collect();
+    let n0 = next.first().map_or_else(Instant::now, |a| a.at);
+    let next_clean = next
+        .iter()
+        .filter(|a| a.at < n0 + after && a.status != 429)
+        .count();
+    Figures {
+        budget,
+        share_after_90s: clean_after as f64 / span / f64::from(budget.per_second),
+        first_429s: refused.len(),
+        first_429_at: refused.first().copied(),
+        last_429_at: refused.last().copied(),
+        next_share: next_clean as f64 / after.as_secs_f64() / f64::from(budget.per_second),
+        next_429s: next.iter().filter(|a| a.status == 429).count(),
+        requests: first.len() + next.len(),
+    }
+}
+
+/// The same trial for the pace controller alone, on tokio's paused clock (the caller's runtime
+/// must have it paused): back-to-back requests through `Pace`, answered by the sandbox's own
+/// limiter, so the controller and the budget share one clock and no other work (SQLite, the
+/// network) takes time the clock cannot see. The kill keeps what the job would have saved: the
+/// pace learned at the last progress tick (every 5 s) before it.
+pub async fn simulate(budget: Budget, first: Duration, after: Duration) -> Figures {
+    use understory_sync::pace::Pace;
+    use understory_sync::sandbox::limits::RateLimiter;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sb_free = sandbox_config(budget, 0);
+    let limiter = RateLimiter::new(sb_free.rate_limit.clone());
+    // The job's pace settings, as `job` configures it (no sandbox is contacted).
+    let settings = {
+        let mut raw = RawConfig {
+            database: dir.path().join("unused.sqlite"),
+            ..RawConfig::default()
+        };
+        raw.api.base_url = "http://127.0.0.1:9/".into();
+        raw.auth.token_url = "http://127.0.0.1:9/oauth2/token".into();
+        raw.auth.client_id = Some("c".into());
+        raw.auth.client_secret = Some(SecretString::from("s".to_owned()));
+        raw.api.max_requests_per_second = 1_000;
+        let cfg = config::validate(raw, &config::Environment::default(), None).expect("config");
+        understory_sync::api::pace_settings(&cfg)
+    };
+    let mut log = Vec::new();
+    let kept = drive(Pace::new(settings.clone(), None), first, &limiter, &mut log).await;
+    let first_log = std::mem::take(&mut log);
+    let _ = drive(Pace::new(settings, Some(kept)), after, &limiter, &mut log).await;
+    figures(budget, &first_log, &log, after)
+}
+
+/// Back-to-back requests through `pace` for `secs`, answered by `limiter`, logged; returns what
+/// the last progress tick saved.
+async fn drive(
+    pace: understory_sync::pace::Pace,
+    secs: Duration,
+    limiter: &understory_sync::sandbox::limits::RateLimiter,
+    log: &mut Vec<Arrival>,
+) -> understory_sync::pace::Learned {
+    const TICK: Duration = Duration::from_secs(5);
+    let end = Instant::now() + secs;
+    let mut saved = pace.learned();
+    let mut next_tick = Instant::now() + TICK;
+    while Instant::now() < end {
+        let permit = tokio::select! {
+            p = pace.admit(understory_sync::pace::Lane::FanOut) => p,
+            () = tokio::time::sleep_until(end) => break,
+        };
+        let at = Instant::now();
+        let status = match limiter.admit("job") {
+            Ok(_slot) => {
+                permit.success();
+                200
+            }
+            Err(_) => {
+                permit.throttled(None);
+                429
+            }
+        };
+        log.push(Arrival {
+            at,
+            path: "/v1/orders".into(),
+            query: String::new(),
+            status,
+        });
+        if at >= next_tick {
+            saved = pace.learned();
+            next_tick += TICK;
+        }
+    }
+    saved
+}
