@@ -85,9 +85,9 @@ fn main() {
         .collect();
     if !picked.is_empty() {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
-        let all = rt.block_on(futures::future::join_all(
-            picked.into_iter().map(|b| real_clock(b, first, after)),
-        ));
+        let all = rt.block_on(futures::future::join_all(picked.into_iter().map(|b| {
+            budget_trial::real(env!("CARGO_BIN_EXE_understory-sync"), b, first, after, 60)
+        })));
         for f in &all {
             print(f, "real");
         }
@@ -108,64 +108,4 @@ fn print(f: &Figures, clock: &str) {
         f.next_429s,
         f.requests
     );
-}
-
-/// The same trial on the real clock with the real binary: the first run SIGKILLed, the next
-/// stopped with SIGTERM.
-async fn real_clock(budget: Budget, first: Duration, after: Duration) -> Figures {
-    let sb = budget_trial::sandbox(budget, (first + after).as_secs()).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = dir.path().join("understory-sync.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"database = "{db}"
-[auth]
-token_url = "{token}"
-client_id = "sandbox-client"
-[api]
-base_url = "{base}"
-max_requests_per_second = 1000
-[retry]
-run_budget = 100000
-max_attempts = 50
-[streams]
-bookings = false
-marketing_consents = false
-"#,
-            db = dir.path().join("budget.sqlite").display(),
-            token = sb.token_url(),
-            base = sb.base_url(),
-        ),
-    )
-    .expect("config");
-    let start = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_understory-sync"))
-            .args(["sync", "--config"])
-            .arg(&cfg)
-            .env("UNDERSTORY_CLIENT_SECRET", "sandbox-secret")
-            .env_remove("RUST_LOG")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("the binary starts")
-    };
-    let signal = |child: &std::process::Child, sig: &str| {
-        std::process::Command::new("kill")
-            .args([sig, &child.id().to_string()])
-            .status()
-            .expect("kill");
-    };
-    sb.record();
-    let mut run = start();
-    tokio::time::sleep(first).await;
-    signal(&run, "-KILL");
-    let _ = run.wait();
-    let first_log = sb.arrivals();
-    sb.record();
-    let mut next = start();
-    tokio::time::sleep(after).await;
-    signal(&next, "-TERM");
-    let _ = next.wait();
-    budget_trial::figures(budget, &first_log, &sb.arrivals(), after)
 }

@@ -1,23 +1,21 @@
 //! One trial of the pace against a budget it is not told: a first load against the sandbox's
 //! rate limit, killed after `first`, then the next run for `after`, every figure read from the
-//! sandbox's own request log (what the API saw), none from the job's bookkeeping.
+//! log of what the API saw, none from the job's bookkeeping.
 //!
 //! Shared by `benches/pace.rs` (figures) and `tests/it/budget.rs` (goals), so both measure the
-//! same way. On tokio's paused clock (the caller's runtime) the kill is the run's task dropped
-//! mid-flight: nothing of it runs after, as after a SIGKILL, and what it left is what it had
-//! saved while running. On a real clock the caller may SIGKILL a real process instead (see
-//! `benches/pace.rs`).
+//! same way. Two ways to run one: `real`, the real binary against the sandbox on the real clock,
+//! SIGKILLed; and `simulate`, the pace controller alone against the sandbox's own limiter on
+//! tokio's paused clock (the whole job cannot run on a paused clock honestly: its SQLite writer
+//! is a thread of its own, whose work the clock skips over).
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use secrecy::SecretString;
 use tokio::time::Instant;
-use understory_sync::config::{self, Config, RawConfig};
+use understory_sync::config::{self, RawConfig};
 use understory_sync::sandbox::config::{RateLimitConfig, WindowShape};
 use understory_sync::sandbox::{Arrival, Sandbox, SandboxConfig};
-use understory_sync::{shutdown, sync};
 
 /// The budget a trial enforces and how long it runs.
 #[derive(Debug, Clone, Copy)]
@@ -95,9 +93,12 @@ pub struct Figures {
 
 /// A sandbox with `budget` and enough orders that no run runs out of work.
 pub async fn sandbox(budget: Budget, secs: u64) -> Sandbox {
-    Sandbox::start(sandbox_config(budget, secs), SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("sandbox")
+    Sandbox::start(
+        sandbox_config(budget, secs),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .expect("sandbox")
 }
 
 /// The sandbox's config for `budget`, with orders for `secs` of requests.
@@ -114,51 +115,6 @@ pub fn sandbox_config(budget: Budget, secs: u64) -> SandboxConfig {
         penalty_ms: 0,
     };
     sc
-}
-
-/// The job as an operator runs it against an untold budget: the default pace settings (a first
-/// run starts at 5/s, a 429 pauses a minute), but not capped near the budget (the cap would do
-/// the learning's work), reading orders and their three sub-resources.
-pub fn job(sb: &Sandbox, db: &Path) -> Config {
-    let mut raw = RawConfig {
-        database: db.to_owned(),
-        ..RawConfig::default()
-    };
-    raw.auth.token_url = sb.token_url();
-    raw.auth.client_id = Some("sandbox-client".into());
-    raw.auth.client_secret = Some(SecretString::from("sandbox-secret".to_owned()));
-    raw.api.base_url = sb.base_url();
-    raw.api.max_requests_per_second = 1_000;
-    raw.retry.run_budget = 100_000;
-    raw.retry.max_attempts = 50;
-    raw.streams.set("bookings", false);
-    raw.streams.set("marketing_consents", false);
-    config::validate(raw, &config::Environment::default(), None).expect("config")
-}
-
-/// A first run killed after `first`, then the next for `after`; the caller's clock (paused or
-/// not) is the trial's.
-pub async fn run(budget: Budget, first: Duration, after: Duration) -> Figures {
-    let secs = (first + after).as_secs();
-    let sb = sandbox(budget, secs).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = job(&sb, &dir.path().join("budget.sqlite"));
-    sb.record();
-    // The kill: the run's future dropped at `first` (its stream tasks and ticker with it).
-    tokio::select! {
-        _ = sync::run(&cfg, shutdown::Stop::never()) => {}
-        () = tokio::time::sleep(first) => {}
-    }
-    let first_log = sb.arrivals();
-    sb.record();
-    let (trigger, stop) = shutdown::channel();
-    let stopper = async {
-        tokio::time::sleep(after).await;
-        trigger.stop();
-    };
-    let _ = tokio::join!(sync::run(&cfg, stop), stopper);
-    let next_log = sb.arrivals();
-    figures(budget, &first_log, &next_log, after)
 }
 
 /// The figures of a first run's log (killed) and the next run's (its first `after`).
@@ -270,4 +226,67 @@ async fn drive(
         }
     }
     saved
+}
+
+/// The trial on the real clock with the real binary (`bin`): the first run SIGKILLed after
+/// `first`, the next stopped with SIGTERM after `after`; the job waits `wait_secs` after a 429
+/// (the default is the docs' minute; a test may shorten it to no less than the budget's window,
+/// so a pause still empties the window or refills the bucket).
+pub async fn real(bin: &str, budget: Budget, first: Duration, after: Duration, wait_secs: u64) -> Figures {
+    let sb = sandbox(budget, (first + after).as_secs()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("understory-sync.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"database = "{db}"
+[auth]
+token_url = "{token}"
+client_id = "sandbox-client"
+[api]
+base_url = "{base}"
+max_requests_per_second = 1000
+[retry]
+run_budget = 100000
+max_attempts = 50
+rate_limited_wait_secs = {wait_secs}
+[streams]
+bookings = false
+marketing_consents = false
+"#,
+            db = dir.path().join("budget.sqlite").display(),
+            token = sb.token_url(),
+            base = sb.base_url(),
+        ),
+    )
+    .expect("config");
+    let start = || {
+        std::process::Command::new(bin)
+            .args(["sync", "--config"])
+            .arg(&cfg)
+            .env("UNDERSTORY_CLIENT_SECRET", "sandbox-secret")
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the binary starts")
+    };
+    let signal = |child: &std::process::Child, sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .expect("kill");
+    };
+    sb.record();
+    let mut run = start();
+    tokio::time::sleep(first).await;
+    signal(&run, "-KILL");
+    let _ = run.wait();
+    let first_log = sb.arrivals();
+    sb.record();
+    let mut next = start();
+    tokio::time::sleep(after).await;
+    signal(&next, "-TERM");
+    let _ = next.wait();
+    figures(budget, &first_log, &sb.arrivals(), after)
 }

@@ -7,6 +7,7 @@ use understory_sync::config::RawConfig;
 use understory_sync::sandbox::Sandbox;
 
 /// A raw config for `db`, authenticated against `sb` with its default key.
+#[allow(dead_code)] // not every bench uses every helper
 pub fn raw_config(sb: &Sandbox, db: &Path) -> RawConfig {
     let mut raw = RawConfig {
         database: db.to_owned(),
@@ -19,5 +20,5 @@ pub fn raw_config(sb: &Sandbox, db: &Path) -> RawConfig {
     raw
 }
 
-#[allow(dead_code)]
+#[allow(dead_code)] // not every bench uses every helper
 pub mod budget_trial;

@@ -14,3 +14,6 @@ ON CONFLICT (id) DO UPDATE SET
     probe_wait_secs = excluded.probe_wait_secs,
     clean_secs = excluded.clean_secs,
     updated_at = excluded.updated_at;
+
+-- name: status
+SELECT rate, ceiling, proven, updated_at FROM pace_state WHERE id = 1;

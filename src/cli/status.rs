@@ -126,6 +126,7 @@ fn print_text(st: &Status, connection: &Connection) {
                 .unwrap_or_default()
         );
     }
+    print_pace(st);
     print_streams(st);
     println!("rows:");
     for (t, n) in &st.rows {
@@ -178,10 +179,72 @@ fn print_streams(st: &Status) {
                 .unwrap_or_default()
         );
     }
+    let rate = st
+        .pace
+        .as_ref()
+        .map(|p| p.budget_rps.unwrap_or(p.pace_rps))
+        .filter(|r| r.is_finite() && *r > 0.0);
     for (stream, n) in &st.staged {
+        // Each staged parent costs a request per per-parent list: what is left is known, so its
+        // time at the learned budget is too. A list's walk has no such total (the API does not
+        // tell a list's length), so none is guessed for it.
+        let lists = understory_sync::streams::ALL
+            .iter()
+            .filter(|s| s.parent().is_some_and(|p| p.name == stream))
+            .count()
+            .max(1);
+        let left = rate.map_or_else(String::new, |r| {
+            format!(
+                ", about {} left at {r:.1} requests/s ({lists} per parent)",
+                duration(*n as f64 * lists as f64 / r)
+            )
+        });
         println!(
-            "  {stream:<20} {n} parents staged, waiting for the fan-out to fetch their per-parent lists"
+            "  {stream:<20} {n} parents staged, waiting for the fan-out to fetch their per-parent lists{left}"
         );
+    }
+    if !st.staged.is_empty() {
+        println!("  (a list's own walk has no estimate: the API does not tell a list's length)");
+    }
+}
+
+/// The pace the last run kept: the budget it learned and how much of it the newest run used.
+fn print_pace(st: &Status) {
+    let Some(p) = &st.pace else {
+        println!("pace: none kept yet");
+        return;
+    };
+    let used = st.runs.first().and_then(|r| {
+        let start = chrono::DateTime::parse_from_rfc3339(&r.started_at).ok()?;
+        let end = match &r.ended_at {
+            Some(e) => chrono::DateTime::parse_from_rfc3339(e).ok()?.to_utc(),
+            None => chrono::Utc::now(),
+        };
+        let secs = (end - start.to_utc()).num_milliseconds() as f64 / 1_000.0;
+        (secs >= 1.0).then(|| r.counts.requests as f64 / secs)
+    });
+    match p.budget_rps {
+        Some(budget) => println!(
+            "pace: learned budget {budget:.1} requests/s (just under where the API last answered 429: it states none){}",
+            used.map_or_else(String::new, |u| format!(
+                "; the newest run sent {u:.1}/s, {:.0} % of it",
+                100.0 * u / budget
+            ))
+        ),
+        None => println!(
+            "pace: no budget learned yet (no 429 so far), pace {:.1} requests/s{}",
+            p.pace_rps,
+            used.map_or_else(String::new, |u| format!("; the newest run sent {u:.1}/s"))
+        ),
+    }
+}
+
+/// A length of time to read: seconds, minutes or hours.
+fn duration(secs: f64) -> String {
+    match secs {
+        s if s < 90.0 => format!("{s:.0} s"),
+        s if s < 90.0 * 60.0 => format!("{:.0} min", s / 60.0),
+        s => format!("{:.1} h", s / 3_600.0),
     }
 }
 

@@ -72,7 +72,7 @@ async fn a_failed_probe_sets_the_ceiling_from_the_last_clean_rate() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_run_resumed_after_a_kill_does_not_probe_in_its_first_five_minutes() {
+async fn a_run_resumed_after_a_kill_does_not_probe_in_its_first_minutes() {
     // The last run had been clean for 31 of the 32 minutes the probe waits for.
     let kept = learned(38.0, 39.0, Duration::from_secs(31 * 60), PROBE_MAX);
     let pace = Pace::new(settings(), Some(kept));

@@ -145,7 +145,7 @@ pub(super) fn budget(first: &Shot, second: &Shot) -> Option<f64> {
     }
     let window = window(first, second.total());
     let Some(bucket) = bucket(first, second).map(|b| b * BUCKET) else {
-            return Some(window);
+        return Some(window);
     };
     // Both shapes fit both shots (each has two unknowns). Two steady shots tell them apart: a
     // window refuses a steady stream from quiet after the same count whatever its rate, a

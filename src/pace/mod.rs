@@ -91,7 +91,8 @@ pub const HEAL_BELOW: f64 = 0.9;
 pub const PROBE_FIRST: Duration = Duration::from_secs(120);
 /// A run that starts with a learned ceiling sends this long at least before it probes: the run
 /// after a killed or stopped one starts where it left off, without a 429 in its first minutes.
-pub const RESTART_QUIET: Duration = Duration::from_secs(300);
+/// Half of the five minutes a timer's run may last, so such runs still probe when one is due.
+pub const RESTART_QUIET: Duration = Duration::from_secs(150);
 /// The longest a probe waits for (a failed probe costs a 429 and a minute's pause: then about
 /// 3 % of the time).
 pub const PROBE_MAX: Duration = Duration::from_secs(32 * 60);
@@ -159,6 +160,8 @@ pub struct Report {
     pub rate: f64,
     /// The highest pace reached during the run.
     pub peak_rate: f64,
+    /// Requests per second really sent lately (the pace is a ceiling on it).
+    pub sent_rate: f64,
     /// The learned ceiling (just under the rate of the last 429), if any.
     pub ceiling: Option<f64>,
     /// The highest rate the API answered clean, if any was measured.
@@ -253,6 +256,7 @@ impl Pace {
             start_rate: s.start,
             rate: s.rate,
             peak_rate: s.peak,
+            sent_rate: s.measured,
             ceiling: s.ceiling.map(|(c, _)| c),
             proven: s.proven,
             concurrency: s.concurrency,

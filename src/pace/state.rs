@@ -95,11 +95,14 @@ impl State {
                     // Whatever the last run had waited, this one sends for RESTART_QUIET before
                     // a probe once a ceiling is known: a run restarted after a kill does not
                     // open with a 429. Without one, the slow start goes on as before.
-                    l.clean_for.min(
-                        l.probe_wait
-                            .clamp(PROBE_FIRST, PROBE_MAX)
-                            .saturating_sub(if l.ceiling.is_some() { RESTART_QUIET } else { PROBE_FIRST }),
-                    ),
+                    l.clean_for
+                        .min(l.probe_wait.clamp(PROBE_FIRST, PROBE_MAX).saturating_sub(
+                            if l.ceiling.is_some() {
+                                RESTART_QUIET
+                            } else {
+                                PROBE_FIRST
+                            },
+                        )),
                 )
             }
             None => (

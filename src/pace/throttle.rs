@@ -63,7 +63,10 @@ impl Pace {
         // The shot this 429 ends, and with the one before it, what the budget is (`fit.rs`).
         s.shot.reach(now);
         let ended = std::mem::replace(&mut s.shot, super::fit::Shot::new(now));
-        let fitted = s.last_shot.as_ref().and_then(|first| super::fit::budget(first, &ended));
+        let fitted = s
+            .last_shot
+            .as_ref()
+            .and_then(|first| super::fit::budget(first, &ended));
         // A 429 that ends a climb doubling every two seconds (slow start, or a probe growing as
         // it does): the window that refused is at least the last second's, whose count is what
         // the API accepted in it (the rate measured over the last second or two lags behind).

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use rusqlite::OptionalExtension;
+
 use super::deferred::deferred_tables;
 use super::error::Error;
 use super::open::{classify, open_read_only};
@@ -38,6 +40,18 @@ pub struct RunRow {
     pub paused_ms: i64,
 }
 
+/// The pace the last run kept (`pace_state`), as `status` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PaceRow {
+    /// The pace, requests per second.
+    pub pace_rps: f64,
+    /// The learned budget: just under where the API last answered 429 (none before a first 429).
+    pub budget_rps: Option<f64>,
+    /// The highest rate the API answered clean for a clean spell.
+    pub proven_rps: Option<f64>,
+    pub updated_at: String,
+}
+
 /// What `status` reports: recent runs, each stream's checkpoint, rows per table.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Status {
@@ -52,6 +66,8 @@ pub struct Status {
     /// Parents waiting in `staging` for their per-parent lists, per stream: what a run's
     /// fan-out has still to do (a run in progress, or one that was stopped).
     pub staged: Vec<(String, i64)>,
+    /// The pace the last run kept, if any run saved one.
+    pub pace: Option<PaceRow>,
 }
 
 /// A run's counters under the names of its `sync_runs` columns.
@@ -157,7 +173,19 @@ pub fn status(path: &Path, runs: i64, tables: &[&'static str]) -> Result<Status,
         Err(e) if e.to_string().contains("no such table") => Vec::new(),
         Err(e) => return Err(fail(e)),
     };
+    let pace = conn
+        .query_row(statements::get("pace_state", "status"), [], |r| {
+            Ok(PaceRow {
+                pace_rps: r.get(0)?,
+                budget_rps: r.get(1)?,
+                proven_rps: r.get(2)?,
+                updated_at: r.get(3)?,
+            })
+        })
+        .optional()
+        .map_err(fail)?;
     Ok(Status {
+        pace,
         deferred_indexes,
         staged,
         database: path.to_owned(),

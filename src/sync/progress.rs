@@ -42,27 +42,36 @@ pub(super) async fn report(ctx: Arc<Ctx>, run_id: i64) {
     }
 }
 
-/// One line per stream not yet done.
+/// One line per stream not yet done, with the learned budget and the share of it used; for a
+/// stream with a fan-out, the time its staged parents take at that budget (what is left is known:
+/// a request per per-parent list); for a list walk, none (the API does not tell a list's length).
 async fn log_lines(ctx: &Ctx) {
     let pace = ctx.api.pace().report();
+    let budget = pace.ceiling.map(round);
+    let used = pace.ceiling.map(|c| round(100.0 * pace.sent_rate / c));
+    let per_second = pace.ceiling.unwrap_or(pace.rate).max(crate::pace::FLOOR);
     for (stream, p) in ctx.progress.snapshot() {
         if p.done {
             continue;
         }
-        if ctx.children.contains_key(stream) {
+        if let Some(children) = ctx.children.get(stream) {
             // What is left is what `staging` holds (a parent listed twice waits once).
             let store = Arc::clone(&ctx.store);
             let waiting = blocking(move || store.staged_count(stream)).await.unwrap_or(0);
             let done = p.fanned_out as f64 / (p.fanned_out + waiting).max(1) as f64;
+            let left_secs = (waiting as f64 * children.len().max(1) as f64 / per_second).round() as u64;
             tracing::info!(
                 stream,
                 pages = p.counts.pages,
                 rows = p.counts.rows(),
                 requests = p.counts.requests,
                 pace_rps = round(pace.rate),
+                budget_rps = budget,
+                budget_used_pct = used,
                 fanned_out = p.fanned_out,
                 waiting_for_fan_out = waiting,
                 fan_out_done_pct = round(100.0 * done),
+                fan_out_left_secs = left_secs,
                 "progress"
             );
         } else {
@@ -72,6 +81,9 @@ async fn log_lines(ctx: &Ctx) {
                 rows = p.counts.rows(),
                 requests = p.counts.requests,
                 pace_rps = round(pace.rate),
+                budget_rps = budget,
+                budget_used_pct = used,
+                left = "unknown: the API does not tell a list's length",
                 "progress"
             );
         }

@@ -3,6 +3,7 @@
 
 mod account;
 mod analysts;
+mod budget;
 mod cli;
 mod columns;
 mod configs;

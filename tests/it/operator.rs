@@ -218,6 +218,28 @@ async fn an_interrupted_or_killed_run_records_exactly_what_it_committed() {
         )),
         "{text}"
     );
+    // And what it takes at the kept pace: three lists per order, one request each. The run
+    // drew no 429, so no budget is learned: the pace it kept stands in.
+    let pace: f64 = open(&db)
+        .query_row("SELECT rate FROM pace_state", [], |r| r.get(0))
+        .unwrap();
+    let secs = staged as f64 * 3.0 / pace;
+    let left = if secs < 90.0 {
+        format!("{secs:.0} s")
+    } else {
+        format!("{:.0} min", secs / 60.0)
+    };
+    assert!(
+        text.contains(&format!(
+            ", about {left} left at {pace:.1} requests/s (3 per parent)"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("a list's own walk has no estimate"), "{text}");
+    assert!(
+        text.contains("pace: no budget learned yet (no 429 so far)"),
+        "{text}"
+    );
 
     // SIGKILL: nothing of the job runs after, and the row still counts what landed, because
     // each commit counts itself.

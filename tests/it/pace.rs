@@ -239,6 +239,27 @@ async fn the_learned_pace_is_where_the_next_run_starts() {
         oldest.contains(&format!("429s {} ", first.pace.rate_limited)),
         "{text}"
     );
+    // The learned budget, and the share of it the newest run used (its requests over its
+    // length, as the sandbox counted them within a request or two).
+    let budget: f64 = open(&db)
+        .query_row("SELECT ceiling FROM pace_state", [], |r| r.get(0))
+        .unwrap();
+    let line = text.lines().find(|l| l.starts_with("pace: ")).unwrap_or_default();
+    assert!(
+        line.starts_with(&format!("pace: learned budget {budget:.1} requests/s")),
+        "{text}"
+    );
+    let used: f64 = line
+        .split("the newest run sent ")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        (0.5 * s.rate..=1.2 * s.rate).contains(&used),
+        "status says {used}/s, the sandbox saw {:.1}/s: {text}",
+        s.rate
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,7 +318,7 @@ async fn a_killed_run_keeps_the_pace_it_learned() {
         .expect("the killed run drew a 429");
     let last = log.iter().map(|a| a.at).max().unwrap_or(last_429);
     let quiet = (last_429 + Duration::from_millis(1_000 + 1_000)).max(last + Duration::from_millis(1_000));
-    tokio::time::sleep(quiet.saturating_duration_since(std::time::Instant::now())).await;
+    tokio::time::sleep(quiet.saturating_duration_since(tokio::time::Instant::now())).await;
     let (rate, ceiling) = kept().expect("the learned pace was kept while the run went on");
     assert!(rate >= 20.0 && ceiling.is_some(), "{rate} {ceiling:?}");
     let status: String = open(&db)
