@@ -18,7 +18,7 @@
 //! - **A token bucket**: a rate B and a capacity C such that each shot's peak deficit (the
 //!   answers beyond the refill, carried over as a queue carries its backlog) reached C when its
 //!   429 came: the B at which the two shots' peak deficits agree. Plausible only if that capacity
-//!   is between two seconds and a minute of the rate and each shot reached it at its end, not
+//!   is between one second and a minute of the rate and each shot reached it at its end, not
 //!   before.
 //!
 //! Each shape fits any two shots (two unknowns each), so which one it is takes two *steady*
@@ -44,10 +44,9 @@ const UNREVEALED: f64 = 0.93;
 /// A bucket's estimate is kept this far under.
 const BUCKET: f64 = 0.97;
 /// The capacity a bucket must have, in seconds of its rate, to be believed: at most a minute
-/// (what the docs' minute of back-off refills), and at least two seconds, under which a bucket
-/// acts as a window of a second and the window's estimate serves (with a one-second window, a
-/// small bucket at a fraction of its rate fits both shots as well).
-const CAPACITY_SECS: std::ops::RangeInclusive<f64> = 2.0..=60.0;
+/// (what the docs' minute of back-off refills), and at least one second, under which a bucket
+/// acts as a window of a second and the window's estimate serves.
+const CAPACITY_SECS: std::ops::RangeInclusive<f64> = 1.0..=60.0;
 /// Two steady shots' counts this close (as a share) are one window's count: a bucket's differ
 /// by its refill over the shots' different lengths, a tenth at 1.6 and 1.0 times its rate.
 const SAME_COUNT: f64 = 0.04;
@@ -175,16 +174,25 @@ fn window(first: &Shot, count: u32) -> f64 {
     for (k, n) in first.bins.iter().rev().enumerate() {
         sum += n;
         if sum >= count {
-            // Revealed only if a second or more of the first shot, and some answers, lie
+            // Revealed only if half a second or more of the first shot, and some answers, lie
             // before the window (a bin's edge is no window).
             let span = (k + 1) as f64 * BIN.as_secs_f64();
-            if total - sum >= FEWEST && span + 1.0 <= first.secs() {
-                return f64::from(count) / span * REVEALED;
+            if total > sum && span + 0.5 <= first.secs() {
+                return f64::from(count) / whole_seconds(span) * REVEALED;
             }
             break;
         }
     }
     f64::from(count) / first.secs() * UNREVEALED
+}
+
+/// A window measured as the span of its last answers, rounded up to a whole number of seconds
+/// when that is at most a tenth longer. Rate limiters count over whole seconds, and a fixed
+/// window's answers rarely span all of it (the window began before the first of them), so a span
+/// a little short of a whole second is that second; one further off is taken as measured.
+fn whole_seconds(span: f64) -> f64 {
+    let whole = (0.9 * span).ceil();
+    if whole > span { whole } else { span }
 }
 
 /// The peak deficit of a shot against a bucket refilled at `rate`, and the bin where it was
@@ -325,7 +333,7 @@ mod tests {
         assert!(secs(first.bins.len()) > 2.0);
         let second = steady_until(30.0, sliding(20.0, 20));
         let b = budget(&first, &second).unwrap();
-        assert!((9.0..=10.0).contains(&b), "{b}");
+        assert!((8.5..=10.0).contains(&b), "{b}");
     }
 
     #[test]
@@ -360,6 +368,14 @@ mod tests {
         let second = steady_until(44.0, sliding(40.0, 10));
         let b = budget(&first, &second).unwrap();
         assert!((36.0..=40.0).contains(&b), "{b}");
+    }
+
+    #[test]
+    fn a_span_a_little_short_of_whole_seconds_is_taken_as_them() {
+        assert_eq!(whole_seconds(0.93), 1.0);
+        assert_eq!(whole_seconds(1.85), 2.0);
+        assert_eq!(whole_seconds(10.3), 10.3, "never shorter than measured");
+        assert_eq!(whole_seconds(4.2), 4.2, "a fifth short of 5 s is no 5 s");
     }
 
     #[test]

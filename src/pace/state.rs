@@ -115,8 +115,15 @@ impl State {
             ),
         };
         // No burst credit at start: the first `burst` requests are spaced like the rest, since a
-        // burst on top of a pace just under the budget goes over it.
-        let tat = now + tolerance(rate, settings.burst);
+        // burst on top of a pace just under the budget goes over it. At a learned pace the first
+        // waits one interval too: the run before may have sent its last request just now (a
+        // restart after a kill), and two requests closer than the pace would go over it.
+        let first = if learned.is_some() {
+            Duration::from_secs_f64(1.0 / rate)
+        } else {
+            Duration::ZERO
+        };
+        let tat = now + tolerance(rate, settings.burst) + first;
         let clean_since = now.checked_sub(clean_for).unwrap_or(now);
         Self {
             rate,
