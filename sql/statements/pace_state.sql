@@ -1,7 +1,7 @@
 -- Statements for `pace_state`, the pace learned by the last run.
 
 -- name: load
-SELECT rate, ceiling, proven, concurrency, probe_wait_secs, clean_secs FROM pace_state WHERE id = 1;
+SELECT rate, ceiling, proven, concurrency, probe_wait_secs, clean_secs, updated_at FROM pace_state WHERE id = 1;
 
 -- name: save
 INSERT INTO pace_state (id, rate, ceiling, proven, concurrency, probe_wait_secs, clean_secs, updated_at)

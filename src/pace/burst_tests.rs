@@ -16,6 +16,7 @@ fn learned(rate: f64, ceiling: f64, clean_for: Duration, probe_wait: Duration) -
         concurrency: 4,
         probe_wait,
         clean_for,
+        saved_ago: None,
     }
 }
 
@@ -129,14 +130,16 @@ async fn five_minute_runs_keep_the_probe_schedule() {
         kept = Some(pace.learned());
     }
     eprintln!("429s per five-minute run: {per_run:?}");
-    // Slow start's 429, then probes after four, sixteen and 32 minutes of running time.
+    // Slow start's 429, then probes once its ceiling's confirmation (sixteen minutes) and each
+    // failed probe (32) have been waited out.
     assert!(per_run.iter().sum::<u32>() <= 4, "{per_run:?}");
     assert!(kept.is_some_and(|k| k.probe_wait == PROBE_MAX), "{kept:?}");
 }
 
 /// After the budget halves: the cuts that find it (to 78 % of the rate each, then 3 % steps up
-/// the curve) in the first five minutes, then a failed probe per half hour, as at a steady
-/// budget; the same when every 429 says `Retry-After: 1`.
+/// the curve, and a heal back to the rate proven before the drop that costs one more) in the
+/// first five minutes, then a failed probe per half hour, as at a steady budget; the same when
+/// every 429 says `Retry-After: 1`.
 #[tokio::test(start_paused = true)]
 async fn a_halved_budget_is_found_in_five_minutes_then_probed_every_half_hour() {
     for retry_after in [None, Some(Duration::from_secs(1))] {
@@ -147,7 +150,7 @@ async fn a_halved_budget_is_found_in_five_minutes_then_probed_every_half_hour() 
         api.per_second = 20;
         let (finding, _) = run(&pace, &mut api, 300).await;
         let (after, _) = run(&pace, &mut api, 115 * 60).await;
-        assert!(finding <= 6, "{retry_after:?}: {finding} 429s to find it");
+        assert!(finding <= 7, "{retry_after:?}: {finding} 429s to find it");
         assert!(
             after <= 4,
             "{retry_after:?}: {after} 429s in the 115 minutes after"

@@ -50,7 +50,8 @@ const CAPACITY_SECS: std::ops::RangeInclusive<f64> = 1.0..=60.0;
 /// Two steady shots' counts this close (as a share) are one window's count: a bucket's differ
 /// by its refill over the shots' different lengths, a tenth at 1.6 and 1.0 times its rate.
 const SAME_COUNT: f64 = 0.04;
-/// A window two steady shots confirmed is guessed this many times as long as the longer shot.
+/// A window two steady shots confirmed is guessed this many times as long as the longer shot
+/// (rounded up to whole seconds as a measured one is).
 const LONGER_WINDOW: f64 = 1.5;
 /// The fewest clean answers a shot needs to say anything.
 const FEWEST: u32 = 5;
@@ -62,6 +63,9 @@ pub(super) struct Shot {
     bins: VecDeque<u32>,
     /// Longer than [`KEEP`]: its start is gone, and with it what it says about the budget.
     truncated: bool,
+    /// Begun by a quiet spell at least as long as the API's penalty (a run's start, or a pause of
+    /// `rate_limited_wait` or more): only then is a window empty, a bucket full, at its start.
+    pub(super) quiet: bool,
 }
 
 impl Shot {
@@ -70,6 +74,7 @@ impl Shot {
             start,
             bins: VecDeque::new(),
             truncated: false,
+            quiet: true,
         }
     }
 
@@ -132,19 +137,26 @@ impl Shot {
 pub(super) fn budget(first: &Shot, second: &Shot) -> Option<f64> {
     // A shot longer than a minute ran under the budget for most of it: nothing to fit (and its
     // start is gone).
-    if first.truncated || second.truncated || first.total() < FEWEST || second.total() < FEWEST {
+    if first.truncated
+        || second.truncated
+        || !first.quiet
+        || !second.quiet
+        || first.total() < FEWEST
+        || second.total() < FEWEST
+    {
         return None;
     }
     // A window confirmed by two steady shots with one count, both shorter than it: how much
     // longer is unknown, so guess [`LONGER_WINDOW`] times the longer shot (a guess too short
-    // costs a 429 and the next guess is longer; one too long slows the pace as much).
+    // costs a 429 and the next guess is longer; one too long slows the pace as much, until a
+    // probe).
     if steady_pair(first, second) && same_count(first, second) {
         let longer = first.secs().max(second.secs());
-        return Some(f64::from(second.total()) / (LONGER_WINDOW * longer) * REVEALED);
+        return Some(f64::from(second.total()) / whole_seconds(LONGER_WINDOW * longer) * REVEALED);
     }
     let window = window(first, second.total());
     let Some(bucket) = bucket(first, second).map(|b| b * BUCKET) else {
-        return Some(window);
+        return window;
     };
     // Both shapes fit both shots (each has two unknowns). Two steady shots tell them apart: a
     // window refuses a steady stream from quiet after the same count whatever its rate, a
@@ -154,7 +166,7 @@ pub(super) fn budget(first: &Shot, second: &Shot) -> Option<f64> {
     if steady_pair(first, second) && !same_count(first, second) {
         Some(bucket)
     } else {
-        Some(window)
+        window
     }
 }
 
@@ -167,8 +179,9 @@ fn steady_pair(first: &Shot, second: &Shot) -> bool {
     first.steady() && second.steady()
 }
 
-/// The window-count estimate (see the module's documentation), kept under.
-fn window(first: &Shot, count: u32) -> f64 {
+/// The window-count estimate (see the module's documentation), kept under; `None` when the two
+/// shots contradict each other.
+fn window(first: &Shot, count: u32) -> Option<f64> {
     let total = first.total();
     let mut sum = 0;
     for (k, n) in first.bins.iter().rev().enumerate() {
@@ -178,12 +191,17 @@ fn window(first: &Shot, count: u32) -> f64 {
             // before the window (a bin's edge is no window).
             let span = (k + 1) as f64 * BIN.as_secs_f64();
             if total > sum && span + 0.5 <= first.secs() {
-                return f64::from(count) / whole_seconds(span) * REVEALED;
+                return Some(f64::from(count) / whole_seconds(span) * REVEALED);
             }
             break;
         }
     }
-    f64::from(count) / first.secs() * UNREVEALED
+    // The window held all of the first shot, so its count is the first shot's too: a second
+    // count far from it means one of the two 429s was not the budget's, and neither says more.
+    if f64::from(total.abs_diff(count)) > 0.1 * f64::from(count) {
+        return None;
+    }
+    Some(f64::from(count) / first.secs() * UNREVEALED)
 }
 
 /// A window measured as the span of its last answers, rounded up to a whole number of seconds

@@ -7,8 +7,8 @@ use tokio::time::Instant;
 
 use super::state::State;
 use super::{
-    CLEAN_ANSWERS, CONCURRENCY_GROWTH, CUT, FLOOR, HEAL_BELOW, MARGIN, PROBE_BACKOFF, PROBE_FIRST, PROBE_MAX,
-    PROBE_STEP, PROOF_ANSWERS, Pace, RECOVERY, SLOW_START_DOUBLING,
+    CLEAN_ANSWERS, CONCURRENCY_GROWTH, CREDIBLE_GROWTH, CUT, FLOOR, HEAL_BELOW, MARGIN, PROBE_BACKOFF,
+    PROBE_FIRST, PROBE_MAX, PROBE_STEP, PROOF_ANSWERS, Pace, RECOVERY, SLOW_START_DOUBLING,
 };
 
 impl Pace {
@@ -81,10 +81,11 @@ impl Pace {
             return;
         };
         // Slow start's ceiling held a clean spell: it is what the API accepted in the second
-        // before its 429, confirmed, the budget of a short window. Probes wait the longest. (A
-        // flood of 429s does not confirm its ceiling: its next shot ends in another 429.)
+        // before its 429, confirmed, the budget of a short window. The next probe waits as after
+        // a failed one. (A flood of 429s does not confirm its ceiling: its next shot ends in
+        // another 429, and `pause_again` drops the confirmation.)
         if std::mem::take(&mut s.confirming) {
-            s.probe_wait = PROBE_MAX;
+            s.probe_wait = (s.probe_wait * PROBE_BACKOFF).min(PROBE_MAX);
         }
         // On the plateau at once: the rate then climbs as fast as slow start would (twice what
         // is really sent), because the API answered this rate clean before.
@@ -103,9 +104,15 @@ impl Pace {
             // The step held a clean spell: it is the new ceiling, and the probe goes on with a
             // step twice as large, while at the budget the first small step is the one that
             // fails. The next probe waits as long as this one did.
-            let to = (ceiling * (1.0 + s.probe_step)).max(s.proven.unwrap_or(0.0));
-            raise(s, to.min(self.settings.max_rate));
-            s.probe_step *= 2.0;
+            // Only a step really sent proves anything: with too little work to fill it (a quiet
+            // stretch of a run), the probe ends with nothing learned.
+            let step = ceiling * (1.0 + s.probe_step);
+            if s.measured >= 0.95 * step {
+                raise(s, step.max(s.proven.unwrap_or(0.0)).min(self.settings.max_rate));
+                s.probe_step *= 2.0;
+            } else {
+                s.probing = false;
+            }
         } else if s.probing {
             // A slow-start probe held (a ceiling far under the budget, as a first run that met
             // a flood leaves): keep what it proved; the next probe waits only as long as the
@@ -161,8 +168,11 @@ impl State {
         {
             self.proven = Some((drawn * MARGIN).max(FLOOR));
         }
-        // A ceiling slow start's 429 sets only the next shot can confirm.
-        self.confirming = self.ceiling.is_none();
+        // A ceiling slow start's 429 sets only the next shot can confirm, and only when slow
+        // start had grown the pace fourfold before it: a 429 at the start pace (an API's
+        // concurrency cap, a proxy, an outage) tells nothing about the budget, and a ceiling
+        // confirmed there would crawl until the next probe.
+        self.confirming = self.ceiling.is_none() && self.rate >= CREDIBLE_GROWTH * self.start;
         // A failed probe, news that the budget is where it was, makes the next wait
         // [`PROBE_BACKOFF`] times as long.
         if self.probing {

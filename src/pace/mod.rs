@@ -68,6 +68,10 @@ pub const RECOVERY: Duration = Duration::from_secs(300);
 /// The learned ceiling sits this far under the rate that drew a 429: that rate was over the
 /// budget by definition, so the curve's plateau belongs just below it.
 pub const MARGIN: f64 = 0.97;
+/// A ceiling set from the last second of a climb (slow start's 429) sits this far under that
+/// second's count: a fixed window's count in the last second may include the end of the window
+/// before it, so the count can run a little over the budget.
+pub const CLIMB_MARGIN: f64 = 0.93;
 /// Before the first 429, and while probing, the rate doubles this often while answers are clean.
 pub const SLOW_START_DOUBLING: Duration = Duration::from_secs(2);
 /// The slowest pace the controller goes down to, whatever happens.
@@ -89,13 +93,17 @@ pub const HEAL_BELOW: f64 = 0.9;
 /// as a failed probe, so after it the first probe waits twice as long. In wall-clock time, not in
 /// clean spells: on loopback the penalty is a second, and probes must stay rare there too.
 pub const PROBE_FIRST: Duration = Duration::from_secs(120);
-/// A run that starts with a learned ceiling sends this long at least before it probes: the run
-/// after a killed or stopped one starts where it left off, without a 429 in its first minutes.
-/// Half of the five minutes a timer's run may last, so such runs still probe when one is due.
+/// A run that starts within this long of the last run's end (or of its last save, when it was
+/// killed) sends this long at least before it probes: the run after a killed or stopped one
+/// starts where it left off, without a 429 in its first minutes. Runs that start later (the next
+/// tick of a timer) probe when one is due, however short they are.
 pub const RESTART_QUIET: Duration = Duration::from_secs(150);
 /// The longest a probe waits for (a failed probe costs a 429 and a minute's pause: then about
 /// 3 % of the time).
 pub const PROBE_MAX: Duration = Duration::from_secs(32 * 60);
+/// Slow start's 429 can set a ceiling to keep only once slow start has grown the pace this many
+/// times over its start (see `State::learn_from_429`).
+pub const CREDIBLE_GROWTH: f64 = 4.0;
 /// A probe's first step: the pace this far above the learned ceiling, held for a clean spell.
 /// Small, since at the budget this is the step that fails, and the 429 costs a minute; each step
 /// that holds doubles the next.
@@ -149,6 +157,9 @@ pub struct Learned {
     /// Running time without a 429 (nor a probe) when the run ended: the next run's probe waits
     /// only for the rest of `probe_wait`.
     pub clean_for: Duration,
+    /// How long ago it was kept, if known: a run that starts within [`RESTART_QUIET`] of the
+    /// last save (a restart after a kill, say) holds back its probe; `None` counts as just now.
+    pub saved_ago: Option<Duration>,
 }
 
 /// The controller's figures, for the run summary, `status`, `sync_runs` and metrics.
@@ -278,6 +289,7 @@ impl Pace {
             concurrency: s.concurrency,
             probe_wait: s.probe_wait,
             clean_for: Instant::now().saturating_duration_since(s.clean_since),
+            saved_ago: None,
         }
     }
 

@@ -92,17 +92,22 @@ impl State {
                     sane(l.proven).map(|p| p.max(FLOOR)),
                     l.concurrency.clamp(1, settings.max_concurrent.max(1)),
                     l.probe_wait.clamp(PROBE_FIRST, PROBE_MAX),
-                    // Whatever the last run had waited, this one sends for RESTART_QUIET before
-                    // a probe once a ceiling is known: a run restarted after a kill does not
-                    // open with a 429. Without one, the slow start goes on as before.
-                    l.clean_for
-                        .min(l.probe_wait.clamp(PROBE_FIRST, PROBE_MAX).saturating_sub(
-                            if l.ceiling.is_some() {
-                                RESTART_QUIET
-                            } else {
-                                PROBE_FIRST
-                            },
-                        )),
+                    // A run that follows the last one at once sends for RESTART_QUIET before a
+                    // probe once a ceiling is known (a run restarted after a kill does not open
+                    // with a 429); without one, for PROBE_FIRST. A later run keeps the schedule.
+                    {
+                        let wait = l.probe_wait.clamp(PROBE_FIRST, PROBE_MAX);
+                        let quiet = if l.ceiling.is_some() {
+                            RESTART_QUIET
+                        } else {
+                            PROBE_FIRST
+                        };
+                        if l.saved_ago.is_none_or(|ago| ago < RESTART_QUIET) {
+                            l.clean_for.min(wait.saturating_sub(quiet))
+                        } else {
+                            l.clean_for
+                        }
+                    },
                 )
             }
             None => (
@@ -119,7 +124,7 @@ impl State {
         // waits one interval too: the run before may have sent its last request just now (a
         // restart after a kill), and two requests closer than the pace would go over it.
         let first = if learned.is_some() {
-            Duration::from_secs_f64(1.0 / rate)
+            Duration::from_nanos((1e9 / rate) as u64)
         } else {
             Duration::ZERO
         };

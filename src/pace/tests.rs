@@ -147,6 +147,7 @@ async fn a_learned_pace_is_resumed() {
         concurrency: 3,
         probe_wait: PROBE_FIRST,
         clean_for: Duration::ZERO,
+        saved_ago: None,
     };
     let pace = Pace::new(settings(), Some(learned));
     let r = pace.report();
@@ -304,6 +305,7 @@ async fn a_ceiling_resumed_far_under_the_proven_rate_heals_after_one_clean_spell
         concurrency: 4,
         probe_wait: PROBE_FIRST,
         clean_for: Duration::ZERO,
+        saved_ago: None,
     };
     let pace = Pace::new(settings(), Some(learned));
     let took = time_to_reach(&pace, 30.0, Duration::from_secs(300)).await;
@@ -327,6 +329,7 @@ async fn a_burst_cuts_again_while_the_pace_is_above_the_proven_rate() {
         concurrency: 4,
         probe_wait: PROBE_FIRST,
         clean_for: Duration::ZERO,
+        saved_ago: None,
     };
     let pace = Pace::new(settings(), Some(learned));
     let mut api = Budget::new(40);

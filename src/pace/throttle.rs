@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::state::State;
-use super::{CLEAN_ANSWERS, CUT, FLOOR, MARGIN, PROBE_MAX, Pace, RECOVERY};
+use super::{CLEAN_ANSWERS, CLIMB_MARGIN, CUT, FLOOR, PROBE_BACKOFF, PROBE_FIRST, PROBE_MAX, Pace, RECOVERY};
 
 impl Pace {
     /// A 429 on a request admitted in `epoch`. Returns how long the pause lasts from now.
@@ -49,8 +49,10 @@ impl Pace {
 
     /// A 429 that is no news: pause every stream again, cut nothing.
     fn pause_again(&self, s: &mut State, now: Instant, wait: Duration) {
+        s.confirming = false;
         let resume = s.pause(now, wait, self.settings.burst);
         s.restart_measures(resume, !wait.is_zero());
+        s.shot.quiet = wait >= self.settings.rate_limited_wait;
         tracing::warn!(
             pause_secs = wait.as_secs_f64(),
             "rate limited again within the same burst: pausing every stream, cutting nothing"
@@ -72,7 +74,7 @@ impl Pace {
         // the API accepted in it (the rate measured over the last second or two lags behind).
         // It sets the ceiling afresh, just under that count.
         let failed_probe = s.probing;
-        let climbed = MARGIN * s.hit(now, drawn).max(ended.last_second()).min(s.rate);
+        let climbed = CLIMB_MARGIN * s.hit(now, drawn).max(ended.last_second()).min(s.rate);
         let ceiling = match s.ceiling {
             None => climbed,
             // A failed probe goes back to the clean ceiling it left, unless the climb went so far
@@ -93,7 +95,10 @@ impl Pace {
                 let budget = budget.clamp(FLOOR, self.settings.max_rate);
                 s.ceiling = Some((budget, plateau));
                 s.rate = budget;
-                s.probe_wait = PROBE_MAX;
+                // As after a failed probe: the budget is where the shots say, but a 429 that was
+                // not the budget's (a proxy, a deploy) would make a fit too low, so probes do not
+                // wait the longest yet.
+                s.probe_wait = (s.probe_wait.max(PROBE_FIRST * 2) * PROBE_BACKOFF).min(PROBE_MAX);
             }
             // A climb's 429: resume at the ceiling it sets, so the next shot either holds (the
             // budget is a short window's, and this is it: `confirming`) or soon tells more
@@ -119,6 +124,9 @@ impl Pace {
         // Whatever the wait, the rate sent is measured afresh at the new pace: a further cut in
         // this burst needs a full window of it.
         s.restart_measures(resume, true);
+        // A pause shorter than the API's penalty (a short `Retry-After`) need not empty a window:
+        // the next shot is no shot from quiet (`fit.rs`).
+        s.shot.quiet = wait >= self.settings.rate_limited_wait;
         tracing::warn!(
             pause_secs = wait.as_secs_f64(),
             new_rate = s.rate,

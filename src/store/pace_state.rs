@@ -19,6 +19,10 @@ impl Store {
                     concurrency: r.get::<_, i64>(3)?.max(1) as usize,
                     probe_wait: secs(r.get(4)?).unwrap_or(crate::pace::PROBE_FIRST),
                     clean_for: secs(r.get(5)?).unwrap_or_default(),
+                    saved_ago: r
+                        .get::<_, Option<String>>(6)?
+                        .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
+                        .and_then(|at| (chrono::Utc::now() - at.to_utc()).to_std().ok()),
                 })
             })
             .optional()
@@ -68,9 +72,21 @@ mod tests {
             concurrency: 3,
             probe_wait: Duration::from_secs(16 * 60),
             clean_for: Duration::from_millis(421_500),
+            saved_ago: None,
         };
-        store.save_pace(&kept, chrono::Utc::now()).unwrap();
-        assert_eq!(store.load_pace().unwrap(), Some(kept));
+        let an_hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+        store.save_pace(&kept, an_hour_ago).unwrap();
+        let read = store.load_pace().unwrap().unwrap();
+        // When it was kept comes back too: an hour ago, give or take the test's own time.
+        let ago = read.saved_ago.expect("the save's time is read back");
+        assert!((3_599..3_660).contains(&ago.as_secs()), "{ago:?}");
+        assert_eq!(
+            Learned {
+                saved_ago: None,
+                ..read
+            },
+            kept
+        );
         store
             .with(|c| {
                 c.execute(
