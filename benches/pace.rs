@@ -41,7 +41,7 @@ fn main() {
     let first = Duration::from_secs(env_or("PACE_BENCH_FIRST_SECS", 600));
     let after = Duration::from_secs(env_or("PACE_BENCH_AFTER_SECS", 150));
     println!(
-        "pace benchmark: orders with sub-resources against a hidden budget of 40 requests/s; bare 429s; the job waits its default minute after one; first run killed at {} s, the next measured over {} s",
+        "pace benchmark: orders with sub-resources against a hidden budget; bare 429s; the job waits its default minute after one; first run killed at {} s, the next measured over {} s",
         first.as_secs(),
         after.as_secs()
     );

@@ -397,6 +397,40 @@ mod tests {
     }
 
     #[test]
+    fn a_fixed_one_second_window_is_found_under_its_count() {
+        // 200 in each second from the first answer: the ramp's last second straddles two
+        // windows, and a steady shot over 200/s ends after 200.
+        let fixed = |count: f64| {
+            move |r: &[f64]| {
+                let last = r.len().saturating_sub(1) / 10 * 10;
+                r[last..].iter().sum::<f64>() * BIN.as_secs_f64() > count
+            }
+        };
+        let first = ramp_until(fixed(200.0));
+        let second = steady_until(215.0, fixed(200.0));
+        let b = budget(&first, &second).unwrap();
+        assert!((180.0..=200.0).contains(&b), "{b}");
+    }
+
+    #[test]
+    fn a_second_429_that_was_not_the_budgets_says_nothing() {
+        // All of the first shot in a ten-second window of 400: a second shot that ran to 600
+        // before a 429 (a proxy, a deploy) contradicts it, instead of making the window's count
+        // 600 over the first shot's length.
+        let first = ramp_until(sliding(400.0, 100));
+        let second = shot([120.0; 50]);
+        assert_eq!(budget(&first, &second), None);
+    }
+
+    #[test]
+    fn a_shot_after_a_short_pause_says_nothing() {
+        let first = ramp_until(sliding(400.0, 100));
+        let mut second = steady_until(120.0, sliding(400.0, 100));
+        second.quiet = false;
+        assert_eq!(budget(&first, &second), None);
+    }
+
+    #[test]
     fn shots_too_small_say_nothing() {
         assert_eq!(budget(&shot([10.0; 3]), &shot([10.0; 30])), None);
     }

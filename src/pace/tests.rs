@@ -338,3 +338,54 @@ async fn a_burst_cuts_again_while_the_pace_is_above_the_proven_rate() {
     let r = pace.report();
     assert!(r.rate <= 40.0 && r.rate >= 40.0 * CUT * MARGIN, "{r:?}");
 }
+
+/// A 429 at the start pace that was not the budget's (an API's concurrency cap, a proxy): the
+/// ceiling it sets is not confirmed, and the pace is back near a budget of 40/s within minutes,
+/// not after the half hour a confirmed ceiling waits.
+#[tokio::test(start_paused = true)]
+async fn a_429_at_the_start_pace_is_climbed_out_of_in_minutes() {
+    let pace = Pace::new(settings(), None);
+    for _ in 0..5 {
+        pace.admit(Lane::Walk).await.success();
+    }
+    pace.admit(Lane::Walk).await.throttled(None);
+    let r = pace.report();
+    assert!(r.ceiling.is_some_and(|c| c < 10.0), "{r:?}");
+    let mut api = Budget::new(40);
+    let start = Instant::now();
+    let mut refused = 0;
+    while pace.rate() < 30.0 && start.elapsed() < Duration::from_secs(1_800) {
+        refused += u32::from(api.answer(pace.admit(Lane::Walk).await));
+    }
+    let took = start.elapsed();
+    assert!(
+        took <= Duration::from_secs(420),
+        "back at 30/s after {took:?}: {:?}",
+        pace.report()
+    );
+    assert!(refused <= 1, "{refused} 429s on the way");
+}
+
+/// A probe step the run had too little work to send holds no clean spell's worth of proof: an
+/// established ceiling does not climb while the run idles along under it.
+#[tokio::test(start_paused = true)]
+async fn a_probe_step_not_really_sent_does_not_raise_the_ceiling() {
+    let kept = Learned {
+        rate: 38.8,
+        ceiling: Some(38.8),
+        proven: Some(38.8),
+        concurrency: 4,
+        probe_wait: PROBE_MAX,
+        clean_for: PROBE_MAX,
+        saved_ago: Some(Duration::from_secs(3_600)),
+    };
+    let pace = Pace::new(settings(), Some(kept));
+    // Twenty minutes at 5 requests a second, all clean.
+    let end = Instant::now() + Duration::from_secs(1_200);
+    while Instant::now() < end {
+        pace.admit(Lane::Walk).await.success();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = pace.report();
+    assert!(r.ceiling.is_some_and(|c| c <= 38.8 * 1.01), "{r:?}");
+}
