@@ -15,13 +15,16 @@ use understory_sync::sandbox::config::WindowShape;
 use crate::cli::BIN;
 
 /// The job waits this long after a 429 here, a third of the docs' minute: still longer than each
-/// window, so a pause empties the window or refills the bucket as a minute would.
-const WAIT_SECS: u64 = 20;
+/// window and than the bucket's refill (20 s), so a pause empties the window or refills the
+/// bucket as a minute would. With the minute, the first load's share is the benchmark's
+/// (`benches/pace.rs`), under the goal on two of the shapes (see docs/design.md).
+const WAIT_SECS: u64 = 21;
 
 /// The three shapes side by side (five and a half minutes): the first run learns the budget with
 /// at most two 429s (three for the bucket: both shapes fit the first two shots, and it takes two
-/// steady shots to tell a bucket from a window), uses 90 % of it from 90 s on, and the run after
-/// the kill uses 90 % of it from its start, with no 429.
+/// steady shots to tell a bucket from a window), uses 90 % of it from 90 s on (with the shorter
+/// wait, learning is over by then), and the run after the kill uses 90 % of it from its start,
+/// with no 429.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_budget_is_found_and_kept_on_every_window_shape() {
     let all = futures::future::join_all(Budget::three().into_iter().map(|b| {
