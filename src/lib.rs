@@ -18,6 +18,7 @@ pub mod lock;
 pub mod memory;
 pub mod mend;
 pub mod metrics;
+pub mod owner;
 pub mod pace;
 pub mod sandbox;
 pub mod schedule;

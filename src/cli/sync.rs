@@ -24,6 +24,7 @@ pub static LIVE_PROGRESS: std::sync::atomic::AtomicBool = std::sync::atomic::Ato
 
 /// One sync, its summary and its metrics file.
 pub async fn with_stop(cfg: &Config, stop: shutdown::Stop) -> Result<Exit, (Exit, anyhow::Error)> {
+    understory_sync::owner::check(&cfg.database).map_err(|e| (Exit::Database, anyhow::Error::new(e)))?;
     let progress = std::sync::Arc::new(sync::Progress::default());
     let live = LIVE_PROGRESS.load(std::sync::atomic::Ordering::Relaxed);
     // A person at a terminal sees the live line; progress log lines are for the journal.

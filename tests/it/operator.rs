@@ -444,3 +444,49 @@ async fn the_snapshot_is_one_consistent_file_with_the_configured_mode() {
         fingerprint(&dir.path().join("sync.sqlite"))
     );
 }
+
+/// `sync` run as root by mistake over the service user's database: refused before a byte is
+/// written (root would leave files the service cannot write and a `root:root` snapshot the
+/// analysts cannot read), with one line naming `sudo -u` and that user. A fresh install's empty
+/// state directory counts as the database's. Only root can show it: elsewhere the test says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_root_run_over_another_users_database_is_refused_untouched() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("not root: nothing to show");
+        return;
+    }
+    let sb = start(small()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    // The state directory belongs to `nobody`, as /var/lib/understory-sync to its service user.
+    let nobody = rustix::process::Uid::from_raw(65_534);
+    rustix::fs::chown(&state, Some(nobody), None).unwrap();
+    let cfg = write_config(dir.path(), &sb, "");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("database = \"sync.sqlite\"", "database = \"state/sync.sqlite\"");
+    std::fs::write(&cfg, text).unwrap();
+    sb.record();
+    let out = sync_cmd(&cfg, "sandbox-secret").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(
+        errors[0].contains("running as root") && errors[0].contains("sudo -u nobody"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(std::fs::read_dir(&state).unwrap().count(), 0, "nothing written");
+    assert!(sb.arrivals().is_empty(), "nothing asked of the API");
+    // Once the directory is root's, the same run goes ahead.
+    rustix::fs::chown(&state, Some(rustix::process::Uid::ROOT), None).unwrap();
+    let out = sync_cmd(&cfg, "sandbox-secret").output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
