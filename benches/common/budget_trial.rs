@@ -82,6 +82,9 @@ pub struct Figures {
     /// The first run's clean answers from 90 s to its end, over the budget for that time.
     pub share_after_90s: f64,
     pub first_429s: usize,
+    /// The first run's 429s that began a pause: those more than 5 s after the one before (the
+    /// others were already in flight when the pause began).
+    pub first_bursts: usize,
     /// Seconds from the first run's first request to its first and to its last 429.
     pub first_429_at: Option<f64>,
     pub last_429_at: Option<f64>,
@@ -145,6 +148,11 @@ pub fn figures(budget: Budget, first: &[Arrival], next: &[Arrival], after: Durat
         budget,
         share_after_90s: clean_after as f64 / span / f64::from(budget.per_second),
         first_429s: refused.len(),
+        first_bursts: refused
+            .iter()
+            .enumerate()
+            .filter(|(i, at)| *i == 0 || **at - refused[i - 1] > 5.0)
+            .count(),
         first_429_at: refused.first().copied(),
         last_429_at: refused.last().copied(),
         next_share: next_clean as f64 / after.as_secs_f64() / f64::from(budget.per_second),
