@@ -150,7 +150,7 @@ fn install(base_url: &str, token_url: &str) -> Installed {
     for d in [
         "usr/local/bin",
         "etc/systemd/system",
-        "etc/sysusers.d",
+        // No etc/sysusers.d: Debian 12 ships none, so the README's steps must make it.
         "var/lib",
         "run/credentials",
     ] {
