@@ -43,8 +43,23 @@ impl Store {
     /// Copies what the WAL holds into the database as far as readers allow (a passive
     /// checkpoint: it waits for no one and blocks no one). At the end of a run, so the file
     /// analysts open is whole and the next run's WAL starts from the beginning.
+    /// The end of a run: the WAL's pages into the database (passive: no reader waits), then the
+    /// WAL file truncated to nothing if no reader is in the way at that moment (without waiting
+    /// for one), so between runs the disk holds the database and an empty WAL, not the WAL's
+    /// high-water mark (up to `journal_size_limit`) beside it.
     pub fn checkpoint(&self) -> Result<(), Error> {
-        self.with(|c| c.query_row(statements::get("sqlite_schema", "checkpoint"), [], |_| Ok(())))
+        self.with(|c| {
+            c.query_row(statements::get("sqlite_schema", "checkpoint"), [], |_| Ok(()))?;
+            c.busy_timeout(std::time::Duration::ZERO)?;
+            let truncated = c.query_row(statements::get("sqlite_schema", "truncate_wal"), [], |_| Ok(()));
+            c.busy_timeout(super::open::BUSY_TIMEOUT)?;
+            match truncated {
+                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DatabaseBusy => {
+                    Ok(())
+                }
+                other => other,
+            }
+        })
     }
 
     pub(super) fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, Error> {

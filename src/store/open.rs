@@ -35,7 +35,7 @@ const WAL_AUTOCHECKPOINT_BYTES: i64 = 40 * 1024 * 1024;
 const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
 /// How long a write waits for an analyst's lock before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Opens (creating if needed) the database at `path`, sets the pragmas and migrates it.
 /// WAL lets analysts read while the job writes; `synchronous=NORMAL` is durable across

@@ -490,3 +490,32 @@ async fn a_root_run_over_another_users_database_is_refused_untouched() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Between runs the disk holds the database and an empty WAL: the end-of-run checkpoint
+/// truncates it when no reader is in the way, instead of leaving its high-water mark (tens of
+/// MB after a first load) beside the database until the next run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_run_leaves_an_empty_wal_beside_the_database() {
+    let mut sc = small();
+    sc.data.bookings = 2_000;
+    let sb = start(sc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &sb, "");
+    let out = sync_cmd(&cfg, "sandbox-secret").output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = dir.path().join("sync.sqlite");
+    let wal = dir.path().join("sync.sqlite-wal");
+    let wal_len = std::fs::metadata(&wal).map_or(0, |m| m.len());
+    assert_eq!(
+        wal_len,
+        0,
+        "the WAL beside a {}-byte database",
+        std::fs::metadata(&db).unwrap().len()
+    );
+    assert!(std::fs::metadata(&db).unwrap().len() > 100_000);
+}
