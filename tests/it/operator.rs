@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::cli::{BIN, Job, job, spawn_until_commits, sync_cmd, write_config};
+use crate::cli::{BIN, Job, job, spawn_until_commits, sync_cmd, sync_ok, write_config};
 use crate::support::*;
 
 fn stderr(out: &Output) -> String {
@@ -482,13 +482,7 @@ async fn a_root_run_over_another_users_database_is_refused_untouched() {
     assert!(sb.arrivals().is_empty(), "nothing asked of the API");
     // Once the directory is root's, the same run goes ahead.
     rustix::fs::chown(&state, Some(rustix::process::Uid::ROOT), None).unwrap();
-    let out = sync_cmd(&cfg, "sandbox-secret").output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sync_ok(&cfg);
 }
 
 /// Between runs the disk holds the database and an empty WAL: the end-of-run checkpoint
@@ -501,13 +495,7 @@ async fn a_finished_run_leaves_an_empty_wal_beside_the_database() {
     let sb = start(sc).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &sb, "");
-    let out = sync_cmd(&cfg, "sandbox-secret").output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sync_ok(&cfg);
     let db = dir.path().join("sync.sqlite");
     let wal = dir.path().join("sync.sqlite-wal");
     let wal_len = std::fs::metadata(&wal).map_or(0, |m| m.len());
