@@ -21,6 +21,11 @@ pub fn iso(t: Timestamp) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// An instant read back from the database (`iso`'s form, or any RFC 3339), if it is one.
+pub fn from_iso(text: &str) -> Option<Timestamp> {
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.to_utc())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -165,8 +165,8 @@ fn print_streams(st: &Status) {
         let age = s
             .cursor_saved_at
             .as_deref()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| format!("checkpoint {}s old", (now - t.to_utc()).num_seconds()))
+            .and_then(understory_sync::time::from_iso)
+            .map(|t| format!("checkpoint {}s old", (now - t).num_seconds()))
             .unwrap_or_else(|| "no pass in progress".to_owned());
         println!(
             "  {:<20} high-water mark {:<26} {}{}",
@@ -215,12 +215,12 @@ fn print_pace(st: &Status) {
         return;
     };
     let used = st.runs.first().and_then(|r| {
-        let start = chrono::DateTime::parse_from_rfc3339(&r.started_at).ok()?;
+        let start = understory_sync::time::from_iso(&r.started_at)?;
         let end = match &r.ended_at {
-            Some(e) => chrono::DateTime::parse_from_rfc3339(e).ok()?.to_utc(),
+            Some(e) => understory_sync::time::from_iso(e)?,
             None => chrono::Utc::now(),
         };
-        let secs = (end - start.to_utc()).num_milliseconds() as f64 / 1_000.0;
+        let secs = (end - start).num_milliseconds() as f64 / 1_000.0;
         (secs >= 1.0).then(|| r.counts.requests as f64 / secs)
     });
     match p.budget_rps {

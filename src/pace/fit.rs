@@ -150,7 +150,8 @@ pub(super) fn budget(first: &Shot, second: &Shot) -> Option<f64> {
     // longer is unknown, so guess [`LONGER_WINDOW`] times the longer shot (a guess too short
     // costs a 429 and the next guess is longer; one too long slows the pace as much, until a
     // probe).
-    if steady_pair(first, second) && same_count(first, second) {
+    let steady = first.steady() && second.steady();
+    if steady && same_count(first, second) {
         let longer = first.secs().max(second.secs());
         return Some(f64::from(second.total()) / whole_seconds(LONGER_WINDOW * longer) * REVEALED);
     }
@@ -163,7 +164,7 @@ pub(super) fn budget(first: &Shot, second: &Shot) -> Option<f64> {
     // bucket after more answers the slower the stream. Otherwise the window wins: the docs
     // speak of window counts, and taking the lower estimate when it is wrong would crawl until
     // the next probe, while the higher one, when wrong, costs one more 429 and a steady shot.
-    if steady_pair(first, second) && !same_count(first, second) {
+    if steady && !same_count(first, second) {
         Some(bucket)
     } else {
         window
@@ -173,10 +174,6 @@ pub(super) fn budget(first: &Shot, second: &Shot) -> Option<f64> {
 /// Two steady shots that each ended after one count: a window's, longer than either shot.
 fn same_count(first: &Shot, second: &Shot) -> bool {
     f64::from(first.total().abs_diff(second.total())) <= SAME_COUNT * f64::from(second.total())
-}
-
-fn steady_pair(first: &Shot, second: &Shot) -> bool {
-    first.steady() && second.steady()
 }
 
 /// The window-count estimate (see the module's documentation), kept under; `None` when the two
@@ -233,10 +230,11 @@ fn bucket(first: &Shot, second: &Shot) -> Option<f64> {
     // Each shot drained the bucket, so its rate is above the bucket's: scan up to the faster
     // shot's average for where the two peak deficits meet.
     let top = (f64::from(first.total()) / first.secs()).max(f64::from(second.total()) / second.secs());
-    let sign = gap(0.0).signum();
-    if gap(0.0) == 0.0 {
+    let at_zero = gap(0.0);
+    if at_zero == 0.0 {
         return None;
     }
+    let sign = at_zero.signum();
     const STEPS: u32 = 80;
     let (mut lo, mut hi) = (0.0, None);
     for i in 1..=STEPS {

@@ -41,16 +41,12 @@ impl Pace {
             // A probe at an established budget is a step above the ceiling, held (see
             // `clean_spell`); before, it grows as slow start does.
             Some((w_max, _)) if s.probing && s.established() => w_max * (1.0 + s.probe_step),
-            Some(_) if s.probing => {
-                let dt = now.saturating_duration_since(s.last_growth).as_secs_f64();
-                s.rate * (dt / SLOW_START_DOUBLING.as_secs_f64()).exp2()
-            }
-            Some((w_max, at)) => {
+            Some((w_max, at)) if !s.probing => {
                 let k = RECOVERY.as_secs_f64();
                 let t = now.saturating_duration_since(at).as_secs_f64().min(k);
                 w_max * (1.0 - (1.0 - CUT) * ((k - t) / k).powi(3))
             }
-            None => {
+            _ => {
                 let dt = now.saturating_duration_since(s.last_growth).as_secs_f64();
                 s.rate * (dt / SLOW_START_DOUBLING.as_secs_f64()).exp2()
             }

@@ -189,6 +189,17 @@ async fn time_to_reach(pace: &Pace, rate: f64, limit: Duration) -> Option<Durati
     None
 }
 
+/// Back-to-back requests to `api` until the pace reaches `rate` or `limit` has passed: how long
+/// it took, and the 429s on the way.
+async fn climb_to(pace: &Pace, api: &mut Budget, rate: f64, limit: Duration) -> (Duration, u32) {
+    let start = Instant::now();
+    let mut refused = 0;
+    while pace.rate() < rate && start.elapsed() < limit {
+        refused += u32::from(api.answer(pace.admit(Lane::Walk).await));
+    }
+    (start.elapsed(), refused)
+}
+
 /// A pace that ran clean at 50/s for a minute (its proven rate), with no ceiling yet.
 async fn proven_at_50() -> Pace {
     let pace = Pace::new(
@@ -279,12 +290,7 @@ async fn a_first_run_that_met_a_flood_probes_its_way_back_in_minutes() {
     // Clean again, with a budget of 40/s: a probe above the ceiling finds it within minutes
     // (two orders of magnitude), and the probes that fail stay rare.
     let mut api = Budget::new(40);
-    let start = Instant::now();
-    let mut throttles = 0;
-    while pace.rate() < 20.0 && start.elapsed() < Duration::from_secs(900) {
-        throttles += u32::from(api.answer(pace.admit(Lane::Walk).await));
-    }
-    let took = start.elapsed();
+    let (took, throttles) = climb_to(&pace, &mut api, 20.0, Duration::from_secs(900)).await;
     assert!(
         took <= Duration::from_secs(420),
         "back at 20/s after {took:?}: {:?}",
@@ -351,13 +357,7 @@ async fn a_429_at_the_start_pace_is_climbed_out_of_in_minutes() {
     pace.admit(Lane::Walk).await.throttled(None);
     let r = pace.report();
     assert!(r.ceiling.is_some_and(|c| c < 10.0), "{r:?}");
-    let mut api = Budget::new(40);
-    let start = Instant::now();
-    let mut refused = 0;
-    while pace.rate() < 30.0 && start.elapsed() < Duration::from_secs(1_800) {
-        refused += u32::from(api.answer(pace.admit(Lane::Walk).await));
-    }
-    let took = start.elapsed();
+    let (took, refused) = climb_to(&pace, &mut Budget::new(40), 30.0, Duration::from_secs(1_800)).await;
     assert!(
         took <= Duration::from_secs(420),
         "back at 30/s after {took:?}: {:?}",

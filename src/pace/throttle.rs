@@ -50,9 +50,7 @@ impl Pace {
     /// A 429 that is no news: pause every stream again, cut nothing.
     fn pause_again(&self, s: &mut State, now: Instant, wait: Duration) {
         s.confirming = false;
-        let resume = s.pause(now, wait, self.settings.burst);
-        s.restart_measures(resume, !wait.is_zero());
-        s.shot.quiet = wait >= self.settings.rate_limited_wait;
+        self.pause_all(s, now, wait, !wait.is_zero());
         tracing::warn!(
             pause_secs = wait.as_secs_f64(),
             "rate limited again within the same burst: pausing every stream, cutting nothing"
@@ -74,6 +72,9 @@ impl Pace {
         // the API accepted in it (the rate measured over the last second or two lags behind).
         // It sets the ceiling afresh, just under that count.
         let failed_probe = s.probing;
+        // Slow start's 429 and a failed probe resume flat at the ceiling they set; any other cut
+        // climbs back to it.
+        let flat = s.ceiling.is_none() || failed_probe;
         let climbed = CLIMB_MARGIN * s.hit(now, drawn).max(ended.last_second()).min(s.rate);
         let ceiling = match s.ceiling {
             None => climbed,
@@ -84,13 +85,11 @@ impl Pace {
             Some(_) => s.ceiling_after_429(s.hit(now, drawn)),
         }
         .max(FLOOR);
-        let climb = s.ceiling.is_none() || (failed_probe && ceiling == climbed);
         s.last_shot = Some(ended);
         s.learn_from_429(drawn);
         let plateau = now.checked_sub(RECOVERY).unwrap_or(now);
         match fitted.filter(|f| *f < ceiling) {
-            // Two shots pinned the budget: settle just under it, on the plateau, and probe above
-            // it only after the longest wait.
+            // Two shots pinned the budget: settle just under it, on the plateau.
             Some(budget) => {
                 let budget = budget.clamp(FLOOR, self.settings.max_rate);
                 s.ceiling = Some((budget, plateau));
@@ -104,7 +103,7 @@ impl Pace {
             // budget is a short window's, and this is it: `confirming`) or soon tells more
             // (`fit.rs`). A failed step: back at once to the ceiling it left from, which was
             // clean.
-            None if climb || failed_probe => {
+            None if flat => {
                 s.ceiling = Some((ceiling, plateau));
                 s.rate = ceiling.clamp(FLOOR, self.settings.max_rate);
             }
@@ -117,16 +116,12 @@ impl Pace {
             s.concurrency = (s.concurrency / 2).max(1);
         }
         s.last_concurrency_change = now;
-        let resume = s.pause(now, wait, self.settings.burst);
         s.clean_since_pause = 0;
         s.last_growth = now + wait;
         s.burst_until = now + wait.max(self.settings.rate_limited_wait);
         // Whatever the wait, the rate sent is measured afresh at the new pace: a further cut in
         // this burst needs a full window of it.
-        s.restart_measures(resume, true);
-        // A pause shorter than the API's penalty (a short `Retry-After`) need not empty a window:
-        // the next shot is no shot from quiet (`fit.rs`).
-        s.shot.quiet = wait >= self.settings.rate_limited_wait;
+        self.pause_all(s, now, wait, true);
         tracing::warn!(
             pause_secs = wait.as_secs_f64(),
             new_rate = s.rate,
@@ -136,5 +131,15 @@ impl Pace {
             concurrency = s.concurrency,
             "rate limited (HTTP 429): pausing every stream and slowing down"
         );
+    }
+
+    /// Pauses every admission for `wait` from `now` and restarts what a 429 interrupts
+    /// (`State::restart_measures`; the rate sent too when `afresh`). The next shot counts as
+    /// from quiet only when the pause lasts the API's penalty: a shorter one (a short
+    /// `Retry-After`) need not empty a window (`fit.rs`).
+    fn pause_all(&self, s: &mut State, now: Instant, wait: Duration, afresh: bool) {
+        let resume = s.pause(now, wait, self.settings.burst);
+        s.restart_measures(resume, afresh);
+        s.shot.quiet = wait >= self.settings.rate_limited_wait;
     }
 }

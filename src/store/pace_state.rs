@@ -21,8 +21,8 @@ impl Store {
                     clean_for: secs(r.get(5)?).unwrap_or_default(),
                     saved_ago: r
                         .get::<_, Option<String>>(6)?
-                        .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
-                        .and_then(|at| (chrono::Utc::now() - at.to_utc()).to_std().ok()),
+                        .and_then(|at| crate::time::from_iso(&at))
+                        .and_then(|at| (chrono::Utc::now() - at).to_std().ok()),
                 })
             })
             .optional()

@@ -246,8 +246,7 @@ async fn finish_run(
         s.last_success()
     })
     .await?
-    .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
-    .map(|t| t.to_utc());
+    .and_then(|t| crate::time::from_iso(&t));
     Ok(())
 }
 
