@@ -17,7 +17,7 @@ pub struct Flags {
     /// The address to listen on; loopback by default, as the sandbox's keys are public.
     #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     pub bind: IpAddr,
-    /// Sandbox settings (see config/sandbox.toml); the flags below override it.
+    /// Sandbox settings (see config/sandbox-server.toml); the flags below override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Seed of the generated data, so a run can be reproduced byte for byte (default 42).

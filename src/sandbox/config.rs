@@ -1,4 +1,4 @@
-//! Sandbox settings: `config/sandbox.toml`, overridden by `understory-sync sandbox` flags.
+//! Sandbox settings: `config/sandbox-server.toml`, overridden by `understory-sync sandbox` flags.
 //!
 //! Every default is what the real API is believed to do (`understory-api.md` §6), except where a
 //! simulator must be friendlier to be useful (a generous rate limit, no faults).

@@ -5,6 +5,8 @@ use std::path::Path;
 use understory_sync::config::{self, Environment};
 use understory_sync::sandbox::SandboxConfig;
 
+use crate::support::{assert_bookings_converged, small, start, temp_db};
+
 /// Every key `RawConfig` reads besides `[streams]`; `deny_unknown_fields` makes sure nothing
 /// else is accepted.
 const KEYS: [&str; 33] = [
@@ -126,11 +128,41 @@ fn the_example_config_loads_and_documents_every_key() {
 
 #[test]
 fn the_example_sandbox_config_loads() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sandbox.toml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sandbox-server.toml");
     let cfg = SandboxConfig::from_file(&path).expect("sandbox config loads");
     assert_eq!(cfg.data.bookings, 10_000);
     assert_eq!(cfg.clients[0].client_id, "sandbox-client");
     assert_eq!(cfg.clients[1].redirect_uris, ["http://127.0.0.1:8976/callback"]);
+}
+
+/// `config/sandbox-job.toml` is what an operator copies to try the installed service against
+/// the sandbox: with only its address and database moved (the sandbox here is on a free port),
+/// and the secret its comments give, it syncs the sandbox to the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_job_config_syncs_the_sandbox_with_the_secret_it_names() {
+    let shipped =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sandbox-job.toml"))
+            .unwrap();
+    assert!(
+        shipped.contains(
+            "echo sandbox-secret | sudo install -m 0600 /dev/stdin /etc/understory-sync/sandbox.secret"
+        ),
+        "the config says which secret to install"
+    );
+    let sb = start(small()).await;
+    let (dir, db) = temp_db();
+    let text = shipped.replace("http://127.0.0.1:8787", &sb.base_url()).replace(
+        "/var/lib/understory-sync/sandbox/understory.sqlite",
+        &db.display().to_string(),
+    );
+    assert_ne!(
+        text, shipped,
+        "the config names the sandbox's address and the template's database"
+    );
+    let cfg = dir.path().join("sandbox.toml");
+    std::fs::write(&cfg, text).unwrap();
+    crate::cli::sync_ok(&cfg);
+    assert_bookings_converged(&db, &sb);
 }
 
 #[test]
