@@ -5,6 +5,7 @@ mod config_arg;
 mod connect;
 mod demo;
 mod exit;
+mod man;
 mod run;
 mod sandbox;
 mod status;
@@ -24,7 +25,8 @@ pub use exit::Exit;
 #[command(
     name = "understory-sync",
     version,
-    about = "Sync the Understory API into SQLite"
+    about = "Sync the Understory API into SQLite",
+    after_long_help = AFTER_LONG_HELP
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -76,7 +78,41 @@ pub enum Command {
     },
     /// Serve the stand-in Understory API (auth server and `/v1`) on loopback.
     Sandbox(sandbox::Flags),
+    /// Write the manual pages (roff) into DIR: understory-sync.1 and one per command.
+    Man {
+        /// The directory to write them into, created if missing.
+        dir: PathBuf,
+    },
 }
+
+/// The closing sections of `understory-sync --help`, and of its man page (`man` renders each
+/// heading as a section and each line as a term and its text, split at the first double space).
+const AFTER_LONG_HELP: &str = "\
+Files:
+  /etc/understory-sync/understory-sync.toml  the config (the package installs the example, every key shown)
+  /etc/understory-sync/client-secret  the key's secret, root's alone: the unit hands it over as a credential
+  /etc/understory-sync/NAME.toml  the config of template instance understory-sync@NAME (one account)
+  /etc/understory-sync/NAME.secret  its secret
+  /var/lib/understory-sync/  the databases: the units' state directory
+  /usr/share/doc/understory-sync/  the README, and examples/ with the example configs
+
+Exit status:
+  0  success
+  1  internal error (a bug: report it with the log)
+  2  configuration error: fix the key the message names
+  3  authentication error: check the key and its scopes
+  4  API unreachable, failing after retries, or unreadable; rows already stored are kept
+  5  some streams synced, others failed
+  6  another instance holds the database's lock
+  7  interrupted by SIGTERM or SIGINT: the next run resumes
+  8  database error (disk full, permissions, not this job's file, a root run over another user's database)
+  9  the API's pages loop: report it to Understory
+
+Environment:
+  UNDERSTORY_SYNC__SECTION__KEY  overrides a config key, e.g. UNDERSTORY_SYNC__API__BASE_URL
+  UNDERSTORY_SYNC_CONFIG  the config file, when --config is not given
+  UNDERSTORY_CLIENT_SECRET  the key's secret (before client_secret_file and the credential)
+  RUST_LOG  the log level (info)";
 
 /// Runs the parsed command; errors carry their exit code.
 pub async fn run(cli: Cli) -> Result<Exit, (Exit, anyhow::Error)> {
@@ -97,6 +133,7 @@ pub async fn run(cli: Cli) -> Result<Exit, (Exit, anyhow::Error)> {
         } => status::status(&config.path, database, json),
         Command::Demo { database, bookings } => demo::demo(database, bookings).await,
         Command::Sandbox(flags) => sandbox::serve(flags).await,
+        Command::Man { dir } => man::write(&dir),
     }
 }
 

@@ -39,7 +39,7 @@ fn read_text(path: &Path) -> Result<String, Error> {
         Ok(true) => {}
         Ok(false) => {
             return Err(Error::Load(format!(
-                "{} does not exist; copy config/understory-sync.toml there and edit it, or name another file with --config",
+                "{} does not exist; copy the example config there and edit it (installed: /usr/share/doc/understory-sync/examples/understory-sync.toml; in the source: config/understory-sync.toml), or name another file with --config",
                 path.display()
             )));
         }

@@ -78,3 +78,73 @@ fn the_check_finds_a_flag_without_a_description_in_either_layout() {
     let short = "Options:\n  -c, --config <PATH>  [default: x.toml]\n      --json\n      --database <D>  Read this\n  -h, --help  Print help\n";
     assert_eq!(undescribed(short), ["--config", "--json"]);
 }
+
+/// `--help` ends the way a man page does: the files, every exit code the README's table lists
+/// (one line each), and the environment.
+#[test]
+fn help_names_the_files_every_exit_code_and_the_environment() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout).to_string();
+    for section in ["Files:", "Exit status:", "Environment:"] {
+        assert!(help.lines().any(|l| l == section), "no {section} in:\n{help}");
+    }
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let codes: Vec<&str> = readme
+        .split("### Exit codes")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| l.strip_prefix("| ")?.split(' ').next())
+        .filter(|c| c.parse::<u8>().is_ok())
+        .collect();
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    let exit_status = help.split("Exit status:").nth(1).unwrap();
+    for code in codes {
+        assert!(
+            exit_status.lines().any(|l| l.starts_with(&format!("  {code}  "))),
+            "--help does not explain exit code {code}"
+        );
+    }
+}
+
+/// `man DIR` writes the pages the package installs: one for the program, with the help's
+/// closing sections as man sections, and one per command, each with that command's flags.
+#[test]
+fn man_writes_a_page_per_command_with_the_flags_help_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN).arg("man").arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let main = std::fs::read_to_string(dir.path().join("understory-sync.1")).unwrap();
+    for section in [
+        ".SH FILES",
+        ".SH \"EXIT STATUS\"",
+        ".SH ENVIRONMENT",
+        ".SH SUBCOMMANDS",
+    ] {
+        assert!(
+            main.contains(section),
+            "no {section} in understory-sync.1:\n{main}"
+        );
+    }
+    for command in COMMANDS {
+        let page = std::fs::read_to_string(dir.path().join(format!("understory-sync-{command}.1")))
+            .unwrap_or_else(|e| panic!("understory-sync-{command}.1: {e}"));
+        let help = Command::new(BIN).args([command, "--help"]).output().unwrap();
+        let help = String::from_utf8_lossy(&help.stdout).to_string();
+        let flags: Vec<&str> = help
+            .split_whitespace()
+            .filter(|w| w.starts_with("--") && w.len() > 2)
+            .map(|w| w.trim_end_matches([',', '.']).split('=').next().unwrap())
+            .collect();
+        assert!(!flags.is_empty(), "{command} --help names no flag");
+        for flag in flags {
+            // roff escapes each dash of a flag: `\-\-config`.
+            assert!(
+                page.contains(&flag.replace('-', "\\-")),
+                "understory-sync-{command}.1 does not document {flag}"
+            );
+        }
+    }
+}

@@ -121,6 +121,8 @@ struct Installed {
     database: PathBuf,
     snapshot: PathBuf,
     credentials: PathBuf,
+    /// The binary the package installed.
+    bin: String,
     umask: String,
     /// The service's user and group, as systemd-sysusers created them in the root.
     uid: u32,
@@ -130,7 +132,7 @@ struct Installed {
 impl Installed {
     /// A command of the job as the service runs it: its user, group, umask and credential.
     fn job(&self, args: &[&str]) -> Command {
-        let mut c = as_user(self.uid, self.gid, &[], &self.umask, BIN, args);
+        let mut c = as_user(self.uid, self.gid, &[], &self.umask, &self.bin, args);
         c.env("CREDENTIALS_DIRECTORY", &self.credentials);
         c
     }
@@ -140,61 +142,76 @@ impl Installed {
     }
 }
 
+/// The package `debian/build` made for this version, beside this test's binary.
+fn package() -> Option<PathBuf> {
+    let target = Path::new(BIN).parent()?.parent()?;
+    let deb = target.join("debian").join(format!(
+        "understory-sync_{}-1_amd64.deb",
+        env!("CARGO_PKG_VERSION")
+    ));
+    deb.exists().then_some(deb)
+}
+
 /// Follows the README's install block into a new root; the database path and the sandbox's
 /// address are the operator's edit of the config.
-fn install(base_url: &str, token_url: &str) -> Installed {
+fn install(deb: &Path, base_url: &str, token_url: &str) -> Installed {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_owned();
     std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
-    // What a Debian system has before the install starts.
+    // What dpkg needs to install into a root of its own, and what systemd provides.
     for d in [
-        "usr/local/bin",
-        "etc/systemd/system",
-        // No etc/sysusers.d: Debian 12 ships none, so the README's steps must make it.
-        "var/lib",
+        "var/lib/dpkg/info",
+        "var/lib/dpkg/updates",
+        "etc",
         "run/credentials",
     ] {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
+    for f in ["var/lib/dpkg/status", "var/lib/dpkg/available"] {
+        std::fs::write(root.join(f), "").unwrap();
+    }
     let r = root.display().to_string();
     let mut seen = Vec::new();
-    let mut ids: Option<(u32, u32)> = None;
+    let mut edited = false;
     for line in readme_install_block() {
         let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with("cargo build") {
+        if line.is_empty() || line.starts_with('#') {
             continue;
         }
         let step = line.strip_prefix("sudo ").unwrap_or(line);
         let word = step.split_whitespace().next().unwrap().to_owned();
         match word.as_str() {
+            // The package, installed into the root by the real dpkg: its files, modes and
+            // maintainer scripts (which run outside the root with DPKG_ROOT set; the
+            // dependencies are the host's, so dpkg is told not to look for them there).
+            "apt" => {
+                assert!(
+                    step.starts_with("apt install ./understory-sync_") && step.ends_with(".deb"),
+                    "{line}"
+                );
+                let out = Command::new("dpkg")
+                    .arg(format!("--root={r}"))
+                    .args(["--force-script-chrootless", "--force-depends", "-i"])
+                    .arg(deb)
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "dpkg -i: {}", text(&out));
+            }
+            // The operator's edit, done below.
+            "sudoedit" => {
+                assert_eq!(step, "sudoedit /etc/understory-sync/understory-sync.toml");
+                edited = true;
+            }
             "install" => {
                 let cmd = step
-                    .replace("target/release/understory-sync", BIN)
                     .replace(" /etc/", &format!(" {r}/etc/"))
-                    .replace(" /usr/local/bin/", &format!(" {r}/usr/local/bin/"))
                     .replace("'the-secret-key'", "'sandbox-secret'");
-                let cmd = if cmd.contains("-g understory-sync") {
-                    let gid = ids.expect("the README creates the group before it uses it").1;
-                    cmd.replace("-g understory-sync", &format!("-g {gid}"))
-                } else {
-                    cmd
-                };
                 let out = Command::new("bash")
                     .args(["-c", &cmd])
                     .current_dir(REPO)
                     .output()
                     .unwrap();
                 assert!(out.status.success(), "{cmd}: {}", text(&out));
-            }
-            // The real systemd-sysusers, into the temporary root: it checks the file and
-            // creates the user and group there (the file argument is read as given).
-            "systemd-sysusers" => {
-                let cmd = step
-                    .replace("systemd-sysusers ", &format!("systemd-sysusers --root={r} "))
-                    .replace(" /etc/", &format!(" {r}/etc/"));
-                let out = Command::new("bash").args(["-c", &cmd]).output().unwrap();
-                assert!(out.status.success(), "{cmd}: {}", text(&out));
-                ids = Some(sysusers_ids(&root, "understory-sync"));
             }
             // Done by hand below, from the unit (no unit is started here).
             "systemctl" | "usermod" | "sqlite3" | "understory-sync" => {}
@@ -203,8 +220,9 @@ fn install(base_url: &str, token_url: &str) -> Installed {
         seen.push(word);
     }
     for needed in [
+        "apt",
+        "sudoedit",
         "install",
-        "systemd-sysusers",
         "usermod",
         "sqlite3",
         "understory-sync",
@@ -214,10 +232,12 @@ fn install(base_url: &str, token_url: &str) -> Installed {
             "the README's install block runs {needed}"
         );
     }
+    assert!(edited);
+    let ids = Some(sysusers_ids(&root, "understory-sync"));
 
     // systemd-sysusers: the user the units run as is the one the sysusers file creates.
-    let sysusers = std::fs::read_to_string(root.join("etc/sysusers.d/understory-sync.conf")).unwrap();
-    let unit = std::fs::read_to_string(root.join("etc/systemd/system/understory-sync.service")).unwrap();
+    let sysusers = std::fs::read_to_string(root.join("usr/lib/sysusers.d/understory-sync.conf")).unwrap();
+    let unit = std::fs::read_to_string(root.join("usr/lib/systemd/system/understory-sync.service")).unwrap();
     let user = unit_value(&unit, "User");
     assert!(
         sysusers.lines().any(|l| l.starts_with(&format!("u {user} "))),
@@ -238,7 +258,7 @@ fn install(base_url: &str, token_url: &str) -> Installed {
     let example = std::fs::read_to_string(&config).unwrap();
     let edits = [
         (
-            "database = \"understory.sqlite\"",
+            "database = \"/var/lib/understory-sync/understory.sqlite\"",
             format!("database = \"{}\"", database.display()),
         ),
         ("client_id = \"\"", "client_id = \"sandbox-client\"".to_owned()),
@@ -291,6 +311,7 @@ fn install(base_url: &str, token_url: &str) -> Installed {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
         std::os::unix::fs::chown(&p, Some(uid), Some(gid)).unwrap();
     }
+    let bin = root.join("usr/bin/understory-sync").display().to_string();
     Installed {
         _root: dir,
         root,
@@ -298,6 +319,7 @@ fn install(base_url: &str, token_url: &str) -> Installed {
         database,
         snapshot,
         credentials,
+        bin,
         umask: unit_value(&unit, "UMask"),
         uid,
         gid,
@@ -345,6 +367,14 @@ async fn the_readme_install_works_for_the_service_and_for_analysts() {
         eprintln!("skipped: the install test switches users and needs root (CI runs as root)");
         return;
     }
+    let Some(deb) = package() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "no package to install: .ci/run builds it with debian/build before the tests"
+        );
+        eprintln!("skipped: the install test installs the package; build it first with debian/build");
+        return;
+    };
     let mut sc = small();
     // Slow enough that readers meet the run in progress.
     sc.faults = FaultConfig {
@@ -353,7 +383,7 @@ async fn the_readme_install_works_for_the_service_and_for_analysts() {
         ..FaultConfig::default()
     };
     let sb = start(sc).await;
-    let i = install(&sb.base_url(), &sb.token_url());
+    let i = install(&deb, &sb.base_url(), &sb.token_url());
     let config = i.config.display().to_string();
     let db = i.database.display().to_string();
 
@@ -364,7 +394,7 @@ async fn the_readme_install_works_for_the_service_and_for_analysts() {
     assert_eq!((mode_of(&i.config), owner_of(&i.config)), (0o640, (0, group)));
 
     // Someone outside the group is told it is a permission problem, with the user's id.
-    let out = as_user(OTHER, OTHER, &[], "0022", BIN, &["check", "--config", &config])
+    let out = as_user(OTHER, OTHER, &[], "0022", &i.bin, &["check", "--config", &config])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
@@ -453,7 +483,7 @@ async fn the_readme_install_works_for_the_service_and_for_analysts() {
     .output()
     .unwrap();
     assert!(!out.status.success(), "a user outside the group cannot read it");
-    let out = as_user(OTHER, OTHER, &[], "0022", BIN, &["status", "--database", &db])
+    let out = as_user(OTHER, OTHER, &[], "0022", &i.bin, &["status", "--database", &db])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(8), "{}", text(&out));
@@ -471,7 +501,10 @@ async fn the_readme_install_works_for_the_service_and_for_analysts() {
         "{}",
         text(&out)
     );
-    let out = i.analyst(BIN, &["status", "--database", &db]).output().unwrap();
+    let out = i
+        .analyst(&i.bin, &["status", "--database", &db])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out));
 
     // A second sync with changes: the analyst reads the snapshot (the whole old copy) while

@@ -415,7 +415,7 @@ fn units_for_analysis(dir: &Path) -> Vec<String> {
         }
         let text = std::fs::read_to_string(&path)
             .unwrap()
-            .replace("/usr/local/bin/understory-sync", BIN);
+            .replace("/usr/bin/understory-sync", BIN);
         // A template is verified through an instance of it.
         let name = name.replace("@.", "@acme.");
         std::fs::write(dir.join(&name), text).unwrap();

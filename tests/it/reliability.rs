@@ -897,7 +897,7 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         name: "config file missing",
         code: 2,
-        says: "no-such.toml does not exist; copy config/understory-sync.toml there",
+        says: "no-such.toml does not exist; copy the example config there and edit it (installed: /usr/share/doc/understory-sync/examples/understory-sync.toml",
         make: |s| (s.dir.join("no-such.toml"), vec![]),
     },
     Mistake {
