@@ -233,7 +233,8 @@ fn install(deb: &Path, base_url: &str, token_url: &str) -> Installed {
         );
     }
     assert!(edited);
-    let ids = Some(sysusers_ids(&root, "understory-sync"));
+    // The package's postinst ran systemd-sysusers.
+    let (uid, gid) = sysusers_ids(&root, "understory-sync");
 
     // systemd-sysusers: the user the units run as is the one the sysusers file creates.
     let sysusers = std::fs::read_to_string(root.join("usr/lib/sysusers.d/understory-sync.conf")).unwrap();
@@ -297,7 +298,6 @@ fn install(deb: &Path, base_url: &str, token_url: &str) -> Installed {
     std::fs::create_dir_all(&state).unwrap();
     let state_mode = u32::from_str_radix(&unit_value(&unit, "StateDirectoryMode"), 8).unwrap();
     std::fs::set_permissions(&state, std::fs::Permissions::from_mode(state_mode)).unwrap();
-    let (uid, gid) = ids.expect("the README runs systemd-sysusers");
     std::os::unix::fs::chown(&state, Some(uid), Some(gid)).unwrap();
     let credentials = root.join("run/credentials/understory-sync.service");
     std::fs::create_dir(&credentials).unwrap();
