@@ -41,7 +41,7 @@ fn app_sandbox(redirect: &str, consent: Consent) -> SandboxConfig {
 }
 
 /// One connected customer: its config, data and key directories.
-struct Customer {
+pub struct Customer {
     dir: tempfile::TempDir,
     cfg: PathBuf,
 }
@@ -212,7 +212,8 @@ async fn connect(c: &Customer) -> (Option<i32>, String, String) {
     finish_connect(child)
 }
 
-fn run(c: &Customer, sub: &str, env: &[(&str, &str)]) -> Output {
+/// Runs `sub` for the customer to its end, with `env` added.
+pub fn run(c: &Customer, sub: &str, env: &[(&str, &str)]) -> Output {
     let mut cmd = command(c, sub);
     for (k, v) in env {
         cmd.env(k, v);
@@ -220,7 +221,8 @@ fn run(c: &Customer, sub: &str, env: &[(&str, &str)]) -> Output {
     cmd.output().unwrap()
 }
 
-fn text(o: &Output) -> String {
+/// A command's stdout then stderr, for assertion messages.
+pub fn text(o: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),
@@ -607,7 +609,7 @@ async fn refresh_rotates_and_a_retired_token_presented_again_revokes_the_chain()
 }
 
 /// A customer connected through `connect`; `rotate` is the sandbox's rotation switch.
-async fn connected(rotate: bool) -> (Sandbox, Customer) {
+pub async fn connected(rotate: bool) -> (Sandbox, Customer) {
     let redirect = format!("http://127.0.0.1:{}/callback", free_port());
     let mut sc = app_sandbox(&redirect, Consent::Approve);
     sc.rotate_refresh_tokens = rotate;
@@ -749,7 +751,8 @@ fn age_stored_token(c: &Customer, days: i64) {
     vault.save(&key, &token, &info).unwrap();
 }
 
-fn metrics(c: &Customer) -> String {
+/// The metrics textfile the customer's last run wrote.
+pub fn metrics(c: &Customer) -> String {
     std::fs::read_to_string(c.dir.path().join("data/metrics.prom")).unwrap()
 }
 
