@@ -8,6 +8,7 @@ mod budget;
 mod cli;
 mod columns;
 mod configs;
+mod container;
 mod docs;
 mod fan_out;
 mod first_load;
