@@ -11,30 +11,45 @@ use chrono::{DateTime, Utc};
 use crate::sync::{RunReport, RunStatus, StreamReport};
 
 /// The textfile's content for a finished run.
-pub fn render(report: &RunReport, finished: DateTime<Utc>) -> String {
-    let mut out = Gauges::default();
+///
+/// Every series carries `account`: node_exporter merges the files of its textfile directory
+/// into one scrape, and drops a series that a second file repeats with the same labels, so
+/// the accounts of one server are told apart by this label.
+pub fn render(report: &RunReport, finished: DateTime<Utc>, account: &str) -> String {
+    let mut out = Gauges {
+        text: String::new(),
+        account: format!("account=\"{account}\""),
+    };
     run(&mut out, report, finished);
     streams(&mut out, report);
     pace(&mut out, report);
     if let Some(rt) = &report.refresh_token {
         refresh_token(&mut out, rt, finished);
     }
-    out.0
+    out.text
 }
 
-/// The textfile being written: one gauge after another.
-#[derive(Default)]
-struct Gauges(String);
+/// The textfile being written: one gauge after another, each sample labelled with the account.
+struct Gauges {
+    text: String,
+    /// `account="…"`, first among every sample's labels.
+    account: String,
+}
 
 impl Gauges {
-    /// A gauge with its help line and its samples, each `(labels, value)`.
+    /// A gauge with its help line and its samples, each `(labels, value)`, where labels are
+    /// `{…}` or empty.
     fn gauge(&mut self, name: &str, help: &str, samples: impl IntoIterator<Item = (String, f64)>) {
-        let out = &mut self.0;
+        let out = &mut self.text;
         let _ = writeln!(
             out,
             "# HELP understory_sync_{name} {help}\n# TYPE understory_sync_{name} gauge"
         );
         for (labels, v) in samples {
+            let labels = match labels.strip_prefix('{') {
+                Some(rest) => format!("{{{},{rest}", self.account),
+                None => format!("{{{}}}", self.account),
+            };
             let _ = writeln!(out, "understory_sync_{name}{labels} {v}");
         }
     }

@@ -58,7 +58,7 @@ pub async fn with_stop(cfg: &Config, stop: shutdown::Stop) -> Result<Exit, (Exit
         crate::logging::error_line(e);
     }
     if let Some(path) = &cfg.metrics_textfile {
-        let text = understory_sync::metrics::render(&report, chrono::Utc::now());
+        let text = understory_sync::metrics::render(&report, chrono::Utc::now(), &cfg.metrics_account);
         if let Err(e) = understory_sync::metrics::write(path, &text) {
             tracing::warn!(path = %path.display(), error = %e, "could not write the metrics textfile");
         }

@@ -47,6 +47,7 @@ impl Default for RawSnapshot {
 #[serde(deny_unknown_fields, default)]
 pub struct RawMetrics {
     pub textfile: Option<PathBuf>,
+    pub account: Option<String>,
 }
 
 impl Default for RawConfig {

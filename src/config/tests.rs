@@ -1,6 +1,6 @@
 use secrecy::ExposeSecret;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 
@@ -457,4 +457,28 @@ fn the_clock_skew_is_at_least_a_minute() {
             .as_secs(),
         60
     );
+}
+
+#[test]
+fn the_metrics_account_is_the_key_or_the_config_files_name_and_always_a_plain_label() {
+    let e = env(&[]);
+    let account = |r: RawConfig, file: Option<&Path>| validate(r, &e, file).map(|c| c.metrics_account);
+    let acme = PathBuf::from("/etc/understory-sync/acme.toml");
+    assert_eq!(account(raw(Some("s"), None), Some(&acme)).unwrap(), "acme");
+    assert_eq!(account(raw(Some("s"), None), None).unwrap(), "understory-sync");
+    // A file name that would need escaping in a label falls back to the plain default.
+    let odd = PathBuf::from("/etc/understory-sync/a\"b.toml");
+    assert_eq!(
+        account(raw(Some("s"), None), Some(&odd)).unwrap(),
+        "understory-sync"
+    );
+    let mut r = raw(Some("s"), None);
+    r.metrics.account = Some("globex-eu".into());
+    assert_eq!(account(r, Some(&acme)).unwrap(), "globex-eu");
+    for bad in ["", "a b", "x\"y", &"a".repeat(65)] {
+        let mut r = raw(Some("s"), None);
+        r.metrics.account = Some(bad.to_owned());
+        let err = account(r, Some(&acme)).unwrap_err().to_string();
+        assert!(err.contains("metrics.account"), "{bad}: {err}");
+    }
 }

@@ -60,6 +60,9 @@ pub struct Config {
     pub sync: SyncConfig,
     pub streams: Vec<&'static Stream>,
     pub metrics_textfile: Option<PathBuf>,
+    /// The `account` label on every series of the textfile: `metrics.account`, or the config
+    /// file's name without `.toml` (`acme` for template instance `understory-sync@acme`).
+    pub metrics_account: String,
     pub snapshot: Option<Snapshot>,
 }
 

@@ -42,6 +42,7 @@ pub fn validate(raw: RawConfig, env: &Environment, file: Option<&Path>) -> Resul
         sync,
         streams,
         metrics_textfile: raw.metrics.textfile.map(|p| relative_to(base, p)),
+        metrics_account: metrics_account(raw.metrics.account, file)?,
         snapshot,
     };
     distinct(&config, file, secret_file.as_deref())?;
@@ -301,6 +302,26 @@ fn enabled_streams(raw: &RawStreams) -> Result<Vec<&'static Stream>, Error> {
 
 /// `[snapshot]`, checked: a mode `chmod` would take that nobody else may write (that its path
 /// is not the database's, nor any other file's, `distinct` checks).
+/// The textfile's `account` label: the key, or the config file's stem. Letters, digits and
+/// `_.@-` only (at most 64), so the label never needs escaping and reads as a name in alerts.
+fn metrics_account(key: Option<String>, file: Option<&Path>) -> Result<String, Error> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_.@-".contains(c);
+    match key {
+        Some(a) if a.is_empty() || a.len() > 64 || !a.chars().all(allowed) => Err(invalid(
+            "metrics.account",
+            format!("'{a}': use 1 to 64 letters, digits, '_', '.', '@' or '-'"),
+        )),
+        Some(a) => Ok(a),
+        None => {
+            let stem = file
+                .and_then(Path::file_stem)
+                .map(|s| s.to_string_lossy().into_owned())
+                .filter(|s| !s.is_empty() && s.len() <= 64 && s.chars().all(allowed));
+            Ok(stem.unwrap_or_else(|| "understory-sync".to_owned()))
+        }
+    }
+}
+
 pub(super) fn snapshot(raw: &RawSnapshot, base: Option<&Path>) -> Result<Option<Snapshot>, Error> {
     let Some(path) = raw.path.clone().filter(|p| !p.as_os_str().is_empty()) else {
         return Ok(None);

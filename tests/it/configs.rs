@@ -43,6 +43,7 @@ const KEYS: [&str; 33] = [
     "sync.overlap_secs",
     "sync.cursor_ttl_secs",
     "metrics.textfile",
+    "metrics.account",
 ];
 
 /// Every key: the fixed ones and one per stream.
@@ -221,38 +222,45 @@ async fn a_metrics_textfile_or_snapshot_naming_the_database_however_spelled_is_r
         (
             vec![(METRICS, d.join("sync.sqlite"))],
             "metrics.textfile",
+    "metrics.account",
             "`database`",
         ),
         // Through a link to the directory, and a link to the file itself.
         (
             vec![(METRICS, d.join("link/sync.sqlite"))],
             "metrics.textfile",
+    "metrics.account",
             "`database`",
         ),
         (
             vec![(METRICS, d.join("metrics.prom"))],
             "metrics.textfile",
+    "metrics.account",
             "`database`",
         ),
         // Through `..`, from a directory that exists and from one that does not.
         (
             vec![(METRICS, d.join("sub/../sync.sqlite"))],
             "metrics.textfile",
+    "metrics.account",
             "`database`",
         ),
         (
             vec![(METRICS, d.join("nowhere/../sync.sqlite-wal"))],
             "metrics.textfile",
+    "metrics.account",
             "-wal",
         ),
         (
             vec![(METRICS, d.join("link/sub/../sync.sqlite.lock"))],
             "metrics.textfile",
+    "metrics.account",
             "lock",
         ),
         (
             vec![(METRICS, d.join("understory-sync.toml"))],
             "metrics.textfile",
+    "metrics.account",
             "`--config`",
         ),
         (
@@ -266,6 +274,7 @@ async fn a_metrics_textfile_or_snapshot_naming_the_database_however_spelled_is_r
                 (METRICS, d.join("sub/../link/copy.sqlite")),
             ],
             "metrics.textfile",
+    "metrics.account",
             "`snapshot.path`",
         ),
     ] {

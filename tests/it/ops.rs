@@ -312,8 +312,18 @@ async fn status_json_and_the_metrics_textfile_after_runs() {
         .unwrap();
     assert!(String::from_utf8_lossy(&text.stdout).contains("high-water mark"));
 
-    // The textfile, parsed back sample by sample.
+    // The textfile, parsed back sample by sample. Every sample names the account first: the
+    // config file's name, understory-sync.toml, without its extension.
     let prom = std::fs::read_to_string(&metrics).unwrap();
+    for line in prom.lines().filter(|l| !l.starts_with('#')) {
+        assert!(
+            line.contains("{account=\"understory-sync\"") && line.matches("account=").count() == 1,
+            "{line}"
+        );
+    }
+    let prom = prom
+        .replace("{account=\"understory-sync\"}", "")
+        .replace("{account=\"understory-sync\",", "{");
     let sample = |name: &str| -> f64 {
         prom.lines()
             .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))

@@ -767,7 +767,7 @@ async fn an_old_token_the_server_never_rotated_is_warned_about_in_log_status_and
     assert!(text(&out).contains("more than 25 days ago"), "{}", text(&out));
     let metrics = metrics(&c);
     assert!(
-        metrics.contains("understory_sync_refresh_token_expiring 1"),
+        metrics.contains("understory_sync_refresh_token_expiring{account=\"customer\"} 1"),
         "{metrics}"
     );
     let status = text(&run(&c, "status", &[]));
@@ -798,7 +798,7 @@ async fn a_rotated_token_is_fresh_and_a_key_beside_the_database_is_refused() {
     );
     let metrics = metrics(&c);
     assert!(
-        metrics.contains("understory_sync_refresh_token_expiring 0"),
+        metrics.contains("understory_sync_refresh_token_expiring{account=\"customer\"} 0"),
         "{metrics}"
     );
     assert_eq!(vault.info().unwrap().unwrap().age_days(Utc::now()), 0);
