@@ -19,12 +19,11 @@
 //!   come from a fixed-seed xorshift, so runs are comparable. systemd is not PID 1 here: the
 //!   benchmark schedules the starts itself.
 //!
-//! What the spread leaves out: `AccuracySec=` (1 min unless a timer sets it, and ours does not).
-//! systemd adds the random delay first, then lets the elapse slip by up to the accuracy to a
-//! wake-up shared by every timer of the host, one point per minute placed by the boot ID. A
-//! minute-wide window always holds one such point, so the delays of one quarter hour collapse
-//! into at most two bursts a minute apart, and all fifty may start together.
-//! `ACCOUNTS_BENCH_SPREAD_SECS=0` measures that worst case.
+//! What the spread leaves out: `AccuracySec=`. systemd adds the random delay first, then lets
+//! the elapse slip by up to the accuracy to a wake-up shared by every timer of the host. At
+//! systemd's default of one minute, the delays of one quarter hour would collapse into at most
+//! two bursts a minute apart; the shipped timers set `AccuracySec=1s`, so the draw stands.
+//! `ACCOUNTS_BENCH_SPREAD_SECS=0` measures the worst case, every instance at once.
 //!
 //! Measured per round: the wall time from the first start to the last exit, each instance's
 //! duration and exit code (all must be 0), the most instances running at once, the start
