@@ -9,7 +9,7 @@ use crate::support::{assert_bookings_converged, small, start, temp_db};
 
 /// Every key `RawConfig` reads besides `[streams]`; `deny_unknown_fields` makes sure nothing
 /// else is accepted.
-const KEYS: [&str; 33] = [
+const KEYS: [&str; 34] = [
     "database",
     "schedule",
     "auth.token_url",
@@ -222,45 +222,38 @@ async fn a_metrics_textfile_or_snapshot_naming_the_database_however_spelled_is_r
         (
             vec![(METRICS, d.join("sync.sqlite"))],
             "metrics.textfile",
-    "metrics.account",
             "`database`",
         ),
         // Through a link to the directory, and a link to the file itself.
         (
             vec![(METRICS, d.join("link/sync.sqlite"))],
             "metrics.textfile",
-    "metrics.account",
             "`database`",
         ),
         (
             vec![(METRICS, d.join("metrics.prom"))],
             "metrics.textfile",
-    "metrics.account",
             "`database`",
         ),
         // Through `..`, from a directory that exists and from one that does not.
         (
             vec![(METRICS, d.join("sub/../sync.sqlite"))],
             "metrics.textfile",
-    "metrics.account",
             "`database`",
         ),
         (
             vec![(METRICS, d.join("nowhere/../sync.sqlite-wal"))],
             "metrics.textfile",
-    "metrics.account",
             "-wal",
         ),
         (
             vec![(METRICS, d.join("link/sub/../sync.sqlite.lock"))],
             "metrics.textfile",
-    "metrics.account",
             "lock",
         ),
         (
             vec![(METRICS, d.join("understory-sync.toml"))],
             "metrics.textfile",
-    "metrics.account",
             "`--config`",
         ),
         (
@@ -274,7 +267,6 @@ async fn a_metrics_textfile_or_snapshot_naming_the_database_however_spelled_is_r
                 (METRICS, d.join("sub/../link/copy.sqlite")),
             ],
             "metrics.textfile",
-    "metrics.account",
             "`snapshot.path`",
         ),
     ] {
