@@ -111,7 +111,9 @@ Exit status:
 Environment:
   UNDERSTORY_SYNC__SECTION__KEY  overrides a config key, e.g. UNDERSTORY_SYNC__API__BASE_URL
   UNDERSTORY_SYNC_CONFIG  the config file, when --config is not given
-  UNDERSTORY_CLIENT_SECRET  the key's secret (before client_secret_file and the credential)
+  UNDERSTORY_CLIENT_ID  the key's client id, before auth.client_id
+  UNDERSTORY_CLIENT_SECRET  the key's secret, before auth.client_secret_file and the credential
+  CREDENTIALS_DIRECTORY  systemd's credentials: the secret as understory-client-secret
   RUST_LOG  the log level (info)";
 
 /// Runs the parsed command; errors carry their exit code.

@@ -210,6 +210,12 @@ pub(super) fn readable_by_others(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o004 != 0)
 }
 
+/// True when the file's group may read `path`.
+pub(super) fn readable_by_group(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o040 != 0)
+}
+
 /// Keys that hold a path: a number there is a mistake, not a file named "5".
 pub(super) const PATH_KEYS: [&str; 6] = [
     "database",

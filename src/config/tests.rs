@@ -466,12 +466,19 @@ fn the_metrics_account_is_the_key_or_the_config_files_name_and_always_a_plain_la
     let acme = PathBuf::from("/etc/understory-sync/acme.toml");
     assert_eq!(account(raw(Some("s"), None), Some(&acme)).unwrap(), "acme");
     assert_eq!(account(raw(Some("s"), None), None).unwrap(), "understory-sync");
-    // A file name that would need escaping in a label falls back to the plain default.
-    let odd = PathBuf::from("/etc/understory-sync/a\"b.toml");
-    assert_eq!(
-        account(raw(Some("s"), None), Some(&odd)).unwrap(),
-        "understory-sync"
-    );
+    // A file name that cannot be a label: no matter without a textfile, an error naming the
+    // key with one (two such accounts would otherwise share a default and collide).
+    for odd in ["acme corp", "a\"b", "ünï", "x}y"] {
+        let odd = PathBuf::from(format!("/etc/understory-sync/{odd}.toml"));
+        assert_eq!(
+            account(raw(Some("s"), None), Some(&odd)).unwrap(),
+            "understory-sync"
+        );
+        let mut r = raw(Some("s"), None);
+        r.metrics.textfile = Some(PathBuf::from("/tmp/m.prom"));
+        let err = account(r, Some(&odd)).unwrap_err().to_string();
+        assert!(err.contains("metrics.account") && err.contains("set it"), "{err}");
+    }
     let mut r = raw(Some("s"), None);
     r.metrics.account = Some("globex-eu".into());
     assert_eq!(account(r, Some(&acme)).unwrap(), "globex-eu");

@@ -33,6 +33,7 @@ pub fn validate(raw: RawConfig, env: &Environment, file: Option<&Path>) -> Resul
         ),
         None => None,
     };
+    let textfile = raw.metrics.textfile.is_some();
     let config = Config {
         database,
         schedule,
@@ -42,7 +43,7 @@ pub fn validate(raw: RawConfig, env: &Environment, file: Option<&Path>) -> Resul
         sync,
         streams,
         metrics_textfile: raw.metrics.textfile.map(|p| relative_to(base, p)),
-        metrics_account: metrics_account(raw.metrics.account, file)?,
+        metrics_account: metrics_account(raw.metrics.account, file, textfile)?,
         snapshot,
     };
     distinct(&config, file, secret_file.as_deref())?;
@@ -304,20 +305,31 @@ fn enabled_streams(raw: &RawStreams) -> Result<Vec<&'static Stream>, Error> {
 /// is not the database's, nor any other file's, `distinct` checks).
 /// The textfile's `account` label: the key, or the config file's stem. Letters, digits and
 /// `_.@-` only (at most 64), so the label never needs escaping and reads as a name in alerts.
-fn metrics_account(key: Option<String>, file: Option<&Path>) -> Result<String, Error> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "_.@-".contains(c);
-    match key {
-        Some(a) if a.is_empty() || a.len() > 64 || !a.chars().all(allowed) => Err(invalid(
-            "metrics.account",
-            format!("'{a}': use 1 to 64 letters, digits, '_', '.', '@' or '-'"),
-        )),
-        Some(a) => Ok(a),
-        None => {
-            let stem = file
-                .and_then(Path::file_stem)
-                .map(|s| s.to_string_lossy().into_owned())
-                .filter(|s| !s.is_empty() && s.len() <= 64 && s.chars().all(allowed));
-            Ok(stem.unwrap_or_else(|| "understory-sync".to_owned()))
+/// A stem that cannot be one is an error only when there is a textfile to label: falling back
+/// to a shared default would make two accounts' series collide.
+fn metrics_account(key: Option<String>, file: Option<&Path>, textfile: bool) -> Result<String, Error> {
+    let plain = |a: &str| {
+        !a.is_empty() && a.len() <= 64 && a.chars().all(|c| c.is_ascii_alphanumeric() || "_.@-".contains(c))
+    };
+    const RULE: &str = "1 to 64 letters, digits, '_', '.', '@' or '-'";
+    match (key, file.and_then(Path::file_stem)) {
+        (Some(a), _) if plain(&a) => Ok(a),
+        (Some(a), _) => Err(invalid("metrics.account", format!("'{a}': use {RULE}"))),
+        (None, None) => Ok("understory-sync".to_owned()),
+        (None, Some(stem)) => {
+            let stem = stem.to_string_lossy().into_owned();
+            if plain(&stem) {
+                Ok(stem)
+            } else if textfile {
+                Err(invalid(
+                    "metrics.account",
+                    format!(
+                        "unset, and the config file's name '{stem}' cannot be the metrics' account label: set it ({RULE})"
+                    ),
+                ))
+            } else {
+                Ok("understory-sync".to_owned())
+            }
         }
     }
 }

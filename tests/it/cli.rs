@@ -304,7 +304,7 @@ fn the_demo_runs_without_credentials() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_world_readable_config_holding_the_secret_is_warned_about() {
+async fn a_world_or_group_readable_config_holding_the_secret_is_warned_about() {
     use std::os::unix::fs::PermissionsExt as _;
     let sb = start(small()).await;
     let dir = tempfile::tempdir().unwrap();
@@ -331,5 +331,10 @@ async fn a_world_readable_config_holding_the_secret_is_warned_about() {
         !err.contains("sandbox-secret"),
         "the warning never shows the secret"
     );
-    assert!(!run(0o600).contains("every user can read it"));
+    let err = run(0o640);
+    assert!(
+        err.contains("its group (under the package: every analyst) can read it"),
+        "{err}"
+    );
+    assert!(!run(0o600).contains("can read it"));
 }

@@ -1,5 +1,5 @@
 //! A stream's first full load sets its table's indexes aside (the key too, when nothing looks
-//! rows up by it meanwhile) and builds them once it completes (issue 10: at a million bookings
+//! rows up by it meanwhile) and builds them once it completes (at a million bookings
 //! the random index writes cost more than the rows).
 
 use std::path::Path;

@@ -109,14 +109,33 @@ fn help_names_the_files_every_exit_code_and_the_environment() {
     }
 }
 
-/// `man DIR` writes the pages the package installs: one for the program, with the help's
-/// closing sections as man sections, and one per command, each with that command's flags.
+/// Every command `understory-sync --help` lists (but `help`).
+fn listed_commands() -> Vec<String> {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout).to_string();
+    let listed: Vec<String> = help
+        .lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_owned)
+        .collect();
+    assert!(listed.len() > COMMANDS.len(), "{help}");
+    listed
+}
+
+/// `man DIR` writes the pages the package installs: one for the program, listing every command
+/// and every entry of the help's closing sections, and one per command with its flags.
 #[test]
 fn man_writes_a_page_per_command_with_the_flags_help_shows() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(BIN).arg("man").arg(dir.path()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let main = std::fs::read_to_string(dir.path().join("understory-sync.1")).unwrap();
+    // roff escapes each dash: `\-\-config`.
+    let roff = |s: &str| s.replace('-', "\\-");
     for section in [
         ".SH FILES",
         ".SH \"EXIT STATUS\"",
@@ -128,10 +147,34 @@ fn man_writes_a_page_per_command_with_the_flags_help_shows() {
             "no {section} in understory-sync.1:\n{main}"
         );
     }
-    for command in COMMANDS {
+    // Each entry (`  term  text`) of the help's closing sections is there, its term and text.
+    let help = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).to_string();
+    let closing = help
+        .split("\nFiles:\n")
+        .nth(1)
+        .expect("--help has a Files: section");
+    let mut entries = 0;
+    for entry in closing.lines().filter_map(|l| l.strip_prefix("  ")) {
+        let (term, text) = entry.split_once("  ").unwrap_or((entry, ""));
+        assert!(
+            main.contains(&format!("\\fB{}\\fR", roff(term))) && main.contains(&roff(text.trim())),
+            "understory-sync.1 lacks the entry {entry:?}"
+        );
+        entries += 1;
+    }
+    assert!(entries >= 20, "{entries} entries in:\n{closing}");
+    for command in listed_commands() {
+        assert!(
+            main.contains(&roff(&format!("understory-sync-{command}(1)"))),
+            "understory-sync.1 does not list {command}"
+        );
         let page = std::fs::read_to_string(dir.path().join(format!("understory-sync-{command}.1")))
             .unwrap_or_else(|e| panic!("understory-sync-{command}.1: {e}"));
-        let help = Command::new(BIN).args([command, "--help"]).output().unwrap();
+        let help = Command::new(BIN)
+            .args([command.as_str(), "--help"])
+            .output()
+            .unwrap();
         let help = String::from_utf8_lossy(&help.stdout).to_string();
         let flags: Vec<&str> = help
             .split_whitespace()
@@ -140,9 +183,8 @@ fn man_writes_a_page_per_command_with_the_flags_help_shows() {
             .collect();
         assert!(!flags.is_empty(), "{command} --help names no flag");
         for flag in flags {
-            // roff escapes each dash of a flag: `\-\-config`.
             assert!(
-                page.contains(&flag.replace('-', "\\-")),
+                page.contains(&roff(flag)),
                 "understory-sync-{command}.1 does not document {flag}"
             );
         }

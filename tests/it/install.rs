@@ -152,6 +152,44 @@ fn package() -> Option<PathBuf> {
     deb.exists().then_some(deb)
 }
 
+/// The package holds today's maintainer scripts and example config, not an older build's: a
+/// stale package would test yesterday's install.
+fn assert_current(deb: &Path) {
+    let dir = tempfile::tempdir().unwrap();
+    let control = dir.path().join("control");
+    let files = dir.path().join("files");
+    for (what, into) in [("-e", &control), ("-x", &files)] {
+        let out = Command::new("dpkg-deb")
+            .arg(what)
+            .arg(deb)
+            .arg(into)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "dpkg-deb {what}: {}", text(&out));
+    }
+    let repo = Path::new(REPO);
+    for (packaged, source) in [
+        (control.join("postinst"), repo.join("debian/postinst")),
+        (control.join("prerm"), repo.join("debian/prerm")),
+        (control.join("postrm"), repo.join("debian/postrm")),
+        (
+            files.join("etc/understory-sync/understory-sync.toml"),
+            repo.join("config/understory-sync.toml"),
+        ),
+        (
+            files.join("usr/lib/systemd/system/understory-sync.service"),
+            repo.join("systemd/understory-sync.service"),
+        ),
+    ] {
+        assert!(
+            std::fs::read(&packaged).unwrap() == std::fs::read(&source).unwrap(),
+            "{} is older than {}: run debian/build again",
+            deb.display(),
+            source.display()
+        );
+    }
+}
+
 /// Follows the README's install block into a new root; the database path and the sandbox's
 /// address are the operator's edit of the config.
 fn install(deb: &Path, base_url: &str, token_url: &str) -> Installed {
@@ -178,6 +216,9 @@ fn install(deb: &Path, base_url: &str, token_url: &str) -> Installed {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
+        // The secret is typed at a prompt: here, the sandbox's.
+        let line = line.replace("read -rs SECRET && ", "");
+        let line = line.as_str();
         let step = line.strip_prefix("sudo ").unwrap_or(line);
         let word = step.split_whitespace().next().unwrap().to_owned();
         match word.as_str() {
@@ -203,9 +244,10 @@ fn install(deb: &Path, base_url: &str, token_url: &str) -> Installed {
                 edited = true;
             }
             "install" => {
+                assert!(step.ends_with("<<< \"$SECRET\""), "{line}");
                 let cmd = step
                     .replace(" /etc/", &format!(" {r}/etc/"))
-                    .replace("'the-secret-key'", "'sandbox-secret'");
+                    .replace("\"$SECRET\"", "'sandbox-secret'");
                 let out = Command::new("bash")
                     .args(["-c", &cmd])
                     .current_dir(REPO)
@@ -233,6 +275,9 @@ fn install(deb: &Path, base_url: &str, token_url: &str) -> Installed {
         );
     }
     assert!(edited);
+    // The secret: root's alone.
+    let secret = root.join("etc/understory-sync/client-secret");
+    assert_eq!((mode_of(&secret), owner_of(&secret)), (0o600, (0, 0)));
     // The package's postinst ran systemd-sysusers.
     let (uid, gid) = sysusers_ids(&root, "understory-sync");
 
@@ -375,6 +420,7 @@ async fn the_readme_install_works_for_the_service_and_for_analysts() {
         eprintln!("skipped: the install test installs the package; build it first with debian/build");
         return;
     };
+    assert_current(&deb);
     let mut sc = small();
     // Slow enough that readers meet the run in progress.
     sc.faults = FaultConfig {

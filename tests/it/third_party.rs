@@ -1,4 +1,4 @@
-//! Third-party integrations (issue 12): `connect` through the sandbox's consent step with a
+//! Third-party integrations: `connect` through the sandbox's consent step with a
 //! scripted browser, the refresh token kept encrypted and rotated, and the sandbox's
 //! authorization server refusing what Ory Hydra refuses.
 
