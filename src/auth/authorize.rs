@@ -1,6 +1,7 @@
-//! The authorization code grant (RFC 6749 §4.1, seed 004) as `connect` runs it: the authorize
-//! address with a random `state` and a PKCE challenge (RFC 7636, S256), the redirect's answer
-//! checked against that `state`, and the code exchanged for the first refresh token.
+//! The authorization code grant (RFC 6749 §4.1; Understory's *Third-party integrations* guide)
+//! as `connect` runs it: the authorize address with a random `state` and a PKCE challenge
+//! (RFC 7636, S256), the redirect's answer checked against that `state`, and the code exchanged
+//! for the first refresh token.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
@@ -13,8 +14,8 @@ use url::Url;
 use super::endpoint::{Endpoint, Issued};
 use super::error::Error;
 
-/// The scope without which no refresh token is issued (seed 003: "required for third-party
-/// integrations").
+/// The scope without which no refresh token is issued; the *Authentication* guide's scope table
+/// marks it required for third-party integrations (`docs/understory-api.md` §3).
 pub const OFFLINE: &str = "offline";
 
 /// Why the redirect did not bring a usable code.
@@ -114,7 +115,7 @@ impl Attempt {
         code.ok_or_else(|| CallbackError::Malformed("no `code` parameter".into()))
     }
 
-    /// Exchanges `code` for tokens (seed 004, "exchange the authorization code").
+    /// Exchanges `code` for tokens (step 3 of the flow in `docs/understory-api.md` §3).
     pub async fn exchange(
         &self,
         endpoint: &Endpoint,

@@ -1,5 +1,6 @@
-//! The `client_credentials` grant (RFC 6749 §4.4) as Understory's seeds show it: a form POST
-//! with `grant_type`, `client_id`, `client_secret`, `audience` and space-separated `scope`.
+//! The `client_credentials` grant (RFC 6749 §4.4) as Understory's *Authentication* guide shows
+//! it: a form POST with `grant_type`, `client_id`, `client_secret`, `audience` and
+//! space-separated `scope`.
 
 use secrecy::{ExposeSecret, SecretString};
 

@@ -67,7 +67,8 @@ pub struct Issued {
     pub lifetime: Duration,
     /// The scopes the server says it granted (RFC 6749 §5.1), if it said.
     pub scope: Option<String>,
-    /// Sent with `offline` in the grant's scope; may be a new one on every refresh (seed 004).
+    /// Sent with `offline` in the grant's scope; may be a new one on every refresh
+    /// (`docs/understory-api.md` §3).
     pub refresh_token: Option<SecretString>,
 }
 
@@ -146,7 +147,7 @@ impl Endpoint {
                 printable(kind, 64)
             )));
         }
-        // The docs leave the lifetime undocumented; an absent one is treated as the seeds' hour,
+        // The docs fix no lifetime; an absent one is taken as the *Authentication* guide's 3599 s,
         // and a huge one as a day (the clock arithmetic must not overflow on a server's word).
         let lifetime = Duration::from_secs(token.expires_in.unwrap_or(3_599).clamp(1, MAX_LIFETIME_SECS));
         tracing::debug!(

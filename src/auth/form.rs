@@ -1,7 +1,7 @@
 //! `application/x-www-form-urlencoded` bodies that keep `~` literal.
 //!
 //! Understory's auth server has been seen rejecting `%7E` where the secret had `~`
-//! (`understory-api.md` §3, quirk 1), and `form_urlencoded` escapes `~`. Escaping every byte
+//! (`docs/understory-api.md` §3, quirk 1), and `form_urlencoded` escapes `~`. Escaping every byte
 //! outside RFC 3986's unreserved set (and space as `%20`) is valid form encoding that such a
 //! server still decodes, so secrets with `~ + & = % /` or spaces arrive intact.
 

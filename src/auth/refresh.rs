@@ -98,7 +98,8 @@ impl Refresher {
                 tracing::info!(path = %self.vault.path().display(), "stored the rotated refresh token");
                 fresh
             }
-            // "A new refresh token *may* be issued" (seed 004): without one the old stays valid.
+            // "A new refresh token *may* be issued" (`docs/understory-api.md` §3): without one
+            // the old stays valid.
             _ => info,
         };
         crash_point("refresh-saved");

@@ -16,9 +16,9 @@ use crate::config::{AuthConfig, AuthMethod};
 
 /// How access tokens are obtained (`auth.method`).
 pub enum Grant {
-    /// An internal integration key (seeds 000–002).
+    /// An internal integration key (Understory's *Authentication* guide).
     ClientCredentials(ClientCredentials),
-    /// A third-party connection made by `connect` (seeds 003–004).
+    /// A third-party connection made by `connect` (Understory's *Third-party integrations* guide).
     Refresh(Refresher),
 }
 

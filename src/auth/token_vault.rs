@@ -1,5 +1,5 @@
-//! The refresh token of a third-party connection, encrypted at rest (seed 004: "store tokens
-//! encrypted at rest", "always store the latest refresh token received").
+//! The refresh token of a third-party connection, encrypted at rest and always the newest one
+//! received, as Understory's *Third-party integrations* guide asks (`docs/understory-api.md` §3).
 //!
 //! One small JSON file per connected customer. The token itself is sealed with
 //! XChaCha20-Poly1305 under a 32-byte key that lives elsewhere: a systemd credential or a 0600
@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 /// The name of the file's format; a different one is refused rather than misread.
 const FORMAT: &str = "understory-sync refresh token v1";
-/// Refresh tokens live 30 days (seed 004).
+/// Refresh tokens live 30 days (Understory's *Third-party integrations* guide).
 pub const REFRESH_TOKEN_LIFETIME_DAYS: i64 = 30;
 /// A token older than this that has not been rotated is warned about: five days' notice.
 pub const WARN_AFTER_DAYS: i64 = 25;

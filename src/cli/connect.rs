@@ -1,5 +1,5 @@
 //! `connect`: a third-party app asks one customer for access (the authorization code grant,
-//! seed 004) and keeps the refresh token that later syncs run on.
+//! `docs/understory-api.md` §3) and keeps the refresh token that later syncs run on.
 //!
 //! It prints the authorize address (and opens a browser when there is a display), listens on
 //! the loopback redirect URI for the answer, checks its `state`, exchanges the code, stores the

@@ -9,11 +9,11 @@ use url::Url;
 
 use crate::streams::Stream;
 
-/// Understory's production endpoints (`understory-api.md` §1, §3).
+/// Understory's production endpoints (`docs/understory-api.md` §1, §3).
 pub const DEFAULT_BASE_URL: &str = "https://api.understory.io";
 pub const DEFAULT_TOKEN_URL: &str = "https://api.auth.understory.io/oauth2/token";
 pub const DEFAULT_AUDIENCE: &str = "https://api.understory.io";
-/// The authorization endpoint of third-party integrations (seed 003).
+/// The authorization endpoint of third-party integrations (the *Authentication* guide).
 pub const DEFAULT_AUTHORIZE_URL: &str = "https://api.auth.understory.io/oauth2/auth";
 /// The file name looked up in `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`).
 pub const CREDENTIAL_NAME: &str = "understory-client-secret";

@@ -1,6 +1,6 @@
 //! Adaptive pace: one controller for every request the job sends (token endpoint included), so
 //! the sum of all streams stays under Understory's rate budget — a budget the API never states
-//! and signals only with a bare 429 (`understory-api.md` §4).
+//! and signals only with a bare 429 (`docs/understory-api.md` §4).
 //!
 //! Terms:
 //! - *rate*: requests per second the controller admits now, spaced evenly (GCRA: each admission

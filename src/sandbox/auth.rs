@@ -477,7 +477,8 @@ pub async fn token(AxState(state): AxState<Arc<State>>, headers: HeaderMap, body
     }
 }
 
-/// `grant_type=client_credentials` (§4.4.2), with the audience and scopes the seeds require.
+/// `grant_type=client_credentials` (§4.4.2), with the audience and scopes Understory's
+/// *Authentication* guide requires.
 fn client_credentials(
     state: &State,
     key: &ClientKey,

@@ -1,13 +1,13 @@
 //! Sandbox settings: `config/sandbox-server.toml`, overridden by `understory-sync sandbox` flags.
 //!
-//! Every default is what the real API is believed to do (`understory-api.md` §6), except where a
-//! simulator must be friendlier to be useful (a generous rate limit, no faults).
+//! Every default is what the real API is believed to do (`docs/understory-api.md` §6), except
+//! where a simulator must be friendlier to be useful (a generous rate limit, no faults).
 
 use std::{collections::BTreeSet, path::Path};
 
 use serde::Deserialize;
 
-/// The audience every token request must name (seeds: "Literal string https://api.understory.io").
+/// The audience every token request must name, a fixed string (*Authentication* guide).
 pub const AUDIENCE: &str = "https://api.understory.io";
 
 /// Read scopes the sync needs; the sandbox's default key is granted all of them.
@@ -46,9 +46,10 @@ pub struct SandboxConfig {
     pub mutate: MutateConfig,
     /// What `GET /oauth2/auth` does: show the consent page, or approve or deny at once.
     pub consent: Consent,
-    /// How long an authorization code can be exchanged ("expire shortly", seed 004).
+    /// How long an authorization code can be exchanged ("expire shortly",
+    /// `docs/understory-api.md` §3).
     pub code_ttl_secs: u64,
-    /// How long a refresh token lives (seed 004: 30 days).
+    /// How long a refresh token lives (30 days, `docs/understory-api.md` §3).
     pub refresh_token_ttl_secs: u64,
     /// Issue a new refresh token on every refresh, the old one then refused (Ory Hydra's
     /// default). Off: the same refresh token stays valid until it expires.

@@ -1,4 +1,4 @@
-//! Opaque, short-lived list cursors (`understory-api.md` §6.5).
+//! Opaque, short-lived list cursors (`docs/understory-api.md` §6.5).
 //!
 //! A cursor carries the position in its listing, when it was issued and a fingerprint of the
 //! query it belongs to, sealed with a keyed hash so that a tampered cursor is told apart from an

@@ -1,10 +1,10 @@
 //! A faithful stand-in for Understory's auth server and API, served on loopback.
 //!
 //! Understory has no sandbox of its own; the tests, the README demo, the benchmarks and
-//! integrators all talk to this one instead. It simulates `understory-api.md` §1–§4 including
-//! the awkward parts: expiring tokens and cursors, scope checks, limit bounds, a `+` that must
-//! be escaped, both end-of-list forms, best-effort traversal under concurrent changes, 429s
-//! without `Retry-After`, and faults on demand.
+//! integrators all talk to this one instead. It simulates `docs/understory-api.md` §1–§4
+//! including the awkward parts: expiring tokens and cursors, scope checks, limit bounds, a `+`
+//! that must be escaped, both end-of-list forms, best-effort traversal under concurrent changes,
+//! 429s without `Retry-After`, and faults on demand.
 //!
 //! The server runs in-process (`Sandbox::start`) on any address, `127.0.0.1:0` for tests.
 //! Faults are applied in front of the router, at the connection, because a reset or a truncated
@@ -262,7 +262,7 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>, router: Router) {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        // Without it every page pays the ~40 ms Nagle/delayed-ACK stall (STYLE.md).
+        // Without it every page pays the ~40 ms Nagle/delayed-ACK stall (CONTRIBUTING.md, Tests).
         let _ = stream.set_nodelay(true);
         let state = Arc::clone(&state);
         let router = router.clone();

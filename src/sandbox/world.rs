@@ -398,7 +398,7 @@ impl World {
 
     // ---- rendering -------------------------------------------------------------------
     //
-    // Items are built as plain JSON from `understory-api.md` §2, never from the job's own types:
+    // Items are built as plain JSON from `docs/understory-api.md` §2, never from the job's types:
     // the sandbox must be able to send what the job cannot read, or shape bugs stay invisible.
 
     /// Sends some absent optional keys as `null` instead (§6.10); which ones depends on the row and

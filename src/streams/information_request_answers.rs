@@ -1,5 +1,5 @@
 //! `GET /v1/bookings/{id}/information-request-answers` → `information_request_answers`: what
-//! guests answered at booking. The schema is not published (`understory-api.md` §1.2), so an
+//! guests answered at booking. The schema is not published (`docs/understory-api.md` §1.2), so an
 //! answer is kept whole in `raw_json`, keyed by its position in the booking's list, and only
 //! what can be typed safely gets a column: the request it answers (`information_request_id`,
 //! or `request_id`), the question, the answer when it is text (`answer`, or `value`), and the

@@ -17,7 +17,7 @@ pub struct Stream {
     /// A list stream's endpoint relative to `api.base_url` (`{path}/{id}` fetches one item); a
     /// per-parent stream's last path segment (`{parent path}/{id}/{path}`).
     pub path: &'static str,
-    /// The OAuth scope its endpoint requires (seed 003).
+    /// The OAuth scope its endpoint requires (`docs/understory-api.md` §1.2, §3).
     pub scope: &'static str,
     pub mode: Mode,
     /// Whether it runs when `[streams]` does not name it.

@@ -71,7 +71,8 @@ const GOOD: &str = "grant_type=client_credentials&audience=https://api.understor
 #[tokio::test]
 async fn token_like_the_seeds_curl_then_a_page_of_bookings() {
     let sb = start(small()).await;
-    // The seeds' body, byte for byte: scopes joined by a literal space, audience unescaped.
+    // The *Authentication* guide's body, byte for byte: scopes joined by a literal space,
+    // audience unescaped.
     let (status, body) = post_token(&sb, &format!("{GOOD}&scope=openid booking.read")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["token_type"], "bearer");
@@ -532,7 +533,7 @@ async fn experiences_need_accept_language_and_single_items_404() {
 async fn the_sandbox_command_serves_the_seeds_curl_unchanged_but_for_the_host() {
     use std::process::Command;
     let (mut child, base) = sandbox_binary(&["--bookings", "500"]);
-    // The seeds' commands, byte for byte, with only the host changed.
+    // The guides' curl commands, byte for byte, with only the host changed.
     let (client_id, client_secret, scopes) = (
         "sandbox-client",
         "sandbox-secret",

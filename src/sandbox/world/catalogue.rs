@@ -5,8 +5,8 @@
 //! rely on: a ticket variant's price and a question's `required` flag move with their
 //! experience's version (its `updated_at` moves with them); tickets follow their booking's
 //! status (a check-in moves the booking to `CHECKED_IN`, and its `updated_at`), and answers
-//! are drawn from the booking's version. The docs do not promise this (`understory-api.md`
-//! §1.2 says nothing of it); docs/design.md states the assumption.
+//! are drawn from the booking's version. The docs do not promise this
+//! (`docs/understory-api.md` §1.2 says nothing of it); docs/design.md states the assumption.
 
 use super::{Kind, World, make_id, mix};
 
