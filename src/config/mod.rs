@@ -29,21 +29,20 @@ pub use validate::validate;
 use std::path::{Path, PathBuf};
 
 use paths::{relative_to, token_file};
-use read::{read_raw, readable_by_group, readable_by_others};
+use read::{Readers, other_readers, read_raw};
 
 /// Reads `path` (TOML) with environment overrides and validates it.
 pub fn load(path: &Path, env: &Environment) -> Result<Config, Error> {
     let raw = read_raw(path, env)?;
     // Under the package the config's group is also the analysts' (it reads the database), so
     // a group-readable secret is one every analyst holds.
-    let readers = if readable_by_others(path) {
-        Some("every user")
-    } else if readable_by_group(path) {
-        Some("its group (under the package: every analyst)")
-    } else {
-        None
-    };
-    if let (Some(readers), true) = (readers, raw.auth.client_secret.is_some()) {
+    if raw.auth.client_secret.is_some()
+        && let Some(readers) = other_readers(path)
+    {
+        let readers = match readers {
+            Readers::Everyone => "every user",
+            Readers::Group => "its group (under the package: every analyst)",
+        };
         tracing::warn!(
             path = %path.display(),
             "the config file holds auth.client_secret and {readers} can read it: chmod 600 it, or move the secret to auth.client_secret_file or a systemd credential"

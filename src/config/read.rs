@@ -204,16 +204,24 @@ pub(super) fn check_syntax(path: &Path, text: &str) -> Result<(), Error> {
     )))
 }
 
-/// True when users other than the owner (and its group) may read `path`.
-pub(super) fn readable_by_others(path: &Path) -> bool {
+/// Who besides its owner may read `path`, the widest first: every user, or its group.
+pub(super) fn other_readers(path: &Path) -> Option<Readers> {
     use std::os::unix::fs::PermissionsExt as _;
-    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o004 != 0)
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    if mode & 0o004 != 0 {
+        Some(Readers::Everyone)
+    } else if mode & 0o040 != 0 {
+        Some(Readers::Group)
+    } else {
+        None
+    }
 }
 
-/// True when the file's group may read `path`.
-pub(super) fn readable_by_group(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o040 != 0)
+/// Readers of a file besides its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Readers {
+    Everyone,
+    Group,
 }
 
 /// Keys that hold a path: a number there is a mistake, not a file named "5".

@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use super::error::{Error, invalid};
 use super::paths::relative_to;
 use super::raw::*;
-use super::read::readable_by_others;
+use super::read::{Readers, other_readers};
 use super::types::*;
 
 /// The client secret, from the first of: `UNDERSTORY_CLIENT_SECRET`, `auth.client_secret_file`,
@@ -18,7 +18,7 @@ pub(super) fn secret(raw: &RawAuth, env: &Environment, base: Option<&Path>) -> R
         return Ok(SecretString::from(s.to_owned()));
     }
     let from_file = |key: &'static str, path: &Path| {
-        if readable_by_others(path) {
+        if other_readers(path) == Some(Readers::Everyone) {
             tracing::warn!(
                 path = %path.display(),
                 "the client secret file can be read by every user: chmod 600 it"

@@ -301,8 +301,6 @@ fn enabled_streams(raw: &RawStreams) -> Result<Vec<&'static Stream>, Error> {
     Ok(streams)
 }
 
-/// `[snapshot]`, checked: a mode `chmod` would take that nobody else may write (that its path
-/// is not the database's, nor any other file's, `distinct` checks).
 /// The textfile's `account` label: the key, or the config file's stem. Letters, digits and
 /// `_.@-` only (at most 64), so the label never needs escaping and reads as a name in alerts.
 /// A stem that cannot be one is an error only when there is a textfile to label: falling back
@@ -334,6 +332,8 @@ fn metrics_account(key: Option<String>, file: Option<&Path>, textfile: bool) -> 
     }
 }
 
+/// `[snapshot]`, checked: a mode `chmod` would take that nobody else may write (that its path
+/// is not the database's, nor any other file's, `distinct` checks).
 pub(super) fn snapshot(raw: &RawSnapshot, base: Option<&Path>) -> Result<Option<Snapshot>, Error> {
     let Some(path) = raw.path.clone().filter(|p| !p.as_os_str().is_empty()) else {
         return Ok(None);

@@ -130,13 +130,8 @@ fn accounts() -> Vec<(PathBuf, String, Vec<String>)> {
 }
 
 /// `Key=value` of a shipped unit file.
-fn unit_value(unit: &str, key: &str) -> String {
-    let text = read(&repo(&format!("systemd/{unit}")));
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("{unit} sets {key}="))
-        .trim()
-        .to_owned()
+fn shipped_unit_value(unit: &str, key: &str) -> String {
+    unit_value(&read(&repo(&format!("systemd/{unit}"))), key)
 }
 
 /// A systemd time span (`30s`, `6h 10min`) in seconds.
@@ -289,22 +284,26 @@ fn each_account_syncs_alone_hardened_as_the_units_on_its_own_volume() {
         // The units' numbers.
         assert_eq!(
             one("terminationGracePeriodSeconds").parse::<u64>().unwrap(),
-            seconds(&unit_value(unit, "TimeoutStopSec")),
+            seconds(&shipped_unit_value(unit, "TimeoutStopSec")),
             "{f}: SIGTERM's grace is the unit's TimeoutStopSec"
         );
         let deadline: u64 = one("activeDeadlineSeconds").parse().unwrap();
-        assert_eq!(deadline, seconds(&unit_value(unit, "TimeoutStartSec")), "{f}");
+        assert_eq!(
+            deadline,
+            seconds(&shipped_unit_value(unit, "TimeoutStartSec")),
+            "{f}"
+        );
         assert!(
             deadline > max_run_secs,
             "{f}: the run stops itself before the deadline"
         );
         assert_eq!(
-            format!("{}i", unit_value(unit, "MemoryMax")),
+            format!("{}i", shipped_unit_value(unit, "MemoryMax")),
             values(&cron, "memory").last().cloned().unwrap(),
             "{f}: the memory limit is the unit's MemoryMax= (the last `memory:` is the limit)"
         );
         // Exit 7 is the units' SuccessExitStatus: interrupted after a commit, not a failure.
-        assert_eq!(unit_value(unit, "SuccessExitStatus"), "7");
+        assert_eq!(shipped_unit_value(unit, "SuccessExitStatus"), "7");
         assert_eq!(one("values"), "[7]", "{f}: the pod failure policy names exit 7");
         assert_eq!(values(&cron, "action"), ["Ignore", "Ignore"], "{f}");
         assert_eq!(one("podReplacementPolicy"), "Failed", "{f}");

@@ -87,15 +87,6 @@ fn sysusers_ids(root: &Path, name: &str) -> (u32, u32) {
     (id("etc/passwd", 2), id("etc/group", 2))
 }
 
-/// `Key=value` of the shipped oneshot unit.
-fn unit_value(unit: &str, key: &str) -> String {
-    unit.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("the unit sets {key}="))
-        .trim()
-        .to_owned()
-}
-
 fn mode_of(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }

@@ -533,3 +533,12 @@ pub fn http() -> reqwest::Client {
         .build()
         .expect("client")
 }
+
+/// The value of the first `Key=value` line of a unit file's text, trimmed.
+pub fn unit_value(unit: &str, key: &str) -> String {
+    unit.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("the unit sets {key}=:\n{unit}"))
+        .trim()
+        .to_owned()
+}
