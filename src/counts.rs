@@ -38,6 +38,9 @@ pub struct Counts {
     /// Items stamped further ahead of the clocks than `sync.max_clock_skew_secs` (stored, never
     /// a high-water mark).
     pub future_dated: u64,
+    /// Rows a listing inserted or changed that a webhook delivery should have brought (its
+    /// stream has events, it changed while the receiver was up, and no delivery named it).
+    pub webhook_missed: u64,
 }
 
 impl Counts {
@@ -73,6 +76,7 @@ impl std::ops::AddAssign for Counts {
             retries,
             rate_limited,
             future_dated,
+            webhook_missed,
         } = o;
         self.inserted += inserted;
         self.updated += updated;
@@ -86,6 +90,7 @@ impl std::ops::AddAssign for Counts {
         self.retries += retries;
         self.rate_limited += rate_limited;
         self.future_dated += future_dated;
+        self.webhook_missed += webhook_missed;
     }
 }
 
@@ -117,6 +122,7 @@ mod tests {
             retries: 10,
             rate_limited: 11,
             future_dated: 12,
+            webhook_missed: 13,
         };
         let sum: Counts = [one, one].into_iter().sum();
         // Serialized, every field is compared: doubling each must double the whole.

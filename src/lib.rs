@@ -27,3 +27,4 @@ pub mod store;
 pub mod streams;
 pub mod sync;
 pub mod time;
+pub mod webhooks;

@@ -84,6 +84,13 @@ fn run(out: &mut Gauges, report: &RunReport, finished: DateTime<Utc>) {
             (format!("{{status=\"{}\"}}", s.as_str()), is)
         }),
     );
+    if let Some(missed) = report.webhook_missed {
+        out.one(
+            "last_run_webhook_missed",
+            "Rows the last listing sync inserted or changed that a webhook delivery should have brought (the receiver was up).",
+            missed as f64,
+        );
+    }
     out.one(
         "quarantined_items",
         "Items in quarantine (could not be read) when the last run ended.",
@@ -177,6 +184,57 @@ fn refresh_token(out: &mut Gauges, rt: &crate::auth::token_vault::Info, now: Dat
         "1 when the stored refresh token is older than 25 days: re-run `understory-sync connect`.",
         if rt.is_aging(now) { 1.0 } else { 0.0 },
     );
+}
+
+/// Where `run` writes the webhook gauges: beside `textfile`, `NAME.prom` → `NAME-webhooks.prom`,
+/// rewritten every few seconds (the run's own file is rewritten only after each sync).
+pub fn webhooks_textfile(textfile: &Path) -> std::path::PathBuf {
+    let stem = textfile.file_stem().unwrap_or_default().to_string_lossy();
+    let ext = textfile.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_else(|| "prom".into());
+    textfile.with_file_name(format!("{stem}-webhooks.{ext}"))
+}
+
+/// The webhook path's gauges: what the receiver took and refused, what waits, and how fresh
+/// the last applied item was.
+pub fn render_webhooks(h: &crate::store::WebhookHealth, now: DateTime<Utc>, account: &str) -> String {
+    let mut out = Gauges {
+        text: String::new(),
+        account: format!("account=\"{account}\""),
+    };
+    let age = |at: &Option<String>| {
+        at.as_deref()
+            .and_then(crate::time::from_iso)
+            .map_or(0.0, |t| (now - t).num_milliseconds().max(0) as f64 / 1000.0)
+    };
+    out.one(
+        "webhook_receiver_up",
+        "1 while the webhook receiver is serving.",
+        if h.receiving_since.is_some() && h.stopped_at.is_none() { 1.0 } else { 0.0 },
+    );
+    out.one("webhook_received", "Deliveries recorded in the inbox (kept ones; applied ones are pruned after webhooks.keep_days).", h.received as f64);
+    out.one("webhook_applied", "Deliveries applied (kept ones).", h.applied as f64);
+    out.one("webhook_duplicates_total", "Deliveries of a webhook-id already recorded.", h.duplicates as f64);
+    out.one("webhook_refused_total", "Deliveries refused: bad signature, timestamp or body.", h.refused as f64);
+    out.one("webhook_waiting", "Deliveries waiting for the applier.", h.waiting as f64);
+    out.one(
+        "webhook_oldest_waiting_seconds",
+        "Age of the oldest delivery waiting for the applier; 0 when none waits.",
+        age(&h.oldest_waiting_at),
+    );
+    out.one(
+        "webhook_last_lag_seconds",
+        "From the last applied event's timestamp to its item committed.",
+        h.last_lag_ms.map_or(0.0, |ms| ms as f64 / 1000.0),
+    );
+    out.one(
+        "webhook_last_applied_timestamp_seconds",
+        "When the applier last applied a delivery (Unix time); 0 if never.",
+        h.last_applied_at
+            .as_deref()
+            .and_then(crate::time::from_iso)
+            .map_or(0.0, |t| t.timestamp() as f64),
+    );
+    out.text
 }
 
 /// Atomically replaces `path` with `content`.

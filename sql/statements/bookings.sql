@@ -107,3 +107,7 @@ WHERE id NOT IN (SELECT item_key FROM quarantine WHERE stream = :stream AND pare
 
 -- name: count
 SELECT COUNT(*) FROM bookings;
+
+-- name: updated_at
+-- The stored row's updated_at: a webhook's fetch older than it changes nothing.
+SELECT updated_at FROM bookings WHERE id = :id;

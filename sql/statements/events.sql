@@ -83,3 +83,7 @@ WHERE removed_at IS NULL AND id IN (SELECT value FROM json_each(:keys));
 -- name: count
 -- Live rows only.
 SELECT COUNT(*) FROM events WHERE removed_at IS NULL;
+
+-- name: updated_at
+-- The stored row's updated_at: a webhook's fetch older than it changes nothing.
+SELECT updated_at FROM events WHERE id = :id;

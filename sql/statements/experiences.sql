@@ -81,3 +81,7 @@ SELECT :stream, id, raw_json, :now FROM experiences WHERE removed_at IS NULL
 -- name: count
 -- Live rows only.
 SELECT COUNT(*) FROM experiences WHERE removed_at IS NULL;
+
+-- name: updated_at
+-- The stored row's updated_at: a webhook's fetch older than it changes nothing.
+SELECT updated_at FROM experiences WHERE id = :id;

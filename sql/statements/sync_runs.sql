@@ -6,7 +6,10 @@ UPDATE sync_runs SET status = 'abandoned', ended_at = COALESCE(ended_at, :now)
 WHERE status = 'running';
 
 -- name: start
-INSERT INTO sync_runs (started_at, status, rows_removed) VALUES (:now, 'running', 0);
+-- `webhook_missed` counts from 0 when the run watches for a webhook's misses (`:watching`), and
+-- stays NULL otherwise.
+INSERT INTO sync_runs (started_at, status, rows_removed, webhook_missed)
+VALUES (:now, 'running', 0, CASE WHEN :watching THEN 0 END);
 
 -- name: committed
 -- A group of commits landed: added to the running run's counts in the same transaction.
@@ -14,7 +17,8 @@ UPDATE sync_runs SET
     rows_inserted = COALESCE(rows_inserted, 0) + :inserted,
     rows_updated = COALESCE(rows_updated, 0) + :updated,
     rows_unchanged = COALESCE(rows_unchanged, 0) + :unchanged,
-    rows_removed = COALESCE(rows_removed, 0) + :removed
+    rows_removed = COALESCE(rows_removed, 0) + :removed,
+    webhook_missed = webhook_missed + :webhook_missed
 WHERE id = :id AND status = 'running';
 
 -- name: requests

@@ -56,6 +56,9 @@ impl Stats {
     }
 }
 
+/// A request as `attempt` sends it: its path, its query, and for a write its method and body.
+type Request<'a> = (&'a str, &'a [(&'a str, String)], Option<&'a (reqwest::Method, Vec<u8>)>);
+
 pub struct ApiClient {
     http: reqwest::Client,
     base: Url,
@@ -83,8 +86,13 @@ impl ApiClient {
         stop: Stop,
         learned: Option<pace::Learned>,
     ) -> Result<Self, String> {
+        Self::with_pace(config, scopes, stop, Pace::new(pace_settings(config), learned))
+    }
+
+    /// A client that shares `pace` with others: `run`'s scheduled syncs and its webhook applier
+    /// spend one budget, learned once.
+    pub fn with_pace(config: &Config, scopes: &[&str], stop: Stop, pace: Pace) -> Result<Self, String> {
         let http = crate::http::build(&config.api)?;
-        let pace = Pace::new(pace_settings(config), learned);
         let tokens = crate::auth::source(
             &config.auth,
             http.clone(),
@@ -166,7 +174,7 @@ impl ApiClient {
     ) -> Result<T, Error> {
         let uncounted = Held::default();
         let body = self
-            .attempt(lane, stats, path, query, &mut uncounted.room().await)
+            .attempt(lane, stats, (path, query, None), &mut uncounted.room().await)
             .await?;
         parse::<T>(path, &body)
     }
@@ -190,14 +198,14 @@ impl ApiClient {
                 r = held.room() => r,
                 () = self.stop.stopped() => return Err(Error::Stopped { path: shown(path) }),
             };
-            let (room, body) = match self.attempt(lane, stats, path, query, &mut room).await {
+            let (room, body) = match self.attempt(lane, stats, (path, query, None), &mut room).await {
                 Err(Error::NoRoom { .. }) => {
                     drop(room);
                     let mut room = tokio::select! {
                         r = held.room_for(self.max_body) => r,
                         () = self.stop.stopped() => return Err(Error::Stopped { path: shown(path) }),
                     };
-                    let body = self.attempt(lane, stats, path, query, &mut room).await?;
+                    let body = self.attempt(lane, stats, (path, query, None), &mut room).await?;
                     (room, body)
                 }
                 got => (room, got?),
@@ -265,15 +273,33 @@ impl ApiClient {
         })
     }
 
-    /// One try, renewing the token once if the API answers 401.
+    /// One write (`POST`, `PUT`, `DELETE`) with an optional JSON body, in the pace's walk lane,
+    /// tried once: a write is not repeated blindly (a create sent twice makes two), so a failure
+    /// is the caller's to report. Returns the answer's body (empty for a 204).
+    pub async fn send(
+        &self,
+        stats: &Stats,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Bytes, Error> {
+        let body = body.map(|b| (method.clone(), serde_json::to_vec(b).unwrap_or_default()));
+        let body = body.unwrap_or((method, Vec::new()));
+        let uncounted = Held::default();
+        self.attempt(Lane::Walk, stats, (path, &[], Some(&body)), &mut uncounted.room().await)
+            .await
+    }
+
+    /// One try, renewing the token once if the API answers 401. `request` is the path, its
+    /// query, and for a write its method and JSON body.
     async fn attempt(
         &self,
         lane: Lane,
         stats: &Stats,
-        path: &str,
-        query: &[(&str, String)],
+        request: Request<'_>,
         room: &mut Room<'_>,
     ) -> Result<Bytes, Error> {
+        let (path, query, write) = request;
         let url = self
             .base
             .join(path.trim_start_matches('/'))
@@ -301,7 +327,7 @@ impl ApiClient {
             // A stop abandons the request in flight: nothing was written for it yet, and the
             // next run asks again. Waiting out a slow server could take `request_timeout`.
             let (status, retry_after, body) = tokio::select! {
-                r = self.exchange(stats, &url, query, &token, path, room) => r?,
+                r = self.exchange(stats, (&url, query, write), &token, path, room) => r?,
                 () = self.stop.stopped() => return Err(stopped()),
             };
             if status == StatusCode::TOO_MANY_REQUESTS {
@@ -321,12 +347,12 @@ impl ApiClient {
         }
     }
 
-    /// One GET with `token`: the status, its `Retry-After`, and the body read up to the cap.
+    /// One request with `token` (a GET, or the write given): the status, its `Retry-After`, and
+    /// the body read up to the cap.
     async fn exchange(
         &self,
         stats: &Stats,
-        url: &Url,
-        query: &[(&str, String)],
+        (url, query, write): (&Url, &[(&str, String)], Option<&(reqwest::Method, Vec<u8>)>),
         token: &AccessToken,
         path: &str,
         room: &mut Room<'_>,
@@ -343,9 +369,16 @@ impl ApiClient {
             path: shown(path),
             detail: describe(&e),
         };
-        let resp = self
-            .http
-            .get(url.clone())
+        let request = match write {
+            None => self.http.get(url.clone()),
+            Some((method, body)) if body.is_empty() => self.http.request(method.clone(), url.clone()),
+            Some((method, body)) => self
+                .http
+                .request(method.clone(), url.clone())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone()),
+        };
+        let resp = request
             .query(query)
             .header(AUTHORIZATION, authorization)
             .send()

@@ -121,6 +121,16 @@ impl Error {
         )
     }
 
+    /// True when the key or its token is refused (a 401 after a fresh token, a 403, or the token
+    /// endpoint saying no): the operator's to fix, not a moment's failure.
+    pub fn is_auth(&self) -> bool {
+        match self.root() {
+            Self::Unauthorized { .. } | Self::Refused { status: 403, .. } => true,
+            Self::Auth(a) => !a.is_transient(),
+            _ => false,
+        }
+    }
+
     /// True when the API no longer has what was asked for (404).
     pub fn is_not_found(&self) -> bool {
         matches!(self.root(), Self::Refused { status: 404, .. })

@@ -160,8 +160,35 @@ impl Key {
         Ok(Self(SecretBox::new(Box::new(bytes))))
     }
 
+    /// The key at `path`, created (random, 0600) when it is a missing file rather than a
+    /// credential; `true` when it was created just now.
+    pub fn load_or_create(path: &Path, is_credential: bool) -> Result<(Self, bool), Error> {
+        if !is_credential && !path.exists() {
+            return Ok((Self::create(path)?, true));
+        }
+        Ok((Self::load(path, KeyFrom::of(is_credential))?, false))
+    }
+
     fn cipher(&self) -> XChaCha20Poly1305 {
         XChaCha20Poly1305::new(self.0.expose_secret().into())
+    }
+
+    /// Seals `msg` bound to `aad` under a fresh random nonce: (nonce, ciphertext), both base64.
+    /// `None` only if the AEAD fails, which it does not for messages of this size.
+    pub fn seal(&self, msg: &[u8], aad: &[u8]) -> Option<(String, String)> {
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let sealed = self.cipher().encrypt(&nonce, Payload { msg, aad }).ok()?;
+        Some((B64.encode(nonce), B64.encode(sealed)))
+    }
+
+    /// Opens what `seal` made with the same `aad`; `None` for another key, another `aad`, or a
+    /// file altered in any byte.
+    pub fn open(&self, nonce: &str, ciphertext: &str, aad: &[u8]) -> Option<Vec<u8>> {
+        let nonce = B64.decode(nonce).ok().filter(|n| n.len() == 24)?;
+        let sealed = B64.decode(ciphertext).ok()?;
+        self.cipher()
+            .decrypt(XNonce::from_slice(&nonce), Payload { msg: &sealed, aad })
+            .ok()
     }
 }
 
@@ -245,43 +272,23 @@ impl Vault {
     pub fn load(&self, key: &Key) -> Result<(SecretString, Info), Error> {
         let file = self.read()?;
         let undecryptable = || Error::Undecryptable(self.path.clone());
-        let nonce = B64.decode(&file.nonce).map_err(|_| undecryptable())?;
-        if nonce.len() != 24 {
-            return Err(undecryptable());
-        }
-        let sealed = B64.decode(&file.ciphertext).map_err(|_| undecryptable())?;
         let plain = key
-            .cipher()
-            .decrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: &sealed,
-                    aad: &file.info.aad(),
-                },
-            )
-            .map_err(|_| undecryptable())?;
+            .open(&file.nonce, &file.ciphertext, &file.info.aad())
+            .ok_or_else(undecryptable)?;
         let token = String::from_utf8(plain).map_err(|_| undecryptable())?;
         Ok((SecretString::from(token), file.info))
     }
 
     /// Replaces the stored token, atomically and durably (see the module doc).
     pub fn save(&self, key: &Key, token: &SecretString, info: &Info) -> Result<(), Error> {
-        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
-        let sealed = key
-            .cipher()
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: token.expose_secret().as_bytes(),
-                    aad: &info.aad(),
-                },
-            )
-            .map_err(|_| self.write_error("encryption failed"))?;
+        let (nonce, ciphertext) = key
+            .seal(token.expose_secret().as_bytes(), &info.aad())
+            .ok_or_else(|| self.write_error("encryption failed"))?;
         let file = File_ {
             format: FORMAT.to_owned(),
             info: info.clone(),
-            nonce: B64.encode(nonce),
-            ciphertext: B64.encode(sealed),
+            nonce,
+            ciphertext,
         };
         let mut text = serde_json::to_vec_pretty(&file).map_err(|e| self.write_error(e))?;
         text.push(b'\n');
@@ -320,22 +327,7 @@ impl Vault {
     }
 
     fn read(&self) -> Result<File_, Error> {
-        // Never through a link: in the service's directory, the service could have put one
-        // where the token was, and `connect` may be reading as root.
-        let read = || -> std::io::Result<Vec<u8>> {
-            let mut file = OpenOptions::new()
-                .read(true)
-                .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
-                .open(&self.path)?;
-            // A FIFO would block the read for ever.
-            if !file.metadata()?.is_file() {
-                return Err(std::io::Error::other("it is not a plain file"));
-            }
-            let mut text = Vec::new();
-            std::io::Read::read_to_end(&mut file, &mut text)?;
-            Ok(text)
-        };
-        let text = match read() {
+        let text = match crate::files::read_plain(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::Missing(self.path.clone()));
@@ -375,7 +367,7 @@ impl Vault {
 /// An existing `dir` must be this user's, or, for root, the service's own (re-running `connect`
 /// as root after the unit ran): then its owner is returned, and the files written there are
 /// given to it, or the service could no longer read its own token.
-fn create_private_dir(dir: &Path) -> std::io::Result<Option<(u32, u32)>> {
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<Option<(u32, u32)>> {
     use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
     if let Ok(meta) = fs::symlink_metadata(dir) {
         // It holds a secret: it must be a directory nobody else may write into (where they

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use understory_sync::auth::Endpoint;
 use understory_sync::auth::authorize::{Attempt, CallbackError, OFFLINE};
-use understory_sync::auth::token_vault::{Info, Key, KeyFrom, Vault};
+use understory_sync::auth::token_vault::{Info, Key, Vault};
 use understory_sync::config::{self, AuthMethod, Config, ThirdParty};
 use understory_sync::pace::Pace;
 use understory_sync::shutdown;
@@ -156,15 +156,15 @@ pub async fn connect(flags: Flags) -> Result<Exit, (Exit, anyhow::Error)> {
 
 /// The key of the token file: loaded, or created when it is a file that does not exist yet.
 fn key(tp: &ThirdParty) -> Result<Key, (Exit, anyhow::Error)> {
-    if !tp.token_key.exists() && !tp.key_is_credential {
-        let key = Key::create(&tp.token_key).map_err(|e| fail(Exit::Config, e))?;
+    let (key, created) =
+        Key::load_or_create(&tp.token_key, tp.key_is_credential).map_err(|e| fail(Exit::Config, e))?;
+    if created {
         eprintln!(
             "connect: created a new key {} (mode 0600); keep it, and keep it out of the database's backups",
             tp.token_key.display()
         );
-        return Ok(key);
     }
-    Key::load(&tp.token_key, KeyFrom::of(tp.key_is_credential)).map_err(|e| fail(Exit::Config, e))
+    Ok(key)
 }
 
 /// Serves the redirect URI until one answer arrives (or one is pasted), or the time is up.

@@ -10,6 +10,7 @@ mod run;
 mod sandbox;
 mod status;
 mod sync;
+mod webhooks;
 
 use std::path::PathBuf;
 
@@ -43,7 +44,8 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
-    /// Stay running and sync on the config's `schedule` (cron) until SIGTERM/SIGINT.
+    /// Stay running and sync on the config's `schedule` (cron) until SIGTERM/SIGINT; with
+    /// `[webhooks]`, also receive webhook deliveries and store their items within seconds.
     Run {
         #[command(flatten)]
         config: ConfigArg,
@@ -78,6 +80,9 @@ pub enum Command {
     },
     /// Serve the stand-in Understory API (auth server and `/v1`) on loopback.
     Sandbox(sandbox::Flags),
+    /// Manage the webhook subscriptions `run`'s receiver verifies (needs `[webhooks]`).
+    #[command(subcommand)]
+    Webhooks(webhooks::Action),
     /// Write the manual pages (roff) into DIR: understory-sync.1 and one per command.
     Man {
         /// The directory to write them into, created if missing.
@@ -135,6 +140,7 @@ pub async fn run(cli: Cli) -> Result<Exit, (Exit, anyhow::Error)> {
         } => status::status(&config.path, database, json),
         Command::Demo { database, bookings } => demo::demo(database, bookings).await,
         Command::Sandbox(flags) => sandbox::serve(flags).await,
+        Command::Webhooks(action) => webhooks::webhooks(action).await,
         Command::Man { dir } => man::write(&dir),
     }
 }

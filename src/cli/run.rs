@@ -1,13 +1,32 @@
-//! `run`: stay running and sync at each fire time of the config's cron `schedule`.
+//! `run`: stay running and sync at each fire time of the config's cron `schedule`; with
+//! `[webhooks]`, also serve the receiver and apply its deliveries between the syncs.
 
-use understory_sync::config::Config;
-use understory_sync::shutdown;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use understory_sync::auth::token_vault::{Key, KeyFrom};
+use understory_sync::config::{Config, Webhooks};
+use understory_sync::pace::Pace;
+use understory_sync::shutdown::{self, Stop};
+use understory_sync::store::Store;
+use understory_sync::webhooks::receiver::Receiver;
+use understory_sync::webhooks::secrets::Secrets;
 
 use super::exit::Exit;
 
+type Failed = (Exit, anyhow::Error);
+
+/// How often the webhook gauges are written beside the metrics textfile.
+const WEBHOOK_METRICS_EVERY: Duration = Duration::from_secs(15);
+
 /// `run`: the cron loop. A clean stop (SIGTERM/SIGINT) exits 0; the sync it interrupted is
-/// recorded as interrupted and the next run resumes it.
-pub async fn scheduled(cfg: Config) -> Result<Exit, (Exit, anyhow::Error)> {
+/// recorded as interrupted and the next run resumes it. With `[webhooks]`, the receiver and the
+/// applier run beside it at the same pace; should either fail (the database cannot be written,
+/// say) the whole process exits with that error, so the unit restarts it and the operator
+/// hears of it, rather than syncing on while the fast path is silently gone.
+pub async fn scheduled(cfg: Config) -> Result<Exit, Failed> {
     let schedule = cfg.schedule.clone().ok_or_else(|| {
         (
             Exit::Config,
@@ -18,16 +37,22 @@ pub async fn scheduled(cfg: Config) -> Result<Exit, (Exit, anyhow::Error)> {
     })?;
     let (trigger, stop) = shutdown::channel();
     shutdown::on_signals(trigger).map_err(|e| (Exit::Internal, anyhow::Error::new(e)))?;
-    let cfg = std::sync::Arc::new(cfg);
+    let webhooks = match cfg.webhooks.clone() {
+        Some(hooks) => Some(start_webhooks(&cfg, &hooks, stop.clone()).await?),
+        None => None,
+    };
+    let pace = webhooks.as_ref().map(|w| w.pace.clone());
+    let cfg = Arc::new(cfg);
     let job_stop = stop.clone();
-    understory_sync::schedule::run_loop(
+    let syncs = understory_sync::schedule::run_loop(
         &schedule,
         stop,
         move || {
-            let cfg = std::sync::Arc::clone(&cfg);
+            let cfg = Arc::clone(&cfg);
             let stop = job_stop.clone();
+            let pace = pace.clone();
             async move {
-                match super::sync::with_stop(&cfg, stop).await {
+                match super::sync::with_stop(&cfg, stop, pace).await {
                     Err((Exit::Interrupted, _)) => tracing::info!("the sync was stopped"),
                     Err((exit, e)) => tracing::error!(exit_code = exit as u8, "sync failed: {e:#}"),
                     Ok(_) => {}
@@ -35,8 +60,125 @@ pub async fn scheduled(cfg: Config) -> Result<Exit, (Exit, anyhow::Error)> {
             }
         },
         |_| {},
-    )
-    .await;
+    );
+    match webhooks {
+        None => syncs.await,
+        Some(w) => {
+            let failed = async {
+                tokio::select! {
+                    r = w.receiver => r,
+                    r = w.applier => r,
+                }
+            };
+            tokio::select! {
+                () = syncs => {}
+                r = failed => match r {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Err(e),
+                    Err(e) => return Err((Exit::Internal, anyhow::Error::new(e))),
+                },
+            }
+        }
+    }
     tracing::info!("stopped");
     Ok(Exit::Ok)
+}
+
+/// The receiver and the applier, running.
+struct Running {
+    pace: Pace,
+    /// Each ends when `stop` fires (`Ok`), or with the error that ended it.
+    receiver: tokio::task::JoinHandle<Result<(), Failed>>,
+    applier: tokio::task::JoinHandle<Result<(), Failed>>,
+}
+
+/// Binds the receiver's socket and starts it and the applier (and, with a metrics textfile,
+/// the webhook gauges beside it). A key that cannot be read or a socket that cannot be bound
+/// fails `run` before anything starts.
+async fn start_webhooks(cfg: &Config, hooks: &Webhooks, stop: Stop) -> Result<Running, Failed> {
+    understory_sync::owner::check(&cfg.database).map_err(|e| (Exit::Database, anyhow::Error::new(e)))?;
+    let key = Key::load(&hooks.key_file, KeyFrom::of(hooks.key_is_credential)).map_err(|e| {
+        (
+            Exit::Config,
+            anyhow::Error::new(e).context("webhooks.key_file: the key of the webhook secrets (`webhooks register` creates it)"),
+        )
+    })?;
+    let path = cfg.database.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&path))
+        .await
+        .map_err(|e| (Exit::Internal, anyhow::Error::new(e)))?
+        .map_err(|e| (Exit::Database, anyhow::Error::new(e)))?;
+    let store = Arc::new(store);
+    let learned = store.load_pace().map_err(|e| (Exit::Database, anyhow::Error::new(e)))?;
+    let pace = Pace::new(understory_sync::api::pace_settings(cfg), learned);
+    let listener = tokio::net::TcpListener::bind(hooks.listen).await.map_err(|e| {
+        (
+            Exit::Config,
+            anyhow::anyhow!("config key `webhooks.listen`: cannot listen on {}: {e}", hooks.listen),
+        )
+    })?;
+    let arrived = Arc::new(Notify::new());
+    let receiver = Receiver::new(
+        Arc::clone(&store),
+        hooks,
+        cfg.streams.clone(),
+        Secrets::new(hooks.secret_file.clone()),
+        key,
+        Arc::clone(&arrived),
+    )
+    .map_err(|e| (Exit::Config, anyhow::Error::new(e)))?;
+    let secrets = receiver.secrets_loaded();
+    if secrets == 0 {
+        tracing::warn!(
+            secrets_file = %hooks.secret_file.display(),
+            "no webhook subscription is registered for this receiver yet: every delivery is refused until `understory-sync webhooks register` stores one"
+        );
+    }
+    tracing::info!(listen = %hooks.listen, path = %hooks.path, secrets, "webhook receiver listening");
+    if let Some(textfile) = cfg.metrics_textfile.clone() {
+        tokio::spawn(write_webhook_gauges(
+            Arc::clone(&store),
+            textfile,
+            cfg.metrics_account.clone(),
+            stop.clone(),
+        ));
+    }
+    let receiver = Arc::new(receiver);
+    let receiver_stop = stop.clone();
+    let receiver = tokio::spawn(async move {
+        receiver
+            .serve(listener, receiver_stop)
+            .await
+            .map_err(|e| (Exit::Database, anyhow::Error::new(e).context("the webhook receiver failed")))
+    });
+    let applier_cfg = cfg.clone();
+    let applier_pace = pace.clone();
+    let applier = tokio::spawn(async move {
+        understory_sync::sync::apply_webhooks(&applier_cfg, stop, arrived, applier_pace)
+            .await
+            .map_err(|e| {
+                let exit = super::exit::exit_for_failure(e.failure());
+                (exit, anyhow::Error::new(e).context("the webhook applier failed"))
+            })
+    });
+    Ok(Running {
+        pace,
+        receiver,
+        applier,
+    })
+}
+
+/// Rewrites the webhook gauges (`metrics::webhooks_textfile`) every few seconds until `stop`.
+async fn write_webhook_gauges(store: Arc<Store>, textfile: std::path::PathBuf, account: String, stop: Stop) {
+    let path = understory_sync::metrics::webhooks_textfile(&textfile);
+    while !stop.is_stopped() {
+        let s = Arc::clone(&store);
+        if let Ok(Ok(health)) = tokio::task::spawn_blocking(move || s.webhook_health()).await {
+            let text = understory_sync::metrics::render_webhooks(&health, chrono::Utc::now(), &account);
+            if let Err(e) = understory_sync::metrics::write(&path, &text) {
+                tracing::warn!(path = %path.display(), error = %e, "could not write the webhook metrics textfile");
+            }
+        }
+        stop.sleep(WEBHOOK_METRICS_EVERY).await;
+    }
 }

@@ -22,10 +22,12 @@ pub fn status(
     let st = understory_sync::store::status(&db, 10, &understory_sync::streams::tables())
         .map_err(|e| (Exit::Database, e.into()))?;
     let connection = connection_of(config, &env)?;
+    let subscriptions = subscriptions_of(config, &env);
     if json {
-        print_json(&st, &connection)?;
+        print_json(&st, &connection, &subscriptions)?;
     } else {
         print_text(&st, &connection);
+        print_webhooks(&st, &subscriptions);
         if st.runs.first().is_some_and(|r| r.status == "running") && !understory_sync::lock::holder_alive(&db)
         {
             println!(
@@ -57,6 +59,70 @@ fn database_of(
     }
 }
 
+/// The subscriptions whose secrets the config's receiver holds (`None`: no `[webhooks]`), or
+/// why they cannot be read (an analyst may not read the service's secrets file).
+type Subscriptions = Option<Result<Vec<understory_sync::webhooks::secrets::Entry>, String>>;
+
+fn subscriptions_of(config: &std::path::Path, env: &config::Environment) -> Subscriptions {
+    if !matches!(understory_sync::access::exists(config), Ok(true)) {
+        return None;
+    }
+    let path = config::webhook_secrets_path(config, env).ok().flatten()?;
+    Some(
+        understory_sync::webhooks::secrets::Secrets::new(path)
+            .entries()
+            .map_err(|e| e.to_string()),
+    )
+}
+
+/// The webhook path's health: what arrived, what waits, and what the listing sync had to catch.
+fn print_webhooks(st: &Status, subscriptions: &Subscriptions) {
+    match subscriptions {
+        None => {}
+        Some(Ok(entries)) if entries.is_empty() => {
+            println!("webhooks: no subscription registered here (`understory-sync webhooks register`)");
+        }
+        Some(Ok(entries)) => {
+            for e in entries {
+                println!("webhooks: subscription {} → {} (registered {})", e.id, e.url, e.registered_at);
+            }
+        }
+        Some(Err(e)) => println!("webhooks: subscriptions unknown: {e}"),
+    }
+    let Some(h) = &st.webhooks else {
+        return;
+    };
+    let state = match (&h.receiving_since, &h.stopped_at) {
+        (Some(since), None) => format!("receiving since {since}"),
+        (_, Some(at)) => format!("stopped at {at}"),
+        _ => "never started".to_owned(),
+    };
+    println!(
+        "webhooks: {state}; received {} applied {} duplicates {} refused {}; waiting {}{}",
+        h.received,
+        h.applied,
+        h.duplicates,
+        h.refused,
+        h.waiting,
+        h.oldest_waiting_at
+            .as_deref()
+            .map(|at| format!(" (oldest since {at})"))
+            .unwrap_or_default()
+    );
+    if let Some(at) = &h.last_applied_at {
+        println!(
+            "webhooks: last applied {at}, {} after its event",
+            h.last_lag_ms.map_or_else(|| "?".to_owned(), |ms| format!("{:.1}s", ms as f64 / 1000.0))
+        );
+    }
+    if let Some(missed) = h.last_run_missed {
+        println!(
+            "webhooks: the last listing sync caught {missed} changes no delivery had brought ({} since the receiver started)",
+            h.missed_since_start.unwrap_or(missed)
+        );
+    }
+}
+
 /// A third-party connection's token file, read without its key: only its metadata is clear.
 fn connection_of(
     config: &std::path::Path,
@@ -78,8 +144,17 @@ fn connection_of(
     }
 }
 
-fn print_json(st: &Status, connection: &Connection) -> Result<(), (Exit, anyhow::Error)> {
+fn print_json(st: &Status, connection: &Connection, subscriptions: &Subscriptions) -> Result<(), (Exit, anyhow::Error)> {
     let mut v = serde_json::to_value(st).map_err(|e| (Exit::Internal, e.into()))?;
+    if let Some(subs) = subscriptions {
+        v["webhook_subscriptions"] = match subs {
+            Ok(entries) => serde_json::json!(entries
+                .iter()
+                .map(|e| serde_json::json!({"id": e.id, "url": e.url, "registered_at": e.registered_at}))
+                .collect::<Vec<_>>()),
+            Err(e) => serde_json::json!({"error": e}),
+        };
+    }
     if let Some((path, info)) = connection {
         v["refresh_token"] = serde_json::json!({
             "token_file": path,

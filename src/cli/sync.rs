@@ -16,14 +16,18 @@ pub async fn once(cfg: &Config) -> Result<Exit, (Exit, anyhow::Error)> {
     }
     let (trigger, stop) = shutdown::channel();
     shutdown::on_signals(trigger).map_err(|e| (Exit::Internal, anyhow::Error::new(e)))?;
-    with_stop(cfg, stop).await
+    with_stop(cfg, stop, None).await
 }
 
 /// Whether to draw the live progress line: only for a person at a terminal.
 pub static LIVE_PROGRESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// One sync, its summary and its metrics file.
-pub async fn with_stop(cfg: &Config, stop: shutdown::Stop) -> Result<Exit, (Exit, anyhow::Error)> {
+/// One sync, its summary and its metrics file; at `pace` when one is shared (`run`).
+pub async fn with_stop(
+    cfg: &Config,
+    stop: shutdown::Stop,
+    pace: Option<understory_sync::pace::Pace>,
+) -> Result<Exit, (Exit, anyhow::Error)> {
     understory_sync::owner::check(&cfg.database).map_err(|e| (Exit::Database, anyhow::Error::new(e)))?;
     let progress = std::sync::Arc::new(sync::Progress::default());
     let live = LIVE_PROGRESS.load(std::sync::atomic::Ordering::Relaxed);
@@ -47,7 +51,7 @@ pub async fn with_stop(cfg: &Config, stop: shutdown::Stop) -> Result<Exit, (Exit
             }
         })
     });
-    let result = sync::run_with_progress(cfg, stop, progress).await;
+    let result = sync::run_sharing(cfg, stop, progress, pace).await;
     if let Some(painter) = painter {
         painter.abort();
         eprint!("\r\x1b[2K");

@@ -14,15 +14,16 @@ mod secret;
 mod tests;
 mod types;
 mod validate;
+mod webhooks;
 
 pub use error::Error;
 pub use raw::{
-    RawApi, RawAuth, RawConfig, RawMethod, RawMetrics, RawRetry, RawSnapshot, RawStreams, RawSync,
+    RawApi, RawAuth, RawConfig, RawMethod, RawMetrics, RawRetry, RawSnapshot, RawStreams, RawSync, RawWebhooks,
 };
 pub use types::{
     ApiConfig, AuthConfig, AuthMethod, CREDENTIAL_NAME, Config, DEFAULT_AUDIENCE, DEFAULT_AUTHORIZE_URL,
     DEFAULT_BASE_URL, DEFAULT_TOKEN_URL, Environment, KEY_CREDENTIAL_NAME, MAX_DURATION_SECS, RetryConfig,
-    Snapshot, SyncConfig, ThirdParty, is_loopback,
+    Snapshot, SyncConfig, ThirdParty, Webhooks, is_loopback,
 };
 pub use validate::validate;
 
@@ -63,4 +64,15 @@ pub fn token_file_path(path: &Path, env: &Environment) -> Result<Option<PathBuf>
     let database = relative_to(path.parent(), raw.database.clone());
     Ok((raw.auth.method == RawMethod::AuthorizationCode)
         .then(|| token_file(&raw.auth, &database, path.parent())))
+}
+
+/// The webhook secrets file of the config at `path`, if it has `[webhooks]`; read without
+/// credentials, for `status`.
+pub fn webhook_secrets_path(path: &Path, env: &Environment) -> Result<Option<PathBuf>, Error> {
+    let raw = read_raw(path, env)?;
+    let database = relative_to(path.parent(), raw.database.clone());
+    Ok(raw
+        .webhooks
+        .as_ref()
+        .map(|w| webhooks::secret_file(w, &database, path.parent())))
 }

@@ -79,6 +79,12 @@ pub(super) fn distinct(
     if let Some(tp) = third_party {
         add("auth.token_key_file", "the token key file", &tp.token_key);
     }
+    if let Some(w) = &config.webhooks
+        && !w.key_is_credential
+        && third_party.is_none_or(|tp| tp.token_key != w.key_file)
+    {
+        add("webhooks.key_file", "the webhook secrets' key file", &w.key_file);
+    }
     for (suffix, what) in DATABASE_COMPANIONS {
         let mut name = config.database.as_os_str().to_owned();
         name.push(suffix);
@@ -86,6 +92,9 @@ pub(super) fn distinct(
     }
     if let Some(tp) = third_party {
         add("auth.token_file", "the token file", &tp.token_file);
+    }
+    if let Some(w) = &config.webhooks {
+        add("webhooks.secret_file", "the webhook secrets file", &w.secret_file);
     }
     if let Some(s) = &config.snapshot {
         add("snapshot.path", "the snapshot", &s.path);

@@ -22,6 +22,33 @@ pub struct RawConfig {
     pub streams: RawStreams,
     pub metrics: RawMetrics,
     pub snapshot: RawSnapshot,
+    /// `[webhooks]`: absent, no receiver.
+    pub webhooks: Option<RawWebhooks>,
+}
+
+/// `[webhooks]`: the receiver `run` serves, and where its subscriptions' secrets are kept.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawWebhooks {
+    pub listen: String,
+    pub path: String,
+    pub tolerance_secs: u64,
+    pub secret_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub keep_days: u64,
+}
+
+impl Default for RawWebhooks {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8788".to_owned(),
+            path: "/webhooks".to_owned(),
+            tolerance_secs: 300,
+            secret_file: None,
+            key_file: None,
+            keep_days: 7,
+        }
+    }
 }
 
 /// Optional read-only copy of the database, published after each successful run.
@@ -62,6 +89,7 @@ impl Default for RawConfig {
             streams: RawStreams::default(),
             metrics: RawMetrics::default(),
             snapshot: RawSnapshot::default(),
+            webhooks: None,
         }
     }
 }

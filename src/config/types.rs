@@ -64,6 +64,26 @@ pub struct Config {
     /// file's name without `.toml` (`acme` for template instance `understory-sync@acme`).
     pub metrics_account: String,
     pub snapshot: Option<Snapshot>,
+    /// `[webhooks]`: the receiver `run` serves; `None`, no receiver.
+    pub webhooks: Option<Webhooks>,
+}
+
+/// `[webhooks]`, validated.
+#[derive(Debug, Clone)]
+pub struct Webhooks {
+    /// The socket the receiver binds, meant to sit behind the operator's TLS reverse proxy.
+    pub listen: std::net::SocketAddr,
+    /// The path it answers POSTs on.
+    pub path: String,
+    /// A `webhook-timestamp` further from our clock than this is refused (replays).
+    pub tolerance: Duration,
+    /// The subscriptions' signing secrets, sealed (`webhooks::secrets`).
+    pub secret_file: PathBuf,
+    /// The key that seals them: `webhooks.key_file`, or a systemd credential.
+    pub key_file: PathBuf,
+    pub key_is_credential: bool,
+    /// Applied deliveries are kept this long in `webhook_inbox`, then pruned.
+    pub keep: Duration,
 }
 
 /// `[snapshot]`: where a consistent, read-only copy of the database is published after each

@@ -26,6 +26,12 @@ pub fn validate(raw: RawConfig, env: &Environment, file: Option<&Path>) -> Resul
     let sync = sync(&raw.sync, &api)?;
     let streams = enabled_streams(&raw.streams)?;
     let snapshot = snapshot(&raw.snapshot, base)?;
+    let token_key_file = raw.auth.token_key_file.clone().map(|p| relative_to(base, p));
+    let webhooks = raw
+        .webhooks
+        .as_ref()
+        .map(|w| super::webhooks::webhooks(w, env, base, &database, token_key_file.as_deref()))
+        .transpose()?;
     let schedule = match raw.schedule.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(expr) => Some(
             crate::schedule::parse(expr)
@@ -45,6 +51,7 @@ pub fn validate(raw: RawConfig, env: &Environment, file: Option<&Path>) -> Resul
         metrics_textfile: raw.metrics.textfile.map(|p| relative_to(base, p)),
         metrics_account: metrics_account(raw.metrics.account, file, textfile)?,
         snapshot,
+        webhooks,
     };
     distinct(&config, file, secret_file.as_deref())?;
     Ok(config)

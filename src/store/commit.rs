@@ -66,6 +66,11 @@ pub struct Commit {
     pub stage: Vec<Row>,
     /// A staged parent now written with its children: it leaves `staging` (if not re-listed since).
     pub unstage: Option<Staged>,
+    /// For a stream with webhook events, while a receiver has been up since the last successful
+    /// listing: that listing's start. A row this commit inserts or changes (or stages) changed
+    /// after it, while the receiver was up; with no delivery about it since then, it is counted
+    /// in `Counts::webhook_missed`: a miss of the webhook path that this listing caught.
+    pub watch_since: Option<String>,
     /// The bytes of the run's memory budget its rows were read from: given back when the
     /// writer drops the commit, once it is written.
     pub held: crate::memory::Held,
@@ -141,7 +146,7 @@ impl Store {
             // The running run's row counts what landed, in the same transaction: `status`
             // shows it live, and a run killed mid-way leaves exactly what it committed.
             let run = self.run.load(std::sync::atomic::Ordering::Relaxed);
-            if run != 0 && group.changes() != Counts::default().changes() {
+            if run != 0 && (group.changes() != Counts::default().changes() || group.webhook_missed > 0) {
                 tx.prepare_cached(statements::get("sync_runs", "committed"))?
                     .execute(rusqlite::named_params! {
                         ":id": run,
@@ -149,6 +154,7 @@ impl Store {
                         ":updated": group.updated as i64,
                         ":unchanged": group.unchanged as i64,
                         ":removed": group.removed as i64,
+                        ":webhook_missed": group.webhook_missed as i64,
                     })?;
             }
             tx.commit()?;
@@ -251,7 +257,11 @@ fn write_rows(
     out: &mut Committed,
 ) -> rusqlite::Result<()> {
     for row in &commit.rows {
-        out.counts += upsert(tx, row, now)?;
+        let counts = upsert(tx, row, now)?;
+        if counts.unchanged == 0 {
+            out.counts.webhook_missed += missed_by_webhook(tx, commit, row)?;
+        }
+        out.counts += counts;
         if quarantine_in_use {
             tx.prepare_cached(statements::get("quarantine", "release"))?
                 .execute(rusqlite::named_params! {":stream": commit.stream, ":item_key": row.item_key})?;
@@ -269,9 +279,20 @@ fn write_rows(
                     ":now": now,
                 })?;
             out.counts.staged += 1;
+            out.counts.webhook_missed += missed_by_webhook(tx, commit, row)?;
         }
     }
     Ok(())
+}
+
+/// 1 when `row`, just changed by a listing, is one a webhook delivery should have brought and
+/// none did (see `Commit::watch`).
+fn missed_by_webhook(tx: &Connection, commit: &Commit, row: &Row) -> rusqlite::Result<u64> {
+    let Some(by) = &commit.watch_since else {
+        return Ok(0);
+    };
+    let delivered = super::inbox::delivered_since(tx, commit.stream, &row.item_key, by)?;
+    Ok(u64::from(!delivered))
 }
 
 /// One parent's whole list of one per-parent stream: its rows, what it no longer lists pruned,

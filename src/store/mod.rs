@@ -15,6 +15,7 @@ mod commit;
 mod database;
 mod deferred;
 mod error;
+mod inbox;
 mod open;
 mod ours;
 mod pace_state;
@@ -33,6 +34,7 @@ pub use commit::{Children, Commit, Committed, Prune, Quarantined, Removals, Stag
 pub use database::Store;
 pub use deferred::Restored;
 pub use error::Error;
+pub use inbox::{Outcome, Received, Waiting, WebhookHealth};
 pub use open::{open, open_read_only};
 pub use quarantine::counts_misses;
 pub use runs::{Params, fail_running_run};

@@ -50,14 +50,15 @@ pub fn fail_running_run(error: &str) -> bool {
 
 impl Store {
     /// Records a new run; runs still marked running were killed and become `abandoned`.
-    pub fn start_run(&self, now: Timestamp) -> Result<i64, Error> {
+    /// `watching`: it counts a webhook receiver's misses (`sync_runs.webhook_missed`).
+    pub fn start_run(&self, now: Timestamp, watching: bool) -> Result<i64, Error> {
         let now = iso(now);
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.prepare_cached(statements::get("sync_runs", "abandon"))?
                 .execute(rusqlite::named_params! {":now": now})?;
             tx.prepare_cached(statements::get("sync_runs", "start"))?
-                .execute(rusqlite::named_params! {":now": now})?;
+                .execute(rusqlite::named_params! {":now": now, ":watching": watching})?;
             let id = tx.last_insert_rowid();
             tx.commit()?;
             self.run.store(id, std::sync::atomic::Ordering::Relaxed);

@@ -68,6 +68,8 @@ pub struct Status {
     pub staged: Vec<(String, i64)>,
     /// The pace the last run kept, if any run saved one.
     pub pace: Option<PaceRow>,
+    /// The webhook path's health, when a receiver ever ran on this database.
+    pub webhooks: Option<super::inbox::WebhookHealth>,
 }
 
 /// A run's counters under the names of its `sync_runs` columns.
@@ -184,7 +186,14 @@ pub fn status(path: &Path, runs: i64, tables: &[&'static str]) -> Result<Status,
         })
         .optional()
         .map_err(fail)?;
+    // The inbox came with migration 21; an older database (status never migrates) has none.
+    let webhooks = match super::inbox::webhook_health_of(&conn) {
+        Ok(h) => h.ever_ran.then_some(h),
+        Err(e) if e.to_string().contains("no such") => None,
+        Err(e) => return Err(fail(e)),
+    };
     Ok(Status {
+        webhooks,
         pace,
         deferred_indexes,
         staged,

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::read::Fields;
 use super::columns::{Customer};
-use super::stream::{At, Mode, Parsed, Stream};
+use super::stream::{At, Mode, Parsed, Stream, Webhook};
 use crate::store::Ts;
 
 pub static STREAM: Stream = Stream {
@@ -14,6 +14,11 @@ pub static STREAM: Stream = Stream {
     scope: "booking.read",
     mode: Mode::Incremental,
     enabled_by_default: true,
+    webhook: Some(Webhook {
+        types: &["v1.booking.created", "v1.booking.updated", "v1.booking.cancelled"],
+        id_field: "booking_id",
+        removing: &["v1.booking.cancelled"],
+    }),
     parse,
 };
 

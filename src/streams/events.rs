@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::read::Fields;
-use super::stream::{At, Mode, Parsed, Stream};
+use super::stream::{At, Mode, Parsed, Stream, Webhook};
 use crate::store::Ts;
 
 pub static STREAM: Stream = Stream {
@@ -14,6 +14,17 @@ pub static STREAM: Stream = Stream {
     scope: "event.read",
     mode: Mode::Scan,
     enabled_by_default: false,
+    webhook: Some(Webhook {
+        types: &[
+            "v1.event.created",
+            "v1.event.updated",
+            "v1.event.cancelled",
+            "v1.event.completed",
+            "v1.event.deleted",
+        ],
+        id_field: "event_id",
+        removing: &["v1.event.cancelled", "v1.event.deleted"],
+    }),
     parse,
 };
 

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::read::Fields;
-use super::stream::{At, Mode, Parsed, Stream};
+use super::stream::{At, Mode, Parsed, Stream, Webhook};
 use crate::store::Ts;
 
 pub static STREAM: Stream = Stream {
@@ -12,6 +12,11 @@ pub static STREAM: Stream = Stream {
     scope: "experience.read",
     mode: Mode::Scan,
     enabled_by_default: false,
+    webhook: Some(Webhook {
+        types: &["v1.experience.created", "v1.experience.updated", "v1.experience.deleted"],
+        id_field: "experience_id",
+        removing: &["v1.experience.deleted"],
+    }),
     parse,
 };
 

@@ -20,6 +20,7 @@ pub static STREAM: Stream = Stream {
         replace: Replace::ByPosition,
     }),
     enabled_by_default: false,
+    webhook: None,
     parse,
 };
 

@@ -14,6 +14,7 @@ pub static STREAM: Stream = Stream {
     scope: "marketing.read",
     mode: Mode::Scan,
     enabled_by_default: true,
+    webhook: None,
     parse,
 };
 

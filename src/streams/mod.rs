@@ -14,7 +14,7 @@ mod redact;
 mod stream;
 
 pub use columns::{Customer, Money};
-pub use stream::{At, Item, Mode, Parsed, PerParent, Replace, Stream, quarantined};
+pub use stream::{At, Item, Mode, Parsed, PerParent, Replace, Stream, Webhook, quarantined};
 
 /// Declares the stream modules and lists them, in the order runs report them: the one place a
 /// new stream is named.
@@ -45,6 +45,14 @@ streams! {
 /// The stream called `name`, if there is one.
 pub fn by_name(name: &str) -> Option<&'static Stream> {
     ALL.iter().copied().find(|s| s.name == name)
+}
+
+/// The enabled stream whose webhook events include `event_type`, if any.
+pub fn by_event(enabled: &[&'static Stream], event_type: &str) -> Option<&'static Stream> {
+    enabled
+        .iter()
+        .copied()
+        .find(|s| s.webhook.is_some_and(|w| w.types.contains(&event_type)))
 }
 
 /// Every table the streams write, each stream's before its children's.

@@ -19,6 +19,7 @@ pub static STREAM: Stream = Stream {
         replace: Replace::ByPosition,
     }),
     enabled_by_default: true,
+    webhook: None,
     parse,
 };
 

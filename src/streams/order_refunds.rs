@@ -17,6 +17,7 @@ pub static STREAM: Stream = Stream {
         replace: Replace::ById,
     }),
     enabled_by_default: true,
+    webhook: None,
     parse,
 };
 

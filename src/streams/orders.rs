@@ -15,6 +15,7 @@ pub static STREAM: Stream = Stream {
     scope: "order.read",
     mode: Mode::Incremental,
     enabled_by_default: true,
+    webhook: None,
     parse,
 };
 

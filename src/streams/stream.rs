@@ -22,8 +22,26 @@ pub struct Stream {
     pub mode: Mode,
     /// Whether it runs when `[streams]` does not name it.
     pub enabled_by_default: bool,
+    /// The webhook events that name its items, if Understory sends any: then `run` with a
+    /// `[webhooks]` section keeps it fresh between listing syncs (`crate::webhooks`).
+    pub webhook: Option<Webhook>,
     /// Maps one item to its row.
     pub parse: fn(At<'_>, Fields<'_>) -> Result<Parsed, String>,
+}
+
+/// The webhook events of a stream (Understory's *Webhooks* guide; `docs/understory-api.md` §5):
+/// thin events `{id, type, timestamp, payload}` whose payload names the item by id. Everything the
+/// receiver and the applier need to know of a stream's events is here, so a stream that gets
+/// events later is this one line in its descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Webhook {
+    /// The event types, e.g. `v1.booking.updated`.
+    pub types: &'static [&'static str],
+    /// The payload field holding the item's id, e.g. `booking_id`.
+    pub id_field: &'static str,
+    /// The types after which the item may be gone: a 404 for its id then marks the row removed
+    /// the way a confirmed removal does (a scan stream's rows), rather than an error.
+    pub removing: &'static [&'static str],
 }
 
 /// Streams are statics: one is another when they have the same name.

@@ -19,6 +19,7 @@ pub static STREAM: Stream = Stream {
         replace: Replace::ById,
     }),
     enabled_by_default: false,
+    webhook: None,
     parse,
 };
 

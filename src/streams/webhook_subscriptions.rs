@@ -16,6 +16,7 @@ pub static STREAM: Stream = Stream {
     scope: "webhook.read",
     mode: Mode::Scan,
     enabled_by_default: false,
+    webhook: None,
     parse,
 };
 

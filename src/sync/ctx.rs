@@ -26,6 +26,10 @@ pub(super) struct Ctx {
     pub budget: crate::memory::Budget,
     /// Each parent stream's enabled per-parent streams, worked out once per run.
     pub children: std::collections::HashMap<&'static str, Vec<&'static Stream>>,
+    /// The start of the last successful listing, when a webhook receiver has been up since
+    /// before it: this listing then counts the changes a delivery should have brought
+    /// (`store::Commit::watch_since`).
+    pub webhook_since: Option<crate::time::Timestamp>,
 }
 
 impl Ctx {
@@ -34,7 +38,19 @@ impl Ctx {
     pub(super) fn children(&self, parent: &'static Stream) -> &[&'static Stream] {
         self.children.get(parent.name).map_or(&[], Vec::as_slice)
     }
+
+    /// What a listed page of `stream` counts a webhook's misses from (`Commit::watch_since`):
+    /// nothing for a stream without events, or when no receiver was up at the last listing.
+    pub(super) fn watch_since(&self, stream: &'static Stream) -> Option<String> {
+        let since = self.webhook_since.filter(|_| stream.webhook.is_some())?;
+        Some(crate::time::iso(since - chrono::Duration::seconds(WEBHOOK_SLACK_SECS)))
+    }
 }
+
+/// A delivery that arrived this long before the last listing started still counts as one for a
+/// change the listing did not see yet: the listing's pages take time, and an item can change
+/// (and be delivered) after its page was read.
+const WEBHOOK_SLACK_SECS: i64 = 60;
 
 /// One list stream's part of a run: what its walk, its quarantine retries and its removal
 /// checks share. Its report, the one thing they change, is passed beside it.

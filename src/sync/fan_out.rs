@@ -200,7 +200,7 @@ async fn fan_out_batch(
 /// One parent's per-parent lists, fetched together, each whole (see
 /// `ApiClient::per_item_list`), their bodies counted in `held`. A failure is the per-parent
 /// stream's.
-async fn fetch_children(
+pub(super) async fn fetch_children(
     ctx: &Ctx,
     parent: &'static Stream,
     children: &[&'static Stream],

@@ -30,6 +30,7 @@
 //! `sync.cursor_ttl_secs`; a stale or refused cursor restarts the pass — a warning, not an error,
 //! and never a loss, because every row is upserted by key and unchanged rows are not rewritten.
 
+mod apply;
 mod commit;
 mod ctx;
 mod error;
@@ -45,6 +46,7 @@ mod run;
 mod stream;
 mod walk;
 
+pub use apply::apply_webhooks;
 pub use error::{Error, Failure};
 pub use report::{Progress, RunReport, RunStatus, StreamProgress, StreamReport};
-pub use run::{run, run_with_progress};
+pub use run::{run, run_sharing, run_with_progress};

@@ -161,6 +161,7 @@ impl Pages<'_> {
             stream: stream.name,
             rows,
             stage,
+            watch_since: ctx.watch_since(stream),
             checkpoint: Some(step.checkpoint),
             sweep_quarantine_before: step.sweep_quarantine_before,
             quarantined: bad,

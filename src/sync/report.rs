@@ -60,6 +60,9 @@ pub struct RunReport {
     pub refresh_token: Option<crate::auth::token_vault::Info>,
     /// Why the configured snapshot could not be published after a successful run.
     pub snapshot_error: Option<String>,
+    /// With a webhook receiver up: the rows this listing inserted or changed that a delivery
+    /// should have brought (`store::Commit::watch`); `None` without one.
+    pub webhook_missed: Option<u64>,
 }
 
 impl RunReport {

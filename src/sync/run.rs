@@ -33,7 +33,7 @@ fn warn_if_aging(api: &ApiClient) {
 }
 
 /// The enabled per-parent streams of each enabled parent.
-fn children_by_parent(
+pub(super) fn children_by_parent(
     streams: &[&'static Stream],
 ) -> std::collections::HashMap<&'static str, Vec<&'static Stream>> {
     let mut by_parent: std::collections::HashMap<&'static str, Vec<&'static Stream>> =
@@ -57,6 +57,17 @@ pub async fn run_with_progress(
     stop: Stop,
     progress: Arc<Progress>,
 ) -> Result<RunReport, Error> {
+    run_sharing(config, stop, progress, None).await
+}
+
+/// `run_with_progress` at a pace shared with others in this process (`run`'s webhook applier),
+/// or, with `None`, at one of its own that starts where the last run's left off.
+pub async fn run_sharing(
+    config: &Config,
+    stop: Stop,
+    progress: Arc<Progress>,
+    pace: Option<crate::pace::Pace>,
+) -> Result<RunReport, Error> {
     let started = Instant::now();
     let (stop, ceiling) = with_ceiling(stop, config.sync.max_run);
     // Whatever ends the run ends its ceiling's timer (in `run` mode the process lives on).
@@ -68,13 +79,22 @@ pub async fn run_with_progress(
     let store = Arc::new(blocking(move || Store::open(&path)).await?);
     let children = children_by_parent(&config.streams);
     settle_deferred_indexes(&store, config, &children).await?;
-    let s = Arc::clone(&store);
-    let learned = blocking(move || s.load_pace()).await?;
-    let api = ApiClient::new(config, &config.scopes(), stop.clone(), learned).map_err(Error::Client)?;
+    let api = match pace {
+        Some(pace) => ApiClient::with_pace(config, &config.scopes(), stop.clone(), pace),
+        None => {
+            let s = Arc::clone(&store);
+            let learned = blocking(move || s.load_pace()).await?;
+            ApiClient::new(config, &config.scopes(), stop.clone(), learned)
+        }
+    }
+    .map_err(Error::Client)?;
     authenticate(&api, &stop).await?;
     warn_if_aging(&api);
     let s = Arc::clone(&store);
-    let run_id = blocking(move || s.start_run(Utc::now())).await?;
+    let webhook_since = blocking(move || s.webhook_watch_since()).await?;
+    let s = Arc::clone(&store);
+    let watching = webhook_since.is_some();
+    let run_id = blocking(move || s.start_run(Utc::now(), watching)).await?;
     let ctx = Arc::new(Ctx {
         api,
         writer: store::Writer::start(Arc::clone(&store)),
@@ -83,6 +103,7 @@ pub async fn run_with_progress(
         stop: stop.clone(),
         progress,
         children,
+        webhook_since,
         budget: crate::memory::Budget::new(config.sync.max_in_flight_bytes, config.api.max_response_bytes),
     });
     let (streams, lists) = run_streams(&ctx, config, run_id).await?;
@@ -107,7 +128,9 @@ pub async fn run_with_progress(
         quarantined: 0,
         refresh_token: ctx.api.tokens().refresh_token_info(),
         snapshot_error: None,
+        webhook_missed: None,
     };
+    report.webhook_missed = ctx.webhook_since.map(|_| report.total().webhook_missed);
     finish_run(&store, &mut report, ctx.api.pace().learned()).await?;
     if let Some(snapshot) = config.snapshot.clone().filter(|_| status == RunStatus::Succeeded) {
         report.snapshot_error = publish_snapshot(Arc::clone(&store), snapshot).await;
