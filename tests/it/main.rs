@@ -27,3 +27,4 @@ mod support;
 mod sync;
 mod third_party;
 mod variants;
+mod webhooks;
