@@ -6,6 +6,9 @@
 //! that must be escaped, both end-of-list forms, best-effort traversal under concurrent changes,
 //! 429s without `Retry-After`, and faults on demand.
 //!
+//! It is also a webhook sender (`webhooks`): subscriptions created through its API receive
+//! signed events as the world changes.
+//!
 //! The server runs in-process (`Sandbox::start`) on any address, `127.0.0.1:0` for tests.
 //! Faults are applied in front of the router, at the connection, because a reset or a truncated
 //! body is something a proxy does to any answer, not something an endpoint decides.

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::json;
+use serde_json::Value;
 
 use super::config::WebhookConfig;
 use super::world::hooks::Target;
@@ -109,13 +109,7 @@ impl Sender {
         for change in changes {
             let n = self.inner.events.fetch_add(1, Ordering::Relaxed);
             let webhook_id = format!("evt_{:016x}{:06x}", mix(self.inner.seed ^ mix(n)), n);
-            let body = json!({
-                "id": webhook_id,
-                "type": change.event_type,
-                "timestamp": timestamp,
-                "payload": change.payload,
-            })
-            .to_string();
+            let body = body(&webhook_id, change.event_type, &timestamp, &change.payload);
             for t in targets
                 .iter()
                 .filter(|t| t.event_types.iter().any(|e| e == change.event_type))
@@ -168,5 +162,36 @@ impl Sender {
     /// Starts no attempt from now on (the sandbox stopped).
     pub(crate) fn stop(&self) {
         self.inner.stopped.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A thin event's JSON text, its keys in the order the *Webhooks* guide shows them (`id`,
+/// `type`, `timestamp`, `payload`), which a `Value` would sort.
+fn body(id: &str, event_type: &str, timestamp: &str, payload: &Value) -> String {
+    let text = |s: &str| Value::from(s).to_string();
+    format!(
+        "{{\"id\":{},\"type\":{},\"timestamp\":{},\"payload\":{payload}}}",
+        text(id),
+        text(event_type),
+        text(timestamp)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_is_json_in_the_guides_order() {
+        let payload = serde_json::json!({"experience_id": "x\"1"});
+        let text = body(
+            "evt_1",
+            "v1.experience.updated",
+            "2026-01-01T00:00:00.000000001Z",
+            &payload,
+        );
+        assert!(text.starts_with(r#"{"id":"evt_1","type":"v1.experience.updated","timestamp":"#));
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["payload"], payload);
     }
 }
