@@ -20,6 +20,19 @@ pub const READ_SCOPES: [&str; 6] = [
     "webhook.read",
 ];
 
+/// Write scopes the default keys also hold: registering a webhook subscription needs
+/// `webhook.write` (`docs/understory-api.md` §1, the endpoint table).
+pub const WRITE_SCOPES: [&str; 1] = ["webhook.write"];
+
+/// The default keys' scopes: every read scope and every write scope.
+fn default_scopes() -> BTreeSet<String> {
+    READ_SCOPES
+        .iter()
+        .chain(&WRITE_SCOPES)
+        .map(|s| (*s).to_owned())
+        .collect()
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SandboxConfig {
@@ -54,6 +67,7 @@ pub struct SandboxConfig {
     /// Issue a new refresh token on every refresh, the old one then refused (Ory Hydra's
     /// default). Off: the same refresh token stays valid until it expires.
     pub rotate_refresh_tokens: bool,
+    pub webhooks: WebhookConfig,
 }
 
 /// The customer's answer on the consent page (`consent` here, `--consent` on the command line).
@@ -88,6 +102,7 @@ impl Default for SandboxConfig {
             code_ttl_secs: 60,
             refresh_token_ttl_secs: 30 * 24 * 3600,
             rotate_refresh_tokens: true,
+            webhooks: WebhookConfig::default(),
         }
     }
 }
@@ -185,7 +200,7 @@ fn default_app_name() -> String {
 impl ClientKey {
     /// The default third-party app: `sandbox-app`, redirected to `redirect_uri`.
     pub fn third_party(redirect_uri: &str) -> Self {
-        let mut scopes: BTreeSet<String> = READ_SCOPES.iter().map(|s| (*s).to_owned()).collect();
+        let mut scopes = default_scopes();
         scopes.insert("offline".to_owned());
         Self {
             client_id: "sandbox-app".to_owned(),
@@ -217,7 +232,7 @@ impl Default for ClientKey {
         Self {
             client_id: "sandbox-client".to_owned(),
             client_secret: "sandbox-secret".to_owned(),
-            scopes: READ_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            scopes: default_scopes(),
             company_name: default_company(),
             grant_types: default_grant_types(),
             redirect_uris: Vec::new(),
@@ -331,6 +346,38 @@ impl Default for MutateConfig {
             update_share: 0.02,
             refund_share: 0.01,
             consent_churn_share: 0.01,
+        }
+    }
+}
+
+/// How the sandbox delivers webhook events to subscriptions created through its API, and how
+/// it misbehaves doing so. Each share (0.0–1.0) is drawn per delivery from the seed, so the same
+/// calls give the same misbehaviour.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Deliveries sent twice, under the same `webhook-id` (Standard Webhooks is at-least-once).
+    pub duplicate_share: f64,
+    /// Deliveries held back `delay_ms` before their first attempt, so later events overtake them
+    /// (the *Webhooks* guide promises no order).
+    pub delay_share: f64,
+    pub delay_ms: u64,
+    /// Events never sent at all: only a listing sync finds those changes.
+    pub drop_share: f64,
+    /// The wait before each retry of a failed attempt; after the last, the delivery is given up.
+    /// Standard Webhooks retries after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h; the default
+    /// keeps its shape scaled down to seconds, so a test or demo sees the whole schedule.
+    pub retry_schedule_ms: Vec<u64>,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            duplicate_share: 0.0,
+            delay_share: 0.0,
+            delay_ms: 0,
+            drop_share: 0.0,
+            retry_schedule_ms: vec![500, 2_000, 5_000, 15_000, 30_000],
         }
     }
 }

@@ -6,6 +6,9 @@
 //! that must be escaped, both end-of-list forms, best-effort traversal under concurrent changes,
 //! 429s without `Retry-After`, and faults on demand.
 //!
+//! It is also a webhook sender (`webhooks`): subscriptions created through its API receive
+//! signed events as the world changes.
+//!
 //! The server runs in-process (`Sandbox::start`) on any address, `127.0.0.1:0` for tests.
 //! Faults are applied in front of the router, at the connection, because a reset or a truncated
 //! body is something a proxy does to any answer, not something an endpoint decides.
@@ -19,6 +22,7 @@ pub mod limits;
 mod rendered;
 pub mod resources;
 pub mod routes;
+pub mod webhooks;
 pub mod world;
 
 use std::io;
@@ -38,6 +42,7 @@ use tower::ServiceExt;
 
 pub use config::SandboxConfig;
 pub use faults::Fault;
+pub use webhooks::{Attempt, Delivery};
 pub use world::Truth;
 
 /// Shared by every request.
@@ -56,6 +61,8 @@ pub struct State {
     gzip_requests: std::sync::atomic::AtomicU64,
     /// Every request's arrival, path and status, while a test records them.
     log: std::sync::Mutex<Option<Vec<Arrival>>>,
+    /// Sends webhook events to the subscriptions created through the API.
+    webhooks: webhooks::Sender,
 }
 
 /// One request as the sandbox saw it, for tests that check when requests were sent. Its time is
@@ -70,7 +77,7 @@ pub struct Arrival {
 }
 
 impl State {
-    fn new(config: SandboxConfig) -> Self {
+    fn new(config: SandboxConfig, runtime: tokio::runtime::Handle) -> Self {
         let seed = config.seed;
         Self {
             world: RwLock::new(world::World::new(
@@ -87,18 +94,45 @@ impl State {
             requests: std::sync::atomic::AtomicU64::new(0),
             gzip_requests: std::sync::atomic::AtomicU64::new(0),
             log: std::sync::Mutex::new(None),
+            webhooks: webhooks::Sender::new(seed, config.webhooks.clone(), runtime),
             config,
         }
     }
 
+    /// Advances the world `steps` steps, then sends the webhook events of what changed.
     fn mutate(&self, steps: u32) {
-        let mut w = self.world.write().unwrap_or_else(|e| e.into_inner());
-        for _ in 0..steps {
-            w.mutate();
-        }
-        // Under the write lock: a page being rendered holds the read lock, so none can put an
-        // item of the old world back after this.
-        self.rendered.clear();
+        let mut changes = Vec::new();
+        let targets = {
+            let mut w = self.world.write().unwrap_or_else(|e| e.into_inner());
+            let targets = w.hook_targets();
+            for _ in 0..steps {
+                // Only a world someone subscribed to pays for the snapshot.
+                let before = (!targets.is_empty()).then(|| webhooks::changes::Before::of(&w));
+                w.mutate();
+                if let Some(before) = before {
+                    changes.extend(before.changes(&w));
+                }
+            }
+            // Under the write lock: a page being rendered holds the read lock, so none can put
+            // an item of the old world back after this.
+            self.rendered.clear();
+            targets
+        };
+        // After the lock: a receiver that fetches the item at once sees the change.
+        self.webhooks.send(changes, &targets);
+    }
+
+    /// Changes one row of `kind` now and sends its event; returns the row's id.
+    fn touch(&self, kind: world::Kind) -> Option<String> {
+        let (change, targets) = {
+            let mut w = self.world.write().unwrap_or_else(|e| e.into_inner());
+            let (i, before) = w.touch(kind)?;
+            self.rendered.clear();
+            (webhooks::changes::touched(&w, kind, i, before)?, w.hook_targets())
+        };
+        let id = change.item_id.clone();
+        self.webhooks.send(vec![change], &targets);
+        Some(id)
     }
 }
 
@@ -114,7 +148,8 @@ impl Sandbox {
     pub async fn start(config: SandboxConfig, addr: SocketAddr) -> io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(tokio::task::spawn_blocking(move || State::new(config)).await?);
+        let runtime = tokio::runtime::Handle::current();
+        let state = Arc::new(tokio::task::spawn_blocking(move || State::new(config, runtime)).await?);
         let router = routes::router(Arc::clone(&state));
         let task = tokio::spawn(accept_loop(listener, Arc::clone(&state), router));
         Ok(Self { state, addr, task })
@@ -137,6 +172,26 @@ impl Sandbox {
     /// Advances the simulated clock `steps` times (see `world::World::mutate`).
     pub fn mutate(&self, steps: u32) {
         self.state.mutate(steps);
+    }
+
+    /// Updates one booking now (its `updated_at` becomes the simulated now) and sends its
+    /// event at once: a single change whose webhook latency a benchmark can time. Returns the
+    /// booking's id. Which booking is drawn from the seed and the touches so far.
+    pub fn touch_booking(&self) -> String {
+        self.touch(world::Kind::Booking)
+            .expect("a world always has bookings")
+    }
+
+    /// Like `touch_booking`, for a booking, an event or an experience; `None` for another
+    /// kind, or when there is no row of it.
+    pub fn touch(&self, kind: world::Kind) -> Option<String> {
+        self.state.touch(kind)
+    }
+
+    /// Every webhook delivery so far (made, dropped or still retrying), in the order the events
+    /// arose.
+    pub fn webhook_log(&self) -> Vec<Delivery> {
+        self.state.webhooks.log()
     }
 
     /// What a correct, complete sync must hold now.
@@ -253,6 +308,7 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         self.task.abort();
+        self.state.webhooks.stop();
     }
 }
 

@@ -9,7 +9,8 @@ use axum::Router;
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -17,8 +18,14 @@ use serde_json::{Value, json};
 use super::config::EndOfList;
 use super::limits::Slot;
 use super::resources::{self, List, PerParent, Range, Resource, Selection, Shape};
-use super::world::{self, LANGUAGES, Sort, World};
+use super::webhooks::subscriptions::{self, Refusal};
+use super::world::{self, Kind, LANGUAGES, Sort, World};
 use super::{State, auth, consent};
+
+/// Where webhook subscriptions are created, and under it replaced and deleted.
+const SUBSCRIPTIONS: &str = "/v1/webhook-subscriptions";
+/// The scope those writes need (`docs/understory-api.md` §1).
+const WEBHOOK_WRITE: &str = "webhook.write";
 
 pub fn router(state: Arc<State>) -> Router {
     let mut router = Router::new()
@@ -30,8 +37,14 @@ pub fn router(state: Arc<State>) -> Router {
     for res in resources::ALL {
         router = resource(router, res);
     }
+    // Beside the list's GET routes at the same paths.
+    let router = router.route(SUBSCRIPTIONS, post(create_subscription)).route(
+        &format!("{SUBSCRIPTIONS}/{{id}}"),
+        put(replace_subscription).delete(delete_subscription),
+    );
     let router = router
         .route("/_sandbox/mutate", post(mutate))
+        .route("/_sandbox/touch", post(touch))
         .route("/_sandbox/expire-cursors", post(expire_cursors))
         .route("/_sandbox/expire-tokens", post(expire_tokens))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint") });
@@ -455,4 +468,76 @@ async fn expire_cursors(AxState(s): AxState<Arc<State>>) -> StatusCode {
 async fn expire_tokens(AxState(s): AxState<Arc<State>>) -> StatusCode {
     s.tokens.expire_all();
     StatusCode::NO_CONTENT
+}
+
+/// An answer of a subscription write, or its refusal in the API's error body.
+fn written(status: StatusCode, result: Result<Value, Refusal>) -> Response {
+    match result {
+        Ok(v) => (status, Json(v)).into_response(),
+        Err(r) => error(r.status, r.code, &r.message),
+    }
+}
+
+/// `POST /v1/webhook-subscriptions`: 201 with the new subscription and its secret.
+async fn create_subscription(AxState(s): AxState<Arc<State>>, h: HeaderMap, body: Bytes) -> Response {
+    match admit(&s, &h, Some(WEBHOOK_WRITE)) {
+        Ok(_admitted) => written(StatusCode::CREATED, subscriptions::create(&s, &body)),
+        Err(r) => r,
+    }
+}
+
+/// `PUT /v1/webhook-subscriptions/{id}`: 200 with the subscription as replaced.
+async fn replace_subscription(
+    AxState(s): AxState<Arc<State>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    match admit(&s, &h, Some(WEBHOOK_WRITE)) {
+        Ok(_admitted) => written(StatusCode::OK, subscriptions::replace(&s, &id, &body)),
+        Err(r) => r,
+    }
+}
+
+/// `DELETE /v1/webhook-subscriptions/{id}`: 204.
+async fn delete_subscription(
+    AxState(s): AxState<Arc<State>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    match admit(&s, &h, Some(WEBHOOK_WRITE)) {
+        Ok(_admitted) => match subscriptions::delete(&s, &id) {
+            Ok(()) => StatusCode::NO_CONTENT.into_response(),
+            Err(r) => error(r.status, r.code, &r.message),
+        },
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+struct TouchQuery {
+    kind: Option<String>,
+}
+
+/// `POST /_sandbox/touch?kind=booking|event|experience`: changes one row now and sends its
+/// webhook event; answers its id.
+async fn touch(AxState(s): AxState<Arc<State>>, Query(q): Query<TouchQuery>) -> Response {
+    let kind = match q.kind.as_deref().unwrap_or("booking") {
+        "booking" => Kind::Booking,
+        "event" => Kind::Event,
+        "experience" => Kind::Experience,
+        other => {
+            return bad_request(&format!(
+                "kind must be booking, event or experience, got '{other}'"
+            ));
+        }
+    };
+    match s.touch(kind) {
+        Some(id) => Json(json!({ "id": id })).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "there is no row of that kind to change",
+        ),
+    }
 }

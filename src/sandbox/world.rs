@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use super::config::{DataConfig, MutateConfig};
 
 pub(crate) mod catalogue;
+pub(crate) mod hooks;
 
 pub use super::resources::Truth;
 use super::resources::{self, Selection, Step};
@@ -263,6 +264,10 @@ pub struct World {
     pub(crate) experiences: Table,
     /// Rows of resources that keep their own, by stream name.
     pub(crate) own: BTreeMap<&'static str, Table>,
+    /// Webhook subscriptions created through the API.
+    pub(crate) hooks: hooks::Hooks,
+    /// Rows changed on demand so far (`touch`), which picks the next one.
+    pub(crate) touches: u64,
 }
 
 pub(crate) const FIRST: [&str; 10] = [
@@ -311,6 +316,8 @@ impl World {
             events: Table::default(),
             experiences: Table::default(),
             own: BTreeMap::new(),
+            hooks: hooks::Hooks::default(),
+            touches: 0,
         };
         w.generate();
         w
@@ -346,6 +353,7 @@ impl World {
         for table in self.own.values_mut() {
             table.reindex();
         }
+        self.hooks.table.reindex();
         self.consents_alive = (0..self.consents_removed.len() as u32)
             .filter(|&c| !self.consents_removed[c as usize])
             .collect();

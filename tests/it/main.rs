@@ -23,6 +23,7 @@ mod promises;
 mod reliability;
 mod removals;
 mod sandbox;
+mod sandbox_webhooks;
 mod support;
 mod sync;
 mod third_party;

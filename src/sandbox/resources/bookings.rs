@@ -55,7 +55,12 @@ fn mutate(w: &mut World, step: &mut Step) {
 impl World {
     /// A booking's status: drawn at creation, redrawn by every change (a check-in among them).
     pub(crate) fn booking_status(&self, i: usize) -> &'static str {
-        let v = self.bookings.version[i];
+        self.booking_status_at(i, self.bookings.version[i])
+    }
+
+    /// The status booking `i` has at version `v`: what it was before a change, for the webhook
+    /// that tells a cancellation from an update.
+    pub(crate) fn booking_status_at(&self, i: usize, v: u32) -> &'static str {
         let mut r = Rng::new(&[self.seed, Kind::Booking as u64, i as u64, 8]);
         let mut rv = Rng::new(&[self.seed, Kind::Booking as u64, i as u64, 2000 + u64::from(v)]);
         if self.unknown(&mut rv) {

@@ -1,12 +1,14 @@
 //! `GET /v1/webhook-subscriptions` (and `/{id}`): no sort, no filter, `webhook.read`. A few
-//! subscriptions; now and then one is switched on or off, one deleted (it leaves the list and
-//! its id answers 404) and one created. The signing `secret` is never listed (it is sent only
-//! in the answer to a create).
+//! generated subscriptions; now and then one is switched on or off, one deleted (it leaves the
+//! list and its id answers 404) and one created. Those created through the API
+//! (`sandbox::webhooks::subscriptions`) follow them in the list, as their client set them. The
+//! signing `secret` is never listed (it is sent only in the answer to a create).
 
 use serde_json::{Value, json};
 
 use super::{List, Range, Resource, Shape, Step};
-use crate::sandbox::world::{self, Kind, Rng, Table, World, make_id, ts};
+use crate::sandbox::world::hooks::Hooks;
+use crate::sandbox::world::{self, Kind, Rng, Table, World, make_id, parse_id, ts};
 
 const STREAM: &str = "webhook_subscriptions";
 
@@ -19,9 +21,12 @@ pub static RESOURCE: Resource = Resource {
         sortable: false,
         range: Range::None,
         localized: false,
-        select: |w, s| world::slice(&listed(w), s.pos, s.limit),
+        select: |w, s| {
+            let all: Vec<u32> = listed(w).into_iter().chain(w.live_hooks()).collect();
+            world::slice(&all, s.pos, s.limit)
+        },
         render: |w, i, _| w.webhook_subscription(i),
-        find: |w, id| table(w).find(w.seed(), Kind::WebhookSubscription, id),
+        find: World::find_subscription,
         key: |_, _, v| world::id_key(v),
     }),
     generate: Some(generate),
@@ -40,7 +45,7 @@ fn table(w: &World) -> &Table {
     w.own.get(STREAM).unwrap_or(&NONE)
 }
 
-/// Subscriptions not deleted, oldest first.
+/// Generated subscriptions not deleted, oldest first.
 fn listed(w: &World) -> Vec<u32> {
     table(w).live().collect()
 }
@@ -74,8 +79,47 @@ fn mutate(w: &mut World, step: &mut Step) {
 }
 
 impl World {
-    /// Subscription `i`: its state flips with each change.
+    /// The list row of subscription `id`, generated or created, if it is live.
+    pub(crate) fn find_subscription(&self, id: &str) -> Option<usize> {
+        let i = parse_id(self.seed(), Kind::WebhookSubscription, id)? as usize;
+        match Hooks::slot(i) {
+            Some(k) => (k < self.hooks.specs.len() && !self.hooks.table.gone.contains(&(k as u32))).then_some(i),
+            None => table(self).find(self.seed(), Kind::WebhookSubscription, id),
+        }
+    }
+
+    /// Deletes the subscription at list row `i`, generated or created.
+    pub(crate) fn delete_subscription(&mut self, i: usize) {
+        match Hooks::slot(i) {
+            Some(k) => self.delete_hook(k),
+            None => {
+                self.own.entry(STREAM).or_default().gone.insert(i as u32);
+            }
+        }
+    }
+
+    /// Whether a live subscription other than list row `except` has exactly `url`.
+    pub(crate) fn subscription_url_taken(&self, url: &str, except: Option<usize>) -> bool {
+        listed(self)
+            .into_iter()
+            .chain(self.live_hooks())
+            .filter(|&i| Some(i as usize) != except)
+            .any(|i| self.subscription_url(i as usize) == url)
+    }
+
+    fn subscription_url(&self, i: usize) -> String {
+        match Hooks::slot(i) {
+            Some(k) => self.hooks.specs[k].url.clone(),
+            None => format!("https://hooks.example.org/understory/{i}"),
+        }
+    }
+
+    /// Subscription at list row `i`: a generated one, whose state flips with each change, or
+    /// one created through the API, as its client last set it.
     pub(crate) fn webhook_subscription(&self, i: usize) -> Value {
+        if let Some(k) = Hooks::slot(i) {
+            return self.created_subscription(i, k);
+        }
         let t = table(self);
         let version = t.version[i];
         let mut r = Rng::new(&[self.seed(), Kind::WebhookSubscription as u64, i as u64]);
@@ -86,7 +130,7 @@ impl World {
             .collect();
         let mut s = json!({
             "id": make_id(self.seed(), Kind::WebhookSubscription, i as u64),
-            "url": format!("https://hooks.example.org/understory/{i}"),
+            "url": self.subscription_url(i),
             "event_types": if types.is_empty() { vec![EVENT_TYPES[0]] } else { types },
             "state": if version.is_multiple_of(2) { "ENABLED" } else { "DISABLED" },
             "created_at": ts(t.created[i]),
@@ -105,5 +149,28 @@ impl World {
             world::remove(&mut s, "id");
         }
         s
+    }
+}
+
+impl World {
+    /// Created subscription `k` (list row `i`), without its secret.
+    fn created_subscription(&self, i: usize, k: usize) -> Value {
+        let t = &self.hooks.table;
+        let spec = &self.hooks.specs[k];
+        let mut s = json!({
+            "id": make_id(self.seed(), Kind::WebhookSubscription, i as u64),
+            "url": spec.url,
+            "event_types": spec.event_types,
+            "state": if spec.enabled { "ENABLED" } else { "DISABLED" },
+            "created_at": ts(t.created[k]),
+            "updated_at": ts(t.updated[k]),
+        });
+        if let Some(d) = &spec.description {
+            s["description"] = json!(d);
+        }
+        if let Some(m) = &spec.metadata {
+            s["metadata"] = m.clone();
+        }
+        self.finish(s, &["description", "metadata"], &[self.seed(), 17, i as u64, u64::from(t.version[k])])
     }
 }
