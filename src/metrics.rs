@@ -190,7 +190,10 @@ fn refresh_token(out: &mut Gauges, rt: &crate::auth::token_vault::Info, now: Dat
 /// rewritten every few seconds (the run's own file is rewritten only after each sync).
 pub fn webhooks_textfile(textfile: &Path) -> std::path::PathBuf {
     let stem = textfile.file_stem().unwrap_or_default().to_string_lossy();
-    let ext = textfile.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_else(|| "prom".into());
+    let ext = textfile
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "prom".into());
     textfile.with_file_name(format!("{stem}-webhooks.{ext}"))
 }
 
@@ -209,13 +212,37 @@ pub fn render_webhooks(h: &crate::store::WebhookHealth, now: DateTime<Utc>, acco
     out.one(
         "webhook_receiver_up",
         "1 while the webhook receiver is serving.",
-        if h.receiving_since.is_some() && h.stopped_at.is_none() { 1.0 } else { 0.0 },
+        if h.receiving_since.is_some() && h.stopped_at.is_none() {
+            1.0
+        } else {
+            0.0
+        },
     );
-    out.one("webhook_received", "Deliveries recorded in the inbox (kept ones; applied ones are pruned after webhooks.keep_days).", h.received as f64);
-    out.one("webhook_applied", "Deliveries applied (kept ones).", h.applied as f64);
-    out.one("webhook_duplicates_total", "Deliveries of a webhook-id already recorded.", h.duplicates as f64);
-    out.one("webhook_refused_total", "Deliveries refused: bad signature, timestamp or body.", h.refused as f64);
-    out.one("webhook_waiting", "Deliveries waiting for the applier.", h.waiting as f64);
+    out.one(
+        "webhook_received",
+        "Deliveries recorded in the inbox (kept ones; applied ones are pruned after webhooks.keep_days).",
+        h.received as f64,
+    );
+    out.one(
+        "webhook_applied",
+        "Deliveries applied (kept ones).",
+        h.applied as f64,
+    );
+    out.one(
+        "webhook_duplicates_total",
+        "Deliveries of a webhook-id already recorded.",
+        h.duplicates as f64,
+    );
+    out.one(
+        "webhook_refused_total",
+        "Deliveries refused: bad signature, timestamp or body.",
+        h.refused as f64,
+    );
+    out.one(
+        "webhook_waiting",
+        "Deliveries waiting for the applier.",
+        h.waiting as f64,
+    );
     out.one(
         "webhook_oldest_waiting_seconds",
         "Age of the oldest delivery waiting for the applier; 0 when none waits.",

@@ -57,7 +57,11 @@ impl Stats {
 }
 
 /// A request as `attempt` sends it: its path, its query, and for a write its method and body.
-type Request<'a> = (&'a str, &'a [(&'a str, String)], Option<&'a (reqwest::Method, Vec<u8>)>);
+type Request<'a> = (
+    &'a str,
+    &'a [(&'a str, String)],
+    Option<&'a (reqwest::Method, Vec<u8>)>,
+);
 
 pub struct ApiClient {
     http: reqwest::Client,
@@ -286,8 +290,13 @@ impl ApiClient {
         let body = body.map(|b| (method.clone(), serde_json::to_vec(b).unwrap_or_default()));
         let body = body.unwrap_or((method, Vec::new()));
         let uncounted = Held::default();
-        self.attempt(Lane::Walk, stats, (path, &[], Some(&body)), &mut uncounted.room().await)
-            .await
+        self.attempt(
+            Lane::Walk,
+            stats,
+            (path, &[], Some(&body)),
+            &mut uncounted.room().await,
+        )
+        .await
     }
 
     /// One try, renewing the token once if the API answers 401. `request` is the path, its

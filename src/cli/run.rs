@@ -64,24 +64,31 @@ pub async fn scheduled(cfg: Config) -> Result<Exit, Failed> {
     match webhooks {
         None => syncs.await,
         Some(w) => {
-            let failed = async {
-                tokio::select! {
-                    r = w.receiver => r,
-                    r = w.applier => r,
-                }
-            };
+            // Both webhook tasks end on a stop (`Ok`), or early with the error of either, which
+            // ends `run` with it. On a stop, everything is waited for: the sync finishes its
+            // page, and the receiver records its clean stop.
+            let webhooks = futures::future::try_join(async { joined(w.receiver.await) }, async {
+                joined(w.applier.await)
+            });
+            tokio::pin!(syncs, webhooks);
             tokio::select! {
-                () = syncs => {}
-                r = failed => match r {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => return Err(e),
-                    Err(e) => return Err((Exit::Internal, anyhow::Error::new(e))),
-                },
+                () = &mut syncs => {
+                    webhooks.await?;
+                }
+                r = &mut webhooks => {
+                    r?;
+                    syncs.await;
+                }
             }
         }
     }
     tracing::info!("stopped");
     Ok(Exit::Ok)
+}
+
+/// A webhook task's end: its own error, or the panic that ended it.
+fn joined(r: Result<Result<(), Failed>, tokio::task::JoinError>) -> Result<(), Failed> {
+    r.unwrap_or_else(|e| Err((Exit::Internal, anyhow::Error::new(e))))
 }
 
 /// The receiver and the applier, running.
@@ -100,7 +107,9 @@ async fn start_webhooks(cfg: &Config, hooks: &Webhooks, stop: Stop) -> Result<Ru
     let key = Key::load(&hooks.key_file, KeyFrom::of(hooks.key_is_credential)).map_err(|e| {
         (
             Exit::Config,
-            anyhow::Error::new(e).context("webhooks.key_file: the key of the webhook secrets (`webhooks register` creates it)"),
+            anyhow::Error::new(e).context(
+                "webhooks.key_file: the key of the webhook secrets (`webhooks register` creates it)",
+            ),
         )
     })?;
     let path = cfg.database.clone();
@@ -109,14 +118,11 @@ async fn start_webhooks(cfg: &Config, hooks: &Webhooks, stop: Stop) -> Result<Ru
         .map_err(|e| (Exit::Internal, anyhow::Error::new(e)))?
         .map_err(|e| (Exit::Database, anyhow::Error::new(e)))?;
     let store = Arc::new(store);
-    let learned = store.load_pace().map_err(|e| (Exit::Database, anyhow::Error::new(e)))?;
+    let learned = store
+        .load_pace()
+        .map_err(|e| (Exit::Database, anyhow::Error::new(e)))?;
     let pace = Pace::new(understory_sync::api::pace_settings(cfg), learned);
-    let listener = tokio::net::TcpListener::bind(hooks.listen).await.map_err(|e| {
-        (
-            Exit::Config,
-            anyhow::anyhow!("config key `webhooks.listen`: cannot listen on {}: {e}", hooks.listen),
-        )
-    })?;
+    let listener = listener(hooks).await?;
     let arrived = Arc::new(Notify::new());
     let receiver = Receiver::new(
         Arc::clone(&store),
@@ -134,7 +140,10 @@ async fn start_webhooks(cfg: &Config, hooks: &Webhooks, stop: Stop) -> Result<Ru
             "no webhook subscription is registered for this receiver yet: every delivery is refused until `understory-sync webhooks register` stores one"
         );
     }
-    tracing::info!(listen = %hooks.listen, path = %hooks.path, secrets, "webhook receiver listening");
+    let local = listener
+        .local_addr()
+        .map_or_else(|_| hooks.listen.to_string(), |a| a.to_string());
+    tracing::info!(listen = %local, path = %hooks.path, secrets, "webhook receiver listening");
     if let Some(textfile) = cfg.metrics_textfile.clone() {
         tokio::spawn(write_webhook_gauges(
             Arc::clone(&store),
@@ -146,10 +155,12 @@ async fn start_webhooks(cfg: &Config, hooks: &Webhooks, stop: Stop) -> Result<Ru
     let receiver = Arc::new(receiver);
     let receiver_stop = stop.clone();
     let receiver = tokio::spawn(async move {
-        receiver
-            .serve(listener, receiver_stop)
-            .await
-            .map_err(|e| (Exit::Database, anyhow::Error::new(e).context("the webhook receiver failed")))
+        receiver.serve(listener, receiver_stop).await.map_err(|e| {
+            (
+                Exit::Database,
+                anyhow::Error::new(e).context("the webhook receiver failed"),
+            )
+        })
     });
     let applier_cfg = cfg.clone();
     let applier_pace = pace.clone();
@@ -165,6 +176,38 @@ async fn start_webhooks(cfg: &Config, hooks: &Webhooks, stop: Stop) -> Result<Ru
         pace,
         receiver,
         applier,
+    })
+}
+
+/// The receiver's socket: the one systemd passes (socket activation,
+/// `systemd/understory-sync-run.socket`), which keeps accepting while `run` restarts, or else
+/// `webhooks.listen`, bound here.
+async fn listener(hooks: &Webhooks) -> Result<tokio::net::TcpListener, Failed> {
+    let passed = listenfd::ListenFd::from_env().take_tcp_listener(0).map_err(|e| {
+        (
+            Exit::Config,
+            anyhow::anyhow!("the socket systemd passed (LISTEN_FDS) is not a TCP listener: {e}; check the .socket unit's ListenStream="),
+        )
+    })?;
+    if let Some(socket) = passed {
+        let local = socket
+            .local_addr()
+            .map_err(|e| (Exit::Internal, anyhow::Error::new(e)))?;
+        socket
+            .set_nonblocking(true)
+            .map_err(|e| (Exit::Internal, anyhow::Error::new(e)))?;
+        tracing::info!(socket = %local, "webhook receiver: the socket systemd passed is used; webhooks.listen is not bound");
+        return tokio::net::TcpListener::from_std(socket)
+            .map_err(|e| (Exit::Internal, anyhow::Error::new(e)));
+    }
+    tokio::net::TcpListener::bind(hooks.listen).await.map_err(|e| {
+        (
+            Exit::Config,
+            anyhow::anyhow!(
+                "config key `webhooks.listen`: cannot listen on {}: {e}",
+                hooks.listen
+            ),
+        )
     })
 }
 

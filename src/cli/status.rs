@@ -84,7 +84,10 @@ fn print_webhooks(st: &Status, subscriptions: &Subscriptions) {
         }
         Some(Ok(entries)) => {
             for e in entries {
-                println!("webhooks: subscription {} → {} (registered {})", e.id, e.url, e.registered_at);
+                println!(
+                    "webhooks: subscription {} → {} (registered {})",
+                    e.id, e.url, e.registered_at
+                );
             }
         }
         Some(Err(e)) => println!("webhooks: subscriptions unknown: {e}"),
@@ -112,7 +115,8 @@ fn print_webhooks(st: &Status, subscriptions: &Subscriptions) {
     if let Some(at) = &h.last_applied_at {
         println!(
             "webhooks: last applied {at}, {} after its event",
-            h.last_lag_ms.map_or_else(|| "?".to_owned(), |ms| format!("{:.1}s", ms as f64 / 1000.0))
+            h.last_lag_ms
+                .map_or_else(|| "?".to_owned(), |ms| format!("{:.1}s", ms as f64 / 1000.0))
         );
     }
     if let Some(missed) = h.last_run_missed {
@@ -144,16 +148,21 @@ fn connection_of(
     }
 }
 
-fn print_json(st: &Status, connection: &Connection, subscriptions: &Subscriptions) -> Result<(), (Exit, anyhow::Error)> {
+fn print_json(
+    st: &Status,
+    connection: &Connection,
+    subscriptions: &Subscriptions,
+) -> Result<(), (Exit, anyhow::Error)> {
     let mut v = serde_json::to_value(st).map_err(|e| (Exit::Internal, e.into()))?;
     if let Some(subs) = subscriptions {
-        v["webhook_subscriptions"] = match subs {
-            Ok(entries) => serde_json::json!(entries
+        v["webhook_subscriptions"] =
+            match subs {
+                Ok(entries) => serde_json::json!(entries
                 .iter()
                 .map(|e| serde_json::json!({"id": e.id, "url": e.url, "registered_at": e.registered_at}))
                 .collect::<Vec<_>>()),
-            Err(e) => serde_json::json!({"error": e}),
-        };
+                Err(e) => serde_json::json!({"error": e}),
+            };
     }
     if let Some((path, info)) = connection {
         v["refresh_token"] = serde_json::json!({

@@ -55,7 +55,8 @@ pub async fn webhooks(action: Action) -> Result<Exit, Failed> {
 
 /// The config, which must have a `[webhooks]` section.
 fn load(arg: &ConfigArg) -> Result<(Config, Webhooks), Failed> {
-    let cfg = config::load(&arg.path, &config::Environment::from_process()).map_err(|e| fail(Exit::Config, e))?;
+    let cfg =
+        config::load(&arg.path, &config::Environment::from_process()).map_err(|e| fail(Exit::Config, e))?;
     let hooks = cfg.webhooks.clone().ok_or_else(|| {
         fail(
             Exit::Config,
@@ -68,7 +69,8 @@ fn load(arg: &ConfigArg) -> Result<(Config, Webhooks), Failed> {
 }
 
 fn client(cfg: &Config) -> Result<ApiClient, Failed> {
-    ApiClient::new(cfg, &SCOPES, shutdown::Stop::never(), None).map_err(|e| fail(Exit::Config, anyhow::anyhow!(e)))
+    ApiClient::new(cfg, &SCOPES, shutdown::Stop::never(), None)
+        .map_err(|e| fail(Exit::Config, anyhow::anyhow!(e)))
 }
 
 fn api_failed(e: subscriptions::Error) -> Failed {
@@ -94,7 +96,10 @@ fn receiver_url(url: &str) -> Result<String, Failed> {
                 "--url '{url}' is plain http on a network address: deliveries would cross the network in clear; use the https address of your reverse proxy"
             ),
         )),
-        other => Err(fail(Exit::Config, anyhow::anyhow!("--url '{url}': scheme '{other}' is not https"))),
+        other => Err(fail(
+            Exit::Config,
+            anyhow::anyhow!("--url '{url}': scheme '{other}' is not https"),
+        )),
     }
 }
 
@@ -135,16 +140,27 @@ async fn register(arg: &ConfigArg, url: &str) -> Result<Exit, Failed> {
                 ),
             ));
         }
-        let sub = subscriptions::update(&api, &stats, &sub.id, &url, &types).await.map_err(api_failed)?;
+        let sub = subscriptions::update(&api, &stats, &sub.id, &url, &types)
+            .await
+            .map_err(api_failed)?;
         println!("{}", sub.id);
-        eprintln!("webhooks: updated subscription {} for {url}: {} event types", sub.id, types.len());
+        eprintln!(
+            "webhooks: updated subscription {} for {url}: {} event types",
+            sub.id,
+            types.len()
+        );
         return Ok(Exit::Ok);
     }
-    let (sub, secret) = subscriptions::create(&api, &stats, &url, &types).await.map_err(api_failed)?;
+    let (sub, secret) = subscriptions::create(&api, &stats, &url, &types)
+        .await
+        .map_err(api_failed)?;
     if let Err(e) = secrets.add(&key, &sub.id, &url, &secret, Utc::now()) {
         // A subscription whose secret is lost only sends deliveries nobody can verify.
         let _ = subscriptions::delete(&api, &stats, &sub.id).await;
-        return Err(fail(Exit::Config, anyhow::Error::new(e).context("the subscription was deleted again")));
+        return Err(fail(
+            Exit::Config,
+            anyhow::Error::new(e).context("the subscription was deleted again"),
+        ));
     }
     println!("{}", sub.id);
     eprintln!(
@@ -162,7 +178,9 @@ async fn list(arg: &ConfigArg) -> Result<Exit, Failed> {
         .entries()
         .map_err(|e| fail(Exit::Config, e))?;
     let api = client(&cfg)?;
-    let subs = subscriptions::list(&api, &Stats::default()).await.map_err(api_failed)?;
+    let subs = subscriptions::list(&api, &Stats::default())
+        .await
+        .map_err(api_failed)?;
     for Subscription {
         id,
         url,
@@ -207,16 +225,23 @@ async fn unregister(arg: &ConfigArg, id: Option<&str>) -> Result<Exit, Failed> {
             .collect(),
     };
     if ids.is_empty() {
-        eprintln!("webhooks: no subscription's secret is stored here; nothing to unregister (name one with --id)");
+        eprintln!(
+            "webhooks: no subscription's secret is stored here; nothing to unregister (name one with --id)"
+        );
         return Ok(Exit::Ok);
     }
     let api = client(&cfg)?;
     let stats = Stats::default();
     for id in ids {
-        subscriptions::delete(&api, &stats, &id).await.map_err(api_failed)?;
+        subscriptions::delete(&api, &stats, &id)
+            .await
+            .map_err(api_failed)?;
         secrets.remove(&id).map_err(|e| fail(Exit::Config, e))?;
         println!("{}", printable(&id));
-        eprintln!("webhooks: subscription {} deleted and its secret forgotten", printable(&id));
+        eprintln!(
+            "webhooks: subscription {} deleted and its secret forgotten",
+            printable(&id)
+        );
     }
     Ok(Exit::Ok)
 }

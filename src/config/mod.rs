@@ -18,7 +18,8 @@ mod webhooks;
 
 pub use error::Error;
 pub use raw::{
-    RawApi, RawAuth, RawConfig, RawMethod, RawMetrics, RawRetry, RawSnapshot, RawStreams, RawSync, RawWebhooks,
+    RawApi, RawAuth, RawConfig, RawMethod, RawMetrics, RawRetry, RawSnapshot, RawStreams, RawSync,
+    RawWebhooks,
 };
 pub use types::{
     ApiConfig, AuthConfig, AuthMethod, CREDENTIAL_NAME, Config, DEFAULT_AUDIENCE, DEFAULT_AUTHORIZE_URL,

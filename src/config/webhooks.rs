@@ -35,7 +35,10 @@ pub(super) fn webhooks(
     let listen = raw.listen.trim().parse::<std::net::SocketAddr>().map_err(|_| {
         invalid(
             "webhooks.listen",
-            format!("'{}' is not an address and port, e.g. \"127.0.0.1:8788\"", raw.listen),
+            format!(
+                "'{}' is not an address and port, e.g. \"127.0.0.1:8788\"",
+                raw.listen
+            ),
         )
     })?;
     let path = raw.path.trim();
@@ -48,7 +51,10 @@ pub(super) fn webhooks(
     if !(1..=MAX_TOLERANCE_SECS).contains(&raw.tolerance_secs) {
         return Err(invalid(
             "webhooks.tolerance_secs",
-            format!("{} must be 1 to {MAX_TOLERANCE_SECS} (300 is the usual)", raw.tolerance_secs),
+            format!(
+                "{} must be 1 to {MAX_TOLERANCE_SECS} (300 is the usual)",
+                raw.tolerance_secs
+            ),
         ));
     }
     if !(1..=365).contains(&raw.keep_days) {
@@ -62,9 +68,11 @@ pub(super) fn webhooks(
         .get("CREDENTIALS_DIRECTORY")
         .map(|dir| Path::new(dir).join(KEY_CREDENTIAL_NAME))
         .filter(|p| p.exists());
-    let (key_file, key_is_credential) = match (&raw.key_file, credential, token_key_file) {
-        (Some(p), _, _) => (relative_to(base, p.clone()), false),
-        (None, Some(c), _) => (c, true),
+    // The credential first: under the unit the key file is root's alone (`webhooks register`
+    // reads it as root), and systemd hands the service its copy (`systemd/webhooks.conf`).
+    let (key_file, key_is_credential) = match (credential, &raw.key_file, token_key_file) {
+        (Some(c), _, _) => (c, true),
+        (None, Some(p), _) => (relative_to(base, p.clone()), false),
         (None, None, Some(k)) => (k.to_owned(), false),
         (None, None, None) => {
             return Err(invalid(

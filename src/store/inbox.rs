@@ -173,7 +173,13 @@ impl Store {
     }
 
     /// Marks a delivery applied, with the lag from its event to now when known.
-    pub fn applied(&self, seq: i64, outcome: Outcome, lag_ms: Option<i64>, now: Timestamp) -> Result<(), Error> {
+    pub fn applied(
+        &self,
+        seq: i64,
+        outcome: Outcome,
+        lag_ms: Option<i64>,
+        now: Timestamp,
+    ) -> Result<(), Error> {
         let now = iso(now);
         self.with(|c| {
             let tx = c.transaction()?;
@@ -247,7 +253,9 @@ impl Store {
     pub fn stored_updated_at(&self, table: &'static str, id: &str) -> Result<Option<String>, Error> {
         self.with(|c| {
             c.prepare_cached(statements::get(table, "updated_at"))?
-                .query_row(rusqlite::named_params! {":id": id}, |r| r.get::<_, Option<String>>(0))
+                .query_row(rusqlite::named_params! {":id": id}, |r| {
+                    r.get::<_, Option<String>>(0)
+                })
                 .optional()
                 .map(Option::flatten)
         })

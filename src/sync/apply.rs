@@ -43,7 +43,12 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3_600);
 
 /// Applies deliveries until `stop`. Store errors end it (the caller says so and `run` exits);
 /// the API's failures only pause it.
-pub async fn apply_webhooks(config: &Config, stop: Stop, arrived: Arc<Notify>, pace: Pace) -> Result<(), Error> {
+pub async fn apply_webhooks(
+    config: &Config,
+    stop: Stop,
+    arrived: Arc<Notify>,
+    pace: Pace,
+) -> Result<(), Error> {
     let Some(hooks) = config.webhooks.clone() else {
         return Ok(());
     };
@@ -73,7 +78,10 @@ pub async fn apply_webhooks(config: &Config, stop: Stop, arrived: Arc<Notify>, p
             let before = Utc::now() - hooks.keep;
             let n = blocking(move || s.prune_inbox(before)).await?;
             if n > 0 {
-                tracing::info!(deliveries = n, "applied webhook deliveries past their keeping time pruned");
+                tracing::info!(
+                    deliveries = n,
+                    "applied webhook deliveries past their keeping time pruned"
+                );
             }
             pruned_at = Some(std::time::Instant::now());
         }
@@ -105,7 +113,11 @@ pub async fn apply_webhooks(config: &Config, stop: Stop, arrived: Arc<Notify>, p
 
 /// Applies a batch in order; on the first failure returns how long to pause (`Some(None)`: the
 /// usual backoff), leaving it and the rest waiting.
-async fn apply_batch(ctx: &Ctx, stats: &Stats, batch: Vec<Waiting>) -> Result<Option<Option<Duration>>, Error> {
+async fn apply_batch(
+    ctx: &Ctx,
+    stats: &Stats,
+    batch: Vec<Waiting>,
+) -> Result<Option<Option<Duration>>, Error> {
     for w in batch {
         match apply_one(ctx, stats, &w).await {
             Ok(outcome) => {
@@ -152,7 +164,11 @@ async fn apply_one(ctx: &Ctx, stats: &Stats, w: &Waiting) -> Result<Outcome, Err
         stream: stream.name,
         cause,
     };
-    let fetched = ctx.api.by_id(stats, stream.path, id, Tries::Once).await.map_err(api_error)?;
+    let fetched = ctx
+        .api
+        .by_id(stats, stream.path, id, Tries::Once)
+        .await
+        .map_err(api_error)?;
     match fetched {
         ById::Found(raw) => store_item(ctx, stats, stream, id, raw).await,
         ById::Gone => gone(ctx, stream, id, &w.event_type).await,
@@ -208,7 +224,11 @@ async fn store_item(
 }
 
 /// Whether the fetched item is older than the stored row (by `updated_at`).
-async fn older_than_stored(ctx: &Ctx, stream: &'static Stream, items: &[crate::streams::Item]) -> Result<bool, Error> {
+async fn older_than_stored(
+    ctx: &Ctx,
+    stream: &'static Stream,
+    items: &[crate::streams::Item],
+) -> Result<bool, Error> {
     let Some(item) = items.first() else {
         return Ok(false);
     };

@@ -43,7 +43,9 @@ impl Ctx {
     /// nothing for a stream without events, or when no receiver was up at the last listing.
     pub(super) fn watch_since(&self, stream: &'static Stream) -> Option<String> {
         let since = self.webhook_since.filter(|_| stream.webhook.is_some())?;
-        Some(crate::time::iso(since - chrono::Duration::seconds(WEBHOOK_SLACK_SECS)))
+        Some(crate::time::iso(
+            since - chrono::Duration::seconds(WEBHOOK_SLACK_SECS),
+        ))
     }
 }
 

@@ -33,8 +33,10 @@ struct Envelope<'a> {
 
 /// Reads a body; an error says what is wrong in words that quote nothing of it.
 pub fn read(body: &[u8], enabled: &[&'static Stream]) -> Result<Event, &'static str> {
-    let env: Envelope<'_> = serde_json::from_slice(body).map_err(|_| "the body is not an event (JSON with a string `type`)")?;
-    if env.event_type.is_empty() || env.event_type.len() > 100 || env.event_type.chars().any(char::is_control) {
+    let env: Envelope<'_> =
+        serde_json::from_slice(body).map_err(|_| "the body is not an event (JSON with a string `type`)")?;
+    if env.event_type.is_empty() || env.event_type.len() > 100 || env.event_type.chars().any(char::is_control)
+    {
         return Err("the event's `type` is not an event type");
     }
     let stream = streams::by_event(enabled, &env.event_type);
@@ -110,9 +112,16 @@ mod tests {
             br#"{"type":"v1.booking.updated","payload":{"booking_id":"a\nb"}}"#,
             br#"{"type":"","payload":{}}"#,
         ] {
-            assert!(read(body, &enabled()).is_err(), "{}", String::from_utf8_lossy(body));
+            assert!(
+                read(body, &enabled()).is_err(),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
-        let long = format!(r#"{{"type":"v1.event.updated","payload":{{"event_id":"{}"}}}}"#, "a".repeat(201));
+        let long = format!(
+            r#"{{"type":"v1.event.updated","payload":{{"event_id":"{}"}}}}"#,
+            "a".repeat(201)
+        );
         assert!(read(long.as_bytes(), &enabled()).is_err());
     }
 }

@@ -97,7 +97,11 @@ impl Receiver {
     }
 
     /// Serves `listener` until `stop`; records the receiver's start and clean stop.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, stop: Stop) -> Result<(), crate::store::Error> {
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        stop: Stop,
+    ) -> Result<(), crate::store::Error> {
         on_store(&self.store, |s| s.receiving(true, chrono::Utc::now())).await?;
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let mut refusals = tokio::time::interval(REFUSALS_EVERY);
@@ -176,16 +180,24 @@ impl Receiver {
                 .filter(|v| !v.is_empty() && v.len() <= MAX_HEADER_CHARS)
                 .map(str::to_owned)
         };
-        let (Some(id), Some(timestamp), Some(signature)) =
-            (header("webhook-id"), header("webhook-timestamp"), header("webhook-signature"))
-        else {
-            return Err(refused(StatusCode::BAD_REQUEST, "webhook-id, webhook-timestamp and webhook-signature are required"));
+        let (Some(id), Some(timestamp), Some(signature)) = (
+            header("webhook-id"),
+            header("webhook-timestamp"),
+            header("webhook-signature"),
+        ) else {
+            return Err(refused(
+                StatusCode::BAD_REQUEST,
+                "webhook-id, webhook-timestamp and webhook-signature are required",
+            ));
         };
         if id.len() > 256 || id.chars().any(|c| c.is_control()) {
             return Err(refused(StatusCode::BAD_REQUEST, "webhook-id is not an id"));
         }
         if !self.timely(&timestamp) {
-            return Err(refused(StatusCode::UNAUTHORIZED, "webhook-timestamp is outside the tolerance"));
+            return Err(refused(
+                StatusCode::UNAUTHORIZED,
+                "webhook-timestamp is outside the tolerance",
+            ));
         }
         let declared = req
             .headers()
@@ -193,21 +205,42 @@ impl Receiver {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-            return Err(refused(StatusCode::PAYLOAD_TOO_LARGE, "the body is larger than 64 KiB"));
+            return Err(refused(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the body is larger than 64 KiB",
+            ));
         }
-        let body = match tokio::time::timeout(READ_TIMEOUT, Limited::new(req.into_body(), MAX_BODY_BYTES).collect()).await {
-            Err(_) => return Err(refused(StatusCode::REQUEST_TIMEOUT, "the body did not arrive in time")),
+        let body = match tokio::time::timeout(
+            READ_TIMEOUT,
+            Limited::new(req.into_body(), MAX_BODY_BYTES).collect(),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err(refused(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the body did not arrive in time",
+                ));
+            }
             Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-                return Err(refused(StatusCode::PAYLOAD_TOO_LARGE, "the body is larger than 64 KiB"));
+                return Err(refused(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "the body is larger than 64 KiB",
+                ));
             }
             Ok(Err(_)) => return Err(refused(StatusCode::BAD_REQUEST, "the body could not be read")),
             Ok(Ok(b)) => b.to_bytes(),
         };
         if !self.verified(&id, &timestamp, &body, &signature) {
-            return Err(refused(StatusCode::UNAUTHORIZED, "no signature by a stored secret"));
+            return Err(refused(
+                StatusCode::UNAUTHORIZED,
+                "no signature by a stored secret",
+            ));
         }
-        let text = std::str::from_utf8(&body).map_err(|_| refused(StatusCode::BAD_REQUEST, "the body is not UTF-8"))?;
-        let event = delivery::read(&body, &self.enabled).map_err(|why| refused(StatusCode::BAD_REQUEST, why))?;
+        let text = std::str::from_utf8(&body)
+            .map_err(|_| refused(StatusCode::BAD_REQUEST, "the body is not UTF-8"))?;
+        let event =
+            delivery::read(&body, &self.enabled).map_err(|why| refused(StatusCode::BAD_REQUEST, why))?;
         let text = text.to_owned();
         let added = on_store(&self.store, move |store| {
             store.receive(
@@ -271,7 +304,10 @@ impl Receiver {
         if n == 0 {
             return;
         }
-        tracing::warn!(refused = n, "webhook deliveries were refused (bad signature, timestamp or body): see `status`");
+        tracing::warn!(
+            refused = n,
+            "webhook deliveries were refused (bad signature, timestamp or body): see `status`"
+        );
         if let Err(e) = on_store(&self.store, move |s| s.add_refused(n)).await {
             tracing::warn!(error = %e, "the count of refused deliveries could not be written");
         }

@@ -101,14 +101,22 @@ impl Secrets {
                         path: self.path.clone(),
                         id: e.id.clone(),
                     })?;
-                SigningKey::from_secret(&SecretString::from(plain)).ok_or_else(|| Error::NotASecret(e.id.clone()))
+                SigningKey::from_secret(&SecretString::from(plain))
+                    .ok_or_else(|| Error::NotASecret(e.id.clone()))
             })
             .collect()
     }
 
     /// Stores the secret of subscription `id` (replacing one stored for the same id), durably
     /// and atomically, readable by its owner only.
-    pub fn add(&self, key: &Key, id: &str, url: &str, secret: &SecretString, now: DateTime<Utc>) -> Result<(), Error> {
+    pub fn add(
+        &self,
+        key: &Key,
+        id: &str,
+        url: &str,
+        secret: &SecretString,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
         if SigningKey::from_secret(secret).is_none() {
             return Err(Error::NotASecret(id.to_owned()));
         }
@@ -178,13 +186,23 @@ mod tests {
         let other = Key::create(&dir.path().join("keys/o")).unwrap();
         let s = Secrets::new(dir.path().join("state/db.webhook-secrets"));
         let plain = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-        s.add(&key, "sub_1", "https://x.example/webhooks", &secret(plain), Utc::now()).unwrap();
+        s.add(
+            &key,
+            "sub_1",
+            "https://x.example/webhooks",
+            &secret(plain),
+            Utc::now(),
+        )
+        .unwrap();
         let text = std::fs::read_to_string(s.path()).unwrap();
         assert!(!text.contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), "{text}");
         assert_eq!(s.keys(&key).unwrap().len(), 1);
         assert!(matches!(s.keys(&other), Err(Error::Undecryptable { .. })));
         use std::os::unix::fs::PermissionsExt as _;
-        assert_eq!(std::fs::metadata(s.path()).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(s.path()).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     #[test]
@@ -192,8 +210,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = Key::create(&dir.path().join("k")).unwrap();
         let s = Secrets::new(dir.path().join("s"));
-        s.add(&key, "sub_1", "https://x.example/a", &secret("whsec_AAAA"), Utc::now()).unwrap();
-        let text = std::fs::read_to_string(s.path()).unwrap().replace("sub_1", "sub_2");
+        s.add(
+            &key,
+            "sub_1",
+            "https://x.example/a",
+            &secret("whsec_AAAA"),
+            Utc::now(),
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(s.path())
+            .unwrap()
+            .replace("sub_1", "sub_2");
         std::fs::write(s.path(), text).unwrap();
         assert!(matches!(s.keys(&key), Err(Error::Undecryptable { .. })));
     }
@@ -204,13 +231,23 @@ mod tests {
         let key = Key::create(&dir.path().join("k")).unwrap();
         let s = Secrets::new(dir.path().join("s"));
         assert!(s.entries().unwrap().is_empty());
-        s.add(&key, "a", "https://x/a", &secret("whsec_AAAA"), Utc::now()).unwrap();
-        s.add(&key, "b", "https://x/b", &secret("whsec_BBBB"), Utc::now()).unwrap();
-        s.add(&key, "a", "https://x/a", &secret("whsec_CCCC"), Utc::now()).unwrap();
+        s.add(&key, "a", "https://x/a", &secret("whsec_AAAA"), Utc::now())
+            .unwrap();
+        s.add(&key, "b", "https://x/b", &secret("whsec_BBBB"), Utc::now())
+            .unwrap();
+        s.add(&key, "a", "https://x/a", &secret("whsec_CCCC"), Utc::now())
+            .unwrap();
         assert_eq!(s.entries().unwrap().len(), 2);
         assert!(s.remove("a").unwrap());
         assert!(!s.remove("a").unwrap());
-        assert_eq!(s.entries().unwrap().iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["b"]);
+        assert_eq!(
+            s.entries()
+                .unwrap()
+                .iter()
+                .map(|e| e.id.as_str())
+                .collect::<Vec<_>>(),
+            ["b"]
+        );
         assert!(matches!(
             s.add(&key, "c", "https://x/c", &secret("not base64 !"), Utc::now()),
             Err(Error::NotASecret(_))

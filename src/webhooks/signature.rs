@@ -28,7 +28,8 @@ impl SigningKey {
     }
 
     fn mac(&self, id: &str, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.0.expose_secret()).expect("HMAC takes a key of any length");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(self.0.expose_secret()).expect("HMAC takes a key of any length");
         mac.update(id.as_bytes());
         mac.update(b".");
         mac.update(timestamp.as_bytes());
@@ -40,7 +41,10 @@ impl SigningKey {
     /// The header value this key signs a delivery with (`v1,<base64>`): for tests and the
     /// benchmark's own sender.
     pub fn sign(&self, id: &str, timestamp: &str, body: &[u8]) -> String {
-        format!("v1,{}", B64.encode(self.mac(id, timestamp, body).finalize().into_bytes()))
+        format!(
+            "v1,{}",
+            B64.encode(self.mac(id, timestamp, body).finalize().into_bytes())
+        )
     }
 
     /// Whether one `v1,` signature in `header` (space-separated, as the scheme sends several
@@ -90,7 +94,10 @@ mod tests {
         assert!(!verify(std::slice::from_ref(&k), "msg_1", "100", b"{ }", &sig));
         assert!(!verify(std::slice::from_ref(&k), "msg_1", "101", b"{}", &sig));
         assert!(!verify(std::slice::from_ref(&k), "msg_2", "100", b"{}", &sig));
-        assert!(verify(&[other, k], "msg_1", "100", b"{}", &sig), "any stored key may match");
+        assert!(
+            verify(&[other, k], "msg_1", "100", b"{}", &sig),
+            "any stored key may match"
+        );
     }
 
     #[test]

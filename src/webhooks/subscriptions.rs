@@ -41,7 +41,9 @@ pub enum Error {
     Api(#[from] api::Error),
     #[error("the API's answer to {what} is not a subscription: {detail}")]
     Malformed { what: &'static str, detail: String },
-    #[error("the API created subscription {0} without sending its signing secret; unregister it (`webhooks unregister --id {0}`) and try again")]
+    #[error(
+        "the API created subscription {0} without sending its signing secret; unregister it (`webhooks unregister --id {0}`) and try again"
+    )]
     NoSecret(String),
     #[error("the subscriptions list pages past {0} pages; report it to Understory")]
     TooManyPages(usize),
@@ -100,7 +102,13 @@ pub async fn create(
 }
 
 /// Replaces subscription `id`'s URL and types (the PUT replaces the whole), enabled.
-pub async fn update(api: &ApiClient, stats: &Stats, id: &str, url: &str, types: &[&str]) -> Result<Subscription, Error> {
+pub async fn update(
+    api: &ApiClient,
+    stats: &Stats,
+    id: &str,
+    url: &str,
+    types: &[&str],
+) -> Result<Subscription, Error> {
     let body = serde_json::json!({
         "url": url,
         "event_types": types,
@@ -118,7 +126,10 @@ pub async fn update(api: &ApiClient, stats: &Stats, id: &str, url: &str, types: 
 
 /// Deletes subscription `id`; a 404 means it was gone already, which is what was asked.
 pub async fn delete(api: &ApiClient, stats: &Stats, id: &str) -> Result<(), Error> {
-    match api.send(stats, reqwest::Method::DELETE, &item_path(id), None).await {
+    match api
+        .send(stats, reqwest::Method::DELETE, &item_path(id), None)
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) if e.is_not_found() => Ok(()),
         Err(e) => Err(e.into()),

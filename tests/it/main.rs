@@ -29,3 +29,4 @@ mod sync;
 mod third_party;
 mod variants;
 mod webhooks;
+mod webhooks_run;

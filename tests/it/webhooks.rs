@@ -56,7 +56,13 @@ impl Rig {
         let hooks = cfg.webhooks.clone().unwrap();
         let key = Key::create(&hooks.key_file).unwrap();
         Secrets::new(hooks.secret_file.clone())
-            .add(&key, "sub_test", "https://example.org/webhooks", &SecretString::from(SECRET.to_owned()), Utc::now())
+            .add(
+                &key,
+                "sub_test",
+                "https://example.org/webhooks",
+                &SecretString::from(SECRET.to_owned()),
+                Utc::now(),
+            )
             .unwrap();
         support::sync(&cfg).await;
         let (trigger, stop) = shutdown::channel();
@@ -80,7 +86,9 @@ impl Rig {
         let pace = Pace::new(understory_sync::api::pace_settings(&cfg), None);
         let applier_cfg = cfg.clone();
         let applied = tokio::spawn(async move {
-            understory_sync::sync::apply_webhooks(&applier_cfg, stop, arrived, pace).await.unwrap();
+            understory_sync::sync::apply_webhooks(&applier_cfg, stop, arrived, pace)
+                .await
+                .unwrap();
         });
         Rig {
             sb,
@@ -123,7 +131,8 @@ impl Rig {
     pub async fn deliver(&self, webhook_id: &str, event_type: &str, id_field: &str, id: &str) -> u16 {
         let body = event(webhook_id, event_type, id_field, id);
         let now = Utc::now().timestamp();
-        self.post(webhook_id, now, &body, &sign(SECRET, webhook_id, now, &body)).await
+        self.post(webhook_id, now, &body, &sign(SECRET, webhook_id, now, &body))
+            .await
     }
 
     /// Waits until every recorded delivery is applied (at most 20 s).
@@ -168,18 +177,30 @@ pub fn inbox_rows(cfg: &Config) -> i64 {
 
 pub fn inbox_waiting(cfg: &Config) -> i64 {
     support::open(&cfg.database)
-        .query_row("SELECT COUNT(*) FROM webhook_inbox WHERE applied_at IS NULL", [], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM webhook_inbox WHERE applied_at IS NULL",
+            [],
+            |r| r.get(0),
+        )
         .unwrap()
 }
 
 fn state(cfg: &Config, column: &str) -> i64 {
     support::open(&cfg.database)
-        .query_row(&format!("SELECT COALESCE({column}, 0) FROM webhook_state WHERE id = 1"), [], |r| r.get(0))
+        .query_row(
+            &format!("SELECT COALESCE({column}, 0) FROM webhook_state WHERE id = 1"),
+            [],
+            |r| r.get(0),
+        )
         .unwrap_or(0)
 }
 
 /// The items of `stream` whose rows differ between two truths (new, changed or gone).
-fn changed(before: &understory_sync::sandbox::Truth, after: &understory_sync::sandbox::Truth, stream: &str) -> Vec<String> {
+fn changed(
+    before: &understory_sync::sandbox::Truth,
+    after: &understory_sync::sandbox::Truth,
+    stream: &str,
+) -> Vec<String> {
     let (a, b) = (before.rows(stream), after.rows(stream));
     let mut ids: Vec<String> = b
         .iter()
@@ -194,7 +215,11 @@ fn changed(before: &understory_sync::sandbox::Truth, after: &understory_sync::sa
 
 fn stored_raw(cfg: &Config, table: &str, id: &str) -> Option<Value> {
     support::open(&cfg.database)
-        .query_row(&format!("SELECT raw_json FROM {table} WHERE id = ?1"), [id], |r| r.get::<_, String>(0))
+        .query_row(
+            &format!("SELECT raw_json FROM {table} WHERE id = ?1"),
+            [id],
+            |r| r.get::<_, String>(0),
+        )
         .ok()
         .map(|t| serde_json::from_str(&t).unwrap())
 }
@@ -210,21 +235,47 @@ async fn only_a_delivery_signed_by_a_stored_secret_within_the_tolerance_is_recor
     assert_eq!(rig.post("msg_1", now, &body, &other).await, 401, "another secret");
     let mut tampered = body.clone();
     tampered.extend_from_slice(b" ");
-    assert_eq!(rig.post("msg_1", now, &tampered, &good).await, 401, "a changed body");
+    assert_eq!(
+        rig.post("msg_1", now, &tampered, &good).await,
+        401,
+        "a changed body"
+    );
     let old = now - 400;
-    assert_eq!(rig.post("msg_1", old, &body, &sign(SECRET, "msg_1", old, &body)).await, 401, "too old");
+    assert_eq!(
+        rig.post("msg_1", old, &body, &sign(SECRET, "msg_1", old, &body))
+            .await,
+        401,
+        "too old"
+    );
     let future = now + 400;
-    assert_eq!(rig.post("msg_1", future, &body, &sign(SECRET, "msg_1", future, &body)).await, 401, "from the future");
+    assert_eq!(
+        rig.post("msg_1", future, &body, &sign(SECRET, "msg_1", future, &body))
+            .await,
+        401,
+        "from the future"
+    );
     assert_eq!(rig.post("msg_1", now, &body, "").await, 400, "no signature");
     assert_eq!(inbox_rows(&rig.cfg), 0, "nothing refused is written");
     let two = format!("v1,{} {good}", &other[3..]);
-    assert_eq!(rig.post("msg_1", now, &body, &two).await, 204, "two signatures, one valid");
-    assert_eq!(rig.post("msg_1", now, &body, &good).await, 204, "the same delivery again");
+    assert_eq!(
+        rig.post("msg_1", now, &body, &two).await,
+        204,
+        "two signatures, one valid"
+    );
+    assert_eq!(
+        rig.post("msg_1", now, &body, &good).await,
+        204,
+        "the same delivery again"
+    );
     assert_eq!(inbox_rows(&rig.cfg), 1, "a webhook-id is recorded once");
     rig.applied().await;
     rig.stop().await;
     assert_eq!(state(&rig.cfg, "duplicates"), 1);
-    assert_eq!(state(&rig.cfg, "refused"), 5, "refusals are counted (written at the stop)");
+    assert_eq!(
+        state(&rig.cfg, "refused"),
+        5,
+        "refusals are counted (written at the stop)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,15 +284,30 @@ async fn hostile_bodies_are_refused_without_a_write() {
     let now = Utc::now().timestamp();
     let huge = vec![b'x'; 70 * 1024];
     let signed = |id: &str, body: &[u8]| sign(SECRET, id, now, body);
-    assert_eq!(rig.post("h1", now, &huge, &signed("h1", &huge)).await, 413, "over 64 KiB");
+    assert_eq!(
+        rig.post("h1", now, &huge, &signed("h1", &huge)).await,
+        413,
+        "over 64 KiB"
+    );
     let cases: [(&str, &[u8]); 4] = [
         ("h2", b"not json"),
-        ("h3", br#"{"type":"v1.booking.updated","payload":{"booking_id":"../../v1/orders"}}"#),
+        (
+            "h3",
+            br#"{"type":"v1.booking.updated","payload":{"booking_id":"../../v1/orders"}}"#,
+        ),
         ("h4", br#"{"type":"v1.booking.updated","payload":{}}"#),
-        ("h5", br#"{"type":"v1.booking.updated","payload":{"booking_id":".."}}"#),
+        (
+            "h5",
+            br#"{"type":"v1.booking.updated","payload":{"booking_id":".."}}"#,
+        ),
     ];
     for (id, body) in cases {
-        assert_eq!(rig.post(id, now, body, &signed(id, body)).await, 400, "{}", String::from_utf8_lossy(body));
+        assert_eq!(
+            rig.post(id, now, body, &signed(id, body)).await,
+            400,
+            "{}",
+            String::from_utf8_lossy(body)
+        );
     }
     let status = support::http()
         .get(&rig.url)
@@ -268,10 +334,23 @@ async fn deliveries_bring_changed_items_and_duplicates_or_disorder_converge() {
     let mut n = 0;
     for id in bookings.iter().rev() {
         n += 1;
-        assert_eq!(rig.deliver(&format!("b{n}"), "v1.booking.updated", "booking_id", id).await, 204);
+        assert_eq!(
+            rig.deliver(&format!("b{n}"), "v1.booking.updated", "booking_id", id)
+                .await,
+            204
+        );
     }
     for (i, id) in bookings.iter().enumerate() {
-        assert_eq!(rig.deliver(&format!("b{}", bookings.len() - i), "v1.booking.updated", "booking_id", id).await, 204);
+        assert_eq!(
+            rig.deliver(
+                &format!("b{}", bookings.len() - i),
+                "v1.booking.updated",
+                "booking_id",
+                id
+            )
+            .await,
+            204
+        );
     }
     rig.applied().await;
     for id in &bookings {
@@ -303,7 +382,10 @@ async fn a_removing_event_whose_item_is_gone_marks_its_row_removed() {
         .unwrap();
     let kept = stored.iter().find(|id| **id != gone).unwrap().clone();
     // An update about a gone item marks nothing; a deletion does.
-    assert_eq!(rig.deliver("e1", "v1.event.updated", "event_id", &gone).await, 204);
+    assert_eq!(
+        rig.deliver("e1", "v1.event.updated", "event_id", &gone).await,
+        204
+    );
     rig.applied().await;
     let removed = |id: &str| -> Option<String> {
         support::open(&rig.cfg.database)
@@ -311,11 +393,21 @@ async fn a_removing_event_whose_item_is_gone_marks_its_row_removed() {
             .unwrap()
     };
     assert_eq!(removed(&gone), None, "not a removing event");
-    assert_eq!(rig.deliver("e2", "v1.event.deleted", "event_id", &gone).await, 204);
-    assert_eq!(rig.deliver("e3", "v1.event.deleted", "event_id", &kept).await, 204);
+    assert_eq!(
+        rig.deliver("e2", "v1.event.deleted", "event_id", &gone).await,
+        204
+    );
+    assert_eq!(
+        rig.deliver("e3", "v1.event.deleted", "event_id", &kept).await,
+        204
+    );
     rig.applied().await;
     assert!(removed(&gone).is_some(), "gone after its deletion");
-    assert_eq!(removed(&kept), None, "the API still has it: a deletion event alone removes nothing");
+    assert_eq!(
+        removed(&kept),
+        None,
+        "the API still has it: a deletion event alone removes nothing"
+    );
     let outcomes: Vec<(String, String)> = support::open(&rig.cfg.database)
         .prepare("SELECT webhook_id, outcome FROM webhook_inbox ORDER BY seq")
         .unwrap()
@@ -357,7 +449,11 @@ async fn the_listing_sync_counts_the_changes_no_delivery_brought() {
     rig.sb.mutate(1);
     let delivered = changed(&before, &rig.sb.truth(), "bookings");
     for (i, id) in delivered.iter().enumerate() {
-        assert_eq!(rig.deliver(&format!("d{i}"), "v1.booking.updated", "booking_id", id).await, 204);
+        assert_eq!(
+            rig.deliver(&format!("d{i}"), "v1.booking.updated", "booking_id", id)
+                .await,
+            204
+        );
     }
     rig.applied().await;
     let report = support::sync(&rig.cfg).await;
@@ -367,10 +463,18 @@ async fn the_listing_sync_counts_the_changes_no_delivery_brought() {
     rig.sb.mutate(1);
     let changes = changed(&before, &rig.sb.truth(), "bookings");
     for (i, id) in changes.iter().enumerate().skip(1) {
-        assert_eq!(rig.deliver(&format!("e{i}"), "v1.booking.updated", "booking_id", id).await, 204);
+        assert_eq!(
+            rig.deliver(&format!("e{i}"), "v1.booking.updated", "booking_id", id)
+                .await,
+            204
+        );
     }
     let report = support::sync(&rig.cfg).await;
-    assert_eq!(report.webhook_missed, Some(1), "delivered ones count as brought even before they are applied");
+    assert_eq!(
+        report.webhook_missed,
+        Some(1),
+        "delivered ones count as brought even before they are applied"
+    );
     rig.stop().await;
     // With the receiver stopped, nothing is watched.
     let report = support::sync(&rig.cfg).await;

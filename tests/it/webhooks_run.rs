@@ -1,0 +1,280 @@
+//! The webhook path as operators run it: `webhooks register|list|unregister` and `run` as
+//! processes, the sandbox sending signed deliveries with its retries, a SIGKILL in the middle.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use understory_sync::auth::token_vault::{Key, KeyFrom};
+use understory_sync::sandbox::{Sandbox, SandboxConfig};
+
+use crate::cli::{BIN, write_config};
+use crate::support;
+
+/// A config for the binary with `[webhooks]` on a free loopback port and a key outside the
+/// state directory; `schedule` for `run`.
+struct Hooked {
+    sb: Sandbox,
+    dir: tempfile::TempDir,
+    cfg: PathBuf,
+    db: PathBuf,
+    key: PathBuf,
+    url: String,
+}
+
+async fn hooked(sc: SandboxConfig, streams: &str) -> Hooked {
+    let sb = support::start(sc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let extra = format!(
+        "{streams}\n[webhooks]\nlisten = \"127.0.0.1:{port}\"\nkey_file = \"{}\"\n[metrics]\ntextfile = \"state/metrics.prom\"\n",
+        keys.join("webhooks.key").display()
+    );
+    let cfg = write_config(dir.path(), &sb, &extra);
+    // `run` needs a schedule: one that never fires during a test.
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "database = \"sync.sqlite\"",
+        "database = \"state/sync.sqlite\"\nschedule = \"0 0 1 1 *\"",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    std::fs::create_dir(dir.path().join("state")).unwrap();
+    let db = dir.path().join("state/sync.sqlite");
+    Hooked {
+        sb,
+        key: keys.join("webhooks.key"),
+        cfg,
+        db,
+        dir,
+        url: format!("http://127.0.0.1:{port}/webhooks"),
+    }
+}
+
+fn cmd(cfg: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .arg("--config")
+        .arg(cfg)
+        .env("UNDERSTORY_CLIENT_SECRET", "sandbox-secret")
+        .env_remove("RUST_LOG");
+    c
+}
+
+fn ok(c: &mut Command) -> (String, String) {
+    let out = c.output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+/// The secrets the receiver holds, opened with the key: what must never show anywhere else.
+fn stored_secrets(h: &Hooked) -> Vec<String> {
+    let key = Key::load(&h.key, KeyFrom::File).unwrap();
+    let text = std::fs::read_to_string(h.db.with_extension("sqlite.webhook-secrets")).unwrap();
+    let file: serde_json::Value = serde_json::from_str(&text).unwrap();
+    file["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let aad = format!(
+                "understory-sync webhook secrets v1\n{}\n{}",
+                e["id"].as_str().unwrap(),
+                e["url"].as_str().unwrap()
+            );
+            let plain = key
+                .open(
+                    e["nonce"].as_str().unwrap(),
+                    e["ciphertext"].as_str().unwrap(),
+                    aad.as_bytes(),
+                )
+                .unwrap();
+            String::from_utf8(plain).unwrap()
+        })
+        .collect()
+}
+
+fn spawn_run(h: &Hooked, log: &Path) -> Child {
+    let log = std::fs::File::create(log).unwrap();
+    cmd(&h.cfg, &["run"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until `run` answers on the receiver's socket.
+async fn listening(url: &str) {
+    for _ in 0..200 {
+        if support::http().get(url).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("run never listened on {url}");
+}
+
+fn stored_raw(db: &Path, id: &str) -> Option<serde_json::Value> {
+    support::open(db)
+        .query_row("SELECT raw_json FROM bookings WHERE id = ?1", [id], |r| {
+            r.get::<_, String>(0)
+        })
+        .ok()
+        .map(|t| serde_json::from_str(&t).unwrap())
+}
+
+fn api_booking(sb: &Sandbox, id: &str) -> serde_json::Value {
+    sb.truth().rows("bookings")[&(String::new(), id.to_owned())].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_keeps_the_secret_sealed_and_one_subscription_per_url() {
+    let h = hooked(support::small(), "").await;
+    let (id, stderr) = ok(&mut cmd(&h.cfg, &["webhooks", "register", "--url", &h.url]));
+    let id = id.trim().to_owned();
+    assert!(!id.is_empty() && !id.contains('\n'), "{id}");
+    assert!(stderr.contains("created a new key"), "{stderr}");
+    let (again, _) = ok(&mut cmd(&h.cfg, &["webhooks", "register", "--url", &h.url]));
+    assert_eq!(
+        again.trim(),
+        id,
+        "registering again updates the same subscription"
+    );
+    let (list, _) = ok(&mut cmd(&h.cfg, &["webhooks", "list"]));
+    let ours: Vec<&str> = list.lines().filter(|l| l.contains(&h.url)).collect();
+    assert_eq!(ours.len(), 1, "{list}");
+    assert!(
+        ours[0].starts_with(&id) && ours[0].ends_with("secret stored here"),
+        "{list}"
+    );
+    let secrets = stored_secrets(&h);
+    assert_eq!(secrets.len(), 1);
+    assert!(secrets[0].starts_with("whsec_"));
+    // A sync and a run later, the secret is in none of the files the job writes.
+    ok(&mut cmd(&h.cfg, &["sync"]));
+    let mut run = spawn_run(&h, &h.dir.path().join("run.log"));
+    listening(&h.url).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = Command::new("kill").arg(run.id().to_string()).status();
+    run.wait().unwrap();
+    let bare = secrets[0].trim_start_matches("whsec_");
+    for file in [
+        "state/sync.sqlite",
+        "state/sync.sqlite-wal",
+        "state/metrics.prom",
+        "state/metrics-webhooks.prom",
+        "run.log",
+        "understory-sync.toml",
+    ] {
+        let bytes = std::fs::read(h.dir.path().join(file)).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(bare), "the secret is in {file}");
+    }
+    assert!(!list.contains(bare) && !stderr.contains(bare));
+    // A plain-http URL off loopback is refused; unregister deletes it and forgets the secret.
+    let out = cmd(
+        &h.cfg,
+        &[
+            "webhooks",
+            "register",
+            "--url",
+            "http://hooks.example.org/webhooks",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("plain http"));
+    ok(&mut cmd(&h.cfg, &["webhooks", "unregister"]));
+    let (list, _) = ok(&mut cmd(&h.cfg, &["webhooks", "list"]));
+    assert!(!list.contains(&h.url), "{list}");
+    assert!(stored_secrets(&h).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkilled_run_loses_no_delivery_and_applies_none_twice() {
+    let mut sc = support::small();
+    sc.webhooks.retry_schedule_ms = vec![300, 600, 1_000, 1_000, 2_000, 3_000, 5_000];
+    let h = hooked(sc, "bookings = true").await;
+    ok(&mut cmd(&h.cfg, &["webhooks", "register", "--url", &h.url]));
+    ok(&mut cmd(&h.cfg, &["sync"]));
+    let log = h.dir.path().join("run.log");
+    let mut run = spawn_run(&h, &log);
+    listening(&h.url).await;
+    // Fresh within seconds: one touched booking is stored before the next is touched.
+    let first = h.sb.touch_booking();
+    let started = Instant::now();
+    while stored_raw(&h.db, &first) != Some(api_booking(&h.sb, &first)) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the touched booking never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Touches keep coming while `run` is killed mid-flight and restarted.
+    let mut touched = vec![first];
+    for round in 0..3 {
+        for _ in 0..10 {
+            touched.push(h.sb.touch_booking());
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+        run.kill().unwrap();
+        run.wait().unwrap();
+        for _ in 0..5 {
+            touched.push(h.sb.touch_booking());
+        }
+        tokio::time::sleep(Duration::from_millis(200 * round)).await;
+        run = spawn_run(&h, &log);
+        listening(&h.url).await;
+    }
+    // Every delivery settles (delivered, or retried until it was), and every touched booking
+    // is stored as the API has it.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let log = h.sb.webhook_log();
+        let done = log.iter().all(|d| d.settled());
+        let current = touched
+            .iter()
+            .all(|id| stored_raw(&h.db, id) == Some(api_booking(&h.sb, id)));
+        if done && current {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not settled: {} deliveries pending",
+            log.iter().filter(|d| !d.settled()).count()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = h.sb.webhook_log();
+    assert!(log.iter().all(|d| d.given_up == 0), "a delivery was given up");
+    let c = support::open(&h.db);
+    let (rows, distinct, waiting): (i64, i64, i64) = c
+        .query_row(
+            "SELECT COUNT(*), COUNT(DISTINCT webhook_id), SUM(applied_at IS NULL) FROM webhook_inbox",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        rows as usize,
+        log.len(),
+        "one inbox row per event, however often it was sent"
+    );
+    assert_eq!(rows, distinct);
+    assert_eq!(waiting, 0);
+    let retried = log.iter().filter(|d| d.attempts.len() > 1).count();
+    assert!(
+        retried > 0,
+        "the kills left some deliveries to the sender's retries"
+    );
+    let _ = Command::new("kill").arg(run.id().to_string()).status();
+    run.wait().unwrap();
+}
