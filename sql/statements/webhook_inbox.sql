@@ -33,6 +33,10 @@ WHERE seq = :seq;
 -- name: failed
 UPDATE webhook_inbox SET attempts = attempts + 1, last_error = :error WHERE seq = :seq;
 
+-- name: gave_up
+UPDATE webhook_inbox SET applied_at = :now, outcome = 'failed', last_error = :error, attempts = attempts + 1
+WHERE seq = :seq;
+
 -- name: lag
 UPDATE webhook_state SET last_applied_at = :now, last_lag_ms = :lag_ms WHERE id = 1;
 
@@ -63,5 +67,6 @@ SELECT
     s.duplicates, s.refused, s.receiving_since, s.stopped_at, s.last_applied_at, s.last_lag_ms,
     (SELECT webhook_missed FROM sync_runs WHERE webhook_missed IS NOT NULL ORDER BY id DESC LIMIT 1),
     (SELECT SUM(webhook_missed) FROM sync_runs WHERE started_at >= s.receiving_since),
-    s.id IS NOT NULL
+    s.id IS NOT NULL,
+    (SELECT COUNT(*) FROM webhook_inbox WHERE outcome = 'failed')
 FROM (SELECT 1) LEFT JOIN webhook_state s ON s.id = 1;

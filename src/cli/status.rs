@@ -101,9 +101,10 @@ fn print_webhooks(st: &Status, subscriptions: &Subscriptions) {
         _ => "never started".to_owned(),
     };
     println!(
-        "webhooks: {state}; received {} applied {} duplicates {} refused {}; waiting {}{}",
+        "webhooks: {state}; received {} applied {} (failed {}) duplicates {} refused {}; waiting {}{}",
         h.received,
         h.applied,
+        h.failed,
         h.duplicates,
         h.refused,
         h.waiting,

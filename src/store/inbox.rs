@@ -52,6 +52,9 @@ pub enum Outcome {
     Quarantined,
     /// No enabled stream stores this type, or the event names no item.
     Ignored,
+    /// The item could not be fetched: the API refused it for good, or failed every try. Its
+    /// last error is kept; the next listing sync brings the item (and counts it as missed).
+    Failed,
 }
 
 impl Outcome {
@@ -64,6 +67,7 @@ impl Outcome {
             Self::Stale => "stale",
             Self::Quarantined => "quarantined",
             Self::Ignored => "ignored",
+            Self::Failed => "failed",
         }
     }
 }
@@ -73,6 +77,8 @@ impl Outcome {
 pub struct WebhookHealth {
     pub received: i64,
     pub applied: i64,
+    /// Applied deliveries whose item could not be fetched (left to the listing sync).
+    pub failed: i64,
     /// Deliveries waiting for the applier.
     pub waiting: i64,
     /// When the oldest waiting one arrived.
@@ -193,8 +199,17 @@ impl Store {
         })
     }
 
-    /// A try that failed: the delivery stays waiting, its error kept for `status`.
-    pub fn apply_failed(&self, seq: i64, error: &str) -> Result<(), Error> {
+    /// A try that failed: the delivery stays waiting, its error kept for `status`; or, with
+    /// `give_up`, it is done with [`Outcome::Failed`], its error kept.
+    pub fn apply_failed(&self, seq: i64, error: &str, give_up: bool, now: Timestamp) -> Result<(), Error> {
+        if give_up {
+            let now = iso(now);
+            return self.with(|c| {
+                c.prepare_cached(statements::get("webhook_inbox", "gave_up"))?
+                    .execute(rusqlite::named_params! {":seq": seq, ":error": error, ":now": now})?;
+                Ok(())
+            });
+        }
         self.with(|c| {
             c.prepare_cached(statements::get("webhook_inbox", "failed"))?
                 .execute(rusqlite::named_params! {":seq": seq, ":error": error})?;
@@ -233,6 +248,7 @@ pub(super) fn webhook_health_of(c: &rusqlite::Connection) -> rusqlite::Result<We
             last_run_missed: r.get(10)?,
             missed_since_start: r.get(11)?,
             ever_ran: r.get(12)?,
+            failed: r.get(13)?,
         })
     })
 }

@@ -38,6 +38,10 @@ const IDLE_LOOK: Duration = Duration::from_secs(5);
 /// for a minute anyway, and an API that is down is not asked again and again.
 const FIRST_PAUSE: Duration = Duration::from_secs(2);
 const MAX_PAUSE: Duration = Duration::from_secs(300);
+/// A delivery whose item the API keeps failing (5xx, the network, 429s) is tried this many times,
+/// then given up (outcome `failed`), so one item cannot hold every delivery behind it for ever;
+/// the next listing sync brings it. With the pauses between tries, that is some ten minutes.
+const MAX_TRIES: u32 = 10;
 /// How often applied deliveries past their keeping time are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3_600);
 
@@ -131,11 +135,24 @@ async fn apply_batch(
             }
             Err(Error::Api { cause, .. }) if !matches!(cause.root(), api::Error::Stopped { .. }) => {
                 let error = crate::http::printable(&cause.to_string(), crate::http::MESSAGE_CHARS);
-                if w.attempts == 0 {
+                // A key the API refuses is the operator's to fix (the listing sync fails too,
+                // and says so): the delivery waits, however long. A refusal of this one item
+                // (a 4xx, an answer too large or unreadable) will not change: it is given up at
+                // once. Anything else is the API's moment: tried again after a pause, up to
+                // `MAX_TRIES`.
+                let transient = cause.is_auth()
+                    || matches!(api::retry::classify(cause.root()), api::retry::Retry::Backoff | api::retry::Retry::Paced);
+                let give_up = !cause.is_auth() && (!transient || w.attempts + 1 >= MAX_TRIES);
+                if give_up {
+                    tracing::warn!(webhook_id = %crate::http::printable(&w.webhook_id, 100), attempts = w.attempts + 1, error = %error, "a webhook delivery's item could not be fetched; given up: the next listing sync brings it");
+                } else if w.attempts == 0 {
                     tracing::warn!(webhook_id = %crate::http::printable(&w.webhook_id, 100), error = %error, "a webhook delivery's item could not be fetched; it stays in the inbox and is tried again");
                 }
                 let s = Arc::clone(&ctx.store);
-                blocking(move || s.apply_failed(w.seq, &error)).await?;
+                blocking(move || s.apply_failed(w.seq, &error, give_up, Utc::now())).await?;
+                if give_up && !transient {
+                    continue;
+                }
                 let wait = match cause.root() {
                     api::Error::RateLimited { retry_after, .. } => {
                         Some(retry_after.unwrap_or(ctx.config.retry.rate_limited_wait))
