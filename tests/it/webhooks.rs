@@ -480,3 +480,42 @@ async fn the_listing_sync_counts_the_changes_no_delivery_brought() {
     let report = support::sync(&rig.cfg).await;
     assert_eq!(report.webhook_missed, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_whose_fetch_fails_waits_and_is_applied_once_the_api_answers() {
+    let mut rig = Rig::start(&["bookings"]).await;
+    let before = rig.sb.truth();
+    rig.sb.mutate(1);
+    let after = rig.sb.truth();
+    let id = changed(&before, &after, "bookings").remove(0);
+    rig.sb.set_faults(understory_sync::sandbox::config::FaultConfig {
+        status_503: 1.0,
+        ..Default::default()
+    });
+    assert_eq!(rig.deliver("f1", "v1.booking.updated", "booking_id", &id).await, 204);
+    let error = || -> (i64, Option<String>, Option<String>) {
+        support::open(&rig.cfg.database)
+            .query_row("SELECT attempts, last_error, applied_at FROM webhook_inbox", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap()
+    };
+    for _ in 0..100 {
+        if error().0 > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (attempts, last_error, applied_at) = error();
+    assert!(attempts >= 1 && applied_at.is_none(), "waiting after a failed try");
+    assert!(last_error.unwrap().contains("503"));
+    rig.sb.set_faults(Default::default());
+    rig.applied().await;
+    let truth = after.rows("bookings").get(&(String::new(), id.clone())).cloned();
+    assert_eq!(stored_raw(&rig.cfg, "bookings", &id), truth);
+    let outcome: String = support::open(&rig.cfg.database)
+        .query_row("SELECT outcome FROM webhook_inbox", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(outcome, "stored");
+    rig.stop().await;
+}
