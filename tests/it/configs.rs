@@ -9,7 +9,7 @@ use crate::support::{assert_bookings_converged, small, start, temp_db};
 
 /// Every key `RawConfig` reads besides `[streams]`; `deny_unknown_fields` makes sure nothing
 /// else is accepted.
-const KEYS: [&str; 34] = [
+const KEYS: [&str; 40] = [
     "database",
     "schedule",
     "auth.token_url",
@@ -44,6 +44,12 @@ const KEYS: [&str; 34] = [
     "sync.cursor_ttl_secs",
     "metrics.textfile",
     "metrics.account",
+    "webhooks.listen",
+    "webhooks.path",
+    "webhooks.tolerance_secs",
+    "webhooks.secret_file",
+    "webhooks.key_file",
+    "webhooks.keep_days",
 ];
 
 /// Every key: the fixed ones and one per stream.
@@ -93,6 +99,10 @@ fn the_example_config_loads_and_documents_every_key() {
         } else if key.contains("token_file") || key.contains("token_key_file") || key.contains("redirect_uri")
         {
             "x"
+        } else if key == "webhooks.listen" {
+            "127.0.0.1:8788"
+        } else if key == "webhooks.path" {
+            "/hooks"
         } else if key.ends_with("_url") {
             "http://127.0.0.1:1/"
         } else if key.contains("rate_limited_wait") || key.contains("retry_after") {
@@ -109,6 +119,10 @@ fn the_example_config_loads_and_documents_every_key() {
         };
         let mut env = env.clone();
         env.vars.push((var.clone(), value.into()));
+        // A `[webhooks]` section needs its key.
+        if key.starts_with("webhooks.") && key != "webhooks.key_file" {
+            env.vars.push(("UNDERSTORY_SYNC__WEBHOOKS__KEY_FILE".into(), "/etc/understory-sync/keys/webhooks.key".into()));
+        }
         // A per-parent stream needs its parent on.
         if let Some(parent) = key
             .strip_prefix("streams.")
