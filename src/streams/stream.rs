@@ -29,7 +29,7 @@ pub struct Stream {
     pub parse: fn(At<'_>, Fields<'_>) -> Result<Parsed, String>,
 }
 
-/// The webhook events of a stream (Understory's *Webhooks* guide; `docs/understory-api.md` §5):
+/// The webhook events of a stream (Understory's *Webhooks* guide; `docs/understory-api.md` §2, "Webhook deliveries"):
 /// thin events `{id, type, timestamp, payload}` whose payload names the item by id. Everything the
 /// receiver and the applier need to know of a stream's events is here, so a stream that gets
 /// events later is this one line in its descriptor.

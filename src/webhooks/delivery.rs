@@ -1,5 +1,5 @@
 //! What a delivery's body says: a thin event `{id, type, timestamp, payload}` whose payload
-//! names the item by id (Understory's *Webhooks* guide; `docs/understory-api.md` §5). The body is
+//! names the item by id (Understory's *Webhooks* guide; `docs/understory-api.md` §2, "Webhook deliveries"). The body is
 //! the sender's text: everything here is checked before it is trusted, and nothing of it is
 //! logged.
 

@@ -1,5 +1,5 @@
 //! Standard Webhooks signatures, as Understory's *Webhooks* guide describes its headers
-//! (`docs/understory-api.md` §5): `webhook-signature: v1,<base64 HMAC-SHA256>` over
+//! (`docs/understory-api.md` §2, "Webhook deliveries"): `webhook-signature: v1,<base64 HMAC-SHA256>` over
 //! `{webhook-id}.{webhook-timestamp}.{body}`, keyed by the base64 after `whsec_` in the secret.
 
 use base64::Engine as _;

@@ -1,6 +1,6 @@
 //! The API calls behind `webhooks register|list|unregister` (`/v1/webhook-subscriptions`,
-//! scopes `webhook.read` and `webhook.write`; Understory's *Webhooks* reference, `docs/understory-
-//! api.md` §5). The signing secret comes once, in the answer to the create: it is handed to the
+//! scopes `webhook.read` and `webhook.write`; Understory's *Webhooks* reference,
+//! `docs/understory-api.md` §1 and §2). The signing secret comes once, in the answer to the create: it is handed to the
 //! caller as a `SecretString` and stored sealed before anything is printed.
 
 use secrecy::SecretString;
