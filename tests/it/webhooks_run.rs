@@ -278,3 +278,52 @@ async fn a_sigkilled_run_loses_no_delivery_and_applies_none_twice() {
     let _ = Command::new("kill").arg(run.id().to_string()).status();
     run.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_the_sender_dropped_are_found_and_counted_by_the_next_listing() {
+    let mut sc = support::small();
+    sc.webhooks.drop_share = 0.3;
+    let h = hooked(sc, "bookings = true").await;
+    ok(&mut cmd(&h.cfg, &["webhooks", "register", "--url", &h.url]));
+    ok(&mut cmd(&h.cfg, &["sync"]));
+    let log = h.dir.path().join("run.log");
+    let mut run = spawn_run(&h, &log);
+    listening(&h.url).await;
+    // A listing with the receiver up: from its start on, every change should come as a delivery.
+    ok(&mut cmd(&h.cfg, &["sync"]));
+    let touched: Vec<String> = (0..30).map(|_| h.sb.touch_booking()).collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !h.sb.webhook_log().iter().all(|d| d.settled()) || inbox_waiting(&h.db) > 0 {
+        assert!(Instant::now() < deadline, "deliveries did not settle");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = h.sb.webhook_log();
+    let brought = |id: &String| log.iter().any(|d| &d.item_id == id && !d.dropped);
+    let mut dropped: Vec<&String> = touched.iter().filter(|id| !brought(id)).collect();
+    dropped.sort();
+    dropped.dedup();
+    assert!(!dropped.is_empty(), "the switch dropped some deliveries");
+    assert!(dropped.len() < touched.len(), "and delivered others");
+    // The listing brings exactly those, and says so.
+    ok(&mut cmd(&h.cfg, &["sync"]));
+    let missed: Option<i64> = support::open(&h.db)
+        .query_row("SELECT webhook_missed FROM sync_runs ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(missed, Some(dropped.len() as i64));
+    for id in &touched {
+        assert_eq!(stored_raw(&h.db, id), Some(api_booking(&h.sb, id)), "booking {id}");
+    }
+    let (status, _) = ok(&mut cmd(&h.cfg, &["status"]));
+    assert!(
+        status.contains(&format!("the last listing sync caught {} changes no delivery had brought", dropped.len())),
+        "{status}"
+    );
+    let _ = Command::new("kill").arg(run.id().to_string()).status();
+    run.wait().unwrap();
+}
+
+fn inbox_waiting(db: &Path) -> i64 {
+    support::open(db)
+        .query_row("SELECT COUNT(*) FROM webhook_inbox WHERE applied_at IS NULL", [], |r| r.get(0))
+        .unwrap()
+}
