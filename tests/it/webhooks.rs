@@ -519,3 +519,41 @@ async fn a_delivery_whose_fetch_fails_waits_and_is_applied_once_the_api_answers(
     assert_eq!(outcome, "stored");
     rig.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_or_slow_clients_are_cut_off_and_cannot_hold_the_receiver_or_the_sync() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut rig = Rig::start(&["bookings"]).await;
+    let addr = rig.url.trim_start_matches("http://").split('/').next().unwrap().to_owned();
+    // More idle connections than the receiver serves at once, and one sending its headers a
+    // byte at a time.
+    let mut idle = Vec::new();
+    for _ in 0..understory_sync::webhooks::receiver::MAX_CONNECTIONS + 6 {
+        idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    let slow_addr = addr.clone();
+    let slow = tokio::spawn(async move {
+        let mut s = tokio::net::TcpStream::connect(&slow_addr).await.unwrap();
+        for b in b"POST /webhooks HTTP/1.1\r\nHost: x\r\n".iter().cycle().take(400) {
+            if s.write_all(&[*b]).await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    });
+    // The listing sync runs meanwhile, untouched by them.
+    let started = std::time::Instant::now();
+    support::sync(&rig.cfg).await;
+    assert!(started.elapsed() < understory_sync::webhooks::receiver::READ_TIMEOUT, "the sync waited for the receiver");
+    // Each is cut off once the read timeout passes, and a delivery gets through again.
+    let mut buf = [0u8; 1];
+    for mut c in idle.drain(..understory_sync::webhooks::receiver::MAX_CONNECTIONS) {
+        let read = tokio::time::timeout(Duration::from_secs(15), c.read(&mut buf)).await;
+        assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "an idle connection was not closed: {read:?}");
+    }
+    assert!(slow.await.unwrap(), "the slow sender was cut off before its 20 s of headers");
+    let id = rig.sb.truth().rows("bookings").keys().next().unwrap().1.clone();
+    assert_eq!(rig.deliver("after", "v1.booking.updated", "booking_id", &id).await, 204);
+    rig.stop().await;
+}

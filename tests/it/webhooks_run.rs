@@ -101,13 +101,38 @@ fn stored_secrets(h: &Hooked) -> Vec<String> {
         .collect()
 }
 
-fn spawn_run(h: &Hooked, log: &Path) -> Child {
+/// A `run` process, killed when dropped: a test that fails midway must not leave it running
+/// (it would hold whatever its parent held, a build lock among them).
+struct Running(Child);
+
+impl Running {
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
+    fn kill(&mut self) -> std::io::Result<()> {
+        self.0.kill()
+    }
+    fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.0.wait()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_run(h: &Hooked, log: &Path) -> Running {
     let log = std::fs::File::create(log).unwrap();
-    cmd(&h.cfg, &["run"])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
+    Running(
+        cmd(&h.cfg, &["run"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// Waits until `run` answers on the receiver's socket.
