@@ -55,8 +55,10 @@ WHERE s.receiving_since IS NOT NULL AND s.stopped_at IS NULL
 -- name: delivered_since
 -- Whether a delivery about the item arrived at or after the given time (the last listing's
 -- start): then a listing that finds it changed is not a webhook's miss (its event came, maybe
--- not applied yet).
-SELECT 1 FROM webhook_inbox WHERE stream = :stream AND item_id = :item_id AND received_at >= :since LIMIT 1;
+-- not applied yet). One the applier gave up (outcome 'failed') brought nothing: the listing
+-- had to, and counts it.
+SELECT 1 FROM webhook_inbox WHERE stream = :stream AND item_id = :item_id AND received_at >= :since
+  AND outcome IS NOT 'failed' LIMIT 1;
 
 -- name: status
 SELECT

@@ -49,6 +49,10 @@ pub enum Error {
         attempts: u32,
         budget: bool,
     },
+    /// A by-id answer about another item than the one asked for: not stored, not retried (the
+    /// same request gets the same answer).
+    #[error("GET {path} answered with item {got}, not the one asked for; nothing of it was stored")]
+    WrongItem { path: String, got: String },
     /// An item whose id no URL can address (empty, `.` or `..`): nothing was asked.
     #[error("an item of {list} has an id no URL can address (empty, `.` or `..`); nothing was asked for it")]
     Unaddressable { list: String },

@@ -29,6 +29,7 @@ pub fn classify(error: &Error) -> Retry {
         | Error::GaveUp { .. }
         | Error::TooLarge { .. }
         | Error::Unaddressable { .. }
+        | Error::WrongItem { .. }
         | Error::Looping { .. }
         | Error::ListTooLong { .. }
         | Error::CursorTooLong { .. }

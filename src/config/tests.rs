@@ -489,3 +489,34 @@ fn the_metrics_account_is_the_key_or_the_config_files_name_and_always_a_plain_la
         assert!(err.contains("metrics.account"), "{bad}: {err}");
     }
 }
+
+/// Review: the webhook secrets' key and the refresh token's key are two keys (`webhooks.conf`
+/// loads `keys/webhooks.key`, `third-party.conf` `keys/NAME.key`); under one credential name,
+/// whichever systemd passes is taken for both, and one of the sealed files cannot be opened.
+#[test]
+fn the_webhook_key_and_the_refresh_token_key_are_not_one_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["data", "keys", "creds"] {
+        std::fs::create_dir(dir.path().join(d)).unwrap();
+    }
+    // The refresh token's key, passed as its credential (third-party.conf).
+    std::fs::write(dir.path().join("creds").join(KEY_CREDENTIAL_NAME), "k").unwrap();
+    let mut r = raw(Some("s"), None);
+    r.database = dir.path().join("data/db.sqlite");
+    r.auth.method = RawMethod::AuthorizationCode;
+    r.auth.redirect_uri = Some("http://127.0.0.1:8976/callback".into());
+    r.webhooks = Some(super::raw::RawWebhooks {
+        key_file: Some(dir.path().join("keys/webhooks.key")),
+        ..Default::default()
+    });
+    let creds = env(&[("CREDENTIALS_DIRECTORY", dir.path().join("creds").to_str().unwrap())]);
+    let cfg = validate(r, &creds, None).unwrap();
+    let AuthMethod::AuthorizationCode(tp) = &cfg.auth.method else {
+        panic!()
+    };
+    let hooks = cfg.webhooks.unwrap();
+    assert_ne!(
+        hooks.key_file, tp.token_key,
+        "the webhook secrets would be opened with the refresh token's key"
+    );
+}

@@ -19,6 +19,9 @@ pub const DEFAULT_AUTHORIZE_URL: &str = "https://api.auth.understory.io/oauth2/a
 pub const CREDENTIAL_NAME: &str = "understory-client-secret";
 /// The credential that holds the key of the refresh-token file.
 pub const KEY_CREDENTIAL_NAME: &str = "understory-token-key";
+/// The systemd credential holding the key of the webhook secrets (`systemd/webhooks.conf`): a
+/// key of its own, not the refresh token's, so neither drop-in hands the other's key.
+pub const WEBHOOK_KEY_CREDENTIAL_NAME: &str = "understory-webhooks-key";
 pub(super) const ENV_PREFIX: &str = "UNDERSTORY_SYNC";
 /// The largest response body read, decoded: some fifty times the largest page the docs allow
 /// (100 items), so a real answer never comes near it and a hostile one cannot take the memory.

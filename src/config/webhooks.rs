@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::error::{Error, invalid};
 use super::paths::{directory_of, relative_to};
 use super::raw::RawWebhooks;
-use super::types::{Environment, KEY_CREDENTIAL_NAME, Webhooks};
+use super::types::{Environment, WEBHOOK_KEY_CREDENTIAL_NAME, Webhooks};
 
 /// The longest `tolerance_secs`: an hour. Standard Webhooks suggests five minutes; a longer
 /// window lets a captured delivery be replayed for longer (once it is pruned from the inbox).
@@ -66,7 +66,7 @@ pub(super) fn webhooks(
     let secret_file = secret_file(raw, database, base);
     let credential = env
         .get("CREDENTIALS_DIRECTORY")
-        .map(|dir| Path::new(dir).join(KEY_CREDENTIAL_NAME))
+        .map(|dir| Path::new(dir).join(WEBHOOK_KEY_CREDENTIAL_NAME))
         .filter(|p| p.exists());
     // The credential first: under the unit the key file is root's alone (`webhooks register`
     // reads it as root), and systemd hands the service its copy (`systemd/webhooks.conf`).
@@ -78,7 +78,7 @@ pub(super) fn webhooks(
             return Err(invalid(
                 "webhooks.key_file",
                 format!(
-                    "missing: name a key file outside the database's directory (`webhooks register` creates it, mode 0600), or pass a systemd credential named {KEY_CREDENTIAL_NAME}"
+                    "missing: name a key file outside the database's directory (`webhooks register` creates it, mode 0600), or pass a systemd credential named {WEBHOOK_KEY_CREDENTIAL_NAME}"
                 ),
             ));
         }

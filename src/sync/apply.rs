@@ -211,6 +211,18 @@ async fn store_item(
         ctx.writer.send(commit).await.landed().await?;
         return Ok(Outcome::Quarantined);
     }
+    // The answer must be the item asked for: another one stored in its place would leave the
+    // asked item unfetched, its delivery marked applied, and its per-parent lists written
+    // under a parent that may not be stored (a foreign key that fails the applier).
+    if let Some(other) = items.first().filter(|i| i.key != id) {
+        return Err(Error::Api {
+            stream: stream.name,
+            cause: api::Error::WrongItem {
+                path: crate::http::printable(&format!("{}/{id}", stream.path), 300),
+                got: crate::http::printable(&other.key, 200),
+            },
+        });
+    }
     if older_than_stored(ctx, stream, &items).await? {
         return Ok(Outcome::Stale);
     }
