@@ -229,6 +229,11 @@ pub fn render_webhooks(h: &crate::store::WebhookHealth, now: DateTime<Utc>, acco
         h.applied as f64,
     );
     out.one(
+        "webhook_failed",
+        "Deliveries the applier gave up on (kept ones): their item could not be fetched; the listing sync brings it.",
+        h.failed as f64,
+    );
+    out.one(
         "webhook_duplicates_total",
         "Deliveries of a webhook-id already recorded.",
         h.duplicates as f64,

@@ -556,6 +556,7 @@ async fn idle_or_slow_clients_are_cut_off_and_cannot_hold_the_receiver_or_the_sy
     let id = rig.sb.truth().rows("bookings").keys().next().unwrap().1.clone();
     assert_eq!(rig.deliver("after", "v1.booking.updated", "booking_id", &id).await, 204);
     rig.stop().await;
+}
 
 /// A proxy in front of the sandbox's API that answers `GET /v1/bookings/{asked}` with the
 /// booking `{answered}` instead (a buggy API, or a cache keyed wrong); everything else passes.

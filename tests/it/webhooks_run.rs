@@ -13,16 +13,16 @@ use crate::support;
 
 /// A config for the binary with `[webhooks]` on a free loopback port and a key outside the
 /// state directory; `schedule` for `run`.
-struct Hooked {
-    sb: Sandbox,
-    dir: tempfile::TempDir,
-    cfg: PathBuf,
-    db: PathBuf,
+pub(crate) struct Hooked {
+    pub(crate) sb: Sandbox,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) cfg: PathBuf,
+    pub(crate) db: PathBuf,
     key: PathBuf,
-    url: String,
+    pub(crate) url: String,
 }
 
-async fn hooked(sc: SandboxConfig, streams: &str) -> Hooked {
+pub(crate) async fn hooked(sc: SandboxConfig, streams: &str) -> Hooked {
     let sb = support::start(sc).await;
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys");
@@ -54,7 +54,7 @@ async fn hooked(sc: SandboxConfig, streams: &str) -> Hooked {
     }
 }
 
-fn cmd(cfg: &Path, args: &[&str]) -> Command {
+pub(crate) fn cmd(cfg: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.args(args)
         .arg("--config")
@@ -64,7 +64,7 @@ fn cmd(cfg: &Path, args: &[&str]) -> Command {
     c
 }
 
-fn ok(c: &mut Command) -> (String, String) {
+pub(crate) fn ok(c: &mut Command) -> (String, String) {
     let out = c.output().unwrap();
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -103,16 +103,16 @@ fn stored_secrets(h: &Hooked) -> Vec<String> {
 
 /// A `run` process, killed when dropped: a test that fails midway must not leave it running
 /// (it would hold whatever its parent held, a build lock among them).
-struct Running(Child);
+pub(crate) struct Running(Child);
 
 impl Running {
-    fn id(&self) -> u32 {
+    pub(crate) fn id(&self) -> u32 {
         self.0.id()
     }
-    fn kill(&mut self) -> std::io::Result<()> {
+    pub(crate) fn kill(&mut self) -> std::io::Result<()> {
         self.0.kill()
     }
-    fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+    pub(crate) fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
         self.0.wait()
     }
 }
@@ -124,7 +124,7 @@ impl Drop for Running {
     }
 }
 
-fn spawn_run(h: &Hooked, log: &Path) -> Running {
+pub(crate) fn spawn_run(h: &Hooked, log: &Path) -> Running {
     let log = std::fs::File::create(log).unwrap();
     Running(
         cmd(&h.cfg, &["run"])
@@ -136,7 +136,7 @@ fn spawn_run(h: &Hooked, log: &Path) -> Running {
 }
 
 /// Waits until `run` answers on the receiver's socket.
-async fn listening(url: &str) {
+pub(crate) async fn listening(url: &str) {
     for _ in 0..200 {
         if support::http().get(url).send().await.is_ok() {
             return;
@@ -146,7 +146,7 @@ async fn listening(url: &str) {
     panic!("run never listened on {url}");
 }
 
-fn stored_raw(db: &Path, id: &str) -> Option<serde_json::Value> {
+pub(crate) fn stored_raw(db: &Path, id: &str) -> Option<serde_json::Value> {
     support::open(db)
         .query_row("SELECT raw_json FROM bookings WHERE id = ?1", [id], |r| {
             r.get::<_, String>(0)
@@ -155,7 +155,7 @@ fn stored_raw(db: &Path, id: &str) -> Option<serde_json::Value> {
         .map(|t| serde_json::from_str(&t).unwrap())
 }
 
-fn api_booking(sb: &Sandbox, id: &str) -> serde_json::Value {
+pub(crate) fn api_booking(sb: &Sandbox, id: &str) -> serde_json::Value {
     sb.truth().rows("bookings")[&(String::new(), id.to_owned())].clone()
 }
 
