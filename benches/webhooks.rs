@@ -20,7 +20,10 @@ use understory_sync::sandbox::{Sandbox, SandboxConfig};
 const BIN: &str = env!("CARGO_BIN_EXE_understory-sync");
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn job(cfg: &Path, args: &[&str]) -> Command {
@@ -61,9 +64,15 @@ async fn main() {
     let secs = env_or("WEBHOOK_BENCH_SECS", 60).max(1);
     let mut sc = SandboxConfig::default();
     sc.data.bookings = env_or("WEBHOOK_BENCH_BOOKINGS", 5_000) as u32;
-    let sb = Sandbox::start(sc, SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("sandbox");
+    let sb = Sandbox::start(sc, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("sandbox");
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let cfg = dir.path().join("job.toml");
     // The streams with webhook events, and a booking's tickets (fetched with it, as a listing
     // fetches them); the API's defaults for the pace.
@@ -124,13 +133,20 @@ key_file = "keys/webhooks.key"
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let waiting: i64 = conn
-            .query_row("SELECT COUNT(*) FROM webhook_inbox WHERE applied_at IS NULL", [], |r| r.get(0))
+            .query_row(
+                "SELECT COUNT(*) FROM webhook_inbox WHERE applied_at IS NULL",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         let log = sb.webhook_log();
         if waiting == 0 && log.iter().all(|d| d.settled()) {
             break;
         }
-        assert!(Instant::now() < deadline, "deliveries did not settle in two minutes");
+        assert!(
+            Instant::now() < deadline,
+            "deliveries did not settle in two minutes"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let webhook_requests = sb.requests() - before;
@@ -141,12 +157,22 @@ key_file = "keys/webhooks.key"
     let log = sb.webhook_log();
     for d in &log {
         let applied: Option<String> = conn
-            .query_row("SELECT applied_at FROM webhook_inbox WHERE webhook_id = ?1", [&d.webhook_id], |r| r.get(0))
+            .query_row(
+                "SELECT applied_at FROM webhook_inbox WHERE webhook_id = ?1",
+                [&d.webhook_id],
+                |r| r.get(0),
+            )
             .ok()
             .flatten();
         let applied = applied.expect("every delivery is in the inbox, applied");
         let applied: SystemTime = chrono::DateTime::parse_from_rfc3339(&applied).unwrap().into();
-        lags.push(applied.duration_since(d.emitted_at).unwrap_or_default().as_secs_f64() * 1000.0);
+        lags.push(
+            applied
+                .duration_since(d.emitted_at)
+                .unwrap_or_default()
+                .as_secs_f64()
+                * 1000.0,
+        );
     }
     lags.sort_by(f64::total_cmp);
     let retried = log.iter().filter(|d| d.attempts.len() > 1).count();
@@ -163,7 +189,9 @@ key_file = "keys/webhooks.key"
     ok(&mut job(&cfg, &["sync"]));
     let idle_requests = sb.requests() - before;
 
-    println!("webhooks, {changes} changes at {rate}/s over {secs} s (bookings 80 %, events 10 %, experiences 10 %), loopback:");
+    println!(
+        "webhooks, {changes} changes at {rate}/s over {secs} s (bookings 80 %, events 10 %, experiences 10 %), loopback:"
+    );
     println!(
         "  event emitted → item committed: p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} deliveries, {retried} retried)",
         percentile(&lags, 0.5),
@@ -177,5 +205,7 @@ key_file = "keys/webhooks.key"
         webhook_requests as f64 / changes as f64,
         listing_requests as f64 / changes as f64
     );
-    println!("  a listing sync with nothing changed: {idle_requests} requests (paid every timer tick; webhooks pay nothing when nothing changes)");
+    println!(
+        "  a listing sync with nothing changed: {idle_requests} requests (paid every timer tick; webhooks pay nothing when nothing changes)"
+    );
 }

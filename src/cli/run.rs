@@ -41,7 +41,10 @@ pub async fn scheduled(cfg: Config) -> Result<Exit, Failed> {
         Some(hooks) => Some(start_webhooks(&cfg, &hooks, stop.clone()).await?),
         None => None,
     };
-    let pace = webhooks.as_ref().map(|w| w.pace.clone());
+    let shared = webhooks.as_ref().map(|w| understory_sync::sync::Shared {
+        pace: w.pace.clone(),
+        receiving: true,
+    });
     let cfg = Arc::new(cfg);
     let job_stop = stop.clone();
     let syncs = understory_sync::schedule::run_loop(
@@ -50,9 +53,9 @@ pub async fn scheduled(cfg: Config) -> Result<Exit, Failed> {
         move || {
             let cfg = Arc::clone(&cfg);
             let stop = job_stop.clone();
-            let pace = pace.clone();
+            let shared = shared.clone();
             async move {
-                match super::sync::with_stop(&cfg, stop, pace).await {
+                match super::sync::with_stop(&cfg, stop, shared).await {
                     Err((Exit::Interrupted, _)) => tracing::info!("the sync was stopped"),
                     Err((exit, e)) => tracing::error!(exit_code = exit as u8, "sync failed: {e:#}"),
                     Ok(_) => {}
@@ -152,6 +155,10 @@ async fn start_webhooks(cfg: &Config, hooks: &Webhooks, stop: Stop) -> Result<Ru
             stop.clone(),
         ));
     }
+    receiver
+        .started()
+        .await
+        .map_err(|e| (Exit::Database, anyhow::Error::new(e)))?;
     let receiver = Arc::new(receiver);
     let receiver_stop = stop.clone();
     let receiver = tokio::spawn(async move {

@@ -22,11 +22,11 @@ pub async fn once(cfg: &Config) -> Result<Exit, (Exit, anyhow::Error)> {
 /// Whether to draw the live progress line: only for a person at a terminal.
 pub static LIVE_PROGRESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// One sync, its summary and its metrics file; at `pace` when one is shared (`run`).
+/// One sync, its summary and its metrics file; sharing `shared` with `run`'s webhook receiver.
 pub async fn with_stop(
     cfg: &Config,
     stop: shutdown::Stop,
-    pace: Option<understory_sync::pace::Pace>,
+    shared: Option<sync::Shared>,
 ) -> Result<Exit, (Exit, anyhow::Error)> {
     understory_sync::owner::check(&cfg.database).map_err(|e| (Exit::Database, anyhow::Error::new(e)))?;
     let progress = std::sync::Arc::new(sync::Progress::default());
@@ -51,7 +51,7 @@ pub async fn with_stop(
             }
         })
     });
-    let result = sync::run_sharing(cfg, stop, progress, pace).await;
+    let result = sync::run_sharing(cfg, stop, progress, shared).await;
     if let Some(painter) = painter {
         painter.abort();
         eprint!("\r\x1b[2K");

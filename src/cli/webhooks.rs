@@ -151,9 +151,20 @@ async fn register(arg: &ConfigArg, url: &str) -> Result<Exit, Failed> {
         );
         return Ok(Exit::Ok);
     }
-    let (sub, secret) = subscriptions::create(&api, &stats, &url, &types)
-        .await
-        .map_err(api_failed)?;
+    let (sub, secret) = match subscriptions::create(&api, &stats, &url, &types).await {
+        Ok(created) => created,
+        // Created, but no secret came: a subscription nobody can verify is only noise.
+        Err(subscriptions::Error::NoSecret(id)) => {
+            let _ = subscriptions::delete(&api, &stats, &id).await;
+            return Err(fail(
+                Exit::Api,
+                anyhow::anyhow!(
+                    "the API created subscription {id} without sending its signing secret; it was deleted again: try again, and report it to Understory if it repeats"
+                ),
+            ));
+        }
+        Err(e) => return Err(api_failed(e)),
+    };
     if let Err(e) = secrets.add(&key, &sub.id, &url, &secret, Utc::now()) {
         // A subscription whose secret is lost only sends deliveries nobody can verify.
         let _ = subscriptions::delete(&api, &stats, &sub.id).await;

@@ -509,7 +509,10 @@ fn the_webhook_key_and_the_refresh_token_key_are_not_one_credential() {
         key_file: Some(dir.path().join("keys/webhooks.key")),
         ..Default::default()
     });
-    let creds = env(&[("CREDENTIALS_DIRECTORY", dir.path().join("creds").to_str().unwrap())]);
+    let creds = env(&[(
+        "CREDENTIALS_DIRECTORY",
+        dir.path().join("creds").to_str().unwrap(),
+    )]);
     let cfg = validate(r, &creds, None).unwrap();
     let AuthMethod::AuthorizationCode(tp) = &cfg.auth.method else {
         panic!()

@@ -71,6 +71,8 @@ pub struct Commit {
     /// after it, while the receiver was up; with no delivery about it since then, it is counted
     /// in `Counts::webhook_missed`: a miss of the webhook path that this listing caught.
     pub watch_since: Option<String>,
+    /// A webhook delivery this commit applies, marked done in its transaction (the applier's).
+    pub delivery: Option<super::inbox::Delivered>,
     /// The bytes of the run's memory budget its rows were read from: given back when the
     /// writer drops the commit, once it is written.
     pub held: crate::memory::Held,
@@ -165,6 +167,13 @@ impl Store {
     /// One commit's writes inside the caller's transaction.
     fn apply(&self, tx: &Connection, commit: &Commit, now: &str) -> rusqlite::Result<Committed> {
         let mut out = Committed::default();
+        if let Some(d) = &commit.delivery
+            && let Some((key, fetched)) = &d.fetched
+            && super::inbox::stored_is_newer(tx, commit.stream, key, *fetched)?
+        {
+            super::inbox::mark_applied(tx, d.seq, super::inbox::Outcome::Stale, d.lag_ms, now)?;
+            return Ok(out);
+        }
         if let Some(row) = &commit.unstage
             && !take_staged(tx, commit.stream, row)?
         {
@@ -183,9 +192,27 @@ impl Store {
         write_scan(tx, commit, quarantine_in_use)?;
         if let Some(r) = &commit.removals {
             out.counts.removed += write_removals(tx, commit.stream, r, now)?;
+            // A removal the listing confirmed is a change too: a dropped `deleted` event.
+            if let Some(by) = &commit.watch_since {
+                for key in &r.confirmed {
+                    out.counts.webhook_missed +=
+                        u64::from(!super::inbox::delivered_since(tx, commit.stream, key, by)?);
+                }
+            }
         }
         if let Some(cp) = &commit.checkpoint {
             checkpoint::save(tx, commit.stream, cp, now)?;
+        }
+        if let Some(d) = &commit.delivery {
+            let total = out.total();
+            let outcome = d
+                .outcome
+                .unwrap_or(if total.inserted + total.updated + total.removed > 0 {
+                    super::inbox::Outcome::Stored
+                } else {
+                    super::inbox::Outcome::Unchanged
+                });
+            super::inbox::mark_applied(tx, d.seq, outcome, d.lag_ms, now)?;
         }
         Ok(out)
     }

@@ -33,6 +33,24 @@ pub struct Waiting {
     pub attempts: u32,
 }
 
+/// A delivery a commit applies: marked done in the commit's own transaction, so an item is
+/// stored and its delivery marked together, or neither (a kill between the two would apply it
+/// again).
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub seq: i64,
+    /// Its outcome when the commit's writes do not say it (removed, quarantined); `None`:
+    /// `stored` when the commit inserted or changed a row, else `unchanged`.
+    pub outcome: Option<Outcome>,
+    /// From its event's timestamp to now.
+    pub lag_ms: Option<i64>,
+    /// The fetched item's key and `updated_at`: when the stored row's is later, the commit
+    /// writes nothing and the outcome is `stale` (an answer from behind a replica, or the
+    /// listing stored a newer copy meanwhile). Checked in the transaction, so no write lands
+    /// between the check and the write.
+    pub fetched: Option<(String, Timestamp)>,
+}
+
 /// What applying a delivery did, as `webhook_inbox.outcome` records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -264,16 +282,37 @@ pub(super) fn delivered_since(
         .exists(rusqlite::named_params! {":stream": stream, ":item_id": item_id, ":since": since})
 }
 
-impl Store {
-    /// The stored `updated_at` of item `id` in `table` (a stream with webhook events), as stored.
-    pub fn stored_updated_at(&self, table: &'static str, id: &str) -> Result<Option<String>, Error> {
-        self.with(|c| {
-            c.prepare_cached(statements::get(table, "updated_at"))?
-                .query_row(rusqlite::named_params! {":id": id}, |r| {
-                    r.get::<_, Option<String>>(0)
-                })
-                .optional()
-                .map(Option::flatten)
-        })
+/// Whether the row `key` of `table` holds a later `updated_at` than `fetched`.
+pub(super) fn stored_is_newer(
+    c: &rusqlite::Connection,
+    table: &str,
+    key: &str,
+    fetched: Timestamp,
+) -> rusqlite::Result<bool> {
+    let stored: Option<String> = c
+        .prepare_cached(statements::get(table, "updated_at"))?
+        .query_row(rusqlite::named_params! {":id": key}, |r| r.get(0))
+        .optional()?
+        .flatten();
+    Ok(stored
+        .as_deref()
+        .and_then(crate::time::from_iso)
+        .is_some_and(|s| s > fetched))
+}
+
+/// Marks a delivery applied, with its lag, inside the caller's transaction.
+pub(super) fn mark_applied(
+    c: &rusqlite::Connection,
+    seq: i64,
+    outcome: Outcome,
+    lag_ms: Option<i64>,
+    now: &str,
+) -> rusqlite::Result<()> {
+    c.prepare_cached(statements::get("webhook_inbox", "applied"))?
+        .execute(rusqlite::named_params! {":seq": seq, ":outcome": outcome.as_str(), ":now": now})?;
+    if let Some(lag) = lag_ms {
+        c.prepare_cached(statements::get("webhook_inbox", "lag"))?
+            .execute(rusqlite::named_params! {":now": now, ":lag_ms": lag})?;
     }
+    Ok(())
 }

@@ -34,7 +34,7 @@ pub use commit::{Children, Commit, Committed, Prune, Quarantined, Removals, Stag
 pub use database::Store;
 pub use deferred::Restored;
 pub use error::Error;
-pub use inbox::{Outcome, Received, Waiting, WebhookHealth};
+pub use inbox::{Delivered, Outcome, Received, Waiting, WebhookHealth};
 pub use open::{open, open_read_only};
 pub use quarantine::counts_misses;
 pub use runs::{Params, fail_running_run};

@@ -26,7 +26,7 @@ use crate::api::{self, ApiClient, ById, Stats, Tries};
 use crate::config::Config;
 use crate::pace::Pace;
 use crate::shutdown::Stop;
-use crate::store::{self, Commit, Outcome, Removals, Store, Waiting};
+use crate::store::{self, Commit, Delivered, Outcome, Removals, Store, Waiting};
 use crate::streams::{Mode, Stream};
 
 /// Deliveries read from the inbox at a time.
@@ -124,12 +124,9 @@ async fn apply_batch(
 ) -> Result<Option<Option<Duration>>, Error> {
     for w in batch {
         match apply_one(ctx, stats, &w).await {
-            Ok(outcome) => {
-                let lag = w
-                    .event_timestamp
-                    .as_deref()
-                    .and_then(crate::time::from_iso)
-                    .map(|t| (Utc::now() - t).num_milliseconds().max(0));
+            Ok(None) => {}
+            Ok(Some(outcome)) => {
+                let lag = lag_ms(&w);
                 let s = Arc::clone(&ctx.store);
                 blocking(move || s.applied(w.seq, outcome, lag, Utc::now())).await?;
             }
@@ -140,9 +137,16 @@ async fn apply_batch(
                 // (a 4xx, an answer too large or unreadable) will not change: it is given up at
                 // once. Anything else is the API's moment: tried again after a pause, up to
                 // `MAX_TRIES`.
+                // A 429 is the API's verdict on the pace, not on the item: it never counts
+                // toward giving the delivery up.
+                let rate_limited = matches!(cause.root(), api::Error::RateLimited { .. });
                 let transient = cause.is_auth()
-                    || matches!(api::retry::classify(cause.root()), api::retry::Retry::Backoff | api::retry::Retry::Paced);
-                let give_up = !cause.is_auth() && (!transient || w.attempts + 1 >= MAX_TRIES);
+                    || matches!(
+                        api::retry::classify(cause.root()),
+                        api::retry::Retry::Backoff | api::retry::Retry::Paced
+                    );
+                let give_up =
+                    !cause.is_auth() && !rate_limited && (!transient || w.attempts + 1 >= MAX_TRIES);
                 if give_up {
                     tracing::warn!(webhook_id = %crate::http::printable(&w.webhook_id, 100), attempts = w.attempts + 1, error = %error, "a webhook delivery's item could not be fetched; given up: the next listing sync brings it");
                 } else if w.attempts == 0 {
@@ -169,13 +173,16 @@ async fn apply_batch(
 }
 
 /// One delivery: what it did to the stored rows.
-async fn apply_one(ctx: &Ctx, stats: &Stats, w: &Waiting) -> Result<Outcome, Error> {
+/// One delivery: fetched, and committed with its mark in one transaction (`store::Delivered`), so
+/// a kill never leaves an item stored whose delivery waits to be applied again. Returns the
+/// outcome only when nothing was committed (the mark is then the caller's).
+async fn apply_one(ctx: &Ctx, stats: &Stats, w: &Waiting) -> Result<Option<Outcome>, Error> {
     let stream = w
         .stream
         .as_deref()
         .and_then(|name| ctx.config.streams.iter().copied().find(|s| s.name == name));
     let (Some(stream), Some(id)) = (stream, w.item_id.as_deref()) else {
-        return Ok(Outcome::Ignored);
+        return Ok(Some(Outcome::Ignored));
     };
     let api_error = |cause| Error::Api {
         stream: stream.name,
@@ -186,30 +193,63 @@ async fn apply_one(ctx: &Ctx, stats: &Stats, w: &Waiting) -> Result<Outcome, Err
         .by_id(stats, stream.path, id, Tries::Once)
         .await
         .map_err(api_error)?;
-    match fetched {
-        ById::Found(raw) => store_item(ctx, stats, stream, id, raw).await,
-        ById::Gone => gone(ctx, stream, id, &w.event_type).await,
-        ById::Unaddressable => Ok(Outcome::Ignored),
-    }
+    let delivered = |outcome: Option<Outcome>, fetched| Delivered {
+        seq: w.seq,
+        outcome,
+        lag_ms: lag_ms(w),
+        fetched,
+    };
+    let commit = match fetched {
+        ById::Found(raw) => item_commit(ctx, stream, id, raw, delivered).await?,
+        ById::Gone if removes(stream, &w.event_type) => Commit {
+            stream: stream.name,
+            removals: Some(Removals {
+                table: stream.name,
+                confirmed: vec![id.to_owned()],
+                missed: Vec::new(),
+            }),
+            delivery: Some(delivered(Some(Outcome::Removed), None)),
+            ..Commit::default()
+        },
+        ById::Gone => return Ok(Some(Outcome::Gone)),
+        ById::Unaddressable => return Ok(Some(Outcome::Ignored)),
+    };
+    ctx.writer.send(commit).await.landed().await?;
+    Ok(None)
 }
 
-/// The item as the API has it now, stored as the listing would store it.
-async fn store_item(
+/// From the event's timestamp to now, when the event says when it happened.
+fn lag_ms(w: &Waiting) -> Option<i64> {
+    w.event_timestamp
+        .as_deref()
+        .and_then(crate::time::from_iso)
+        .map(|t| (Utc::now() - t).num_milliseconds().max(0))
+}
+
+/// Whether a 404 after `event_type` marks the item's row removed: a removing event of a scanned
+/// stream (whose rows a confirmed removal marks); otherwise the row is left as it is.
+fn removes(stream: &'static Stream, event_type: &str) -> bool {
+    stream.webhook.is_some_and(|w| w.removing.contains(&event_type)) && stream.mode == Mode::Scan
+}
+
+/// The commit of an item as the API has it now, as the listing would store it: the row with its
+/// per-parent lists, or the item in quarantine. The store writes nothing of it when the stored
+/// row is newer (`Delivered::fetched`).
+async fn item_commit(
     ctx: &Ctx,
-    stats: &Stats,
     stream: &'static Stream,
     id: &str,
     raw: Box<serde_json::value::RawValue>,
-) -> Result<Outcome, Error> {
+    delivered: impl Fn(Option<Outcome>, Option<(String, crate::time::Timestamp)>) -> Delivered,
+) -> Result<Commit, Error> {
     let (items, bad) = read_page(stream, std::slice::from_ref(&raw));
     if !bad.is_empty() {
-        let commit = Commit {
+        return Ok(Commit {
             stream: stream.name,
             quarantined: bad,
+            delivery: Some(delivered(Some(Outcome::Quarantined), None)),
             ..Commit::default()
-        };
-        ctx.writer.send(commit).await.landed().await?;
-        return Ok(Outcome::Quarantined);
+        });
     }
     // The answer must be the item asked for: another one stored in its place would leave the
     // asked item unfetched, its delivery marked applied, and its per-parent lists written
@@ -223,9 +263,7 @@ async fn store_item(
             },
         });
     }
-    if older_than_stored(ctx, stream, &items).await? {
-        return Ok(Outcome::Stale);
-    }
+    let fetched = items.first().and_then(|i| Some((i.key.clone(), i.updated_at?)));
     let children = ctx.children(stream);
     let lists = if children.is_empty() {
         Vec::new()
@@ -234,61 +272,13 @@ async fn store_item(
         let held = ctx.budget.hold();
         let lists = fetch_children(ctx, stream, children, &per_child, id, &held).await;
         held.seal();
-        let _ = stats;
         lists?
     };
-    let commit = Commit {
+    Ok(Commit {
         stream: stream.name,
         rows: items.into_iter().map(|i| i.row).collect(),
         children: lists,
+        delivery: Some(delivered(None, fetched)),
         ..Commit::default()
-    };
-    let committed = ctx.writer.send(commit).await.landed().await?;
-    let total = committed.total();
-    Ok(if total.inserted + total.updated + total.removed > 0 {
-        Outcome::Stored
-    } else {
-        Outcome::Unchanged
     })
-}
-
-/// Whether the fetched item is older than the stored row (by `updated_at`).
-async fn older_than_stored(
-    ctx: &Ctx,
-    stream: &'static Stream,
-    items: &[crate::streams::Item],
-) -> Result<bool, Error> {
-    let Some(item) = items.first() else {
-        return Ok(false);
-    };
-    let Some(fetched) = item.updated_at else {
-        return Ok(false);
-    };
-    let s = Arc::clone(&ctx.store);
-    let key = item.key.clone();
-    let stored = blocking(move || s.stored_updated_at(stream.name, &key)).await?;
-    Ok(stored
-        .as_deref()
-        .and_then(crate::time::from_iso)
-        .is_some_and(|stored| fetched < stored))
-}
-
-/// The API answered 404 for the item: after a removing event, a scanned stream's row is marked
-/// removed as a confirmed removal is; otherwise nothing changes.
-async fn gone(ctx: &Ctx, stream: &'static Stream, id: &str, event_type: &str) -> Result<Outcome, Error> {
-    let removing = stream.webhook.is_some_and(|w| w.removing.contains(&event_type));
-    if !removing || stream.mode != Mode::Scan {
-        return Ok(Outcome::Gone);
-    }
-    let commit = Commit {
-        stream: stream.name,
-        removals: Some(Removals {
-            table: stream.name,
-            confirmed: vec![id.to_owned()],
-            missed: Vec::new(),
-        }),
-        ..Commit::default()
-    };
-    ctx.writer.send(commit).await.landed().await?;
-    Ok(Outcome::Removed)
 }

@@ -49,4 +49,4 @@ mod walk;
 pub use apply::apply_webhooks;
 pub use error::{Error, Failure};
 pub use report::{Progress, RunReport, RunStatus, StreamProgress, StreamReport};
-pub use run::{run, run_sharing, run_with_progress};
+pub use run::{Shared, run, run_sharing, run_with_progress};

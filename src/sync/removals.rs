@@ -202,6 +202,7 @@ pub(super) async fn confirm_removals(run: StreamRun<'_>, report: &mut StreamRepo
     let commit = Commit {
         stream: name,
         rows: still_listed,
+        watch_since: ctx.watch_since(stream),
         removals: Some(Removals {
             table: name,
             confirmed,

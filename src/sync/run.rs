@@ -60,13 +60,24 @@ pub async fn run_with_progress(
     run_sharing(config, stop, progress, None).await
 }
 
-/// `run_with_progress` at a pace shared with others in this process (`run`'s webhook applier),
-/// or, with `None`, at one of its own that starts where the last run's left off.
+/// What a run shares with the rest of its process when `run` also serves the webhook receiver.
+#[derive(Clone)]
+pub struct Shared {
+    /// The one pace of the process: the applier's requests and the syncs' spend one budget.
+    pub pace: crate::pace::Pace,
+    /// A receiver is up in this process (its start recorded): the listing counts what no
+    /// delivery brought. A receiver's rows in `webhook_state` alone do not say it is alive (a
+    /// killed one never records its stop), so a listing elsewhere never counts.
+    pub receiving: bool,
+}
+
+/// `run_with_progress`, sharing `shared` with `run`'s webhook applier, or, with `None`, at a
+/// pace of its own that starts where the last run's left off.
 pub async fn run_sharing(
     config: &Config,
     stop: Stop,
     progress: Arc<Progress>,
-    pace: Option<crate::pace::Pace>,
+    shared: Option<Shared>,
 ) -> Result<RunReport, Error> {
     let started = Instant::now();
     let (stop, ceiling) = with_ceiling(stop, config.sync.max_run);
@@ -79,8 +90,9 @@ pub async fn run_sharing(
     let store = Arc::new(blocking(move || Store::open(&path)).await?);
     let children = children_by_parent(&config.streams);
     settle_deferred_indexes(&store, config, &children).await?;
-    let api = match pace {
-        Some(pace) => ApiClient::with_pace(config, &config.scopes(), stop.clone(), pace),
+    let receiving = shared.as_ref().is_some_and(|s| s.receiving);
+    let api = match shared {
+        Some(shared) => ApiClient::with_pace(config, &config.scopes(), stop.clone(), shared.pace),
         None => {
             let s = Arc::clone(&store);
             let learned = blocking(move || s.load_pace()).await?;
@@ -91,7 +103,11 @@ pub async fn run_sharing(
     authenticate(&api, &stop).await?;
     warn_if_aging(&api);
     let s = Arc::clone(&store);
-    let webhook_since = blocking(move || s.webhook_watch_since()).await?;
+    let webhook_since = if receiving {
+        blocking(move || s.webhook_watch_since()).await?
+    } else {
+        None
+    };
     let s = Arc::clone(&store);
     let watching = webhook_since.is_some();
     let run_id = blocking(move || s.start_run(Utc::now(), watching)).await?;

@@ -41,9 +41,8 @@ pub const MAX_CONNECTIONS: usize = 64;
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// A kept-alive connection is closed after this; the sender opens another.
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
-/// The stored secrets are read again at most this often when a signature matches none of them
-/// (a subscription registered while `run` runs), so bad signatures cannot make it read a file
-/// per request.
+/// The stored secrets are read again at most this often (a subscription registered or removed
+/// while `run` runs), so requests cannot make it read a file each.
 const RELOAD_EVERY: Duration = Duration::from_secs(10);
 /// How often refusals are written to `webhook_state` and said in one log line.
 const REFUSALS_EVERY: Duration = Duration::from_secs(60);
@@ -96,13 +95,19 @@ impl Receiver {
         self.keys.read().unwrap_or_else(|e| e.into_inner()).len()
     }
 
-    /// Serves `listener` until `stop`; records the receiver's start and clean stop.
+    /// Records that a receiver is up (`webhook_state.receiving_since`): before `serve`, and before
+    /// any listing sync of the process starts, so none counts misses from an older receiver's
+    /// start.
+    pub async fn started(&self) -> Result<(), crate::store::Error> {
+        on_store(&self.store, |s| s.receiving(true, chrono::Utc::now())).await
+    }
+
+    /// Serves `listener` until `stop`; records the receiver's clean stop.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
         stop: Stop,
     ) -> Result<(), crate::store::Error> {
-        on_store(&self.store, |s| s.receiving(true, chrono::Utc::now())).await?;
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let mut refusals = tokio::time::interval(REFUSALS_EVERY);
         refusals.tick().await;
@@ -272,29 +277,27 @@ impl Receiver {
         now.abs_diff(sent) <= self.tolerance.as_secs()
     }
 
-    /// Whether a stored secret signed the delivery; the secrets are read again (at most every
-    /// [`RELOAD_EVERY`]) when none did.
+    /// Whether a stored secret signed the delivery. The secrets are read again at most every
+    /// [`RELOAD_EVERY`] while deliveries come: one `webhooks register` adds is accepted, and
+    /// one `webhooks unregister` removes (a leaked one, say) refused, within seconds.
     fn verified(&self, id: &str, timestamp: &str, body: &[u8], header: &str) -> bool {
+        self.reload_if_due();
         let keys = Arc::clone(&self.keys.read().unwrap_or_else(|e| e.into_inner()));
-        if signature::verify(&keys, id, timestamp, body, header) {
-            return true;
-        }
+        signature::verify(&keys, id, timestamp, body, header)
+    }
+
+    fn reload_if_due(&self) {
         {
             let mut at = self.reloaded.lock().unwrap_or_else(|e| e.into_inner());
             if at.elapsed() < RELOAD_EVERY {
-                return false;
+                return;
             }
             *at = Instant::now();
         }
         match self.secrets.keys(&self.key) {
-            Ok(fresh) => {
-                let fresh = Arc::new(fresh);
-                *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&fresh);
-                signature::verify(&fresh, id, timestamp, body, header)
-            }
+            Ok(fresh) => *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh),
             Err(e) => {
                 tracing::warn!(error = %e, "the webhook secrets could not be read again; the ones loaded before stay in use");
-                false
             }
         }
     }

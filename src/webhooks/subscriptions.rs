@@ -41,9 +41,7 @@ pub enum Error {
     Api(#[from] api::Error),
     #[error("the API's answer to {what} is not a subscription: {detail}")]
     Malformed { what: &'static str, detail: String },
-    #[error(
-        "the API created subscription {0} without sending its signing secret; unregister it (`webhooks unregister --id {0}`) and try again"
-    )]
+    #[error("the API created subscription {0} without sending its signing secret")]
     NoSecret(String),
     #[error("the subscriptions list pages past {0} pages; report it to Understory")]
     TooManyPages(usize),

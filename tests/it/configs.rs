@@ -121,7 +121,10 @@ fn the_example_config_loads_and_documents_every_key() {
         env.vars.push((var.clone(), value.into()));
         // A `[webhooks]` section needs its key.
         if key.starts_with("webhooks.") && key != "webhooks.key_file" {
-            env.vars.push(("UNDERSTORY_SYNC__WEBHOOKS__KEY_FILE".into(), "/etc/understory-sync/keys/webhooks.key".into()));
+            env.vars.push((
+                "UNDERSTORY_SYNC__WEBHOOKS__KEY_FILE".into(),
+                "/etc/understory-sync/keys/webhooks.key".into(),
+            ));
         }
         // A per-parent stream needs its parent on.
         if let Some(parent) = key

@@ -79,6 +79,7 @@ impl Rig {
             Arc::clone(&arrived),
         )
         .unwrap();
+        receiver.started().await.unwrap();
         let serve_stop = stop.clone();
         let served = tokio::spawn(async move {
             Arc::new(receiver).serve(listener, serve_stop).await.unwrap();
@@ -145,6 +146,18 @@ impl Rig {
         }
         panic!("deliveries still waiting after 20 s");
     }
+}
+
+/// A listing sync as `run` runs it beside its receiver: sharing its pace, and counting what no
+/// delivery brought.
+pub async fn listing(cfg: &Config) -> understory_sync::sync::RunReport {
+    let shared = understory_sync::sync::Shared {
+        pace: Pace::new(understory_sync::api::pace_settings(cfg), None),
+        receiving: true,
+    };
+    understory_sync::sync::run_sharing(cfg, shutdown::Stop::never(), Default::default(), Some(shared))
+        .await
+        .expect("sync runs")
 }
 
 /// A thin event's body.
@@ -434,14 +447,14 @@ async fn the_listing_sync_counts_the_changes_no_delivery_brought() {
     };
     // The first listing with the receiver up watches nothing yet: changes before it may
     // have happened while no receiver ran.
-    support::sync(&rig.cfg).await;
+    listing(&rig.cfg).await;
     assert_eq!(runs(&rig.cfg).last(), Some(&None));
     // Changes nobody delivered: the next listing finds and counts every one.
     let before = rig.sb.truth();
     rig.sb.mutate(1);
     let missed = changed(&before, &rig.sb.truth(), "bookings");
     assert!(!missed.is_empty());
-    let report = support::sync(&rig.cfg).await;
+    let report = listing(&rig.cfg).await;
     assert_eq!(report.webhook_missed, Some(missed.len() as u64));
     assert_eq!(runs(&rig.cfg).last(), Some(&Some(missed.len() as i64)));
     // Changes delivered (and applied) before the listing: nothing missed.
@@ -456,7 +469,7 @@ async fn the_listing_sync_counts_the_changes_no_delivery_brought() {
         );
     }
     rig.applied().await;
-    let report = support::sync(&rig.cfg).await;
+    let report = listing(&rig.cfg).await;
     assert_eq!(report.webhook_missed, Some(0));
     // One of them dropped: exactly one missed.
     let before = rig.sb.truth();
@@ -469,7 +482,7 @@ async fn the_listing_sync_counts_the_changes_no_delivery_brought() {
             204
         );
     }
-    let report = support::sync(&rig.cfg).await;
+    let report = listing(&rig.cfg).await;
     assert_eq!(
         report.webhook_missed,
         Some(1),
@@ -477,7 +490,7 @@ async fn the_listing_sync_counts_the_changes_no_delivery_brought() {
     );
     rig.stop().await;
     // With the receiver stopped, nothing is watched.
-    let report = support::sync(&rig.cfg).await;
+    let report = listing(&rig.cfg).await;
     assert_eq!(report.webhook_missed, None);
 }
 
@@ -492,12 +505,17 @@ async fn a_delivery_whose_fetch_fails_waits_and_is_applied_once_the_api_answers(
         status_503: 1.0,
         ..Default::default()
     });
-    assert_eq!(rig.deliver("f1", "v1.booking.updated", "booking_id", &id).await, 204);
+    assert_eq!(
+        rig.deliver("f1", "v1.booking.updated", "booking_id", &id).await,
+        204
+    );
     let error = || -> (i64, Option<String>, Option<String>) {
         support::open(&rig.cfg.database)
-            .query_row("SELECT attempts, last_error, applied_at FROM webhook_inbox", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+            .query_row(
+                "SELECT attempts, last_error, applied_at FROM webhook_inbox",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .unwrap()
     };
     for _ in 0..100 {
@@ -507,7 +525,10 @@ async fn a_delivery_whose_fetch_fails_waits_and_is_applied_once_the_api_answers(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (attempts, last_error, applied_at) = error();
-    assert!(attempts >= 1 && applied_at.is_none(), "waiting after a failed try");
+    assert!(
+        attempts >= 1 && applied_at.is_none(),
+        "waiting after a failed try"
+    );
     assert!(last_error.unwrap().contains("503"));
     rig.sb.set_faults(Default::default());
     rig.applied().await;
@@ -524,7 +545,13 @@ async fn a_delivery_whose_fetch_fails_waits_and_is_applied_once_the_api_answers(
 async fn idle_or_slow_clients_are_cut_off_and_cannot_hold_the_receiver_or_the_sync() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut rig = Rig::start(&["bookings"]).await;
-    let addr = rig.url.trim_start_matches("http://").split('/').next().unwrap().to_owned();
+    let addr = rig
+        .url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
     // More idle connections than the receiver serves at once, and one sending its headers a
     // byte at a time.
     let mut idle = Vec::new();
@@ -545,16 +572,29 @@ async fn idle_or_slow_clients_are_cut_off_and_cannot_hold_the_receiver_or_the_sy
     // The listing sync runs meanwhile, untouched by them.
     let started = std::time::Instant::now();
     support::sync(&rig.cfg).await;
-    assert!(started.elapsed() < understory_sync::webhooks::receiver::READ_TIMEOUT, "the sync waited for the receiver");
+    assert!(
+        started.elapsed() < understory_sync::webhooks::receiver::READ_TIMEOUT,
+        "the sync waited for the receiver"
+    );
     // Each is cut off once the read timeout passes, and a delivery gets through again.
     let mut buf = [0u8; 1];
     for mut c in idle.drain(..understory_sync::webhooks::receiver::MAX_CONNECTIONS) {
         let read = tokio::time::timeout(Duration::from_secs(15), c.read(&mut buf)).await;
-        assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "an idle connection was not closed: {read:?}");
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "an idle connection was not closed: {read:?}"
+        );
     }
-    assert!(slow.await.unwrap(), "the slow sender was cut off before its 20 s of headers");
+    assert!(
+        slow.await.unwrap(),
+        "the slow sender was cut off before its 20 s of headers"
+    );
     let id = rig.sb.truth().rows("bookings").keys().next().unwrap().1.clone();
-    assert_eq!(rig.deliver("after", "v1.booking.updated", "booking_id", &id).await, 204);
+    assert_eq!(
+        rig.deliver("after", "v1.booking.updated", "booking_id", &id)
+            .await,
+        204
+    );
     rig.stop().await;
 }
 
@@ -566,33 +606,36 @@ async fn wrong_item_proxy(api: String, asked: String, answered: String) -> Strin
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
             let (api, asked, answered) = (api.clone(), asked.clone(), answered.clone());
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let (api, asked, answered) = (api.clone(), asked.clone(), answered.clone());
-                    async move {
-                        let mut path = req.uri().path().to_owned();
-                        if path == format!("/v1/bookings/{asked}") {
-                            path = format!("/v1/bookings/{answered}");
+                let service =
+                    hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let (api, asked, answered) = (api.clone(), asked.clone(), answered.clone());
+                        async move {
+                            let mut path = req.uri().path().to_owned();
+                            if path == format!("/v1/bookings/{asked}") {
+                                path = format!("/v1/bookings/{answered}");
+                            }
+                            let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+                            let auth = req.headers().get("authorization").cloned();
+                            let _ = req.into_body().collect().await;
+                            let mut fwd = support::http().get(format!("{api}{path}{query}"));
+                            if let Some(a) = auth {
+                                fwd = fwd.header("authorization", a.to_str().unwrap().to_owned());
+                            }
+                            let resp = fwd.send().await.unwrap();
+                            let status = resp.status().as_u16();
+                            let body = resp.bytes().await.unwrap();
+                            let mut out = hyper::Response::new(Full::new(body));
+                            *out.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                            out.headers_mut()
+                                .insert("content-type", "application/json".parse().unwrap());
+                            Ok::<_, std::convert::Infallible>(out)
                         }
-                        let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
-                        let auth = req.headers().get("authorization").cloned();
-                        let _ = req.into_body().collect().await;
-                        let mut fwd = support::http().get(format!("{api}{path}{query}"));
-                        if let Some(a) = auth {
-                            fwd = fwd.header("authorization", a.to_str().unwrap().to_owned());
-                        }
-                        let resp = fwd.send().await.unwrap();
-                        let status = resp.status().as_u16();
-                        let body = resp.bytes().await.unwrap();
-                        let mut out = hyper::Response::new(Full::new(body));
-                        *out.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-                        out.headers_mut()
-                            .insert("content-type", "application/json".parse().unwrap());
-                        Ok::<_, std::convert::Infallible>(out)
-                    }
-                });
+                    });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
                     .await;
@@ -660,9 +703,17 @@ async fn an_answer_about_another_item_than_asked_is_not_stored_and_does_not_stop
     trigger.stop();
     applier.await.unwrap().unwrap();
     let outcome: Option<String> = support::open(&cfg.database)
-        .query_row("SELECT outcome FROM webhook_inbox WHERE webhook_id = 'w1'", [], |r| r.get(0))
+        .query_row(
+            "SELECT outcome FROM webhook_inbox WHERE webhook_id = 'w1'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
-    assert_eq!(outcome.as_deref(), Some("failed"), "an answer about another item is no answer");
+    assert_eq!(
+        outcome.as_deref(),
+        Some("failed"),
+        "an answer about another item is no answer"
+    );
 }
 
 /// Review: `Outcome::Failed` says the next listing sync brings a given-up delivery's item "and
@@ -677,7 +728,7 @@ async fn a_delivery_given_up_counts_as_missed_when_the_listing_brings_its_item()
     support::sync(&cfg).await;
     let store = Store::open(&cfg.database).unwrap();
     store.receiving(true, Utc::now()).unwrap();
-    support::sync(&cfg).await;
+    listing(&cfg).await;
     let before = sb.truth();
     sb.mutate(1);
     let changes = changed(&before, &sb.truth(), "bookings");
@@ -702,7 +753,7 @@ async fn a_delivery_given_up_counts_as_missed_when_the_listing_brings_its_item()
             .apply_failed(w.seq, "GET /v1/bookings/x failed with HTTP 500", true, Utc::now())
             .unwrap();
     }
-    let report = support::sync(&cfg).await;
+    let report = listing(&cfg).await;
     assert_eq!(
         report.webhook_missed,
         Some(changes.len() as u64),
@@ -722,7 +773,10 @@ async fn a_killed_receiver_is_not_taken_for_one_that_is_up() {
     let cfg = support::config(raw);
     support::sync(&cfg).await;
     // A receiver starts, and its process is killed (no `receiving(false)`).
-    Store::open(&cfg.database).unwrap().receiving(true, Utc::now()).unwrap();
+    Store::open(&cfg.database)
+        .unwrap()
+        .receiving(true, Utc::now())
+        .unwrap();
     support::sync(&cfg).await;
     sb.mutate(1);
     let report = support::sync(&cfg).await;
