@@ -98,7 +98,8 @@ Files:
   /etc/understory-sync/client-secret  the key's secret, root's alone: the unit hands it over as a credential
   /etc/understory-sync/NAME.toml  the config of template instance understory-sync@NAME (one account)
   /etc/understory-sync/NAME.secret  its secret
-  /var/lib/understory-sync/  the databases: the units' state directory
+  /etc/understory-sync/keys/webhooks.key  the key of the webhook secrets, root's alone: the run unit gets it as a credential
+  /var/lib/understory-sync/  the databases (and beside each its sealed .webhook-secrets): the units' state directory
   /usr/share/doc/understory-sync/  the README, and examples/ with the example configs
 
 Exit status:
