@@ -111,7 +111,7 @@ key_file = "keys/webhooks.key"
     let started = Instant::now();
     ok(&mut job(&cfg, &["sync"]));
     eprintln!("first load: {:.0} s", started.elapsed().as_secs_f64());
-    ok(&mut job(&cfg, &["webhooks", "register", "--url", &url]).stderr(Stdio::null()));
+    ok(job(&cfg, &["webhooks", "register", "--url", &url]).stderr(Stdio::null()));
     let mut run = job(&cfg, &["run"]).spawn().unwrap();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -120,7 +120,7 @@ key_file = "keys/webhooks.key"
     // The webhook path: `rate` changes a second for `secs` seconds.
     let before = sb.requests();
     let changes = rate * secs;
-    let every = Duration::from_secs_f64(1.0 / rate as f64);
+    let every = Duration::from_micros(1_000_000 / rate);
     let t0 = Instant::now();
     for n in 0..changes {
         change(&sb, n);
@@ -128,6 +128,7 @@ key_file = "keys/webhooks.key"
         tokio::time::sleep_until(due.into()).await;
     }
     let db = dir.path().join("state/u.sqlite");
+    #[allow(clippy::disallowed_methods)] // read as an outsider would: no migrations, no pragmas
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.busy_timeout(Duration::from_secs(10)).unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);

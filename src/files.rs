@@ -105,6 +105,23 @@ pub fn warn_if_directory_open_to_all(file: &Path, what: &str) {
     }
 }
 
+/// The bytes of the plain file `path`, never read through a link (in a service's directory
+/// the service itself could have put one there, and a root `connect` or `webhooks register`
+/// may be the reader) nor from a FIFO, which would block the read for ever.
+pub fn read_plain(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("it is not a plain file"));
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes)?;
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,21 +147,4 @@ mod tests {
             .collect();
         assert!(left.is_empty(), "{left:?}");
     }
-}
-
-/// The bytes of the plain file `path`, never read through a link (in a service's directory
-/// the service itself could have put one there, and a root `connect` or `webhooks register`
-/// may be the reader) nor from a FIFO, which would block the read for ever.
-pub fn read_plain(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::other("it is not a plain file"));
-    }
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut file, &mut bytes)?;
-    Ok(bytes)
 }

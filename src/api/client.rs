@@ -336,7 +336,7 @@ impl ApiClient {
             // A stop abandons the request in flight: nothing was written for it yet, and the
             // next run asks again. Waiting out a slow server could take `request_timeout`.
             let (status, retry_after, body) = tokio::select! {
-                r = self.exchange(stats, (&url, query, write), &token, path, room) => r?,
+                r = self.exchange(stats, &url, (path, query, write), &token, room) => r?,
                 () = self.stop.stopped() => return Err(stopped()),
             };
             if status == StatusCode::TOO_MANY_REQUESTS {
@@ -361,9 +361,9 @@ impl ApiClient {
     async fn exchange(
         &self,
         stats: &Stats,
-        (url, query, write): (&Url, &[(&str, String)], Option<&(reqwest::Method, Vec<u8>)>),
+        url: &Url,
+        (path, query, write): Request<'_>,
         token: &AccessToken,
-        path: &str,
         room: &mut Room<'_>,
     ) -> Result<(StatusCode, Option<Duration>, Bytes), Error> {
         let mut authorization =

@@ -380,13 +380,3 @@ async fn deliveries_the_sender_dropped_are_found_and_counted_by_the_next_listing
     let (status, _) = ok(&mut cmd(&h.cfg, &["status"]));
     assert!(status.contains("changes no delivery had brought"), "{status}");
 }
-
-fn inbox_waiting(db: &Path) -> i64 {
-    support::open(db)
-        .query_row(
-            "SELECT COUNT(*) FROM webhook_inbox WHERE applied_at IS NULL",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap()
-}
