@@ -110,7 +110,14 @@ fn print_webhooks(st: &Status, subscriptions: &Subscriptions) {
         h.waiting,
         h.oldest_waiting_at
             .as_deref()
-            .map(|at| format!(" (oldest since {at})"))
+            .map(|at| {
+                let age = understory_sync::time::from_iso(at)
+                    .map(|t| (chrono::Utc::now() - t).num_seconds().max(0));
+                match age {
+                    Some(secs) => format!(" (the oldest for {secs} s, since {at})"),
+                    None => format!(" (the oldest since {at})"),
+                }
+            })
             .unwrap_or_default()
     );
     if let Some(at) = &h.last_applied_at {

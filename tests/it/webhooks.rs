@@ -785,3 +785,40 @@ async fn a_killed_receiver_is_not_taken_for_one_that_is_up() {
         "no receiver is running: nothing it could have missed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applied_deliveries_are_pruned_after_their_keeping_time_and_waiting_ones_never() {
+    let (_dir, db) = support::temp_db();
+    let store = Store::open(&db).unwrap();
+    let long_ago = Utc::now() - chrono::Duration::days(30);
+    for (i, webhook_id) in ["old-applied", "old-waiting", "new-applied"].iter().enumerate() {
+        let received = understory_sync::store::Received {
+            webhook_id,
+            event_type: "v1.booking.updated",
+            stream: Some("bookings"),
+            item_id: Some("b"),
+            event_timestamp: None,
+            body: "{}",
+        };
+        let at = if i < 2 { long_ago } else { Utc::now() };
+        assert!(store.receive(&received, at).unwrap());
+        let seq = store.waiting(10).unwrap().last().unwrap().seq;
+        if *webhook_id != "old-waiting" {
+            store
+                .applied(seq, understory_sync::store::Outcome::Stored, None, at)
+                .unwrap();
+        }
+    }
+    assert_eq!(
+        store.prune_inbox(Utc::now() - chrono::Duration::days(7)).unwrap(),
+        1
+    );
+    let kept: Vec<String> = support::open(&db)
+        .prepare("SELECT webhook_id FROM webhook_inbox ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(kept, ["old-waiting", "new-applied"]);
+}

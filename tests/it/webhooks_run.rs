@@ -380,3 +380,71 @@ async fn deliveries_the_sender_dropped_are_found_and_counted_by_the_next_listing
     let (status, _) = ok(&mut cmd(&h.cfg, &["status"]));
     assert!(status.contains("changes no delivery had brought"), "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_runs_two_secrets_side_by_side_and_an_unregistered_one_stops_working() {
+    let h = hooked(support::small(), "bookings = true").await;
+    let (old, _) = ok(&mut cmd(&h.cfg, &["webhooks", "register", "--url", &h.url]));
+    ok(&mut cmd(&h.cfg, &["sync"]));
+    let log = h.dir.path().join("run.log");
+    let _run = spawn_run(&h, &log);
+    listening(&h.url).await;
+    // The second URL reaches the same receiver; `register` while `run` runs.
+    let rotated = format!("{}?v=2", h.url);
+    let (new, _) = ok(&mut cmd(&h.cfg, &["webhooks", "register", "--url", &rotated]));
+    let (old, new) = (old.trim().to_owned(), new.trim().to_owned());
+    assert_ne!(old, new, "a second subscription");
+    let secrets = stored_secrets(&h);
+    assert_eq!(secrets.len(), 2);
+    let id = h.sb.truth().rows("bookings").keys().next().unwrap().1.clone();
+    let send = |secret: String, webhook_id: &'static str| {
+        let (url, id) = (h.url.clone(), id.clone());
+        async move {
+            let body = crate::webhooks::event(webhook_id, "v1.booking.updated", "booking_id", &id);
+            let now = chrono::Utc::now().timestamp();
+            support::http()
+                .post(&url)
+                .header("webhook-id", webhook_id)
+                .header("webhook-timestamp", now.to_string())
+                .header(
+                    "webhook-signature",
+                    crate::webhooks::sign(&secret, webhook_id, now, &body),
+                )
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // Within the receiver's reload time (10 s), both are accepted.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let a = send(secrets[0].clone(), "r-old").await;
+        let b = send(secrets[1].clone(), "r-new").await;
+        if a == 204 && b == 204 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "old {a}, new {b}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The old one unregistered: refused within the reload time, the new one still taken.
+    ok(&mut cmd(&h.cfg, &["webhooks", "unregister", "--id", &old]));
+    let old_secret = secrets
+        .iter()
+        .find(|s| !stored_secrets(&h).contains(s))
+        .unwrap()
+        .clone();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while send(old_secret.clone(), "r-old-2").await != 401 {
+        assert!(
+            Instant::now() < deadline,
+            "the unregistered secret is still accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(send(stored_secrets(&h)[0].clone(), "r-new-2").await, 204);
+    let (list, _) = ok(&mut cmd(&h.cfg, &["webhooks", "list"]));
+    assert!(list.contains(&new) && !list.contains(&old), "{list}");
+}
