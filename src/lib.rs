@@ -1,10 +1,12 @@
 //! understory-sync: keeps a SQLite file equal to an Understory account, run after run.
 //!
-//! Data flow: `config` → `auth` (client_credentials token) → `api` (retried HTTP, paced by
-//! `pace`, one adaptive controller for every request)
-//! → `streams` (one per resource: how to page it, what a row is) → `sync` (page by page, rows
-//! and checkpoint committed together) → `store` (SQLite, migrations, upserts). `sandbox` is a
-//! stand-in Understory for tests, the demo and integrators.
+//! Data flow: `config` → `auth` (an access token from an internal key's `client_credentials`,
+//! or a third-party connection's rotating refresh token) → `api` (retried HTTP, paced by `pace`,
+//! one adaptive controller for every request) → `streams` (one per resource: how to page it,
+//! what a row is) → `sync` (page by page, rows and checkpoint committed together) → `store`
+//! (SQLite, migrations, upserts). In `run` mode, `webhooks` receives Understory's events into
+//! the store's inbox and `sync::apply_webhooks` stores the items they name through the same
+//! path. `sandbox` is a stand-in Understory for tests, the demo and integrators.
 #![forbid(unsafe_code)]
 
 pub mod access;
@@ -19,6 +21,7 @@ pub mod memory;
 pub mod mend;
 pub mod metrics;
 pub mod owner;
+pub mod poison;
 pub mod pace;
 pub mod sandbox;
 pub mod schedule;

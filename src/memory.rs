@@ -29,7 +29,9 @@
 //! the bodies its requests are reading.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::poison::Unpoisoned as _;
 
 use tokio::sync::Notify;
 
@@ -91,8 +93,7 @@ impl State {
 
 impl Shared {
     fn state(&self) -> MutexGuard<'_, State> {
-        // Nothing panics while holding the lock; a poisoned one still holds good numbers.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.locked()
     }
 }
 

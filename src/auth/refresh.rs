@@ -8,6 +8,7 @@
 //! after the save loses nothing; the window in which a kill strands the connection is the one
 //! fsync between the answer arriving and the file being renamed.
 
+use crate::poison::Unpoisoned as _;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -67,7 +68,7 @@ impl Refresher {
 
     /// The stored token's metadata after the latest refresh, if one was done.
     pub fn info(&self) -> Option<Info> {
-        self.info.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.info.locked().clone()
     }
 
     pub async fn fetch(&self, endpoint: &Endpoint) -> Result<Issued, Error> {
@@ -103,7 +104,7 @@ impl Refresher {
             _ => info,
         };
         crash_point("refresh-saved");
-        *self.info.lock().unwrap_or_else(|e| e.into_inner()) = Some(info);
+        *self.info.locked() = Some(info);
         Ok(issued)
     }
 }

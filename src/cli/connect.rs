@@ -7,6 +7,7 @@
 //! On a server without a browser, open the address on any machine and either forward the port
 //! (`ssh -L 8976:127.0.0.1:8976 server`) or paste the address the browser ends up on.
 
+use understory_sync::poison::Unpoisoned as _;
 use std::io::BufRead as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -268,7 +269,7 @@ async fn callback(
         Ok(_) => "Access granted. understory-sync is finishing the connection; the terminal shows the result. You can close this tab.".to_owned(),
         Err(e) => format!("understory-sync did not connect: {e}"),
     };
-    let Some(tx) = cb.tx.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+    let Some(tx) = cb.tx.locked().take() else {
         return Html("<p>This connect attempt has already received its answer.</p>").into_response();
     };
     let _ = tx.send(outcome).await;

@@ -44,6 +44,7 @@
 //!
 //! Time is tokio's, so tests drive it with a paused clock.
 
+use crate::poison::Unpoisoned as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -212,7 +213,7 @@ impl Pace {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.locked()
     }
 
     /// Waits for a place in flight, then for the next free slot (and for any pause to end).

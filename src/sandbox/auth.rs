@@ -13,6 +13,7 @@
 // A ready `Response` is the natural error of an axum handler step; boxing it buys nothing here.
 #![allow(clippy::result_large_err)]
 
+use crate::poison::Unpoisoned as _;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -148,7 +149,7 @@ impl Tokens {
     }
 
     fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
-        self.ledger.lock().unwrap_or_else(|e| e.into_inner())
+        self.ledger.locked()
     }
 
     pub fn set_ttl(&self, ttl: Duration) {

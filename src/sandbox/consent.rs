@@ -8,6 +8,7 @@
 //! the company and the scopes with Approve and Deny buttons (a form POSTed to
 //! `/oauth2/auth/decision`), `approve` and `deny` answer at once, for tests and scripts.
 
+use crate::poison::Unpoisoned as _;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -48,11 +49,11 @@ impl Consents {
     }
 
     pub fn set(&self, mode: Consent) {
-        *self.mode.lock().unwrap_or_else(|e| e.into_inner()) = mode;
+        *self.mode.locked() = mode;
     }
 
     fn mode(&self) -> Consent {
-        *self.mode.lock().unwrap_or_else(|e| e.into_inner())
+        *self.mode.locked()
     }
 }
 
@@ -214,8 +215,7 @@ pub async fn authorize(AxState(st): AxState<Arc<State>>, Query(q): Query<Authori
             );
             st.consents
                 .waiting
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
+                .locked()
                 .insert(challenge, waiting);
             page(StatusCode::OK, "Authorize application", &body)
         }
@@ -253,8 +253,7 @@ pub async fn decide(AxState(st): AxState<Arc<State>>, Form(d): Form<Decision>) -
     let waiting = st
         .consents
         .waiting
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+        .locked()
         .remove(&d.challenge);
     let Some(w) = waiting else {
         return page(

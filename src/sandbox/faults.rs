@@ -3,6 +3,7 @@
 //! Each `/v1` request draws from the seed and its sequence number, so a sequential client sees
 //! the same faults on every run. Tests can also queue exact faults for the next requests.
 
+use crate::poison::Unpoisoned as _;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,7 +54,7 @@ impl Faults {
     }
 
     pub fn set(&self, config: FaultConfig) {
-        *self.config.lock().unwrap_or_else(|e| e.into_inner()) = config;
+        *self.config.locked() = config;
     }
 
     /// Makes the next `count` `/v1` requests fail with `fault`, before any random draw.
@@ -63,28 +64,28 @@ impl Faults {
 
     /// Lets `skip` requests through, then fails the next `count` with `fault`.
     pub fn inject_after(&self, skip: usize, fault: Fault, count: usize) {
-        let mut q = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = self.queued.locked();
         q.extend(std::iter::repeat_n(None, skip));
         q.extend(std::iter::repeat_n(Some(fault), count));
     }
 
     /// Makes the next `count` token requests fail with `fault`.
     pub fn inject_token(&self, fault: Fault, count: usize) {
-        let mut q = self.token.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = self.token.locked();
         q.extend(std::iter::repeat_n(fault, count));
     }
 
     /// The fault for the next token request, if one was queued.
     pub fn draw_token(&self) -> Option<Fault> {
-        self.token.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
+        self.token.locked().pop_front()
     }
 
     /// The fault for the next `/v1` request, if any.
     pub fn draw(&self) -> Option<Fault> {
-        if let Some(decided) = self.queued.lock().unwrap_or_else(|e| e.into_inner()).pop_front() {
+        if let Some(decided) = self.queued.locked().pop_front() {
             return decided;
         }
-        let cfg = self.config.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let cfg = self.config.locked().clone();
         if cfg.rate_limited_every > 0 {
             let n = self.counted.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_multiple_of(u64::from(cfg.rate_limited_every)) {

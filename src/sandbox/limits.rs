@@ -4,6 +4,7 @@
 //!
 //! Time is tokio's: a benchmark or test on a paused clock meets the same budget in that clock.
 
+use crate::poison::Unpoisoned as _;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -40,7 +41,7 @@ pub struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let mut usage = self.usage.locked();
         if let Some(u) = usage.get_mut(&self.client) {
             u.in_flight = u.in_flight.saturating_sub(1);
         }
@@ -106,12 +107,12 @@ impl RateLimiter {
     }
 
     pub fn set(&self, config: RateLimitConfig) {
-        *self.config.lock().unwrap_or_else(|e| e.into_inner()) = config;
+        *self.config.locked() = config;
     }
 
     pub fn admit(&self, client: &str) -> Result<Slot, Over> {
-        let cfg = self.config.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let cfg = self.config.locked().clone();
+        let mut usage = self.usage.locked();
         let u = usage.entry(client.to_owned()).or_default();
         let now = Instant::now();
         let window = Duration::from_millis(cfg.window_ms.max(1));

@@ -25,6 +25,7 @@ pub mod routes;
 pub mod webhooks;
 pub mod world;
 
+use crate::poison::{Unpoisoned as _, UnpoisonedRw as _};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -103,7 +104,7 @@ impl State {
     fn mutate(&self, steps: u32) {
         let mut changes = Vec::new();
         let targets = {
-            let mut w = self.world.write().unwrap_or_else(|e| e.into_inner());
+            let mut w = self.world.write_locked();
             let targets = w.hook_targets();
             for _ in 0..steps {
                 // Only a world someone subscribed to pays for the snapshot.
@@ -125,7 +126,7 @@ impl State {
     /// Changes one row of `kind` now and sends its event; returns the row's id.
     fn touch(&self, kind: world::Kind) -> Option<String> {
         let (change, targets) = {
-            let mut w = self.world.write().unwrap_or_else(|e| e.into_inner());
+            let mut w = self.world.write_locked();
             let (i, before) = w.touch(kind)?;
             self.rendered.clear();
             (webhooks::changes::touched(&w, kind, i, before)?, w.hook_targets())
@@ -196,7 +197,7 @@ impl Sandbox {
 
     /// What a correct, complete sync must hold now.
     pub fn truth(&self) -> Truth {
-        self.state.world.read().unwrap_or_else(|e| e.into_inner()).truth()
+        self.state.world.read_locked().truth()
     }
 
     pub fn expire_cursors(&self) {
@@ -248,15 +249,14 @@ impl Sandbox {
 
     /// Starts keeping a log of every request (see `arrivals`).
     pub fn record(&self) {
-        *self.state.log.lock().unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
+        *self.state.log.locked() = Some(Vec::new());
     }
 
     /// The requests seen since `record`, in the order they were answered.
     pub fn arrivals(&self) -> Vec<Arrival> {
         self.state
             .log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .locked()
             .clone()
             .unwrap_or_default()
     }
@@ -266,8 +266,7 @@ impl Sandbox {
     pub fn arrivals_since(&self, from: usize) -> Vec<Arrival> {
         self.state
             .log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .locked()
             .as_ref()
             .map(|log| log.get(from..).unwrap_or_default().to_vec())
             .unwrap_or_default()
@@ -390,7 +389,7 @@ async fn serve(state: Arc<State>, router: Router, req: Request<Incoming>) -> io:
         }
     };
     tracing::debug!(%method, %target, status = resp.status().as_u16(), fault = ?fault, "sandbox request");
-    if let Some(log) = state.log.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+    if let Some(log) = state.log.locked().as_mut() {
         log.push(Arrival {
             at: arrived,
             path,

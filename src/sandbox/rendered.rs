@@ -6,6 +6,7 @@
 //! rendered the first time a page holds it and its text reused until the world next changes;
 //! [`super::State`] clears the cache under the world's write lock, so no page ever mixes states.
 
+use crate::poison::Unpoisoned as _;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -59,7 +60,7 @@ impl Rendered {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
-        self.items.lock().unwrap_or_else(|e| e.into_inner())
+        self.items.locked()
     }
 }
 

@@ -2,6 +2,7 @@
 // A ready `Response` is the natural error of an axum handler step; boxing it buys nothing here.
 #![allow(clippy::result_large_err)]
 
+use crate::poison::UnpoisonedRw as _;
 use std::sync::Arc;
 
 use axum::Json;
@@ -155,7 +156,7 @@ fn admit(state: &State, headers: &HeaderMap, scope: Option<&str>) -> Result<(aut
 }
 
 fn world(state: &State) -> std::sync::RwLockReadGuard<'_, World> {
-    state.world.read().unwrap_or_else(|e| e.into_inner())
+    state.world.read_locked()
 }
 
 async fn me(AxState(state): AxState<Arc<State>>, headers: HeaderMap) -> Response {

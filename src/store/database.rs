@@ -1,5 +1,6 @@
 //! The database handle every room works through: one connection, serialised.
 
+use crate::poison::Unpoisoned as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -63,7 +64,7 @@ impl Store {
     }
 
     pub(super) fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, Error> {
-        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let mut conn = self.conn.locked();
         f(&mut conn).map_err(|e| classify(&self.path, e))
     }
 

@@ -1,5 +1,6 @@
 //! `sync_runs`: one row per run, its live counts, and how it ended.
 
+use crate::poison::Unpoisoned as _;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -62,7 +63,7 @@ impl Store {
             let id = tx.last_insert_rowid();
             tx.commit()?;
             self.run.store(id, std::sync::atomic::Ordering::Relaxed);
-            *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = Some((self.path().to_owned(), id));
+            *RUNNING.locked() = Some((self.path().to_owned(), id));
             Ok(id)
         })
     }
@@ -78,7 +79,7 @@ impl Store {
             Ok(())
         })?;
         self.run.store(0, std::sync::atomic::Ordering::Relaxed);
-        RUNNING.lock().unwrap_or_else(|e| e.into_inner()).take();
+        RUNNING.locked().take();
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! What a run reports: per stream and in all, for the log, `sync_runs`, `status`, the metrics
 //! file and the terminal's live progress line.
 
+use crate::poison::Unpoisoned as _;
 use serde::Serialize;
 
 use super::error::Failure;
@@ -109,15 +110,15 @@ impl Progress {
     /// Lists the run's streams, in config order, so the display does not depend on which
     /// task starts first.
     pub(super) fn register(&self, enabled: &[&'static Stream]) {
-        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        let mut streams = self.streams.locked();
         streams.extend(enabled.iter().map(|s| (s.name, StreamProgress::default())));
-        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stats = self.stats.locked();
         stats.extend(enabled.iter().map(|s| (s.name, std::sync::Arc::default())));
     }
 
     /// The request counters of `stream` (registered or not).
     pub(super) fn stats(&self, stream: &'static str) -> std::sync::Arc<Stats> {
-        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stats = self.stats.locked();
         match stats.iter().find(|(s, _)| *s == stream) {
             Some((_, st)) => std::sync::Arc::clone(st),
             None => {
@@ -129,7 +130,7 @@ impl Progress {
     }
 
     pub(super) fn update(&self, stream: &'static str, f: impl FnOnce(&mut StreamProgress)) {
-        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        let mut streams = self.streams.locked();
         if let Some((_, p)) = streams.iter_mut().find(|(s, _)| *s == stream) {
             f(p);
         }
@@ -137,7 +138,7 @@ impl Progress {
 
     /// Each stream's counters and requests so far, in config order.
     pub fn snapshot(&self) -> Vec<(&'static str, StreamProgress)> {
-        let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let streams = self.streams.locked().clone();
         streams
             .into_iter()
             .map(|(name, mut p)| {
@@ -149,13 +150,13 @@ impl Progress {
 
     /// Requests, retries and 429s of every stream so far.
     pub fn requests(&self) -> Counts {
-        let stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        let stats = self.stats.locked();
         stats.iter().map(|(_, s)| s.counts()).sum()
     }
 
     /// One line: `bookings 12 pages 1200 rows · orders done · …`.
     pub fn render(&self) -> String {
-        let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        let streams = self.streams.locked();
         streams
             .iter()
             .map(|(name, p)| {

@@ -12,6 +12,7 @@
 //! served at once (more wait in the kernel's backlog), headers and the body must arrive within
 //! [`READ_TIMEOUT`], and a connection lives at most [`CONNECTION_LIFETIME`].
 
+use crate::poison::{Unpoisoned as _, UnpoisonedRw as _};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -92,7 +93,7 @@ impl Receiver {
 
     /// How many subscriptions' secrets it verifies with.
     pub fn secrets_loaded(&self) -> usize {
-        self.keys.read().unwrap_or_else(|e| e.into_inner()).len()
+        self.keys.read_locked().len()
     }
 
     /// Records that a receiver is up (`webhook_state.receiving_since`): before `serve`, and before
@@ -282,20 +283,20 @@ impl Receiver {
     /// one `webhooks unregister` removes (a leaked one, say) refused, within seconds.
     fn verified(&self, id: &str, timestamp: &str, body: &[u8], header: &str) -> bool {
         self.reload_if_due();
-        let keys = Arc::clone(&self.keys.read().unwrap_or_else(|e| e.into_inner()));
+        let keys = Arc::clone(&self.keys.read_locked());
         signature::verify(&keys, id, timestamp, body, header)
     }
 
     fn reload_if_due(&self) {
         {
-            let mut at = self.reloaded.lock().unwrap_or_else(|e| e.into_inner());
+            let mut at = self.reloaded.locked();
             if at.elapsed() < RELOAD_EVERY {
                 return;
             }
             *at = Instant::now();
         }
         match self.secrets.keys(&self.key) {
-            Ok(fresh) => *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh),
+            Ok(fresh) => *self.keys.write_locked() = Arc::new(fresh),
             Err(e) => {
                 tracing::warn!(error = %e, "the webhook secrets could not be read again; the ones loaded before stay in use");
             }

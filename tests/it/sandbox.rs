@@ -69,7 +69,7 @@ async fn json_of(req: reqwest::RequestBuilder) -> Value {
 const GOOD: &str = "grant_type=client_credentials&audience=https://api.understory.io&client_id=sandbox-client&client_secret=sandbox-secret";
 
 #[tokio::test]
-async fn token_like_the_seeds_curl_then_a_page_of_bookings() {
+async fn a_token_asked_as_the_authentication_guide_asks_then_a_page_of_bookings() {
     let sb = start(small()).await;
     // The *Authentication* guide's body, byte for byte: scopes joined by a literal space,
     // audience unescaped.
@@ -530,7 +530,7 @@ async fn experiences_need_accept_language_and_single_items_404() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_sandbox_command_serves_the_seeds_curl_unchanged_but_for_the_host() {
+async fn the_sandbox_command_serves_the_guides_curl_unchanged_but_for_the_host() {
     use std::process::Command;
     let (mut child, base) = sandbox_binary(&["--bookings", "500"]);
     // The guides' curl commands, byte for byte, with only the host changed.

@@ -1,6 +1,7 @@
 //! The record of every delivery the sandbox made or decided not to make, for tests and
 //! benchmarks: what was sent where, when the event arose, and how each attempt went.
 
+use crate::poison::Unpoisoned as _;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
@@ -71,7 +72,7 @@ pub(crate) struct Log(Mutex<Vec<Delivery>>);
 
 impl Log {
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Delivery>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.0.locked()
     }
 
     /// Adds a delivery; returns its place.

@@ -3,6 +3,7 @@
 //! changes the world. The routes (`super::super::routes`) admit the request and turn the
 //! answer into HTTP.
 
+use crate::poison::UnpoisonedRw as _;
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
@@ -46,7 +47,7 @@ fn conflict(message: impl Into<String>) -> Refusal {
 /// `POST`: a new subscription, answered with its `secret` (the only answer that carries it).
 pub(crate) fn create(state: &State, body: &[u8]) -> Result<Value, Refusal> {
     let spec = parse(body)?;
-    let mut w = state.world.write().unwrap_or_else(|e| e.into_inner());
+    let mut w = state.world.write_locked();
     taken(&w, &spec.url, None)?;
     let i = w.create_hook(spec);
     state.rendered.clear();
@@ -59,7 +60,7 @@ pub(crate) fn create(state: &State, body: &[u8]) -> Result<Value, Refusal> {
 /// `PUT`: replaces every field of a subscription created through the API.
 pub(crate) fn replace(state: &State, id: &str, body: &[u8]) -> Result<Value, Refusal> {
     let spec = parse(body)?;
-    let mut w = state.world.write().unwrap_or_else(|e| e.into_inner());
+    let mut w = state.world.write_locked();
     let i = w.find_subscription(id).ok_or_else(|| not_found(id))?;
     // The generated subscriptions are drawn from the seed, with no stored fields to replace.
     let k = Hooks::slot(i).ok_or_else(|| {
@@ -73,7 +74,7 @@ pub(crate) fn replace(state: &State, id: &str, body: &[u8]) -> Result<Value, Ref
 
 /// `DELETE`: the subscription leaves the list, its id answers 404, and it is sent nothing more.
 pub(crate) fn delete(state: &State, id: &str) -> Result<(), Refusal> {
-    let mut w = state.world.write().unwrap_or_else(|e| e.into_inner());
+    let mut w = state.world.write_locked();
     let i = w.find_subscription(id).ok_or_else(|| not_found(id))?;
     w.delete_subscription(i);
     state.rendered.clear();
