@@ -7,7 +7,6 @@
 //! On a server without a browser, open the address on any machine and either forward the port
 //! (`ssh -L 8976:127.0.0.1:8976 server`) or paste the address the browser ends up on.
 
-use understory_sync::poison::Unpoisoned as _;
 use std::io::BufRead as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,6 +22,7 @@ use understory_sync::auth::authorize::{Attempt, CallbackError, OFFLINE};
 use understory_sync::auth::token_vault::{Info, Key, Vault};
 use understory_sync::config::{self, AuthMethod, Config, ThirdParty};
 use understory_sync::pace::Pace;
+use understory_sync::poison::Unpoisoned as _;
 use understory_sync::shutdown;
 
 use super::config_arg::ConfigArg;

@@ -213,10 +213,7 @@ pub async fn authorize(AxState(st): AxState<Arc<State>>, Query(q): Query<Authori
                 esc(&key.app_name),
                 esc(&key.company_name)
             );
-            st.consents
-                .waiting
-                .locked()
-                .insert(challenge, waiting);
+            st.consents.waiting.locked().insert(challenge, waiting);
             page(StatusCode::OK, "Authorize application", &body)
         }
     }
@@ -250,11 +247,7 @@ pub struct Decision {
 
 /// `POST /oauth2/auth/decision`: the consent page's buttons.
 pub async fn decide(AxState(st): AxState<Arc<State>>, Form(d): Form<Decision>) -> Response {
-    let waiting = st
-        .consents
-        .waiting
-        .locked()
-        .remove(&d.challenge);
+    let waiting = st.consents.waiting.locked().remove(&d.challenge);
     let Some(w) = waiting else {
         return page(
             StatusCode::BAD_REQUEST,

@@ -254,11 +254,7 @@ impl Sandbox {
 
     /// The requests seen since `record`, in the order they were answered.
     pub fn arrivals(&self) -> Vec<Arrival> {
-        self.state
-            .log
-            .locked()
-            .clone()
-            .unwrap_or_default()
+        self.state.log.locked().clone().unwrap_or_default()
     }
 
     /// The requests seen since `record`, from the `from`-th on: a watcher polling the log
