@@ -1,4 +1,4 @@
-//! The API's cursor pagination (§1.1), and the client's calls that follow it: one page of a
+//! The API's cursor pagination (`docs/understory-api.md` §1.1), and the client's calls that follow it: one page of a
 //! list, one item by id, and the whole of one item's per-item list.
 //!
 //! Which page a stream's walk asks for next is the sync's decision (`sync::walk`); how a list

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::time::Timestamp;
 
-/// The envelope of every paged list: the end is `next` empty **or absent** (§1.1).
+/// The envelope of every paged list: the end is `next` empty **or absent** (`docs/understory-api.md` §1.1).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Page<T> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,13 +53,13 @@ where
     d.deserialize_seq(Bounded(std::marker::PhantomData))
 }
 
-/// The envelope of order sub-resources: all items, no `next` (§6.13).
+/// The envelope of order sub-resources: all items, no `next` (`docs/understory-api.md` §6.13).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Items<T> {
     pub items: Vec<T>,
 }
 
-/// The error body of every 400–599 answer from the resource API (§4).
+/// The error body of every 400–599 answer from the resource API (`docs/understory-api.md` §4).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApiErrorBody {
     pub code: String,

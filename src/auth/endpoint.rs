@@ -1,5 +1,5 @@
 //! The token endpoint (RFC 6749 §3.2): one form POST, shared by every grant, and its answers,
-//! a token response (§5.1) or an error (§5.2).
+//! a token response (RFC 6749 §5.1) or an error (RFC 6749 §5.2).
 //!
 //! The client does not follow redirects (http.rs), so neither a form nor a secret can be sent
 //! on to another host.

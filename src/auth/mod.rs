@@ -3,9 +3,9 @@
 //! Two ways in (`auth.method`), one `TokenSource` in front of them:
 //! - internal integration keys use the `client_credentials` grant (RFC 6749 §4.4;
 //!   Understory's *Authentication* guide);
-//! - a third-party app connects a customer once with the authorization code grant (§4.1;
+//! - a third-party app connects a customer once with the authorization code grant (RFC 6749 §4.1;
 //!   Understory's *Third-party integrations* guide; `authorize` and the `connect` command) and
-//!   then runs on rotating refresh tokens (§6, `refresh`), the newest one always stored
+//!   then runs on rotating refresh tokens (RFC 6749 §6, `refresh`), the newest one always stored
 //!   encrypted at rest (`token_vault`).
 //!
 //! `TokenSource` caches the access token in memory, renews it shortly before it expires and on

@@ -36,7 +36,7 @@ pub(super) const DEFAULT_MAX_RUN_SECS: u64 = 6 * 3600;
 /// timeout, overlap or run the job has a use for, and far enough from `u64::MAX` that a clock
 /// reading plus it never overflows (which would panic mid-run).
 pub const MAX_DURATION_SECS: u64 = 7 * 24 * 3600;
-/// The docs ask clients to back off "for at least one minute" after a 429 (§4).
+/// The docs ask clients to back off "for at least one minute" after a 429 (`docs/understory-api.md` §4).
 pub(super) const MIN_RATE_LIMITED_WAIT_SECS: u64 = 60;
 
 /// True for an API on this machine (the sandbox), where shorter 429 waits make tests practical.
@@ -172,7 +172,7 @@ pub struct RetryConfig {
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
     /// How long a 429 without `Retry-After` pauses every stream: the docs ask for at least a
-    /// minute (§4); shorter only for an API on loopback (the sandbox).
+    /// minute (`docs/understory-api.md` §4); shorter only for an API on loopback (the sandbox).
     pub rate_limited_wait: Duration,
     /// A `Retry-After` longer than this is capped to it, so a bad header cannot stall a run.
     pub max_retry_after: Duration,
@@ -184,7 +184,7 @@ pub struct RetryConfig {
 pub struct SyncConfig {
     /// How far below the high-water mark an incremental pass keeps reading.
     pub overlap: Duration,
-    /// A checkpointed cursor older than this is not used to resume (§1.1: "short-lived").
+    /// A checkpointed cursor older than this is not used to resume (`docs/understory-api.md` §1.1: "short-lived").
     pub cursor_ttl: Duration,
     /// How often a run without a terminal logs each stream's progress (`None`: never).
     pub progress_interval: Option<Duration>,

@@ -2,14 +2,14 @@
 //! (the consent page of the authorization code grant is `consent.rs`).
 //!
 //! - `client_credentials` (RFC 6749 §4.4) for internal integration keys;
-//! - `authorization_code` (§4.1) for third-party apps: one-shot codes that expire quickly, bound
+//! - `authorization_code` (RFC 6749 §4.1) for third-party apps: one-shot codes that expire quickly, bound
 //!   to the client, the redirect URI and, when the authorize request sent one, a PKCE challenge
-//!   (RFC 7636, S256); a second use of a code revokes what the first one issued (§4.1.2);
-//! - `refresh_token` (§6), issued only with the `offline` scope, and rotated like Ory Hydra's:
+//!   (RFC 7636, S256); a second use of a code revokes what the first one issued (RFC 6749 §4.1.2);
+//! - `refresh_token` (RFC 6749 §6), issued only with the `offline` scope, and rotated like Ory Hydra's:
 //!   every refresh returns a new one and retires the old; presenting a retired one is taken as
 //!   theft and revokes the whole chain, access tokens included.
 //!
-//! Errors follow §5.2; every refusal of a code or refresh token is `invalid_grant`.
+//! Errors follow RFC 6749 §5.2; every refusal of a code or refresh token is `invalid_grant`.
 // A ready `Response` is the natural error of an axum handler step; boxing it buys nothing here.
 #![allow(clippy::result_large_err)]
 
@@ -252,7 +252,7 @@ impl Tokens {
         self.ledger().stats
     }
 
-    /// A token response (§5.1): an access token of `chain` (none for `client_credentials`), and
+    /// A token response (RFC 6749 §5.1): an access token of `chain` (none for `client_credentials`), and
     /// `refresh` when the grant issued one.
     fn respond(
         &self,
@@ -300,7 +300,7 @@ impl Tokens {
         Some(rt)
     }
 
-    /// `grant_type=authorization_code` (§4.1.3).
+    /// `grant_type=authorization_code` (RFC 6749 §4.1.3).
     fn exchange(
         &self,
         key: &ClientKey,
@@ -313,7 +313,7 @@ impl Tokens {
             return invalid_grant("The authorization code is invalid or was not issued by this server");
         };
         if c.used {
-            // §4.1.2: a code used twice may be stolen; what the first use issued is revoked.
+            // RFC 6749 §4.1.2: a code used twice may be stolen; what the first use issued is revoked.
             let chain = c.chain;
             l.revoke(chain);
             return invalid_grant("The authorization code has already been used");
@@ -342,7 +342,7 @@ impl Tokens {
         self.respond(&mut l, &key.client_id, scopes, Some(chain), refresh)
     }
 
-    /// `grant_type=refresh_token` (§6), rotating.
+    /// `grant_type=refresh_token` (RFC 6749 §6), rotating.
     fn refresh(&self, key: &ClientKey, token: &str) -> Response {
         let mut l = self.ledger();
         let Some(r) = l.refresh.get(token) else {
@@ -391,7 +391,7 @@ fn invalid_grant(description: &str) -> Response {
     oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", description)
 }
 
-/// `POST /oauth2/token`, form-encoded (RFC 6749 §4.1.3, §4.4.2, §6); errors per §5.2.
+/// `POST /oauth2/token`, form-encoded (RFC 6749 §4.1.3, §4.4.2, §6); errors per RFC 6749 §5.2.
 pub async fn token(AxState(state): AxState<Arc<State>>, headers: HeaderMap, body: Bytes) -> Response {
     let form_type = headers
         .get(header::CONTENT_TYPE)
@@ -478,7 +478,7 @@ pub async fn token(AxState(state): AxState<Arc<State>>, headers: HeaderMap, body
     }
 }
 
-/// `grant_type=client_credentials` (§4.4.2), with the audience and scopes Understory's
+/// `grant_type=client_credentials` (RFC 6749 §4.4.2), with the audience and scopes Understory's
 /// *Authentication* guide requires.
 fn client_credentials(
     state: &State,

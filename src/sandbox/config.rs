@@ -42,15 +42,15 @@ pub struct SandboxConfig {
     pub clients: Vec<ClientKey>,
     /// Lifetime of issued access tokens; the real server says 3599.
     pub token_ttl_secs: u64,
-    /// How long a cursor stays valid; "short-lived" with no number in the docs (§6.5).
+    /// How long a cursor stays valid; "short-lived" with no number in the docs (`docs/understory-api.md` §6.5).
     pub cursor_ttl_secs: u64,
-    /// `empty`, `absent` or `mixed`: how the last page says it is the last (§6.4).
+    /// `empty`, `absent` or `mixed`: how the last page says it is the last (`docs/understory-api.md` §6.4).
     pub end_of_list: EndOfList,
-    /// Reject (the default) or clamp a `limit` outside the endpoint's bounds (§6.3).
+    /// Reject (the default) or clamp a `limit` outside the endpoint's bounds (`docs/understory-api.md` §6.3).
     pub clamp_limit: bool,
-    /// Reject token requests whose body has `%7E` instead of `~`, as one integrator reports (§3).
+    /// Reject token requests whose body has `%7E` instead of `~`, as one integrator reports (`docs/understory-api.md` §3).
     pub strict_tilde: bool,
-    /// Answer 400 to requests without a `User-Agent` (§6.16).
+    /// Answer 400 to requests without a `User-Agent` (`docs/understory-api.md` §6.16).
     pub require_user_agent: bool,
     /// Gzip answers for clients that send `Accept-Encoding: gzip`, as production APIs do.
     pub gzip: bool,
@@ -132,9 +132,9 @@ pub struct DataConfig {
     pub consents: u32,
     pub events: u32,
     pub experiences: u32,
-    /// Share of optional fields sent as `null` instead of being left out (§6.10).
+    /// Share of optional fields sent as `null` instead of being left out (`docs/understory-api.md` §6.10).
     pub null_share: f64,
-    /// Share of enum values the docs do not list (§6.11).
+    /// Share of enum values the docs do not list (`docs/understory-api.md` §6.11).
     pub unknown_enum_share: f64,
     /// Send the shapes the docs leave open: unknown fields at every level, nulls inside nested
     /// objects, `discounts[]` instead of `discount`, a consent reference without `type`, an order
@@ -263,7 +263,7 @@ pub struct RateLimitConfig {
     /// window exists, not its shape, so the job is tried against each.
     pub shape: WindowShape,
     pub max_concurrent: u32,
-    /// Send `Retry-After: N` with 429s; the real API sends none (§4), hence off by default.
+    /// Send `Retry-After: N` with 429s; the real API sends none (`docs/understory-api.md` §4), hence off by default.
     pub retry_after_secs: Option<u64>,
     /// After going over the budget, every request of that client is refused for this long: the
     /// docs' "back off for at least one minute", enforced. 0: only the window counts.

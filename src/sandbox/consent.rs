@@ -2,7 +2,7 @@
 //! the customer's answer.
 //!
 //! A request that names an unknown client or a redirect URI the client has not registered gets
-//! an error page and is never redirected (§4.1.2.1: that would make the server an open
+//! an error page and is never redirected (RFC 6749 §4.1.2.1: that would make the server an open
 //! redirector). Every other problem goes back to the redirect URI as `error=…` with the `state`.
 //! What happens to a valid request is the sandbox's `consent` setting: `page` shows the app,
 //! the company and the scopes with Approve and Deny buttons (a form POSTed to

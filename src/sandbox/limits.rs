@@ -1,6 +1,6 @@
 //! The sandbox's server-side rate limit: a request budget per window and a concurrency cap per
 //! client, the two limits Understory's docs say exist without giving numbers or the window's
-//! shape (§4). The window is a fixed one, a sliding one or a token bucket (`WindowShape`).
+//! shape (`docs/understory-api.md` §4). The window is a fixed one, a sliding one or a token bucket (`WindowShape`).
 //!
 //! Time is tokio's: a benchmark or test on a paused clock meets the same budget in that clock.
 

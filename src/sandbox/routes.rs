@@ -109,7 +109,7 @@ fn resource(router: Router<Arc<State>>, res: &'static Resource) -> Router<Arc<St
     }
 }
 
-/// The API's error body (§4) with `code` and `message`.
+/// The API's error body (`docs/understory-api.md` §4) with `code` and `message`.
 pub fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({"code": code, "message": message}))).into_response()
 }
@@ -118,7 +118,7 @@ fn bad_request(message: &str) -> Response {
     error(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
 }
 
-/// A 429 as the real API sends it: no headers unless configured (§6.7).
+/// A 429 as the real API sends it: no headers unless configured (`docs/understory-api.md` §6.7).
 pub fn too_many(retry_after: Option<u64>, why: &str) -> Response {
     let mut resp = error(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", why);
     if let Some(secs) = retry_after {

@@ -409,7 +409,7 @@ impl World {
     // Items are built as plain JSON from `docs/understory-api.md` §2, never from the job's types:
     // the sandbox must be able to send what the job cannot read, or shape bugs stay invisible.
 
-    /// Sends some absent optional keys as `null` instead (§6.10); which ones depends on the row and
+    /// Sends some absent optional keys as `null` instead (`docs/understory-api.md` §6.10); which ones depends on the row and
     /// its version only, so unchanged rows render the same. With variants on, the shapes the docs
     /// leave open are sent too (see `vary`).
     pub(crate) fn finish(&self, mut value: Value, optional: &[&str], salt: &[u64]) -> Value {
@@ -528,7 +528,7 @@ pub(crate) fn remove(v: &mut Value, key: &str) {
 }
 
 /// Adds fields the job has never heard of to every object, at every level, as an API that grows
-/// additively does (§4, versioning), and now and then a nested object of its own.
+/// additively does (`docs/understory-api.md` §4, versioning), and now and then a nested object of its own.
 fn vary(v: &mut Value, r: &mut Rng, depth: usize) {
     match v {
         Value::Object(m) => {
@@ -590,7 +590,7 @@ pub fn parse_instant(raw: &str) -> Option<i64> {
 }
 
 /// Parses an events `from`/`to` value: a local date-time without offset (Gen C) or RFC 3339
-/// (Gen B); both are compared with the session's local start time (§6.17).
+/// (Gen B); both are compared with the session's local start time (`docs/understory-api.md` §6.17).
 pub fn parse_local(raw: &str) -> Option<i64> {
     if let Some(t) = parse_instant(raw) {
         return Some(t);

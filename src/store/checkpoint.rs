@@ -1,6 +1,6 @@
 //! A stream's checkpoint, the `sync_state` row.
 //!
-//! Understory's cursors are short-lived and must not be kept across jobs (§1.1), so the
+//! Understory's cursors are short-lived and must not be kept across jobs (`docs/understory-api.md` §1.1), so the
 //! checkpoint holds two things: the in-flight `cursor`, used only to resume a crashed pass while
 //! it is younger than `sync.cursor_ttl_secs`, and the `high_water_mark`, the newest `updated_at`
 //! a completed pass is known to cover, which is what incremental runs rely on.

@@ -19,7 +19,7 @@ pub static STREAM: Stream = Stream {
 };
 
 /// The consent's identity in the store: `id` when the API sends one, else the
-/// (`company_id`, `email`, `source`) triple that legacy rows are unique on (§6.12).
+/// (`company_id`, `email`, `source`) triple that legacy rows are unique on (`docs/understory-api.md` §6.12).
 pub fn key(c: Fields<'_>) -> Result<String, String> {
     if let Some(id) = c.str("id").filter(|s| !s.is_empty()) {
         return Ok(format!("id:{id}"));

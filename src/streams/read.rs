@@ -1,7 +1,7 @@
 //! Forgiving reads of API items.
 //!
 //! The docs mark nothing nullable and leave many nested shapes unsettled (`docs/understory-api.md`
-//! §2, §6.10–§6.15), and the API adds fields without notice (§4, versioning). So an item is read
+//! `docs/understory-api.md` §2, §6.10–§6.15), and the API adds fields without notice (`docs/understory-api.md` §4, versioning). So an item is read
 //! field by field: a key that is absent, `null`, or of a type this job does not expect reads as
 //! `None` (a NULL column), and only what a row cannot exist without — its id or key and the
 //! timestamps its stream walks by — is required. An item missing one of those is quarantined

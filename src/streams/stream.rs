@@ -68,7 +68,7 @@ pub enum Mode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PerParent {
     pub parent: &'static Stream,
-    /// Answers `{next, items}` with `cursor`/`limit` (else `{items}`, all at once, §6.13).
+    /// Answers `{next, items}` with `cursor`/`limit` (else `{items}`, all at once, `docs/understory-api.md` §6.13).
     pub paged: bool,
     /// How the stored list is replaced by the listed one.
     pub replace: Replace,

@@ -108,7 +108,7 @@ pub(crate) enum Range {
     None,
     /// Creation time, RFC 3339 instants.
     Created,
-    /// The first session's local start, local date-times (events, §6.17).
+    /// The first session's local start, local date-times (events, `docs/understory-api.md` §6.17).
     LocalStart,
 }
 

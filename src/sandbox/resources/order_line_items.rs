@@ -35,7 +35,7 @@ impl World {
                     "details": l.details,
                 });
                 if let Some(d) = l.discount {
-                    // The docs say `discount`; MindCloud's capture shows `discounts[]` (§6.15).
+                    // The docs say `discount`; MindCloud's capture shows `discounts[]` (`docs/understory-api.md` §6.15).
                     if self.data.variants && (j + n).is_multiple_of(2) {
                         item["discounts"] =
                             json!([{"amount": money(d), "code": "WELCOME10", "type": "CODE"}]);

@@ -12,7 +12,7 @@ use crate::sandbox::State;
 use crate::sandbox::world::World;
 use crate::sandbox::world::hooks::{Hooks, Spec};
 
-/// Why a write was refused: the status and the API's error `code` and `message` (§4).
+/// Why a write was refused: the status and the API's error `code` and `message` (`docs/understory-api.md` §4).
 #[derive(Debug)]
 pub(crate) struct Refusal {
     pub status: StatusCode,
