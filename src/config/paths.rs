@@ -20,6 +20,36 @@ pub(super) fn token_file(auth: &RawAuth, database: &Path, base: Option<&Path>) -
     }
 }
 
+/// A key file (named by config key `key`) must not share a directory with what it seals or with
+/// the database: a copy or backup of that directory would carry both. A systemd credential lives
+/// in systemd's own directory and is not checked. `sealed` says what the key opens.
+pub(super) fn key_kept_apart(
+    key: &'static str,
+    key_file: &Path,
+    is_credential: bool,
+    sealed: &str,
+    beside: [(&str, &Path); 2],
+) -> Result<(), Error> {
+    if is_credential {
+        return Ok(());
+    }
+    let key_dir = directory_of(key_file);
+    for (what, path) in beside {
+        let dir = directory_of(path);
+        if key_dir == dir {
+            return Err(invalid(
+                key,
+                format!(
+                    "{} is in the same directory as {what} ({}): a copy or backup of it would hold {sealed} and its key; keep the key elsewhere, e.g. /etc/understory-sync/, or use a systemd credential",
+                    key_file.display(),
+                    dir.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The directory `path` is in, as absolute as the file system lets us say.
 pub(super) fn directory_of(path: &Path) -> PathBuf {
     let dir = match path.parent() {

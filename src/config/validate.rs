@@ -7,7 +7,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::error::{Error, invalid};
-use super::paths::{directory_of, distinct, relative_to, token_file};
+use super::paths::{distinct, key_kept_apart, relative_to, token_file};
 use super::raw::*;
 use super::secret::secret;
 use super::types::*;
@@ -417,22 +417,13 @@ pub(super) fn third_party(
         }
     };
     // A copy of the data directory must not carry both the sealed token and its key.
-    let key_dir = directory_of(&token_key);
-    for (what, dir) in [
-        ("the database", directory_of(database)),
-        ("auth.token_file", directory_of(&token_file)),
-    ] {
-        if !key_is_credential && key_dir == dir {
-            return Err(invalid(
-                "auth.token_key_file",
-                format!(
-                    "{} is in the same directory as {what} ({}): a copy or backup of it would hold the token and its key; keep the key elsewhere, e.g. /etc/understory-sync/, or use a systemd credential",
-                    token_key.display(),
-                    dir.display()
-                ),
-            ));
-        }
-    }
+    key_kept_apart(
+        "auth.token_key_file",
+        &token_key,
+        key_is_credential,
+        "the token",
+        [("the database", database), ("auth.token_file", &token_file)],
+    )?;
     Ok(ThirdParty {
         authorize_url,
         redirect_uri,

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::error::{Error, invalid};
-use super::paths::{directory_of, relative_to};
+use super::paths::{key_kept_apart, relative_to};
 use super::raw::RawWebhooks;
 use super::types::{Environment, WEBHOOK_KEY_CREDENTIAL_NAME, Webhooks};
 
@@ -83,22 +83,13 @@ pub(super) fn webhooks(
             ));
         }
     };
-    let key_dir = directory_of(&key_file);
-    for (what, dir) in [
-        ("the database", directory_of(database)),
-        ("webhooks.secret_file", directory_of(&secret_file)),
-    ] {
-        if !key_is_credential && key_dir == dir {
-            return Err(invalid(
-                "webhooks.key_file",
-                format!(
-                    "{} is in the same directory as {what} ({}): a copy or backup of it would hold the secrets and their key; keep the key elsewhere, e.g. /etc/understory-sync/, or use a systemd credential",
-                    key_file.display(),
-                    dir.display()
-                ),
-            ));
-        }
-    }
+    key_kept_apart(
+        "webhooks.key_file",
+        &key_file,
+        key_is_credential,
+        "the secrets",
+        [("the database", database), ("webhooks.secret_file", &secret_file)],
+    )?;
     Ok(Webhooks {
         listen,
         path: path.to_owned(),
