@@ -82,13 +82,9 @@ pub async fn create(
     url: &str,
     types: &[&str],
 ) -> Result<(Subscription, SecretString), Error> {
-    let body = serde_json::json!({
-        "url": url,
-        "event_types": types,
-        "state": "ENABLED",
-        "description": "understory-sync receiver",
-    });
-    let answer = api.send(stats, reqwest::Method::POST, PATH, Some(&body)).await?;
+    let answer = api
+        .send(stats, reqwest::Method::POST, PATH, Some(&body(url, types)))
+        .await?;
     let created: Created = serde_json::from_slice(&answer).map_err(|e| Error::Malformed {
         what: "the create",
         detail: e.to_string(),
@@ -107,14 +103,13 @@ pub async fn update(
     url: &str,
     types: &[&str],
 ) -> Result<Subscription, Error> {
-    let body = serde_json::json!({
-        "url": url,
-        "event_types": types,
-        "state": "ENABLED",
-        "description": "understory-sync receiver",
-    });
     let answer = api
-        .send(stats, reqwest::Method::PUT, &item_path(id), Some(&body))
+        .send(
+            stats,
+            reqwest::Method::PUT,
+            &item_path(id),
+            Some(&body(url, types)),
+        )
         .await?;
     serde_json::from_slice(&answer).map_err(|e| Error::Malformed {
         what: "the update",
@@ -132,6 +127,16 @@ pub async fn delete(api: &ApiClient, stats: &Stats, id: &str) -> Result<(), Erro
         Err(e) if e.is_not_found() => Ok(()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The body of a create and of an update (a PUT replaces the whole): enabled, for `types`.
+fn body(url: &str, types: &[&str]) -> serde_json::Value {
+    serde_json::json!({
+        "url": url,
+        "event_types": types,
+        "state": "ENABLED",
+        "description": "understory-sync receiver",
+    })
 }
 
 fn item_path(id: &str) -> String {
