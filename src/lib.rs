@@ -14,6 +14,8 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod counts;
+pub mod datasette;
+pub mod dictionary;
 pub mod files;
 pub mod http;
 pub mod lock;

@@ -3,6 +3,7 @@
 mod check;
 mod config_arg;
 mod connect;
+mod datasette;
 mod demo;
 mod exit;
 mod man;
@@ -65,6 +66,19 @@ pub enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Print the Datasette metadata for the database (every table, view and column described,
+    /// the example queries, the dashboard), for `datasette DATABASE -m FILE`.
+    DatasetteMetadata {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The database Datasette serves (its name comes from the file's), instead of the
+        /// config's; the published snapshot, say.
+        #[arg(long)]
+        database: Option<PathBuf>,
+        /// Write the metadata to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
     /// Connect a customer's account to this third-party app (auth.method = "authorization_code"):
     /// ask for consent in a browser and store the refresh token, encrypted.
@@ -139,6 +153,11 @@ pub async fn run(cli: Cli) -> Result<Exit, (Exit, anyhow::Error)> {
             database,
             json,
         } => status::status(&config.path, database, json),
+        Command::DatasetteMetadata {
+            config,
+            database,
+            output,
+        } => datasette::metadata(&config.path, database, output),
         Command::Demo { database, bookings } => demo::demo(database, bookings).await,
         Command::Sandbox(flags) => sandbox::serve(flags).await,
         Command::Webhooks(action) => webhooks::webhooks(action).await,

@@ -39,7 +39,7 @@ pub fn status(
 }
 
 /// The database `--database` names, or the config's.
-fn database_of(
+pub(super) fn database_of(
     config: &std::path::Path,
     database: Option<PathBuf>,
     env: &config::Environment,

@@ -2,7 +2,7 @@
 //! it, with its pragmas and migrations), `commit` (a page's rows together with the stream's
 //! checkpoint, in one transaction) and `upsert` (one row), `staging`, `quarantine`, `deferred`
 //! (indexes set aside for a first load), `runs`, `pace_state`, `status`, `snapshot`, `ours`
-//! (whether a file is this job's), and below them `checkpoint`, `bind`, `statements` and
+//! (whether a file is this job's), `schema` (what this version creates), and below them `checkpoint`, `bind`, `statements` and
 //! `writer`.
 //!
 //! Terms: a *row* is one item as typed columns plus its `raw_json`; a *checkpoint* is the
@@ -21,6 +21,7 @@ mod ours;
 mod pace_state;
 mod quarantine;
 mod runs;
+pub mod schema;
 mod snapshot;
 mod staging;
 mod statements;

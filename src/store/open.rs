@@ -14,7 +14,7 @@ use super::ours;
 
 static MIGRATIONS_DIR: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/sql/migrations");
 
-static MIGRATIONS: LazyLock<Result<Migrations<'static>, String>> =
+pub(super) static MIGRATIONS: LazyLock<Result<Migrations<'static>, String>> =
     LazyLock::new(|| Migrations::from_directory(&MIGRATIONS_DIR).map_err(|e| e.to_string()));
 
 /// The page cache, KiB.

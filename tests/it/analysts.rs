@@ -26,22 +26,13 @@ fn columns(db: &Path) -> BTreeMap<String, BTreeSet<String>> {
     out
 }
 
-/// The dictionary's sections: `## \`name\` (table|view)` followed by rows "| `column` | …".
+/// The dictionary's tables and views with their columns, as the crate reads `docs/schema.md`
+/// (the same reading the Datasette metadata is built from).
 fn dictionary() -> BTreeMap<String, BTreeSet<String>> {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/schema.md")).unwrap();
-    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut current = None;
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("## `") {
-            current = rest.split('`').next().map(str::to_owned);
-            out.entry(current.clone().unwrap()).or_default();
-        } else if let (Some(t), Some(rest)) = (&current, line.strip_prefix("| `")) {
-            out.get_mut(t)
-                .unwrap()
-                .insert(rest.split('`').next().unwrap().to_owned());
-        }
-    }
-    out
+    understory_sync::dictionary::entries()
+        .into_iter()
+        .map(|e| (e.name, e.columns.into_iter().map(|c| c.name).collect()))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,16 @@ use std::process::Command;
 use crate::cli::BIN;
 
 /// Every command whose flags an operator types.
-const COMMANDS: [&str; 7] = ["sandbox", "sync", "run", "check", "status", "connect", "demo"];
+const COMMANDS: [&str; 8] = [
+    "sandbox",
+    "sync",
+    "run",
+    "check",
+    "status",
+    "connect",
+    "demo",
+    "datasette-metadata",
+];
 
 /// Whether `line` (trimmed) starts a flag's entry: `--name …` or `-x, --name …`. Possible values
 /// (`- page: …`) do not.

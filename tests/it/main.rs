@@ -9,6 +9,7 @@ mod cli;
 mod columns;
 mod configs;
 mod container;
+mod datasette;
 mod docs;
 mod fan_out;
 mod first_load;
