@@ -8,7 +8,9 @@
 use std::collections::BTreeMap;
 
 use include_dir::{Dir, include_dir};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde::ser::Serializer;
+use serde_json::{Value, json};
 
 use crate::dictionary::{self, Entry, Kind};
 use crate::store::schema::{self, Relation};
@@ -45,7 +47,7 @@ pub enum Error {
 
 /// The metadata for serving this version's database as Datasette's `database` (the file's name
 /// without its extension, as Datasette names it).
-pub fn metadata(database: &str) -> Result<Value, Error> {
+pub fn metadata(database: &str) -> Result<Metadata, Error> {
     build(
         database,
         &dictionary::entries(),
@@ -62,6 +64,58 @@ pub struct Query {
     pub title: String,
     pub description: String,
     pub sql: String,
+}
+
+/// Datasette's metadata document. Typed rather than a JSON value so that each table's columns
+/// keep the schema's order, which is the order Datasette lists their descriptions in.
+#[derive(Debug, Serialize)]
+pub struct Metadata {
+    title: &'static str,
+    description: &'static str,
+    databases: BTreeMap<String, Database>,
+    plugins: Plugins,
+}
+
+#[derive(Debug, Serialize)]
+struct Database {
+    tables: BTreeMap<String, Table>,
+    queries: BTreeMap<String, Canned>,
+}
+
+#[derive(Debug, Serialize)]
+struct Table {
+    description: String,
+    columns: InOrder,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    facets: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sort_desc: Option<&'static str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    hidden: bool,
+}
+
+/// A JSON object whose keys stay in the order given.
+#[derive(Debug)]
+struct InOrder(Vec<(String, String)>);
+
+impl Serialize for InOrder {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Canned {
+    title: String,
+    sql: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    description: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Plugins {
+    #[serde(rename = "datasette-dashboards")]
+    dashboards: Value,
 }
 
 /// The shipped example queries, by name.
@@ -107,8 +161,8 @@ pub fn build(
     schema: &[Relation],
     queries: &[Query],
     dashboard: &str,
-) -> Result<Value, Error> {
-    let mut tables = Map::new();
+) -> Result<Metadata, Error> {
+    let mut tables = BTreeMap::new();
     for relation in schema {
         let entry = dictionary
             .iter()
@@ -116,61 +170,53 @@ pub fn build(
             .ok_or_else(|| Error::NoSection(relation.name.clone()))?;
         tables.insert(relation.name.clone(), table(entry, relation)?);
     }
-    let canned: Map<String, Value> = queries
+    let queries = queries
         .iter()
         .map(|q| {
-            let mut v = json!({ "title": q.title, "sql": q.sql });
-            if !q.description.is_empty() {
-                v["description"] = json!(q.description);
-            }
-            (q.name.clone(), v)
+            let canned = Canned {
+                title: q.title.clone(),
+                sql: q.sql.clone(),
+                description: q.description.clone(),
+            };
+            (q.name.clone(), canned)
         })
         .collect();
-    Ok(json!({
-        "title": "Understory, synced by understory-sync",
-        "description": "Start with the views (bookings_enriched, orders_with_totals, daily_revenue, …), the canned queries below them, or the Dashboards in the menu. Each column says what it means, its unit and the API field it comes from. The job's own tables are hidden: they are bookkeeping, not data.",
-        "databases": {
-            database: {
-                "tables": tables,
-                "queries": canned,
-            }
+    Ok(Metadata {
+        title: "Understory, synced by understory-sync",
+        description: "Start with the views (bookings_enriched, orders_with_totals, daily_revenue, …), the canned queries below them, or the Dashboards in the menu. Each column says what it means, its unit and the API field it comes from. The job's own tables are hidden: they are bookkeeping, not data.",
+        databases: BTreeMap::from([(database.to_owned(), Database { tables, queries })]),
+        plugins: Plugins {
+            dashboards: dashboards(database, dashboard)?,
         },
-        "plugins": { "datasette-dashboards": dashboards(database, dashboard)? },
-    }))
+    })
 }
 
 /// One table's or view's metadata.
-fn table(entry: &Entry, relation: &Relation) -> Result<Value, Error> {
-    let mut columns = Map::new();
+fn table(entry: &Entry, relation: &Relation) -> Result<Table, Error> {
+    let mut columns = Vec::new();
     for name in &relation.columns {
         let column = entry.column(name).ok_or_else(|| Error::Undescribed {
             relation: relation.name.clone(),
             column: name.clone(),
         })?;
-        columns.insert(name.clone(), json!(describe(column)));
-    }
-    let mut v = json!({ "description": entry.summary, "columns": columns });
-    let facets: Vec<&str> = entry
-        .columns
-        .iter()
-        .filter(|c| relation.columns.contains(&c.name) && is_facet(c))
-        .map(|c| c.name.as_str())
-        .collect();
-    if !facets.is_empty() {
-        v["facets"] = json!(facets);
-    }
-    if let Some(newest) = NEWEST_FIRST
-        .iter()
-        .find(|c| relation.columns.iter().any(|r| r == *c))
-    {
-        v["sort_desc"] = json!(newest);
-    }
-    if entry.own {
-        v["hidden"] = json!(true);
+        columns.push((name.clone(), describe(column)));
     }
     // Views have no rowid: Datasette pages them by offset, which is fine, and sorts any column.
     debug_assert_eq!(entry.kind == Kind::View, relation.is_view);
-    Ok(v)
+    Ok(Table {
+        description: entry.summary.clone(),
+        columns: InOrder(columns),
+        facets: entry
+            .columns
+            .iter()
+            .filter(|c| relation.columns.contains(&c.name) && is_facet(c))
+            .map(|c| c.name.clone())
+            .collect(),
+        sort_desc: NEWEST_FIRST
+            .into_iter()
+            .find(|c| relation.columns.iter().any(|r| r == c)),
+        hidden: entry.own,
+    })
 }
 
 /// A column's description: what it means, its unit, and the API field it comes from.
@@ -224,6 +270,22 @@ mod tests {
             &queries(),
             DASHBOARD,
         )
+        .map(|m| serde_json::to_value(m).unwrap())
+    }
+
+    #[test]
+    fn columns_keep_the_schema_order() {
+        let schema = schema::latest().unwrap();
+        let meta = build("u", &dictionary::entries(), &schema, &[], DASHBOARD).unwrap();
+        let text = serde_json::to_string(&meta).unwrap();
+        let text = &text[text.find("\"bookings\":{").unwrap()..];
+        let bookings = schema.iter().find(|r| r.name == "bookings").unwrap();
+        let at: Vec<usize> = bookings
+            .columns
+            .iter()
+            .map(|c| text.find(&format!("\"{c}\":\"")).unwrap())
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{:?}", bookings.columns);
     }
 
     #[test]

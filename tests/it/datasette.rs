@@ -274,7 +274,7 @@ fn with_filters(sql: &str, keep: bool) -> String {
 #[test]
 fn every_dashboard_chart_has_rows_on_the_demo_with_and_without_its_filters() {
     let (_dir, db) = demo(400);
-    let meta = understory_sync::datasette::metadata("understory").unwrap();
+    let meta = serde_json::to_value(understory_sync::datasette::metadata("understory").unwrap()).unwrap();
     let dashboard = &meta["plugins"]["datasette-dashboards"]["understory"];
     let c = open(&db);
     let experience: String = c
