@@ -7,13 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::state::State;
-
-/// The GCRA's tolerance at `rate`: how far ahead of the schedule `burst` slots may be used.
-pub(super) fn tolerance(rate: f64, burst: u32) -> Duration {
-    // `rate` is at least FLOOR, so the interval is finite.
-    Duration::from_nanos((1e9 / rate) as u64) * burst.saturating_sub(1)
-}
+use super::state::{State, tolerance};
 
 impl State {
     /// Reserves the next free slot at the pace, not before `now` nor before a pause's end:

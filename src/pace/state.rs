@@ -6,8 +6,15 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::fit::Shot;
-use super::gcra::tolerance;
 use super::{CUT, FLOOR, Learned, PROBE_FIRST, PROBE_MAX, RECOVERY, RESTART_QUIET, Settings};
+
+/// The GCRA's tolerance at `rate`: how far ahead of the schedule `burst` slots may be used. Here
+/// rather than with the GCRA (`gcra`), which schedules on a `State`, because a run's first
+/// state is built with it.
+pub(super) fn tolerance(rate: f64, burst: u32) -> Duration {
+    // `rate` is at least FLOOR, so the interval is finite.
+    Duration::from_nanos((1e9 / rate) as u64) * burst.saturating_sub(1)
+}
 
 pub(super) struct State {
     pub(super) rate: f64,
