@@ -43,8 +43,8 @@ use tower::ServiceExt;
 
 pub use config::SandboxConfig;
 pub use faults::Fault;
+pub use resources::Truth;
 pub use webhooks::{Attempt, Delivery};
-pub use world::Truth;
 
 /// Shared by every request.
 pub struct State {

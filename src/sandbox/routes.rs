@@ -18,8 +18,9 @@ use serde_json::{Value, json};
 
 use super::config::EndOfList;
 use super::limits::Slot;
-use super::resources::{self, List, PerParent, Range, Resource, Selection, Shape};
+use super::resources::{self, List, PerParent, Range, Resource, Shape};
 use super::webhooks::subscriptions::{self, Refusal};
+use super::world::Selection;
 use super::world::{self, Kind, LANGUAGES, Sort, World};
 use super::{State, auth, consent};
 

@@ -19,8 +19,50 @@ use super::config::{DataConfig, MutateConfig};
 pub(crate) mod catalogue;
 pub(crate) mod hooks;
 
-pub use super::resources::Truth;
-use super::resources::{self, Selection, Step};
+/// A list request's selection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Selection {
+    pub sort: Sort,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub pos: usize,
+    pub limit: usize,
+}
+
+impl Selection {
+    /// Every row, in creation order.
+    pub const ALL: Self = Self {
+        sort: Sort::CreatedAsc,
+        from: None,
+        to: None,
+        pos: 0,
+        limit: usize::MAX,
+    };
+}
+
+/// One step of simulated time, as the resources' `mutate` see it.
+pub(crate) struct Step {
+    pub r: Rng,
+    /// The clock when the step began.
+    pub t0: i64,
+    pub cfg: MutateConfig,
+}
+
+impl Step {
+    /// `share` of `n`, at least one.
+    pub fn share(&self, n: usize, share: f64) -> usize {
+        ((n as f64 * share).round() as usize).max(1)
+    }
+
+    /// A moment within the step.
+    pub fn moment(&mut self) -> i64 {
+        self.t0 + 1 + self.r.below(self.secs() as u64) as i64
+    }
+
+    pub fn secs(&self) -> i64 {
+        self.cfg.step_secs.max(1)
+    }
+}
 
 /// The simulated "now" when the world is generated: 2026-01-01T00:00:00Z.
 pub const START: i64 = 1_767_225_600;
@@ -293,13 +335,15 @@ pub(crate) const EXPERIENCES: [(&str, &str, &str); 6] = [
 pub const LANGUAGES: [&str; 3] = ["en", "da", "de"];
 
 impl World {
-    pub fn new(seed: u64, data: DataConfig, mutate: MutateConfig) -> Self {
+    /// A world with nothing born yet: `World::new` (with the resources) generates its first
+    /// year.
+    pub(crate) fn unborn(seed: u64, data: DataConfig, mutate: MutateConfig) -> Self {
         let seed = if data.hostile_ids {
             seed | HOSTILE_IDS
         } else {
             seed & !HOSTILE_IDS
         };
-        let mut w = Self {
+        Self {
             seed,
             company_id: make_id(seed, Kind::Company, 0),
             initial_events: u64::from(data.events.max(1)),
@@ -318,19 +362,7 @@ impl World {
             own: BTreeMap::new(),
             hooks: hooks::Hooks::default(),
             touches: 0,
-        };
-        w.generate();
-        w
-    }
-
-    /// The world's first year: each resource born as its `generate` says, in list order.
-    fn generate(&mut self) {
-        for res in resources::ALL {
-            if let Some(generate) = res.generate {
-                generate(self);
-            }
         }
-        self.reindex();
     }
 
     /// When a row created at `created` was last updated at the world's start: some time after
@@ -345,7 +377,8 @@ impl World {
         }
     }
 
-    fn reindex(&mut self) {
+    /// Rebuilds the walk orders after rows were born or changed.
+    pub(crate) fn reindex(&mut self) {
         self.bookings.reindex();
         self.orders.reindex();
         self.events.reindex();
@@ -378,30 +411,6 @@ impl World {
 
     pub fn consent_count(&self) -> usize {
         self.consents_alive.len()
-    }
-
-    /// Advances the simulated clock by one step: each resource changes as its `mutate` says
-    /// (`resources::ALL`, in that order), then the walk orders are rebuilt.
-    pub fn mutate(&mut self) {
-        let t0 = self.now;
-        let mut step = Step {
-            r: Rng::new(&[self.seed, 0x6d75_7461_7465, self.steps]),
-            t0,
-            cfg: self.mutate.clone(),
-        };
-        for res in resources::ALL {
-            if let Some(mutate) = res.mutate {
-                mutate(self, &mut step);
-            }
-        }
-        self.now = t0 + step.secs();
-        self.steps += 1;
-        self.reindex();
-    }
-
-    /// Everything a complete, correct sync of this world must hold.
-    pub fn truth(&self) -> Truth {
-        Truth::of(self)
     }
 
     // ---- rendering -------------------------------------------------------------------

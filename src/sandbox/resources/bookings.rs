@@ -4,7 +4,8 @@
 
 use serde_json::{Value, json};
 
-use super::{List, Range, Resource, Shape, Step};
+use super::{List, Range, Resource, Shape};
+use crate::sandbox::world::Step;
 use crate::sandbox::world::START;
 use crate::sandbox::world::{self, Kind, Rng, World, make_id, remove, ts};
 

@@ -3,7 +3,8 @@
 
 use serde_json::{Value, json};
 
-use super::{List, Range, Resource, Selection, Shape, Step};
+use super::{List, Range, Resource, Shape};
+use crate::sandbox::world::{Selection, Step};
 use crate::sandbox::world::local;
 use crate::sandbox::world::{self, Kind, Rng, World, make_id, ts};
 

@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::config::MutateConfig;
-use super::world::{Rng, Sort, World};
+use super::config::{DataConfig, MutateConfig};
+use super::world::{Rng, Selection, Step, World};
 
 /// Declares the resource modules and lists them: the one place a new resource is named.
 macro_rules! resources {
@@ -112,25 +112,45 @@ pub(crate) enum Range {
     LocalStart,
 }
 
-/// A list request's selection.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Selection {
-    pub sort: Sort,
-    pub from: Option<i64>,
-    pub to: Option<i64>,
-    pub pos: usize,
-    pub limit: usize,
-}
+/// A world's life is its resources': each is born, changes and is kept by a correct copy as its
+/// descriptor says, in the order of [`ALL`]. Here, beside the list, so that the world's data
+/// (`world`) knows nothing of the resources built on it.
+impl World {
+    /// The world of `seed`: its first year, each resource born as its `generate` says.
+    pub fn new(seed: u64, data: DataConfig, mutate: MutateConfig) -> Self {
+        let mut w = Self::unborn(seed, data, mutate);
+        for res in ALL {
+            if let Some(generate) = res.generate {
+                generate(&mut w);
+            }
+        }
+        w.reindex();
+        w
+    }
 
-impl Selection {
-    /// Every row, in creation order.
-    pub const ALL: Self = Self {
-        sort: Sort::CreatedAsc,
-        from: None,
-        to: None,
-        pos: 0,
-        limit: usize::MAX,
-    };
+    /// Advances the simulated clock by one step: each resource changes as its `mutate` says
+    /// ([`ALL`], in that order), then the walk orders are rebuilt.
+    pub fn mutate(&mut self) {
+        let t0 = self.now;
+        let mut step = Step {
+            r: Rng::new(&[self.seed, 0x6d75_7461_7465, self.steps]),
+            t0,
+            cfg: self.mutate.clone(),
+        };
+        for res in ALL {
+            if let Some(mutate) = res.mutate {
+                mutate(self, &mut step);
+            }
+        }
+        self.now = t0 + step.secs();
+        self.steps += 1;
+        self.reindex();
+    }
+
+    /// Everything a complete, correct sync of this world must hold.
+    pub fn truth(&self) -> Truth {
+        Truth::of(self)
+    }
 }
 
 impl Resource {
@@ -147,30 +167,6 @@ impl Resource {
             Shape::List(l) => l.path.to_owned(),
             Shape::PerParent(p) => format!("{}/{{id}}/{}", p.parent.route(), p.path),
         }
-    }
-}
-
-/// One step of simulated time, as the resources' `mutate` see it.
-pub(crate) struct Step {
-    pub r: Rng,
-    /// The clock when the step began.
-    pub t0: i64,
-    pub cfg: MutateConfig,
-}
-
-impl Step {
-    /// `share` of `n`, at least one.
-    pub fn share(&self, n: usize, share: f64) -> usize {
-        ((n as f64 * share).round() as usize).max(1)
-    }
-
-    /// A moment within the step.
-    pub fn moment(&mut self) -> i64 {
-        self.t0 + 1 + self.r.below(self.secs() as u64) as i64
-    }
-
-    pub fn secs(&self) -> i64 {
-        self.cfg.step_secs.max(1)
     }
 }
 

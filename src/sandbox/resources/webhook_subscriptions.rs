@@ -6,7 +6,8 @@
 
 use serde_json::{Value, json};
 
-use super::{List, Range, Resource, Shape, Step};
+use super::{List, Range, Resource, Shape};
+use crate::sandbox::world::Step;
 use crate::sandbox::world::hooks::Hooks;
 use crate::sandbox::world::{self, Kind, Rng, Table, World, make_id, parse_id, ts};
 
