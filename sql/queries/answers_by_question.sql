@@ -7,4 +7,4 @@ FROM information_request_answers a
 LEFT JOIN information_requests q ON q.id = a.information_request_id
 WHERE a.answer IS NOT NULL
 GROUP BY 1, 2
-ORDER BY 1, 3 DESC;
+ORDER BY 1, 3 DESC, 2;

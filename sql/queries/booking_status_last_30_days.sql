@@ -1,7 +1,10 @@
--- How did bookings made in the 30 days before the newest one end up (active, cancelled, …)?
+-- How did recent bookings end up (active, cancelled, …)? Those made on the last 30 UTC days that had bookings.
+WITH recent_days AS (
+    SELECT DISTINCT substr(created_at, 1, 10) AS day FROM bookings ORDER BY day DESC LIMIT 30
+)
 SELECT status, COUNT(*) AS bookings,
        ROUND(100.0 * COUNT(*) / SUM(COUNT(*)) OVER (), 1) AS percent
 FROM bookings
-WHERE created_at >= (SELECT strftime('%Y-%m-%dT%H:%M:%fZ', MAX(created_at), '-30 days') FROM bookings)
+WHERE created_at >= (SELECT MIN(day) FROM recent_days)
 GROUP BY status
-ORDER BY bookings DESC;
+ORDER BY bookings DESC, status;

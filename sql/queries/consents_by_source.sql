@@ -4,4 +4,4 @@ SELECT source,
        SUM(removed_at IS NOT NULL) AS removed
 FROM marketing_consents
 GROUP BY source
-ORDER BY active DESC;
+ORDER BY active DESC, source;

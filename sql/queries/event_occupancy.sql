@@ -7,5 +7,5 @@ SELECT e.id AS event_id, x.name AS experience, e.first_session_start AS starts_l
 FROM events e
 LEFT JOIN experiences x ON x.id = e.experience_id
 WHERE e.removed_at IS NULL
-ORDER BY e.first_session_start DESC
+ORDER BY e.first_session_start DESC, e.id
 LIMIT 20;

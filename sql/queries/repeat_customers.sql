@@ -3,5 +3,5 @@ SELECT customer_email, MAX(customer_name) AS name, COUNT(*) AS bookings, MAX(cre
 FROM bookings
 WHERE customer_email IS NOT NULL AND status <> 'CANCELLED'
 GROUP BY customer_email
-ORDER BY bookings DESC, last_booking DESC
+ORDER BY bookings DESC, last_booking DESC, customer_email
 LIMIT 20;

@@ -11,4 +11,4 @@ JOIN orders o ON o.id = n.order_id
 WHERE n.ticket_variant_name IS NOT NULL
   AND o.payment_status IN ('PAID', 'PARTIALLY_REFUNDED', 'REFUNDED')
 GROUP BY n.experience_id, n.experience_name, n.ticket_variant_name, n.variant_kind, n.currency
-ORDER BY revenue DESC;
+ORDER BY revenue DESC, experience, variant, kind, n.currency;

@@ -2,5 +2,5 @@
 SELECT COALESCE(experience_name, experience_id) AS experience, currency, orders, tickets,
        ROUND(revenue, 2) AS revenue
 FROM revenue_by_experience
-ORDER BY revenue DESC
+ORDER BY revenue DESC, experience, currency
 LIMIT 10;

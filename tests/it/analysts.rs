@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use understory_sync::sandbox::Sandbox;
 use understory_sync::sync::RunStatus;
 
 use crate::support::*;
@@ -77,14 +78,46 @@ async fn the_data_dictionary_covers_every_table_view_and_column() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_example_query_returns_sensible_rows_on_a_synced_database() {
-    let sb = start(small()).await;
+/// Every view column has a type SQLite reports (`PRAGMA table_info`, which gives a CAST's type
+/// from SQLite 3.41 on), so a tool that asks SQLite for a view's column types sees numbers and
+/// text, not an untyped BLOB: a computed column is a CAST (sql/migrations/22-typed-views).
+#[test]
+fn every_view_column_has_a_type_sqlite_reports() {
     let (_dir, db) = temp_db();
-    let cfg = config(crate::account::with_optional(raw_config(&sb, &db)));
+    drop(understory_sync::store::open(&db).unwrap());
+    let c = open(&db);
+    let mut stmt = c
+        .prepare("SELECT m.name, p.name, p.type FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'view'")
+        .unwrap();
+    let columns: Vec<(String, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(columns.len() > 50, "view columns: {}", columns.len());
+    let untyped: Vec<String> = columns
+        .iter()
+        .filter(|(_, _, t)| t.is_empty() || t.eq_ignore_ascii_case("BLOB"))
+        .map(|(v, col, t)| format!("{v}.{col} ({t:?})"))
+        .collect();
+    assert!(untyped.is_empty(), "view columns without a type: {untyped:?}");
+}
+
+/// Syncs the sandbox into `db` with every optional stream on, mutates it (refunds, removed
+/// consents) and syncs again: a database on which every example query has rows to return.
+pub(crate) async fn synced_for_the_example_queries(db: &Path) -> Sandbox {
+    let sb = start(small()).await;
+    let cfg = config(crate::account::with_optional(raw_config(&sb, db)));
     sync(&cfg).await;
     sb.mutate(3); // refunds and removed consents, for the queries that look at them
     assert_eq!(sync(&cfg).await.status, RunStatus::Succeeded);
+    sb
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_example_query_returns_sensible_rows_on_a_synced_database() {
+    let (_dir, db) = temp_db();
+    let sb = synced_for_the_example_queries(&db).await;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/queries");
     let mut ran = 0;
     let c = open(&db);

@@ -11,6 +11,7 @@ mod configs;
 mod container;
 mod datasette;
 mod docs;
+mod duckdb;
 mod fan_out;
 mod first_load;
 mod help;
