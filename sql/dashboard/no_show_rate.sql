@@ -5,8 +5,8 @@ SELECT COALESCE(experience_name, experience_id) AS experience,
        COUNT(*) AS tickets
 FROM tickets_with_check_in
 WHERE event_state = 'COMPLETED'
-  AND ticket_status IS NOT 'CANCELLED'
-  AND booking_status IS NOT 'CANCELLED'
+  AND COALESCE(ticket_status, '') <> 'CANCELLED'
+  AND COALESCE(booking_status, '') <> 'CANCELLED'
   [[ AND event_start_local >= :date_from ]]
   [[ AND event_start_local < date(:date_to, '+1 day') ]]
   [[ AND experience_name = :experience ]]

@@ -7,7 +7,7 @@ SELECT COALESCE(experience_name, experience_id) AS experience,
        ROUND(100.0 * (COUNT(*) - SUM(checked_in)) / COUNT(*), 1) AS no_show_pct
 FROM tickets_with_check_in
 WHERE event_state = 'COMPLETED'
-  AND ticket_status IS DISTINCT FROM 'CANCELLED'
-  AND booking_status IS DISTINCT FROM 'CANCELLED'
+  AND COALESCE(ticket_status, '') <> 'CANCELLED'
+  AND COALESCE(booking_status, '') <> 'CANCELLED'
 GROUP BY experience_id, experience_name
 ORDER BY no_show_pct DESC, experience;

@@ -183,6 +183,28 @@ fn duckdb_answer(v: &Json, what: &str) -> Answer {
     Answer { columns, rows }
 }
 
+/// The view DuckDB cannot bind in its dialect (migration 22 says why), so runs in SQLite, reading
+/// every column of it as text.
+const READ_AS_TEXT: [&str; 1] = ["ticket_variant_add_ons"];
+
+/// DuckDB's answer with the text it read from a column SQLite holds numbers in taken as the
+/// numbers it spells (for `READ_AS_TEXT`).
+fn numbers_read_as_text(sqlite: &Answer, mut duckdb: Answer) -> Answer {
+    let numeric: Vec<bool> = (0..sqlite.columns.len())
+        .map(|i| sqlite.rows.iter().any(|r| matches!(r[i], Cell::Number(_))))
+        .collect();
+    for row in &mut duckdb.rows {
+        for (cell, numeric) in row.iter_mut().zip(&numeric) {
+            if let (true, Cell::Text(t)) = (numeric, &cell)
+                && let Ok(n) = t.parse::<f64>()
+            {
+                *cell = Cell::Number(n);
+            }
+        }
+    }
+    duckdb
+}
+
 /// Asserts DuckDB gave SQLite's columns and rows; in SQLite's order when `ordered` (a query's
 /// ORDER BY is part of its answer), else as the same rows in any order.
 fn assert_same(what: &str, sqlite: Answer, duckdb: Answer, ordered: bool) {
@@ -307,12 +329,12 @@ async fn the_readme_duckdb_recipe_answers_every_example_query_as_sqlite_does() {
     // Every view, as DuckDB binds it again in its own dialect.
     assert!(views.len() >= 9, "views: {views:?}");
     for v in &views {
-        assert_same(
-            &format!("view {v}"),
-            sqlite_answer(&sqlite, &format!("SELECT * FROM \"{v}\"")),
-            duckdb_answer(&answers["views"][v], v),
-            false,
-        );
+        let ours = sqlite_answer(&sqlite, &format!("SELECT * FROM \"{v}\""));
+        let mut theirs = duckdb_answer(&answers["views"][v], v);
+        if READ_AS_TEXT.contains(&v.as_str()) {
+            theirs = numbers_read_as_text(&ours, theirs);
+        }
+        assert_same(&format!("view {v}"), ours, theirs, false);
     }
     // The Parquet export, read back: the rows its SELECT gives in SQLite.
     assert!(dir.path().join(&recipe.parquet).is_file());

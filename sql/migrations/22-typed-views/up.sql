@@ -2,12 +2,12 @@
 -- in SQL that DuckDB binds too and with a type on every computed column.
 --
 -- Why: analysts also open this file with DuckDB (README, For analysts), which binds each view's
--- SQL again in its own dialect. A view it cannot bind it runs in SQLite instead and reads every
--- column of as text, so `SUM(line_total)` fails. `ticket_variant_names` was one: DuckDB's
--- json_extract returns JSON, which `* 1.0` refuses; and the two views that read it
--- (`tickets_with_check_in`, `line_items_named`) came back as text with it. It now takes the
--- add-ons' fields out with `->>`, which gives an SQL value in SQLite and in DuckDB alike; a
--- SQLite older than 3.38 (2022) cannot parse it, and so cannot open the file at all.
+-- SQL again in its own dialect, and gives a view's columns the types it binds them with.
+-- The add-ons' fields come out of JSON, and the one spelling both SQLite and DuckDB read as plain
+-- SQL values, `->>`, is one no SQLite before 3.38 (2022) can parse: it would leave the whole file
+-- unreadable to the sqlite3 of Ubuntu 22.04 or RHEL 9. So they have a view of their own,
+-- `ticket_variant_add_ons`, which DuckDB runs in SQLite (its columns text to DuckDB), and
+-- `ticket_variant_names` CASTs what it takes from it.
 --
 -- Each computed column (`x * 1.0 / 100`, `COUNT(*)`, `substr(…)`, a literal) is a CAST: SQLite
 -- reports a CAST's type as the view column's type (`PRAGMA table_info`, from SQLite 3.41 on),
@@ -133,6 +133,18 @@ WHERE l.product_type IN ('TICKET', 'TICKET_ADDON')
   AND o.payment_status IN ('PAID', 'PARTIALLY_REFUNDED', 'REFUNDED')
 GROUP BY l.experience_id, x.name, l.unit_price_currency;
 
+-- The add-ons of each ticket variant, out of its `add_on_variants_json`. DuckDB cannot bind
+-- json_extract's JSON in arithmetic (the price), so it runs this view in SQLite and reads its
+-- columns as text; the view below CASTs them, which both read alike.
+CREATE VIEW ticket_variant_add_ons AS
+SELECT CAST(json_extract(a.value, '$.id') AS TEXT) AS variant_id, v.experience_id,
+       CAST(json_extract(a.value, '$.name') AS TEXT) AS name,
+       CAST(json_extract(a.value, '$.price.value') * 1.0
+         / (CASE json_extract(a.value, '$.price.exponent') WHEN 0 THEN 1 WHEN 1 THEN 10 WHEN 2 THEN 100 WHEN 3 THEN 1000 ELSE 10000 END) AS DOUBLE) AS price,
+       CAST(json_extract(a.value, '$.price.currency') AS TEXT) AS currency
+FROM ticket_variants v, json_each(v.add_on_variants_json) a
+WHERE json_extract(a.value, '$.id') IS NOT NULL;
+
 -- Every sellable variant, main and add-on, by id: what a line item's `product_id` names.
 CREATE VIEW ticket_variant_names AS
 SELECT v.id AS variant_id, v.experience_id, CAST('VARIANT' AS TEXT) AS kind, v.name,
@@ -140,12 +152,9 @@ SELECT v.id AS variant_id, v.experience_id, CAST('VARIANT' AS TEXT) AS kind, v.n
        v.price_currency AS currency
 FROM ticket_variants v
 UNION
-SELECT CAST(a.value ->> '$.id' AS TEXT), v.experience_id, CAST('ADD_ON' AS TEXT), CAST(a.value ->> '$.name' AS TEXT),
-       CAST(a.value ->> '$.price.value' AS DOUBLE)
-         / (CASE CAST(a.value ->> '$.price.exponent' AS BIGINT) WHEN 0 THEN 1 WHEN 1 THEN 10 WHEN 2 THEN 100 WHEN 3 THEN 1000 ELSE 10000 END),
-       CAST(a.value ->> '$.price.currency' AS TEXT)
-FROM ticket_variants v, json_each(v.add_on_variants_json) a
-WHERE a.value ->> '$.id' IS NOT NULL;
+SELECT CAST(variant_id AS TEXT), experience_id, CAST('ADD_ON' AS TEXT), CAST(name AS TEXT),
+       CAST(price AS DOUBLE), CAST(currency AS TEXT)
+FROM ticket_variant_add_ons;
 
 -- One row per ticket: its booking, the event's start, the experience, the ticket variant's
 -- name, and whether (and when, by whom, how) it was checked in. Event, experience and variant
