@@ -46,7 +46,8 @@ fn cli_peak_rss_mib(sb: &SandboxProcess, dir: &Path, n: u32) -> f64 {
              client_id = \"sandbox-client\"\nclient_secret = \"sandbox-secret\"\n\
              [api]\nbase_url = \"{base}/\"\nrequests_per_second = 1000000\n\
              max_requests_per_second = 1000000\nburst = 10000\nmax_concurrent = 16\n\
-             [streams]\norders = false\nmarketing_consents = false\n"
+             [streams]\norders = false\nmarketing_consents = false\n\
+             events = false\nexperiences = false\n"
         ),
     )
     .expect("cli config");

@@ -261,6 +261,8 @@ rate_limited_wait_secs = {wait_secs}
 [streams]
 bookings = false
 marketing_consents = false
+events = false
+experiences = false
 "#,
             db = dir.path().join("budget.sqlite").display(),
             token = sb.token_url(),

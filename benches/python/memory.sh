@@ -57,6 +57,7 @@ ticket_variants = true"
 only_variants="bookings = false
 orders = false
 marketing_consents = false
+events = false
 $variants"
 python3 benches/python/big_lists.py 18781 4 25 10 & pids+=($!)
 python3 benches/python/big_lists.py 18782 16 6 10 & pids+=($!)

@@ -55,6 +55,8 @@ max_concurrent = 16
 [streams]
 orders = false
 marketing_consents = false
+events = false
+experiences = false
 TOML
 
 # measure NAME COMMAND...: one run, its figures as a table row.

@@ -1,5 +1,5 @@
 -- How full is each event: seats reserved against capacity, and bookings we hold for it?
--- Needs: [streams] events = true (off by default; experiences = true, also off, adds the experience's name); otherwise it returns no rows.
+-- From the events stream (and experiences for the name), both on by default: with events off it returns no rows.
 SELECT e.id AS event_id, x.name AS experience, e.first_session_start AS starts_local, e.timezone,
        e.capacity_reserved AS reserved, e.capacity_total AS capacity,
        ROUND(100.0 * e.capacity_reserved / NULLIF(e.capacity_total, 0), 1) AS percent_full,

@@ -1,5 +1,5 @@
 -- Which experiences have the most no-shows? Tickets of completed events never checked in, per experience.
--- Needs: [streams] booking_tickets = true, events = true (off by default); without them it returns no rows.
+-- Needs: [streams] booking_tickets = true (off by default; and events, on by default); without them it returns no rows.
 SELECT COALESCE(experience_name, experience_id) AS experience,
        COUNT(*) AS tickets,
        SUM(checked_in) AS checked_in,

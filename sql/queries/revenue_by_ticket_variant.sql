@@ -1,5 +1,5 @@
 -- What does each ticket variant and add-on bring in? Revenue of paid orders per variant name.
--- Needs: [streams] experiences = true, ticket_variants = true (off by default); without them it returns no rows.
+-- Needs: [streams] ticket_variants = true (off by default; and experiences, on by default); without them it returns no rows.
 SELECT COALESCE(n.experience_name, n.experience_id) AS experience,
        n.ticket_variant_name AS variant,
        n.variant_kind AS kind,

@@ -243,7 +243,9 @@ fn an_unknown_stream_is_named_with_the_known_ones() {
             "order_line_items",
             "order_transactions",
             "order_refunds",
-            "marketing_consents"
+            "marketing_consents",
+            "events",
+            "experiences"
         ],
         "the defaults"
     );

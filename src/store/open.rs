@@ -1,5 +1,5 @@
-//! Opening the file: the only place that does. Pragmas, migrations, the file mode analysts
-//! depend on, and what a failure to open means.
+//! Opening the file to write it: the only place that does (`read_only` reads it). Pragmas,
+//! migrations, the file mode analysts depend on, and what a failure to open means.
 
 use std::path::Path;
 use std::sync::LazyLock;
@@ -166,32 +166,6 @@ fn create_private(path: &Path) -> Result<(), Error> {
 fn keep_wal_files(conn: &Connection) -> rusqlite::Result<()> {
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
         .map(|_| ())
-}
-
-/// Opens an existing database read-only, without migrating: what `status` uses, so looking never
-/// changes anything.
-pub fn open_read_only(path: &Path) -> Result<Connection, Error> {
-    match crate::access::exists(path) {
-        Ok(true) => {}
-        Ok(false) => {
-            return Err(Error::Sqlite {
-                path: path.to_owned(),
-                message: "does not exist yet: no sync has run".into(),
-            });
-        }
-        Err(e) => return Err(Error::Access(crate::access::describe(path, &e))),
-    }
-    if let Err(e) = std::fs::File::open(path)
-        && e.kind() == std::io::ErrorKind::PermissionDenied
-    {
-        return Err(Error::Access(crate::access::describe(path, &e)));
-    }
-    // Even a read-only connection writes read marks into another application's `-shm`.
-    ours::check(path, usize::MAX)?;
-    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| classify(path, e))?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| classify(path, e))?;
-    Ok(conn)
 }
 
 pub(super) fn classify(path: &Path, e: rusqlite::Error) -> Error {

@@ -193,15 +193,22 @@ fn tables_of_a_copy(path: &Path) -> std::io::Result<Vec<String>> {
 
 /// The names of the tables in the file, read without a lock and without touching `-wal`/`-shm`.
 fn tables(path: &Path) -> rusqlite::Result<Vec<String>> {
+    let conn = open_immutable(path)?;
+    let mut stmt = conn.prepare(super::statements::get("sqlite_schema", "tables"))?;
+    stmt.query_map([], |r| r.get(0))?.collect()
+}
+
+/// A connection to the main file alone, as `immutable`: no lock, no `-wal`, no `-shm` opened
+/// or created. Only where nothing can change the file meanwhile (`read_only::read_whole_file`
+/// says how it makes sure).
+pub(super) fn open_immutable(path: &Path) -> rusqlite::Result<Connection> {
     let mut uri = url::Url::from_file_path(std::path::absolute(path).unwrap_or_else(|_| path.to_owned()))
         .map_err(|()| rusqlite::Error::InvalidPath(path.to_owned()))?;
     uri.set_query(Some("immutable=1"));
-    let conn = Connection::open_with_flags(
+    Connection::open_with_flags(
         uri.as_str(),
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    let mut stmt = conn.prepare(super::statements::get("sqlite_schema", "tables"))?;
-    stmt.query_map([], |r| r.get(0))?.collect()
+    )
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use rusqlite::OptionalExtension;
 
 use super::deferred::deferred_tables;
 use super::error::Error;
-use super::open::{classify, open_read_only};
+use super::read_only::read_only;
 use super::statements;
 use crate::counts::Counts;
 
@@ -126,10 +126,17 @@ fn recent_runs(conn: &rusqlite::Connection, limit: i64) -> rusqlite::Result<Vec<
 /// Reads the status of the database at `path` without writing to it: the last `runs` runs, and
 /// the rows of each of `tables` (live rows, where a table marks removals).
 pub fn status(path: &Path, runs: i64, tables: &[&'static str]) -> Result<Status, Error> {
-    let conn = open_read_only(path)?;
-    let fail = |e: rusqlite::Error| classify(path, e);
-    let runs = recent_runs(&conn, runs).map_err(fail)?;
-    let mut stmt = conn.prepare(statements::get("sync_state", "all")).map_err(fail)?;
+    read_only(path, |conn| read(conn, path, runs, tables))
+}
+
+fn read(
+    conn: &rusqlite::Connection,
+    path: &Path,
+    runs: i64,
+    tables: &[&'static str],
+) -> rusqlite::Result<Status> {
+    let runs = recent_runs(conn, runs)?;
+    let mut stmt = conn.prepare(statements::get("sync_state", "all"))?;
     let streams = stmt
         .query_map([], |r| {
             Ok(StreamState {
@@ -142,38 +149,33 @@ pub fn status(path: &Path, runs: i64, tables: &[&'static str]) -> Result<Status,
                 last_completed_at: r.get(6)?,
             })
         })
-        .and_then(Iterator::collect)
-        .map_err(fail)?;
+        .and_then(Iterator::collect)?;
     let mut rows = Vec::with_capacity(tables.len());
     for &table in tables {
         // A database written by an older version (status never migrates) may lack a table.
         match conn.query_row(statements::get(table, "count"), [], |r| r.get::<_, i64>(0)) {
             Ok(n) => rows.push((table.to_owned(), n)),
             Err(e) if e.to_string().contains("no such table") => {}
-            Err(e) => return Err(fail(e)),
+            Err(e) => return Err(e),
         }
     }
-    let mut stmt = conn
-        .prepare(statements::get("quarantine", "by_stream"))
-        .map_err(fail)?;
+    let mut stmt = conn.prepare(statements::get("quarantine", "by_stream"))?;
     let quarantine = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .and_then(Iterator::collect)
-        .map_err(fail)?;
+        .and_then(Iterator::collect)?;
     // A database from before migration 13 (status never migrates) has no such table.
-    let deferred_indexes = match deferred_tables(&conn) {
+    let deferred_indexes = match deferred_tables(conn) {
         Ok(tables) => tables,
         Err(e) if e.to_string().contains("no such table") => Vec::new(),
-        Err(e) => return Err(fail(e)),
+        Err(e) => return Err(e),
     };
     // `staging` came with migration 05; an older database (status never migrates) has none.
     let staged = match conn.prepare(statements::get("staging", "by_stream")) {
         Ok(mut stmt) => stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .and_then(Iterator::collect)
-            .map_err(fail)?,
+            .and_then(Iterator::collect)?,
         Err(e) if e.to_string().contains("no such table") => Vec::new(),
-        Err(e) => return Err(fail(e)),
+        Err(e) => return Err(e),
     };
     let pace = conn
         .query_row(statements::get("pace_state", "status"), [], |r| {
@@ -184,13 +186,12 @@ pub fn status(path: &Path, runs: i64, tables: &[&'static str]) -> Result<Status,
                 updated_at: r.get(3)?,
             })
         })
-        .optional()
-        .map_err(fail)?;
+        .optional()?;
     // The inbox came with migration 21; an older database (status never migrates) has none.
-    let webhooks = match super::inbox::webhook_health_of(&conn) {
+    let webhooks = match super::inbox::webhook_health_of(conn) {
         Ok(h) => h.ever_ran.then_some(h),
         Err(e) if e.to_string().contains("no such") => None,
-        Err(e) => return Err(fail(e)),
+        Err(e) => return Err(e),
     };
     Ok(Status {
         webhooks,

@@ -1,6 +1,8 @@
 //! `GET /v1/events` → `events`. Its `from`/`to` filter the sessions' local start time, not
 //! changes, so the stream scans the whole list each run; only `id` is required. The first
 //! session is flattened into columns (most events have one); all of them stay in `sessions_json`.
+//! On by default: `bookings_enriched` and the example queries take each booking's start time
+//! from it, for one request per 100 events a run.
 
 use serde::Serialize;
 
@@ -13,7 +15,7 @@ pub static STREAM: Stream = Stream {
     path: "v1/events",
     scope: "event.read",
     mode: Mode::Scan,
-    enabled_by_default: false,
+    enabled_by_default: true,
     webhook: Some(Webhook {
         types: &[
             "v1.event.created",

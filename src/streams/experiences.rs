@@ -1,4 +1,6 @@
 //! `GET /v1/experiences` → `experiences`, named in `api.accept_language`; only `id` is required.
+//! On by default: the views and the example queries name experiences from it (without it they
+//! list ids), for one request per 100 experiences a run.
 
 use serde::Serialize;
 
@@ -11,7 +13,7 @@ pub static STREAM: Stream = Stream {
     path: "v1/experiences",
     scope: "experience.read",
     mode: Mode::Scan,
-    enabled_by_default: false,
+    enabled_by_default: true,
     webhook: Some(Webhook {
         types: &["v1.experience.created", "v1.experience.updated", "v1.experience.deleted"],
         id_field: "experience_id",

@@ -390,3 +390,54 @@ async fn a_query_that_returns_nothing_on_a_default_install_names_the_streams_it_
         "no_show_rate_by_experience.sql at least needs optional streams"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_default_install_names_experiences_and_event_starts_not_ids() {
+    let sb = start(small()).await;
+    let dir = tempfile::tempdir().unwrap();
+    // A config that names no stream: the defaults alone decide what is synced.
+    let cfg = dir.path().join("understory-sync.toml");
+    let text = format!(
+        "database = \"sync.sqlite\"\n[auth]\ntoken_url = \"{}\"\nclient_id = \"sandbox-client\"\n{}\n",
+        sb.token_url(),
+        crate::cli::fast_api(&sb)
+    );
+    assert!(!text.contains("[streams]"), "{text}");
+    std::fs::write(&cfg, text).unwrap();
+    crate::cli::sync_ok(&cfg);
+    let c = open(&dir.path().join("sync.sqlite"));
+    let (bookings, named, started): (i64, i64, i64) = c
+        .query_row(
+            "SELECT COUNT(*), COUNT(experience_name), COUNT(event_start_local) FROM bookings_enriched",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(bookings as usize, sb.truth().rows("bookings").len());
+    assert_eq!(named, bookings, "every booking's experience is named");
+    assert!(started > 0, "event starts: {started} of {bookings}");
+    // And the ready-made query lists experiences by name.
+    let sql = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/queries/top_experiences.sql"),
+    )
+    .unwrap();
+    let listed: Vec<String> = c
+        .prepare(&sql)
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let names: BTreeSet<String> = c
+        .prepare("SELECT name FROM experiences")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(!listed.is_empty());
+    assert!(
+        listed.iter().all(|e| names.contains(e)),
+        "top_experiences.sql lists names: {listed:?}"
+    );
+}

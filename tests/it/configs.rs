@@ -86,6 +86,16 @@ fn the_example_config_loads_and_documents_every_key() {
             "config/understory-sync.toml does not mention {key}"
         );
     }
+    // It says which streams are on by default: each stream's value there is its default.
+    let table: toml::Table = toml::from_str(&text).unwrap();
+    for s in understory_sync::streams::ALL {
+        assert_eq!(
+            table["streams"].get(s.name).and_then(toml::Value::as_bool),
+            Some(s.enabled_by_default),
+            "config/understory-sync.toml's streams.{} is its default",
+            s.name
+        );
+    }
     // Every key really is read: setting it through the environment is accepted, not unknown.
     for key in keys()
         .iter()

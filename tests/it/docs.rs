@@ -211,3 +211,72 @@ async fn the_documented_stream_names_separator_and_staged_parents_are_what_the_d
         );
     }
 }
+
+#[test]
+fn the_dictionary_starts_with_the_views_and_sets_the_jobs_own_tables_apart() {
+    use understory_sync::dictionary::{self, Kind};
+    let doc = read("docs/schema.md");
+    let entries = dictionary::entries();
+    // Views, then the streams' tables, then the job's own, in the file's order.
+    let data: BTreeSet<&str> = understory_sync::streams::tables().into_iter().collect();
+    let rank = |e: &dictionary::Entry| match e.kind {
+        Kind::View => 0,
+        Kind::Table if data.contains(e.name.as_str()) => 1,
+        Kind::Table => 2,
+    };
+    let ranks: Vec<(u8, &str)> = entries.iter().map(|e| (rank(e), e.name.as_str())).collect();
+    assert!(
+        ranks.is_sorted_by_key(|(r, _)| *r),
+        "views first, then the data tables, then the job's own: {ranks:?}"
+    );
+    let own = doc
+        .find("\n# The job's own tables\n")
+        .expect("a part headed `# The job's own tables`");
+    let start = doc
+        .find("\n## Where to start\n")
+        .expect("a `Where to start` part");
+    let intro = &doc[start..doc.find("\n## `").unwrap()];
+    for e in &entries {
+        // The reader marks a table as the job's by the part it is in.
+        assert_eq!(
+            e.own,
+            rank(e) == 2,
+            "`{}` is in the job's own part exactly when no stream fills it",
+            e.name
+        );
+        match rank(e) {
+            0 => assert!(
+                intro.contains(&format!("[`{0}`](#{0}-view)", e.name)),
+                "`Where to start` links the view `{}`",
+                e.name
+            ),
+            2 => assert!(
+                doc[own..].contains(&format!("* `{}`", e.name)),
+                "the job's own tables' part says what `{}` is for",
+                e.name
+            ),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn every_query_in_the_dictionary_runs_on_the_schema() {
+    let doc = read("docs/schema.md");
+    let (_dir, db) = temp_db();
+    drop(understory_sync::store::open(&db).unwrap());
+    let c = open(&db);
+    let mut ran = 0;
+    for block in doc.split("```sql\n").skip(1) {
+        let block = block.split("```").next().unwrap();
+        for statement in block.split(';').map(str::trim).filter(|s| {
+            s.lines()
+                .any(|l| !l.trim_start().starts_with("--") && !l.trim().is_empty())
+        }) {
+            c.prepare(statement)
+                .unwrap_or_else(|e| panic!("docs/schema.md: {statement}: {e}"));
+            ran += 1;
+        }
+    }
+    assert!(ran >= 6, "queries found: {ran}");
+}

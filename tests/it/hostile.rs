@@ -46,9 +46,20 @@ fn stub_config(dir: &Path, base: &str) -> std::path::PathBuf {
     stub_config_for(dir, base, "bookings = true")
 }
 
-/// `stub_config` with `streams` (TOML lines) in place of `bookings = true`.
+/// `stub_config` with `streams` (TOML lines) in place of `bookings = true`. A stub serves only
+/// the lists its test names: every other stream on by default is turned off.
 pub(crate) fn stub_config_for(dir: &Path, base: &str, streams: &str) -> std::path::PathBuf {
     let path = dir.join("stub.toml");
+    let named = |name: &str| {
+        streams
+            .lines()
+            .any(|l| l.trim_start().starts_with(&format!("{name} =")))
+    };
+    let off: String = understory_sync::streams::ALL
+        .iter()
+        .filter(|s| s.enabled_by_default && s.parent().is_none() && !named(s.name))
+        .map(|s| format!("{} = false\n", s.name))
+        .collect();
     std::fs::write(
         &path,
         format!(
@@ -65,9 +76,7 @@ max_backoff_ms = 10
 rate_limited_wait_secs = 1
 [streams]
 {streams}
-orders = false
-marketing_consents = false
-"#
+{off}"#
         ),
     )
     .unwrap();

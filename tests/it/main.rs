@@ -22,6 +22,7 @@ mod operator;
 mod ops;
 mod pace;
 mod promises;
+mod read_only;
 mod reliability;
 mod removals;
 mod sandbox;

@@ -415,7 +415,8 @@ fn assert_rows_equal(name: &str, got: &Rows, truth: &Rows) {
 }
 
 /// Asserts the database holds exactly the sandbox's ground truth, stream by stream. A stream
-/// that is off by default must find rows when it ran, or its check would prove nothing.
+/// that ran must find rows, or its check would prove nothing; but refunds, which the sandbox
+/// makes only as it mutates, so a first sync rightly finds none.
 pub fn assert_converged(db: &Path, sb: &Sandbox) {
     let d = divergence(db, sb);
     assert_eq!(
@@ -425,7 +426,7 @@ pub fn assert_converged(db: &Path, sb: &Sandbox) {
     );
     let (got, truth) = comparable(db, sb);
     for stream in understory_sync::streams::ALL {
-        if !stream.enabled_by_default && stream_ran(db, stream.name) {
+        if stream_ran(db, stream.name) && stream.name != "order_refunds" {
             assert!(
                 !truth.rows(stream.name).is_empty(),
                 "{}: the sandbox lists none, so the check proves nothing",
