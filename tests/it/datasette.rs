@@ -391,7 +391,6 @@ fn the_datasette_unit_serves_the_database_as_written() {
             .unwrap_or_else(|| panic!("the unit has {key}"))
             .replace("${DATABASE}", &db.display().to_string())
             .replace("${PORT}", "8001")
-            .replace("$IMMUTABLE ", "")
             .replace("/run/understory-sync-datasette", &run.display().to_string())
             .replace("/usr/bin/understory-sync", BIN)
             .replace("/opt/understory-sync-datasette/bin/datasette", "datasette")
