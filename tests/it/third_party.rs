@@ -238,7 +238,7 @@ fn rows(db: &Path) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redirect_path_that_looks_like_route_syntax_is_served_as_written() {
-    // `:` and `*` start captures in axum's route syntax; the path is the browser's, literally.
+    // `:` and `*` start captures in a router's route syntax; the path is the browser's, literally.
     let port = free_port();
     let redirect = format!("http://127.0.0.1:{port}/:cb/*rest");
     let sb = start(app_sandbox(&redirect, Consent::Page)).await;
