@@ -19,13 +19,14 @@ mod consent;
 pub mod cursor;
 pub mod faults;
 pub mod limits;
+mod poison;
 mod rendered;
 pub mod resources;
 pub mod routes;
 pub mod webhooks;
 pub mod world;
 
-use crate::poison::{Unpoisoned as _, UnpoisonedRw as _};
+use crate::sandbox::poison::{Unpoisoned as _, UnpoisonedRw as _};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};

@@ -3,7 +3,7 @@
 //! changes the world. The routes (`super::super::routes`) admit the request and turn the
 //! answer into HTTP.
 
-use crate::poison::UnpoisonedRw as _;
+use crate::sandbox::poison::UnpoisonedRw as _;
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
