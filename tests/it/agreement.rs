@@ -3,7 +3,7 @@
 //! `docs/understory-api.md`), so a wrong path in the job fails here instead of being mirrored by
 //! a sandbox that borrowed it.
 
-use understory_sync::sandbox::resources::served;
+use understory_sandbox::resources::served;
 use understory_sync::streams;
 
 /// The sandbox serves what the job copies: one resource per stream, in the same order, at the

@@ -14,9 +14,9 @@ use chrono::Utc;
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
 use serde_json::Value;
+use understory_sandbox::config::{ClientKey, Consent, FaultConfig};
+use understory_sandbox::{Sandbox, SandboxConfig};
 use understory_sync::auth::token_vault::{Key, Vault};
-use understory_sync::sandbox::config::{ClientKey, Consent, FaultConfig};
-use understory_sync::sandbox::{Sandbox, SandboxConfig};
 
 use crate::cli::BIN;
 use crate::support::*;

@@ -6,7 +6,7 @@
 //! rendered the first time a page holds it and its text reused until the world next changes;
 //! [`super::State`] clears the cache under the world's write lock, so no page ever mixes states.
 
-use crate::sandbox::poison::Unpoisoned as _;
+use crate::poison::Unpoisoned as _;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 

@@ -2,7 +2,7 @@
 // A ready `Response` is the natural error of an axum handler step; boxing it buys nothing here.
 #![allow(clippy::result_large_err)]
 
-use crate::sandbox::poison::UnpoisonedRw as _;
+use crate::poison::UnpoisonedRw as _;
 use std::sync::Arc;
 
 use axum::Json;

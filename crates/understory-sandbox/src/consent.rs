@@ -8,7 +8,7 @@
 //! the company and the scopes with Approve and Deny buttons (a form POSTed to
 //! `/oauth2/auth/decision`), `approve` and `deny` answer at once, for tests and scripts.
 
-use crate::sandbox::poison::Unpoisoned as _;
+use crate::poison::Unpoisoned as _;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 

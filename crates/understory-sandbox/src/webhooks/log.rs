@@ -1,7 +1,7 @@
 //! The record of every delivery the sandbox made or decided not to make, for tests and
 //! benchmarks: what was sent where, when the event arose, and how each attempt went.
 
-use crate::sandbox::poison::Unpoisoned as _;
+use crate::poison::Unpoisoned as _;
 use std::sync::Mutex;
 use std::time::SystemTime;
 

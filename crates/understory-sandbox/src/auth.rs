@@ -13,7 +13,7 @@
 // A ready `Response` is the natural error of an axum handler step; boxing it buys nothing here.
 #![allow(clippy::result_large_err)]
 
-use crate::sandbox::poison::Unpoisoned as _;
+use crate::poison::Unpoisoned as _;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -3,7 +3,7 @@
 //! Each `/v1` request draws from the seed and its sequence number, so a sequential client sees
 //! the same faults on every run. Tests can also queue exact faults for the next requests.
 
-use crate::sandbox::poison::Unpoisoned as _;
+use crate::poison::Unpoisoned as _;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -4,7 +4,7 @@
 //!
 //! Time is tokio's: a benchmark or test on a paused clock meets the same budget in that clock.
 
-use crate::sandbox::poison::Unpoisoned as _;
+use crate::poison::Unpoisoned as _;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
