@@ -55,7 +55,7 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use understory_sync::sandbox::{Sandbox, SandboxConfig};
+use understory_sandbox::{Sandbox, SandboxConfig};
 use understory_sync::store::RunRow;
 
 use install::{Account, install};

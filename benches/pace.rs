@@ -21,7 +21,7 @@ mod common;
 use std::time::Duration;
 
 use common::budget_trial::{self, Budget, Figures};
-use understory_sync::sandbox::config::WindowShape;
+use understory_sandbox::config::WindowShape;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)

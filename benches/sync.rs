@@ -6,8 +6,8 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use understory_sandbox::{Sandbox, SandboxConfig};
 use understory_sync::config;
-use understory_sync::sandbox::{Sandbox, SandboxConfig};
 use understory_sync::shutdown::Stop;
 use understory_sync::sync;
 

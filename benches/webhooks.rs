@@ -14,8 +14,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use understory_sync::sandbox::world::Kind;
-use understory_sync::sandbox::{Sandbox, SandboxConfig};
+use understory_sandbox::world::Kind;
+use understory_sandbox::{Sandbox, SandboxConfig};
 
 const BIN: &str = env!("CARGO_BIN_EXE_understory-sync");
 

@@ -6,7 +6,8 @@
 //! what a row is) → `sync` (page by page, rows and checkpoint committed together) → `store`
 //! (SQLite, migrations, upserts). In `run` mode, `webhooks` receives Understory's events into
 //! the store's inbox and `sync::apply_webhooks` stores the items they name through the same
-//! path. `sandbox` is a stand-in Understory for tests, the demo and integrators.
+//! path. The stand-in Understory that the tests, the demo and integrators use is a crate of its
+//! own, `understory-sandbox` (`crates/understory-sandbox`), which this library does not use.
 #![forbid(unsafe_code)]
 
 pub mod access;
@@ -25,7 +26,6 @@ pub mod metrics;
 pub mod owner;
 pub mod pace;
 pub mod poison;
-pub mod sandbox;
 pub mod schedule;
 pub mod shutdown;
 pub mod store;

@@ -1,9 +1,10 @@
 //! Locks taken whatever a panicking holder left: the one way the job takes a `Mutex` or `RwLock`.
 //!
 //! A thread that panics while holding a lock poisons it. What these locks guard is whole between
-//! any two statements (counters, caches, a connection, the sandbox's world), and a panic in the
-//! job ends the process anyway (the panic hook closes the run's row first), so the next holder
-//! takes the data as it is rather than panicking in turn.
+//! any two statements (counters, caches, a connection), and a panic in the job ends the process
+//! anyway (the panic hook closes the run's row first), so the next holder takes the data as it
+//! is rather than panicking in turn. The sandbox keeps a copy of its own (its `poison` module
+//! says why).
 
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use understory_sync::sandbox::Sandbox;
+use understory_sandbox::Sandbox;
 
 use super::BIN;
 

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use tokio::time::Instant;
+use understory_sandbox::config::{RateLimitConfig, WindowShape};
+use understory_sandbox::{Arrival, Sandbox, SandboxConfig};
 use understory_sync::config::{self, RawConfig};
-use understory_sync::sandbox::config::{RateLimitConfig, WindowShape};
-use understory_sync::sandbox::{Arrival, Sandbox, SandboxConfig};
 
 /// The budget a trial enforces and how long it runs.
 #[derive(Debug, Clone, Copy)]
@@ -167,8 +167,8 @@ pub fn figures(budget: Budget, first: &[Arrival], next: &[Arrival], after: Durat
 /// network) takes time the clock cannot see. The kill keeps what the job would have saved: the
 /// pace learned at the last progress tick (every 5 s) before it.
 pub async fn simulate(budget: Budget, first: Duration, after: Duration) -> Figures {
+    use understory_sandbox::limits::RateLimiter;
     use understory_sync::pace::Pace;
-    use understory_sync::sandbox::limits::RateLimiter;
 
     let dir = tempfile::tempdir().expect("tempdir");
     let sb_free = sandbox_config(budget, 0);
@@ -199,7 +199,7 @@ pub async fn simulate(budget: Budget, first: Duration, after: Duration) -> Figur
 async fn drive(
     pace: understory_sync::pace::Pace,
     secs: Duration,
-    limiter: &understory_sync::sandbox::limits::RateLimiter,
+    limiter: &understory_sandbox::limits::RateLimiter,
     log: &mut Vec<Arrival>,
 ) -> understory_sync::pace::Learned {
     const TICK: Duration = Duration::from_secs(5);

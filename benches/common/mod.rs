@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use secrecy::SecretString;
+use understory_sandbox::Sandbox;
 use understory_sync::config::RawConfig;
-use understory_sync::sandbox::Sandbox;
 
 /// A raw config for `db`, authenticated against `sb` with its default key.
 #[allow(dead_code)] // not every bench uses every helper

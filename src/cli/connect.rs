@@ -11,10 +11,14 @@ use std::io::BufRead as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{RawQuery, State as AxState};
-use axum::response::{Html, IntoResponse, Response};
+use bytes::Bytes;
 use chrono::Utc;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode, header};
+use hyper_util::rt::TokioIo;
 use secrecy::SecretString;
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use understory_sync::auth::Endpoint;
@@ -170,7 +174,7 @@ fn key(tp: &ThirdParty) -> Result<Key, (Exit, anyhow::Error)> {
 
 /// Serves the redirect URI until one answer arrives (or one is pasted), or the time is up.
 async fn wait(
-    listener: tokio::net::TcpListener,
+    listener: TcpListener,
     attempt: &Arc<Attempt>,
     tp: &ThirdParty,
     timeout: Duration,
@@ -181,13 +185,7 @@ async fn wait(
         path: tp.redirect_uri.path().to_owned(),
         tx: Mutex::new(Some(tx.clone())),
     });
-    // Every path goes to one handler that compares it with the redirect URI's: a path given to
-    // `route` is route syntax, where a segment starting with `:` or `*` is a capture (and one
-    // axum refuses panics), not the text the browser is sent back to.
-    let router = axum::Router::new().fallback(callback).with_state(shared);
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    let server = tokio::spawn(serve(listener, shared));
     // A plain thread: a pending read of the terminal must not keep the process alive at exit.
     let pasted = Arc::clone(attempt);
     std::thread::spawn(move || {
@@ -195,10 +193,7 @@ async fn wait(
             let Ok(line) = line else { return };
             if let Some((_, query)) = line.trim().split_once('?') {
                 let outcome = pasted.code(query);
-                if matches!(
-                    outcome,
-                    Err(understory_sync::auth::authorize::CallbackError::StateMismatch)
-                ) {
+                if matches!(outcome, Err(CallbackError::StateMismatch)) {
                     eprintln!(
                         "that address is not this connect's (its state does not match); paste the one the browser opened from the address above"
                     );
@@ -230,6 +225,33 @@ async fn wait(
     Ok(outcome)
 }
 
+/// Answers every connection on `listener` with [`Callback::answer`], until the task is aborted.
+async fn serve(listener: TcpListener, cb: Arc<Callback>) {
+    loop {
+        let tcp = match listener.accept().await {
+            Ok((tcp, _)) => tcp,
+            Err(e) => {
+                // Out of file descriptors, say: wait a moment rather than spin.
+                tracing::debug!(error = %e, "the redirect listener could not accept a connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        // Headers and page in one go on loopback, without Nagle's 40 ms (CONTRIBUTING.md).
+        let _ = tcp.set_nodelay(true);
+        let cb = Arc::clone(&cb);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let cb = Arc::clone(&cb);
+                async move { Ok::<_, std::convert::Infallible>(cb.answer(&req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+    }
+}
+
 struct Callback {
     attempt: Arc<Attempt>,
     /// The redirect URI's path, as the browser sends it.
@@ -237,47 +259,61 @@ struct Callback {
     tx: Mutex<Option<mpsc::Sender<Outcome>>>,
 }
 
-/// The redirect URI: checks the answer and tells the person in the browser what happened;
-/// any other path or method is not found.
-async fn callback(
-    AxState(cb): AxState<Arc<Callback>>,
-    method: axum::http::Method,
-    uri: axum::http::Uri,
-    RawQuery(query): RawQuery,
-) -> Response {
-    if uri.path() != cb.path {
-        return axum::http::StatusCode::NOT_FOUND.into_response();
+impl Callback {
+    /// The redirect URI: checks the answer and tells the person in the browser what happened.
+    /// The path is compared as text with the redirect URI's (no route syntax, so `:` or `*` in
+    /// it are just characters); any other path is not found, and another method not allowed.
+    async fn answer<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
+        if req.uri().path() != self.path {
+            return empty(StatusCode::NOT_FOUND);
+        }
+        if req.method() != Method::GET {
+            return empty(StatusCode::METHOD_NOT_ALLOWED);
+        }
+        let outcome = self.attempt.code(req.uri().query().unwrap_or_default());
+        // Anyone on this machine, or any page open in the customer's browser, can send a request
+        // here: one that is not this attempt's is refused, and connect keeps waiting for its own.
+        if let Err(e @ CallbackError::StateMismatch) = &outcome {
+            tracing::warn!("a redirect with another state was refused; still waiting for this connect's");
+            return html(StatusCode::BAD_REQUEST, page(&e.to_string()));
+        }
+        let text = match &outcome {
+            Ok(_) => "Access granted. understory-sync is finishing the connection; the terminal shows the result. You can close this tab.".to_owned(),
+            Err(e) => format!("understory-sync did not connect: {e}"),
+        };
+        let Some(tx) = self.tx.locked().take() else {
+            return html(
+                StatusCode::OK,
+                "<p>This connect attempt has already received its answer.</p>".to_owned(),
+            );
+        };
+        let _ = tx.send(outcome).await;
+        html(StatusCode::OK, page(&text))
     }
-    if method != axum::http::Method::GET {
-        return axum::http::StatusCode::METHOD_NOT_ALLOWED.into_response();
-    }
-    let outcome = cb.attempt.code(query.as_deref().unwrap_or_default());
-    // Anyone on this machine, or any page open in the customer's browser, can send a request
-    // here: one that is not this attempt's is refused, and connect keeps waiting for its own.
-    if let Err(e @ understory_sync::auth::authorize::CallbackError::StateMismatch) = &outcome {
-        tracing::warn!("a redirect with another state was refused; still waiting for this connect's");
-        return (
-            axum::http::StatusCode::BAD_REQUEST,
-            Html(format!(
-                "<!doctype html><meta charset=\"utf-8\"><title>understory-sync</title><p>{}</p>",
-                e.to_string().replace('&', "&amp;").replace('<', "&lt;")
-            )),
-        )
-            .into_response();
-    }
-    let text = match &outcome {
-        Ok(_) => "Access granted. understory-sync is finishing the connection; the terminal shows the result. You can close this tab.".to_owned(),
-        Err(e) => format!("understory-sync did not connect: {e}"),
-    };
-    let Some(tx) = cb.tx.locked().take() else {
-        return Html("<p>This connect attempt has already received its answer.</p>").into_response();
-    };
-    let _ = tx.send(outcome).await;
-    Html(format!(
+}
+
+/// A page of one paragraph, `text` escaped: it may quote what the browser's address held.
+fn page(text: &str) -> String {
+    format!(
         "<!doctype html><meta charset=\"utf-8\"><title>understory-sync</title><p>{}</p>",
         text.replace('&', "&amp;").replace('<', "&lt;")
-    ))
-    .into_response()
+    )
+}
+
+fn html(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r
+}
+
+fn empty(status: StatusCode) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = status;
+    r
 }
 
 /// Tries the desktop's opener when there is a display; the printed address always works.
@@ -352,5 +388,70 @@ mod tests {
             .map(|(k, _)| k)
             .collect();
         assert_eq!(kept, ["DISPLAY", "PATH"]);
+    }
+
+    /// A callback for redirect path `/cb`, the state its attempt sent, and where its outcome goes.
+    fn callback() -> (Callback, String, mpsc::Receiver<Outcome>) {
+        let redirect = url::Url::parse("http://127.0.0.1:8976/cb").unwrap();
+        let authorize = url::Url::parse("http://127.0.0.1:1/oauth2/auth").unwrap();
+        let attempt = Attempt::new(&authorize, "aud", "app", &redirect, &["booking.read"], true);
+        let state = attempt
+            .url
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .unwrap()
+            .1
+            .into_owned();
+        let (tx, rx) = mpsc::channel(1);
+        let cb = Callback {
+            attempt: Arc::new(attempt),
+            path: "/cb".to_owned(),
+            tx: Mutex::new(Some(tx)),
+        };
+        (cb, state, rx)
+    }
+
+    fn request(method: Method, target: &str) -> Request<()> {
+        Request::builder().method(method).uri(target).body(()).unwrap()
+    }
+
+    async fn text_of(r: Response<Full<Bytes>>) -> String {
+        use http_body_util::BodyExt as _;
+        let body = r.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_a_get_of_the_redirect_path_with_this_state_ends_the_wait() {
+        let (cb, state, mut rx) = callback();
+        let other = cb.answer(&request(Method::GET, "/other?code=c")).await;
+        assert_eq!(other.status(), StatusCode::NOT_FOUND);
+        assert!(text_of(other).await.is_empty());
+        let post = cb
+            .answer(&request(Method::POST, &format!("/cb?code=c&state={state}")))
+            .await;
+        assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+
+        let forged = cb.answer(&request(Method::GET, "/cb?code=c&state=forged")).await;
+        assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(forged.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert!(text_of(forged).await.contains("cross-site request forgery"));
+        assert!(rx.try_recv().is_err(), "a forged redirect ends nothing");
+
+        let denied = format!("/cb?error=%3Cscript%3E%26&state={state}");
+        let page = cb.answer(&request(Method::GET, &denied)).await;
+        assert_eq!(page.status(), StatusCode::OK);
+        let page = text_of(page).await;
+        assert!(
+            page.contains("(&lt;script>&amp;)") && !page.contains("<script>"),
+            "{page}"
+        );
+        assert!(matches!(rx.try_recv(), Ok(Err(CallbackError::Denied { .. }))));
+
+        let late = cb
+            .answer(&request(Method::GET, &format!("/cb?code=c&state={state}")))
+            .await;
+        assert_eq!(late.status(), StatusCode::OK);
+        assert!(text_of(late).await.contains("already received its answer"));
     }
 }

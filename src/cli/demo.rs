@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use secrecy::SecretString;
+use understory_sandbox::{Sandbox, SandboxConfig};
 use understory_sync::config::{self, RawConfig};
-use understory_sync::sandbox::{Sandbox, SandboxConfig};
 
 use super::exit::Exit;
 

@@ -1,13 +1,17 @@
-//! The command line: its flags, and one module per command; exit codes in `exit`.
+//! The command line: its flags, and one module per command; exit codes in `exit`. `demo` and
+//! `sandbox` serve the stand-in API (the `understory-sandbox` crate) and exist only with the
+//! `sandbox` feature, on by default; a build without it has no such commands.
 
 mod check;
 mod config_arg;
 mod connect;
 mod datasette;
+#[cfg(feature = "sandbox")]
 mod demo;
 mod exit;
 mod man;
 mod run;
+#[cfg(feature = "sandbox")]
 mod sandbox;
 mod status;
 mod sync;
@@ -84,6 +88,7 @@ pub enum Command {
     /// ask for consent in a browser and store the refresh token, encrypted.
     Connect(connect::Flags),
     /// Start the sandbox in-process, sync it into a local file and print rows per table.
+    #[cfg(feature = "sandbox")]
     Demo {
         /// The SQLite file to sync the demo into, created if missing.
         #[arg(long, default_value = "understory-demo.sqlite")]
@@ -93,6 +98,7 @@ pub enum Command {
         bookings: u32,
     },
     /// Serve the stand-in Understory API (auth server and `/v1`) on loopback.
+    #[cfg(feature = "sandbox")]
     Sandbox(sandbox::Flags),
     /// Manage the webhook subscriptions `run`'s receiver verifies (needs `[webhooks]`).
     #[command(subcommand)]
@@ -158,7 +164,9 @@ pub async fn run(cli: Cli) -> Result<Exit, (Exit, anyhow::Error)> {
             database,
             output,
         } => datasette::metadata(&config.path, database, output),
+        #[cfg(feature = "sandbox")]
         Command::Demo { database, bookings } => demo::demo(database, bookings).await,
+        #[cfg(feature = "sandbox")]
         Command::Sandbox(flags) => sandbox::serve(flags).await,
         Command::Webhooks(action) => webhooks::webhooks(action).await,
         Command::Man { dir } => man::write(&dir),

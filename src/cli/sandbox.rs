@@ -3,8 +3,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
-use understory_sync::sandbox::config::Consent;
-use understory_sync::sandbox::{Sandbox, SandboxConfig};
+use understory_sandbox::config::Consent;
+use understory_sandbox::{Sandbox, SandboxConfig};
 
 use super::exit::Exit;
 

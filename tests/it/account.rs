@@ -64,7 +64,7 @@ async fn every_optional_stream_equals_the_truth_after_a_full_sync_and_after_muta
     );
 
     // New check-ins, changed answers, changed prices.
-    let checked_in = |t: &understory_sync::sandbox::Truth| {
+    let checked_in = |t: &understory_sandbox::Truth| {
         t.rows("booking_tickets")
             .values()
             .filter(|v| v.get("check_in").is_some_and(|c| !c.is_null()))

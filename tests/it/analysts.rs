@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use understory_sync::sandbox::Sandbox;
+use understory_sandbox::Sandbox;
 use understory_sync::sync::RunStatus;
 
 use crate::support::*;

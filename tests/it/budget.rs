@@ -10,7 +10,7 @@ mod trial;
 use std::time::Duration;
 
 use trial::Budget;
-use understory_sync::sandbox::config::WindowShape;
+use understory_sandbox::config::WindowShape;
 
 use crate::cli::BIN;
 

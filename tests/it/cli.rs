@@ -4,8 +4,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use understory_sync::sandbox::Sandbox;
-use understory_sync::sandbox::config::{ClientKey, FaultConfig};
+use understory_sandbox::Sandbox;
+use understory_sandbox::config::{ClientKey, FaultConfig};
 
 use crate::support::*;
 

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
+use understory_sandbox::SandboxConfig;
 use understory_sync::config::{self, Environment};
-use understory_sync::sandbox::SandboxConfig;
 
 use crate::support::{assert_bookings_converged, small, start, temp_db};
 

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use understory_sync::sandbox::Sandbox;
-use understory_sync::sandbox::config::FaultConfig;
+use understory_sandbox::Sandbox;
+use understory_sandbox::config::FaultConfig;
 
 use crate::cli::BIN;
 use crate::support::*;

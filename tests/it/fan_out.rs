@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use understory_sync::sandbox::{Sandbox, SandboxConfig};
+use understory_sandbox::{Sandbox, SandboxConfig};
 use understory_sync::sync::RunStatus;
 
 use crate::cli::{sync_cmd, sync_ok, write_config};

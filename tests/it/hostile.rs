@@ -329,7 +329,7 @@ async fn a_cursor_handed_back_again_ends_the_stream_with_nothing_stored_twice() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_stops_itself_at_its_wall_clock_ceiling_and_the_next_resumes() {
     let mut sc = small();
-    sc.faults = understory_sync::sandbox::config::FaultConfig {
+    sc.faults = understory_sandbox::config::FaultConfig {
         slow: 1.0,
         slow_ms: 30,
         ..Default::default()
@@ -597,7 +597,7 @@ async fn ids_holding_slashes_queries_fragments_escapes_dots_and_spaces_reach_the
         .query_row("SELECT id FROM orders LIMIT 1", [], |r| r.get(0))
         .unwrap();
     assert!(
-        id.starts_with(understory_sync::sandbox::world::HOSTILE_ID_PREFIX),
+        id.starts_with(understory_sandbox::world::HOSTILE_ID_PREFIX),
         "{id}"
     );
     // Removals are confirmed by id, and changed parents fetch their lists again.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use understory_sync::sandbox::config::FaultConfig;
+use understory_sandbox::config::FaultConfig;
 
 use crate::cli::BIN;
 use crate::support::*;

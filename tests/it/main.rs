@@ -2,6 +2,7 @@
 //! sandbox on 127.0.0.1 and writes real SQLite files in a temporary directory.
 
 mod account;
+mod agreement;
 mod alerts;
 mod analysts;
 mod budget;

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use understory_sync::sandbox::config::{ClientKey, FaultConfig};
+use understory_sandbox::config::{ClientKey, FaultConfig};
 
 use crate::cli::{BIN, Job, job, spawn_until_commits, sync_cmd, sync_ok, write_config};
 use crate::support::*;

@@ -5,8 +5,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-use understory_sync::sandbox::Fault;
-use understory_sync::sandbox::config::{FaultConfig, RateLimitConfig};
+use understory_sandbox::Fault;
+use understory_sandbox::config::{FaultConfig, RateLimitConfig};
 use understory_sync::shutdown::Stop;
 use understory_sync::sync::{self, RunStatus};
 
@@ -110,7 +110,7 @@ async fn a_dead_token_endpoint_fails_the_run_once_before_any_stream() {
 /// The hidden budget the pace tests' sandbox enforces: 40 requests in any one-second window.
 const BUDGET: f64 = 40.0;
 
-fn budgeted() -> understory_sync::sandbox::SandboxConfig {
+fn budgeted() -> understory_sandbox::SandboxConfig {
     let mut sc = small();
     sc.data.bookings = 3_000;
     sc.rate_limit = RateLimitConfig {
@@ -134,7 +134,7 @@ struct Seen {
     first_two_secs: usize,
 }
 
-fn seen(log: &[understory_sync::sandbox::Arrival]) -> Seen {
+fn seen(log: &[understory_sandbox::Arrival]) -> Seen {
     let api: Vec<_> = log.iter().filter(|a| a.path.starts_with("/v1/")).collect();
     let (first, last) = (api[0].at, api[api.len() - 1].at);
     let span = last.duration_since(first).as_secs_f64().max(1e-3);
@@ -362,7 +362,7 @@ async fn a_killed_run_keeps_the_pace_it_learned() {
 }
 
 /// The requests per second of the last `n` `/v1` requests in `log` (over their span).
-fn tail_rate(log: &[understory_sync::sandbox::Arrival], n: usize) -> f64 {
+fn tail_rate(log: &[understory_sandbox::Arrival], n: usize) -> f64 {
     let api: Vec<_> = log.iter().filter(|a| a.path.starts_with("/v1/")).collect();
     let tail = &api[api.len().saturating_sub(n)..];
     let span = tail[tail.len() - 1].at.duration_since(tail[0].at).as_secs_f64();

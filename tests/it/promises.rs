@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use understory_sync::sandbox::Fault;
+use understory_sandbox::Fault;
 use understory_sync::sync::RunStatus;
 
 use crate::cli::{BIN, write_config};

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use understory_sync::sandbox::config::{FaultConfig, RateLimitConfig};
-use understory_sync::sandbox::{Sandbox, SandboxConfig};
+use understory_sandbox::config::{FaultConfig, RateLimitConfig};
+use understory_sandbox::{Sandbox, SandboxConfig};
 
 use crate::cli::{BIN, sync_cmd, write_config};
 use crate::support::*;
@@ -147,7 +147,7 @@ impl Phase {
 
     /// The phase a request belongs to, as the server saw it; `keyless` names the lists whose
     /// first load appends (their stream has no per-parent stream on).
-    fn of(a: &understory_sync::sandbox::Arrival, keyless: &[&str]) -> Option<Self> {
+    fn of(a: &understory_sandbox::Arrival, keyless: &[&str]) -> Option<Self> {
         let segments: Vec<&str> = a.path.strip_prefix("/v1/")?.split('/').collect();
         let param = |p: &str| a.query.split('&').any(|kv| kv == p);
         match segments.as_slice() {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use understory_sync::sandbox::config::FaultConfig;
+use understory_sandbox::config::FaultConfig;
 use understory_sync::sync::RunStatus;
 
 use crate::support::*;
@@ -11,7 +11,7 @@ use crate::support::*;
 const CONSENTS: &str = "marketing_consents";
 
 /// Whether the API lists the consent stored under `key`.
-fn listed(truth: &understory_sync::sandbox::Truth, key: &str) -> bool {
+fn listed(truth: &understory_sandbox::Truth, key: &str) -> bool {
     truth
         .rows(CONSENTS)
         .contains_key(&(String::new(), key.to_owned()))

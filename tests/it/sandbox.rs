@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use understory_sync::sandbox::config::{EndOfList, FaultConfig, RateLimitConfig};
-use understory_sync::sandbox::{Fault, Sandbox};
+use understory_sandbox::config::{EndOfList, FaultConfig, RateLimitConfig};
+use understory_sandbox::{Fault, Sandbox};
 
 use crate::support::{http, small, start, token};
 

@@ -20,8 +20,8 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use tower::ServiceExt;
-use understory_sync::sandbox::config::WebhookConfig;
-use understory_sync::sandbox::{Delivery, Sandbox, SandboxConfig};
+use understory_sandbox::config::WebhookConfig;
+use understory_sandbox::{Delivery, Sandbox, SandboxConfig};
 
 use crate::support::{http, small, start, token};
 
@@ -734,7 +734,7 @@ async fn disabled_deleted_and_generated_subscriptions_get_nothing() {
     .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(off.got().len(), 0);
-    let event = sb.touch(understory_sync::sandbox::world::Kind::Event).unwrap();
+    let event = sb.touch(understory_sandbox::world::Kind::Event).unwrap();
     let log = settled(&sb, |l| l.iter().any(|d| d.item_id == event)).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(off.got().len(), 1, "enabled now, for events");

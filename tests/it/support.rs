@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 use secrecy::SecretString;
 use serde_json::Value;
+use understory_sandbox::resources::Rows;
+use understory_sandbox::{Sandbox, SandboxConfig, Truth};
 use understory_sync::config::{self, Config, RawConfig};
-use understory_sync::sandbox::resources::Rows;
-use understory_sync::sandbox::{Sandbox, SandboxConfig, Truth};
 use understory_sync::shutdown::Stop;
 use understory_sync::sync::{self, RunReport};
 

@@ -1,8 +1,8 @@
 //! Issue 3: the sync job against the in-process sandbox, into real SQLite files.
 
 use secrecy::SecretString;
-use understory_sync::sandbox::Fault;
-use understory_sync::sandbox::config::{ClientKey, FaultConfig, RateLimitConfig};
+use understory_sandbox::Fault;
+use understory_sandbox::config::{ClientKey, FaultConfig, RateLimitConfig};
 use understory_sync::shutdown::Stop;
 use understory_sync::sync::{self, RunStatus};
 
@@ -302,7 +302,7 @@ async fn a_wrong_secret_or_missing_scope_ends_the_run_with_what_to_fix() {
 /// Bookings only, in pages of 20, with no retries: a first run that dies (503) after `pages`
 /// requests, leaving a bootstrap pass with a cursor in its checkpoint. Returns the config.
 async fn interrupted_bookings_pass(
-    sb: &understory_sync::sandbox::Sandbox,
+    sb: &understory_sandbox::Sandbox,
     db: &std::path::Path,
     pages: usize,
 ) -> understory_sync::config::Config {

@@ -14,9 +14,9 @@ use chrono::Utc;
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
 use serde_json::Value;
+use understory_sandbox::config::{ClientKey, Consent, FaultConfig};
+use understory_sandbox::{Sandbox, SandboxConfig};
 use understory_sync::auth::token_vault::{Key, Vault};
-use understory_sync::sandbox::config::{ClientKey, Consent, FaultConfig};
-use understory_sync::sandbox::{Sandbox, SandboxConfig};
 
 use crate::cli::BIN;
 use crate::support::*;
@@ -238,7 +238,7 @@ fn rows(db: &Path) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redirect_path_that_looks_like_route_syntax_is_served_as_written() {
-    // `:` and `*` start captures in axum's route syntax; the path is the browser's, literally.
+    // `:` and `*` start captures in a router's route syntax; the path is the browser's, literally.
     let port = free_port();
     let redirect = format!("http://127.0.0.1:{port}/:cb/*rest");
     let sb = start(app_sandbox(&redirect, Consent::Page)).await;

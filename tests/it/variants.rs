@@ -2,7 +2,7 @@
 //! inside nested objects, `discounts[]`, references without `type`, `next: null`, base64 cursors,
 //! and items missing what the job needs — which go to quarantine while their pages are stored.
 
-use understory_sync::sandbox::SandboxConfig;
+use understory_sandbox::SandboxConfig;
 use understory_sync::sync::RunStatus;
 
 use crate::support::*;

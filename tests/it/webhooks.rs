@@ -14,10 +14,10 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::sync::Notify;
 
+use understory_sandbox::Sandbox;
 use understory_sync::auth::token_vault::Key;
 use understory_sync::config::{Config, RawWebhooks};
 use understory_sync::pace::Pace;
-use understory_sync::sandbox::Sandbox;
 use understory_sync::shutdown::{self, Trigger};
 use understory_sync::store::Store;
 use understory_sync::webhooks::receiver::Receiver;
@@ -210,8 +210,8 @@ fn state(cfg: &Config, column: &str) -> i64 {
 
 /// The items of `stream` whose rows differ between two truths (new, changed or gone).
 fn changed(
-    before: &understory_sync::sandbox::Truth,
-    after: &understory_sync::sandbox::Truth,
+    before: &understory_sandbox::Truth,
+    after: &understory_sandbox::Truth,
     stream: &str,
 ) -> Vec<String> {
     let (a, b) = (before.rows(stream), after.rows(stream));
@@ -501,7 +501,7 @@ async fn a_delivery_whose_fetch_fails_waits_and_is_applied_once_the_api_answers(
     rig.sb.mutate(1);
     let after = rig.sb.truth();
     let id = changed(&before, &after, "bookings").remove(0);
-    rig.sb.set_faults(understory_sync::sandbox::config::FaultConfig {
+    rig.sb.set_faults(understory_sandbox::config::FaultConfig {
         status_503: 1.0,
         ..Default::default()
     });

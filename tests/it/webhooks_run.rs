@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use understory_sandbox::{Sandbox, SandboxConfig};
 use understory_sync::auth::token_vault::{Key, KeyFrom};
-use understory_sync::sandbox::{Sandbox, SandboxConfig};
 
 use crate::cli::{BIN, write_config};
 use crate::support;

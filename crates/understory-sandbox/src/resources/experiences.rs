@@ -4,9 +4,9 @@
 use serde_json::{Value, json};
 
 use super::{List, Range, Resource, Shape};
-use crate::sandbox::world::Step;
-use crate::sandbox::world::EXPERIENCES;
-use crate::sandbox::world::{self, Kind, Rng, World, make_id, ts};
+use crate::world::Step;
+use crate::world::EXPERIENCES;
+use crate::world::{self, Kind, Rng, World, make_id, ts};
 
 pub static RESOURCE: Resource = Resource {
     stream: "experiences",

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::{Keyed, PerParent, Resource, Shape};
-use crate::sandbox::world::{World, money};
+use crate::world::{World, money};
 
 pub static RESOURCE: Resource = Resource {
     stream: "order_line_items",

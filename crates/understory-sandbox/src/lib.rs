@@ -12,6 +12,16 @@
 //! The server runs in-process (`Sandbox::start`) on any address, `127.0.0.1:0` for tests.
 //! Faults are applied in front of the router, at the connection, because a reset or a truncated
 //! body is something a proxy does to any answer, not something an endpoint decides.
+//!
+//! A crate of its own beside the job (`understory-sync`, the repository's root): the job's binary
+//! uses it for its `demo` and `sandbox` commands (the default `sandbox` feature), its tests and
+//! benchmarks as a dev-dependency, and the job's library not at all, so the job builds without
+//! this server's HTTP stack. It uses nothing of the job: it renders its JSON from its own model,
+//! written from `docs/understory-api.md`, so it can send what the job cannot read, and it states
+//! the API's paths and scopes itself. The job's `tests/it/agreement.rs` is the one place the two
+//! are held in agreement (through [`resources::served`]): a wrong path in the job fails there
+//! instead of being mirrored here.
+#![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod config;
@@ -19,6 +29,7 @@ mod consent;
 pub mod cursor;
 pub mod faults;
 pub mod limits;
+mod poison;
 mod rendered;
 pub mod resources;
 pub mod routes;

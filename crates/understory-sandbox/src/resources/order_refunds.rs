@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::{Keyed, PerParent, Resource, Shape};
-use crate::sandbox::world::{Kind, World, make_id, money, ts};
+use crate::world::{Kind, World, make_id, money, ts};
 
 pub static RESOURCE: Resource = Resource {
     stream: "order_refunds",

@@ -3,8 +3,8 @@
 use serde_json::{Value, json};
 
 use super::{Keyed, PerParent, Resource, Shape};
-use crate::sandbox::world::{BROKEN_ONE_IN, mix};
-use crate::sandbox::world::{Kind, Rng, World, make_id, money, remove, ts};
+use crate::world::{BROKEN_ONE_IN, mix};
+use crate::world::{Kind, Rng, World, make_id, money, remove, ts};
 
 pub static RESOURCE: Resource = Resource {
     stream: "order_transactions",

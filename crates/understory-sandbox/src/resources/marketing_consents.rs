@@ -4,9 +4,9 @@
 use serde_json::{Value, json};
 
 use super::{List, Range, Resource, Shape};
-use crate::sandbox::world::Step;
-use crate::sandbox::world::{FIRST, LAST, parse_id};
-use crate::sandbox::world::{self, Kind, Rng, World, make_id, remove};
+use crate::world::Step;
+use crate::world::{FIRST, LAST, parse_id};
+use crate::world::{self, Kind, Rng, World, make_id, remove};
 
 pub static RESOURCE: Resource = Resource {
     stream: "marketing_consents",

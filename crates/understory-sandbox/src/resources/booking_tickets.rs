@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use super::{Keyed, PerParent, Resource, Shape};
-use crate::sandbox::world::catalogue::MAX_TICKETS;
-use crate::sandbox::world::{Kind, Rng, World, make_id, ts};
+use crate::world::catalogue::MAX_TICKETS;
+use crate::world::{Kind, Rng, World, make_id, ts};
 
 pub static RESOURCE: Resource = Resource {
     stream: "booking_tickets",

@@ -5,9 +5,9 @@
 use serde_json::{Value, json};
 
 use super::{List, Range, Resource, Shape};
-use crate::sandbox::world::Step;
-use crate::sandbox::world::START;
-use crate::sandbox::world::{self, Kind, Rng, World, make_id, remove, ts};
+use crate::world::Step;
+use crate::world::START;
+use crate::world::{self, Kind, Rng, World, make_id, remove, ts};
 
 pub static RESOURCE: Resource = Resource {
     stream: "bookings",

@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use super::{List, Range, Resource, Shape};
-use crate::sandbox::world::Step;
-use crate::sandbox::world::{self, Kind, Rng, World, make_id, money, remove, ts};
+use crate::world::Step;
+use crate::world::{self, Kind, Rng, World, make_id, money, remove, ts};
 
 pub static RESOURCE: Resource = Resource {
     stream: "orders",

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use crate::sandbox::world::{Kind, Table, World, make_id};
+use crate::world::{Kind, Table, World, make_id};
 
 /// One webhook event to send: its type, the id of the row it is about, and its thin payload.
 #[derive(Debug, Clone, PartialEq)]
@@ -193,7 +193,7 @@ fn experience(w: &World, e: usize, event_type: &'static str) -> Change {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::config::{DataConfig, MutateConfig};
+    use crate::config::{DataConfig, MutateConfig};
 
     fn world() -> World {
         let data = DataConfig {
@@ -235,7 +235,7 @@ mod tests {
             .count();
         assert_eq!(bookings.len() - created, moved);
         for c in &bookings {
-            let i = crate::sandbox::world::parse_id(w.seed(), Kind::Booking, &c.item_id).unwrap() as usize;
+            let i = crate::world::parse_id(w.seed(), Kind::Booking, &c.item_id).unwrap() as usize;
             let status = w.booking(i)["status"].clone();
             if c.event_type == "v1.booking.cancelled" {
                 assert_eq!(status, "CANCELLED");

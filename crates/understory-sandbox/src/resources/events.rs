@@ -4,9 +4,9 @@
 use serde_json::{Value, json};
 
 use super::{List, Range, Resource, Shape};
-use crate::sandbox::world::{Selection, Step};
-use crate::sandbox::world::local;
-use crate::sandbox::world::{self, Kind, Rng, World, make_id, ts};
+use crate::world::{Selection, Step};
+use crate::world::local;
+use crate::world::{self, Kind, Rng, World, make_id, ts};
 
 pub static RESOURCE: Resource = Resource {
     stream: "events",

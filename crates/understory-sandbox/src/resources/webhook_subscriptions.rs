@@ -1,15 +1,15 @@
 //! `GET /v1/webhook-subscriptions` (and `/{id}`): no sort, no filter, `webhook.read`. A few
 //! generated subscriptions; now and then one is switched on or off, one deleted (it leaves the
 //! list and its id answers 404) and one created. Those created through the API
-//! (`sandbox::webhooks::subscriptions`) follow them in the list, as their client set them. The
+//! (`crate::webhooks::subscriptions`) follow them in the list, as their client set them. The
 //! signing `secret` is never listed (it is sent only in the answer to a create).
 
 use serde_json::{Value, json};
 
 use super::{List, Range, Resource, Shape};
-use crate::sandbox::world::Step;
-use crate::sandbox::world::hooks::Hooks;
-use crate::sandbox::world::{self, Kind, Rng, Table, World, make_id, parse_id, ts};
+use crate::world::Step;
+use crate::world::hooks::Hooks;
+use crate::world::{self, Kind, Rng, Table, World, make_id, parse_id, ts};
 
 const STREAM: &str = "webhook_subscriptions";
 

@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use super::{Keyed, PerParent, Resource, Shape};
-use crate::sandbox::world::catalogue::QUESTIONS;
-use crate::sandbox::world::{Kind, World, make_id};
+use crate::world::catalogue::QUESTIONS;
+use crate::world::{Kind, World, make_id};
 
 pub static RESOURCE: Resource = Resource {
     stream: "information_requests",

@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use super::{Keyed, PerParent, Resource, Shape};
-use crate::sandbox::world::catalogue::{ADD_ONS, VARIANTS, localized};
-use crate::sandbox::world::{World, money};
+use crate::world::catalogue::{ADD_ONS, VARIANTS, localized};
+use crate::world::{World, money};
 
 pub static RESOURCE: Resource = Resource {
     stream: "ticket_variants",

@@ -8,9 +8,9 @@ use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use super::EVENT_TYPES;
-use crate::sandbox::State;
-use crate::sandbox::world::World;
-use crate::sandbox::world::hooks::{Hooks, Spec};
+use crate::State;
+use crate::world::World;
+use crate::world::hooks::{Hooks, Spec};
 
 /// Why a write was refused: the status and the API's error `code` and `message` (`docs/understory-api.md` §4).
 #[derive(Debug)]
