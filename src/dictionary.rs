@@ -57,16 +57,18 @@ pub fn entries() -> Vec<Entry> {
 pub fn parse(text: &str) -> Vec<Entry> {
     let mut out: Vec<Entry> = Vec::new();
     let mut own = false;
-    // Inside a section: still reading its first paragraph?
+    // Inside a table's or view's section (any other heading ends it), and still reading its
+    // first paragraph?
+    let mut in_section = false;
     let mut in_summary = false;
     for line in text.lines() {
         if line.starts_with("# ") {
             own = line.starts_with(OWN_PART);
-            in_summary = false;
+            (in_section, in_summary) = (false, false);
             continue;
         }
         if let Some(rest) = line.strip_prefix("## ") {
-            in_summary = false;
+            (in_section, in_summary) = (false, false);
             if let Some((name, kind)) = section(rest) {
                 out.push(Entry {
                     name,
@@ -75,11 +77,13 @@ pub fn parse(text: &str) -> Vec<Entry> {
                     summary: String::new(),
                     columns: Vec::new(),
                 });
-                in_summary = true;
+                (in_section, in_summary) = (true, true);
             }
             continue;
         }
-        let Some(entry) = out.last_mut() else { continue };
+        let Some(entry) = out.last_mut().filter(|_| in_section) else {
+            continue;
+        };
         if let Some(row) = line.strip_prefix("| `") {
             in_summary = false;
             if let Some(column) = column_row(row) {
@@ -175,6 +179,13 @@ mod tests {
         assert_eq!(e[0].columns[1].meaning, "a || b");
         assert_eq!(e[0].columns[1].api_field, "a + b");
         assert!(e[1].own, "a table under the job's own part");
+        let after = parse(&format!(
+            "{SAMPLE}\n## Queries\n\n| `x` | a row of another table | text | — |\n"
+        ));
+        assert!(
+            after[1].column("x").is_none(),
+            "a row under another heading is no column"
+        );
         assert_eq!(e[1].column("stream").unwrap().unit, "text");
     }
 
