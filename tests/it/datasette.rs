@@ -1,11 +1,11 @@
-//! Datasette, as the README's recipe serves the database: the metadata the binary prints, the
+//! Datasette, as docs/analysts.md's recipe serves the database: the metadata the binary prints, the
 //! dashboard's queries with and without their filters, and the pages themselves in headless
 //! Chromium (tests/browser/datasette.py) while a sync writes the same file.
 //!
-//! The browser check needs `datasette` and `datasette-dashboards` (the README's pins), the
+//! The browser check needs `datasette` and `datasette-dashboards` (the recipe's pins), the
 //! `playwright` package and Debian's `chromium`. Outside CI a machine without them skips it and
 //! says so; `.ci/run` installs them, so there a missing one fails. Screenshots go to
-//! `$UNDERSTORY_SYNC_SCREENSHOTS` when set (`docs/img` refreshes the README's), else into
+//! `$UNDERSTORY_SYNC_SCREENSHOTS` when set (`docs/img` refreshes the docs'), else into
 //! Cargo's temporary directory.
 
 use std::collections::BTreeMap;
@@ -17,17 +17,18 @@ use std::time::{Duration, Instant};
 use crate::cli::BIN;
 use crate::support::open;
 
-const README: &str = include_str!("../../README.md");
+/// The analysts' guide, whose Datasette recipe this test follows as written.
+const ANALYSTS: &str = include_str!("../../docs/analysts.md");
 const CI: &str = include_str!("../../.ci/run");
 
-/// The README's Datasette recipe: the lines of the shell block that installs Datasette.
+/// docs/analysts.md's Datasette recipe: the lines of the shell block that installs Datasette.
 fn recipe() -> Vec<String> {
-    let block = README
+    let block = ANALYSTS
         .split("```sh\n")
         .skip(1)
         .filter_map(|b| b.split_once("\n```").map(|(code, _)| code))
         .find(|code| code.contains("pip install datasette=="))
-        .expect("the README has a shell block that installs Datasette");
+        .expect("docs/analysts.md has a shell block that installs Datasette");
     block
         .replace("\\\n", " ")
         .lines()
@@ -42,14 +43,14 @@ fn line_of(recipe: &[String], program: &str) -> String {
     recipe
         .iter()
         .find(|l| l.starts_with(program))
-        .unwrap_or_else(|| panic!("the README's Datasette recipe has no `{program}` line"))
+        .unwrap_or_else(|| panic!("docs/analysts.md's Datasette recipe has no `{program}` line"))
         .clone()
 }
 
 #[test]
 fn the_readme_and_the_unit_pin_what_ci_installs() {
     let unit = include_str!("../../systemd/understory-sync-datasette.service");
-    let lines: Vec<&str> = README
+    let lines: Vec<&str> = ANALYSTS
         .lines()
         .chain(unit.lines())
         .filter(|l| l.contains("pip install datasette"))
@@ -79,7 +80,7 @@ fn browser_tools() -> Result<(), String> {
     let missing: Vec<&str> = [
         (
             works("datasette", &["--version"]),
-            "datasette (pip, the README's line)",
+            "datasette (pip, the recipe's line)",
         ),
         (
             works("python3", &["-c", "import datasette_dashboards"]),
@@ -99,7 +100,7 @@ fn browser_tools() -> Result<(), String> {
     }
 }
 
-/// A synced demo database, `understory.sqlite` in a new directory, as the README names it.
+/// A synced demo database, `understory.sqlite` in a new directory, as the recipe names it.
 fn demo(bookings: u32) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("understory.sqlite");
@@ -361,7 +362,7 @@ fn the_command_names_the_database_after_its_file_and_writes_where_asked() {
 }
 
 /// The optional Datasette unit's two commands, as systemd would run them: its `Environment=`
-/// substituted, the Datasette the README installs under /opt taken from PATH, its runtime
+/// substituted, the Datasette docs/analysts.md installs under /opt taken from PATH, its runtime
 /// directory a temporary one. The unit's hardening is checked with the job's units (`ops.rs`).
 #[test]
 fn the_datasette_unit_serves_the_database_as_written() {

@@ -1,4 +1,4 @@
-//! What docs/schema.md (and the README's table list) say about the values the job stores agrees
+//! What docs/schema.md (and docs/analysts.md's table list) say about the values the job stores agrees
 //! with a database synced with every stream on: `sync_state`'s stream names, the separator inside
 //! a legacy consent's key, and which parents wait in `staging`. An analyst types these values
 //! into queries, so a wrong one returns nothing without an error.
@@ -153,11 +153,11 @@ async fn the_documented_stream_names_separator_and_staged_parents_are_what_the_d
         .unwrap_or_else(|| panic!("a legacy key starts with `legacy:` and its company: {key:?}"));
     let in_marketing_consents = meaning(section(&doc, "marketing_consents"), "consent_key");
     let in_active_view = meaning(section(&doc, "marketing_consents_active"), "consent_key");
-    let readme = read("README.md");
-    let in_readme = readme
+    let guide = read("docs/analysts.md");
+    let in_guide = guide
         .lines()
         .find(|l| l.starts_with("| `marketing_consents` |"))
-        .expect("the README's table list has marketing_consents");
+        .expect("docs/analysts.md's table list has marketing_consents");
     for (place, text) in [
         (
             "docs/schema.md's marketing_consents.consent_key",
@@ -167,7 +167,7 @@ async fn the_documented_stream_names_separator_and_staged_parents_are_what_the_d
             "docs/schema.md's marketing_consents_active.consent_key",
             in_active_view.as_str(),
         ),
-        ("the README's marketing_consents row", in_readme),
+        ("docs/analysts.md's marketing_consents row", in_guide),
     ] {
         let (sep, _) = documented_separator(text);
         assert_eq!(

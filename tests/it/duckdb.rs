@@ -1,8 +1,8 @@
-//! The README's DuckDB recipe, run as an analyst would: `duckdb` from PyPI with its SQLite
+//! docs/analysts.md's DuckDB recipe, run as an analyst would: `duckdb` from PyPI with its SQLite
 //! extension from the pinned `duckdb-ext-sqlite` wheel (no download), a synced database attached
 //! read-only, every `sql/queries/*.sql` answered with the rows SQLite gives, every view read with
 //! SQLite's rows, and the Parquet export read back whole. The recipe's lines are taken from
-//! README.md itself, so the README cannot drift from what runs here.
+//! docs/analysts.md itself, so the guide cannot drift from what runs here.
 
 use std::cmp::Ordering;
 use std::path::Path;
@@ -26,9 +26,9 @@ fn have_duckdb() -> bool {
     let skip = |why: String| {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "{why}: CI installs the README's pinned duckdb and duckdb-ext-sqlite (.ci/run)"
+            "{why}: CI installs the recipe's pinned duckdb and duckdb-ext-sqlite (.ci/run)"
         );
-        eprintln!("skipped: {why} (pip install the README's DuckDB line)");
+        eprintln!("skipped: {why} (pip install the recipe's DuckDB line)");
         false
     };
     match Command::new("python3")
@@ -46,7 +46,7 @@ fn have_duckdb() -> bool {
     }
 }
 
-/// The README's DuckDB recipe: the pins of its `pip install` line, its Python lines, and the
+/// docs/analysts.md's DuckDB recipe: the pins of its `pip install` line, its Python lines, and the
 /// SELECT and file of its Parquet export.
 struct Recipe {
     pins: Vec<(String, String)>,
@@ -56,25 +56,25 @@ struct Recipe {
 }
 
 fn recipe() -> Recipe {
-    let readme = std::fs::read_to_string(Path::new(REPO).join("README.md")).unwrap();
-    let section = readme
-        .split("\n## For analysts\n")
+    let guide = std::fs::read_to_string(Path::new(REPO).join("docs/analysts.md")).unwrap();
+    let section = guide
+        .split("\n## DuckDB\n")
         .nth(1)
-        .expect("the README has a For analysts section")
+        .expect("docs/analysts.md has a DuckDB section")
         .split("\n## ")
         .next()
         .unwrap();
     let pip = section
         .lines()
         .find(|l| l.starts_with("pip install ") && l.contains("duckdb"))
-        .expect("For analysts has a `pip install` line for DuckDB");
+        .expect("the DuckDB section has a `pip install` line for DuckDB");
     let pins = pip
         .split_whitespace()
         .skip(2)
         .map(|p| {
             let (name, version) = p
                 .split_once("==")
-                .unwrap_or_else(|| panic!("`{p}` in the README's pip line is pinned (name==version)"));
+                .unwrap_or_else(|| panic!("`{p}` in the recipe's pip line is pinned (name==version)"));
             (name.to_owned(), version.to_owned())
         })
         .collect::<Vec<_>>();
@@ -85,7 +85,7 @@ fn recipe() -> Recipe {
     let python = section
         .split("```python\n")
         .nth(1)
-        .expect("For analysts has a ```python block")
+        .expect("the DuckDB section has a ```python block")
         .split("```")
         .next()
         .unwrap()
@@ -237,12 +237,12 @@ fn assert_same(what: &str, sqlite: Answer, duckdb: Answer, ordered: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_duckdb_recipe_answers_every_example_query_as_sqlite_does() {
     let recipe = recipe();
-    // CI installs exactly the README's pins.
+    // CI installs exactly the recipe's pins.
     let ci = std::fs::read_to_string(Path::new(REPO).join(".ci/run")).unwrap();
     for (name, version) in &recipe.pins {
         assert!(
             ci.contains(&format!("{name}=={version}")),
-            ".ci/run installs the README's {name}=={version}"
+            ".ci/run installs the recipe's {name}=={version}"
         );
     }
     if !have_duckdb() {
@@ -291,7 +291,7 @@ async fn the_readme_duckdb_recipe_answers_every_example_query_as_sqlite_does() {
         .unwrap();
     assert!(
         out.status.success(),
-        "the README's DuckDB recipe failed:\n{}",
+        "docs/analysts.md's DuckDB recipe failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let answers: Json =
@@ -301,7 +301,7 @@ async fn the_readme_duckdb_recipe_answers_every_example_query_as_sqlite_does() {
         assert_eq!(
             answers["versions"][name].as_str(),
             Some(version.as_str()),
-            "python3 has another {name} than the README pins"
+            "python3 has another {name} than the recipe pins"
         );
     }
     let (loaded, wheel) = (
