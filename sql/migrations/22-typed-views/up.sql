@@ -1,7 +1,7 @@
 -- understory-sync schema, version 22: the analyst views again, with the same columns and values,
 -- in SQL that DuckDB binds too and with a type on every computed column.
 --
--- Why: analysts also open this file with DuckDB (README, For analysts), which binds each view's
+-- Why: analysts also open this file with DuckDB (docs/analysts.md), which binds each view's
 -- SQL again in its own dialect, and gives a view's columns the types it binds them with.
 -- The add-ons' fields come out of JSON, and the one spelling both SQLite and DuckDB read as plain
 -- SQL values, `->>`, is one no SQLite before 3.38 (2022) can parse: it would leave the whole file

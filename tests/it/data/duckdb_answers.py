@@ -1,4 +1,4 @@
-# Run by tests/it/duckdb.rs right after the README's DuckDB recipe, in the same interpreter (so
+# Run by tests/it/duckdb.rs right after docs/analysts.md's DuckDB recipe, in the same interpreter (so
 # `con` is the recipe's connection, attached read-only and in use): writes what DuckDB answered to
 # answers.json for the test to compare with SQLite. Its one argument is JSON: the pinned packages,
 # the views to read whole, and the Parquet file the recipe wrote.
