@@ -132,10 +132,6 @@ impl Budget {
     pub fn peak(&self) -> usize {
         self.0.state().peak
     }
-
-    pub fn ceiling(&self) -> usize {
-        self.0.ceiling
-    }
 }
 
 /// One piece of work's bytes, counted until it is dropped. `Held::default()` belongs to no

@@ -53,12 +53,6 @@ where
     d.deserialize_seq(Bounded(std::marker::PhantomData))
 }
 
-/// The envelope of order sub-resources: all items, no `next` (`docs/understory-api.md` §6.13).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Items<T> {
-    pub items: Vec<T>,
-}
-
 /// The error body of every 400–599 answer from the resource API (`docs/understory-api.md` §4).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApiErrorBody {

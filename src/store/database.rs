@@ -10,7 +10,6 @@ use super::checkpoint::{self, Checkpoint};
 use super::error::Error;
 use super::open::{classify, open};
 use super::statements;
-use crate::time::{Timestamp, iso};
 
 /// The database, shared by all streams; writes are serialised through the one connection.
 pub struct Store {
@@ -70,17 +69,6 @@ impl Store {
 
     pub fn load_checkpoint(&self, stream: &str) -> Result<Checkpoint, Error> {
         self.with(|c| checkpoint::load(c, stream))
-    }
-
-    /// Saves a checkpoint on its own (a pass restarted, a bootstrap's starting mark).
-    pub fn save_checkpoint(
-        &self,
-        stream: &str,
-        checkpoint: &Checkpoint,
-        now: Timestamp,
-    ) -> Result<(), Error> {
-        let now = iso(now);
-        self.with(|c| checkpoint::save(c, stream, checkpoint, &now))
     }
 
     /// Proves the database can be written, without changing it.
