@@ -28,12 +28,12 @@ pub enum Error {
 
 /// Held for as long as it lives.
 #[derive(Debug)]
-pub struct Lock {
+pub(crate) struct Lock {
     _file: File,
 }
 
 /// The lock file that guards `database`.
-pub fn path_for(database: &Path) -> PathBuf {
+pub(crate) fn path_for(database: &Path) -> PathBuf {
     let mut name = database.file_name().unwrap_or_default().to_os_string();
     name.push(".lock");
     database.with_file_name(name)
@@ -63,7 +63,7 @@ pub fn holder_alive(database: &Path) -> bool {
 }
 
 /// Takes the lock of `database` or says who holds it; never waits.
-pub fn acquire(database: &Path) -> Result<Lock, Error> {
+pub(crate) fn acquire(database: &Path) -> Result<Lock, Error> {
     if let Some(dir) = database
         .parent()
         .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())

@@ -36,7 +36,7 @@ impl Store {
         })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -47,7 +47,7 @@ impl Store {
     /// WAL file truncated to nothing if no reader is in the way at that moment (without waiting
     /// for one), so between runs the disk holds the database and an empty WAL, not the WAL's
     /// high-water mark (up to `journal_size_limit`) beside it.
-    pub fn checkpoint(&self) -> Result<(), Error> {
+    pub(crate) fn checkpoint(&self) -> Result<(), Error> {
         self.with(|c| {
             c.query_row(statements::get("sqlite_schema", "checkpoint"), [], |_| Ok(()))?;
             c.busy_timeout(std::time::Duration::ZERO)?;
@@ -67,7 +67,7 @@ impl Store {
         f(&mut conn).map_err(|e| classify(&self.path, e))
     }
 
-    pub fn load_checkpoint(&self, stream: &str) -> Result<Checkpoint, Error> {
+    pub(crate) fn load_checkpoint(&self, stream: &str) -> Result<Checkpoint, Error> {
         self.with(|c| checkpoint::load(c, stream))
     }
 
