@@ -9,7 +9,7 @@ use std::time::Instant;
 use understory_sandbox::{Sandbox, SandboxConfig};
 use understory_sync::config;
 use understory_sync::shutdown::Stop;
-use understory_sync::sync;
+use understory_sync::test_support;
 
 const BOOKINGS: u32 = 10_000;
 
@@ -44,7 +44,7 @@ async fn main() {
         }
         let before = sb.requests();
         let t = Instant::now();
-        let report = sync::run(&cfg, Stop::never()).await.expect("sync");
+        let report = test_support::sync::run(&cfg, Stop::never()).await.expect("sync");
         let secs = t.elapsed().as_secs_f64();
         let total = report.total();
         let rows = total.inserted + total.updated + total.unchanged;

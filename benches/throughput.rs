@@ -16,11 +16,14 @@ use std::time::Instant;
 
 use secrecy::SecretString;
 use serde_json::value::RawValue;
-use understory_sync::config::{self, Config, RawConfig, RawStreams};
+use understory_sync::config::{self, Config, RawConfig};
 use understory_sync::shutdown::Stop;
-use understory_sync::store::{Commit, Store};
-use understory_sync::streams::{self, At};
+use understory_sync::store::Store;
 use understory_sync::sync;
+use understory_sync::test_support;
+use understory_sync::test_support::config::RawStreams;
+use understory_sync::test_support::store::Commit;
+use understory_sync::test_support::streams::{self, At};
 
 /// CPU seconds (user + system) of a process, from `/proc/<pid>/stat`.
 fn cpu_secs(pid: &str) -> f64 {
@@ -176,7 +179,7 @@ fn job(sb: &SandboxProcess, db: &Path, only: &[&str]) -> Config {
 async fn run(cfg: &Config, sb: &SandboxProcess) -> (f64, f64, f64, u64, u64) {
     let (me0, sb0) = (cpu_secs("self"), cpu_secs(&sb.pid()));
     let t = Instant::now();
-    let report = sync::run(cfg, Stop::never()).await.expect("sync");
+    let report = test_support::sync::run(cfg, Stop::never()).await.expect("sync");
     let secs = t.elapsed().as_secs_f64();
     assert_eq!(report.status, sync::RunStatus::Succeeded, "{report:?}");
     let total = report.total();

@@ -19,7 +19,7 @@ pub fn exists(path: &Path) -> io::Result<bool> {
 
 /// One line for an I/O failure on `path`: a permission problem names the user the job runs
 /// as and what to change; anything else is the system's own words.
-pub fn describe(path: &Path, e: &io::Error) -> String {
+pub(crate) fn describe(path: &Path, e: &io::Error) -> String {
     if e.kind() == io::ErrorKind::PermissionDenied {
         format!(
             "{}: permission denied for {}: give that user access to the file and every directory above it (see the README's install steps)",
@@ -33,7 +33,7 @@ pub fn describe(path: &Path, e: &io::Error) -> String {
 
 /// `user NAME (uid N, gid G)` for the effective user, from `/etc/passwd` where it is listed
 /// (a systemd `DynamicUser=` is not, and is shown by number alone).
-pub fn current_user() -> String {
+pub(crate) fn current_user() -> String {
     let uid = rustix::process::geteuid().as_raw();
     let gid = rustix::process::getegid().as_raw();
     match user_name(uid) {

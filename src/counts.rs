@@ -37,20 +37,20 @@ pub struct Counts {
     pub rate_limited: u64,
     /// Items stamped further ahead of the clocks than `sync.max_clock_skew_secs` (stored, never
     /// a high-water mark).
-    pub future_dated: u64,
+    pub(crate) future_dated: u64,
     /// Rows a listing inserted or changed that a webhook delivery should have brought (its
     /// stream has events, it changed while the receiver was up, and no delivery named it).
-    pub webhook_missed: u64,
+    pub(crate) webhook_missed: u64,
 }
 
 impl Counts {
     /// Rows the API listed and the store read: inserted, updated or unchanged.
-    pub fn rows(&self) -> u64 {
+    pub(crate) fn rows(&self) -> u64 {
         self.inserted + self.updated + self.unchanged
     }
 
     /// The row changes by name, in the order `sync_runs` and the metrics file show them.
-    pub fn changes(&self) -> [(&'static str, u64); 4] {
+    pub(crate) fn changes(&self) -> [(&'static str, u64); 4] {
         [
             ("inserted", self.inserted),
             ("updated", self.updated),

@@ -59,11 +59,11 @@ pub fn metadata(database: &str) -> Result<Metadata, Error> {
 
 /// An example query: its file's stem, its question, what else its leading comment says, its SQL.
 #[derive(Debug, Clone)]
-pub struct Query {
-    pub name: String,
-    pub title: String,
-    pub description: String,
-    pub sql: String,
+pub(crate) struct Query {
+    pub(crate) name: String,
+    pub(crate) title: String,
+    pub(crate) description: String,
+    pub(crate) sql: String,
 }
 
 /// Datasette's metadata document. Typed rather than a JSON value so that each table's columns
@@ -119,7 +119,7 @@ struct Plugins {
 }
 
 /// The shipped example queries, by name.
-pub fn queries() -> Vec<Query> {
+pub(crate) fn queries() -> Vec<Query> {
     let mut out: Vec<Query> = sql_files(&QUERIES)
         .map(|(name, sql)| {
             let comments: Vec<&str> = sql.lines().map_while(|l| l.strip_prefix("-- ")).collect();
@@ -155,7 +155,7 @@ fn sql_files(dir: &'static Dir<'static>) -> impl Iterator<Item = (&'static str, 
 
 /// The metadata from its parts; `schema` is what the migrations create, which the dictionary
 /// must describe column by column.
-pub fn build(
+pub(crate) fn build(
     database: &str,
     dictionary: &[Entry],
     schema: &[Relation],

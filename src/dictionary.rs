@@ -29,7 +29,7 @@ pub struct Entry {
     /// Kept by the job for itself (checkpoints, staging, pace): not data analysts query.
     pub own: bool,
     /// The section's first paragraph, as plain text.
-    pub summary: String,
+    pub(crate) summary: String,
     pub columns: Vec<Column>,
 }
 
@@ -37,13 +37,13 @@ pub struct Entry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Column {
     pub name: String,
-    pub meaning: String,
-    pub unit: String,
-    pub api_field: String,
+    pub(crate) meaning: String,
+    pub(crate) unit: String,
+    pub(crate) api_field: String,
 }
 
 impl Entry {
-    pub fn column(&self, name: &str) -> Option<&Column> {
+    pub(crate) fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
     }
 }
@@ -54,7 +54,7 @@ pub fn entries() -> Vec<Entry> {
 }
 
 /// The entries of a dictionary's Markdown text, in the file's order.
-pub fn parse(text: &str) -> Vec<Entry> {
+pub(crate) fn parse(text: &str) -> Vec<Entry> {
     let mut out: Vec<Entry> = Vec::new();
     let mut own = false;
     // Inside a table's or view's section (any other heading ends it), and still reading its

@@ -21,7 +21,7 @@ pub fn replace(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()> {
 
 /// `replace`, the new file given to `owner` (uid, gid) before it takes the name: root writing
 /// into the service's own directory leaves a file the service can still read.
-pub fn replace_owned(
+pub(crate) fn replace_owned(
     path: &Path,
     content: &[u8],
     mode: u32,
@@ -50,7 +50,7 @@ pub fn replace_owned(
 
 /// A new, empty file with a random name beside `path` (`.NAME.<16 hex>.tmp`), created with
 /// `O_EXCL` and `mode`.
-pub fn create_beside(path: &Path, mode: u32) -> std::io::Result<(PathBuf, std::fs::File)> {
+pub(crate) fn create_beside(path: &Path, mode: u32) -> std::io::Result<(PathBuf, std::fs::File)> {
     let name = path
         .file_name()
         .map_or_else(|| "file".to_owned(), |n| n.to_string_lossy().into_owned());
@@ -66,7 +66,7 @@ pub fn create_beside(path: &Path, mode: u32) -> std::io::Result<(PathBuf, std::f
 /// Opens (creating if needed) a lock file at `path` without following a symlink there, and
 /// only if it is a plain file with one name: a FIFO would block the open (it is opened
 /// non-blocking), and a hard link to someone's file would be truncated by the pid written in.
-pub fn open_lock(path: &Path, mode: u32) -> std::io::Result<std::fs::File> {
+pub(crate) fn open_lock(path: &Path, mode: u32) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::MetadataExt as _;
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -89,7 +89,7 @@ pub fn open_lock(path: &Path, mode: u32) -> std::io::Result<std::fs::File> {
 /// Warns, in one line naming it, when the directory `file` is in can be written by every user
 /// of the machine: another user could then replace `what` or plant a file (a link, a `-wal`, a
 /// lock) beside it before the job creates it, sticky bit or not.
-pub fn warn_if_directory_open_to_all(file: &Path, what: &str) {
+pub(crate) fn warn_if_directory_open_to_all(file: &Path, what: &str) {
     let dir = match file.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -108,7 +108,7 @@ pub fn warn_if_directory_open_to_all(file: &Path, what: &str) {
 /// The bytes of the plain file `path`, never read through a link (in a service's directory
 /// the service itself could have put one there, and a root `connect` or `webhooks register`
 /// may be the reader) nor from a FIFO, which would block the read for ever.
-pub fn read_plain(path: &Path) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_plain(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut file = std::fs::OpenOptions::new()
         .read(true)

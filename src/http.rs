@@ -30,7 +30,7 @@ pub fn build(cfg: &ApiConfig) -> Result<reqwest::Client, String> {
 }
 
 /// A `Retry-After` given in seconds (the only form Understory could plausibly send).
-pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     headers
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
@@ -40,7 +40,7 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 
 /// The server's clock as its `Date` header states it (RFC 9110 §6.6.1, IMF-fixdate), if the
 /// header is there and reads.
-pub fn server_date(headers: &reqwest::header::HeaderMap) -> Option<chrono::DateTime<chrono::Utc>> {
+pub(crate) fn server_date(headers: &reqwest::header::HeaderMap) -> Option<chrono::DateTime<chrono::Utc>> {
     let text = headers.get(reqwest::header::DATE)?.to_str().ok()?;
     chrono::DateTime::parse_from_rfc2822(text.trim())
         .ok()
@@ -49,7 +49,7 @@ pub fn server_date(headers: &reqwest::header::HeaderMap) -> Option<chrono::DateT
 
 /// A `reqwest` error as one line, with its causes but never a URL query (tokens never travel
 /// in URLs here, but cursors do and they are noise).
-pub fn describe(e: &reqwest::Error) -> String {
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -73,7 +73,7 @@ pub fn describe(e: &reqwest::Error) -> String {
 
 /// Why a body could not be read whole.
 #[derive(Debug)]
-pub enum BodyError {
+pub(crate) enum BodyError {
     /// More than the cap, decoded (a gzip body counts as what it inflates to).
     TooLarge {
         cap: usize,
@@ -87,7 +87,7 @@ pub enum BodyError {
 /// bounded whatever the server sends (a gzip bomb, a page of a million items). `room` is asked
 /// before each chunk is kept, with the length the body would reach (the run's memory budget,
 /// `memory::Room::grow`); when it refuses, the read stops with `NoRoom`.
-pub async fn read_capped(
+pub(crate) async fn read_capped(
     mut resp: reqwest::Response,
     cap: usize,
     mut room: impl FnMut(usize) -> bool,
@@ -131,7 +131,7 @@ pub fn printable(text: &str, max_chars: usize) -> String {
 }
 
 /// How much of a server's message is kept: enough to read, not a page of HTML.
-pub const MESSAGE_CHARS: usize = 300;
+pub(crate) const MESSAGE_CHARS: usize = 300;
 
 #[cfg(test)]
 mod printable_tests {

@@ -28,19 +28,12 @@ pub enum Error {
 
 /// Held for as long as it lives.
 #[derive(Debug)]
-pub struct Lock {
+pub(crate) struct Lock {
     _file: File,
-    path: PathBuf,
-}
-
-impl Lock {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 /// The lock file that guards `database`.
-pub fn path_for(database: &Path) -> PathBuf {
+pub(crate) fn path_for(database: &Path) -> PathBuf {
     let mut name = database.file_name().unwrap_or_default().to_os_string();
     name.push(".lock");
     database.with_file_name(name)
@@ -70,7 +63,7 @@ pub fn holder_alive(database: &Path) -> bool {
 }
 
 /// Takes the lock of `database` or says who holds it; never waits.
-pub fn acquire(database: &Path) -> Result<Lock, Error> {
+pub(crate) fn acquire(database: &Path) -> Result<Lock, Error> {
     if let Some(dir) = database
         .parent()
         .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
@@ -99,7 +92,7 @@ pub fn acquire(database: &Path) -> Result<Lock, Error> {
                 file.set_len(0).map_err(io)?;
                 file.seek(SeekFrom::Start(0)).map_err(io)?;
                 writeln!(file, "{}", std::process::id()).map_err(io)?;
-                return Ok(Lock { _file: file, path });
+                return Ok(Lock { _file: file });
             }
             Err(TryLockError::WouldBlock) => {
                 let mut text = String::new();
@@ -157,7 +150,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("x.sqlite");
         let held = acquire(&db).unwrap();
-        assert_eq!(held.path(), dir.path().join("x.sqlite.lock"));
+        assert_eq!(path_for(&db), dir.path().join("x.sqlite.lock"));
+        assert!(path_for(&db).is_file());
         match acquire(&db) {
             Err(Error::Busy { pid, .. }) => assert_eq!(pid, Some(std::process::id())),
             other => panic!("expected busy, got {other:?}"),

@@ -37,7 +37,7 @@ use tokio::sync::Notify;
 
 /// The bytes a run may hold at once; cheap to clone, one per run.
 #[derive(Debug, Clone)]
-pub struct Budget(Arc<Shared>);
+pub(crate) struct Budget(Arc<Shared>);
 
 #[derive(Debug)]
 struct Shared {
@@ -100,7 +100,7 @@ impl Shared {
 impl Budget {
     /// A budget of `ceiling` bytes, whose first requests each expect a body of `first_guess`
     /// bytes (the largest allowed is the safe guess: the run's first bodies teach it the rest).
-    pub fn new(ceiling: usize, first_guess: usize) -> Self {
+    pub(crate) fn new(ceiling: usize, first_guess: usize) -> Self {
         Self(Arc::new(Shared {
             ceiling,
             state: Mutex::new(State {
@@ -112,7 +112,7 @@ impl Budget {
     }
 
     /// A new hold, younger than every live one.
-    pub fn hold(&self) -> Held {
+    pub(crate) fn hold(&self) -> Held {
         let mut s = self.0.state();
         let ticket = s.next;
         s.next += 1;
@@ -124,17 +124,15 @@ impl Budget {
     }
 
     /// The bytes counted now.
-    pub fn used(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn used(&self) -> usize {
         self.0.state().used
     }
 
     /// The most bytes counted at once so far.
-    pub fn peak(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn peak(&self) -> usize {
         self.0.state().peak
-    }
-
-    pub fn ceiling(&self) -> usize {
-        self.0.ceiling
     }
 }
 
@@ -150,13 +148,13 @@ impl Held {
     /// Waits until the budget has room for one more typical body, or this hold may go on past
     /// the ceiling (the oldest growing, while the writer's backlog is under it); the body is
     /// reserved until the room is filled or dropped (the request failed).
-    pub async fn room(&self) -> Room<'_> {
+    pub(crate) async fn room(&self) -> Room<'_> {
         self.room_of(None).await
     }
 
     /// `room`, for a body of `bytes`: a request asked again after its body outgrew the room
     /// a typical one left (`Room::grow`) reserves the largest body allowed.
-    pub async fn room_for(&self, bytes: usize) -> Room<'_> {
+    pub(crate) async fn room_for(&self, bytes: usize) -> Room<'_> {
         self.room_of(Some(bytes)).await
     }
 
@@ -200,12 +198,12 @@ impl Held {
 
     /// Marks the work complete: its bytes stay counted until it is dropped, but it no longer
     /// grows, so the next oldest may go on past the ceiling instead of it.
-    pub fn seal(&self) {
+    pub(crate) fn seal(&self) {
         self.stage(Stage::Sealed);
     }
 
     /// Marks the work handed to the writer, which drops it once written (`store::Writer`).
-    pub fn queue(&self) {
+    pub(crate) fn queue(&self) {
         self.stage(Stage::Queued);
     }
 
@@ -218,7 +216,7 @@ impl Held {
     }
 
     /// The bytes this hold counts.
-    pub fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.budget
             .as_ref()
             .and_then(|b| b.state().holds.get(&self.ticket).map(|(n, _)| *n))
@@ -229,7 +227,7 @@ impl Held {
 /// Room made for one request's body: filled with what it read, or given back when dropped.
 #[must_use = "room is given back when dropped"]
 #[derive(Debug)]
-pub struct Room<'a> {
+pub(crate) struct Room<'a> {
     held: &'a Held,
     reserved: usize,
 }
@@ -238,7 +236,7 @@ impl Room<'_> {
     /// Makes the room `total` bytes, for a body read so far to `total`: true when it is (it
     /// was already, the budget has room, or this hold may go on past the ceiling), false when
     /// the request must give its room back and wait (`Held::room_for`).
-    pub fn grow(&mut self, total: usize) -> bool {
+    pub(crate) fn grow(&mut self, total: usize) -> bool {
         let Some(b) = &self.held.budget else {
             return true;
         };
@@ -258,7 +256,7 @@ impl Room<'_> {
 
     /// Counts the `n` bytes read into the hold, in place of the typical body reserved, and
     /// learns from `n` what a typical body is.
-    pub fn fill(self, n: usize) {
+    pub(crate) fn fill(self, n: usize) {
         self.held.add(n);
         if let Some(b) = &self.held.budget {
             let mut s = b.state();

@@ -18,7 +18,7 @@ const SHOWN: usize = 8;
 
 /// `body` with every run of invalid UTF-8 replaced by a marker; `None` when it is valid UTF-8,
 /// or holds too many bad bytes to be worth mending.
-pub fn mend(body: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn mend(body: &[u8]) -> Option<Vec<u8>> {
     if std::str::from_utf8(body).is_ok() {
         return None;
     }
@@ -56,7 +56,7 @@ pub fn mend(body: &[u8]) -> Option<Vec<u8>> {
 /// For an item's raw JSON: `None` if it holds no marker; otherwise what the bad bytes were (a
 /// short description) and the item with each marker written as `\\xNN` escapes (the first few
 /// bytes of each run, then how many more), which is valid JSON text.
-pub fn invalid_bytes(raw: &str) -> Option<(String, String)> {
+pub(crate) fn invalid_bytes(raw: &str) -> Option<(String, String)> {
     if !raw.contains(MARKER) {
         return None;
     }

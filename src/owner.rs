@@ -13,9 +13,9 @@ use std::path::Path;
     "running as root over {path}, which belongs to {owner}: files root writes there would lock that user (and the analysts reading the snapshot) out; run it as its owner: sudo -u {name} understory-sync …"
 )]
 pub struct ForeignOwner {
-    pub path: String,
-    pub owner: String,
-    pub name: String,
+    pub(crate) path: String,
+    pub(crate) owner: String,
+    pub(crate) name: String,
 }
 
 /// `Err` when this process is root and the database — or, before it exists, the directory that

@@ -21,7 +21,7 @@ impl<T: ?Sized> Unpoisoned<T> for Mutex<T> {
 }
 
 /// `RwLock`'s two ways in.
-pub trait UnpoisonedRw<T: ?Sized> {
+pub(crate) trait UnpoisonedRw<T: ?Sized> {
     fn read_locked(&self) -> RwLockReadGuard<'_, T>;
     fn write_locked(&self) -> RwLockWriteGuard<'_, T>;
 }

@@ -18,13 +18,13 @@ use crate::shutdown::Stop;
 
 #[derive(Debug, thiserror::Error)]
 #[error("config key `schedule`: '{expr}' is not a cron expression: {why} (e.g. \"*/15 * * * *\")")]
-pub struct Error {
-    pub expr: String,
-    pub why: String,
+pub(crate) struct Error {
+    pub(crate) expr: String,
+    pub(crate) why: String,
 }
 
 /// Parses a 5-field crontab or 6/7-field seconds-first expression.
-pub fn parse(expr: &str) -> Result<Schedule, Error> {
+pub(crate) fn parse(expr: &str) -> Result<Schedule, Error> {
     let err = |why: String| Error {
         expr: expr.to_owned(),
         why,

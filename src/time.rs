@@ -4,7 +4,7 @@
 use chrono::{DateTime, SecondsFormat, Timelike as _, Utc};
 
 /// Timestamps are RFC 3339 in the API; parsed so that comparisons do not depend on formatting.
-pub type Timestamp = DateTime<Utc>;
+pub(crate) type Timestamp = DateTime<Utc>;
 
 /// The one text form of an instant: RFC 3339 with milliseconds and `Z`, for the database (where
 /// text compares in time order) and the API's `from`.
@@ -12,7 +12,7 @@ pub type Timestamp = DateTime<Utc>;
 /// A leap second (`23:59:60`, which chrono keeps as a nanosecond count past one second) is
 /// written as the last millisecond before it, `23:59:59.999`: SQLite's date functions read a
 /// `:60` as NULL, and the order of instants is kept.
-pub fn iso(t: Timestamp) -> String {
+pub(crate) fn iso(t: Timestamp) -> String {
     let t = if t.nanosecond() >= 1_000_000_000 {
         t.with_nanosecond(999_000_000).unwrap_or(t)
     } else {

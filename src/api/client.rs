@@ -39,14 +39,14 @@ pub fn pace_settings(config: &crate::config::Config) -> pace::Settings {
 /// Counters of one stream's traffic, for the run summary.
 #[derive(Debug, Default)]
 pub struct Stats {
-    pub requests: AtomicU64,
-    pub retries: AtomicU64,
-    pub rate_limited: AtomicU64,
+    pub(crate) requests: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    pub(crate) rate_limited: AtomicU64,
 }
 
 impl Stats {
     /// The counts so far.
-    pub fn counts(&self) -> Counts {
+    pub(crate) fn counts(&self) -> Counts {
         Counts {
             requests: self.requests.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
@@ -95,7 +95,12 @@ impl ApiClient {
 
     /// A client that shares `pace` with others: `run`'s scheduled syncs and its webhook applier
     /// spend one budget, learned once.
-    pub fn with_pace(config: &Config, scopes: &[&str], stop: Stop, pace: Pace) -> Result<Self, String> {
+    pub(crate) fn with_pace(
+        config: &Config,
+        scopes: &[&str],
+        stop: Stop,
+        pace: Pace,
+    ) -> Result<Self, String> {
         let http = crate::http::build(&config.api)?;
         let tokens = crate::auth::source(
             &config.auth,
@@ -122,12 +127,12 @@ impl ApiClient {
         &self.tokens
     }
 
-    pub fn pace(&self) -> &Pace {
+    pub(crate) fn pace(&self) -> &Pace {
         &self.pace
     }
 
     /// The latest time the API's `Date` header stated, if it sent one.
-    pub fn server_time(&self) -> Option<Timestamp> {
+    pub(crate) fn server_time(&self) -> Option<Timestamp> {
         match self.server_clock.load(Ordering::Relaxed) {
             0 => None,
             secs => chrono::DateTime::from_timestamp(secs, 0),
@@ -136,7 +141,7 @@ impl ApiClient {
 
     /// Fetches the first token with the usual retries: a dead or refusing token endpoint is found
     /// here, once, before any stream starts.
-    pub async fn authenticate(&self, stats: &Stats) -> Result<AccessToken, Error> {
+    pub(crate) async fn authenticate(&self, stats: &Stats) -> Result<AccessToken, Error> {
         self.retrying(stats, "/oauth2/token", || async {
             self.tokens.token().await.map_err(Error::Auth)
         })
@@ -156,7 +161,7 @@ impl ApiClient {
     }
 
     /// `get` in a given lane of the pace: fan-out requests yield to list walks.
-    pub async fn get_in<T: DeserializeOwned>(
+    pub(crate) async fn get_in<T: DeserializeOwned>(
         &self,
         lane: Lane,
         stats: &Stats,
@@ -169,7 +174,7 @@ impl ApiClient {
 
     /// One try of `get_in`, without its retries or a memory budget: for what can wait for a
     /// later run (one item by id).
-    pub async fn get_once<T: DeserializeOwned>(
+    pub(crate) async fn get_once<T: DeserializeOwned>(
         &self,
         lane: Lane,
         stats: &Stats,
@@ -189,7 +194,7 @@ impl ApiClient {
     /// dropped and asked for again once the largest body allowed fits (`memory`); that second
     /// request is no retry of a failure, so it spends no retry budget. Returns the parsed body
     /// and its length.
-    pub async fn get_held<T: DeserializeOwned>(
+    pub(crate) async fn get_held<T: DeserializeOwned>(
         &self,
         lane: Lane,
         stats: &Stats,
@@ -280,7 +285,7 @@ impl ApiClient {
     /// One write (`POST`, `PUT`, `DELETE`) with an optional JSON body, in the pace's walk lane,
     /// tried once: a write is not repeated blindly (a create sent twice makes two), so a failure
     /// is the caller's to report. Returns the answer's body (empty for a 204).
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         stats: &Stats,
         method: reqwest::Method,

@@ -104,18 +104,18 @@ impl Error {
     }
 
     /// True when the server refused a cursor we sent: the pass restarts without it.
-    pub fn is_bad_request(&self) -> bool {
+    pub(crate) fn is_bad_request(&self) -> bool {
         matches!(self.root(), Self::Refused { status: 400, .. })
     }
 
     /// True when nothing was asked because no URL addresses the item.
-    pub fn is_unaddressable(&self) -> bool {
+    pub(crate) fn is_unaddressable(&self) -> bool {
         matches!(self.root(), Self::Unaddressable { .. })
     }
 
     /// True when one item's per-item list was refused for its shape (too long, too large, a
     /// loop, or a cursor too long to send): that item's fault, not the API's as a whole.
-    pub fn is_list_refused(&self) -> bool {
+    pub(crate) fn is_list_refused(&self) -> bool {
         matches!(
             self.root(),
             Self::ListTooLong { .. }
@@ -136,7 +136,7 @@ impl Error {
     }
 
     /// True when the API no longer has what was asked for (404).
-    pub fn is_not_found(&self) -> bool {
+    pub(crate) fn is_not_found(&self) -> bool {
         matches!(self.root(), Self::Refused { status: 404, .. })
     }
 }

@@ -4,13 +4,12 @@
 //! (backoff with jitter, the per-run budget) live in `client`; pacing and waiting out 429s are
 //! `crate::pace`'s.
 
-pub mod client;
+pub(crate) mod client;
 mod error;
-pub mod paging;
-pub mod retry;
+pub(crate) mod paging;
+pub(crate) mod retry;
 pub mod types;
 
-pub use crate::http::describe;
 pub use client::{ApiClient, Stats, pace_settings};
 pub use error::Error;
-pub use paging::{ById, Followed, ListQuery, Order, Tries};
+pub(crate) use paging::{ById, Followed, ListQuery, Order, Tries};

@@ -18,7 +18,7 @@ use crate::time::{Timestamp, iso};
 
 /// The order a list is walked in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Order {
+pub(crate) enum Order {
     /// As the API lists it, with no sort: a scan.
     Listed,
     /// `sort=+created_at`, from `from` when given: a first load's crawl, which can go on from
@@ -36,17 +36,17 @@ pub const MAX_CURSOR_BYTES: usize = 8 * 1024;
 
 /// One list request: how many items, in which order, from which cursor.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListQuery {
+pub(crate) struct ListQuery {
     /// `limit`; `None` for a list the API answers whole.
-    pub limit: Option<u32>,
-    pub order: Order,
+    pub(crate) limit: Option<u32>,
+    pub(crate) order: Order,
     /// `cursor`: the previous page's `next`; `None` for the first page.
-    pub cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
 }
 
 impl ListQuery {
     /// The newest change the list holds: one item, newest `updated_at` first.
-    pub fn newest() -> Self {
+    pub(crate) fn newest() -> Self {
         Self {
             limit: Some(1),
             order: Order::NewestUpdatedFirst,
@@ -55,7 +55,7 @@ impl ListQuery {
     }
 
     /// The query string's parameters, in a fixed order.
-    pub fn params(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn params(&self) -> Vec<(&'static str, String)> {
         let mut q = Vec::with_capacity(4);
         if let Some(limit) = self.limit {
             q.push(("limit", limit.to_string()));
@@ -82,19 +82,19 @@ impl ListQuery {
 /// length): a `next` among them is a loop, not more pages. A collision only ends a walk early,
 /// with an error line, and the next run starts it again.
 #[derive(Debug, Clone, Default)]
-pub struct Followed(HashSet<u64>);
+pub(crate) struct Followed(HashSet<u64>);
 
 impl Followed {
     /// Notes `cursor` as followed; false when it already was.
-    pub fn insert(&mut self, cursor: &str) -> bool {
+    pub(crate) fn insert(&mut self, cursor: &str) -> bool {
         self.0.insert(fingerprint(cursor))
     }
 
-    pub fn contains(&self, cursor: &str) -> bool {
+    pub(crate) fn contains(&self, cursor: &str) -> bool {
         self.0.contains(&fingerprint(cursor))
     }
 
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.0.clear();
     }
 }
@@ -109,7 +109,7 @@ fn fingerprint(cursor: &str) -> u64 {
 /// percent-encoded as one path segment, so `/`, `?`, `#`, `%` and spaces in it stay inside it
 /// and the bearer token goes to no other path. `None` for an id that no encoding keeps in its
 /// place: empty, `.` or `..` (a URL resolves those segments away).
-pub fn item_path(list: &str, id: &str, sub: Option<&str>) -> Option<String> {
+pub(crate) fn item_path(list: &str, id: &str, sub: Option<&str>) -> Option<String> {
     if matches!(id, "" | "." | "..") {
         return None;
     }
@@ -128,7 +128,7 @@ pub fn item_path(list: &str, id: &str, sub: Option<&str>) -> Option<String> {
 
 /// How hard to ask for one item by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tries {
+pub(crate) enum Tries {
     /// With the usual retries, in the walk's lane: what the run's result depends on.
     Retried,
     /// One try, behind the walks: an item that can wait for a later run (a quarantined one),
@@ -138,7 +138,7 @@ pub enum Tries {
 
 /// What asking for one item by id found.
 #[derive(Debug)]
-pub enum ById {
+pub(crate) enum ById {
     Found(Box<RawValue>),
     /// 404: the API no longer has it.
     Gone,
@@ -150,11 +150,11 @@ pub enum ById {
 /// order a few line items; this is hundreds of times that. The list is held whole until it is
 /// committed with its parent, so one that pages on and on must not take the memory. Its bytes
 /// are bounded too, by `sync.max_in_flight_bytes`: 20,000 items of 150 KB would be 3 GB.
-pub const MAX_LIST_ITEMS: usize = 20_000;
+pub(crate) const MAX_LIST_ITEMS: usize = 20_000;
 
 impl ApiClient {
     /// One page of the list at `path`, its body counted in `held` (see `memory`).
-    pub async fn page(
+    pub(crate) async fn page(
         &self,
         lane: Lane,
         stats: &Stats,
@@ -186,7 +186,13 @@ impl ApiClient {
     }
 
     /// The item `id` of the list at `list` (`{list}/{id}`, the id escaped as one path segment).
-    pub async fn by_id(&self, stats: &Stats, list: &str, id: &str, tries: Tries) -> Result<ById, Error> {
+    pub(crate) async fn by_id(
+        &self,
+        stats: &Stats,
+        list: &str,
+        id: &str,
+        tries: Tries,
+    ) -> Result<ById, Error> {
         let Some(path) = item_path(list, id, None) else {
             return Ok(ById::Unaddressable);
         };
@@ -207,7 +213,7 @@ impl ApiClient {
     /// counted in `held` until the list is committed, and a list whose bodies, with those of
     /// the item's other lists counted in `held`, add up past `sync.max_in_flight_bytes` is
     /// refused, as one past `MAX_LIST_ITEMS` is.
-    pub async fn per_item_list(
+    pub(crate) async fn per_item_list(
         &self,
         stats: &Stats,
         (list, id, sub): (&str, &str, &str),

@@ -5,7 +5,7 @@ use crate::auth;
 
 /// What to do after a failed request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Retry {
+pub(crate) enum Retry {
     /// Try again after the usual exponential backoff with jitter.
     Backoff,
     /// Try again at once: the shared pace (`crate::pace`) already paused every stream after the
@@ -17,7 +17,7 @@ pub enum Retry {
 
 /// A 429 — from the API or from the token endpoint — is retried like any other transient
 /// failure; how long it waits is the pace's business.
-pub fn classify(error: &Error) -> Retry {
+pub(crate) fn classify(error: &Error) -> Retry {
     match error {
         Error::Server { .. } | Error::Network { .. } | Error::Malformed { .. } => Retry::Backoff,
         Error::RateLimited { .. } => Retry::Paced,

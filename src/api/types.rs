@@ -6,25 +6,23 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::time::Timestamp;
-
 /// The envelope of every paged list: the end is `next` empty **or absent** (`docs/understory-api.md` §1.1).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Page<T> {
+pub(crate) struct Page<T> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next: Option<String>,
+    pub(crate) next: Option<String>,
     #[serde(
         deserialize_with = "at_most_max_page_items",
         bound(deserialize = "T: Deserialize<'de>")
     )]
-    pub items: Vec<T>,
+    pub(crate) items: Vec<T>,
 }
 
 /// The most items one page may hold: fifty times the largest page the docs allow (100). A
 /// page a little longer than asked for is stored (the docs are vague on limits); one of many
 /// thousands of small items would be parsed into memory whole, so it is refused while it is
 /// read, before the rest of it is.
-pub const MAX_PAGE_ITEMS: usize = 5_000;
+pub(crate) const MAX_PAGE_ITEMS: usize = 5_000;
 
 fn at_most_max_page_items<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
@@ -53,17 +51,11 @@ where
     d.deserialize_seq(Bounded(std::marker::PhantomData))
 }
 
-/// The envelope of order sub-resources: all items, no `next` (`docs/understory-api.md` §6.13).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Items<T> {
-    pub items: Vec<T>,
-}
-
 /// The error body of every 400–599 answer from the resource API (`docs/understory-api.md` §4).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ApiErrorBody {
-    pub code: String,
-    pub message: String,
+pub(crate) struct ApiErrorBody {
+    pub(crate) code: String,
+    pub(crate) message: String,
 }
 
 /// `GET /v1/me`.
@@ -71,6 +63,6 @@ pub struct ApiErrorBody {
 pub struct Me {
     pub company_id: String,
     pub company_name: String,
-    pub user_id: String,
-    pub email: String,
+    pub(crate) user_id: String,
+    pub(crate) email: String,
 }

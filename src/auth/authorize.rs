@@ -39,7 +39,7 @@ pub struct Attempt {
     pub url: Url,
     state: String,
     verifier: Option<SecretString>,
-    pub redirect_uri: Url,
+    pub(crate) redirect_uri: Url,
 }
 
 /// `n` random bytes as URL-safe base64: unguessable, and safe in a query without escaping.

@@ -8,16 +8,16 @@ use super::endpoint::{Endpoint, Issued};
 use super::error::Error;
 
 /// An internal integration key and what it asks for.
-pub struct ClientCredentials {
-    pub client_id: String,
-    pub secret: SecretString,
-    pub audience: String,
+pub(crate) struct ClientCredentials {
+    pub(crate) client_id: String,
+    pub(crate) secret: SecretString,
+    pub(crate) audience: String,
     /// Space-separated, as the form wants it.
-    pub scopes: String,
+    pub(crate) scopes: String,
 }
 
 impl ClientCredentials {
-    pub async fn fetch(&self, endpoint: &Endpoint) -> Result<Issued, Error> {
+    pub(crate) async fn fetch(&self, endpoint: &Endpoint) -> Result<Issued, Error> {
         endpoint
             .request(
                 "client_credentials",

@@ -63,8 +63,8 @@ fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, 
 
 /// What the token endpoint issued.
 pub struct Issued {
-    pub access_token: AccessToken,
-    pub lifetime: Duration,
+    pub(crate) access_token: AccessToken,
+    pub(crate) lifetime: Duration,
     /// The scopes the server says it granted (RFC 6749 §5.1), if it said.
     pub scope: Option<String>,
     /// Sent with `offline` in the grant's scope; may be a new one on every refresh
@@ -85,7 +85,7 @@ pub struct Endpoint {
 impl Endpoint {
     /// POSTs `pairs` form-encoded and reads the answer.
     #[tracing::instrument(level = "debug", skip_all, fields(token_url = %self.url, grant = grant))]
-    pub async fn request(&self, grant: &str, pairs: &[(&str, &str)]) -> Result<Issued, Error> {
+    pub(crate) async fn request(&self, grant: &str, pairs: &[(&str, &str)]) -> Result<Issued, Error> {
         let mut all = vec![("grant_type", grant)];
         all.extend_from_slice(pairs);
         let body = form::encode(&all);

@@ -5,7 +5,7 @@
 //! outside RFC 3986's unreserved set (and space as `%20`) is valid form encoding that such a
 //! server still decodes, so secrets with `~ + & = % /` or spaces arrive intact.
 
-pub fn encode(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn encode(pairs: &[(&str, &str)]) -> String {
     let mut out = String::new();
     for (n, (k, v)) in pairs.iter().enumerate() {
         if n > 0 {

@@ -13,7 +13,7 @@
 
 pub mod authorize;
 mod client_credentials;
-pub mod endpoint;
+pub(crate) mod endpoint;
 mod error;
 mod form;
 mod refresh;
@@ -21,9 +21,8 @@ mod source;
 mod token;
 pub mod token_vault;
 
-pub use client_credentials::ClientCredentials;
 pub use endpoint::Endpoint;
 pub use error::Error;
-pub use refresh::Refresher;
-pub use source::{Grant, TokenSource, source};
-pub use token::AccessToken;
+pub(crate) use source::TokenSource;
+pub use source::source;
+pub(crate) use token::AccessToken;

@@ -37,19 +37,19 @@ fn crash_point(name: &str) {
 fn crash_point(_name: &str) {}
 
 /// A connection's refresh token, kept in its vault.
-pub struct Refresher {
-    pub client_id: String,
-    pub secret: SecretString,
-    pub vault: Vault,
+pub(crate) struct Refresher {
+    pub(crate) client_id: String,
+    pub(crate) secret: SecretString,
+    pub(crate) vault: Vault,
     /// The key file: a systemd credential or `auth.token_key_file`.
-    pub key: PathBuf,
-    pub key_from: KeyFrom,
+    pub(crate) key: PathBuf,
+    pub(crate) key_from: KeyFrom,
     /// The stored token's metadata as of the last read or write, for status and metrics.
     info: Mutex<Option<Info>>,
 }
 
 impl Refresher {
-    pub fn new(
+    pub(crate) fn new(
         client_id: String,
         secret: SecretString,
         vault: Vault,
@@ -67,11 +67,11 @@ impl Refresher {
     }
 
     /// The stored token's metadata after the latest refresh, if one was done.
-    pub fn info(&self) -> Option<Info> {
+    pub(crate) fn info(&self) -> Option<Info> {
         self.info.locked().clone()
     }
 
-    pub async fn fetch(&self, endpoint: &Endpoint) -> Result<Issued, Error> {
+    pub(crate) async fn fetch(&self, endpoint: &Endpoint) -> Result<Issued, Error> {
         let key = Key::load(&self.key, self.key_from)?;
         // Held until the new token is stored: another process sharing the file waits, then reads
         // the token this one stored, instead of reusing the one this one rotated.

@@ -15,7 +15,7 @@ use super::token_vault::Info;
 use crate::config::{AuthConfig, AuthMethod};
 
 /// How access tokens are obtained (`auth.method`).
-pub enum Grant {
+pub(crate) enum Grant {
     /// An internal integration key (Understory's *Authentication* guide).
     ClientCredentials(ClientCredentials),
     /// A third-party connection made by `connect` (Understory's *Third-party integrations* guide).
@@ -39,7 +39,7 @@ pub struct TokenSource {
 }
 
 impl TokenSource {
-    pub fn new(endpoint: Endpoint, grant: Grant, renew_before: Duration) -> Self {
+    pub(crate) fn new(endpoint: Endpoint, grant: Grant, renew_before: Duration) -> Self {
         Self {
             endpoint,
             grant,
@@ -98,7 +98,7 @@ impl TokenSource {
     }
 
     /// Forgets `stale` after the API refused it, so the next `token()` fetches a new one.
-    pub async fn invalidate(&self, stale: &AccessToken) {
+    pub(crate) async fn invalidate(&self, stale: &AccessToken) {
         let mut cached = self.cached.lock().await;
         if cached.as_ref().is_some_and(|c| &c.token == stale) {
             *cached = None;

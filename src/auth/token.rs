@@ -9,11 +9,11 @@ use secrecy::{ExposeSecret, SecretString};
 pub struct AccessToken(SecretString);
 
 impl AccessToken {
-    pub fn new(token: String) -> Self {
+    pub(crate) fn new(token: String) -> Self {
         Self(SecretString::from(token))
     }
     /// The token text, for the `Authorization` header only.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         self.0.expose_secret()
     }
 }

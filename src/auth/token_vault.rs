@@ -29,9 +29,9 @@ use serde::{Deserialize, Serialize};
 /// The name of the file's format; a different one is refused rather than misread.
 const FORMAT: &str = "understory-sync refresh token v1";
 /// Refresh tokens live 30 days (Understory's *Third-party integrations* guide).
-pub const REFRESH_TOKEN_LIFETIME_DAYS: i64 = 30;
+pub(crate) const REFRESH_TOKEN_LIFETIME_DAYS: i64 = 30;
 /// A token older than this that has not been rotated is warned about: five days' notice.
-pub const WARN_AFTER_DAYS: i64 = 25;
+pub(crate) const WARN_AFTER_DAYS: i64 = 25;
 
 /// Why the token file could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -175,7 +175,7 @@ impl Key {
 
     /// Seals `msg` bound to `aad` under a fresh random nonce: (nonce, ciphertext), both base64.
     /// `None` only if the AEAD fails, which it does not for messages of this size.
-    pub fn seal(&self, msg: &[u8], aad: &[u8]) -> Option<(String, String)> {
+    pub(crate) fn seal(&self, msg: &[u8], aad: &[u8]) -> Option<(String, String)> {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let sealed = self.cipher().encrypt(&nonce, Payload { msg, aad }).ok()?;
         Some((B64.encode(nonce), B64.encode(sealed)))
@@ -255,7 +255,7 @@ impl Vault {
         Self { path }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 

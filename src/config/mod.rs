@@ -7,25 +7,20 @@
 
 mod error;
 mod paths;
-mod raw;
+pub(crate) mod raw;
 mod read;
 mod secret;
 #[cfg(test)]
 mod tests;
-mod types;
+pub(crate) mod types;
 mod validate;
 mod webhooks;
 
-pub use error::Error;
-pub use raw::{
-    RawApi, RawAuth, RawConfig, RawMethod, RawMetrics, RawRetry, RawSnapshot, RawStreams, RawSync,
-    RawWebhooks,
-};
-pub use types::{
-    ApiConfig, AuthConfig, AuthMethod, CREDENTIAL_NAME, Config, DEFAULT_AUDIENCE, DEFAULT_AUTHORIZE_URL,
-    DEFAULT_BASE_URL, DEFAULT_TOKEN_URL, Environment, KEY_CREDENTIAL_NAME, MAX_DURATION_SECS, RetryConfig,
-    Snapshot, SyncConfig, ThirdParty, Webhooks, is_loopback,
-};
+pub(crate) use error::Error;
+pub use raw::RawConfig;
+pub(crate) use raw::RawMethod;
+pub(crate) use types::{ApiConfig, AuthConfig, RetryConfig, Snapshot};
+pub use types::{AuthMethod, Config, Environment, ThirdParty, Webhooks, is_loopback};
 pub use validate::validate;
 
 use std::path::{Path, PathBuf};

@@ -55,9 +55,9 @@ impl Default for RawWebhooks {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawSnapshot {
-    pub path: Option<PathBuf>,
+    pub(crate) path: Option<PathBuf>,
     /// Octal, as `chmod` takes it.
-    pub mode: String,
+    pub(crate) mode: String,
 }
 
 impl Default for RawSnapshot {
@@ -73,8 +73,8 @@ impl Default for RawSnapshot {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawMetrics {
-    pub textfile: Option<PathBuf>,
-    pub account: Option<String>,
+    pub(crate) textfile: Option<PathBuf>,
+    pub(crate) account: Option<String>,
 }
 
 impl Default for RawConfig {
@@ -98,23 +98,23 @@ impl Default for RawConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RawAuth {
     pub token_url: String,
-    pub audience: String,
+    pub(crate) audience: String,
     pub client_id: Option<String>,
     pub client_secret: Option<SecretString>,
-    pub client_secret_file: Option<PathBuf>,
-    pub renew_before_secs: u64,
-    pub method: RawMethod,
-    pub authorize_url: String,
-    pub redirect_uri: Option<String>,
-    pub token_file: Option<PathBuf>,
-    pub token_key_file: Option<PathBuf>,
-    pub pkce: bool,
+    pub(crate) client_secret_file: Option<PathBuf>,
+    pub(crate) renew_before_secs: u64,
+    pub(crate) method: RawMethod,
+    pub(crate) authorize_url: String,
+    pub(crate) redirect_uri: Option<String>,
+    pub(crate) token_file: Option<PathBuf>,
+    pub(crate) token_key_file: Option<PathBuf>,
+    pub(crate) pkce: bool,
 }
 
 /// `auth.method`: which grant issues the access tokens.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum RawMethod {
+pub(crate) enum RawMethod {
     #[default]
     ClientCredentials,
     AuthorizationCode,
@@ -143,16 +143,16 @@ impl Default for RawAuth {
 #[serde(deny_unknown_fields, default)]
 pub struct RawApi {
     pub base_url: String,
-    pub user_agent: String,
+    pub(crate) user_agent: String,
     pub accept_language: String,
-    pub connect_timeout_secs: u64,
+    pub(crate) connect_timeout_secs: u64,
     pub request_timeout_secs: u64,
     pub requests_per_second: u32,
     pub max_requests_per_second: u32,
     pub burst: u32,
     pub max_concurrent: u32,
     pub page_size: u32,
-    pub max_response_bytes: u64,
+    pub(crate) max_response_bytes: u64,
 }
 
 impl Default for RawApi {
@@ -180,7 +180,7 @@ pub struct RawRetry {
     pub initial_backoff_ms: u64,
     pub max_backoff_ms: u64,
     pub rate_limited_wait_secs: u64,
-    pub max_retry_after_secs: u64,
+    pub(crate) max_retry_after_secs: u64,
     pub run_budget: u32,
 }
 
@@ -200,12 +200,12 @@ impl Default for RawRetry {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawSync {
-    pub overlap_secs: u64,
-    pub cursor_ttl_secs: u64,
-    pub progress_secs: u64,
-    pub max_run_secs: u64,
-    pub max_clock_skew_secs: u64,
-    pub max_in_flight_bytes: u64,
+    pub(crate) overlap_secs: u64,
+    pub(crate) cursor_ttl_secs: u64,
+    pub(crate) progress_secs: u64,
+    pub(crate) max_run_secs: u64,
+    pub(crate) max_clock_skew_secs: u64,
+    pub(crate) max_in_flight_bytes: u64,
 }
 
 impl Default for RawSync {
@@ -225,7 +225,7 @@ impl Default for RawSync {
 /// default (`streams::Stream::enabled_by_default`); a name no stream has is an error.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(transparent)]
-pub struct RawStreams(pub BTreeMap<String, bool>);
+pub struct RawStreams(pub(crate) BTreeMap<String, bool>);
 
 impl RawStreams {
     /// Turns the stream `name` on or off.

@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 
+use super::raw::{RawSnapshot, RawStreams};
 use super::read::read_raw;
+use super::types::{CREDENTIAL_NAME, KEY_CREDENTIAL_NAME, MAX_DURATION_SECS};
 use super::*;
 
 fn raw(secret: Option<&str>, file: Option<PathBuf>) -> RawConfig {

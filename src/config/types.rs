@@ -10,18 +10,18 @@ use url::Url;
 use crate::streams::Stream;
 
 /// Understory's production endpoints (`docs/understory-api.md` §1, §3).
-pub const DEFAULT_BASE_URL: &str = "https://api.understory.io";
-pub const DEFAULT_TOKEN_URL: &str = "https://api.auth.understory.io/oauth2/token";
-pub const DEFAULT_AUDIENCE: &str = "https://api.understory.io";
+pub(crate) const DEFAULT_BASE_URL: &str = "https://api.understory.io";
+pub(crate) const DEFAULT_TOKEN_URL: &str = "https://api.auth.understory.io/oauth2/token";
+pub(crate) const DEFAULT_AUDIENCE: &str = "https://api.understory.io";
 /// The authorization endpoint of third-party integrations (the *Authentication* guide).
-pub const DEFAULT_AUTHORIZE_URL: &str = "https://api.auth.understory.io/oauth2/auth";
+pub(crate) const DEFAULT_AUTHORIZE_URL: &str = "https://api.auth.understory.io/oauth2/auth";
 /// The file name looked up in `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`).
-pub const CREDENTIAL_NAME: &str = "understory-client-secret";
+pub(crate) const CREDENTIAL_NAME: &str = "understory-client-secret";
 /// The credential that holds the key of the refresh-token file.
-pub const KEY_CREDENTIAL_NAME: &str = "understory-token-key";
+pub(crate) const KEY_CREDENTIAL_NAME: &str = "understory-token-key";
 /// The systemd credential holding the key of the webhook secrets (`systemd/webhooks.conf`): a
 /// key of its own, not the refresh token's, so neither drop-in hands the other's key.
-pub const WEBHOOK_KEY_CREDENTIAL_NAME: &str = "understory-webhooks-key";
+pub(crate) const WEBHOOK_KEY_CREDENTIAL_NAME: &str = "understory-webhooks-key";
 pub(super) const ENV_PREFIX: &str = "UNDERSTORY_SYNC";
 /// The largest response body read, decoded: some fifty times the largest page the docs allow
 /// (100 items), so a real answer never comes near it and a hostile one cannot take the memory.
@@ -59,14 +59,14 @@ pub struct Config {
     pub schedule: Option<cron::Schedule>,
     pub auth: AuthConfig,
     pub api: ApiConfig,
-    pub retry: RetryConfig,
+    pub(crate) retry: RetryConfig,
     pub sync: SyncConfig,
     pub streams: Vec<&'static Stream>,
     pub metrics_textfile: Option<PathBuf>,
     /// The `account` label on every series of the textfile: `metrics.account`, or the config
     /// file's name without `.toml` (`acme` for template instance `understory-sync@acme`).
     pub metrics_account: String,
-    pub snapshot: Option<Snapshot>,
+    pub(crate) snapshot: Option<Snapshot>,
     /// `[webhooks]`: the receiver `run` serves; `None`, no receiver.
     pub webhooks: Option<Webhooks>,
 }
@@ -79,22 +79,22 @@ pub struct Webhooks {
     /// The path it answers POSTs on.
     pub path: String,
     /// A `webhook-timestamp` further from our clock than this is refused (replays).
-    pub tolerance: Duration,
+    pub(crate) tolerance: Duration,
     /// The subscriptions' signing secrets, sealed (`webhooks::secrets`).
     pub secret_file: PathBuf,
     /// The key that seals them: `webhooks.key_file`, or a systemd credential.
     pub key_file: PathBuf,
     pub key_is_credential: bool,
     /// Applied deliveries are kept this long in `webhook_inbox`, then pruned.
-    pub keep: Duration,
+    pub(crate) keep: Duration,
 }
 
 /// `[snapshot]`: where a consistent, read-only copy of the database is published after each
 /// successful run (for analysts elsewhere, `datasette --immutable`, rsync), and its mode.
 #[derive(Debug, Clone)]
-pub struct Snapshot {
-    pub path: PathBuf,
-    pub mode: u32,
+pub(crate) struct Snapshot {
+    pub(crate) path: PathBuf,
+    pub(crate) mode: u32,
 }
 
 impl Config {
@@ -117,7 +117,7 @@ pub struct AuthConfig {
     pub client_id: String,
     pub client_secret: SecretString,
     /// Renew this long before `expires_in` runs out (at most half the lifetime).
-    pub renew_before: Duration,
+    pub(crate) renew_before: Duration,
     pub method: AuthMethod,
 }
 
@@ -149,43 +149,43 @@ pub struct ThirdParty {
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
     pub base_url: Url,
-    pub user_agent: String,
-    pub accept_language: String,
-    pub connect_timeout: Duration,
-    pub request_timeout: Duration,
+    pub(crate) user_agent: String,
+    pub(crate) accept_language: String,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) request_timeout: Duration,
     /// The pace of a first run; later runs start at the pace the previous one learned.
-    pub requests_per_second: NonZeroU32,
+    pub(crate) requests_per_second: NonZeroU32,
     /// The pace never grows beyond this, whatever the API tolerates.
-    pub max_requests_per_second: NonZeroU32,
-    pub burst: NonZeroU32,
+    pub(crate) max_requests_per_second: NonZeroU32,
+    pub(crate) burst: NonZeroU32,
     /// Requests in flight at once: the start and the ceiling of the adaptive cap.
     pub max_concurrent: usize,
-    pub page_size: u32,
+    pub(crate) page_size: u32,
     /// A response body is read up to this many bytes, decoded, and refused past it.
     pub max_response_bytes: usize,
 }
 
 #[derive(Debug, Clone)]
-pub struct RetryConfig {
+pub(crate) struct RetryConfig {
     /// Tries of one request, the first included.
-    pub max_attempts: u32,
-    pub initial_backoff: Duration,
-    pub max_backoff: Duration,
+    pub(crate) max_attempts: u32,
+    pub(crate) initial_backoff: Duration,
+    pub(crate) max_backoff: Duration,
     /// How long a 429 without `Retry-After` pauses every stream: the docs ask for at least a
     /// minute (`docs/understory-api.md` §4); shorter only for an API on loopback (the sandbox).
-    pub rate_limited_wait: Duration,
+    pub(crate) rate_limited_wait: Duration,
     /// A `Retry-After` longer than this is capped to it, so a bad header cannot stall a run.
-    pub max_retry_after: Duration,
+    pub(crate) max_retry_after: Duration,
     /// Retries allowed in one run over all requests, so a dead API ends the run.
-    pub run_budget: u32,
+    pub(crate) run_budget: u32,
 }
 
 #[derive(Debug, Clone)]
 pub struct SyncConfig {
     /// How far below the high-water mark an incremental pass keeps reading.
-    pub overlap: Duration,
+    pub(crate) overlap: Duration,
     /// A checkpointed cursor older than this is not used to resume (`docs/understory-api.md` §1.1: "short-lived").
-    pub cursor_ttl: Duration,
+    pub(crate) cursor_ttl: Duration,
     /// How often a run without a terminal logs each stream's progress (`None`: never).
     pub progress_interval: Option<Duration>,
     /// A run stops itself after this long, as on SIGTERM (the next run resumes): a server
@@ -194,10 +194,10 @@ pub struct SyncConfig {
     /// An `updated_at` or `created_at` further than this ahead of both the API's `Date` and
     /// the local clock is a clock glitch: stored, but never a high-water mark or a resume point
     /// (one such item would otherwise end every later incremental pass at its first page).
-    pub max_clock_skew: Duration,
+    pub(crate) max_clock_skew: Duration,
     /// Bytes read from the API and not yet written that a run holds at once (see `memory`);
     /// also the most one per-parent list may add up to.
-    pub max_in_flight_bytes: usize,
+    pub(crate) max_in_flight_bytes: usize,
 }
 
 /// Where credentials may come from besides the file, injectable for tests.

@@ -100,7 +100,7 @@ fn millis(key: &'static str, n: u64) -> Result<Duration, Error> {
 /// The most requests a run may have under way at once. The memory budget bounds their bodies
 /// whatever their number; each one still holds a connection, its buffers and a socket's, and
 /// Understory's rate limit leaves no use for more.
-pub const MAX_CONCURRENT: u32 = 64;
+pub(crate) const MAX_CONCURRENT: u32 = 64;
 
 /// `api.max_concurrent`: from 1 to [`MAX_CONCURRENT`].
 fn max_concurrent(n: u32) -> Result<usize, Error> {

@@ -61,58 +61,58 @@ mod throttle;
 use state::State;
 
 /// A 429 cuts the rate to this share of the rate that drew it.
-pub const CUT: f64 = 0.8;
+pub(crate) const CUT: f64 = 0.8;
 /// Time to climb back from the cut to the learned ceiling. Long on purpose: a 429 costs a pause
 /// of a minute, so the curve approaches the ceiling slowly and holds there; going above it is a
 /// probe's job (see the module's documentation).
-pub const RECOVERY: Duration = Duration::from_secs(300);
+pub(crate) const RECOVERY: Duration = Duration::from_secs(300);
 /// The learned ceiling sits this far under the rate that drew a 429: that rate was over the
 /// budget by definition, so the curve's plateau belongs just below it.
-pub const MARGIN: f64 = 0.97;
+pub(crate) const MARGIN: f64 = 0.97;
 /// A ceiling set from the last second of a climb (slow start's 429) sits this far under that
 /// second's count: a fixed window's count in the last second may include the end of the window
 /// before it, so the count can run a little over the budget.
-pub const CLIMB_MARGIN: f64 = 0.93;
+pub(crate) const CLIMB_MARGIN: f64 = 0.93;
 /// Before the first 429, and while probing, the rate doubles this often while answers are clean.
-pub const SLOW_START_DOUBLING: Duration = Duration::from_secs(2);
+pub(crate) const SLOW_START_DOUBLING: Duration = Duration::from_secs(2);
 /// The slowest pace the controller goes down to, whatever happens.
-pub const FLOOR: f64 = 0.2;
+pub(crate) const FLOOR: f64 = 0.2;
 /// A clean spell needs at least this many clean answers besides its length: a quiet minute
 /// says nothing about the API, and an API answering every other request 429 gives one clean
 /// answer between two 429s.
-pub const CLEAN_ANSWERS: u32 = 5;
+pub(crate) const CLEAN_ANSWERS: u32 = 5;
 /// A proof of the proven rate: clean answers over at least this long, or a clean spell if longer
 /// (`Pace::proof_window`), and at least [`PROOF_ANSWERS`] of them, with no 429 among them. Two
 /// seconds at least: long enough to average a burst of slots out.
-pub const PROOF_WINDOW: Duration = Duration::from_secs(2);
+pub(crate) const PROOF_WINDOW: Duration = Duration::from_secs(2);
 /// The fewest clean answers one proof counts.
-pub const PROOF_ANSWERS: u32 = 10;
+pub(crate) const PROOF_ANSWERS: u32 = 10;
 /// After a clean spell, a learned ceiling under this share of the proven rate is raised to the
 /// proven rate. Not 1.0: a ceiling a little under it is the CUBIC curve's normal state.
-pub const HEAL_BELOW: f64 = 0.9;
+pub(crate) const HEAL_BELOW: f64 = 0.9;
 /// Time without a 429 before the first probe above the learned ceiling. Slow start's 429 counts
 /// as a failed probe, so after it the first probe waits twice as long. In wall-clock time, not in
 /// clean spells: on loopback the penalty is a second, and probes must stay rare there too.
-pub const PROBE_FIRST: Duration = Duration::from_secs(120);
+pub(crate) const PROBE_FIRST: Duration = Duration::from_secs(120);
 /// A run that starts within this long of the last run's end (or of its last save, when it was
 /// killed) sends this long at least before it probes: the run after a killed or stopped one
 /// starts where it left off, without a 429 in its first minutes. Runs that start later (the next
 /// tick of a timer) probe when one is due, however short they are.
-pub const RESTART_QUIET: Duration = Duration::from_secs(150);
+pub(crate) const RESTART_QUIET: Duration = Duration::from_secs(150);
 /// The longest a probe waits for (a failed probe costs a 429 and a minute's pause: then about
 /// 3 % of the time).
-pub const PROBE_MAX: Duration = Duration::from_secs(32 * 60);
+pub(crate) const PROBE_MAX: Duration = Duration::from_secs(32 * 60);
 /// Slow start's 429 can set a ceiling to keep only once slow start has grown the pace this many
 /// times over its start (see `State::learn_from_429`).
-pub const CREDIBLE_GROWTH: f64 = 4.0;
+pub(crate) const CREDIBLE_GROWTH: f64 = 4.0;
 /// A probe's first step: the pace this far above the learned ceiling, held for a clean spell.
 /// Small, since at the budget this is the step that fails, and the 429 costs a minute; each step
 /// that holds doubles the next.
-pub const PROBE_STEP: f64 = 0.05;
+pub(crate) const PROBE_STEP: f64 = 0.05;
 /// A probe that ends in a 429 multiplies the time the next waits for by this: the budget was
 /// where the ceiling said, so probes grow rare fast (after slow start's 429 the wait is four
 /// minutes, then sixteen, then [`PROBE_MAX`]).
-pub const PROBE_BACKOFF: u32 = 4;
+pub(crate) const PROBE_BACKOFF: u32 = 4;
 /// The concurrency cap grows by one after this long without a 429.
 const CONCURRENCY_GROWTH: Duration = Duration::from_secs(30);
 
@@ -128,39 +128,39 @@ pub enum Lane {
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Requests per second on a first run (no learned pace yet).
-    pub start_rate: f64,
+    pub(crate) start_rate: f64,
     /// Never faster than this, whatever the API tolerates.
-    pub max_rate: f64,
+    pub(crate) max_rate: f64,
     /// Slots that may be used at once after a quiet spell (never at a run's start nor right
     /// after a pause, see `gcra.rs`).
-    pub burst: u32,
+    pub(crate) burst: u32,
     /// The most requests in flight at once (and the start).
-    pub max_concurrent: usize,
+    pub(crate) max_concurrent: usize,
     /// A 429 without `Retry-After` pauses this long (the docs: at least a minute). It is also
     /// the API's penalty as far as the controller knows: the length of a burst and of a clean
     /// spell.
-    pub rate_limited_wait: Duration,
+    pub(crate) rate_limited_wait: Duration,
     /// A `Retry-After` longer than this is capped to it.
-    pub max_retry_after: Duration,
+    pub(crate) max_retry_after: Duration,
 }
 
 /// What a previous run learned, kept in the database (`pace_state`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Learned {
-    pub rate: f64,
+    pub(crate) rate: f64,
     /// Just under the rate of the last 429, if one was ever seen.
-    pub ceiling: Option<f64>,
+    pub(crate) ceiling: Option<f64>,
     /// The highest rate the API answered clean, if one was ever measured.
-    pub proven: Option<f64>,
-    pub concurrency: usize,
+    pub(crate) proven: Option<f64>,
+    pub(crate) concurrency: usize,
     /// Time without a 429 the next probe waits for (doubled by each failed probe).
-    pub probe_wait: Duration,
+    pub(crate) probe_wait: Duration,
     /// Running time without a 429 (nor a probe) when the run ended: the next run's probe waits
     /// only for the rest of `probe_wait`.
-    pub clean_for: Duration,
+    pub(crate) clean_for: Duration,
     /// How long ago it was kept, if known: a run that starts within [`RESTART_QUIET`] of the
     /// last save (a restart after a kill, say) holds back its probe; `None` counts as just now.
-    pub saved_ago: Option<Duration>,
+    pub(crate) saved_ago: Option<Duration>,
 }
 
 /// The controller's figures, for the run summary, `status`, `sync_runs` and metrics.
@@ -173,12 +173,12 @@ pub struct Report {
     /// The highest pace reached during the run.
     pub peak_rate: f64,
     /// Requests per second really sent lately (the pace is a ceiling on it).
-    pub sent_rate: f64,
+    pub(crate) sent_rate: f64,
     /// The learned ceiling (just under the rate of the last 429), if any.
     pub ceiling: Option<f64>,
     /// The highest rate the API answered clean, if any was measured.
     pub proven: Option<f64>,
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// 429 answers, from any endpoint.
     pub rate_limited: u64,
     /// Time every stream spent paused after 429s, milliseconds.
@@ -262,7 +262,7 @@ impl Pace {
     }
 
     /// The controller's figures now.
-    pub fn report(&self) -> Report {
+    pub(crate) fn report(&self) -> Report {
         let s = self.lock();
         Report {
             start_rate: s.start,
@@ -295,7 +295,8 @@ impl Pace {
     }
 
     /// The pace now, requests per second.
-    pub fn rate(&self) -> f64 {
+    #[cfg(test)]
+    pub(crate) fn rate(&self) -> f64 {
         self.lock().rate
     }
 

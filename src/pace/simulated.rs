@@ -17,11 +17,11 @@ pub(super) fn settings(burst: u32, max_retry_after_secs: u64) -> Settings {
 
 /// `per_second` requests answered clean per second, the rest 429 with `retry_after`.
 pub(super) struct Budget {
-    pub per_second: u32,
+    pub(crate) per_second: u32,
     second: Instant,
     used: u32,
     /// Sent with every 429.
-    pub retry_after: Option<Duration>,
+    pub(crate) retry_after: Option<Duration>,
 }
 
 impl Budget {

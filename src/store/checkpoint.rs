@@ -13,26 +13,26 @@ use crate::time::{Timestamp, iso};
 /// A pass under way as `sync_state` keeps it: what the walk needs to go on after a crash. What
 /// the fields mean, and the kinds of pass there are, is the walk's (`sync::walk::Pass`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PassRow {
+pub(crate) struct PassRow {
     /// The pass's kind as the walk wrote it (`bootstrap`, `incremental` or `scan`); the walk
     /// starts a new pass over a kind it does not know.
-    pub kind: String,
-    pub started_at: Timestamp,
-    pub candidate: Option<Timestamp>,
-    pub from: Option<Timestamp>,
-    pub progress: Option<Timestamp>,
-    pub pages: i64,
-    pub rows: i64,
+    pub(crate) kind: String,
+    pub(crate) started_at: Timestamp,
+    pub(crate) candidate: Option<Timestamp>,
+    pub(crate) from: Option<Timestamp>,
+    pub(crate) progress: Option<Timestamp>,
+    pub(crate) pages: i64,
+    pub(crate) rows: i64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Checkpoint {
-    pub high_water_mark: Option<Timestamp>,
-    pub cursor: Option<String>,
-    pub cursor_saved_at: Option<Timestamp>,
-    pub pass: Option<PassRow>,
+    pub(crate) high_water_mark: Option<Timestamp>,
+    pub(crate) cursor: Option<String>,
+    pub(crate) cursor_saved_at: Option<Timestamp>,
+    pub(crate) pass: Option<PassRow>,
     /// Set on the commit that completes a pass, to stamp `last_completed_at`.
-    pub completed: bool,
+    pub(crate) completed: bool,
 }
 
 fn parse(s: Option<String>) -> Option<Timestamp> {

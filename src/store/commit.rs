@@ -87,7 +87,7 @@ pub struct Staged {
 
 impl Commit {
     /// Rows it writes, for sizing a group.
-    pub fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         self.rows.len()
             + self.stage.len()
             + self.seen.len()
@@ -101,25 +101,25 @@ impl Commit {
 pub struct Committed {
     /// The commit's own stream: its rows, the parents it staged for the fan-out, and the items
     /// it (or a per-parent list written with it) quarantined for the first time.
-    pub counts: Counts,
+    pub(crate) counts: Counts,
     /// Rows of each per-parent stream written with it (a fan-out commit), by table.
-    pub children: Vec<(&'static str, Counts)>,
-    pub newly_quarantined: Vec<Quarantined>,
+    pub(crate) children: Vec<(&'static str, Counts)>,
+    pub(crate) newly_quarantined: Vec<Quarantined>,
 }
 
 /// What a complete scan decided about the live rows it did not list.
 #[derive(Debug, Clone)]
 pub struct Removals {
-    pub table: &'static str,
+    pub(crate) table: &'static str,
     /// Rows the API confirmed gone (`GET …/{id}` answered 404).
-    pub confirmed: Vec<String>,
+    pub(crate) confirmed: Vec<String>,
     /// Rows with no id to ask about (legacy consents): one more miss; removed at two.
-    pub missed: Vec<String>,
+    pub(crate) missed: Vec<String>,
 }
 
 impl Committed {
     /// Every row the commit wrote, its per-parent streams' included.
-    pub fn total(&self) -> Counts {
+    pub(crate) fn total(&self) -> Counts {
         std::iter::once(self.counts)
             .chain(self.children.iter().map(|(_, c)| *c))
             .sum()

@@ -10,7 +10,6 @@ use super::checkpoint::{self, Checkpoint};
 use super::error::Error;
 use super::open::{classify, open};
 use super::statements;
-use crate::time::{Timestamp, iso};
 
 /// The database, shared by all streams; writes are serialised through the one connection.
 pub struct Store {
@@ -37,7 +36,7 @@ impl Store {
         })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -48,7 +47,7 @@ impl Store {
     /// WAL file truncated to nothing if no reader is in the way at that moment (without waiting
     /// for one), so between runs the disk holds the database and an empty WAL, not the WAL's
     /// high-water mark (up to `journal_size_limit`) beside it.
-    pub fn checkpoint(&self) -> Result<(), Error> {
+    pub(crate) fn checkpoint(&self) -> Result<(), Error> {
         self.with(|c| {
             c.query_row(statements::get("sqlite_schema", "checkpoint"), [], |_| Ok(()))?;
             c.busy_timeout(std::time::Duration::ZERO)?;
@@ -68,19 +67,8 @@ impl Store {
         f(&mut conn).map_err(|e| classify(&self.path, e))
     }
 
-    pub fn load_checkpoint(&self, stream: &str) -> Result<Checkpoint, Error> {
+    pub(crate) fn load_checkpoint(&self, stream: &str) -> Result<Checkpoint, Error> {
         self.with(|c| checkpoint::load(c, stream))
-    }
-
-    /// Saves a checkpoint on its own (a pass restarted, a bootstrap's starting mark).
-    pub fn save_checkpoint(
-        &self,
-        stream: &str,
-        checkpoint: &Checkpoint,
-        now: Timestamp,
-    ) -> Result<(), Error> {
-        let now = iso(now);
-        self.with(|c| checkpoint::save(c, stream, checkpoint, &now))
     }
 
     /// Proves the database can be written, without changing it.

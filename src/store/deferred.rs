@@ -20,9 +20,9 @@ const SORT_THREADS: i64 = 2;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Restored {
     /// Indexes built.
-    pub indexes: usize,
+    pub(crate) indexes: usize,
     /// Rows removed because a keyless first load had stored their id again later.
-    pub folded: usize,
+    pub(crate) folded: usize,
 }
 
 /// `(name, sql)` of the indexes the `deferred_indexes` statement `statement` lists for `table`:
@@ -132,7 +132,7 @@ impl Store {
 
     /// Whether a first load has set aside `table`'s key index: until it is rebuilt, an id may be
     /// stored more than once and a lookup by id scans the table.
-    pub fn key_deferred(&self, table: &str) -> Result<bool, Error> {
+    pub(crate) fn key_deferred(&self, table: &str) -> Result<bool, Error> {
         self.with(|c| {
             c.query_row(
                 statements::get("deferred_indexes", "key_pending"),
@@ -175,7 +175,7 @@ impl Store {
     }
 
     /// Tables with indexes set aside, and how many each.
-    pub fn deferred_indexes(&self) -> Result<Vec<(String, i64)>, Error> {
+    pub(crate) fn deferred_indexes(&self) -> Result<Vec<(String, i64)>, Error> {
         self.with(|c| deferred_tables(c))
     }
 }

@@ -24,13 +24,13 @@ pub struct Received<'a> {
 #[derive(Debug, Clone)]
 pub struct Waiting {
     pub seq: i64,
-    pub webhook_id: String,
-    pub event_type: String,
-    pub stream: Option<String>,
-    pub item_id: Option<String>,
-    pub event_timestamp: Option<String>,
+    pub(crate) webhook_id: String,
+    pub(crate) event_type: String,
+    pub(crate) stream: Option<String>,
+    pub(crate) item_id: Option<String>,
+    pub(crate) event_timestamp: Option<String>,
     /// Tries so far that failed (the API refused or was unreachable).
-    pub attempts: u32,
+    pub(crate) attempts: u32,
 }
 
 /// A delivery a commit applies: marked done in the commit's own transaction, so an item is
@@ -38,17 +38,17 @@ pub struct Waiting {
 /// again).
 #[derive(Debug, Clone)]
 pub struct Delivered {
-    pub seq: i64,
+    pub(crate) seq: i64,
     /// Its outcome when the commit's writes do not say it (removed, quarantined); `None`:
     /// `stored` when the commit inserted or changed a row, else `unchanged`.
-    pub outcome: Option<Outcome>,
+    pub(crate) outcome: Option<Outcome>,
     /// From its event's timestamp to now.
-    pub lag_ms: Option<i64>,
+    pub(crate) lag_ms: Option<i64>,
     /// The fetched item's key and `updated_at`: when the stored row's is later, the commit
     /// writes nothing and the outcome is `stale` (an answer from behind a replica, or the
     /// listing stored a newer copy meanwhile). Checked in the transaction, so no write lands
     /// between the check and the write.
-    pub fetched: Option<(String, Timestamp)>,
+    pub(crate) fetched: Option<(String, Timestamp)>,
 }
 
 /// What applying a delivery did, as `webhook_inbox.outcome` records it.
@@ -76,7 +76,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Stored => "stored",
             Self::Unchanged => "unchanged",
@@ -114,7 +114,7 @@ pub struct WebhookHealth {
     /// The same, over every listing sync since the receiver started.
     pub missed_since_start: Option<i64>,
     /// Whether a receiver ever ran on this database.
-    pub ever_ran: bool,
+    pub(crate) ever_ran: bool,
 }
 
 impl Store {
@@ -147,7 +147,7 @@ impl Store {
 
     /// Adds deliveries the receiver refused (kept in memory, written now and then, so a flood of
     /// bad requests is not a flood of writes).
-    pub fn add_refused(&self, refused: u64) -> Result<(), Error> {
+    pub(crate) fn add_refused(&self, refused: u64) -> Result<(), Error> {
         self.with(|c| {
             c.prepare_cached(statements::get("webhook_inbox", "add_refused"))?
                 .execute(rusqlite::named_params! {":refused": refused as i64})?;
@@ -167,7 +167,7 @@ impl Store {
 
     /// What a listing sync counts a webhook's misses from (see `Commit::watch_since`): the start
     /// of the last successful listing, when a receiver has been up since before it.
-    pub fn webhook_watch_since(&self) -> Result<Option<Timestamp>, Error> {
+    pub(crate) fn webhook_watch_since(&self) -> Result<Option<Timestamp>, Error> {
         self.with(|c| {
             c.query_row(statements::get("webhook_inbox", "watch_since"), [], |r| {
                 r.get::<_, Option<String>>(0)

@@ -15,7 +15,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::error::Error;
 
 /// The header's `application_id` of our databases: the bytes "UnSy" (migration 15).
-pub const APPLICATION_ID: u32 = u32::from_be_bytes(*b"UnSy");
+pub(crate) const APPLICATION_ID: u32 = u32::from_be_bytes(*b"UnSy");
 
 /// A table only our databases have, which identifies a file from before `APPLICATION_ID`.
 const OUR_TABLE: &str = "sync_state";

@@ -29,7 +29,7 @@ impl Store {
         })
     }
 
-    pub fn save_pace(&self, learned: &crate::pace::Learned, now: Timestamp) -> Result<(), Error> {
+    pub(crate) fn save_pace(&self, learned: &crate::pace::Learned, now: Timestamp) -> Result<(), Error> {
         let now = iso(now);
         self.with(|c| {
             c.prepare_cached(statements::get("pace_state", "save"))?

@@ -7,13 +7,13 @@ use crate::time::{Timestamp, iso};
 
 /// Whether `table` counts the complete scans that missed a row it cannot ask about by id
 /// (legacy consents): such a row goes at two misses in a row.
-pub fn counts_misses(table: &str) -> bool {
+pub(crate) fn counts_misses(table: &str) -> bool {
     statements::has(table, "missed")
 }
 
 impl Store {
     /// After a complete scan of `stream`: its live rows the scan did not list, as (key, id).
-    pub fn removal_candidates(&self, stream: &str) -> Result<Vec<(String, Option<String>)>, Error> {
+    pub(crate) fn removal_candidates(&self, stream: &str) -> Result<Vec<(String, Option<String>)>, Error> {
         self.with(|c| {
             c.prepare_cached(statements::get(stream, "removal_candidates"))?
                 .query_map(&[(":stream", stream)], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -23,7 +23,7 @@ impl Store {
 
     /// Ids of at most `limit` of the stream's quarantined items to fetch again, those asked for
     /// longest ago first, so that bounded runs take turns through all of them.
-    pub fn quarantined_ids(&self, stream: &str, limit: usize) -> Result<Vec<String>, Error> {
+    pub(crate) fn quarantined_ids(&self, stream: &str, limit: usize) -> Result<Vec<String>, Error> {
         self.with(|c| {
             c.prepare_cached(statements::get("quarantine", "ids"))?
                 .query_map(
@@ -35,7 +35,7 @@ impl Store {
     }
 
     /// Notes that a quarantined item was asked for by id at `now`.
-    pub fn quarantine_retried(&self, stream: &str, id: &str, now: Timestamp) -> Result<(), Error> {
+    pub(crate) fn quarantine_retried(&self, stream: &str, id: &str, now: Timestamp) -> Result<(), Error> {
         self.with(|c| {
             c.prepare_cached(statements::get("quarantine", "retried"))?
                 .execute(rusqlite::named_params! {":stream": stream, ":item_id": id, ":now": iso(now)})?;
@@ -44,7 +44,7 @@ impl Store {
     }
 
     /// Takes an item out of quarantine (the API no longer has it).
-    pub fn release_quarantine(&self, stream: &str, key: &str) -> Result<(), Error> {
+    pub(crate) fn release_quarantine(&self, stream: &str, key: &str) -> Result<(), Error> {
         self.with(|c| {
             c.prepare_cached(statements::get("quarantine", "release"))?
                 .execute(rusqlite::named_params! {":stream": stream, ":item_key": key})?;
@@ -53,7 +53,7 @@ impl Store {
     }
 
     /// Items in quarantine now, over all streams.
-    pub fn quarantine_count(&self) -> Result<u64, Error> {
+    pub(crate) fn quarantine_count(&self) -> Result<u64, Error> {
         self.with(|c| {
             c.query_row(statements::get("quarantine", "count"), [], |r| r.get::<_, i64>(0))
                 .map(|n| n as u64)

@@ -32,7 +32,7 @@ const LOCK_RETRY: Duration = Duration::from_millis(20);
 
 /// Runs `read` on a read-only connection to the existing database at `path` and returns what
 /// it read; never migrates, creates or writes anything (not even a `-shm` file).
-pub fn read_only<T>(
+pub(crate) fn read_only<T>(
     path: &Path,
     mut read: impl FnMut(&Connection) -> rusqlite::Result<T>,
 ) -> Result<T, Error> {

@@ -16,7 +16,7 @@ use crate::counts::Counts;
 use crate::time::{Timestamp, iso};
 
 /// Named SQL parameters, e.g. `(":id", Value::Text(..))`, for the store's own tables.
-pub type Params = Vec<(&'static str, Value)>;
+pub(crate) type Params = Vec<(&'static str, Value)>;
 
 /// The run in progress in this process and its database, so that a panic can close its row
 /// (see [`fail_running_run`]); `None` between runs.
@@ -52,7 +52,7 @@ pub fn fail_running_run(error: &str) -> bool {
 impl Store {
     /// Records a new run; runs still marked running were killed and become `abandoned`.
     /// `watching`: it counts a webhook receiver's misses (`sync_runs.webhook_missed`).
-    pub fn start_run(&self, now: Timestamp, watching: bool) -> Result<i64, Error> {
+    pub(crate) fn start_run(&self, now: Timestamp, watching: bool) -> Result<i64, Error> {
         let now = iso(now);
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -68,7 +68,7 @@ impl Store {
         })
     }
 
-    pub fn finish_run(&self, id: i64, params: &Params, now: Timestamp) -> Result<(), Error> {
+    pub(crate) fn finish_run(&self, id: i64, params: &Params, now: Timestamp) -> Result<(), Error> {
         let now = Value::Text(iso(now));
         let id = Value::Integer(id);
         self.with(|c| {
@@ -85,7 +85,7 @@ impl Store {
 
     /// The running run's requests so far, for `status` while it runs (rows are counted by the
     /// commits themselves).
-    pub fn record_requests(&self, id: i64, counts: &Counts) -> Result<(), Error> {
+    pub(crate) fn record_requests(&self, id: i64, counts: &Counts) -> Result<(), Error> {
         self.with(|c| {
             c.prepare_cached(statements::get("sync_runs", "requests"))?
                 .execute(rusqlite::named_params! {
@@ -99,7 +99,7 @@ impl Store {
     }
 
     /// When the last successful run ended, if any did.
-    pub fn last_success(&self) -> Result<Option<String>, Error> {
+    pub(crate) fn last_success(&self) -> Result<Option<String>, Error> {
         self.with(|c| c.query_row(statements::get("sync_runs", "last_success"), [], |r| r.get(0)))
     }
 }

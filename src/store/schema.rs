@@ -11,15 +11,15 @@ use super::statements;
 
 /// A table or view and its columns, in the order SQLite lists them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Relation {
-    pub name: String,
-    pub is_view: bool,
-    pub columns: Vec<String>,
+pub(crate) struct Relation {
+    pub(crate) name: String,
+    pub(crate) is_view: bool,
+    pub(crate) columns: Vec<String>,
 }
 
 /// Every table and view of a database at the latest migration, by name; SQLite's own
 /// (`sqlite_sequence`) left out.
-pub fn latest() -> Result<Vec<Relation>, Error> {
+pub(crate) fn latest() -> Result<Vec<Relation>, Error> {
     let here = Path::new(":memory:");
     let fail = |e: rusqlite::Error| super::open::classify(here, e);
     let mut conn = Connection::open_in_memory().map_err(fail)?;
@@ -35,7 +35,7 @@ pub fn latest() -> Result<Vec<Relation>, Error> {
 }
 
 /// The tables and views of `conn`, with their columns.
-pub fn relations(conn: &Connection) -> rusqlite::Result<Vec<Relation>> {
+pub(crate) fn relations(conn: &Connection) -> rusqlite::Result<Vec<Relation>> {
     let mut stmt = conn.prepare(statements::get("sqlite_schema", "relations"))?;
     let named: Vec<(String, bool)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?

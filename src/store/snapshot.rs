@@ -18,7 +18,7 @@ use super::statements;
 
 impl Store {
     /// Publishes a snapshot of the database at `to`, readable as `mode` says.
-    pub fn publish_snapshot(&self, to: &Path, mode: u32) -> Result<(), Error> {
+    pub(crate) fn publish_snapshot(&self, to: &Path, mode: u32) -> Result<(), Error> {
         let fail = |e: std::io::Error, path: &Path| Error::Access(crate::access::describe(path, &e));
         let dir = match to.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_owned(),

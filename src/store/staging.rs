@@ -10,7 +10,7 @@ use crate::time::{Timestamp, iso};
 
 impl Store {
     /// Up to `limit` staged parents of `stream`, oldest first, leaving out those in `busy`.
-    pub fn staged(
+    pub(crate) fn staged(
         &self,
         stream: &str,
         busy: &[String],
@@ -53,7 +53,7 @@ impl Store {
     }
 
     /// Parents of `stream` waiting in `staging`.
-    pub fn staged_count(&self, stream: &str) -> Result<u64, Error> {
+    pub(crate) fn staged_count(&self, stream: &str) -> Result<u64, Error> {
         self.with(|c| {
             c.query_row(statements::get("staging", "count"), &[(":stream", stream)], |r| {
                 r.get::<_, i64>(0)
@@ -63,7 +63,7 @@ impl Store {
     }
 
     /// Drops a staged parent the API no longer has.
-    pub fn unstage(&self, stream: &str, key: &str) -> Result<(), Error> {
+    pub(crate) fn unstage(&self, stream: &str, key: &str) -> Result<(), Error> {
         self.with(|c| {
             c.prepare_cached(statements::get("staging", "drop"))?
                 .execute(rusqlite::named_params! {":stream": stream, ":item_key": key})?;

@@ -43,14 +43,14 @@ static STATEMENTS: LazyLock<HashMap<(&'static str, String), String>> = LazyLock:
 
 /// The statement `name` of `file`. A name the code spells out is checked by `build.rs` (a
 /// missing one fails the build); one built per stream is checked by this module's test.
-pub fn get(file: &str, name: &str) -> &'static str {
+pub(crate) fn get(file: &str, name: &str) -> &'static str {
     STATEMENTS
         .get(&(file_key(file), name.to_owned()))
         .map_or("SELECT RAISE(ABORT, 'missing statement')", String::as_str)
 }
 
 /// Whether `file` has a statement `name` (for what only some tables need).
-pub fn has(file: &str, name: &str) -> bool {
+pub(crate) fn has(file: &str, name: &str) -> bool {
     STATEMENTS.contains_key(&(file_key(file), name.to_owned()))
 }
 

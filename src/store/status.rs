@@ -16,11 +16,11 @@ use crate::counts::Counts;
 pub struct StreamState {
     pub stream: String,
     pub high_water_mark: Option<String>,
-    pub has_cursor: bool,
+    pub(crate) has_cursor: bool,
     pub cursor_saved_at: Option<String>,
     pub pass_in_progress: Option<String>,
     pub pass_pages: i64,
-    pub last_completed_at: Option<String>,
+    pub(crate) last_completed_at: Option<String>,
 }
 
 /// One `sync_runs` row as `status` shows it.
@@ -48,8 +48,8 @@ pub struct PaceRow {
     /// The learned budget: just under where the API last answered 429 (none before a first 429).
     pub budget_rps: Option<f64>,
     /// The highest rate the API answered clean for a clean spell.
-    pub proven_rps: Option<f64>,
-    pub updated_at: String,
+    pub(crate) proven_rps: Option<f64>,
+    pub(crate) updated_at: String,
 }
 
 /// What `status` reports: recent runs, each stream's checkpoint, rows per table.

@@ -11,12 +11,12 @@ use crate::counts::Counts;
 #[derive(Debug)]
 pub struct Row {
     /// The table, named as in the schema and as its statements file.
-    pub table: &'static str,
+    pub(crate) table: &'static str,
     /// Its columns, as the stream typed them (see `bind`); binds `lookup`, `insert` and `update`.
-    pub record: Box<dyn Record>,
-    pub raw_json: String,
+    pub(crate) record: Box<dyn Record>,
+    pub(crate) raw_json: String,
     /// The item's key in `quarantine` and `staging` (its id, or a consent's key).
-    pub item_key: String,
+    pub(crate) item_key: String,
 }
 
 /// The stored copy of `row`, if any: its `raw_json` and whether it is live (for staging, which

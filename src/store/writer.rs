@@ -37,17 +37,17 @@ struct Job {
 }
 
 /// A commit handed to the writer; `landed` waits for its transaction.
-pub struct Pending(oneshot::Receiver<Result<Committed, Error>>);
+pub(crate) struct Pending(oneshot::Receiver<Result<Committed, Error>>);
 
 impl Pending {
     /// What the commit wrote, once its group has committed (or why it did not).
-    pub async fn landed(self) -> Result<Committed, Error> {
+    pub(crate) async fn landed(self) -> Result<Committed, Error> {
         self.0.await.unwrap_or(Err(Error::WriterGone))
     }
 
     /// The answer if it is already there: `None` while the commit is still queued or being
     /// written.
-    pub fn try_landed(&mut self) -> Option<Result<Committed, Error>> {
+    pub(crate) fn try_landed(&mut self) -> Option<Result<Committed, Error>> {
         match self.0.try_recv() {
             Ok(r) => Some(r),
             Err(oneshot::error::TryRecvError::Empty) => None,
@@ -57,14 +57,14 @@ impl Pending {
 }
 
 /// Dropping it closes the queue: the thread writes what is queued, then ends.
-pub struct Writer {
+pub(crate) struct Writer {
     jobs: mpsc::Sender<Job>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Writer {
     /// Starts the writer thread for `store`.
-    pub fn start(store: Arc<Store>) -> Self {
+    pub(crate) fn start(store: Arc<Store>) -> Self {
         let (jobs, mut queue) = mpsc::channel::<Job>(QUEUE);
         // Should the thread not start, the queue's receiver is dropped with it, and every commit
         // answers `WriterGone`.
@@ -124,7 +124,7 @@ impl Writer {
 
     /// Closes the queue and waits for the thread to write what is queued and end, dropping its
     /// share of the store (blocking: call it off the async threads).
-    pub fn close(self) {
+    pub(crate) fn close(self) {
         let Self { jobs, thread } = self;
         drop(jobs);
         if let Some(t) = thread {
@@ -133,7 +133,7 @@ impl Writer {
     }
 
     /// Queues `commit` behind those already queued (waiting while the queue is full).
-    pub async fn send(&self, commit: Commit) -> Pending {
+    pub(crate) async fn send(&self, commit: Commit) -> Pending {
         // From here its bytes are given back without waiting for anything but the writer.
         commit.held.queue();
         let (reply, answer) = oneshot::channel();

@@ -8,7 +8,7 @@ use super::read::Fields;
 use super::stream::{At, Mode, Parsed, PerParent, Replace, Stream};
 use crate::store::Ts;
 
-pub static STREAM: Stream = Stream {
+pub(crate) static STREAM: Stream = Stream {
     name: "booking_tickets",
     path: "tickets",
     scope: "booking.read",

@@ -8,7 +8,7 @@ use super::columns::{Customer};
 use super::stream::{At, Mode, Parsed, Stream, Webhook};
 use crate::store::Ts;
 
-pub static STREAM: Stream = Stream {
+pub(crate) static STREAM: Stream = Stream {
     name: "bookings",
     path: "v1/bookings",
     scope: "booking.read",

@@ -6,10 +6,10 @@ use super::read::{self, Fields};
 
 /// A Money object's columns: `<field>_minor`, `<field>_currency`, `<field>_exponent`.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Money {
-    pub minor: Option<i64>,
-    pub currency: Option<String>,
-    pub exponent: Option<i64>,
+pub(crate) struct Money {
+    pub(crate) minor: Option<i64>,
+    pub(crate) currency: Option<String>,
+    pub(crate) exponent: Option<i64>,
 }
 
 impl From<read::Money<'_>> for Money {
@@ -26,24 +26,24 @@ impl From<read::Money<'_>> for Money {
 /// failing that, `name`. `address_lines` may be absent, null, or hold nulls: each line is read
 /// on its own.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Customer {
+pub(crate) struct Customer {
     #[serde(rename = "type")]
-    pub kind: Option<String>,
-    pub name: Option<String>,
-    pub company_name: Option<String>,
-    pub vat_number: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub address_line1: Option<String>,
-    pub address_line2: Option<String>,
-    pub city: Option<String>,
-    pub zip_code: Option<String>,
-    pub region: Option<String>,
-    pub country: Option<String>,
+    pub(crate) kind: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) company_name: Option<String>,
+    pub(crate) vat_number: Option<String>,
+    pub(crate) email: Option<String>,
+    pub(crate) phone: Option<String>,
+    pub(crate) address_line1: Option<String>,
+    pub(crate) address_line2: Option<String>,
+    pub(crate) city: Option<String>,
+    pub(crate) zip_code: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) country: Option<String>,
 }
 
 impl Customer {
-    pub fn read(c: Fields<'_>) -> Self {
+    pub(crate) fn read(c: Fields<'_>) -> Self {
         let address = c.obj("address");
         let lines = address.array("address_lines");
         let line = |n: usize| lines.get(n).and_then(read::Node::as_str).map(str::to_owned);

@@ -10,7 +10,7 @@ use super::read::Fields;
 use super::stream::{At, Mode, Parsed, Stream, Webhook};
 use crate::store::Ts;
 
-pub static STREAM: Stream = Stream {
+pub(crate) static STREAM: Stream = Stream {
     name: "events",
     path: "v1/events",
     scope: "event.read",

@@ -8,7 +8,7 @@ use super::read::Fields;
 use super::stream::{At, Mode, Parsed, Stream, Webhook};
 use crate::store::Ts;
 
-pub static STREAM: Stream = Stream {
+pub(crate) static STREAM: Stream = Stream {
     name: "experiences",
     path: "v1/experiences",
     scope: "experience.read",

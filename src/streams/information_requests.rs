@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::read::Fields;
 use super::stream::{At, Mode, Parsed, PerParent, Replace, Stream};
 
-pub static STREAM: Stream = Stream {
+pub(crate) static STREAM: Stream = Stream {
     name: "information_requests",
     path: "information-requests",
     scope: "experience.read",

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::read::Fields;
 use super::stream::{At, Mode, Parsed, Stream};
 
-pub static STREAM: Stream = Stream {
+pub(crate) static STREAM: Stream = Stream {
     name: "marketing_consents",
     path: "v1/marketing-consents",
     scope: "marketing.read",
@@ -20,7 +20,7 @@ pub static STREAM: Stream = Stream {
 
 /// The consent's identity in the store: `id` when the API sends one, else the
 /// (`company_id`, `email`, `source`) triple that legacy rows are unique on (`docs/understory-api.md` §6.12).
-pub fn key(c: Fields<'_>) -> Result<String, String> {
+pub(crate) fn key(c: Fields<'_>) -> Result<String, String> {
     if let Some(id) = c.str("id").filter(|s| !s.is_empty()) {
         return Ok(format!("id:{id}"));
     }

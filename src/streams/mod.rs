@@ -9,12 +9,11 @@
 //! migration creating its table, its rows in `docs/schema.md`, and its name in the list below.
 
 mod columns;
-pub mod read;
+pub(crate) mod read;
 mod redact;
-mod stream;
+pub(crate) mod stream;
 
-pub use columns::{Customer, Money};
-pub use stream::{At, Item, Mode, Parsed, PerParent, Replace, Stream, Webhook, quarantined};
+pub(crate) use stream::{At, Item, Mode, Stream, quarantined};
 
 /// Declares the stream modules and lists them, in the order runs report them: the one place a
 /// new stream is named.
@@ -43,12 +42,12 @@ streams! {
 }
 
 /// The stream called `name`, if there is one.
-pub fn by_name(name: &str) -> Option<&'static Stream> {
+pub(crate) fn by_name(name: &str) -> Option<&'static Stream> {
     ALL.iter().copied().find(|s| s.name == name)
 }
 
 /// The enabled stream whose webhook events include `event_type`, if any.
-pub fn by_event(enabled: &[&'static Stream], event_type: &str) -> Option<&'static Stream> {
+pub(crate) fn by_event(enabled: &[&'static Stream], event_type: &str) -> Option<&'static Stream> {
     enabled
         .iter()
         .copied()

@@ -9,7 +9,7 @@ use super::read::{self, Fields};
 use super::columns::{Money};
 use super::stream::{At, Mode, Parsed, PerParent, Replace, Stream};
 
-pub static STREAM: Stream = Stream {
+pub(crate) static STREAM: Stream = Stream {
     name: "order_line_items",
     path: "line-items",
     scope: "order.read",

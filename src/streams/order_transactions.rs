@@ -7,7 +7,7 @@ use super::columns::{Money};
 use super::stream::{At, Mode, Parsed, PerParent, Replace, Stream};
 use crate::store::Ts;
 
-pub static STREAM: Stream = Stream {
+pub(crate) static STREAM: Stream = Stream {
     name: "order_transactions",
     path: "transactions",
     scope: "order.read",

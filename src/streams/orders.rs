@@ -9,7 +9,7 @@ use super::columns::{Customer, Money};
 use super::stream::{At, Mode, Parsed, Stream};
 use crate::store::Ts;
 
-pub static STREAM: Stream = Stream {
+pub(crate) static STREAM: Stream = Stream {
     name: "orders",
     path: "v1/orders",
     scope: "order.read",

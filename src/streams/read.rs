@@ -23,7 +23,7 @@ use crate::time::Timestamp;
 /// only thing copied). Members keep the order they were sent in; a repeated key reads as its
 /// last occurrence, as `serde_json` does.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Node<'a> {
+pub(crate) enum Node<'a> {
     Null,
     Bool(bool),
     Int(i64),
@@ -35,11 +35,11 @@ pub enum Node<'a> {
 
 impl<'a> Node<'a> {
     /// Parses `text`; the tree borrows from it.
-    pub fn parse(text: &'a str) -> Result<Self, serde_json::Error> {
+    pub(crate) fn parse(text: &'a str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(text)
     }
 
-    pub fn as_str(&self) -> Option<&str> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             Node::Str(s) => Some(s),
             _ => None,
@@ -164,19 +164,19 @@ type Members<'a> = [(Cow<'a, str>, Node<'a>)];
 
 /// One JSON object, read leniently. A missing or non-object value reads as an empty object.
 #[derive(Clone, Copy)]
-pub struct Fields<'a>(Option<&'a Members<'a>>);
+pub(crate) struct Fields<'a>(Option<&'a Members<'a>>);
 
 /// A Money object's three parts, each `None` when absent or unreadable.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Money<'a> {
-    pub value: Option<i64>,
-    pub currency: Option<&'a str>,
-    pub exponent: Option<i64>,
+pub(crate) struct Money<'a> {
+    pub(crate) value: Option<i64>,
+    pub(crate) currency: Option<&'a str>,
+    pub(crate) exponent: Option<i64>,
 }
 
 impl<'a> Fields<'a> {
     /// The object `v`, or an empty one when `v` is not an object.
-    pub fn of(v: &'a Node<'a>) -> Self {
+    pub(crate) fn of(v: &'a Node<'a>) -> Self {
         match v {
             Node::Object(m) => Self(Some(m)),
             _ => Self(None),
@@ -184,7 +184,7 @@ impl<'a> Fields<'a> {
     }
 
     /// The item as a whole must be an object; anything else cannot become a row.
-    pub fn item(v: &'a Node<'a>) -> Result<Self, String> {
+    pub(crate) fn item(v: &'a Node<'a>) -> Result<Self, String> {
         match v {
             Node::Object(m) => Ok(Self(Some(m))),
             _ => Err("the item is not a JSON object".to_owned()),
@@ -198,11 +198,11 @@ impl<'a> Fields<'a> {
     }
 
     /// The nested object at `key` (empty when absent, null or not an object).
-    pub fn obj(&self, key: &str) -> Fields<'a> {
+    pub(crate) fn obj(&self, key: &str) -> Fields<'a> {
         self.get(key).map_or(Fields(None), Fields::of)
     }
 
-    pub fn str(&self, key: &str) -> Option<&'a str> {
+    pub(crate) fn str(&self, key: &str) -> Option<&'a str> {
         match self.get(key)? {
             Node::Str(s) => Some(s),
             _ => None,
@@ -210,11 +210,11 @@ impl<'a> Fields<'a> {
     }
 
     /// An owned string, for a row's column.
-    pub fn string(&self, key: &str) -> Option<String> {
+    pub(crate) fn string(&self, key: &str) -> Option<String> {
         self.str(key).map(str::to_owned)
     }
 
-    pub fn bool(&self, key: &str) -> Option<bool> {
+    pub(crate) fn bool(&self, key: &str) -> Option<bool> {
         match self.get(key)? {
             Node::Bool(b) => Some(*b),
             _ => None,
@@ -222,7 +222,7 @@ impl<'a> Fields<'a> {
     }
 
     /// An integer; a float with no fractional part is accepted (some encoders write `2.0`).
-    pub fn int(&self, key: &str) -> Option<i64> {
+    pub(crate) fn int(&self, key: &str) -> Option<i64> {
         match *self.get(key)? {
             Node::Int(i) => Some(i),
             Node::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(f as i64),
@@ -231,14 +231,14 @@ impl<'a> Fields<'a> {
     }
 
     /// An RFC 3339 timestamp.
-    pub fn ts(&self, key: &str) -> Option<Timestamp> {
+    pub(crate) fn ts(&self, key: &str) -> Option<Timestamp> {
         chrono::DateTime::parse_from_rfc3339(self.str(key)?)
             .ok()
             .map(|t| t.to_utc())
     }
 
     /// The elements of the array at `key` (none when absent or not an array).
-    pub fn array(&self, key: &str) -> &'a [Node<'a>] {
+    pub(crate) fn array(&self, key: &str) -> &'a [Node<'a>] {
         match self.get(key) {
             Some(Node::Array(items)) => items,
             _ => &[],
@@ -246,11 +246,11 @@ impl<'a> Fields<'a> {
     }
 
     /// The value at `key` as compact JSON text, for `*_json` columns; `None` when absent or null.
-    pub fn json(&self, key: &str) -> Option<String> {
+    pub(crate) fn json(&self, key: &str) -> Option<String> {
         self.get(key).and_then(|v| serde_json::to_string(v).ok())
     }
 
-    pub fn money(&self, key: &str) -> Money<'a> {
+    pub(crate) fn money(&self, key: &str) -> Money<'a> {
         let m = self.obj(key);
         Money {
             value: m.int("value"),
@@ -260,21 +260,21 @@ impl<'a> Fields<'a> {
     }
 
     /// A string the row cannot exist without.
-    pub fn required_str(&self, key: &str) -> Result<&'a str, String> {
+    pub(crate) fn required_str(&self, key: &str) -> Result<&'a str, String> {
         self.str(key)
             .filter(|s| !s.is_empty())
             .ok_or_else(|| format!("`{key}` is missing or not a string"))
     }
 
     /// A timestamp the stream walks by.
-    pub fn required_ts(&self, key: &str) -> Result<Timestamp, String> {
+    pub(crate) fn required_ts(&self, key: &str) -> Result<Timestamp, String> {
         self.ts(key)
             .ok_or_else(|| format!("`{key}` is missing or not an RFC 3339 timestamp"))
     }
 }
 
 /// A stable fingerprint of an item that has no id (FNV-1a, 64 bits): its quarantine key.
-pub fn fingerprint(raw: &str) -> String {
+pub(crate) fn fingerprint(raw: &str) -> String {
     let h = raw.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });

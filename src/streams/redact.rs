@@ -47,10 +47,11 @@ const TELLTALES: [&str; 11] = [
 ];
 
 /// What a secret's value is stored as.
-pub const REDACTED: &str = "[redacted]";
+pub(crate) const REDACTED: &str = "[redacted]";
 
 /// What is kept of an item that may hold a secret but cannot be parsed to find it.
-pub const UNREADABLE: &str = r#"{"redacted":"an item that may hold a secret and could not be parsed"}"#;
+pub(crate) const UNREADABLE: &str =
+    r#"{"redacted":"an item that may hold a secret and could not be parsed"}"#;
 
 /// The item's text rewritten from its parsed value, with every secret-named field's value
 /// replaced (its keys then in sorted order), or `None` when no key is secret-named: almost
@@ -61,7 +62,7 @@ pub const UNREADABLE: &str = r#"{"redacted":"an item that may hold a secret and 
 /// Any secret-named key, even one whose value is `null`, means the text is rewritten and never
 /// kept as sent: a key given twice (`{"secret":"whsec_…","secret":null}`) parses to its last
 /// value, so the text as sent would keep the first one's secret.
-pub fn redacted(raw: &str) -> Option<String> {
+pub(crate) fn redacted(raw: &str) -> Option<String> {
     if !TELLTALES.iter().any(|tail| raw.contains(tail)) {
         return None;
     }

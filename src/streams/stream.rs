@@ -19,14 +19,14 @@ pub struct Stream {
     pub path: &'static str,
     /// The OAuth scope its endpoint requires (`docs/understory-api.md` §1.2, §3).
     pub scope: &'static str,
-    pub mode: Mode,
+    pub(crate) mode: Mode,
     /// Whether it runs when `[streams]` does not name it.
     pub enabled_by_default: bool,
     /// The webhook events that name its items, if Understory sends any: then `run` with a
     /// `[webhooks]` section keeps it fresh between listing syncs (`crate::webhooks`).
-    pub webhook: Option<Webhook>,
+    pub(crate) webhook: Option<Webhook>,
     /// Maps one item to its row.
-    pub parse: fn(At<'_>, Fields<'_>) -> Result<Parsed, String>,
+    pub(crate) parse: fn(At<'_>, Fields<'_>) -> Result<Parsed, String>,
 }
 
 /// The webhook events of a stream (Understory's *Webhooks* guide; `docs/understory-api.md` §2, "Webhook deliveries"):
@@ -34,14 +34,14 @@ pub struct Stream {
 /// receiver and the applier need to know of a stream's events is here, so a stream that gets
 /// events later is this one line in its descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Webhook {
+pub(crate) struct Webhook {
     /// The event types, e.g. `v1.booking.updated`.
-    pub types: &'static [&'static str],
+    pub(crate) types: &'static [&'static str],
     /// The payload field holding the item's id, e.g. `booking_id`.
-    pub id_field: &'static str,
+    pub(crate) id_field: &'static str,
     /// The types after which the item may be gone: a 404 for its id then marks the row removed
     /// the way a confirmed removal does (a scan stream's rows), rather than an error.
-    pub removing: &'static [&'static str],
+    pub(crate) removing: &'static [&'static str],
 }
 
 /// Streams are statics: one is another when they have the same name.
@@ -55,7 +55,7 @@ impl Eq for Stream {}
 
 /// How a stream is walked each run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Sortable by `updated_at`: a bootstrap crawl once, then only what changed.
     Incremental,
     /// No usable change filter: every run lists everything and confirms what vanished.
@@ -66,16 +66,16 @@ pub enum Mode {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PerParent {
-    pub parent: &'static Stream,
+pub(crate) struct PerParent {
+    pub(crate) parent: &'static Stream,
     /// Answers `{next, items}` with `cursor`/`limit` (else `{items}`, all at once, `docs/understory-api.md` §6.13).
-    pub paged: bool,
+    pub(crate) paged: bool,
     /// How the stored list is replaced by the listed one.
-    pub replace: Replace,
+    pub(crate) replace: Replace,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Replace {
+pub(crate) enum Replace {
     /// Items have ids: stored ids the list no longer has are deleted.
     ById,
     /// Items have no id: they are keyed by position, and positions past the list's end deleted.
@@ -85,8 +85,8 @@ pub enum Replace {
 /// Where an item was listed: a per-parent stream's rows name their parent and position.
 #[derive(Debug, Clone, Copy)]
 pub struct At<'a> {
-    pub parent_id: &'a str,
-    pub position: usize,
+    pub(crate) parent_id: &'a str,
+    pub(crate) position: usize,
 }
 
 impl At<'_> {
@@ -99,17 +99,17 @@ impl At<'_> {
 
 /// What a stream's `parse` makes of an item.
 #[derive(Debug)]
-pub struct Parsed {
-    pub record: Box<dyn Record>,
+pub(crate) struct Parsed {
+    pub(crate) record: Box<dyn Record>,
     /// The stored identity (`id`, a consent's natural key, a position): what removal detection
     /// and per-parent replacement compare.
-    pub key: String,
-    pub created_at: Option<Timestamp>,
-    pub updated_at: Option<Timestamp>,
+    pub(crate) key: String,
+    pub(crate) created_at: Option<Timestamp>,
+    pub(crate) updated_at: Option<Timestamp>,
 }
 
 impl Parsed {
-    pub fn new(record: impl Record + 'static, key: impl Into<String>) -> Self {
+    pub(crate) fn new(record: impl Record + 'static, key: impl Into<String>) -> Self {
         Self {
             record: Box::new(record),
             key: key.into(),
@@ -119,7 +119,7 @@ impl Parsed {
     }
 
     /// The timestamps a walk sorts and resumes by.
-    pub fn walked_by(mut self, created_at: Option<Timestamp>, updated_at: Option<Timestamp>) -> Self {
+    pub(crate) fn walked_by(mut self, created_at: Option<Timestamp>, updated_at: Option<Timestamp>) -> Self {
         self.created_at = created_at;
         self.updated_at = updated_at;
         self
@@ -130,9 +130,9 @@ impl Parsed {
 #[derive(Debug)]
 pub struct Item {
     pub row: Row,
-    pub key: String,
-    pub created_at: Option<Timestamp>,
-    pub updated_at: Option<Timestamp>,
+    pub(crate) key: String,
+    pub(crate) created_at: Option<Timestamp>,
+    pub(crate) updated_at: Option<Timestamp>,
 }
 
 impl Stream {
@@ -175,7 +175,7 @@ impl Stream {
 
     /// Reads one parent's whole list into the rows replacing what is stored for it; an item that
     /// cannot be read goes to quarantine and the others are kept.
-    pub fn read_list(&'static self, parent_id: &str, items: &[Box<RawValue>]) -> Children {
+    pub(crate) fn read_list(&'static self, parent_id: &str, items: &[Box<RawValue>]) -> Children {
         let mut rows = Vec::with_capacity(items.len());
         let mut ids = Vec::new();
         let mut quarantined = Vec::new();
@@ -213,7 +213,7 @@ impl Stream {
 }
 
 /// An item that could not be read, as it goes to quarantine.
-pub fn quarantined(stream: &'static str, raw: &RawValue, error: String) -> Quarantined {
+pub(crate) fn quarantined(stream: &'static str, raw: &RawValue, error: String) -> Quarantined {
     let id = serde_json::from_str::<serde_json::Value>(raw.get())
         .ok()
         .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned))

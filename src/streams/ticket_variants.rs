@@ -9,7 +9,7 @@ use super::read::Fields;
 use super::columns::{Money};
 use super::stream::{At, Mode, Parsed, PerParent, Replace, Stream};
 
-pub static STREAM: Stream = Stream {
+pub(crate) static STREAM: Stream = Stream {
     name: "ticket_variants",
     path: "ticket-variants",
     scope: "experience.read",

@@ -10,7 +10,7 @@ use super::read::Fields;
 use super::stream::{At, Mode, Parsed, Stream};
 use crate::store::Ts;
 
-pub static STREAM: Stream = Stream {
+pub(crate) static STREAM: Stream = Stream {
     name: "webhook_subscriptions",
     path: "v1/webhook-subscriptions",
     scope: "webhook.read",

@@ -14,22 +14,22 @@ use crate::streams::Stream;
 
 /// What every stream task shares.
 pub(super) struct Ctx {
-    pub api: ApiClient,
-    pub store: Arc<Store>,
+    pub(crate) api: ApiClient,
+    pub(crate) store: Arc<Store>,
     /// Every commit goes through it (see `store::Writer`).
-    pub writer: store::Writer,
-    pub config: Config,
-    pub stop: Stop,
-    pub progress: Arc<Progress>,
+    pub(crate) writer: store::Writer,
+    pub(crate) config: Config,
+    pub(crate) stop: Stop,
+    pub(crate) progress: Arc<Progress>,
     /// The bytes read from the API and not yet written, counted against
     /// `sync.max_in_flight_bytes` (see `memory`).
-    pub budget: crate::memory::Budget,
+    pub(crate) budget: crate::memory::Budget,
     /// Each parent stream's enabled per-parent streams, worked out once per run.
-    pub children: std::collections::HashMap<&'static str, Vec<&'static Stream>>,
+    pub(crate) children: std::collections::HashMap<&'static str, Vec<&'static Stream>>,
     /// The start of the last successful listing, when a webhook receiver has been up since
     /// before it: this listing then counts the changes a delivery should have brought
     /// (`store::Commit::watch_since`).
-    pub webhook_since: Option<crate::time::Timestamp>,
+    pub(crate) webhook_since: Option<crate::time::Timestamp>,
 }
 
 impl Ctx {
@@ -58,12 +58,12 @@ const WEBHOOK_SLACK_SECS: i64 = 60;
 /// checks share. Its report, the one thing they change, is passed beside it.
 #[derive(Clone, Copy)]
 pub(super) struct StreamRun<'a> {
-    pub ctx: &'a Ctx,
-    pub stream: &'static Stream,
+    pub(crate) ctx: &'a Ctx,
+    pub(crate) stream: &'static Stream,
     /// The stream's request counters.
-    pub stats: &'a Stats,
+    pub(crate) stats: &'a Stats,
     /// Told when a page has landed: the fan-out looks for staged parents then.
-    pub wake: &'a Notify,
+    pub(crate) wake: &'a Notify,
 }
 
 /// Runs a store call on a blocking thread: SQLite's calls block, and the walk, the fan-out and

@@ -25,14 +25,14 @@ const FAN_OUT_BATCH: usize = 64;
 /// What a fan-out wrote: the parents (its own stream's rows) and each per-parent stream's rows,
 /// counted as they land, so a fan-out that fails or is stopped midway still reports them.
 pub(super) struct FanOutReport {
-    pub parent: StreamReport,
+    pub(crate) parent: StreamReport,
     /// One per per-parent stream, in the order of `children`; `pages` counts the parents whose
     /// list it fetched.
-    pub children: Vec<StreamReport>,
+    pub(crate) children: Vec<StreamReport>,
 }
 
 impl FanOutReport {
-    pub fn new(children: &[&'static Stream]) -> Self {
+    pub(crate) fn new(children: &[&'static Stream]) -> Self {
         Self {
             parent: StreamReport::default(),
             children: children

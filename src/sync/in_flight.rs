@@ -17,12 +17,12 @@ pub(super) const MAX_PAGES_IN_FLIGHT: usize = 32;
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Landing {
     /// The page completes its pass.
-    pub completes_pass: bool,
+    pub(crate) completes_pass: bool,
     /// The page belongs to the catch-up that follows a first load in the same run: its
     /// unchanged rows are the ones the load stored moments before, not rows listed again since
     /// an earlier run, so they are not counted as `unchanged` (a first run would otherwise
     /// report a page of its own rows as unchanged).
-    pub relisted: bool,
+    pub(crate) relisted: bool,
 }
 
 /// A walk's pages on their way to the database, oldest first.

@@ -33,7 +33,7 @@
 mod apply;
 mod commit;
 mod ctx;
-mod error;
+pub(crate) mod error;
 mod fan_out;
 mod first_load;
 mod in_flight;
@@ -41,12 +41,13 @@ mod pages;
 mod progress;
 mod removals;
 mod repeats;
-mod report;
+pub(crate) mod report;
 mod run;
 mod stream;
 mod walk;
 
 pub use apply::apply_webhooks;
-pub use error::{Error, Failure};
-pub use report::{Progress, RunReport, RunStatus, StreamProgress, StreamReport};
-pub use run::{Shared, run, run_sharing, run_with_progress};
+pub use error::Failure;
+pub(crate) use report::StreamReport;
+pub use report::{Progress, RunReport, RunStatus};
+pub use run::{Shared, run_sharing};

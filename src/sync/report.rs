@@ -16,9 +16,9 @@ pub struct StreamReport {
     pub stream: &'static str,
     #[serde(flatten)]
     pub counts: Counts,
-    pub duration_ms: u64,
+    pub(crate) duration_ms: u64,
     /// True when this run completed a pass (the high-water mark moved, removals were applied).
-    pub pass_completed: bool,
+    pub(crate) pass_completed: bool,
     pub error: Option<String>,
     pub failure: Option<Failure>,
 }
@@ -33,7 +33,7 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    pub const ALL: [Self; 4] = [Self::Succeeded, Self::Partial, Self::Failed, Self::Interrupted];
+    pub(crate) const ALL: [Self; 4] = [Self::Succeeded, Self::Partial, Self::Failed, Self::Interrupted];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -52,13 +52,13 @@ pub struct RunReport {
     pub streams: Vec<StreamReport>,
     pub duration_ms: u64,
     /// When the last successful run ended (this one, if it succeeded), for the metrics file.
-    pub last_success: Option<Timestamp>,
+    pub(crate) last_success: Option<Timestamp>,
     /// The adaptive pace: where it ended, its peak, the 429s and the time paused.
     pub pace: crate::pace::Report,
     /// Items in quarantine when the run ended, over all streams.
     pub quarantined: u64,
     /// A third-party connection's stored refresh token, as of the run's last refresh.
-    pub refresh_token: Option<crate::auth::token_vault::Info>,
+    pub(crate) refresh_token: Option<crate::auth::token_vault::Info>,
     /// Why the configured snapshot could not be published after a successful run.
     pub snapshot_error: Option<String>,
     /// With a webhook receiver up: the rows this listing inserted or changed that a delivery
@@ -97,13 +97,13 @@ pub struct Progress {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StreamProgress {
+pub(crate) struct StreamProgress {
     /// Pages and rows committed so far (requests are added by `snapshot`).
-    pub counts: Counts,
+    pub(crate) counts: Counts,
     /// Parents the fan-out has written with their per-parent lists.
-    pub fanned_out: u64,
-    pub done: bool,
-    pub failed: bool,
+    pub(crate) fanned_out: u64,
+    pub(crate) done: bool,
+    pub(crate) failed: bool,
 }
 
 impl Progress {
@@ -137,7 +137,7 @@ impl Progress {
     }
 
     /// Each stream's counters and requests so far, in config order.
-    pub fn snapshot(&self) -> Vec<(&'static str, StreamProgress)> {
+    pub(crate) fn snapshot(&self) -> Vec<(&'static str, StreamProgress)> {
         let streams = self.streams.locked().clone();
         streams
             .into_iter()
@@ -149,7 +149,7 @@ impl Progress {
     }
 
     /// Requests, retries and 429s of every stream so far.
-    pub fn requests(&self) -> Counts {
+    pub(crate) fn requests(&self) -> Counts {
         let stats = self.stats.locked();
         stats.iter().map(|(_, s)| s.counts()).sum()
     }

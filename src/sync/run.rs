@@ -46,20 +46,6 @@ pub(super) fn children_by_parent(
     by_parent
 }
 
-/// Runs one sync of every enabled stream, concurrently, and records it in `sync_runs`.
-pub async fn run(config: &Config, stop: Stop) -> Result<RunReport, Error> {
-    run_with_progress(config, stop, Arc::default()).await
-}
-
-/// `run`, reporting each committed page to `progress` (the terminal display reads it).
-pub async fn run_with_progress(
-    config: &Config,
-    stop: Stop,
-    progress: Arc<Progress>,
-) -> Result<RunReport, Error> {
-    run_sharing(config, stop, progress, None).await
-}
-
 /// What a run shares with the rest of its process when `run` also serves the webhook receiver.
 #[derive(Clone)]
 pub struct Shared {
@@ -71,8 +57,10 @@ pub struct Shared {
     pub receiving: bool,
 }
 
-/// `run_with_progress`, sharing `shared` with `run`'s webhook applier, or, with `None`, at a
-/// pace of its own that starts where the last run's left off.
+/// Runs one sync of every enabled stream, concurrently, and records it in `sync_runs`; each
+/// committed page is reported to `progress` (the terminal display reads it). It shares `shared`
+/// with `run`'s webhook applier or, with `None`, keeps a pace of its own that starts where the
+/// last run's left off.
 pub async fn run_sharing(
     config: &Config,
     stop: Stop,

@@ -12,13 +12,13 @@ const MAX_ID_CHARS: usize = 200;
 
 /// A delivery's event, read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    pub event_type: String,
+pub(crate) struct Event {
+    pub(crate) event_type: String,
     /// The enabled stream that stores items of this type; `None`: the event is recorded and
     /// ignored (a stream switched off, or a type added to the API since).
-    pub stream: Option<&'static Stream>,
-    pub item_id: Option<String>,
-    pub timestamp: Option<String>,
+    pub(crate) stream: Option<&'static Stream>,
+    pub(crate) item_id: Option<String>,
+    pub(crate) timestamp: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -32,7 +32,7 @@ struct Envelope<'a> {
 }
 
 /// Reads a body; an error says what is wrong in words that quote nothing of it.
-pub fn read(body: &[u8], enabled: &[&'static Stream]) -> Result<Event, &'static str> {
+pub(crate) fn read(body: &[u8], enabled: &[&'static Stream]) -> Result<Event, &'static str> {
     let env: Envelope<'_> =
         serde_json::from_slice(body).map_err(|_| "the body is not an event (JSON with a string `type`)")?;
     if env.event_type.is_empty() || env.event_type.len() > 100 || env.event_type.chars().any(char::is_control)

@@ -8,8 +8,8 @@
 //! API calls behind `webhooks register|list|unregister`). The applier, which stores the items
 //! deliveries name through the listing sync's own path, is `crate::sync::apply`.
 
-pub mod delivery;
+pub(crate) mod delivery;
 pub mod receiver;
 pub mod secrets;
-pub mod signature;
+pub(crate) mod signature;
 pub mod subscriptions;

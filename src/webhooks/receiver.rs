@@ -35,13 +35,13 @@ use crate::store::{Received, Store};
 use crate::streams::Stream;
 
 /// The largest body taken: thin events are a few hundred bytes.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Connections served at once.
-pub const MAX_CONNECTIONS: usize = 64;
+pub(crate) const MAX_CONNECTIONS: usize = 64;
 /// Headers, and then the whole body, must arrive within this.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// A kept-alive connection is closed after this; the sender opens another.
-pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
+pub(crate) const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
 /// The stored secrets are read again at most this often (a subscription registered or removed
 /// while `run` runs), so requests cannot make it read a file each.
 const RELOAD_EVERY: Duration = Duration::from_secs(10);

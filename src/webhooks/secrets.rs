@@ -9,7 +9,7 @@
 //! with its subscription's id and URL as associated data, so an entry cannot be moved to another
 //! subscription without failing to open.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -67,7 +67,8 @@ impl Secrets {
         Self { path }
     }
 
-    pub fn path(&self) -> &Path {
+    #[cfg(test)]
+    pub(crate) fn path(&self) -> &std::path::Path {
         &self.path
     }
 
@@ -90,7 +91,7 @@ impl Secrets {
     }
 
     /// Every stored secret as a signing key.
-    pub fn keys(&self, key: &Key) -> Result<Vec<SigningKey>, Error> {
+    pub(crate) fn keys(&self, key: &Key) -> Result<Vec<SigningKey>, Error> {
         self.entries()?
             .iter()
             .map(|e| {

@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 use sha2::Sha256;
 
 /// A subscription's signing key, decoded from its `whsec_…` secret; its `Debug` shows nothing.
-pub struct SigningKey(SecretBox<Vec<u8>>);
+pub(crate) struct SigningKey(SecretBox<Vec<u8>>);
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -20,7 +20,7 @@ impl std::fmt::Debug for SigningKey {
 impl SigningKey {
     /// The key of a secret as the create answer gives it: `whsec_` and base64. The scheme also
     /// allows the bare base64, which is taken too.
-    pub fn from_secret(secret: &SecretString) -> Option<Self> {
+    pub(crate) fn from_secret(secret: &SecretString) -> Option<Self> {
         let text = secret.expose_secret().trim();
         let b64 = text.strip_prefix("whsec_").unwrap_or(text);
         let bytes = B64.decode(b64).ok().filter(|b| !b.is_empty())?;
@@ -38,9 +38,9 @@ impl SigningKey {
         mac
     }
 
-    /// The header value this key signs a delivery with (`v1,<base64>`): for tests and the
-    /// benchmark's own sender.
-    pub fn sign(&self, id: &str, timestamp: &str, body: &[u8]) -> String {
+    /// The header value this key signs a delivery with (`v1,<base64>`): for the unit tests.
+    #[cfg(test)]
+    pub(crate) fn sign(&self, id: &str, timestamp: &str, body: &[u8]) -> String {
         format!(
             "v1,{}",
             B64.encode(self.mac(id, timestamp, body).finalize().into_bytes())
@@ -61,7 +61,7 @@ impl SigningKey {
 
 /// Whether any of `keys` signed the delivery: every stored secret is tried, so deliveries of an
 /// old subscription still verify while its replacement is rolled out.
-pub fn verify(keys: &[SigningKey], id: &str, timestamp: &str, body: &[u8], header: &str) -> bool {
+pub(crate) fn verify(keys: &[SigningKey], id: &str, timestamp: &str, body: &[u8], header: &str) -> bool {
     keys.iter().any(|k| k.signed(id, timestamp, body, header))
 }
 

@@ -30,7 +30,7 @@ fn columns(db: &Path) -> BTreeMap<String, BTreeSet<String>> {
 /// The dictionary's tables and views with their columns, as the crate reads `docs/schema.md`
 /// (the same reading the Datasette metadata is built from).
 fn dictionary() -> BTreeMap<String, BTreeSet<String>> {
-    understory_sync::dictionary::entries()
+    understory_sync::test_support::dictionary::entries()
         .into_iter()
         .map(|e| (e.name, e.columns.into_iter().map(|c| c.name).collect()))
         .collect()
@@ -39,7 +39,7 @@ fn dictionary() -> BTreeMap<String, BTreeSet<String>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_data_dictionary_covers_every_table_view_and_column() {
     let (_dir, db) = temp_db();
-    drop(understory_sync::store::open(&db).unwrap());
+    drop(understory_sync::test_support::store::open(&db).unwrap());
     let schema = columns(&db);
     let dict = dictionary();
     for (table, cols) in &schema {
@@ -84,7 +84,7 @@ async fn the_data_dictionary_covers_every_table_view_and_column() {
 #[test]
 fn every_view_column_has_a_type_sqlite_reports() {
     let (_dir, db) = temp_db();
-    drop(understory_sync::store::open(&db).unwrap());
+    drop(understory_sync::test_support::store::open(&db).unwrap());
     let c = open(&db);
     let mut stmt = c
         .prepare("SELECT m.name, p.name, p.type FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'view'")
@@ -287,7 +287,7 @@ async fn a_database_from_the_previous_schema_version_upgrades_with_its_data_inta
     assert!(!columns(&old).contains_key("bookings_enriched"));
 
     // Opening it with the current code migrates it in place.
-    drop(understory_sync::store::open(&old).unwrap());
+    drop(understory_sync::test_support::store::open(&old).unwrap());
     let version: i64 = open(&old)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();

@@ -139,7 +139,7 @@ fn the_example_config_loads_and_documents_every_key() {
         // A per-parent stream needs its parent on.
         if let Some(parent) = key
             .strip_prefix("streams.")
-            .and_then(understory_sync::streams::by_name)
+            .and_then(understory_sync::test_support::streams::by_name)
             .and_then(|s| s.parent())
         {
             let parent = format!("UNDERSTORY_SYNC__STREAMS__{}", parent.name.to_uppercase());
@@ -339,7 +339,7 @@ async fn a_duration_beyond_a_week_is_a_config_error_naming_its_key_never_a_panic
     let sb = crate::support::start(crate::support::small()).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = crate::cli::write_config(dir.path(), &sb, "");
-    let week = config::MAX_DURATION_SECS;
+    let week = understory_sync::test_support::config::MAX_DURATION_SECS;
     for var in DURATIONS {
         let key = var.to_lowercase().replace("__", ".");
         let over = if var.ends_with("_MS") {

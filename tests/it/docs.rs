@@ -6,8 +6,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use understory_sync::streams::{ALL, Stream};
+use understory_sync::streams::ALL;
 use understory_sync::sync::RunStatus;
+use understory_sync::test_support::streams::Stream;
 
 use crate::support::*;
 
@@ -214,7 +215,7 @@ async fn the_documented_stream_names_separator_and_staged_parents_are_what_the_d
 
 #[test]
 fn the_dictionary_starts_with_the_views_and_sets_the_jobs_own_tables_apart() {
-    use understory_sync::dictionary::{self, Kind};
+    use understory_sync::test_support::dictionary::{self, Kind};
     let doc = read("docs/schema.md");
     let entries = dictionary::entries();
     // Views, then the streams' tables, then the job's own, in the file's order.
@@ -264,7 +265,7 @@ fn the_dictionary_starts_with_the_views_and_sets_the_jobs_own_tables_apart() {
 fn every_query_in_the_dictionary_runs_on_the_schema() {
     let doc = read("docs/schema.md");
     let (_dir, db) = temp_db();
-    drop(understory_sync::store::open(&db).unwrap());
+    drop(understory_sync::test_support::store::open(&db).unwrap());
     let c = open(&db);
     let mut ran = 0;
     for block in doc.split("```sql\n").skip(1) {

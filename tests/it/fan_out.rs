@@ -138,8 +138,10 @@ async fn sigkill_during_the_fan_out_loses_and_duplicates_nothing() {
 /// trials: a kill aimed at the index build, then a change, left the quarantine without it).
 #[test]
 fn a_parent_the_walk_could_not_read_is_not_overwritten_by_its_older_staged_listing() {
-    use understory_sync::store::{Children, Commit, Prune, Quarantined, Staged, Store};
-    use understory_sync::streams::{self, At};
+    use understory_sync::store::Store;
+    use understory_sync::streams;
+    use understory_sync::test_support::store::{Children, Commit, Prune, Quarantined, Staged};
+    use understory_sync::test_support::streams::At;
 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("sync.sqlite");
@@ -220,8 +222,10 @@ fn a_parent_the_walk_could_not_read_is_not_overwritten_by_its_older_staged_listi
 /// would release the newer one).
 #[test]
 fn a_per_parent_stream_turned_on_later_leaves_a_quarantined_parent_to_its_newer_listing() {
-    use understory_sync::store::{Commit, Quarantined, Store};
-    use understory_sync::streams::{self, At};
+    use understory_sync::store::Store;
+    use understory_sync::streams;
+    use understory_sync::test_support::store::{Commit, Quarantined};
+    use understory_sync::test_support::streams::At;
 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("sync.sqlite");

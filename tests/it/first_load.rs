@@ -6,9 +6,9 @@ use std::path::Path;
 
 use understory_sandbox::{Fault, Sandbox};
 use understory_sync::config::Config;
-use understory_sync::config::RawStreams;
 use understory_sync::store::Store;
 use understory_sync::sync::RunStatus;
+use understory_sync::test_support::config::RawStreams;
 
 use crate::support::*;
 

@@ -1136,7 +1136,7 @@ async fn a_next_cursor_of_a_megabyte_is_one_error_line_naming_the_cap() {
         let (err, line) = fails_with_one_line(&out, 4);
         assert!(
             line.contains("cursor of 1048576 bytes")
-                && line.contains(&understory_sync::api::paging::MAX_CURSOR_BYTES.to_string()),
+                && line.contains(&understory_sync::test_support::api::MAX_CURSOR_BYTES.to_string()),
             "{err}"
         );
         assert!(!err.contains("not a valid Uri"), "{err}");
@@ -1358,7 +1358,7 @@ async fn a_per_parent_list_cursor_of_a_megabyte_is_one_error_line_naming_the_cap
     let out = sync_cmd(&cfg, "secret").output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains(&understory_sync::api::paging::MAX_CURSOR_BYTES.to_string())
+        err.contains(&understory_sync::test_support::api::MAX_CURSOR_BYTES.to_string())
             && !err.contains("not a valid Uri"),
         "exit {:?}: {err}",
         out.status.code()

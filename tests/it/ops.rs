@@ -167,7 +167,7 @@ async fn each_documented_exit_code() {
         Some(5)
     );
     // 6: lock busy.
-    let held = understory_sync::lock::acquire(&dir.path().join("sync.sqlite")).unwrap();
+    let held = understory_sync::test_support::lock::acquire(&dir.path().join("sync.sqlite")).unwrap();
     assert_eq!(code(&mut sync_cmd(&cfg, "sandbox-secret")), Some(6));
     drop(held);
     // 8: the database cannot be written.

@@ -8,7 +8,8 @@ use std::time::Duration;
 use understory_sandbox::Fault;
 use understory_sandbox::config::{FaultConfig, RateLimitConfig};
 use understory_sync::shutdown::Stop;
-use understory_sync::sync::{self, RunStatus};
+use understory_sync::sync::RunStatus;
+use understory_sync::test_support;
 
 use crate::cli::{BIN, sync_cmd, write_config};
 use crate::support::*;
@@ -203,7 +204,9 @@ async fn the_learned_pace_is_where_the_next_run_starts() {
     // start at 5/s again: from the server's side it runs at the learned pace, uses most of the
     // budget, and is never refused.
     sb.record();
-    let second = sync::run(&config(raw(true)), Stop::never()).await.unwrap();
+    let second = test_support::sync::run(&config(raw(true)), Stop::never())
+        .await
+        .unwrap();
     assert_eq!(second.status, RunStatus::Succeeded, "{second:?}");
     assert_eq!(second.pace.start_rate, rate, "{:?}", second.pace);
     let s = seen(&sb.arrivals());
@@ -336,7 +339,9 @@ async fn a_killed_run_keeps_the_pace_it_learned() {
     raw.api.page_size = 10;
     raw.streams.set("orders", false);
     sb.record();
-    let next = sync::run(&config(raw), Stop::never()).await.unwrap();
+    let next = test_support::sync::run(&config(raw), Stop::never())
+        .await
+        .unwrap();
     assert_eq!(next.status, RunStatus::Succeeded, "{next:?}");
     assert_eq!(next.pace.start_rate, rate, "{:?}", next.pace);
     let log = sb.arrivals();
@@ -400,7 +405,7 @@ async fn a_run_under_a_flood_of_429s_does_not_slow_the_clean_runs_after_it() {
                 tokio::time::sleep(Duration::from_secs(secs)).await;
                 trigger.stop();
             });
-            let run = sync::run(&cfg, stop).await.unwrap();
+            let run = test_support::sync::run(&cfg, stop).await.unwrap();
             timer.abort();
             run
         }

@@ -1164,7 +1164,7 @@ async fn reliability_bad_input_catalogue() {
         let _lock = env
             .iter()
             .any(|(k, _)| *k == "HOLD_LOCK")
-            .then(|| understory_sync::lock::acquire(&setup.db).unwrap());
+            .then(|| understory_sync::test_support::lock::acquire(&setup.db).unwrap());
         let mut cmd = Command::new(BIN);
         cmd.args(["sync", "--config"])
             .arg(&path)

@@ -119,7 +119,7 @@ async fn one_run_records_the_removal_of_a_consent_without_an_id() {
     let sb = start(small()).await;
     let (_dir, db) = temp_db();
     let mut raw = raw_config(&sb, &db);
-    raw.streams = understory_sync::config::RawStreams::only(&["marketing_consents"]);
+    raw.streams = understory_sync::test_support::config::RawStreams::only(&["marketing_consents"]);
     let cfg = config(raw);
     sync(&cfg).await;
     let live = |db: &std::path::Path| -> Vec<String> {

@@ -11,7 +11,8 @@ use understory_sandbox::resources::Rows;
 use understory_sandbox::{Sandbox, SandboxConfig, Truth};
 use understory_sync::config::{self, Config, RawConfig};
 use understory_sync::shutdown::Stop;
-use understory_sync::sync::{self, RunReport};
+use understory_sync::sync::RunReport;
+use understory_sync::test_support;
 
 /// A sandbox small enough for a test to sync in about a second.
 pub fn small() -> SandboxConfig {
@@ -57,10 +58,12 @@ pub fn config(raw: RawConfig) -> Config {
 }
 
 pub async fn sync(cfg: &Config) -> RunReport {
-    sync::run(cfg, Stop::never()).await.expect("sync runs")
+    test_support::sync::run(cfg, Stop::never())
+        .await
+        .expect("sync runs")
 }
 
-pub fn stream<'a>(r: &'a RunReport, name: &str) -> &'a sync::StreamReport {
+pub fn stream<'a>(r: &'a RunReport, name: &str) -> &'a test_support::sync::StreamReport {
     r.streams
         .iter()
         .find(|s| s.stream == name)
@@ -107,7 +110,7 @@ pub fn parent_column(parent: &str) -> String {
 
 /// A stream's live rows keyed by (parent id, key): the key is the table's unique key without
 /// the parent column, its columns joined by U+001F.
-fn rows_of(c: &Connection, s: &understory_sync::streams::Stream) -> Rows {
+fn rows_of(c: &Connection, s: &understory_sync::test_support::streams::Stream) -> Rows {
     let parent = s.parent().map(|p| parent_column(p.name));
     let key: Vec<String> = key_columns(c, s.name)
         .into_iter()

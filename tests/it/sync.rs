@@ -5,6 +5,7 @@ use understory_sandbox::Fault;
 use understory_sandbox::config::{ClientKey, FaultConfig, RateLimitConfig};
 use understory_sync::shutdown::Stop;
 use understory_sync::sync::{self, RunStatus};
+use understory_sync::test_support;
 
 use crate::support::*;
 
@@ -46,7 +47,8 @@ async fn full_sync_equals_the_ground_truth_and_a_second_run_writes_nothing() {
     // older than the high-water mark) and a scan lists its (small) list once: one request each,
     // and no per-parent list is asked for.
     for s in &second.streams {
-        let list = understory_sync::streams::by_name(s.stream).is_some_and(|k| k.parent().is_none());
+        let list =
+            understory_sync::test_support::streams::by_name(s.stream).is_some_and(|k| k.parent().is_none());
         assert_eq!(s.counts.requests, u64::from(list), "{s:?}");
     }
     let runs: i64 = open(&db)
@@ -278,7 +280,9 @@ async fn a_wrong_secret_or_missing_scope_ends_the_run_with_what_to_fix() {
     let (_dir, db) = temp_db();
     let mut raw = raw_config(&sb, &db);
     raw.auth.client_secret = Some(SecretString::from("wrong".to_owned()));
-    let err = sync::run(&config(raw), Stop::never()).await.unwrap_err();
+    let err = test_support::sync::run(&config(raw), Stop::never())
+        .await
+        .unwrap_err();
     assert_eq!(err.failure(), sync::Failure::Auth);
     let msg = err.to_string();
     assert!(
@@ -293,7 +297,7 @@ async fn a_wrong_secret_or_missing_scope_ends_the_run_with_what_to_fix() {
         ..ClientKey::default()
     }];
     let sb = start(sc).await;
-    let err = sync::run(&config(raw_config(&sb, &db)), Stop::never())
+    let err = test_support::sync::run(&config(raw_config(&sb, &db)), Stop::never())
         .await
         .unwrap_err();
     assert!(err.to_string().contains("invalid_scope"), "{err}");
@@ -316,8 +320,8 @@ async fn interrupted_bookings_pass(
     cfg
 }
 
-fn bookings_only() -> understory_sync::config::RawStreams {
-    understory_sync::config::RawStreams::only(&["bookings"])
+fn bookings_only() -> understory_sync::test_support::config::RawStreams {
+    understory_sync::test_support::config::RawStreams::only(&["bookings"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -361,7 +365,7 @@ async fn a_scan_resumed_after_a_crash_remembers_what_it_saw_and_confirms_removal
     let sb = start(small()).await;
     let (_dir, db) = temp_db();
     let mut raw = raw_config(&sb, &db);
-    raw.streams = understory_sync::config::RawStreams::only(&["marketing_consents"]);
+    raw.streams = understory_sync::test_support::config::RawStreams::only(&["marketing_consents"]);
     raw.retry.run_budget = 0;
     raw.api.page_size = 10;
     let cfg = config(raw);
@@ -437,7 +441,9 @@ async fn redirects_are_never_followed() {
     let (_dir, db) = temp_db();
     let mut raw = raw_config(&sb, &db);
     raw.auth.token_url = format!("http://{addr}/oauth2/token");
-    let err = sync::run(&config(raw), Stop::never()).await.unwrap_err();
+    let err = test_support::sync::run(&config(raw), Stop::never())
+        .await
+        .unwrap_err();
     assert!(
         err.to_string().contains("307") || err.to_string().contains("unexpected answer"),
         "{err}"
@@ -496,7 +502,7 @@ async fn an_incremental_pass_under_heavy_churn_is_not_taken_for_a_loop() {
     sb.record();
     let run = tokio::spawn({
         let cfg = cfg.clone();
-        async move { sync::run(&cfg, Stop::never()).await.unwrap() }
+        async move { test_support::sync::run(&cfg, Stop::never()).await.unwrap() }
     });
     // 400 rows move to the top every few pages: forty pages' worth of rows listed again.
     let mut churned = 0;

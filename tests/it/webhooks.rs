@@ -16,10 +16,11 @@ use tokio::sync::Notify;
 
 use understory_sandbox::Sandbox;
 use understory_sync::auth::token_vault::Key;
-use understory_sync::config::{Config, RawWebhooks};
+use understory_sync::config::Config;
 use understory_sync::pace::Pace;
 use understory_sync::shutdown::{self, Trigger};
 use understory_sync::store::Store;
+use understory_sync::test_support::config::RawWebhooks;
 use understory_sync::webhooks::receiver::Receiver;
 use understory_sync::webhooks::secrets::Secrets;
 
@@ -46,7 +47,7 @@ impl Rig {
         let (dir, db) = support::temp_db();
         let keys = tempfile::tempdir().unwrap();
         let mut raw = support::raw_config(&sb, &db);
-        raw.streams = understory_sync::config::RawStreams::only(streams);
+        raw.streams = understory_sync::test_support::config::RawStreams::only(streams);
         raw.webhooks = Some(RawWebhooks {
             listen: "127.0.0.1:0".into(),
             key_file: Some(keys.path().join("webhook.key")),
@@ -555,7 +556,7 @@ async fn idle_or_slow_clients_are_cut_off_and_cannot_hold_the_receiver_or_the_sy
     // More idle connections than the receiver serves at once, and one sending its headers a
     // byte at a time.
     let mut idle = Vec::new();
-    for _ in 0..understory_sync::webhooks::receiver::MAX_CONNECTIONS + 6 {
+    for _ in 0..understory_sync::test_support::webhooks::MAX_CONNECTIONS + 6 {
         idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
     }
     let slow_addr = addr.clone();
@@ -573,12 +574,12 @@ async fn idle_or_slow_clients_are_cut_off_and_cannot_hold_the_receiver_or_the_sy
     let started = std::time::Instant::now();
     support::sync(&rig.cfg).await;
     assert!(
-        started.elapsed() < understory_sync::webhooks::receiver::READ_TIMEOUT,
+        started.elapsed() < understory_sync::test_support::webhooks::READ_TIMEOUT,
         "the sync waited for the receiver"
     );
     // Each is cut off once the read timeout passes, and a delivery gets through again.
     let mut buf = [0u8; 1];
-    for mut c in idle.drain(..understory_sync::webhooks::receiver::MAX_CONNECTIONS) {
+    for mut c in idle.drain(..understory_sync::test_support::webhooks::MAX_CONNECTIONS) {
         let read = tokio::time::timeout(Duration::from_secs(15), c.read(&mut buf)).await;
         assert!(
             matches!(read, Ok(Ok(0)) | Ok(Err(_))),
@@ -673,7 +674,7 @@ async fn an_answer_about_another_item_than_asked_is_not_stored_and_does_not_stop
     let store = Store::open(&cfg.database).unwrap();
     store
         .receive(
-            &understory_sync::store::Received {
+            &understory_sync::test_support::store::Received {
                 webhook_id: "w1",
                 event_type: "v1.booking.created",
                 stream: Some("bookings"),
@@ -723,7 +724,7 @@ async fn a_delivery_given_up_counts_as_missed_when_the_listing_brings_its_item()
     let sb = support::start(support::small()).await;
     let (_dir, db) = support::temp_db();
     let mut raw = support::raw_config(&sb, &db);
-    raw.streams = understory_sync::config::RawStreams::only(&["bookings"]);
+    raw.streams = understory_sync::test_support::config::RawStreams::only(&["bookings"]);
     let cfg = support::config(raw);
     support::sync(&cfg).await;
     let store = Store::open(&cfg.database).unwrap();
@@ -736,7 +737,7 @@ async fn a_delivery_given_up_counts_as_missed_when_the_listing_brings_its_item()
     for (i, id) in changes.iter().enumerate() {
         store
             .receive(
-                &understory_sync::store::Received {
+                &understory_sync::test_support::store::Received {
                     webhook_id: &format!("g{i}"),
                     event_type: "v1.booking.updated",
                     stream: Some("bookings"),
@@ -769,7 +770,7 @@ async fn a_killed_receiver_is_not_taken_for_one_that_is_up() {
     let sb = support::start(support::small()).await;
     let (_dir, db) = support::temp_db();
     let mut raw = support::raw_config(&sb, &db);
-    raw.streams = understory_sync::config::RawStreams::only(&["bookings"]);
+    raw.streams = understory_sync::test_support::config::RawStreams::only(&["bookings"]);
     let cfg = support::config(raw);
     support::sync(&cfg).await;
     // A receiver starts, and its process is killed (no `receiving(false)`).
@@ -792,7 +793,7 @@ async fn applied_deliveries_are_pruned_after_their_keeping_time_and_waiting_ones
     let store = Store::open(&db).unwrap();
     let long_ago = Utc::now() - chrono::Duration::days(30);
     for (i, webhook_id) in ["old-applied", "old-waiting", "new-applied"].iter().enumerate() {
-        let received = understory_sync::store::Received {
+        let received = understory_sync::test_support::store::Received {
             webhook_id,
             event_type: "v1.booking.updated",
             stream: Some("bookings"),
@@ -805,7 +806,12 @@ async fn applied_deliveries_are_pruned_after_their_keeping_time_and_waiting_ones
         let seq = store.waiting(10).unwrap().last().unwrap().seq;
         if *webhook_id != "old-waiting" {
             store
-                .applied(seq, understory_sync::store::Outcome::Stored, None, at)
+                .applied(
+                    seq,
+                    understory_sync::test_support::store::Outcome::Stored,
+                    None,
+                    at,
+                )
                 .unwrap();
         }
     }

@@ -10,7 +10,7 @@ use serde::ser;
 /// Why a row could not be bound: a field without a parameter, a parameter without a field, or a
 /// value of a shape a column cannot hold.
 #[derive(Debug)]
-pub struct BindError(pub String);
+pub(crate) struct BindError(pub(crate) String);
 
 impl fmt::Display for BindError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -44,7 +44,7 @@ thread_local! {
 }
 
 /// Binds one row to one prepared statement.
-pub struct Binder<'s, 'c> {
+pub(crate) struct Binder<'s, 'c> {
     pub(super) stmt: &'s mut Statement<'c>,
     /// Every field must land on a parameter (writes) or may be skipped (lookups).
     pub(super) strict: bool,

@@ -27,7 +27,7 @@ use binder::{BindError, Binder, INDEXES};
 use serialize::Fields;
 
 /// A row a stream produced: anything serialisable as a struct of columns.
-pub trait Record: Send + Sync + fmt::Debug {
+pub(crate) trait Record: Send + Sync + fmt::Debug {
     fn bind_to(&self, b: &mut Binder<'_, '_>) -> Result<(), BindError>;
 }
 
@@ -39,7 +39,7 @@ impl<T: Serialize + Send + Sync + fmt::Debug> Record for T {
 
 /// A timestamp column: stored as fixed-width UTC with milliseconds, so text order is time order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Ts(pub Timestamp);
+pub(crate) struct Ts(pub(crate) Timestamp);
 
 impl Serialize for Ts {
     fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -50,7 +50,7 @@ impl Serialize for Ts {
 /// Binds `record` and then `extra` (store-owned parameters such as `:raw_json`, `:now`) to
 /// `stmt`, ready for `raw_execute` or `raw_query`. With `strict`, every field and every
 /// parameter must meet.
-pub fn bind(
+pub(crate) fn bind(
     stmt: &mut Statement<'_>,
     sql: &'static str,
     record: &dyn Record,

@@ -9,14 +9,14 @@
 use crate::time::Timestamp;
 
 #[derive(Debug, Clone)]
-pub struct Horizon {
+pub(crate) struct Horizon {
     max_skew: chrono::Duration,
     /// The API's clock as its latest answer stated it.
     api_clock: Option<Timestamp>,
 }
 
 impl Horizon {
-    pub fn new(max_skew: std::time::Duration) -> Self {
+    pub(crate) fn new(max_skew: std::time::Duration) -> Self {
         Self {
             max_skew: chrono::Duration::from_std(max_skew).unwrap_or(chrono::Duration::MAX),
             api_clock: None,
@@ -24,7 +24,7 @@ impl Horizon {
     }
 
     /// Notes the API's clock, as its latest answer's `Date` stated it.
-    pub fn api_clock(&mut self, at: Option<Timestamp>) {
+    pub(crate) fn api_clock(&mut self, at: Option<Timestamp>) {
         self.api_clock = at;
     }
 
@@ -32,13 +32,13 @@ impl Horizon {
     /// later of our clock and the API's. The API's clock has its say only up to `max_skew`
     /// ahead of ours, so one `Date: Fri, 31 Dec 9999` cannot open the door it guards: the
     /// horizon is at most twice the skew ahead of our clock.
-    pub fn at(&self, now: Timestamp) -> Timestamp {
+    pub(crate) fn at(&self, now: Timestamp) -> Timestamp {
         let api = self.api_clock.map(|api| api.min(plus(now, self.max_skew)));
         plus(api.map_or(now, |api| api.max(now)), self.max_skew)
     }
 
     /// Our clock's horizon alone: what the walk judges by before the API has answered.
-    pub fn ours(&self, now: Timestamp) -> Timestamp {
+    pub(crate) fn ours(&self, now: Timestamp) -> Timestamp {
         plus(now, self.max_skew)
     }
 }

@@ -11,8 +11,8 @@ use std::time::Duration;
 mod horizon;
 mod pass;
 
-pub use horizon::Horizon;
-pub use pass::{Pass, PassKind, first_load};
+pub(crate) use horizon::Horizon;
+pub(crate) use pass::{Pass, PassKind, first_load};
 use pass::{new_pass, restart};
 
 use crate::api::{Followed, ListQuery, Order};
@@ -22,7 +22,7 @@ use crate::time::Timestamp;
 
 /// How the walk began, for the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Start {
+pub(crate) enum Start {
     /// A new pass from the top.
     Fresh,
     /// An interrupted pass goes on from its checkpointed cursor.
@@ -33,25 +33,25 @@ pub enum Start {
 
 /// What to commit with a page.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageCommit {
+pub(crate) struct PageCommit {
     /// The stream's checkpoint after this page.
-    pub checkpoint: Checkpoint,
+    pub(crate) checkpoint: Checkpoint,
     /// The first page of a whole scan: forget what the previous scan listed.
-    pub reset_seen: bool,
+    pub(crate) reset_seen: bool,
     /// The page completes a scan: quarantined items not listed since the scan began go.
-    pub sweep_quarantine_before: Option<Timestamp>,
+    pub(crate) sweep_quarantine_before: Option<Timestamp>,
     /// The page completes the pass.
-    pub done: bool,
+    pub(crate) done: bool,
     /// Items on the page whose stamp that steers the pass is beyond the horizon (see
     /// [`Walk::page`]): stored, never a mark.
-    pub future_dated: u64,
+    pub(crate) future_dated: u64,
     /// The high-water mark, beyond the horizon, that this pass (from this page on) repairs.
-    pub repair_began: Option<Timestamp>,
+    pub(crate) repair_began: Option<Timestamp>,
 }
 
 /// What the walk does after a page's commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
+pub(crate) enum Next {
     /// Fetch the next page (`query` says which).
     Fetch,
     /// A bootstrap completed: an incremental pass follows at once for rows updated behind it.
@@ -66,17 +66,17 @@ pub enum Next {
 
 /// What the walk is told from `[sync]`.
 #[derive(Debug, Clone, Copy)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// A checkpointed cursor older than this is not used to resume.
-    pub cursor_ttl: Duration,
+    pub(crate) cursor_ttl: Duration,
     /// How far below the high-water mark an incremental pass keeps reading.
-    pub overlap: Duration,
+    pub(crate) overlap: Duration,
     /// How far ahead of the clocks a timestamp may be and still steer the walk.
-    pub max_skew: Duration,
+    pub(crate) max_skew: Duration,
 }
 
 #[derive(Debug, Clone)]
-pub struct Walk {
+pub(crate) struct Walk {
     mode: Mode,
     overlap: chrono::Duration,
     horizon: Horizon,
@@ -107,14 +107,14 @@ pub struct Walk {
 /// The API handed back a `next` cursor this pass already followed: following it would ask for
 /// the same pages for ever (and, in a first load that appends, store them again).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Looping;
+pub(crate) struct Looping;
 
 impl Walk {
     /// Picks up `checkpoint`: resumes an interrupted pass from its cursor while that is younger
     /// than `cursor_ttl`, restarts it when older, or starts a new pass. A candidate or a resume
     /// point beyond our clock's horizon is dropped; a high-water mark beyond it is judged again
     /// on the first page (see [`PageCommit::repair_began`]).
-    pub fn start(
+    pub(crate) fn start(
         mode: Mode,
         mut checkpoint: Checkpoint,
         now: Timestamp,
@@ -171,25 +171,25 @@ impl Walk {
 
     /// A bootstrap notes the newest `updated_at` before it crawls (anything updated while it
     /// runs is newer, so the first incremental run picks it up): the query for that one item.
-    pub fn candidate_query(&self) -> Option<ListQuery> {
+    pub(crate) fn candidate_query(&self) -> Option<ListQuery> {
         (self.pass.kind == PassKind::Bootstrap && self.pass.candidate.is_none()).then(ListQuery::newest)
     }
 
     /// The newest `updated_at` the API lists (`None`: no readable item; the crawl sets it).
     /// One beyond the [`horizon`](Self::horizon) is no candidate either: the crawl sets it.
-    pub fn set_candidate(&mut self, newest: Option<Timestamp>, now: Timestamp) {
+    pub(crate) fn set_candidate(&mut self, newest: Option<Timestamp>, now: Timestamp) {
         let horizon = self.horizon(now);
         self.pass.candidate = newest.filter(|u| *u <= horizon);
     }
 
     /// The query of the next page.
-    pub fn query(&self, limit: u32) -> ListQuery {
+    pub(crate) fn query(&self, limit: u32) -> ListQuery {
         self.query_at(limit, self.cursor.as_deref())
     }
 
     /// The query of this pass's page at `cursor` (the first page without one): what the walk
     /// asks for ahead, before the current page is read.
-    pub fn query_at(&self, limit: u32, cursor: Option<&str>) -> ListQuery {
+    pub(crate) fn query_at(&self, limit: u32, cursor: Option<&str>) -> ListQuery {
         let order = match self.pass.kind {
             PassKind::Bootstrap => Order::OldestCreatedFirst { from: self.pass.from },
             PassKind::Incremental => Order::NewestUpdatedFirst,
@@ -204,7 +204,7 @@ impl Walk {
 
     /// The API refused (400) the page asked for. With a cursor, and progress since the last
     /// refusal, the pass restarts and this answers true; otherwise the refusal is an error.
-    pub fn refused(&mut self) -> bool {
+    pub(crate) fn refused(&mut self) -> bool {
         if self.cursor.is_none() || self.refused_at.is_some_and(|at| self.pass.pages <= at) {
             return false;
         }
@@ -217,17 +217,17 @@ impl Walk {
 
     /// The high-water mark beyond the horizon that this walk's pass repairs, if it does one.
     #[cfg(test)]
-    pub fn repairing(&self) -> Option<Timestamp> {
+    pub(crate) fn repairing(&self) -> Option<Timestamp> {
         self.repairing
     }
 
     /// The API's clock as its latest answer stated it.
-    pub fn api_clock(&mut self, at: Option<Timestamp>) {
+    pub(crate) fn api_clock(&mut self, at: Option<Timestamp>) {
         self.horizon.api_clock(at);
     }
 
     /// The latest instant a timestamp may be and still steer the walk (see [`Horizon`]).
-    pub fn horizon(&self, now: Timestamp) -> Timestamp {
+    pub(crate) fn horizon(&self, now: Timestamp) -> Timestamp {
         self.horizon.at(now)
     }
 
@@ -237,7 +237,7 @@ impl Walk {
     /// already crawled past (a cycle of pages, however long). Timestamps beyond the
     /// [`horizon`](Self::horizon) neither become the candidate nor move a bootstrap's progress;
     /// they are counted in `future_dated`.
-    pub fn page(
+    pub(crate) fn page(
         &mut self,
         items: &[Item],
         next: Option<String>,
@@ -337,7 +337,7 @@ impl Walk {
     }
 
     /// The last page's commit landed: what comes next.
-    pub fn committed(&mut self, now: Timestamp) -> Next {
+    pub(crate) fn committed(&mut self, now: Timestamp) -> Next {
         let Some((commit, next)) = self.pending.take() else {
             return Next::Fetch;
         };
@@ -373,7 +373,7 @@ impl Walk {
 
     /// After a complete scan: one more whole scan, at once (its first page forgets what the
     /// last one listed).
-    pub fn rescan(&mut self, now: Timestamp) {
+    pub(crate) fn rescan(&mut self, now: Timestamp) {
         self.pass = new_pass(self.mode, &self.checkpoint, now);
         self.cursor = None;
         self.followed.clear();
@@ -381,13 +381,13 @@ impl Walk {
         self.resumed_scan = false;
     }
 
-    pub fn pass_kind(&self) -> PassKind {
+    pub(crate) fn pass_kind(&self) -> PassKind {
         self.pass.kind
     }
 
     /// Whether the current pass follows its list to the end whatever a page holds (a bootstrap
     /// or a scan); an incremental pass stops at the first page below its floor.
-    pub fn walks_to_the_end(&self) -> bool {
+    pub(crate) fn walks_to_the_end(&self) -> bool {
         self.pass.kind != PassKind::Incremental
     }
 }

@@ -8,7 +8,7 @@ use crate::time::Timestamp;
 
 /// The kind of walk a pass is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PassKind {
+pub(crate) enum PassKind {
     /// First run: everything, `sort=+created_at`, resumable with `from`.
     Bootstrap,
     /// Later runs: `sort=-updated_at` down to the high-water mark minus the overlap.
@@ -18,7 +18,7 @@ pub enum PassKind {
 }
 
 impl PassKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Bootstrap => "bootstrap",
             Self::Incremental => "incremental",
@@ -37,22 +37,22 @@ impl PassKind {
 
 /// A pass under way.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pass {
-    pub kind: PassKind,
-    pub started_at: Timestamp,
+pub(crate) struct Pass {
+    pub(crate) kind: PassKind,
+    pub(crate) started_at: Timestamp,
     /// The high-water mark to adopt when the pass completes.
-    pub candidate: Option<Timestamp>,
+    pub(crate) candidate: Option<Timestamp>,
     /// The `from` filter the current walk was started with (bootstrap).
-    pub from: Option<Timestamp>,
+    pub(crate) from: Option<Timestamp>,
     /// The newest `created_at` committed so far (bootstrap): where a restart resumes.
-    pub progress: Option<Timestamp>,
-    pub pages: i64,
-    pub rows: i64,
+    pub(crate) progress: Option<Timestamp>,
+    pub(crate) pages: i64,
+    pub(crate) rows: i64,
 }
 
 impl Pass {
     /// The pass as its checkpoint keeps it.
-    pub fn to_row(&self) -> PassRow {
+    pub(crate) fn to_row(&self) -> PassRow {
         PassRow {
             kind: self.kind.as_str().to_owned(),
             started_at: self.started_at,
@@ -66,7 +66,7 @@ impl Pass {
 
     /// The pass a checkpoint kept; `None` for a kind this version does not know (the walk
     /// then starts a new pass).
-    pub fn from_row(row: PassRow) -> Option<Self> {
+    pub(crate) fn from_row(row: PassRow) -> Option<Self> {
         Some(Self {
             kind: PassKind::parse(&row.kind)?,
             started_at: row.started_at,
@@ -81,7 +81,7 @@ impl Pass {
 
 /// Whether a stream in `mode` at `checkpoint` has not completed its first full load: its next
 /// (or resumed) pass is a bootstrap.
-pub fn first_load(mode: Mode, checkpoint: &Checkpoint) -> bool {
+pub(crate) fn first_load(mode: Mode, checkpoint: &Checkpoint) -> bool {
     mode == Mode::Incremental && checkpoint.high_water_mark.is_none()
 }
 
