@@ -22,7 +22,7 @@ pub fn exists(path: &Path) -> io::Result<bool> {
 pub(crate) fn describe(path: &Path, e: &io::Error) -> String {
     if e.kind() == io::ErrorKind::PermissionDenied {
         format!(
-            "{}: permission denied for {}: give that user access to the file and every directory above it (see the README's install steps)",
+            "{}: permission denied for {}: give that user access to the file and every directory above it (see docs/operations.md, \"Who can read what\")",
             path.display(),
             current_user()
         )

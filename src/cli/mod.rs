@@ -120,7 +120,7 @@ Files:
   /etc/understory-sync/NAME.secret  its secret
   /etc/understory-sync/keys/webhooks.key  the key of the webhook secrets, root's alone: the run unit gets it as a credential
   /var/lib/understory-sync/  the databases (and beside each its sealed .webhook-secrets): the units' state directory
-  /usr/share/doc/understory-sync/  the README, and examples/ with the example configs
+  /usr/share/doc/understory-sync/  the README, docs/ with the guides, examples/ with the example configs
 
 Exit status:
   0  success

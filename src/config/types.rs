@@ -49,8 +49,6 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
-// ---- raw, as written -------------------------------------------------------------------
-
 /// The validated configuration the job runs with.
 #[derive(Debug, Clone)]
 pub struct Config {

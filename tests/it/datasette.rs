@@ -48,7 +48,7 @@ fn line_of(recipe: &[String], program: &str) -> String {
 }
 
 #[test]
-fn the_readme_and_the_unit_pin_what_ci_installs() {
+fn the_recipe_and_the_unit_pin_what_ci_installs() {
     let unit = include_str!("../../systemd/understory-sync-datasette.service");
     let lines: Vec<&str> = ANALYSTS
         .lines()

@@ -235,7 +235,7 @@ fn assert_same(what: &str, sqlite: Answer, duckdb: Answer, ordered: bool) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_readme_duckdb_recipe_answers_every_example_query_as_sqlite_does() {
+async fn the_duckdb_recipe_answers_every_example_query_as_sqlite_does() {
     let recipe = recipe();
     // CI installs exactly the recipe's pins.
     let ci = std::fs::read_to_string(Path::new(REPO).join(".ci/run")).unwrap();
