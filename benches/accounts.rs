@@ -56,7 +56,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use understory_sandbox::{Sandbox, SandboxConfig};
-use understory_sync::test_support::store::RunRow;
+use understory_sync::store::RunRow;
 
 use install::{Account, install};
 use procfs::{Mem, children_cpu, mem, own_cpu, pss, thread_cpu};

@@ -13,15 +13,17 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
+use understory_sync::test_support::config::RawStreamsExt as _;
+use understory_sync::test_support::store::StoreExt as _;
 
 use secrecy::SecretString;
 use serde_json::value::RawValue;
+use understory_sync::config::RawStreams;
 use understory_sync::config::{self, Config, RawConfig};
 use understory_sync::shutdown::Stop;
 use understory_sync::store::Store;
 use understory_sync::sync;
 use understory_sync::test_support;
-use understory_sync::test_support::config::RawStreams;
 use understory_sync::test_support::store::Commit;
 use understory_sync::test_support::streams::{self, At};
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use understory_sync::test_support::counts::Counts;
+use understory_sync::counts::Counts;
 
 use super::install::Account;
 use super::{Instance, PSS_EVERY, Round, SAMPLE};

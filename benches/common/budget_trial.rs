@@ -10,6 +10,7 @@
 
 use std::net::SocketAddr;
 use std::time::Duration;
+use understory_sync::test_support::pace::PaceExt as _;
 
 use secrecy::SecretString;
 use tokio::time::Instant;
@@ -208,7 +209,7 @@ async fn drive(
     let mut next_tick = Instant::now() + TICK;
     while Instant::now() < end {
         let permit = tokio::select! {
-            p = pace.admit(understory_sync::pace::Lane::FanOut) => p,
+            p = pace.admit(understory_sync::test_support::pace::Lane::FanOut) => p,
             () = tokio::time::sleep_until(end) => break,
         };
         let at = Instant::now();

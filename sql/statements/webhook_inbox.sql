@@ -34,7 +34,7 @@ WHERE seq = :seq;
 UPDATE webhook_inbox SET attempts = attempts + 1, last_error = :error WHERE seq = :seq;
 
 -- name: gave_up
-UPDATE webhook_inbox SET applied_at = :now, outcome = 'failed', last_error = :error, attempts = attempts + 1
+UPDATE webhook_inbox SET applied_at = :now, outcome = :outcome, last_error = :error, attempts = attempts + 1
 WHERE seq = :seq;
 
 -- name: lag

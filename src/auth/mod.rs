@@ -21,8 +21,8 @@ mod source;
 mod token;
 pub mod token_vault;
 
-pub use endpoint::Endpoint;
+pub use endpoint::{Endpoint, Issued};
 pub use error::Error;
-pub(crate) use source::TokenSource;
+pub use source::TokenSource;
 pub use source::source;
-pub(crate) use token::AccessToken;
+pub use token::AccessToken;

@@ -16,11 +16,15 @@ pub(crate) mod types;
 mod validate;
 mod webhooks;
 
-pub(crate) use error::Error;
-pub use raw::RawConfig;
+pub use error::Error;
 pub(crate) use raw::RawMethod;
-pub(crate) use types::{ApiConfig, AuthConfig, RetryConfig, Snapshot};
-pub use types::{AuthMethod, Config, Environment, ThirdParty, Webhooks, is_loopback};
+pub use raw::{
+    RawApi, RawAuth, RawConfig, RawMetrics, RawRetry, RawSnapshot, RawStreams, RawSync, RawWebhooks,
+};
+pub use types::{
+    ApiConfig, AuthConfig, AuthMethod, Config, Environment, SyncConfig, ThirdParty, Webhooks, is_loopback,
+};
+pub(crate) use types::{RetryConfig, Snapshot};
 pub use validate::validate;
 
 use std::path::{Path, PathBuf};

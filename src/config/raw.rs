@@ -8,7 +8,6 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::types::*;
-use crate::streams;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -231,15 +230,5 @@ impl RawStreams {
     /// Turns the stream `name` on or off.
     pub fn set(&mut self, name: &str, on: bool) {
         self.0.insert(name.to_owned(), on);
-    }
-
-    /// Exactly the named streams, every other off.
-    pub fn only(names: &[&str]) -> Self {
-        Self(
-            streams::ALL
-                .iter()
-                .map(|s| (s.name.to_owned(), names.contains(&s.name)))
-                .collect(),
-        )
     }
 }

@@ -8,6 +8,7 @@ use super::raw::{RawSnapshot, RawStreams};
 use super::read::read_raw;
 use super::types::{CREDENTIAL_NAME, KEY_CREDENTIAL_NAME, MAX_DURATION_SECS};
 use super::*;
+use crate::test_support::config::RawStreamsExt as _;
 
 fn raw(secret: Option<&str>, file: Option<PathBuf>) -> RawConfig {
     let mut r = RawConfig::default();

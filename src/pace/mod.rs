@@ -8,31 +8,31 @@
 //! - *concurrency*: requests in flight at once, the API's other limit.
 //! - *learned ceiling* (`w_max`): just under the rate at which the API last answered 429.
 //! - *proven rate*: the highest rate the API really answered clean, measured over
-//!   [`PROOF_WINDOW`] of answers with no 429 among them. Evidence, not a guess: the ceiling
+//!   `PROOF_WINDOW` of answers with no 429 among them. Evidence, not a guess: the ceiling
 //!   falls back under it only on a 429 drawn at or below it.
 //! - *pause*: after a 429 nothing is sent, by any stream, until the wait is over.
 //! - *burst*: the 429s that follow a cut within the API's penalty (`Settings::rate_limited_wait`,
 //!   a minute); they answer for the same overshoot, so they cut no further unless they are news
 //!   about the budget (see `Pace::throttled` in `throttle.rs`).
 //! - *clean spell*: the API's penalty length again without a 429, with at least
-//!   [`CLEAN_ANSWERS`] clean answers in it (silence proves nothing).
+//!   `CLEAN_ANSWERS` clean answers in it (silence proves nothing).
 //!
 //! The shape follows the AWS SDKs' `adaptive` retry mode (a token-bucket rate that grows along a
 //! CUBIC curve while answers are clean and is cut on throttling), tuned for an API whose every
 //! 429 costs a minute of silence: before the first 429 the rate doubles every
-//! [`SLOW_START_DOUBLING`] (never beyond twice what was really sent); a 429 cuts it to
-//! [`CUT`] × the rate that triggered it and pauses everything; it then climbs back to the learned
-//! ceiling over [`RECOVERY`], flattening out there.
+//! `SLOW_START_DOUBLING` (never beyond twice what was really sent); a 429 cuts it to
+//! `CUT` × the rate that triggered it and pauses everything; it then climbs back to the learned
+//! ceiling over `RECOVERY`, flattening out there.
 //!
 //! A ceiling is only as good as the 429 that set it, and 429s lie: an API answering every other
 //! request 429 for a while (a deploy, a proxy, a shared budget) drives the ceiling to the floor
 //! though the budget never moved. So the ceiling heals: after a clean spell, a ceiling below
-//! [`HEAL_BELOW`] × the proven rate is raised back to the proven rate at once (the rate follows
-//! as fast as slow start would); and after [`PROBE_FIRST`] without a 429 the controller *probes*
+//! `HEAL_BELOW` × the proven rate is raised back to the proven rate at once (the rate follows
+//! as fast as slow start would); and after `PROBE_FIRST` without a 429 the controller *probes*
 //! above the ceiling with slow start again, because without a proven rate (a first run that met
 //! such a flood) nothing else could ever raise it. A probe that ends in a 429 sets the ceiling
-//! back to the last clean rate and makes the next one wait [`PROBE_BACKOFF`] times as long (up to
-//! [`PROBE_MAX`]), so at a real budget probes grow rare; one that holds for a clean spell resets
+//! back to the last clean rate and makes the next one wait `PROBE_BACKOFF` times as long (up to
+//! `PROBE_MAX`), so at a real budget probes grow rare; one that holds for a clean spell resets
 //! the wait.
 //!
 //! Unlike the SDKs, the learned rate, ceiling, proven rate and the probe's schedule are kept in
@@ -59,6 +59,9 @@ mod state;
 mod throttle;
 
 use state::State;
+
+pub(crate) mod permit;
+pub(crate) use permit::{Lane, Permit};
 
 /// A 429 cuts the rate to this share of the rate that drew it.
 pub(crate) const CUT: f64 = 0.8;
@@ -115,14 +118,6 @@ pub(crate) const PROBE_STEP: f64 = 0.05;
 pub(crate) const PROBE_BACKOFF: u32 = 4;
 /// The concurrency cap grows by one after this long without a 429.
 const CONCURRENCY_GROWTH: Duration = Duration::from_secs(30);
-
-/// Who is asking: a list walk's request goes before any fan-out request waiting for a place,
-/// because its cursor is short-lived and the fan-out's work keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lane {
-    Walk,
-    FanOut,
-}
 
 /// What the controller is told at start.
 #[derive(Debug, Clone)]
@@ -193,12 +188,6 @@ pub struct Pace {
     freed: Arc<Notify>,
 }
 
-/// One admitted request; holds its place in flight until dropped.
-pub struct Permit {
-    pace: Pace,
-    epoch: u64,
-}
-
 impl Pace {
     pub fn new(settings: Settings, learned: Option<Learned>) -> Self {
         let settings = Settings {
@@ -217,7 +206,7 @@ impl Pace {
     }
 
     /// Waits for a place in flight, then for the next free slot (and for any pause to end).
-    pub async fn admit(&self, lane: Lane) -> Permit {
+    pub(crate) async fn admit(&self, lane: Lane) -> Permit {
         let mut waiting = WalkWaiting(None);
         if lane == Lane::Walk {
             self.lock().walks_waiting += 1;
@@ -281,7 +270,7 @@ impl Pace {
     /// end while probing above it, and the next should not start with a 429). A ceiling that
     /// fell below the proven rate is kept as it is: the next run heals it after a clean spell,
     /// rather than starting above the last 429 it drew.
-    pub fn learned(&self) -> Learned {
+    pub(crate) fn learned(&self) -> Learned {
         let s = self.lock();
         Learned {
             rate: s.ceiling.map_or(s.rate, |(c, _)| s.rate.min(c)),
@@ -325,27 +314,6 @@ impl Drop for WalkWaiting {
             drop(s);
             pace.freed.notify_waiters();
         }
-    }
-}
-
-impl Permit {
-    /// The answer was clean: the pace may grow.
-    pub fn success(&self) {
-        self.pace.grow();
-    }
-
-    /// The answer was a 429; see [`Pace::throttled`].
-    pub fn throttled(&self, retry_after: Option<Duration>) -> Duration {
-        self.pace.throttled(self.epoch, retry_after)
-    }
-}
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        let mut s = self.pace.lock();
-        s.in_flight = s.in_flight.saturating_sub(1);
-        drop(s);
-        self.pace.freed.notify_waiters();
     }
 }
 

@@ -134,7 +134,7 @@ impl Store {
     /// whole group, which the next run fetches again from the last checkpoint that landed. Many
     /// commits in one transaction write fewer WAL frames (an index page touched by every commit
     /// is written once) and sync once.
-    pub fn commit_group(&self, commits: &[Commit], now: Timestamp) -> Result<Vec<Committed>, Error> {
+    pub(crate) fn commit_group(&self, commits: &[Commit], now: Timestamp) -> Result<Vec<Committed>, Error> {
         let now = iso(now);
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;

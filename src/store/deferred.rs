@@ -104,7 +104,7 @@ impl Store {
     /// goes too, and the load appends every listing: only for a table nothing looks up by key
     /// until the load completes (no per-parent stream reads it, no foreign key checks it).
     /// Returns how many were set aside.
-    pub fn defer_indexes(&self, table: &str, keyless: bool, now: Timestamp) -> Result<usize, Error> {
+    pub(crate) fn defer_indexes(&self, table: &str, keyless: bool, now: Timestamp) -> Result<usize, Error> {
         let now = iso(now);
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -145,7 +145,7 @@ impl Store {
 
     /// Rebuilds the indexes `defer_indexes` set aside for `table`, in one transaction. A kill
     /// while it runs leaves them set aside, and the next run rebuilds them.
-    pub fn restore_indexes(&self, table: &str) -> Result<Restored, Error> {
+    pub(crate) fn restore_indexes(&self, table: &str) -> Result<Restored, Error> {
         self.with(|c| {
             // The index build sorts every key: in temporary files, not in memory (`open` keeps
             // temporary storage in memory for statement journals), or a million rows' keys

@@ -120,7 +120,7 @@ pub struct WebhookHealth {
 impl Store {
     /// Records a verified delivery; false when its `webhook-id` was already recorded (counted as
     /// a duplicate in the same transaction).
-    pub fn receive(&self, r: &Received<'_>, now: Timestamp) -> Result<bool, Error> {
+    pub(crate) fn receive(&self, r: &Received<'_>, now: Timestamp) -> Result<bool, Error> {
         let now = iso(now);
         self.with(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -156,7 +156,7 @@ impl Store {
     }
 
     /// The receiver started (`true`) or stopped cleanly (`false`).
-    pub fn receiving(&self, up: bool, now: Timestamp) -> Result<(), Error> {
+    pub(crate) fn receiving(&self, up: bool, now: Timestamp) -> Result<(), Error> {
         let name = if up { "started" } else { "stopped" };
         self.with(|c| {
             c.prepare_cached(statements::get("webhook_inbox", name))?
@@ -178,7 +178,7 @@ impl Store {
     }
 
     /// The oldest deliveries waiting, at most `limit`.
-    pub fn waiting(&self, limit: usize) -> Result<Vec<Waiting>, Error> {
+    pub(crate) fn waiting(&self, limit: usize) -> Result<Vec<Waiting>, Error> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(statements::get("webhook_inbox", "waiting"))?;
             let rows = stmt.query_map(rusqlite::named_params! {":limit": limit as i64}, |r| {
@@ -197,7 +197,7 @@ impl Store {
     }
 
     /// Marks a delivery applied, with the lag from its event to now when known.
-    pub fn applied(
+    pub(crate) fn applied(
         &self,
         seq: i64,
         outcome: Outcome,
@@ -219,12 +219,23 @@ impl Store {
 
     /// A try that failed: the delivery stays waiting, its error kept for `status`; or, with
     /// `give_up`, it is done with [`Outcome::Failed`], its error kept.
-    pub fn apply_failed(&self, seq: i64, error: &str, give_up: bool, now: Timestamp) -> Result<(), Error> {
+    pub(crate) fn apply_failed(
+        &self,
+        seq: i64,
+        error: &str,
+        give_up: bool,
+        now: Timestamp,
+    ) -> Result<(), Error> {
         if give_up {
             let now = iso(now);
             return self.with(|c| {
                 c.prepare_cached(statements::get("webhook_inbox", "gave_up"))?
-                    .execute(rusqlite::named_params! {":seq": seq, ":error": error, ":now": now})?;
+                    .execute(rusqlite::named_params! {
+                        ":seq": seq,
+                        ":error": error,
+                        ":outcome": Outcome::Failed.as_str(),
+                        ":now": now,
+                    })?;
                 Ok(())
             });
         }
@@ -236,7 +247,7 @@ impl Store {
     }
 
     /// Deletes applied deliveries older than `before`; how many.
-    pub fn prune_inbox(&self, before: Timestamp) -> Result<usize, Error> {
+    pub(crate) fn prune_inbox(&self, before: Timestamp) -> Result<usize, Error> {
         self.with(|c| {
             c.prepare_cached(statements::get("webhook_inbox", "prune"))?
                 .execute(rusqlite::named_params! {":before": iso(before)})

@@ -29,7 +29,7 @@ const PANIC_WAIT: Duration = Duration::from_secs(2);
 /// Records the run in progress in this process, if any, as `failed` with `error`; whether it
 /// did. For the panic hook, which exits at once: without it the row would say `running` until
 /// the next run. It opens a connection of its own (the panicking thread may hold the run's)
-/// and gives up after [`PANIC_WAIT`]: a panic inside the writer's own transaction leaves the
+/// and gives up after `PANIC_WAIT`: a panic inside the writer's own transaction leaves the
 /// row `running`, and `status` then says no process holds the database (`lock::holder_alive`)
 /// until the next run marks it abandoned.
 pub fn fail_running_run(error: &str) -> bool {

@@ -29,7 +29,7 @@ impl Store {
 
     /// Stages every stored `parent` row for a newly enabled per-parent stream `child`, once:
     /// `None` when the child has been set up before, else how many parents were staged.
-    pub fn backfill(&self, parent: &str, child: &str, now: Timestamp) -> Result<Option<u64>, Error> {
+    pub(crate) fn backfill(&self, parent: &str, child: &str, now: Timestamp) -> Result<Option<u64>, Error> {
         let now = iso(now);
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;

@@ -13,7 +13,8 @@ pub(crate) mod read;
 mod redact;
 pub(crate) mod stream;
 
-pub(crate) use stream::{At, Item, Mode, Stream, quarantined};
+pub use stream::Stream;
+pub(crate) use stream::{At, Item, Mode, quarantined};
 
 /// Declares the stream modules and lists them, in the order runs report them: the one place a
 /// new stream is named.

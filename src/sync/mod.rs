@@ -47,7 +47,6 @@ mod stream;
 mod walk;
 
 pub use apply::apply_webhooks;
-pub use error::Failure;
-pub(crate) use report::StreamReport;
-pub use report::{Progress, RunReport, RunStatus};
+pub use error::{Error, Failure};
+pub use report::{Progress, RunReport, RunStatus, StreamReport};
 pub use run::{Shared, run_sharing};

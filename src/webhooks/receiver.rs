@@ -8,9 +8,9 @@
 //! signed body that is not an event a 400. Refusals are counted in memory and written now and
 //! then, so a flood of bad requests is not a flood of writes or log lines.
 //!
-//! Slow or many clients cannot starve the sync: at most [`MAX_CONNECTIONS`] connections are
+//! Slow or many clients cannot starve the sync: at most `MAX_CONNECTIONS` connections are
 //! served at once (more wait in the kernel's backlog), headers and the body must arrive within
-//! [`READ_TIMEOUT`], and a connection lives at most [`CONNECTION_LIFETIME`].
+//! `READ_TIMEOUT`, and a connection lives at most `CONNECTION_LIFETIME`.
 
 use crate::poison::{Unpoisoned as _, UnpoisonedRw as _};
 use std::net::SocketAddr;

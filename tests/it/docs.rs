@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use understory_sync::streams::ALL;
+use understory_sync::streams::Stream;
 use understory_sync::sync::RunStatus;
-use understory_sync::test_support::streams::Stream;
 
 use crate::support::*;
 

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+use understory_sync::test_support::store::StoreExt as _;
 
 use understory_sandbox::{Sandbox, SandboxConfig};
 use understory_sync::sync::RunStatus;

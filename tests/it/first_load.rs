@@ -3,12 +3,13 @@
 //! the random index writes cost more than the rows).
 
 use std::path::Path;
+use understory_sync::test_support::config::RawStreamsExt as _;
 
 use understory_sandbox::{Fault, Sandbox};
 use understory_sync::config::Config;
+use understory_sync::config::RawStreams;
 use understory_sync::store::Store;
 use understory_sync::sync::RunStatus;
-use understory_sync::test_support::config::RawStreams;
 
 use crate::support::*;
 

@@ -4,6 +4,7 @@
 
 use std::process::Command;
 use std::time::Duration;
+use understory_sync::test_support::config::RawStreamsExt as _;
 
 use understory_sandbox::Fault;
 use understory_sync::sync::RunStatus;
@@ -89,7 +90,7 @@ async fn a_consent_that_comes_back_has_removed_at_cleared_and_an_incomplete_scan
     let sb = start(small()).await;
     let (_dir, db) = temp_db();
     let mut raw = raw_config(&sb, &db);
-    raw.streams = understory_sync::test_support::config::RawStreams::only(&["marketing_consents"]);
+    raw.streams = understory_sync::config::RawStreams::only(&["marketing_consents"]);
     raw.api.page_size = 10;
     raw.retry.run_budget = 0;
     let cfg = config(raw);

@@ -2,6 +2,7 @@
 //! removed while the API still lists them, and every real removal is recorded within two runs.
 
 use std::time::Duration;
+use understory_sync::test_support::config::RawStreamsExt as _;
 
 use understory_sandbox::config::FaultConfig;
 use understory_sync::sync::RunStatus;
@@ -119,7 +120,7 @@ async fn one_run_records_the_removal_of_a_consent_without_an_id() {
     let sb = start(small()).await;
     let (_dir, db) = temp_db();
     let mut raw = raw_config(&sb, &db);
-    raw.streams = understory_sync::test_support::config::RawStreams::only(&["marketing_consents"]);
+    raw.streams = understory_sync::config::RawStreams::only(&["marketing_consents"]);
     let cfg = config(raw);
     sync(&cfg).await;
     let live = |db: &std::path::Path| -> Vec<String> {

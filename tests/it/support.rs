@@ -63,7 +63,7 @@ pub async fn sync(cfg: &Config) -> RunReport {
         .expect("sync runs")
 }
 
-pub fn stream<'a>(r: &'a RunReport, name: &str) -> &'a test_support::sync::StreamReport {
+pub fn stream<'a>(r: &'a RunReport, name: &str) -> &'a understory_sync::sync::StreamReport {
     r.streams
         .iter()
         .find(|s| s.stream == name)
@@ -110,7 +110,7 @@ pub fn parent_column(parent: &str) -> String {
 
 /// A stream's live rows keyed by (parent id, key): the key is the table's unique key without
 /// the parent column, its columns joined by U+001F.
-fn rows_of(c: &Connection, s: &understory_sync::test_support::streams::Stream) -> Rows {
+fn rows_of(c: &Connection, s: &understory_sync::streams::Stream) -> Rows {
     let parent = s.parent().map(|p| parent_column(p.name));
     let key: Vec<String> = key_columns(c, s.name)
         .into_iter()

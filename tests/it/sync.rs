@@ -6,6 +6,7 @@ use understory_sandbox::config::{ClientKey, FaultConfig, RateLimitConfig};
 use understory_sync::shutdown::Stop;
 use understory_sync::sync::{self, RunStatus};
 use understory_sync::test_support;
+use understory_sync::test_support::config::RawStreamsExt as _;
 
 use crate::support::*;
 
@@ -320,8 +321,8 @@ async fn interrupted_bookings_pass(
     cfg
 }
 
-fn bookings_only() -> understory_sync::test_support::config::RawStreams {
-    understory_sync::test_support::config::RawStreams::only(&["bookings"])
+fn bookings_only() -> understory_sync::config::RawStreams {
+    understory_sync::config::RawStreams::only(&["bookings"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -365,7 +366,7 @@ async fn a_scan_resumed_after_a_crash_remembers_what_it_saw_and_confirms_removal
     let sb = start(small()).await;
     let (_dir, db) = temp_db();
     let mut raw = raw_config(&sb, &db);
-    raw.streams = understory_sync::test_support::config::RawStreams::only(&["marketing_consents"]);
+    raw.streams = understory_sync::config::RawStreams::only(&["marketing_consents"]);
     raw.retry.run_budget = 0;
     raw.api.page_size = 10;
     let cfg = config(raw);

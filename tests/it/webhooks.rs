@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use understory_sync::test_support::config::RawStreamsExt as _;
+use understory_sync::test_support::store::StoreExt as _;
 
 use base64::Engine as _;
 use chrono::Utc;
@@ -17,10 +19,10 @@ use tokio::sync::Notify;
 use understory_sandbox::Sandbox;
 use understory_sync::auth::token_vault::Key;
 use understory_sync::config::Config;
+use understory_sync::config::RawWebhooks;
 use understory_sync::pace::Pace;
 use understory_sync::shutdown::{self, Trigger};
 use understory_sync::store::Store;
-use understory_sync::test_support::config::RawWebhooks;
 use understory_sync::webhooks::receiver::Receiver;
 use understory_sync::webhooks::secrets::Secrets;
 
@@ -47,7 +49,7 @@ impl Rig {
         let (dir, db) = support::temp_db();
         let keys = tempfile::tempdir().unwrap();
         let mut raw = support::raw_config(&sb, &db);
-        raw.streams = understory_sync::test_support::config::RawStreams::only(streams);
+        raw.streams = understory_sync::config::RawStreams::only(streams);
         raw.webhooks = Some(RawWebhooks {
             listen: "127.0.0.1:0".into(),
             key_file: Some(keys.path().join("webhook.key")),
@@ -724,7 +726,7 @@ async fn a_delivery_given_up_counts_as_missed_when_the_listing_brings_its_item()
     let sb = support::start(support::small()).await;
     let (_dir, db) = support::temp_db();
     let mut raw = support::raw_config(&sb, &db);
-    raw.streams = understory_sync::test_support::config::RawStreams::only(&["bookings"]);
+    raw.streams = understory_sync::config::RawStreams::only(&["bookings"]);
     let cfg = support::config(raw);
     support::sync(&cfg).await;
     let store = Store::open(&cfg.database).unwrap();
@@ -770,7 +772,7 @@ async fn a_killed_receiver_is_not_taken_for_one_that_is_up() {
     let sb = support::start(support::small()).await;
     let (_dir, db) = support::temp_db();
     let mut raw = support::raw_config(&sb, &db);
-    raw.streams = understory_sync::test_support::config::RawStreams::only(&["bookings"]);
+    raw.streams = understory_sync::config::RawStreams::only(&["bookings"]);
     let cfg = support::config(raw);
     support::sync(&cfg).await;
     // A receiver starts, and its process is killed (no `receiving(false)`).
