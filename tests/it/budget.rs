@@ -25,7 +25,13 @@ const WAIT_SECS: u64 = 21;
 /// steady shots to tell a bucket from a window), uses 90 % of it from 90 s on (with the shorter
 /// wait, learning is over by then), and the run after the kill uses 90 % of it from its start,
 /// with no 429.
+///
+/// It measures a real binary against a real clock for five and a half minutes, so it runs alone,
+/// not beside the suite: on two shared cores the rest of the suite slows the sandbox's answers
+/// until the job cannot send its pace (39 % of the budget was seen that way, its pace unchanged).
+/// `cargo test --test it budget -- --ignored`; CI runs it so after the suite.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "five and a half minutes of real time that needs the machine to itself: cargo test --test it budget -- --ignored"]
 async fn the_budget_is_found_and_kept_on_every_window_shape() {
     let all = futures::future::join_all(Budget::three().into_iter().map(|b| {
         trial::real(
@@ -47,10 +53,7 @@ async fn the_budget_is_found_and_kept_on_every_window_shape() {
         };
         assert!(f.first_bursts >= 1 && f.first_bursts <= most, "{name}: {f:?}");
         assert!(f.first_429s <= 2 * f.first_bursts, "{name}: {f:?}");
-        // The goal is 90 % (benches/pace.rs measures it alone on the machine); here the real
-        // binary shares two cores with the rest of the suite, and a starved run falls a few
-        // points behind its own pace (88 % seen), which is the machine's, not the pace's.
-        assert!(f.share_after_90s >= 0.85, "{name}: {f:?}");
+        assert!(f.share_after_90s >= 0.9, "{name}: {f:?}");
         assert_eq!(f.next_429s, 0, "{name}: {f:?}");
         assert!(f.next_share >= 0.9, "{name}: {f:?}");
     }
