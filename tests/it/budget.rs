@@ -27,9 +27,10 @@ const WAIT_SECS: u64 = 21;
 /// with no 429.
 ///
 /// It measures a real binary against a real clock for five and a half minutes, so it runs alone,
-/// not beside the suite: on two shared cores the rest of the suite slows the sandbox's answers
-/// until the job cannot send its pace (39 % of the budget was seen that way, its pace unchanged).
-/// `cargo test --test it budget -- --ignored`; CI runs it so after the suite.
+/// by hand: `cargo test --test it budget -- --ignored`. It is not in CI, because it still fails
+/// now and then on the fixed window: the first load takes a second 429 soon after its first
+/// pause and then settles near 71 % of the budget, and so does the run after the kill (the
+/// README's "Not done yet").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "five and a half minutes of real time that needs the machine to itself: cargo test --test it budget -- --ignored"]
 async fn the_budget_is_found_and_kept_on_every_window_shape() {
